@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file kvmdbg.h
+ * @brief libkvmdbg: guest debugging for KVM-based virtual machine monitors.
+ *
+ * The only public header of the library. It is arch-neutral: nothing in it
+ * depends on <asm/kvm.h>, so the same VMM code builds for x86-64 and arm64.
+ *
+ * Conventions:
+ * - Every function that can fail returns an int: 0 (or a non-negative count)
+ *   on success, a negative errno on failure. After a failure nothing has
+ *   changed: no half-inserted watchpoint, no guest byte left modified, no
+ *   hardware slot leaked.
+ * - Option and result structs start with `size_t sz`, which the caller sets
+ *   to `sizeof(struct ...)` as it knows it; the library only touches the
+ *   fields that fit, so the structs can grow without breaking the ABI.
+ * - `_free(NULL)` is a no-op.
+ *
+ * The run loop a VMM writes, on both arches:
+ * @code
+ * for (;;) {
+ *	kvmdbg_vcpu_prepare(v);          // zero syscalls when nothing changed
+ *	ioctl(vcpu_fd, KVM_RUN, 0);
+ *	if (run->exit_reason == KVM_EXIT_DEBUG) {
+ *		kvmdbg_vcpu_handle_exit(v, &ev);
+ *		if (KVMDBG_STOP_IS_REPORTABLE(ev.kind))
+ *			report(&ev);       // then wait for "continue"
+ *		continue;
+ *	}
+ *	...
+ * }
+ * @endcode
+ *
+ * Threading: functions taking a struct kvmdbg_vm are thread-safe. A struct
+ * kvmdbg_vcpu is used by one thread at a time (normally its vCPU thread).
+ * Breakpoint changes are VM-wide and reach each vCPU at its next
+ * kvmdbg_vcpu_prepare(); kicking vCPUs out of KVM_RUN is the VMM's job.
+ */
+#ifndef KVMDBG_KVMDBG_H
+#define KVMDBG_KVMDBG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvm_run;
+
+/** Opaque debug session of one VM. */
+struct kvmdbg_vm;
+/** Opaque per-vCPU state of a debug session. */
+struct kvmdbg_vcpu;
+
+/** Guest architecture. */
+enum kvmdbg_arch {
+	KVMDBG_ARCH_UNKNOWN = 0,
+	KVMDBG_ARCH_X86_64 = 1,
+	KVMDBG_ARCH_ARM64 = 2,
+};
+
+/**
+ * Capabilities the host's KVM advertises (KVM_CHECK_EXTENSION).
+ *
+ * Advertised is not the same as working: see kvmdbg_probe_verified().
+ */
+struct kvmdbg_caps {
+	size_t sz;                  /**< caller sets sizeof(struct kvmdbg_caps) */
+	enum kvmdbg_arch arch;      /**< the arch of this build's KVM backend */
+	int guest_debug;            /**< KVM_CAP_SET_GUEST_DEBUG: any guest debugging */
+	uint64_t debug_flags;       /**< KVM_GUESTDBG_* control bits the host accepts
+	                                 (KVM_CAP_SET_GUEST_DEBUG2; a conservative default
+	                                 for kernels that predate it) */
+	unsigned int hw_breakpoints; /**< host slots usable for execution breakpoints */
+	unsigned int hw_watchpoints; /**< host slots usable for watchpoints */
+	int shared_slots;           /**< 1 when breakpoints and watchpoints share one
+	                                 pool (x86: DR0-DR3) */
+	uint64_t max_watch_len;     /**< largest range a single slot can cover */
+	int single_step;            /**< KVM_GUESTDBG_SINGLESTEP accepted */
+	int sw_breakpoints;         /**< KVM_GUESTDBG_USE_SW_BP accepted */
+	int hw_debug;               /**< KVM_GUESTDBG_USE_HW_BP / USE_HW accepted */
+	int block_irq;              /**< KVM_GUESTDBG_BLOCKIRQ accepted (x86) */
+	int inject_db;              /**< KVM_GUESTDBG_INJECT_DB accepted (x86) */
+	int inject_bp;              /**< KVM_GUESTDBG_INJECT_BP accepted (x86) */
+	int guest_state;            /**< the guest's own debug registers can be read
+	                                 and written (x86 KVM_CAP_DEBUGREGS, arm64
+	                                 ONE_REG) */
+};
+
+/**
+ * Read the capabilities the host's KVM advertises.
+ *
+ * @param fd   a VM fd (preferred: per-VM answers) or a /dev/kvm fd.
+ * @param caps filled up to caps->sz bytes.
+ * @return 0, or -EINVAL (NULL caps, sz too small to hold sz and arch),
+ *         -EBADF (fd is not a KVM fd), -ENOTTY (KVM without guest debugging).
+ */
+int kvmdbg_probe(int fd, struct kvmdbg_caps *caps);
+
+/** Debug registers as the guest itself sees them (not the host's slots). */
+struct kvmdbg_guest_caps {
+	size_t sz;                  /**< caller sets sizeof(struct kvmdbg_guest_caps) */
+	unsigned int breakpoints;   /**< guest-visible breakpoint registers */
+	unsigned int watchpoints;   /**< guest-visible watchpoint registers */
+	unsigned int context_cmps;  /**< arm64: context-aware breakpoints; x86: 0 */
+	int shared_slots;           /**< x86: 1 (DR0-DR3 serve both) */
+};
+
+/**
+ * Read how many debug registers the guest sees on one vCPU.
+ *
+ * On arm64 this decodes the vCPU's ID_AA64DFR0_EL1 (read with
+ * KVM_GET_ONE_REG), which can differ from the host slots of kvmdbg_probe().
+ * On x86 it is always four shared registers.
+ *
+ * @return 0, or -EINVAL (NULL), -errno of the failed ioctl.
+ */
+int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps);
+
+/** @name Verified features (bits of kvmdbg_probe_verified()'s result)
+ * Each bit means: a micro-VM on this host really delivered the expected
+ * exit for that feature.
+ * @{ */
+#define KVMDBG_FEAT_STEP         (1ULL << 0)  /**< single-step exits once per instruction */
+#define KVMDBG_FEAT_BLOCK_IRQ    (1ULL << 1)  /**< stepping with BLOCKIRQ skips a pending interrupt */
+#define KVMDBG_FEAT_HW_BREAK     (1ULL << 2)  /**< hardware execution breakpoints fire */
+#define KVMDBG_FEAT_WATCH_WRITE  (1ULL << 3)  /**< write watchpoints fire */
+#define KVMDBG_FEAT_WATCH_ACCESS (1ULL << 4)  /**< read/write (access) watchpoints fire on reads */
+#define KVMDBG_FEAT_WATCH_READ   (1ULL << 5)  /**< read-only watchpoints fire (arm64) */
+#define KVMDBG_FEAT_SW_BREAK     (1ULL << 6)  /**< software breakpoint instructions exit */
+#define KVMDBG_FEAT_INJECT_DB    (1ULL << 7)  /**< INJECT_DB reaches the guest's #DB handler */
+#define KVMDBG_FEAT_INJECT_BP    (1ULL << 8)  /**< INJECT_BP reaches the guest's #BP handler
+                                                   with the right return address */
+#define KVMDBG_FEAT_RF_RESUME    (1ULL << 9)  /**< x86 RFLAGS.RF set by userspace resumes
+                                                   past a host breakpoint */
+#define KVMDBG_FEAT_GD_EXIT      (1ULL << 10) /**< x86 DR7.GD: a guest MOV DR exits with DR6.BD */
+#define KVMDBG_FEAT_GUEST_BP_LIVE (1ULL << 11) /**< the guest's own execution breakpoints stay
+                                                   live beside the host's (software KVMs) */
+#define KVMDBG_FEAT_VERIFIED     (1ULL << 63) /**< set on every successful result */
+/** @} */
+
+/**
+ * Prove which debug features really work on this host.
+ *
+ * Starts a throwaway micro-VM with a tiny guest, tries each feature and
+ * reports the ones that delivered the expected exit. Bounded in time (well
+ * under a second on a fast host), leaves nothing behind. Not for the hot
+ * path: call it once and keep the result, e.g. in kvmdbg_vm_opts::features.
+ *
+ * @param kvm_fd   an open /dev/kvm fd.
+ * @param features set to a mask of KVMDBG_FEAT_* (always with
+ *                 KVMDBG_FEAT_VERIFIED) on success.
+ * @return 0, or -EINVAL (NULL features), -EOPNOTSUPP (no micro-VM for this
+ *         host arch), -ETIMEDOUT (the micro-VM did not answer in time),
+ *         -errno of an ioctl or mmap that setting up the micro-VM needs.
+ */
+int kvmdbg_probe_verified(int kvm_fd, uint64_t *features);
+
+/** Guest memory access for software breakpoints, by guest-virtual address. */
+struct kvmdbg_mem_ops {
+	/** Read len bytes at gva into buf. Return 0 or a negative errno. */
+	int (*read)(void *ctx, uint64_t gva, void *buf, size_t len);
+	/** Write len bytes from buf at gva. Return 0 or a negative errno. */
+	int (*write)(void *ctx, uint64_t gva, const void *buf, size_t len);
+};
+
+/** What happens to the guest's own use of its debug registers. */
+enum kvmdbg_overlay {
+	/** The host owns every slot while it debugs (KVM's behaviour). */
+	KVMDBG_OVERLAY_OFF = 0,
+	/** The guest's own debug registers keep working beside the host's. */
+	KVMDBG_OVERLAY_GUEST = 1,
+};
+
+/** Options of kvmdbg_vm_new(). */
+struct kvmdbg_vm_opts {
+	size_t sz;                        /**< caller sets sizeof(struct kvmdbg_vm_opts) */
+	const struct kvmdbg_mem_ops *mem; /**< NULL: no software breakpoints */
+	void *mem_ctx;                    /**< passed to mem's callbacks */
+	enum kvmdbg_overlay overlay;      /**< default KVMDBG_OVERLAY_OFF */
+	/** Result of kvmdbg_probe_verified(), or 0 when not known. The library
+	 *  only relies on features proven here: without KVMDBG_FEAT_RF_RESUME it
+	 *  steps over x86 hardware breakpoints by disarm-step-rearm (works on
+	 *  every host, one extra exit) instead of RFLAGS.RF. */
+	uint64_t features;
+	/** Allow a watchpoint to cover more bytes than asked for when that
+	 *  saves slots (arm64 MASK regions). 0: cover exactly the range. */
+	int allow_overcover;
+};
+
+/**
+ * Start a debug session on a VM.
+ *
+ * @param vm_fd the VM fd (used for capability queries).
+ * @param opts  options, or NULL for defaults.
+ * @param out   set to the new session.
+ * @return 0, or -EINVAL (NULL out, opts->sz too small, bad enum value),
+ *         -ENOMEM, -ENOTTY (the host has no guest debugging),
+ *         -EOPNOTSUPP (KVMDBG_OVERLAY_GUEST on a host without guest state).
+ */
+int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts, struct kvmdbg_vm **out);
+
+/**
+ * End a debug session: restores every guest byte the library changed and
+ * frees the session. vCPU handles must be freed first (their free disables
+ * guest debugging on that vCPU). NULL is a no-op.
+ */
+void kvmdbg_vm_free(struct kvmdbg_vm *vm);
+
+/**
+ * Attach a vCPU to a debug session.
+ *
+ * @param vm     the session.
+ * @param vcpu_fd the vCPU fd.
+ * @param run    the vCPU's mmap'ed struct kvm_run.
+ * @param out    set to the new handle.
+ * @return 0, or -EINVAL (NULL argument), -ENOMEM.
+ */
+int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
+		    struct kvmdbg_vcpu **out);
+
+/**
+ * Detach a vCPU: disables guest debugging on it (KVM_SET_GUEST_DEBUG with
+ * no flags) and restores anything a pending step-over had changed. NULL is
+ * a no-op.
+ */
+void kvmdbg_vcpu_free(struct kvmdbg_vcpu *vcpu);
+
+/** Breakpoint and watchpoint kinds: the semantics of gdb's Z0..Z4. */
+enum kvmdbg_type {
+	KVMDBG_BREAK_SW = 0,     /**< software breakpoint (Z0) */
+	KVMDBG_BREAK_HW = 1,     /**< hardware execution breakpoint (Z1) */
+	KVMDBG_WATCH_WRITE = 2,  /**< write watchpoint (Z2) */
+	KVMDBG_WATCH_READ = 3,   /**< read watchpoint (Z3); -EOPNOTSUPP on x86,
+	                              whose hardware has no read-only match */
+	KVMDBG_WATCH_ACCESS = 4, /**< read/write watchpoint (Z4) */
+};
+
+/**
+ * Insert a breakpoint or watchpoint, VM-wide.
+ *
+ * Inserting the same (type, addr, len) again takes another reference; each
+ * reference is dropped by one kvmdbg_remove(). Hardware points are covered
+ * by the fewest slots and inserted all-or-nothing. A software breakpoint
+ * is written into guest memory now, through the kvmdbg_mem_ops.
+ *
+ * @param len execution breakpoints: the instruction length or 0/1
+ *            (ignored except for validation); watchpoints: bytes watched.
+ * @return 0, or -EINVAL (NULL vm, unknown type, len 0 for a watchpoint,
+ *         addr + len wrapping, an address the arch cannot watch or break
+ *         on), -ENOSPC (not enough free hardware slots), -EOPNOTSUPP (the
+ *         host or arch cannot do this type, or no memory callbacks for a
+ *         software breakpoint), -ENOMEM, or the negative errno of a failed
+ *         memory callback (then the guest byte is as it was).
+ */
+int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+
+/**
+ * Drop one reference to a breakpoint or watchpoint inserted with the same
+ * (type, addr, len). The last reference frees its slots, or restores the
+ * guest's original bytes.
+ *
+ * @return 0, or -EINVAL (NULL vm, unknown type), -ENOENT (no such point),
+ *         or the negative errno of a failed memory callback (then the
+ *         breakpoint stays inserted).
+ */
+int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+
+/**
+ * How many hardware slots kvmdbg_insert() would take for this point now.
+ *
+ * @return the count (0 for a software breakpoint or a reference to a point
+ *         already inserted), or the errors of kvmdbg_insert() except
+ *         -ENOSPC (a count larger than the free slots is returned as is).
+ */
+int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+
+/**
+ * Remove every breakpoint and watchpoint, restoring guest memory.
+ *
+ * @return 0, or -EINVAL (NULL vm), or the first negative errno of a failed
+ *         memory callback (the breakpoints it could not restore stay in).
+ */
+int kvmdbg_remove_all(struct kvmdbg_vm *vm);
+
+/**
+ * Single-step this vCPU from its next kvmdbg_vcpu_prepare() on.
+ *
+ * Interrupts stay blocked while stepping where the host allows it
+ * (x86 KVM_GUESTDBG_BLOCKIRQ; arm64 PSTATE.DAIF masked and restored).
+ *
+ * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (the host cannot step).
+ */
+int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *vcpu, int enable);
+
+/**
+ * Bring the vCPU's KVM debug state up to date. Call before every KVM_RUN.
+ *
+ * Makes no system call when nothing changed since the last call; exactly
+ * one KVM_SET_GUEST_DEBUG after a change. After a reported stop at an
+ * execution breakpoint (or an arm64 watchpoint) it arranges the step past
+ * it, which costs a few more ioctls that one time.
+ *
+ * @return 0, or -EINVAL (NULL), -errno of a failed ioctl (the vCPU's state
+ *         is unchanged and the next call tries again).
+ */
+int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *vcpu);
+
+/**
+ * Tell the library that the VMM changed the vCPU's registers (for example
+ * the PC, from a debugger's register write) while it was stopped, so that
+ * a pending step past a breakpoint is recomputed at the next prepare.
+ *
+ * @return 0, or -EINVAL (NULL).
+ */
+int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *vcpu);
+
+/** What a debug exit means. */
+enum kvmdbg_stop {
+	KVMDBG_STOP_STEP = 0,   /**< a single-step the user asked for completed */
+	KVMDBG_STOP_BREAK = 1,  /**< an execution breakpoint (pc = its address) */
+	KVMDBG_STOP_WATCH = 2,  /**< a watchpoint */
+	KVMDBG_STOP_GUEST = 3,  /**< the guest's own debug exception; it is
+	                             queued for re-injection at the next prepare */
+	KVMDBG_STOP_NONE = 4,   /**< internal or stale: just run again */
+};
+
+/** True for the kinds a debugger reports to its user. */
+#define KVMDBG_STOP_IS_REPORTABLE(kind) ((kind) <= KVMDBG_STOP_WATCH)
+
+/** An arch-neutral debug event. */
+struct kvmdbg_event {
+	enum kvmdbg_stop kind;   /**< see enum kvmdbg_stop */
+	enum kvmdbg_type type;   /**< for BREAK/WATCH: which kind fired */
+	uint64_t pc;             /**< guest PC at the stop (x86: linear RIP) */
+	uint64_t addr, len;      /**< the breakpoint/watchpoint as inserted */
+	uint64_t data_addr;      /**< watchpoints: the data address the hardware
+	                              reported (arm64 FAR); where it reports none
+	                              (x86), the start of the hitting slot's piece */
+	uint32_t hits;           /**< hardware slots that matched: bit n is
+	                              breakpoint slot n (x86: DRn), bit 16 + n is
+	                              watchpoint slot n (arm64) */
+	int stepped;             /**< 1 when a single-step trap is part of it */
+	int write;               /**< watchpoints: 1 write, 0 read, -1 unknown */
+};
+
+/**
+ * Classify the KVM_EXIT_DEBUG that the vCPU's struct kvm_run holds.
+ *
+ * Call after KVM_RUN returned with exit_reason KVM_EXIT_DEBUG. Never trusts
+ * the guest: an exit that matches nothing of the host's is the guest's
+ * (KVMDBG_STOP_GUEST, re-injected at the next prepare); a hit of a point
+ * removed since this vCPU last prepared is KVMDBG_STOP_NONE.
+ *
+ * @return 0, or -EINVAL (NULL, or exit_reason is not KVM_EXIT_DEBUG),
+ *         -errno of an ioctl needed to read the exit (arm64 PC).
+ */
+int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *vcpu, struct kvmdbg_event *ev);
+
+/** Short name of a stop kind ("step", "break", ...), never NULL. */
+const char *kvmdbg_stop_name(enum kvmdbg_stop kind);
+/** Short name of a point type ("sw-break", "hw-break", "watch-write", ...), never NULL. */
+const char *kvmdbg_type_name(enum kvmdbg_type type);
+/** Name of a KVMDBG_FEAT_* bit ("step", "hw_break", ...), or NULL for an unknown bit. */
+const char *kvmdbg_feature_name(uint64_t feature);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVMDBG_KVMDBG_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hooks every arch backend implements.
+ *
+ * Two tables per arch:
+ *  - struct kvmdbg_arch_ops: portable logic (encoding, range cover, exit
+ *    decoding). Built and unit-tested on every host for every arch, so no
+ *    <asm/kvm.h> type appears here: exits come in as struct kvmdbg_exit and
+ *    hardware state goes out as struct kvmdbg_hwstate.
+ *  - struct kvmdbg_host_ops (lib/kvmdbg-int.h): the ioctl glue, built only
+ *    for the host arch (lib/arch/<arch>/kvm.c), replaceable by a fake KVM
+ *    in tests.
+ */
+#ifndef KVMDBG_ARCH_H
+#define KVMDBG_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmdbg/kvmdbg.h"
+
+/* Slots per pool the library can manage (arm64 allows up to 16). */
+#define KVMDBG_MAX_SLOTS 16
+/* Most pieces one range cover may need (arm64: BAS pieces + MASK regions). */
+#define KVMDBG_MAX_PIECES 32
+
+enum kvmdbg_pool {
+	KVMDBG_POOL_BP = 0, /* breakpoint registers; x86: the shared DR0-DR3 pool */
+	KVMDBG_POOL_WP = 1, /* watchpoint registers (arm64 only) */
+	KVMDBG_NR_POOLS = 2,
+};
+
+/* Bit of struct kvmdbg_event::hits / kvmdbg_decoded::hits for a slot. */
+#define KVMDBG_HIT_BIT(pool, slot) (1u << ((pool) * 16 + (slot)))
+
+/* What a range cover may use. */
+struct kvmdbg_limits {
+	unsigned int nr[KVMDBG_NR_POOLS]; /* host slots per pool (x86: nr[BP] = 4, nr[WP] = 0) */
+	bool allow_overcover;             /* may match bytes outside the range to save slots */
+};
+
+/* One hardware slot's worth of a breakpoint or watchpoint. */
+struct kvmdbg_piece {
+	unsigned int pool;  /* enum kvmdbg_pool (x86: always KVMDBG_POOL_BP) */
+	uint64_t value;     /* x86: DRn address; arm64: DBGBVR / DBGWVR */
+	uint64_t ctrl;      /* arch encoding, independent of the slot number; never 0:
+	                       x86: DR7 nibble RW | LEN << 2, plus KVMDBG_X86_CTRL_ENABLE;
+	                       arm64: the whole DBGBCR / DBGWCR value with E = 1 */
+	uint64_t start;     /* first byte this slot matches */
+	uint64_t len;       /* bytes this slot matches (>= the part of the range it covers) */
+};
+
+/* x86: ctrl bit marking an enabled slot (the DR7 L/G bits are placed by the glue). */
+#define KVMDBG_X86_CTRL_ENABLE (1ull << 8)
+
+/* One slot of the hardware state a vCPU runs with; ctrl == 0 means disabled. */
+struct kvmdbg_hwslot {
+	uint64_t value;
+	uint64_t ctrl;
+	uint64_t start, len; /* as in struct kvmdbg_piece (for decoding) */
+};
+
+/* The whole debug-register state, arch-neutral. */
+struct kvmdbg_hwstate {
+	struct kvmdbg_hwslot slot[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+};
+
+/* A KVM_EXIT_DEBUG, arch-neutral (filled by the glue from kvm_run, or by tests). */
+struct kvmdbg_exit {
+	uint32_t exception; /* x86: vector (1 = #DB, 3 = #BP) */
+	uint64_t pc;        /* x86: linear RIP from KVM; arm64: PC read with ONE_REG */
+	uint64_t dr6, dr7;  /* x86: as KVM reports them (DR6 with its active-low bits set) */
+	uint64_t esr;       /* arm64: hsr | (hsr_high << 32 when valid) */
+	uint64_t far;       /* arm64: valid for watchpoints only */
+};
+
+/* What the hardware says happened, in slot terms. */
+struct kvmdbg_decoded {
+	bool recognised;    /* a debug exception this arch knows */
+	bool step;          /* single-step trap (x86 DR6.BS, arm64 EC 0x32/0x33) */
+	bool swbp;          /* breakpoint instruction (x86 #BP, arm64 BRK/BKPT) */
+	bool gd;            /* x86 DR6.BD: the guest touched a debug register under DR7.GD */
+	bool from_lower_el; /* arm64: EC says the exception came from a lower EL */
+	uint32_t brk_imm;   /* arm64: BRK/BKPT immediate */
+	uint32_t hits;      /* KVMDBG_HIT_BIT()s of the slots enabled in the applied
+	                       state that match this exit */
+	uint64_t data_addr; /* watchpoint: arm64 FAR; x86: start of the first hit
+	                       watch slot */
+	int write;          /* watchpoint: 1 write, 0 read, -1 unknown */
+	uint64_t dr6_other; /* x86: positive-polarity DR6 bits not explained by the
+	                       applied state (candidate guest bits) */
+};
+
+struct kvmdbg_arch_ops {
+	enum kvmdbg_arch arch;
+	const char *name;
+	bool shared_pool;          /* breakpoints and watchpoints share KVMDBG_POOL_BP */
+	unsigned int sw_len;       /* bytes of the software breakpoint instruction */
+	unsigned int sw_align;     /* required alignment of a software breakpoint */
+	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */
+
+	/*
+	 * Cover [addr, addr + len) for a point of this type with the fewest
+	 * slots under lim. Execution breakpoints (KVMDBG_BREAK_HW) always take
+	 * one KVMDBG_POOL_BP piece (len is validated, not covered).
+	 * Returns the number of pieces written to out (at most max), or
+	 * -EINVAL (len 0 for a watchpoint, wrap-around, an address the arch
+	 * cannot use), -EOPNOTSUPP (type not available in hardware, e.g. x86
+	 * read watchpoints, or KVMDBG_BREAK_SW), -ENOSPC (needs more slots of a
+	 * pool than lim allows, or more than max pieces).
+	 */
+	int (*cover)(const struct kvmdbg_limits *lim, enum kvmdbg_type type, uint64_t addr,
+		     uint64_t len, struct kvmdbg_piece *out, unsigned int max);
+
+	/*
+	 * Decode an exit against the hardware state the vCPU ran with. Pure:
+	 * no guest access, no allocation. Always fills *out (recognised = false
+	 * for an exit that is not a debug exception of this arch).
+	 */
+	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		       struct kvmdbg_decoded *out);
+
+	/* The type a slot's ctrl encodes (KVMDBG_BREAK_HW or a KVMDBG_WATCH_*). */
+	enum kvmdbg_type (*slot_type)(unsigned int pool, uint64_t ctrl);
+};
+
+extern const struct kvmdbg_arch_ops kvmdbg_x86_ops;
+extern const struct kvmdbg_arch_ops kvmdbg_arm64_ops;
+
+#endif /* KVMDBG_ARCH_H */

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* Private types shared by the generic files. No arch #ifdef in here. */
+#ifndef KVMDBG_INT_H
+#define KVMDBG_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/arch.h"
+#include "kvmdbg/kvmdbg.h"
+
+#define KVMDBG_EXPORT __attribute__((visibility("default")))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Arch-neutral KVM_SET_GUEST_DEBUG control bits; the host glue maps them. */
+#define KVMDBG_CTL_ENABLE (1u << 0)
+#define KVMDBG_CTL_STEP (1u << 1)
+#define KVMDBG_CTL_SW_BP (1u << 2)
+#define KVMDBG_CTL_HW (1u << 3)
+#define KVMDBG_CTL_BLOCKIRQ (1u << 4)
+#define KVMDBG_CTL_INJECT_DB (1u << 5)
+#define KVMDBG_CTL_INJECT_BP (1u << 6)
+
+/* A guest-owned debug exception waiting to be delivered back to the guest. */
+struct kvmdbg_reinject {
+	bool pending;
+	uint32_t exception; /* x86: 1 (#DB) or 3 (#BP) */
+	uint64_t dr6;       /* x86: positive-polarity DR6 bits the guest must see */
+	uint64_t esr, far;  /* arm64: syndrome and fault address (watchpoints) */
+	uint64_t pc;        /* where the exception was taken */
+};
+
+/*
+ * The ioctl glue of one host arch (lib/arch/<arch>/kvm.c), or a fake KVM in
+ * tests. Every function returns 0 or a negative errno and leaves the vCPU
+ * as it was on failure.
+ */
+struct kvmdbg_host_ops {
+	const struct kvmdbg_arch_ops *arch;
+	/* Fill every field of caps (caps->sz is the library's own size). */
+	int (*probe)(int fd, struct kvmdbg_caps *caps);
+	int (*probe_guest)(int vcpu_fd, struct kvmdbg_guest_caps *caps);
+	int (*probe_verified)(int kvm_fd, uint64_t *features);
+	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state. */
+	int (*set_guest_debug)(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw);
+	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC). */
+	int (*read_exit)(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *exit);
+	/* The vCPU's PC (x86: linear RIP). */
+	int (*get_pc)(int vcpu_fd, uint64_t *pc);
+	/* x86: set RFLAGS.RF so the next instruction ignores execution
+	 * breakpoints. NULL where the arch has no such flag. */
+	int (*set_resume_flag)(int vcpu_fd);
+	/* Mask interrupts for one internal step and restore them exactly
+	 * (arm64 PSTATE.DAIF). NULL where KVMDBG_CTL_BLOCKIRQ does it. */
+	int (*mask_irqs)(int vcpu_fd, uint64_t *saved);
+	int (*restore_irqs)(int vcpu_fd, uint64_t saved);
+	/* Deliver r to the guest before the next KVM_RUN; may return extra
+	 * one-shot control bits in *ctl (x86: KVMDBG_CTL_INJECT_DB/BP after
+	 * writing the guest's DR6; arm64 emulates the exception entry and
+	 * returns none). */
+	int (*inject)(int vcpu_fd, const struct kvmdbg_reinject *r, uint32_t *ctl);
+};
+
+/* The glue of the arch this library was built for. */
+extern const struct kvmdbg_host_ops kvmdbg_host;
+
+/* ---- hardware slot allocator (slots.c) ---- */
+
+struct kvmdbg_slots {
+	unsigned int nr[KVMDBG_NR_POOLS];                     /* usable slots per pool */
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];    /* point id, 0 = free */
+	struct kvmdbg_hwslot hw[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+};
+
+void kvmdbg_slots_init(struct kvmdbg_slots *s, const struct kvmdbg_limits *lim);
+unsigned int kvmdbg_slots_free(const struct kvmdbg_slots *s, unsigned int pool);
+/* Give n pieces to owner, lowest free slot first; all or nothing (-ENOSPC).
+ * *mask gets the KVMDBG_HIT_BIT()s taken. */
+int kvmdbg_slots_alloc(struct kvmdbg_slots *s, uint32_t owner, const struct kvmdbg_piece *p,
+		       unsigned int n, uint32_t *mask);
+void kvmdbg_slots_release(struct kvmdbg_slots *s, uint32_t mask);
+/* Copy the allocated slots into a hardware state. */
+void kvmdbg_slots_to_hw(const struct kvmdbg_slots *s, struct kvmdbg_hwstate *hw);
+
+/* ---- software breakpoint table (swbp.c): open addressing, O(1) ---- */
+
+struct kvmdbg_swbp {
+	uint64_t addr;
+	uint32_t refs;
+	uint8_t orig[4];
+};
+
+struct kvmdbg_swtab {
+	struct kvmdbg_swbp *e; /* addr == KVMDBG_SWTAB_EMPTY marks a free entry */
+	size_t cap;            /* power of two, or 0 */
+	size_t count;
+};
+
+#define KVMDBG_SWTAB_EMPTY UINT64_MAX
+
+struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr);
+/* Make room for one more entry (so a following add cannot fail). */
+int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t);
+/* Add addr (not present; room reserved) and return its entry, refs = 0. */
+struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr);
+void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr);
+void kvmdbg_swtab_fini(struct kvmdbg_swtab *t);
+size_t kvmdbg_swtab_bytes(const struct kvmdbg_swtab *t);
+
+/* ---- the VM session (vm.c) ---- */
+
+#define KVMDBG_MAX_POINTS (KVMDBG_NR_POOLS * KVMDBG_MAX_SLOTS)
+
+struct kvmdbg_hwpoint {
+	uint32_t id; /* unique for the session, never reused; 0 = unused entry */
+	enum kvmdbg_type type;
+	uint64_t addr, len;
+	unsigned int refs;
+	uint32_t slots; /* KVMDBG_HIT_BIT()s it holds */
+};
+
+struct kvmdbg_vm {
+	pthread_mutex_t lock;
+	const struct kvmdbg_host_ops *host;
+	const struct kvmdbg_arch_ops *arch;
+	int vm_fd;
+	struct kvmdbg_caps caps;
+	struct kvmdbg_limits lim;
+	const struct kvmdbg_mem_ops *mem;
+	void *mem_ctx;
+	enum kvmdbg_overlay overlay;
+	uint64_t features;
+
+	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	uint32_t next_id;
+	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
+	struct kvmdbg_slots slots;
+	struct kvmdbg_swtab sw;
+	unsigned int nr_vcpus;
+};
+
+/* The vCPU's pending step past a breakpoint. */
+enum kvmdbg_stepover {
+	KVMDBG_SO_NONE = 0,
+	KVMDBG_SO_ARMED,   /* a stop at a breakpoint was reported; resume must step past */
+	KVMDBG_SO_STEPPING /* the internal step is running */
+};
+
+struct kvmdbg_vcpu {
+	struct kvmdbg_vm *vm;
+	int fd;
+	struct kvm_run *run;
+
+	uint64_t gen;            /* VM generation applied to KVM */
+	bool applied_valid;      /* KVM holds applied/applied_ctl */
+	uint32_t applied_ctl;
+	struct kvmdbg_hwstate applied;
+	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+	uint32_t once_ctl;       /* one-shot bits applied with the last set */
+
+	bool user_step;
+
+	/* step-over */
+	enum kvmdbg_stepover so;
+	uint64_t so_pc;          /* pc of the stop */
+	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
+	uint32_t so_slots;       /* slots disarmed for the step */
+	bool so_sw;              /* a software breakpoint is lifted for the step */
+	bool so_irq_masked;
+	uint64_t so_irq_saved;
+
+	struct kvmdbg_reinject reinject;
+};
+
+/* Internal constructor with an explicit host glue (tests: a fake KVM). */
+int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
+		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+
+/* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
+
+/* Returns the ioctl's result, or -errno (never -1 with errno). */
+int kvmdbg_ioctl(int fd, unsigned long req, void *arg);
+/* Tests: replace the ioctl (fault injection, counting). NULL restores. */
+typedef int (*kvmdbg_ioctl_fn)(int fd, unsigned long req, void *arg);
+void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn);
+
+/* Size-checked ioctl, as the kernel's selftests do: the argument's type must
+ * match the size encoded in the request. */
+#define kvmdbg_ioctl_chk(fd, req, arg)                                                          \
+	({                                                                                     \
+		_Static_assert(_IOC_SIZE(req) == sizeof(*(arg)), "ioctl " #req " argument size"); \
+		kvmdbg_ioctl((fd), (req), (arg));                                               \
+	})
+
+#endif /* KVMDBG_INT_H */

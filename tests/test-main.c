@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+static struct kvmdbg_test_suite *suites;
+
+void kvmdbg_test_register(struct kvmdbg_test_suite *suite)
+{
+	struct kvmdbg_test_suite **p = &suites;
+
+	/* Keep registration order stable: append. */
+	while (*p)
+		p = &(*p)->next;
+	suite->next = NULL;
+	*p = suite;
+}
+
+int kvmdbg_test_kvm_fd(void)
+{
+	return open("/dev/kvm", O_RDWR | O_CLOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = getenv("KVMDBG_TEST_SUITE");
+	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	bool needs_kvm = false;
+	SRunner *sr = NULL;
+	int passed, failed, total;
+
+	(void)argc;
+	for (struct kvmdbg_test_suite *t = suites; t; t = t->next)
+		needs_kvm |= t->needs_kvm;
+
+	if (needs_kvm) {
+		int fd = kvmdbg_test_kvm_fd();
+
+		if (fd < 0) {
+			fprintf(stderr, "%s: skipped: cannot open /dev/kvm: %s\n", prog,
+				strerror(errno));
+			return 77;
+		}
+		close(fd);
+	}
+
+	for (struct kvmdbg_test_suite *t = suites; t; t = t->next) {
+		Suite *s;
+		TCase *tc;
+
+		if (only && strcmp(only, t->name) != 0)
+			continue;
+		s = suite_create(t->name);
+		tc = tcase_create(t->name);
+		tcase_set_timeout(tc, 60);
+		t->setup(s, tc);
+		suite_add_tcase(s, tc);
+		if (!sr)
+			sr = srunner_create(s);
+		else
+			srunner_add_suite(sr, s);
+	}
+	if (!sr) {
+		fprintf(stderr, "%s: no suite selected\n", prog);
+		return 1;
+	}
+
+	srunner_run_all(sr, CK_NORMAL);
+	total = srunner_ntests_run(sr);
+	failed = srunner_ntests_failed(sr);
+	passed = total - failed;
+	srunner_free(sr);
+
+	/* Collected by .ci/run into the closing line. */
+	printf("kvmdbg-result: %s: %d passed, %d failed\n", prog, passed, failed);
+	return failed ? 1 : 0;
+}
