@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64: DR7 slot encoding, watchpoint range cover and DR6 decoding.
+ *
+ * Portable: no ioctls and no <asm/kvm.h>, so this file builds and is
+ * unit-tested on every host. The ioctl glue (kvm.c) places each piece's
+ * ctrl nibble into DR7 at bits 16 + 4n and sets the L/G enable bits.
+ *
+ * Hardware facts this file relies on (Intel SDM vol. 3, "Debug Registers";
+ * AMD APM vol. 2 agrees):
+ *  - DR0-DR3 hold linear addresses, one pool shared by execution
+ *    breakpoints and data watchpoints.
+ *  - DR7 R/Wn: 00 instruction execution, 01 data writes, 10 I/O
+ *    reads/writes (only with CR4.DE), 11 data reads or writes. There is no
+ *    "data reads only" condition, so read watchpoints cannot be done in
+ *    hardware; they are refused with -EOPNOTSUPP (a debugger can fall
+ *    back to an access watchpoint and compare values itself).
+ *  - DR7 LENn: 00 = 1 byte, 01 = 2 bytes, 11 = 4 bytes, 10 = 8 bytes (the
+ *    last only in 64-bit mode or on CPUs that support it). The address must
+ *    be aligned to the length: the low bits are ignored by the hardware, so
+ *    an unaligned DRn silently watches the aligned block around it.
+ *  - Execution breakpoints must use LEN = 00 (anything else is undefined)
+ *    and match the first byte of the instruction, whatever its length.
+ *  - DR6 is read with its reserved bits 4-10 and 17-31 set and bit 12
+ *    clear; bit 11 (BLD, bus-lock detect) and bit 16 (RTM) are active-low:
+ *    set when inactive, *cleared* when their condition is present. So a
+ *    DR6 with nothing to report reads DR6_ACTIVE_LOW (0xffff0ff0), and KVM
+ *    reports kvm_run->debug.arch.dr6 in this raw form.
+ *  - B0-B3 may be set for a slot whose condition matched even when that
+ *    slot is not enabled in DR7, so a B bit alone never proves a hit.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arch/arch.h"
+
+/* DR6, positive polarity after converting with DR6_ACTIVE_LOW. */
+#define DR6_B(n)	(1ull << (n))	/* slot n condition matched */
+#define DR6_B_ALL	0xfull
+#define DR6_BLD		(1ull << 11)	/* bus-lock #DB (active-low in raw DR6) */
+#define DR6_BD		(1ull << 13)	/* debug-register access under DR7.GD */
+#define DR6_BS		(1ull << 14)	/* single step (TF) */
+#define DR6_BT		(1ull << 15)	/* task switch with T bit */
+#define DR6_RTM		(1ull << 16)	/* #DB inside an RTM region (active-low in raw DR6) */
+/* Bits that read as 1 when inactive: reserved ones and the active-low BLD/RTM. */
+#define DR6_ACTIVE_LOW	0xffff0ff0ull
+/* Bits that carry information; everything else is reserved. */
+#define DR6_VOLATILE	(DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
+
+/* DR7 R/W field values (bits 0-1 of a slot's ctrl nibble). */
+#define X86_RW_EXEC	0x0u
+#define X86_RW_WRITE	0x1u
+#define X86_RW_IO	0x2u
+#define X86_RW_ACCESS	0x3u
+#define X86_RW_MASK	0x3u
+
+/* Debug exception vectors as KVM reports them in kvm_run->debug.arch.exception. */
+#define X86_VEC_DB	1
+#define X86_VEC_BP	3
+
+#define X86_NR_DR	4	/* DR0-DR3 */
+#define X86_MAX_INSN	15	/* longest legal x86 instruction */
+#define X86_MAX_WATCH	8	/* largest LEN */
+
+/* DR7 LEN field for a 1/2/4/8-byte slot; note 8 bytes is 10b and 4 bytes is 11b. */
+static unsigned int x86_len_field(uint64_t size)
+{
+	switch (size) {
+	case 1:
+		return 0x0;
+	case 2:
+		return 0x1;
+	case 4:
+		return 0x3;
+	default: /* 8 */
+		return 0x2;
+	}
+}
+
+static uint64_t x86_ctrl(unsigned int rw, uint64_t size)
+{
+	return KVMDBG_X86_CTRL_ENABLE | rw | (uint64_t)x86_len_field(size) << 2;
+}
+
+static void x86_piece(struct kvmdbg_piece *p, unsigned int rw, uint64_t start, uint64_t size)
+{
+	p->pool = KVMDBG_POOL_BP;
+	p->value = start;
+	p->ctrl = x86_ctrl(rw, size);
+	p->start = start;
+	p->len = size;
+}
+
+/*
+ * Largest slot that can start at addr without leaving [addr, addr + left):
+ * the lowest set bit of addr bounds the alignment, left bounds the size.
+ */
+static uint64_t x86_piece_size(uint64_t addr, uint64_t left)
+{
+	uint64_t size = X86_MAX_WATCH;
+
+	while (size > left || (addr & (size - 1)))
+		size >>= 1;
+	return size;
+}
+
+/*
+ * Watchpoints: cover [addr, addr + len) exactly with naturally aligned
+ * 1/2/4/8-byte slots, taking from the current address the largest slot that
+ * is aligned there and does not run past the end.
+ *
+ * This greedy cover is minimal. Aligned power-of-two blocks are dyadic: two
+ * of them are either disjoint or nested. Let s be the greedy block at the
+ * start a of what is left, and take any exact cover of the rest. Its block
+ * B containing a starts at a (nothing before a may be covered), so B is
+ * aligned at a and inside the range; it cannot be larger than s, or the
+ * greedy choice would have taken it. Any other block meeting [a, a + s)
+ * lies inside it (containing it would mean containing a, i.e. being B). So
+ * the blocks meeting [a, a + s) partition it and can be swapped for the
+ * single block s without adding pieces; by induction the greedy cover is
+ * no larger than any other. The loop runs once per piece and stops at the limit, so
+ * a huge len costs O(limit), not O(len).
+ */
+static int x86_cover_watch(unsigned int rw, uint64_t addr, uint64_t len, struct kvmdbg_piece *out,
+			   unsigned int cap)
+{
+	uint64_t cur = addr, left = len;
+	unsigned int n = 0;
+
+	while (left) {
+		uint64_t size = x86_piece_size(cur, left);
+
+		if (n >= cap)
+			return -ENOSPC;
+		x86_piece(&out[n++], rw, cur, size);
+		/* cur may wrap to 0 after the last byte 2^64 - 1; left is 0 then. */
+		cur += size;
+		left -= size;
+	}
+	return (int)n;
+}
+
+/*
+ * On error, out may have been partly written; the caller's state is not
+ * otherwise touched. Argument errors come before -ENOSPC, and an
+ * unsupported type before a bad length.
+ */
+static int x86_cover(const struct kvmdbg_limits *lim, enum kvmdbg_type type, uint64_t addr,
+		     uint64_t len, struct kvmdbg_piece *out, unsigned int max)
+{
+	unsigned int cap, rw;
+
+	if (!lim || (!out && max))
+		return -EINVAL;
+	cap = lim->nr[KVMDBG_POOL_BP] < max ? lim->nr[KVMDBG_POOL_BP] : max;
+
+	switch (type) {
+	case KVMDBG_BREAK_SW:
+		/* Not a hardware point: software breakpoints take no slot. */
+		return -EOPNOTSUPP;
+	case KVMDBG_WATCH_READ:
+		/* RW = 10b is I/O, not data reads: x86 has no read-only match. */
+		return -EOPNOTSUPP;
+	case KVMDBG_BREAK_HW:
+		/*
+		 * len is the instruction length as gdb passes it (0 and 1 are
+		 * common); it is validated, not covered: an execution
+		 * breakpoint matches the instruction's first byte, LEN = 00.
+		 */
+		if (len > X86_MAX_INSN)
+			return -EINVAL;
+		if (cap < 1)
+			return -ENOSPC;
+		x86_piece(out, X86_RW_EXEC, addr, 1);
+		return 1;
+	case KVMDBG_WATCH_WRITE:
+		rw = X86_RW_WRITE;
+		break;
+	case KVMDBG_WATCH_ACCESS:
+		rw = X86_RW_ACCESS;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	/* The last byte, addr + len - 1, must not wrap past 2^64 - 1. */
+	if (len == 0 || len - 1 > UINT64_MAX - addr)
+		return -EINVAL;
+	return x86_cover_watch(rw, addr, len, out, cap);
+}
+
+static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
+{
+	(void)pool; /* x86 has one shared pool */
+
+	switch (ctrl & X86_RW_MASK) {
+	case X86_RW_EXEC:
+		return KVMDBG_BREAK_HW;
+	case X86_RW_WRITE:
+		return KVMDBG_WATCH_WRITE;
+	default:
+		/*
+		 * X86_RW_ACCESS, and X86_RW_IO which cover() never produces:
+		 * an I/O breakpoint also fires on reads and writes.
+		 */
+		return KVMDBG_WATCH_ACCESS;
+	}
+}
+
+static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		       struct kvmdbg_decoded *out)
+{
+	uint64_t dr6;
+	bool watch_found = false;
+
+	memset(out, 0, sizeof(*out));
+	out->write = -1;
+
+	switch (exit->exception) {
+	case X86_VEC_BP:
+		/* int3: DR6 is not involved. */
+		out->recognised = true;
+		out->swbp = true;
+		return;
+	case X86_VEC_DB:
+		break;
+	default:
+		return;
+	}
+	out->recognised = true;
+
+	/*
+	 * Raw DR6 -> positive polarity: XOR with the active-low mask turns
+	 * the fixed-1 reserved bits into 0 and BLD/RTM into "1 = present".
+	 * Reserved bits (including the upper 32) are dropped whatever they
+	 * held, so garbage in them cannot look like a guest event.
+	 */
+	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_VOLATILE;
+
+	out->step = dr6 & DR6_BS;
+	out->gd = dr6 & DR6_BD;
+	dr6 &= ~(DR6_BS | DR6_BD);
+
+	for (unsigned int n = 0; n < X86_NR_DR; n++) {
+		const struct kvmdbg_hwslot *s = &applied->slot[KVMDBG_POOL_BP][n];
+		enum kvmdbg_type t;
+
+		/* A B bit of a slot we did not enable is not our hit. */
+		if (!(dr6 & DR6_B(n)) || !s->ctrl)
+			continue;
+		dr6 &= ~DR6_B(n);
+		out->hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
+
+		t = x86_slot_type(KVMDBG_POOL_BP, s->ctrl);
+		if (watch_found || t == KVMDBG_BREAK_HW)
+			continue;
+		/*
+		 * x86 reports no data address: the slot's start is the best
+		 * answer. A write-only slot proves a write; an access slot
+		 * cannot tell a read from a write.
+		 */
+		watch_found = true;
+		out->data_addr = s->start;
+		out->write = t == KVMDBG_WATCH_WRITE ? 1 : -1;
+	}
+
+	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
+	out->dr6_other = dr6;
+}
+
+const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
+	.arch = KVMDBG_ARCH_X86_64,
+	.name = "x86_64",
+	.shared_pool = true,
+	.sw_len = 1,
+	.sw_align = 1,
+	.sw_insn = { 0xcc }, /* int3 */
+	.cover = x86_cover,
+	.decode = x86_decode,
+	.slot_type = x86_slot_type,
+};
