@@ -88,9 +88,12 @@ void kvmdbg_slots_to_hw(const struct kvmdbg_slots *s, struct kvmdbg_hwstate *hw)
 
 struct kvmdbg_swbp {
 	uint64_t addr;
-	uint32_t refs;
-	uint8_t orig[4];
+	uint8_t orig[4];  /* the guest's bytes under our instruction */
+	uint16_t refs;    /* kvmdbg_insert() references */
+	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back */
 };
+
+#define KVMDBG_SWBP_MAX_REFS UINT16_MAX
 
 struct kvmdbg_swtab {
 	struct kvmdbg_swbp *e; /* addr == KVMDBG_SWTAB_EMPTY marks a free entry */
@@ -172,6 +175,7 @@ struct kvmdbg_vcpu {
 	uint64_t so_irq_saved;
 
 	struct kvmdbg_reinject reinject;
+	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
 };
 
 /* Internal constructor with an explicit host glue (tests: a fake KVM). */

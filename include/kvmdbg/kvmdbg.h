@@ -93,8 +93,10 @@ struct kvmdbg_caps {
  *
  * @param fd   a VM fd (preferred: per-VM answers) or a /dev/kvm fd.
  * @param caps filled up to caps->sz bytes.
+ * A KVM without guest debugging is not an error: caps->guest_debug is 0.
+ *
  * @return 0, or -EINVAL (NULL caps, sz too small to hold sz and arch),
- *         -EBADF (fd is not a KVM fd), -ENOTTY (KVM without guest debugging).
+ *         -EBADF (negative or closed fd), -ENOTTY (fd is not a KVM fd).
  */
 int kvmdbg_probe(int fd, struct kvmdbg_caps *caps);
 
@@ -195,9 +197,13 @@ struct kvmdbg_vm_opts {
  * @param vm_fd the VM fd (used for capability queries).
  * @param opts  options, or NULL for defaults.
  * @param out   set to the new session.
- * @return 0, or -EINVAL (NULL out, opts->sz too small, bad enum value),
- *         -ENOMEM, -ENOTTY (the host has no guest debugging),
- *         -EOPNOTSUPP (KVMDBG_OVERLAY_GUEST on a host without guest state).
+ * The memory callbacks are called with the session's lock held: they must
+ * not call back into the library.
+ *
+ * @return 0, or -EINVAL (NULL out, opts->sz too small, bad enum value, mem
+ *         without both callbacks), -ENOMEM, -ENOTTY (the host has no guest
+ *         debugging, or vm_fd is not a KVM fd), -EOPNOTSUPP
+ *         (KVMDBG_OVERLAY_GUEST: not available in this release).
  */
 int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts, struct kvmdbg_vm **out);
 
@@ -251,8 +257,10 @@ enum kvmdbg_type {
  *         addr + len wrapping, an address the arch cannot watch or break
  *         on), -ENOSPC (not enough free hardware slots), -EOPNOTSUPP (the
  *         host or arch cannot do this type, or no memory callbacks for a
- *         software breakpoint), -ENOMEM, or the negative errno of a failed
- *         memory callback (then the guest byte is as it was).
+ *         software breakpoint), -ENOMEM, -EOVERFLOW (too many references
+ *         to one point: 65535 for software breakpoints), or the negative
+ *         errno of a failed memory callback (then the guest bytes are as
+ *         they were).
  */
 int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
 

@@ -96,6 +96,8 @@ struct kvmdbg_arch_ops {
 	enum kvmdbg_arch arch;
 	const char *name;
 	bool shared_pool;          /* breakpoints and watchpoints share KVMDBG_POOL_BP */
+	bool watch_is_fault;       /* watchpoints stop before the access (arm64), so
+	                              resuming must step past them like breakpoints */
 	unsigned int sw_len;       /* bytes of the software breakpoint instruction */
 	unsigned int sw_align;     /* required alignment of a software breakpoint */
 	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64 ioctl glue (x86-64 hosts only): struct kvm_guest_debug from the
+ * arch-neutral state, exits into struct kvmdbg_exit, RFLAGS.RF, and the
+ * re-injection of the guest's own #DB/#BP.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+
+/* lib/arch/x86/probe.c */
+int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
+
+#define X86_RFLAGS_RF (1ull << 16)
+#define X86_DR6_ACTIVE_LOW 0xffff0ff0ull
+#define X86_DR6_RTM (1ull << 16)
+#define X86_DR7_FIXED_1 0x400ull
+#define X86_DR7_GE (1ull << 9)
+
+/* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
+#define X86_DEBUG_FLAGS_DEFAULT                                                                \
+	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
+	 KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)
+
+static int check_ext(int fd, long cap)
+{
+	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
+}
+
+static int x86_probe(int fd, struct kvmdbg_caps *c)
+{
+	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
+	uint64_t flags;
+
+	if (r < 0)
+		return r;
+	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
+	c->arch = KVMDBG_ARCH_X86_64;
+	c->guest_debug = r > 0;
+	if (!c->guest_debug)
+		return 0;
+
+	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
+	flags = r > 0 ? (uint64_t)r : X86_DEBUG_FLAGS_DEFAULT;
+	c->debug_flags = flags;
+	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
+	c->sw_breakpoints = !!(flags & KVM_GUESTDBG_USE_SW_BP);
+	c->hw_debug = !!(flags & KVM_GUESTDBG_USE_HW_BP);
+	c->block_irq = !!(flags & KVM_GUESTDBG_BLOCKIRQ);
+	c->inject_db = !!(flags & KVM_GUESTDBG_INJECT_DB);
+	c->inject_bp = !!(flags & KVM_GUESTDBG_INJECT_BP);
+	/* DR0-DR3 are architectural: four slots shared by both kinds. */
+	c->hw_breakpoints = c->hw_debug ? 4 : 0;
+	c->hw_watchpoints = c->hw_debug ? 4 : 0;
+	c->shared_slots = 1;
+	c->max_watch_len = 8;
+	r = check_ext(fd, KVM_CAP_DEBUGREGS);
+	c->guest_state = r > 0;
+	return 0;
+}
+
+static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
+{
+	struct kvm_debugregs dr;
+	int r;
+
+	/* Prove the fd is a vCPU: the guest's registers are readable. */
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
+	if (r < 0)
+		return r;
+	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
+	c->breakpoints = 4;
+	c->watchpoints = 4;
+	c->context_cmps = 0;
+	c->shared_slots = 1;
+	return 0;
+}
+
+static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+{
+	struct kvm_guest_debug dbg;
+	uint64_t dr7 = X86_DR7_FIXED_1;
+
+	memset(&dbg, 0, sizeof(dbg));
+	if (ctl & KVMDBG_CTL_ENABLE)
+		dbg.control |= KVM_GUESTDBG_ENABLE;
+	if (ctl & KVMDBG_CTL_STEP)
+		dbg.control |= KVM_GUESTDBG_SINGLESTEP;
+	if (ctl & KVMDBG_CTL_SW_BP)
+		dbg.control |= KVM_GUESTDBG_USE_SW_BP;
+	if (ctl & KVMDBG_CTL_HW)
+		dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+	if (ctl & KVMDBG_CTL_BLOCKIRQ)
+		dbg.control |= KVM_GUESTDBG_BLOCKIRQ;
+	if (ctl & KVMDBG_CTL_INJECT_DB)
+		dbg.control |= KVM_GUESTDBG_INJECT_DB;
+	if (ctl & KVMDBG_CTL_INJECT_BP)
+		dbg.control |= KVM_GUESTDBG_INJECT_BP;
+
+	for (unsigned int i = 0; i < 4; i++) {
+		const struct kvmdbg_hwslot *s = &hw->slot[KVMDBG_POOL_BP][i];
+
+		if (!s->ctrl)
+			continue;
+		dbg.arch.debugreg[i] = s->value;
+		/* G bit (global enable: survives guest task switches), and the
+		 * slot's RW/LEN nibble. */
+		dr7 |= 1ull << (2 * i + 1);
+		dr7 |= (s->ctrl & 0xf) << (16 + 4 * i);
+		if (s->ctrl & 0x3)
+			dr7 |= X86_DR7_GE; /* exact data breakpoints */
+	}
+	dbg.arch.debugreg[7] = dr7;
+	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
+}
+
+static int x86_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+	(void)vcpu_fd;
+	memset(ex, 0, sizeof(*ex));
+	ex->exception = run->debug.arch.exception;
+	ex->pc = run->debug.arch.pc;
+	ex->dr6 = run->debug.arch.dr6;
+	ex->dr7 = run->debug.arch.dr7;
+	return 0;
+}
+
+static int x86_get_pc(int vcpu_fd, uint64_t *pc)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+
+	if (r < 0)
+		return r;
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_SREGS, &sregs);
+	if (r < 0)
+		return r;
+	/* The linear RIP, as KVM reports in debug exits. */
+	*pc = regs.rip + (sregs.cs.l ? 0 : sregs.cs.base);
+	return 0;
+}
+
+static int x86_set_resume_flag(int vcpu_fd)
+{
+	struct kvm_regs regs;
+	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+
+	if (r < 0)
+		return r;
+	regs.rflags |= X86_RFLAGS_RF;
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
+	return r < 0 ? r : 0;
+}
+
+static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+{
+	struct kvm_debugregs dr;
+	int r;
+
+	*ctl = 0;
+	if (ri->exception == 3) {
+		*ctl = KVMDBG_CTL_INJECT_BP;
+		return 0;
+	}
+	/* #DB: the guest's handler reads DR6, so give it the guest's bits
+	 * (architectural polarity: active-low bits 1 when inactive) first. */
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
+	if (r < 0)
+		return r;
+	dr.dr6 = (X86_DR6_ACTIVE_LOW | (ri->dr6 & ~X86_DR6_RTM)) & ~(ri->dr6 & X86_DR6_RTM);
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_DEBUGREGS, &dr);
+	if (r < 0)
+		return r;
+	*ctl = KVMDBG_CTL_INJECT_DB;
+	return 0;
+}
+
+const struct kvmdbg_host_ops kvmdbg_host = {
+	.arch = &kvmdbg_x86_ops,
+	.probe = x86_probe,
+	.probe_guest = x86_probe_guest,
+	.probe_verified = kvmdbg_x86_probe_verified,
+	.set_guest_debug = x86_set_guest_debug,
+	.read_exit = x86_read_exit,
+	.get_pc = x86_get_pc,
+	.set_resume_flag = x86_set_resume_flag,
+	.mask_irqs = NULL,
+	.restore_irqs = NULL,
+	.inject = x86_inject,
+};

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-vCPU: one composer builds the vCPU's whole KVM debug state (breakpoint
+ * set, user step, step-over, re-injection) so no feature erases another;
+ * prepare applies it only when something changed; handle_exit classifies a
+ * KVM_EXIT_DEBUG against the state this vCPU really ran with.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+
+KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
+				  struct kvmdbg_vcpu **out)
+{
+	struct kvmdbg_vcpu *v;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!vm || !run || vcpu_fd < 0)
+		return -EINVAL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->vm = vm;
+	v->fd = vcpu_fd;
+	v->run = run;
+	/* KVM's state for this vCPU is unknown to us: apply at the first prepare. */
+	v->applied_valid = false;
+	pthread_mutex_lock(&vm->lock);
+	vm->nr_vcpus++;
+	pthread_mutex_unlock(&vm->lock);
+	*out = v;
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *v, int enable)
+{
+	if (!v)
+		return -EINVAL;
+	if (enable && !v->vm->caps.single_step)
+		return -EOPNOTSUPP;
+	if (v->user_step != !!enable) {
+		v->user_step = !!enable;
+		v->dirty = true;
+	}
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
+{
+	if (!v)
+		return -EINVAL;
+	v->so_pc_stale = true;
+	return 0;
+}
+
+static bool sw_table_has(struct kvmdbg_vm *vm, uint64_t addr)
+{
+	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
+}
+
+/* Build the vCPU's whole debug state. Called with vm->lock held. */
+static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	bool any_hw = false;
+
+	kvmdbg_slots_to_hw(&vm->slots, hw);
+	memcpy(owner, vm->slots.owner, sizeof(vm->slots.owner));
+	*ctl = 0;
+
+	/* Slots disarmed while this vCPU steps past the stop that hit them. */
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
+			if (v->so == KVMDBG_SO_STEPPING &&
+			    (v->so_slots & KVMDBG_HIT_BIT(pool, slot))) {
+				hw->slot[pool][slot].ctrl = 0;
+				owner[pool][slot] = 0;
+			}
+			any_hw |= hw->slot[pool][slot].ctrl != 0;
+		}
+	if (any_hw)
+		*ctl |= KVMDBG_CTL_HW;
+	if (vm->sw.count)
+		*ctl |= KVMDBG_CTL_SW_BP;
+	if (v->user_step || v->so == KVMDBG_SO_STEPPING) {
+		*ctl |= KVMDBG_CTL_STEP;
+		if (vm->caps.block_irq)
+			*ctl |= KVMDBG_CTL_BLOCKIRQ;
+	}
+	if (*ctl)
+		*ctl |= KVMDBG_CTL_ENABLE;
+}
+
+/* Put a software breakpoint back after a step over it. Called locked. */
+static void sw_unlift_locked(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_pc);
+
+	v->so_sw = false;
+	if (!e || !e->lifted)
+		return; /* removed meanwhile: its bytes are the guest's already */
+	if (--e->lifted == 0)
+		vm->mem->write(vm->mem_ctx, e->addr, vm->arch->sw_insn, vm->arch->sw_len);
+}
+
+/* End an internal step: re-arm, re-insert, give interrupts back. */
+static void stepover_finish(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	if (v->so_sw) {
+		pthread_mutex_lock(&vm->lock);
+		sw_unlift_locked(v);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	if (v->so_irq_masked && vm->host->restore_irqs) {
+		/* Best effort: a failure here leaves interrupts masked, which
+		 * the next successful call repairs; report it nowhere better. */
+		if (vm->host->restore_irqs(v->fd, v->so_irq_saved) == 0)
+			v->so_irq_masked = false;
+	}
+	v->so = KVMDBG_SO_NONE;
+	v->so_slots = 0;
+	v->dirty = true;
+}
+
+/*
+ * A reported stop is being resumed: find what is armed at the PC and step
+ * past it. Returns 0 (maybe with v->so = KVMDBG_SO_STEPPING) or -errno with
+ * nothing changed.
+ */
+static int stepover_begin(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_host_ops *h = vm->host;
+	uint32_t slots = 0, watch_slots = 0;
+	bool sw = false;
+	uint64_t pc = v->so_pc;
+	int r;
+
+	if (v->so_pc_stale) {
+		r = h->get_pc(v->fd, &pc);
+		if (r)
+			return r;
+	}
+
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		const struct kvmdbg_hwpoint *p = &vm->points[i];
+
+		if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
+			slots |= p->slots;
+	}
+	/* Watchpoints that stop before the access, only if the PC is where
+	 * they stopped (the VMM may have moved it). */
+	if (!v->so_pc_stale || pc == v->so_pc)
+		watch_slots = v->so_slots;
+	slots |= watch_slots;
+	sw = sw_table_has(vm, pc);
+	pthread_mutex_unlock(&vm->lock);
+
+	v->so_pc = pc;
+	v->so_pc_stale = false;
+	if (!slots && !sw) {
+		v->so = KVMDBG_SO_NONE;
+		v->so_slots = 0;
+		return 0;
+	}
+
+	/* Only execution breakpoints, and the host honours RF: no step needed. */
+	if (!sw && !(slots & watch_slots) && !v->user_step &&
+	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
+		r = h->set_resume_flag(v->fd);
+		if (r)
+			return r;
+		v->so = KVMDBG_SO_NONE;
+		v->so_slots = 0;
+		return 0;
+	}
+
+	if (h->mask_irqs && !v->so_irq_masked) {
+		r = h->mask_irqs(v->fd, &v->so_irq_saved);
+		if (r)
+			return r;
+		v->so_irq_masked = true;
+	}
+	if (sw) {
+		pthread_mutex_lock(&vm->lock);
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, pc);
+
+		r = 0;
+		if (e && e->lifted == 0)
+			r = vm->mem->write(vm->mem_ctx, pc, e->orig, vm->arch->sw_len);
+		if (e && !r) {
+			e->lifted++;
+			v->so_sw = true;
+		}
+		pthread_mutex_unlock(&vm->lock);
+		if (r) {
+			if (v->so_irq_masked && h->restore_irqs &&
+			    h->restore_irqs(v->fd, v->so_irq_saved) == 0)
+				v->so_irq_masked = false;
+			return r < 0 ? r : -EIO;
+		}
+	}
+	v->so = KVMDBG_SO_STEPPING;
+	v->so_slots = slots;
+	v->dirty = true;
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_hwstate hw;
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+	struct kvmdbg_vm *vm;
+	uint32_t ctl, once = 0;
+	uint64_t gen;
+	int r;
+
+	if (!v)
+		return -EINVAL;
+	vm = v->vm;
+
+	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
+	if (v->applied_valid && !v->dirty && v->so != KVMDBG_SO_ARMED && !v->reinject.pending &&
+	    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+		return 0;
+
+	if (v->so == KVMDBG_SO_ARMED) {
+		r = stepover_begin(v);
+		if (r)
+			return r;
+	}
+	if (v->reinject.pending) {
+		r = vm->host->inject(v->fd, &v->reinject, &once);
+		if (r)
+			return r;
+	}
+
+	pthread_mutex_lock(&vm->lock);
+	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
+	compose_locked(v, &hw, owner, &ctl);
+	pthread_mutex_unlock(&vm->lock);
+
+	ctl |= once;
+	if (once)
+		ctl |= KVMDBG_CTL_ENABLE;
+	if (!once && v->applied_valid && ctl == v->applied_ctl &&
+	    !memcmp(&hw, &v->applied, sizeof(hw))) {
+		/* Same state as KVM holds: skip the ioctl. */
+		r = 0;
+	} else {
+		r = vm->host->set_guest_debug(v->fd, ctl, &hw);
+		if (r)
+			return r;
+	}
+	v->applied = hw;
+	memcpy(v->applied_owner, owner, sizeof(owner));
+	v->applied_ctl = ctl;
+	v->applied_valid = true;
+	v->gen = gen;
+	v->dirty = false;
+	v->reinject.pending = false;
+	return 0;
+}
+
+static const struct kvmdbg_hwpoint *point_by_id(const struct kvmdbg_vm *vm, uint32_t id)
+{
+	if (!id)
+		return NULL;
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		if (vm->points[i].id == id)
+			return &vm->points[i];
+	return NULL;
+}
+
+static void queue_reinject(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
+			   const struct kvmdbg_exit *ex)
+{
+	v->reinject = (struct kvmdbg_reinject){
+		.pending = true,
+		.exception = exception,
+		.dr6 = dr6,
+		.esr = ex->esr,
+		.far = ex->far,
+		.pc = ex->pc,
+	};
+}
+
+/* x86 DR6 bits in positive polarity. */
+#define X86_DR6_BD (1ull << 13)
+#define X86_DR6_BS (1ull << 14)
+
+/* The immediate of our 4-byte (arm64 BRK) software breakpoint. */
+static uint32_t sw_insn_imm(const struct kvmdbg_arch_ops *a)
+{
+	uint32_t insn = (uint32_t)a->sw_insn[0] | (uint32_t)a->sw_insn[1] << 8 |
+			(uint32_t)a->sw_insn[2] << 16 | (uint32_t)a->sw_insn[3] << 24;
+
+	return (insn >> 5) & 0xffff;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+{
+	const struct kvmdbg_hwpoint *hit_point = NULL;
+	struct kvmdbg_decoded dec;
+	struct kvmdbg_exit ex = {0};
+	struct kvmdbg_vm *vm;
+	bool ours_step, guest = false;
+	uint64_t guest_dr6 = 0;
+	uint32_t guest_exc = 1;
+	int r;
+
+	if (!v || !ev)
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = KVMDBG_STOP_NONE;
+	ev->write = -1;
+	if (v->run->exit_reason != KVM_EXIT_DEBUG)
+		return -EINVAL;
+	vm = v->vm;
+
+	r = vm->host->read_exit(v->fd, v->run, &ex);
+	if (r)
+		return r;
+	vm->arch->decode(&v->applied, &ex, &dec);
+	ev->pc = ex.pc;
+	if (!dec.recognised)
+		return 0;
+
+	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
+	/* Any debug exit ends an internal step: the instruction completed (step
+	 * trap) or raised something else first, which is classified below. */
+	if (v->so == KVMDBG_SO_STEPPING)
+		stepover_finish(v);
+
+	pthread_mutex_lock(&vm->lock);
+	/* Hardware slots: only hits of points that still exist count; a slot
+	 * whose point was removed since this vCPU prepared is stale. */
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
+			uint32_t bit = KVMDBG_HIT_BIT(pool, slot);
+			const struct kvmdbg_hwpoint *p;
+
+			if (!(dec.hits & bit))
+				continue;
+			p = point_by_id(vm, v->applied_owner[pool][slot]);
+			if (!p)
+				continue;
+			ev->hits |= bit;
+			/* Prefer an execution breakpoint over a watchpoint. */
+			if (!hit_point || (p->type == KVMDBG_BREAK_HW &&
+					   hit_point->type != KVMDBG_BREAK_HW))
+				hit_point = p;
+		}
+
+	if (dec.swbp) {
+		const struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, ex.pc);
+		bool ours_imm = vm->arch->sw_len != 4 || dec.brk_imm == sw_insn_imm(vm->arch);
+
+		if (e && ours_imm) {
+			ev->kind = KVMDBG_STOP_BREAK;
+			ev->type = KVMDBG_BREAK_SW;
+			ev->addr = ex.pc;
+			ev->len = vm->arch->sw_len;
+		} else if (ours_imm && vm->mem) {
+			/* Not in the table: either removed after this vCPU hit it
+			 * (the guest's bytes are back: just run again), or the
+			 * guest's own instruction. */
+			uint8_t cur[4];
+
+			if (vm->mem->read(vm->mem_ctx, ex.pc, cur, vm->arch->sw_len) ||
+			    !memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len))
+				guest = true;
+		} else {
+			guest = true;
+		}
+		if (guest)
+			guest_exc = 3;
+	}
+	pthread_mutex_unlock(&vm->lock);
+
+	if (hit_point && ev->kind == KVMDBG_STOP_NONE) {
+		ev->type = hit_point->type;
+		ev->addr = hit_point->addr;
+		ev->len = hit_point->len;
+		if (hit_point->type == KVMDBG_BREAK_HW) {
+			ev->kind = KVMDBG_STOP_BREAK;
+		} else {
+			ev->kind = KVMDBG_STOP_WATCH;
+			ev->data_addr = dec.data_addr;
+			ev->write = hit_point->type == KVMDBG_WATCH_WRITE  ? 1
+				    : hit_point->type == KVMDBG_WATCH_READ ? 0
+									   : dec.write;
+		}
+	}
+
+	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
+	if (dec.step && !ours_step) {
+		guest = true;
+		guest_dr6 |= X86_DR6_BS;
+	}
+	/* x86 DR6 bits of slots we did not enable: the guest's own breakpoints,
+	 * live beside ours on some KVMs, unless the probe proved they can't be
+	 * (then they are the CPU's spurious matches of disabled slots). */
+	if (dec.dr6_other & 0xf) {
+		bool live = !(vm->features & KVMDBG_FEAT_VERIFIED) ||
+			    (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE);
+
+		if (live) {
+			guest = true;
+			guest_dr6 |= dec.dr6_other & 0xf;
+		}
+	}
+	/* x86 DR6.BD: the guest touched its debug registers under DR7.GD. */
+	if (dec.gd) {
+		guest = true;
+		guest_dr6 |= X86_DR6_BD;
+	}
+	/* Anything else that explains nothing (a hit of a point removed since
+	 * this vCPU prepared, a #DB with no bit we know) is just run again. */
+
+	if (ours_step && v->user_step) {
+		ev->stepped = 1;
+		if (ev->kind == KVMDBG_STOP_NONE)
+			ev->kind = KVMDBG_STOP_STEP;
+	}
+
+	if (guest) {
+		queue_reinject(v, guest_exc, guest_dr6, &ex);
+		if (ev->kind == KVMDBG_STOP_NONE)
+			ev->kind = KVMDBG_STOP_GUEST;
+	}
+
+	if (KVMDBG_STOP_IS_REPORTABLE(ev->kind)) {
+		/* Resuming from a reported stop never reports the same place
+		 * again: the next prepare steps past whatever is armed here. */
+		v->so = KVMDBG_SO_ARMED;
+		v->so_pc = ex.pc;
+		v->so_pc_stale = false;
+		v->so_slots = 0;
+		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
+			v->so_slots = ev->hits;
+	}
+	return 0;
+}
+
+KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm;
+	struct kvmdbg_hwstate none;
+
+	if (!v)
+		return;
+	vm = v->vm;
+	if (v->so == KVMDBG_SO_STEPPING)
+		stepover_finish(v);
+	memset(&none, 0, sizeof(none));
+	vm->host->set_guest_debug(v->fd, 0, &none);
+	pthread_mutex_lock(&vm->lock);
+	vm->nr_vcpus--;
+	pthread_mutex_unlock(&vm->lock);
+	free(v);
+}

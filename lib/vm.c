@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One debug session per VM: the VM-wide breakpoint set, its generation
+ * number and its lock. vCPUs pick up changes at their next prepare.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmdbg-int.h"
+
+static bool type_valid(enum kvmdbg_type type)
+{
+	return type >= KVMDBG_BREAK_SW && type <= KVMDBG_WATCH_ACCESS;
+}
+
+static bool is_exec(enum kvmdbg_type type)
+{
+	return type == KVMDBG_BREAK_SW || type == KVMDBG_BREAK_HW;
+}
+
+/* Copy the caller's view of a sized struct into a full zeroed one. */
+static int copy_sized(void *dst, size_t dst_size, const void *src, size_t src_sz)
+{
+	if (src_sz < sizeof(size_t))
+		return -EINVAL;
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, src_sz < dst_size ? src_sz : dst_size);
+	return 0;
+}
+
+int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
+		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out)
+{
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
+	struct kvmdbg_vm *vm;
+	int r;
+
+	if (!out || !host)
+		return -EINVAL;
+	*out = NULL;
+	if (opts && copy_sized(&o, sizeof(o), opts, opts->sz))
+		return -EINVAL;
+	if (o.overlay != KVMDBG_OVERLAY_OFF && o.overlay != KVMDBG_OVERLAY_GUEST)
+		return -EINVAL;
+	if (o.mem && (!o.mem->read || !o.mem->write))
+		return -EINVAL;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->caps.sz = sizeof(vm->caps);
+	r = host->probe(vm_fd, &vm->caps);
+	if (r) {
+		free(vm);
+		return r;
+	}
+	if (!vm->caps.guest_debug) {
+		free(vm);
+		return -ENOTTY;
+	}
+	/* The guest/host overlay is not part of this release yet. */
+	if (o.overlay == KVMDBG_OVERLAY_GUEST) {
+		free(vm);
+		return -EOPNOTSUPP;
+	}
+
+	r = pthread_mutex_init(&vm->lock, NULL);
+	if (r) {
+		free(vm);
+		return -r;
+	}
+	vm->host = host;
+	vm->arch = host->arch;
+	vm->vm_fd = vm_fd;
+	vm->mem = o.mem;
+	vm->mem_ctx = o.mem_ctx;
+	vm->overlay = o.overlay;
+	vm->features = o.features;
+	vm->lim.allow_overcover = o.allow_overcover != 0;
+	if (vm->caps.hw_debug) {
+		vm->lim.nr[KVMDBG_POOL_BP] = vm->caps.hw_breakpoints;
+		vm->lim.nr[KVMDBG_POOL_WP] = vm->arch->shared_pool ? 0 : vm->caps.hw_watchpoints;
+	}
+	kvmdbg_slots_init(&vm->slots, &vm->lim);
+	atomic_init(&vm->gen, 1);
+	*out = vm;
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
+				struct kvmdbg_vm **out)
+{
+	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, out);
+}
+
+static void bump_gen(struct kvmdbg_vm *vm)
+{
+	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
+}
+
+static struct kvmdbg_hwpoint *find_point(struct kvmdbg_vm *vm, enum kvmdbg_type type,
+					 uint64_t addr, uint64_t len)
+{
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		struct kvmdbg_hwpoint *p = &vm->points[i];
+
+		/* Execution breakpoints are identified by address alone: gdb's
+		 * "kind" may differ between insert and remove. */
+		if (p->id && p->type == type && p->addr == addr &&
+		    (type == KVMDBG_BREAK_HW || p->len == len))
+			return p;
+	}
+	return NULL;
+}
+
+/* Validate what every type shares; the arch cover checks the rest. */
+static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len)
+{
+	if (!vm || !type_valid(type))
+		return -EINVAL;
+	if (!is_exec(type) && len == 0)
+		return -EINVAL;
+	if (len && addr + (len - 1) < addr)
+		return -EINVAL;
+	if (type == KVMDBG_BREAK_SW) {
+		if (!vm->caps.sw_breakpoints || !vm->mem)
+			return -EOPNOTSUPP;
+		if (addr % vm->arch->sw_align || addr + (vm->arch->sw_len - 1) < addr)
+			return -EINVAL;
+		return 0;
+	}
+	if (!vm->caps.hw_debug)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
+{
+	const struct kvmdbg_arch_ops *a = vm->arch;
+	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, addr);
+	uint8_t orig[4];
+	int r;
+
+	if (e) {
+		if (e->refs >= KVMDBG_SWBP_MAX_REFS)
+			return -EOVERFLOW;
+		e->refs++;
+		return 0;
+	}
+	r = kvmdbg_swtab_reserve(&vm->sw);
+	if (r)
+		return r;
+	r = vm->mem->read(vm->mem_ctx, addr, orig, a->sw_len);
+	if (r)
+		return r < 0 ? r : -EIO;
+	r = vm->mem->write(vm->mem_ctx, addr, a->sw_insn, a->sw_len);
+	if (r) {
+		/* A write may have failed half-way: put the guest's bytes back. */
+		vm->mem->write(vm->mem_ctx, addr, orig, a->sw_len);
+		return r < 0 ? r : -EIO;
+	}
+	e = kvmdbg_swtab_add(&vm->sw, addr);
+	memcpy(e->orig, orig, a->sw_len);
+	e->refs = 1;
+	bump_gen(vm);
+	return 0;
+}
+
+static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+			    uint64_t len)
+{
+	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
+	struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+	uint32_t mask;
+	int n, r;
+
+	if (p) {
+		if (p->refs == UINT32_MAX)
+			return -EOVERFLOW;
+		p->refs++;
+		return 0;
+	}
+	n = vm->arch->cover(&vm->lim, type, addr, len, pieces, KVMDBG_MAX_PIECES);
+	if (n < 0)
+		return n;
+	for (p = vm->points; p->id; p++)
+		; /* a free entry exists: every point holds at least one slot */
+	if (++vm->next_id == 0)
+		vm->next_id = 1;
+	r = kvmdbg_slots_alloc(&vm->slots, vm->next_id, pieces, (unsigned int)n, &mask);
+	if (r)
+		return r;
+	*p = (struct kvmdbg_hwpoint){
+		.id = vm->next_id,
+		.type = type,
+		.addr = addr,
+		.len = len,
+		.refs = 1,
+		.slots = mask,
+	};
+	bump_gen(vm);
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+				uint64_t len)
+{
+	int r = check_point(vm, type, addr, len);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	if (type == KVMDBG_BREAK_SW)
+		r = sw_insert_locked(vm, addr);
+	else
+		r = hw_insert_locked(vm, type, addr, len);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+/* Put the guest's bytes back under a software breakpoint. */
+static int sw_restore_locked(struct kvmdbg_vm *vm, struct kvmdbg_swbp *e)
+{
+	int r;
+
+	if (e->lifted)
+		return 0; /* a vCPU stepping over it already put them back */
+	r = vm->mem->write(vm->mem_ctx, e->addr, e->orig, vm->arch->sw_len);
+	return r ? (r < 0 ? r : -EIO) : 0;
+}
+
+static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)
+{
+	kvmdbg_slots_release(&vm->slots, p->slots);
+	memset(p, 0, sizeof(*p));
+}
+
+KVMDBG_EXPORT int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+				uint64_t len)
+{
+	int r = 0;
+
+	if (!vm || !type_valid(type))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (type == KVMDBG_BREAK_SW) {
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, addr);
+
+		if (!e) {
+			r = -ENOENT;
+		} else if (e->refs > 1) {
+			e->refs--;
+		} else {
+			r = sw_restore_locked(vm, e);
+			if (!r) {
+				kvmdbg_swtab_del(&vm->sw, addr);
+				bump_gen(vm);
+			}
+		}
+	} else {
+		struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+
+		if (!p) {
+			r = -ENOENT;
+		} else if (--p->refs == 0) {
+			hw_free_locked(vm, p);
+			bump_gen(vm);
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+KVMDBG_EXPORT int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type,
+				      uint64_t addr, uint64_t len)
+{
+	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
+	struct kvmdbg_limits lim;
+	int r = check_point(vm, type, addr, len);
+
+	if (r)
+		return r;
+	if (type == KVMDBG_BREAK_SW)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	if (find_point(vm, type, addr, len)) {
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	lim = vm->lim;
+	pthread_mutex_unlock(&vm->lock);
+	/* Count without the host's limit, so a caller learns how many it needs. */
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		if (lim.nr[pool])
+			lim.nr[pool] = KVMDBG_MAX_PIECES;
+	return vm->arch->cover(&lim, type, addr, len, pieces, KVMDBG_MAX_PIECES);
+}
+
+static int remove_all_locked(struct kvmdbg_vm *vm)
+{
+	int first = 0;
+
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		if (vm->points[i].id)
+			hw_free_locked(vm, &vm->points[i]);
+	for (size_t i = 0; i < vm->sw.cap;) {
+		struct kvmdbg_swbp *e = &vm->sw.e[i];
+		int r;
+
+		if (e->addr == KVMDBG_SWTAB_EMPTY) {
+			i++;
+			continue;
+		}
+		r = sw_restore_locked(vm, e);
+		if (r) {
+			if (!first)
+				first = r;
+			i++;
+			continue;
+		}
+			/* Deletion may shift a later entry into slot i: look again. */
+		kvmdbg_swtab_del(&vm->sw, e->addr);
+	}
+	bump_gen(vm);
+	return first;
+}
+
+KVMDBG_EXPORT int kvmdbg_remove_all(struct kvmdbg_vm *vm)
+{
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	r = remove_all_locked(vm);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+KVMDBG_EXPORT void kvmdbg_vm_free(struct kvmdbg_vm *vm)
+{
+	if (!vm)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	remove_all_locked(vm);
+	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_swtab_fini(&vm->sw);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
