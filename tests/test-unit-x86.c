@@ -25,6 +25,7 @@
 #define DR6_BT (1ull << 15)
 #define DR6_BLD (1ull << 11) /* active-low */
 #define DR6_RTM (1ull << 16) /* active-low */
+#define DR7_RTM (1ull << 11)
 
 #define MAX_TEST_LEN 40
 
@@ -476,15 +477,22 @@ static void all_exec(struct kvmdbg_hwstate *hw)
 		put_slot(hw, n, KVMDBG_BREAK_HW, 0x1000 + n, 1);
 }
 
-static struct kvmdbg_decoded decode(const struct kvmdbg_hwstate *hw, uint32_t vec, uint64_t dr6)
+static struct kvmdbg_decoded decode_dr7(const struct kvmdbg_hwstate *hw, uint32_t vec,
+					 uint64_t dr6, uint64_t dr7)
 {
-	struct kvmdbg_exit ex = { .exception = vec, .pc = 0x1234, .dr6 = dr6, .dr7 = 0x400 };
+	struct kvmdbg_exit ex = { .exception = vec, .pc = 0x1234, .dr6 = dr6, .dr7 = dr7 };
 	struct kvmdbg_decoded d;
 
 	/* Poison: decode() must fill every field. */
 	memset(&d, 0xa5, sizeof(d));
 	ops->decode(hw, &ex, &d);
 	return d;
+}
+
+/* Decode with a DR7 that has every slot enabled, as the glue would set it. */
+static struct kvmdbg_decoded decode(const struct kvmdbg_hwstate *hw, uint32_t vec, uint64_t dr6)
+{
+	return decode_dr7(hw, vec, dr6, 0x400 | 0xff);
 }
 
 START_TEST(test_decode_each_slot)
@@ -632,11 +640,26 @@ START_TEST(test_decode_other_bits)
 	struct kvmdbg_decoded d;
 
 	all_exec(&hw);
-	/* RTM is active-low: bit 16 clear means "inside an RTM region". */
-	d = decode(&hw, 1, (DR6_IDLE & ~DR6_RTM) | 0x1);
+	/*
+	 * RTM is active-low: bit 16 clear means "inside an RTM region", which
+	 * the CPU can only report with DR7.RTM (bit 11) set.
+	 */
+	d = decode_dr7(&hw, 1, (DR6_IDLE & ~DR6_RTM) | 0x1, 0x4ff | DR7_RTM);
 	ck_assert_uint_eq(d.hits, 1);
 	ck_assert_uint_eq(d.dr6_other, DR6_RTM);
-	d = decode(&hw, 1, DR6_IDLE | DR6_RTM | 0x1);
+	d = decode_dr7(&hw, 1, DR6_IDLE | DR6_RTM | 0x1, 0x4ff | DR7_RTM);
+	ck_assert_uint_eq(d.hits, 1);
+	ck_assert_uint_eq(d.dr6_other, 0);
+	/*
+	 * Without DR7.RTM a clear bit 16 is an artefact: older kernels built
+	 * the VMX exit's DR6 as exit qualification | 0xfffe0ff0, leaving bit
+	 * 16 at the qualification's positive-polarity 0.
+	 */
+	d = decode_dr7(&hw, 1, 0xfffe0ff0ull | 0x1, 0x4ff);
+	ck_assert_uint_eq(d.hits, 1);
+	ck_assert_uint_eq(d.dr6_other, 0);
+	d = decode_dr7(&hw, 1, 0xfffe0ff0ull | DR6_BS, 0);
+	ck_assert(d.step);
 	ck_assert_uint_eq(d.dr6_other, 0);
 	/* Bus-lock detect (bit 11) is active-low too. */
 	d = decode(&hw, 1, DR6_IDLE & ~DR6_BLD);
@@ -649,7 +672,8 @@ START_TEST(test_decode_other_bits)
 	ck_assert(!d.step);
 	/* All together, with a disabled slot's B bit. */
 	hw.slot[KVMDBG_POOL_BP][3].ctrl = 0;
-	d = decode(&hw, 1, ((DR6_IDLE | DR6_BT | DR6_BS | 0x9) & ~(DR6_RTM | DR6_BLD)));
+	d = decode_dr7(&hw, 1, ((DR6_IDLE | DR6_BT | DR6_BS | 0x9) & ~(DR6_RTM | DR6_BLD)),
+		       0x4ff | DR7_RTM);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 1);
 	ck_assert_uint_eq(d.dr6_other, DR6_BT | DR6_RTM | DR6_BLD | 0x8);

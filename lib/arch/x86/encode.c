@@ -47,6 +47,9 @@
 /* Bits that carry information; everything else is reserved. */
 #define DR6_VOLATILE	(DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
 
+/* DR7 bit 11: RTM debugging enabled; DR6.RTM can only report with it set. */
+#define DR7_RTM		(1ull << 11)
+
 /* DR7 R/W field values (bits 0-1 of a slot's ctrl nibble). */
 #define X86_RW_EXEC	0x0u
 #define X86_RW_WRITE	0x1u
@@ -198,11 +201,12 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 		return KVMDBG_BREAK_HW;
 	case X86_RW_WRITE:
 		return KVMDBG_WATCH_WRITE;
-	default:
+	case X86_RW_IO:
 		/*
-		 * X86_RW_ACCESS, and X86_RW_IO which cover() never produces:
-		 * an I/O breakpoint also fires on reads and writes.
+		 * cover() never produces I/O breakpoints; the closest type of
+		 * one that comes from elsewhere: it fires on reads and writes.
 		 */
+	default: /* X86_RW_ACCESS */
 		return KVMDBG_WATCH_ACCESS;
 	}
 }
@@ -236,6 +240,15 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 	 * held, so garbage in them cannot look like a guest event.
 	 */
 	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_VOLATILE;
+	/*
+	 * The CPU can only clear DR6.RTM when DR7.RTM (and DEBUGCTL.RTM) were
+	 * set. Kernels whose DR6_FIXED_1 was 0xfffe0ff0 (before the RTM fix
+	 * of the VMX exit path) reported bit 16 as the exit qualification's
+	 * positive-polarity 0, which reads as "in RTM" here; trust the bit
+	 * only when the DR7 that ran enabled RTM debugging.
+	 */
+	if (!(exit->dr7 & DR7_RTM))
+		dr6 &= ~DR6_RTM;
 
 	out->step = dr6 & DR6_BS;
 	out->gd = dr6 & DR6_BD;
