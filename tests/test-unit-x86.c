@@ -195,6 +195,7 @@ START_TEST(test_ops_table)
 	ck_assert_int_eq(ops->arch, KVMDBG_ARCH_X86_64);
 	ck_assert_str_eq(ops->name, "x86_64");
 	ck_assert(ops->shared_pool);
+	ck_assert(!ops->watch_is_fault); /* x86 data breakpoints trap after the access */
 	ck_assert_uint_eq(ops->sw_len, 1);
 	ck_assert_uint_eq(ops->sw_align, 1);
 	ck_assert_uint_eq(ops->sw_insn[0], 0xcc);

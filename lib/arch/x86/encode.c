@@ -285,6 +285,8 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.arch = KVMDBG_ARCH_X86_64,
 	.name = "x86_64",
 	.shared_pool = true,
+	/* Data breakpoints are traps: the access has completed at the #DB. */
+	.watch_is_fault = false,
 	.sw_len = 1,
 	.sw_align = 1,
 	.sw_insn = { 0xcc }, /* int3 */
