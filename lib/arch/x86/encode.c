@@ -118,11 +118,13 @@ static uint64_t x86_piece_size(uint64_t addr, uint64_t left)
  * B containing a starts at a (nothing before a may be covered), so B is
  * aligned at a and inside the range; it cannot be larger than s, or the
  * greedy choice would have taken it. Any other block meeting [a, a + s)
- * lies inside it (containing it would mean containing a, i.e. being B). So
- * the blocks meeting [a, a + s) partition it and can be swapped for the
- * single block s without adding pieces; by induction the greedy cover is
- * no larger than any other. The loop runs once per piece and stops at the limit, so
- * a huge len costs O(limit), not O(len).
+ * lies inside [a, a + s) too (containing it would mean containing a, i.e.
+ * being B). So the blocks meeting [a, a + s) partition it and can be
+ * swapped for the single block s without adding pieces; by induction the
+ * greedy cover is no larger than any other.
+ *
+ * The loop runs once per piece and stops at the limit, so a huge len costs
+ * O(limit), not O(len).
  */
 static int x86_cover_watch(unsigned int rw, uint64_t addr, uint64_t len, struct kvmdbg_piece *out,
 			   unsigned int cap)
