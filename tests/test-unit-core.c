@@ -1,0 +1,908 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic core (vm.c, vcpu.c, slots.c, swbp.c) against a fake KVM: a
+ * struct kvmdbg_host_ops that records what the library asks of KVM and
+ * feeds it synthetic exits, with the real portable arch ops behind it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+#include "test-common.h"
+
+/* ---- fake guest memory ---- */
+
+#define MEM_SIZE 0x10000
+
+static uint8_t mem[MEM_SIZE], mem_orig[MEM_SIZE];
+static int mem_fail_read, mem_fail_write; /* fail the Nth next call (1 = next) */
+static int mem_writes;
+
+static int fake_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	(void)ctx;
+	if (mem_fail_read && --mem_fail_read == 0)
+		return -EFAULT;
+	if (gva > MEM_SIZE || len > MEM_SIZE - gva)
+		return -EFAULT;
+	memcpy(buf, mem + gva, len);
+	return 0;
+}
+
+static int fake_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (mem_fail_write && --mem_fail_write == 0)
+		return -EFAULT;
+	if (gva > MEM_SIZE || len > MEM_SIZE - gva)
+		return -EFAULT;
+	memcpy(mem + gva, buf, len);
+	mem_writes++;
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops fake_mem = {.read = fake_read, .write = fake_write};
+
+static void mem_reset(void)
+{
+	for (size_t i = 0; i < MEM_SIZE; i++)
+		mem[i] = (uint8_t)(i * 7 + 3);
+	memcpy(mem_orig, mem, sizeof(mem));
+	mem_fail_read = mem_fail_write = 0;
+	mem_writes = 0;
+}
+
+/* ---- fake KVM ---- */
+
+struct fake_vcpu {
+	int set_calls;
+	uint32_t ctl;
+	struct kvmdbg_hwstate hw;
+	struct kvmdbg_exit exit; /* what the next read_exit returns */
+	uint64_t pc;
+	int rf_calls;
+	int inject_calls;
+	struct kvmdbg_reinject injected;
+	int masked, restored;
+	int fail_set; /* fail the next set_guest_debug with this errno */
+};
+
+static struct fake_vcpu fv[4];
+static bool fake_no_debug;
+static uint32_t fake_guest_flags;
+
+static int fake_probe_common(struct kvmdbg_caps *c, enum kvmdbg_arch arch)
+{
+	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
+	c->arch = arch;
+	c->guest_debug = !fake_no_debug;
+	c->single_step = c->sw_breakpoints = c->hw_debug = 1;
+	if (arch == KVMDBG_ARCH_X86_64) {
+		c->hw_breakpoints = c->hw_watchpoints = 4;
+		c->shared_slots = 1;
+		c->block_irq = c->inject_db = c->inject_bp = 1;
+		c->max_watch_len = 8;
+	} else {
+		c->hw_breakpoints = 6;
+		c->hw_watchpoints = 4;
+		c->max_watch_len = 1ull << 31;
+	}
+	return 0;
+}
+
+static int fake_probe_x86(int fd, struct kvmdbg_caps *c)
+{
+	(void)fd;
+	return fake_probe_common(c, KVMDBG_ARCH_X86_64);
+}
+
+static int fake_probe_arm64(int fd, struct kvmdbg_caps *c)
+{
+	(void)fd;
+	return fake_probe_common(c, KVMDBG_ARCH_ARM64);
+}
+
+static int fake_set(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+{
+	struct fake_vcpu *f = &fv[fd];
+
+	if (f->fail_set) {
+		int e = f->fail_set;
+
+		f->fail_set = 0;
+		return -e;
+	}
+	f->set_calls++;
+	f->ctl = ctl;
+	f->hw = *hw;
+	return 0;
+}
+
+static int fake_read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+	(void)run;
+	*ex = fv[fd].exit;
+	return 0;
+}
+
+static int fake_get_pc(int fd, uint64_t *pc)
+{
+	*pc = fv[fd].pc;
+	return 0;
+}
+
+static int fake_rf(int fd)
+{
+	fv[fd].rf_calls++;
+	return 0;
+}
+
+static int fake_mask(int fd, uint64_t *saved)
+{
+	fv[fd].masked++;
+	*saved = 0x3c0;
+	return 0;
+}
+
+static int fake_restore(int fd, uint64_t saved)
+{
+	ck_assert_uint_eq(saved, 0x3c0);
+	fv[fd].restored++;
+	return 0;
+}
+
+static int fake_inject(int fd, const struct kvmdbg_reinject *r, uint32_t *ctl)
+{
+	fv[fd].inject_calls++;
+	fv[fd].injected = *r;
+	*ctl = 0;
+	if (r->exception == 1)
+		*ctl = KVMDBG_CTL_INJECT_DB;
+	else if (r->exception == 3)
+		*ctl = KVMDBG_CTL_INJECT_BP;
+	return 0;
+}
+
+static const struct kvmdbg_host_ops fake_x86 = {
+	.arch = &kvmdbg_x86_ops,
+	.probe = fake_probe_x86,
+	.set_guest_debug = fake_set,
+	.read_exit = fake_read_exit,
+	.get_pc = fake_get_pc,
+	.set_resume_flag = fake_rf,
+	.inject = fake_inject,
+};
+
+static const struct kvmdbg_host_ops fake_arm64 = {
+	.arch = &kvmdbg_arm64_ops,
+	.probe = fake_probe_arm64,
+	.set_guest_debug = fake_set,
+	.read_exit = fake_read_exit,
+	.get_pc = fake_get_pc,
+	.mask_irqs = fake_mask,
+	.restore_irqs = fake_restore,
+	.inject = fake_inject,
+};
+
+static struct kvm_run runs[4];
+
+struct env {
+	struct kvmdbg_vm *vm;
+	struct kvmdbg_vcpu *v[2];
+};
+
+static void env_new(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features)
+{
+	struct kvmdbg_vm_opts o = {
+		.sz = sizeof(o), .mem = &fake_mem, .features = features};
+
+	(void)fake_guest_flags;
+	memset(fv, 0, sizeof(fv));
+	memset(runs, 0, sizeof(runs));
+	mem_reset();
+	fake_no_debug = false;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &e->vm), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
+		runs[i].exit_reason = KVM_EXIT_DEBUG;
+	}
+}
+
+static void env_free(struct env *e)
+{
+	for (int i = 0; i < 2; i++)
+		kvmdbg_vcpu_free(e->v[i]);
+	kvmdbg_vm_free(e->vm);
+}
+
+/* x86 #DB exit with positive-polarity DR6 bits. */
+static void x86_db(int cpu, uint64_t pc, uint64_t dr6_bits)
+{
+	fv[cpu].exit = (struct kvmdbg_exit){
+		.exception = 1, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
+	fv[cpu].pc = pc;
+}
+
+static void x86_bp(int cpu, uint64_t pc)
+{
+	fv[cpu].exit = (struct kvmdbg_exit){.exception = 3, .pc = pc, .dr6 = 0xffff0ff0ull};
+	fv[cpu].pc = pc;
+}
+
+#define DR6_BS (1ull << 14)
+
+static int enabled_slots(const struct fake_vcpu *f, unsigned int pool)
+{
+	int n = 0;
+
+	for (int i = 0; i < KVMDBG_MAX_SLOTS; i++)
+		n += f->hw.slot[pool][i].ctrl != 0;
+	return n;
+}
+
+/* ---- slots ---- */
+
+START_TEST(test_slots_all_or_nothing)
+{
+	struct kvmdbg_limits lim = {.nr = {4, 2}};
+	struct kvmdbg_slots s;
+	struct kvmdbg_piece p[5];
+	uint32_t m1, m2, m3;
+
+	for (int i = 0; i < 5; i++)
+		p[i] = (struct kvmdbg_piece){.pool = 0, .value = 0x1000u + i, .ctrl = 0x100,
+					     .start = 0x1000u + i, .len = 1};
+	kvmdbg_slots_init(&s, &lim);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 0), 4);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 1), 2);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 1, p, 2, &m1), 0);
+	ck_assert_uint_eq(m1, 0x3);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 2, p, 3, &m2), -ENOSPC);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 0), 2); /* nothing half-taken */
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 2, p, 1, &m2), 0);
+	ck_assert_uint_eq(m2, 0x4);
+	kvmdbg_slots_release(&s, m1);
+	/* Stable numbering: owner 2 keeps slot 2; the freed low slots are reused. */
+	ck_assert_uint_eq(s.owner[0][2], 2);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 3, p, 3, &m3), 0);
+	ck_assert_uint_eq(m3, 0xb);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 4, p, 1, NULL), -ENOSPC);
+	/* Watchpoint pool bits sit at 16 + n. */
+	p[0].pool = 1;
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 5, p, 1, &m1), 0);
+	ck_assert_uint_eq(m1, 1u << 16);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 0, p, 1, &m1), -EINVAL);
+	p[0].ctrl = 0;
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 6, p, 1, &m1), -EINVAL);
+}
+END_TEST
+
+/* ---- software breakpoint table vs a reference model ---- */
+
+START_TEST(test_swtab_model)
+{
+	enum { N = 4096 };
+	static uint64_t keys[N];
+	static bool present[N];
+	struct kvmdbg_swtab t = {0};
+	unsigned int seed = 12345;
+
+	for (int i = 0; i < N; i++)
+		keys[i] = (uint64_t)i * 0x1000 + (i & 7); /* clustered, aligned-ish */
+	memset(present, 0, sizeof(present));
+	for (int step = 0; step < 200000; step++) {
+		int k;
+
+		seed = seed * 1103515245 + 12345;
+		k = (int)((seed >> 8) % N);
+		if (!present[k]) {
+			struct kvmdbg_swbp *e;
+
+			ck_assert_ptr_null(kvmdbg_swtab_find(&t, keys[k]));
+			ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+			e = kvmdbg_swtab_add(&t, keys[k]);
+			ck_assert_ptr_nonnull(e);
+			e->refs = (uint16_t)(k & 0xff);
+			present[k] = true;
+		} else {
+			struct kvmdbg_swbp *e = kvmdbg_swtab_find(&t, keys[k]);
+
+			ck_assert_ptr_nonnull(e);
+			ck_assert_uint_eq(e->refs, k & 0xff);
+			kvmdbg_swtab_del(&t, keys[k]);
+			present[k] = false;
+		}
+		if (step % 9973 == 0) {
+			size_t count = 0;
+
+			for (int i = 0; i < N; i++) {
+				bool found = kvmdbg_swtab_find(&t, keys[i]) != NULL;
+
+				ck_assert_int_eq(found, present[i]);
+				count += present[i];
+			}
+			ck_assert_uint_eq(count, t.count);
+			/* Memory: at most 48 bytes per entry once past the minimum table. */
+			if (t.count > 64)
+				ck_assert_uint_le(kvmdbg_swtab_bytes(&t), 48 * t.count);
+		}
+	}
+	ck_assert_ptr_null(kvmdbg_swtab_find(&t, KVMDBG_SWTAB_EMPTY));
+	kvmdbg_swtab_fini(&t);
+	ck_assert_uint_eq(t.cap, 0);
+}
+END_TEST
+
+/* ---- VM construction ---- */
+
+START_TEST(test_vm_new_errors)
+{
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
+	struct kvmdbg_mem_ops half = {.read = fake_read};
+	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
+
+	fake_no_debug = false;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, &fake_x86, NULL), -EINVAL);
+	o.sz = 4;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	ck_assert_ptr_null(vm);
+	o.sz = sizeof(o);
+	o.overlay = 7;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	o.overlay = KVMDBG_OVERLAY_GUEST;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EOPNOTSUPP);
+	o.overlay = KVMDBG_OVERLAY_OFF;
+	o.mem = &half;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	o.mem = NULL;
+	fake_no_debug = true;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -ENOTTY);
+	fake_no_debug = false;
+	/* An older, smaller opts struct (only sz and mem) is accepted. */
+	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), 0);
+	ck_assert_ptr_nonnull(vm);
+	kvmdbg_vm_free(vm);
+	kvmdbg_vm_free(NULL);
+	kvmdbg_vcpu_free(NULL);
+	ck_assert_int_eq(kvmdbg_vcpu_new(NULL, 0, &runs[0], (struct kvmdbg_vcpu **)&vm), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_insert_errors_change_nothing)
+{
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(NULL, KVMDBG_BREAK_HW, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, 9, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x100, 0), -EINVAL);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, UINT64_MAX - 2, 8), -EINVAL);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x100, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_remove(NULL, KVMDBG_BREAK_SW, 0x100, 1), -EINVAL);
+
+	/* Three slots taken, then a 3-slot watchpoint does not fit: -ENOSPC and
+	 * nothing half-inserted. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), 3);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), -ENOSPC);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 2);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), -ENOSPC);
+	/* Counting is not limited by what is free. */
+	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), 4);
+	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 14), 6);
+	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_refcounts)
+{
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
+	/* Same address, other length: another point. */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 2), -ENOENT);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 4);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), -ENOENT);
+	/* Execution breakpoints: identified by address, whatever gdb's kind. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x500, 1), 0);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x500, 0), 0);
+
+	/* Software breakpoints: refcounted, bytes restored on the last remove. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(mem[0x600], 0xcc);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(mem[0x600], 0xcc);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(mem[0x600], mem_orig[0x600]);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_sw_memory_failures)
+{
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	mem_fail_read = 1;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	mem_fail_write = 1;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	/* The last byte of the address space is a valid int3 address; the
+	 * memory callback refuses it and nothing changes. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, MEM_SIZE + 5, 1), -EFAULT);
+
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), 0);
+	mem_fail_write = 1;
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(mem[0x700], 0xcc); /* still inserted, still tracked */
+	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
+	mem_fail_write = 1;
+	ck_assert_int_eq(kvmdbg_remove_all(e.vm), -EFAULT);
+	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
+	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	env_free(&e);
+
+	/* No memory callbacks: software breakpoints are not available. */
+	{
+		struct kvmdbg_vm *vm;
+
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, &fake_x86, &vm), 0);
+		ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
+		kvmdbg_vm_free(vm);
+	}
+}
+END_TEST
+
+START_TEST(test_vm_free_restores_memory)
+{
+	struct env e;
+	unsigned int seed = 99;
+
+	env_new(&e, &fake_x86, 0);
+	for (int i = 0; i < 3000; i++) {
+		uint64_t a;
+
+		seed = seed * 1103515245 + 12345;
+		a = (seed >> 4) % MEM_SIZE;
+		if ((seed >> 28) & 1)
+			kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, a, 1);
+		else
+			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, a, 1), 0);
+	}
+	ck_assert_uint_gt(e.vm->sw.count, 100);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+}
+END_TEST
+
+/* ---- prepare: ioctls only when something changed ---- */
+
+START_TEST(test_prepare_generation)
+{
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(NULL), -EINVAL);
+	/* First prepare: KVM's state is unknown, apply once. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, 1);
+	ck_assert_uint_eq(fv[0].ctl, 0);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, 1);
+
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, 2);
+	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fv[0].hw.slot[0][0].value, 0x100);
+
+	/* Both vCPUs pick up the VM-wide change once each. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(fv[1].set_calls, 1);
+	ck_assert_uint_eq(fv[1].hw.slot[0][0].value, 0x100);
+
+	/* A failing ioctl: error returned, retried next time. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	fv[0].fail_set = EINTR;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, 3);
+	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2);
+
+	/* Stepping on and off. */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_STEP |
+					     KVMDBG_CTL_BLOCKIRQ);
+	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2); /* stepping keeps the breakpoints */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(fv[0].set_calls, 5);
+	/* Insert then remove before a prepare: same state, no ioctl. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, 5);
+	env_free(&e);
+}
+END_TEST
+
+/* ---- x86 exits and the step-over ---- */
+
+START_TEST(test_x86_hw_break_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+
+	x86_db(0, 0x180, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_HW);
+	ck_assert_uint_eq(ev.pc, 0x180);
+	ck_assert_uint_eq(ev.addr, 0x180);
+	ck_assert_uint_eq(ev.hits, 1u << 1);
+
+	/* Resume: slot 1 disarmed, one step with interrupts blocked. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
+			  KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(fv[0].rf_calls, 0);
+
+	x86_db(0, 0x183, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fv[0].inject_calls, 0);
+
+	/* Re-armed, not stepping. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_rf_resume)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int calls;
+
+	env_new(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	calls = fv[0].set_calls;
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].rf_calls, 1);
+	ck_assert_int_eq(fv[0].set_calls, calls); /* no step, no state change */
+
+	/* Asked to step at the breakpoint: RF is not enough, and the step is
+	 * the user's. */
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].rf_calls, 1);
+	ck_assert_uint_eq(fv[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x102, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(ev.pc, 0x102);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_step_onto_breakpoint)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x104, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Step lands on the breakpoint's address: a step stop. */
+	x86_db(0, 0x104, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	/* The next step executes the instruction at the breakpoint: the library
+	 * disarms it for that step so the user moves exactly one instruction. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x106, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(ev.pc, 0x106);
+	/* Breakpoint and step bits together: both reported as one break. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x104, DR6_BS | 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.stepped, 1);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_stale_and_removed)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Removed before this vCPU prepared again: never reported as a hit. */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	x86_db(0, 0x100, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fv[0].inject_calls, 0);
+	/* ...even when another point took the same slot number meanwhile. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	x86_db(1, 0x200, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+
+	/* Stopped on a breakpoint that is then removed: no step-over needed. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x300, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, 0);
+
+	/* Not a debug exit. */
+	runs[0].exit_reason = KVM_EXIT_IO;
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(NULL, &ev), -EINVAL);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_guest_reinjection)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* The guest single-steps itself (TF) while the host is not stepping. */
+	x86_db(0, 0x444, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].inject_calls, 1);
+	ck_assert_uint_eq(fv[0].injected.exception, 1);
+	ck_assert_uint_eq(fv[0].injected.dr6, DR6_BS);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_INJECT_DB, KVMDBG_CTL_INJECT_DB);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	/* One-shot: the next prepare makes no call. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].inject_calls, 1);
+
+	/* The guest's own breakpoint in a slot we do not use (slot 2). */
+	x86_db(0, 0x555, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 2);
+
+	/* Ours and the guest's at once: reported, and re-injected on resume. */
+	x86_db(0, 0x100, 1u << 0 | 1u << 3);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].inject_calls, 3);
+	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 3);
+	env_free(&e);
+
+	/* A host proven not to keep the guest's breakpoints live: B bits of
+	 * slots we did not enable are spurious, not the guest's. */
+	env_new(&e, &fake_x86, KVMDBG_FEAT_VERIFIED);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x555, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_watch_trap)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int calls;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1003, 6), 0); /* 3 slots */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	calls = fv[0].set_calls;
+	x86_db(0, 0x123, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
+	ck_assert_uint_eq(ev.addr, 0x1003);
+	ck_assert_uint_eq(ev.len, 6);
+	ck_assert_uint_eq(ev.data_addr, 0x1004);
+	ck_assert_int_eq(ev.write, 1);
+	/* Trap-like: the access happened, nothing to step past. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].set_calls, calls);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_sw_break)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_uint_eq(ev.addr, 0x800);
+
+	/* Resume: original byte back for one blocked-interrupt step. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(mem[0x800], mem_orig[0x800]);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	/* The other vCPU stopped there too and steps over it at the same time. */
+	x86_bp(1, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	x86_db(0, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_uint_eq(mem[0x800], mem_orig[0x800]); /* vCPU 1 still stepping */
+	x86_db(1, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_uint_eq(mem[0x800], 0xcc);
+
+	/* The guest's own int3 elsewhere: re-injected as #BP. */
+	mem[0x900] = 0xcc;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x900);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].injected.exception, 3);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_INJECT_BP, KVMDBG_CTL_INJECT_BP);
+	mem[0x900] = mem_orig[0x900];
+
+	/* Hit, then removed before the exit was handled: run again, no
+	 * injection (the guest's byte is back). */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+}
+END_TEST
+
+START_TEST(test_sw_removed_while_lifted)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* lifted */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	x86_db(0, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0); /* not re-inserted */
+	/* Freed mid step-over: the guest's bytes are restored too. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x810, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x810);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+}
+END_TEST
+
+START_TEST(test_regs_changed_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	/* The debugger moved the PC elsewhere: nothing to step past there. */
+	fv[0].pc = 0x400;
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(NULL), -EINVAL);
+	env_free(&e);
+}
+END_TEST
+
+TEST_SUITE(core)
+{
+	add_test(tc, test_slots_all_or_nothing);
+	add_test(tc, test_swtab_model);
+	add_test(tc, test_vm_new_errors);
+	add_test(tc, test_insert_errors_change_nothing);
+	add_test(tc, test_refcounts);
+	add_test(tc, test_sw_memory_failures);
+	add_test(tc, test_vm_free_restores_memory);
+	add_test(tc, test_prepare_generation);
+	add_test(tc, test_x86_hw_break_stepover);
+	add_test(tc, test_x86_rf_resume);
+	add_test(tc, test_x86_step_onto_breakpoint);
+	add_test(tc, test_x86_stale_and_removed);
+	add_test(tc, test_x86_guest_reinjection);
+	add_test(tc, test_x86_watch_trap);
+	add_test(tc, test_x86_sw_break);
+	add_test(tc, test_sw_removed_while_lifted);
+	add_test(tc, test_regs_changed_stepover);
+}
+
+/* Keep the arm64 fake referenced until its flows get their own tests. */
+const struct kvmdbg_host_ops *test_fake_arm64_host(void);
+const struct kvmdbg_host_ops *test_fake_arm64_host(void)
+{
+	return &fake_arm64;
+}
