@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86-64 micro-VMs (lib/microvm.h): a VM with one memslot, identity-mapped
+ * long mode at CPL0, and nothing else.
+ *
+ * Guest physical layout (guest-virtual == guest-physical):
+ *
+ *   0x00000 - 0x00fff  unused (mapped, zero)
+ *   0x01000            GDT, see the selectors below (MICROVM_GDT_GPA)
+ *   0x01100            64-bit TSS, 104 bytes, no I/O bitmap (MICROVM_TSS_GPA);
+ *                      rsp0 at +4, ist1..7 at +0x24: zero, a guest that goes
+ *                      to CPL3 or wants IST stacks writes them itself
+ *   0x02000            PML4  (one entry)
+ *   0x03000            PDPT  (one entry: the first GiB)
+ *   0x04000            PD    (2 MiB pages covering exactly [0, mem_size))
+ *   0x05000 - 0x0ffff  reserved for later use (left zero)
+ *   0x10000            code_gpa: everything from here to mem_size is the
+ *                      caller's (code, data, stacks, an IDT, ...)
+ *
+ * Every paging level has P|RW|US, so CPL3 code can use the same mappings;
+ * CR4.SMEP/SMAP are off. Addresses at or above mem_size are not mapped and
+ * fault (#PF).
+ *
+ * GDT selectors:
+ *   0x08  64-bit code, DPL0 (CS of kvmdbg_microvm_start())
+ *   0x10  data, DPL0        (DS/ES/FS/GS/SS)
+ *   0x18  data, DPL3        (user SS: 0x1b)
+ *   0x20  64-bit code, DPL3 (user CS: 0x23)
+ *   0x28  64-bit TSS (16-byte system descriptor; TR)
+ *
+ * No IDT: kvmdbg_microvm_start() leaves IDTR base 0 limit 0, so any
+ * exception or interrupt in the guest becomes a triple fault
+ * (KVM_EXIT_SHUTDOWN). Guest code that wants exceptions does `lidt` itself,
+ * with 16-byte interrupt gates whose selector is 0x08 (MICROVM_SEL_CODE64).
+ *
+ * No interrupt controller: KVM_INTERRUPT injects an external interrupt
+ * directly (userspace "irqchip"), KVM_NMI queues an NMI, and HLT exits to
+ * userspace with KVM_EXIT_HLT instead of blocking in the kernel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+#include "microvm.h"
+
+#define MICROVM_GDT_GPA 0x1000ull
+#define MICROVM_TSS_GPA 0x1100ull
+#define MICROVM_PML4_GPA 0x2000ull
+#define MICROVM_PDPT_GPA 0x3000ull
+#define MICROVM_PD_GPA 0x4000ull
+#define MICROVM_CODE_GPA 0x10000ull
+
+#define MICROVM_SEL_CODE64 0x08
+#define MICROVM_SEL_DATA 0x10
+#define MICROVM_SEL_UDATA 0x18
+#define MICROVM_SEL_UCODE64 0x20
+#define MICROVM_SEL_TSS 0x28
+#define MICROVM_GDT_SIZE 0x38 /* 5 descriptors + the 16-byte TSS descriptor */
+#define MICROVM_TSS_SIZE 0x68
+
+#define SZ_2M (2ull << 20)
+#define SZ_1G (1ull << 30)
+
+#define PTE_P (1ull << 0)
+#define PTE_RW (1ull << 1)
+#define PTE_US (1ull << 2)
+#define PTE_PS (1ull << 7)
+
+#define CR0_PE (1ull << 0)
+#define CR0_MP (1ull << 1)
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_WP (1ull << 16)
+#define CR0_PG (1ull << 31)
+#define CR4_PAE (1ull << 5)
+#define CR4_OSFXSR (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+
+/* Architectural reset values: DR6 reads with its active-low bits set. */
+#define DR6_INIT 0xffff0ff0ull
+#define DR7_INIT 0x400ull
+
+/* Code/data descriptor: access byte and the flags nibble (G, D/B, L, AVL). */
+static uint64_t seg_desc(uint8_t access, uint8_t flags)
+{
+	/* base 0, limit 0xfffff (4 GiB with G=1; ignored in 64-bit mode) */
+	return 0xffffull | (uint64_t)access << 40 | 0xfull << 48 | (uint64_t)flags << 52;
+}
+
+static void write_gdt(uint8_t *mem)
+{
+	uint64_t gdt[MICROVM_GDT_SIZE / 8] = { 0 };
+	uint64_t base = MICROVM_TSS_GPA, limit = MICROVM_TSS_SIZE - 1;
+
+	/* P | DPL | S | type; L=1 for 64-bit code, D/B=1 and G=1 for data */
+	gdt[MICROVM_SEL_CODE64 / 8] = seg_desc(0x9b, 0xa);  /* P, DPL0, code, exec/read, accessed */
+	gdt[MICROVM_SEL_DATA / 8] = seg_desc(0x93, 0xc);    /* P, DPL0, data, read/write, accessed */
+	gdt[MICROVM_SEL_UDATA / 8] = seg_desc(0xf3, 0xc);   /* the same at DPL3 */
+	gdt[MICROVM_SEL_UCODE64 / 8] = seg_desc(0xfb, 0xa); /* the same at DPL3 */
+	/*
+	 * 64-bit TSS: a 16-byte system descriptor, type 0xb (busy). VMX
+	 * checks at VM entry that TR is a present, busy 64-bit TSS when the
+	 * guest is in IA-32e mode, so TR cannot simply be left null.
+	 */
+	gdt[MICROVM_SEL_TSS / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 | 0x8bull << 40 |
+				   ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
+	gdt[MICROVM_SEL_TSS / 8 + 1] = base >> 32;
+	memcpy(mem + MICROVM_GDT_GPA, gdt, sizeof(gdt));
+
+	/* I/O map base beyond the limit: no I/O permission bitmap. */
+	mem[MICROVM_TSS_GPA + 0x66] = MICROVM_TSS_SIZE & 0xff;
+	mem[MICROVM_TSS_GPA + 0x67] = MICROVM_TSS_SIZE >> 8;
+}
+
+static void write_page_tables(uint8_t *mem, uint64_t mem_size)
+{
+	uint64_t *pml4 = (uint64_t *)(mem + MICROVM_PML4_GPA);
+	uint64_t *pdpt = (uint64_t *)(mem + MICROVM_PDPT_GPA);
+	uint64_t *pd = (uint64_t *)(mem + MICROVM_PD_GPA);
+	const uint64_t flags = PTE_P | PTE_RW | PTE_US;
+
+	pml4[0] = MICROVM_PDPT_GPA | flags;
+	pdpt[0] = MICROVM_PD_GPA | flags;
+	for (uint64_t i = 0; i < mem_size / SZ_2M; i++)
+		pd[i] = i * SZ_2M | flags | PTE_PS;
+}
+
+/* KVM fds are O_CLOEXEC already; make sure of it for kernels that were not. */
+static void set_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd, int *err)
+{
+	struct kvm_cpuid2 *c = NULL;
+
+	/* KVM says -E2BIG until nent is large enough; it then sets nent. */
+	for (unsigned int n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *nc = realloc(c, sizeof(*c) + n * sizeof(c->entries[0]));
+		int r;
+
+		if (!nc) {
+			*err = -ENOMEM;
+			break;
+		}
+		c = nc;
+		memset(c, 0, sizeof(*c) + n * sizeof(c->entries[0]));
+		c->nent = n;
+		r = kvmdbg_ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (r >= 0)
+			return c;
+		*err = r;
+		if (r != -E2BIG)
+			break;
+	}
+	free(c);
+	return NULL;
+}
+
+/*
+ * Tear down whatever of m exists. During creation vm_fd and vcpu_fd[] are -1
+ * until created; for a finished micro-VM every vcpu_fd[i < nr_vcpus] and
+ * vm_fd are valid.
+ */
+static void teardown(struct kvmdbg_microvm *m)
+{
+	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++) {
+		if (m->run[i])
+			munmap(m->run[i], m->run_size);
+		if (i < m->nr_vcpus && m->vcpu_fd[i] >= 0)
+			close(m->vcpu_fd[i]);
+	}
+	if (m->vm_fd >= 0)
+		close(m->vm_fd);
+	if (m->mem)
+		munmap(m->mem, m->mem_size);
+	memset(m, 0, sizeof(*m));
+}
+
+int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_vcpus,
+			  uint64_t mem_size)
+{
+	struct kvm_userspace_memory_region region = { 0 };
+	struct kvm_cpuid2 *cpuid = NULL;
+	void *mem;
+	int r;
+
+	if (!m)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	if (kvm_fd < 0 || nr_vcpus == 0 || nr_vcpus > KVMDBG_MICROVM_MAX_VCPUS || !mem_size ||
+	    mem_size % SZ_2M || mem_size > SZ_1G)
+		return -EINVAL;
+
+	m->kvm_fd = kvm_fd;
+	m->vm_fd = -1;
+	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++)
+		m->vcpu_fd[i] = -1;
+
+	r = kvmdbg_ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (r < 0)
+		goto fail;
+	if ((size_t)r < sizeof(struct kvm_run)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	m->run_size = (size_t)r;
+
+	r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
+	if (r < 0)
+		goto fail;
+	m->vm_fd = r;
+	set_cloexec(m->vm_fd);
+
+	/* MAP_NORESERVE: only the pages the guest touches are ever allocated. */
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	m->mem = mem;
+	m->mem_size = mem_size;
+	m->code_gpa = MICROVM_CODE_GPA;
+	write_gdt(m->mem);
+	write_page_tables(m->mem, mem_size);
+
+	region.slot = 0;
+	region.guest_phys_addr = 0;
+	region.memory_size = mem_size;
+	region.userspace_addr = (uintptr_t)mem;
+	r = kvmdbg_ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+	if (r < 0)
+		goto fail;
+
+	cpuid = get_supported_cpuid(kvm_fd, &r);
+	if (!cpuid)
+		goto fail;
+
+	for (unsigned int i = 0; i < nr_vcpus; i++) {
+		void *run;
+
+		r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
+		if (r < 0)
+			goto fail;
+		m->vcpu_fd[i] = r;
+		m->nr_vcpus = i + 1;
+		set_cloexec(r);
+
+		run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd[i], 0);
+		if (run == MAP_FAILED) {
+			r = -errno;
+			goto fail;
+		}
+		m->run[i] = run;
+
+		/* Before the first KVM_RUN: newer kernels refuse CPUID changes after it. */
+		r = kvmdbg_ioctl(m->vcpu_fd[i], KVM_SET_CPUID2, cpuid);
+		if (r < 0)
+			goto fail;
+	}
+	free(cpuid);
+	return 0;
+
+fail:
+	free(cpuid);
+	teardown(m);
+	return r;
+}
+
+int kvmdbg_microvm_load(struct kvmdbg_microvm *m, uint64_t gpa, const void *src, size_t len)
+{
+	if (!m || !m->mem || (len && !src) || gpa > m->mem_size || len > m->mem_size - gpa)
+		return -EINVAL;
+	memcpy(m->mem + gpa, src, len);
+	return 0;
+}
+
+static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->dpl = 0;
+	s->s = 1;
+	s->g = 1;
+	s->l = code;  /* 64-bit code */
+	s->db = !code; /* D must be 0 when L is 1 */
+}
+
+int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc, uint64_t sp)
+{
+	struct kvm_vcpu_events ev = { 0 };
+	struct kvm_guest_debug dbg = { 0 };
+	struct kvm_debugregs dr = { 0 };
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = { 0 };
+	int fd, r;
+
+	if (!m || !m->mem || idx >= m->nr_vcpus)
+		return -EINVAL;
+	fd = m->vcpu_fd[idx];
+
+	/*
+	 * Drop whatever a previous run left half-delivered: a queued or
+	 * injected exception (an INJECT_DB/BP never run), an interrupt
+	 * queued with KVM_INTERRUPT, a pending NMI or NMI blocking, an
+	 * STI/MOV SS shadow. Flags select the optional fields we zero too.
+	 */
+	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
+	r = kvmdbg_ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+	if (r < 0)
+		return r;
+
+	/* No guest debugging: also makes KVM drop the TF it set for stepping. */
+	r = kvmdbg_ioctl(fd, KVM_SET_GUEST_DEBUG, &dbg);
+	if (r < 0)
+		return r;
+
+	/* The guest's own debug registers at their reset values. */
+	dr.dr6 = DR6_INIT;
+	dr.dr7 = DR7_INIT;
+	r = kvmdbg_ioctl(fd, KVM_SET_DEBUGREGS, &dr);
+	if (r < 0)
+		return r;
+
+	r = kvmdbg_ioctl(fd, KVM_GET_SREGS, &sregs);
+	if (r < 0)
+		return r;
+	set_seg(&sregs.cs, MICROVM_SEL_CODE64, 0xb, true);
+	set_seg(&sregs.ds, MICROVM_SEL_DATA, 0x3, false);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	memset(&sregs.tr, 0, sizeof(sregs.tr));
+	sregs.tr.base = MICROVM_TSS_GPA;
+	sregs.tr.limit = MICROVM_TSS_SIZE - 1;
+	sregs.tr.selector = MICROVM_SEL_TSS;
+	sregs.tr.type = 0xb; /* busy 64-bit TSS */
+	sregs.tr.present = 1;
+	memset(&sregs.ldt, 0, sizeof(sregs.ldt));
+	sregs.ldt.unusable = 1;
+	sregs.gdt.base = MICROVM_GDT_GPA;
+	sregs.gdt.limit = MICROVM_GDT_SIZE - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	sregs.cr2 = 0;
+	sregs.cr3 = MICROVM_PML4_GPA;
+	sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	sregs.cr8 = 0;
+	sregs.efer = EFER_LME | EFER_LMA;
+	/* Without an in-kernel irqchip a set bit here would queue an interrupt. */
+	memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
+	r = kvmdbg_ioctl(fd, KVM_SET_SREGS, &sregs);
+	if (r < 0)
+		return r;
+
+	regs.rip = pc;
+	regs.rsp = sp;
+	regs.rflags = 0x2; /* bit 1 is reserved, always 1; IF = 0 */
+	r = kvmdbg_ioctl(fd, KVM_SET_REGS, &regs);
+	if (r < 0)
+		return r;
+
+	m->run[idx]->request_interrupt_window = 0;
+	m->run[idx]->immediate_exit = 0;
+	return 0;
+}
+
+void kvmdbg_microvm_destroy(struct kvmdbg_microvm *m)
+{
+	/* A micro-VM always has memory: no memory means zeroed or destroyed. */
+	if (!m || !m->mem)
+		return;
+	teardown(m);
+}
