@@ -125,10 +125,11 @@ static inline int64_t sign_extend(uint64_t x, unsigned int bit)
 /*
  * What one watchpoint slot can match:
  *  - a BAS piece: any contiguous run of bytes within one doubleword (DBGWVR
- *    8-byte aligned, BAS bit i = byte DBGWVR + i). The architecture defines
- *    watchpoint matching only for a contiguous BAS; a non-contiguous one
- *    (deprecated, CONSTRAINED UNPREDICTABLE in its effect on the bytes in
- *    the hole) is never used here, nor by Linux, QEMU or KVM's selftests.
+ *    8-byte aligned, BAS bit i = byte DBGWVR + i). Only a contiguous BAS
+ *    is architecturally reliable for a watchpoint: which bytes between the
+ *    set bits of a non-contiguous one match is not something to depend on,
+ *    and Linux (hw_breakpoint.c), QEMU (hyp_gdbstub.c, "BAS must be
+ *    contiguous") and KVM's selftests never program one. Neither does this.
  *  - a MASK region: a naturally aligned 2^MASK-byte block, MASK 3..31, with
  *    BAS = 0xff and the masked DBGWVR bits zero (anything else is
  *    CONSTRAINED UNPREDICTABLE). An 8-byte block is written as BAS = 0xff
