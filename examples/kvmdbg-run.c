@@ -661,10 +661,8 @@ static int advertised(const struct kvmdbg_caps *c, uint64_t feat)
 		return c->inject_db;
 	case KVMDBG_FEAT_INJECT_BP:
 		return c->inject_bp;
-	case KVMDBG_FEAT_GD_EXIT:
-		return c->arch == KVMDBG_ARCH_X86_64 ? c->guest_state : 0;
 	default:
-		return -1; /* RF_RESUME, GUEST_BP_LIVE: behaviours, not capabilities */
+		return -1; /* RF_RESUME, GD_EXIT, GUEST_BP_LIVE: behaviours, not capabilities */
 	}
 }
 
@@ -1007,8 +1005,8 @@ static int run_demo(struct vmm *m)
 		printf("{\"kind\":\"exit\",\"counter\":%" PRIu64 ",\"expected\":%lu,\"stops\":%u}\n",
 		       counter, opt.loops, m->nstops);
 	else
-		printf("guest finished: counter = %" PRIu64 " (expected %lu), %u stops reported\n",
-		       counter, opt.loops, m->nstops);
+		printf("guest finished: counter = %" PRIu64 " (expected %lu), %u stop%s reported\n",
+		       counter, opt.loops, m->nstops, m->nstops == 1 ? "" : "s");
 	if (counter != opt.loops || m->exit_value != (uint32_t)opt.loops) {
 		err("wrong result: counter %" PRIu64 ", exit port value %" PRIu32
 		    ", expected %lu", counter, m->exit_value, opt.loops);
