@@ -88,6 +88,7 @@
 /* Architectural reset values: DR6 reads with its active-low bits set. */
 #define DR6_INIT 0xffff0ff0ull
 #define DR7_INIT 0x400ull
+#define MSR_IA32_DEBUGCTL 0x1d9
 
 /* Code/data descriptor: access byte and the flags nibble (G, D/B, L, AVL). */
 static uint64_t seg_desc(uint8_t access, uint8_t flags)
@@ -168,6 +169,23 @@ static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd, int *err)
 	}
 	free(c);
 	return NULL;
+}
+
+/*
+ * KVM_GET_SUPPORTED_CPUID reports APIC ID 0 everywhere; give each vCPU its
+ * own index as initial APIC ID (leaf 1 EBX[31:24], x2APIC ID of the
+ * topology leaves 0xb and 0x1f in EDX), so guests can tell vCPUs apart.
+ */
+static void set_apic_id(struct kvm_cpuid2 *c, unsigned int id)
+{
+	for (unsigned int i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffffu) | id << 24;
+		else if (e->function == 0xb || e->function == 0x1f)
+			e->edx = id;
+	}
 }
 
 /*
@@ -253,6 +271,8 @@ int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_
 	for (unsigned int i = 0; i < nr_vcpus; i++) {
 		void *run;
 
+		set_apic_id(cpuid, i);
+
 		r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
 		if (r < 0)
 			goto fail;
@@ -311,6 +331,10 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	struct kvm_debugregs dr = { 0 };
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = { 0 };
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} msrs = { 0 };
 	int fd, r;
 
 	if (!m || !m->mem || idx >= m->nr_vcpus)
@@ -331,6 +355,18 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	/* No guest debugging: also makes KVM drop the TF it set for stepping. */
 	r = kvmdbg_ioctl(fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
+		return r;
+
+	/*
+	 * IA32_DEBUGCTL.BTF would turn single-steps into branch steps; LBR
+	 * and friends are of no use here either. Best effort: a host that
+	 * refuses the MSR (the ioctl returns the count written, 0) keeps it.
+	 */
+	msrs.hdr.nmsrs = 1;
+	msrs.e.index = MSR_IA32_DEBUGCTL;
+	msrs.e.data = 0;
+	r = kvmdbg_ioctl(fd, KVM_SET_MSRS, &msrs.hdr);
+	if (r < 0 && r != -EINVAL)
 		return r;
 
 	/* The guest's own debug registers at their reset values. */
