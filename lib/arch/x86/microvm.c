@@ -331,10 +331,9 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	struct kvm_debugregs dr = { 0 };
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = { 0 };
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} msrs = { 0 };
+	/* struct kvm_msrs with one entry (8-byte aligned storage for it) */
+	uint64_t msr_buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry) + 7) / 8] = { 0 };
+	struct kvm_msrs *msrs = (struct kvm_msrs *)msr_buf;
 	int fd, r;
 
 	if (!m || !m->mem || idx >= m->nr_vcpus)
@@ -362,10 +361,10 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 * and friends are of no use here either. Best effort: a host that
 	 * refuses the MSR (the ioctl returns the count written, 0) keeps it.
 	 */
-	msrs.hdr.nmsrs = 1;
-	msrs.e.index = MSR_IA32_DEBUGCTL;
-	msrs.e.data = 0;
-	r = kvmdbg_ioctl(fd, KVM_SET_MSRS, &msrs.hdr);
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = MSR_IA32_DEBUGCTL;
+	msrs->entries[0].data = 0;
+	r = kvmdbg_ioctl(fd, KVM_SET_MSRS, msrs);
 	if (r < 0 && r != -EINVAL)
 		return r;
 
