@@ -251,8 +251,9 @@ enum kvmdbg_type {
  * by the fewest slots and inserted all-or-nothing. A software breakpoint
  * is written into guest memory now, through the kvmdbg_mem_ops.
  *
- * @param len execution breakpoints: the instruction length or 0/1
- *            (ignored except for validation); watchpoints: bytes watched.
+ * @param len execution breakpoints: gdb's "kind", validated and otherwise
+ *            ignored (x86: 0 to 15; arm64: 0 or 4); watchpoints: bytes
+ *            watched, any length that fits the host's slots.
  * @return 0, or -EINVAL (NULL vm, unknown type, len 0 for a watchpoint,
  *         addr + len wrapping, an address the arch cannot watch or break
  *         on), -ENOSPC (not enough free hardware slots), -EOPNOTSUPP (the
@@ -279,8 +280,9 @@ int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, ui
  * How many hardware slots kvmdbg_insert() would take for this point now.
  *
  * @return the count (0 for a software breakpoint or a reference to a point
- *         already inserted), or the errors of kvmdbg_insert() except
- *         -ENOSPC (a count larger than the free slots is returned as is).
+ *         already inserted), or the errors of kvmdbg_insert(); a count
+ *         larger than the free slots is returned as is, and -ENOSPC only
+ *         means the range needs more than 32 slots.
  */
 int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
 
