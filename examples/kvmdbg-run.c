@@ -77,7 +77,6 @@ static void init_symbols(void)
 struct point {
 	enum kvmdbg_type type;
 	uint64_t addr, len;
-	const char *spec;
 	bool inserted;
 };
 
@@ -235,7 +234,6 @@ static void add_point(const char *optname, enum kvmdbg_type type, const char *ar
 	strcpy(buf, arg);
 	p = &opt.points[opt.npoints];
 	p->type = type;
-	p->spec = arg;
 	p->len = type == KVMDBG_BREAK_HW || type == KVMDBG_BREAK_SW ? 1 : 8;
 	colon = strchr(buf, ':');
 	if (colon) {
