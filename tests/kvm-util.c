@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers of the `kvm` suite: see kvm-util.h. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "kvm-util.h"
+#include "test-common.h"
+
+#define KT_MEM_SIZE (2ull << 20)
+#define KT_STACK_SIZE 0x4000ull
+
+/* ---- features ---- */
+
+static bool feat_done;
+static int feat_err;
+static uint64_t feat;
+static double feat_secs;
+
+void kt_features_init(void)
+{
+	struct timespec a, b;
+	int fd;
+
+	if (feat_done)
+		return;
+	feat_done = true;
+	fd = kvmdbg_test_kvm_fd();
+	if (fd < 0) {
+		feat_err = -errno;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	feat_err = kvmdbg_probe_verified(fd, &feat);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	feat_secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	close(fd);
+	if (!feat_err) {
+		printf("verified features (%.3f s):", feat_secs);
+		for (unsigned int i = 0; i < 64; i++) {
+			const char *n = kvmdbg_feature_name(1ull << i);
+
+			if (feat & (1ull << i))
+				printf(" %s", n ? n : "?");
+		}
+		printf("\n");
+		fflush(stdout);
+	}
+}
+
+uint64_t kt_features(void)
+{
+	kt_features_init();
+	ck_assert_msg(feat_err == 0, "kvmdbg_probe_verified: %s", strerror(-feat_err));
+	return feat;
+}
+
+bool kt_has(uint64_t f)
+{
+	return (kt_features() & f) == f;
+}
+
+bool kt_host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+void kt_not_exercised(const char *feature, const char *why, ...)
+{
+	va_list ap;
+
+	printf("not exercised here: %s (", feature);
+	va_start(ap, why);
+	vprintf(why, ap);
+	va_end(ap);
+	printf(")\n");
+	fflush(stdout);
+}
+
+void kt_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("note: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ---- symbols ---- */
+
+struct kt_symtab {
+	const char *name;
+	const char *addr;
+};
+
+#define KT_SYM_ENTRY(s) {#s, s},
+static const struct kt_symtab symtab[] = {KT_GUEST_SYMS(KT_SYM_ENTRY)};
+#undef KT_SYM_ENTRY
+
+static size_t blob_size(void)
+{
+	return (size_t)(kt_guest_end - kt_guest_start);
+}
+
+uint64_t kt_gva(const struct kt_vm *vm, const char *label)
+{
+	return vm->m.code_gpa + (uint64_t)(label - kt_guest_start);
+}
+
+void *kt_hva(const struct kt_vm *vm, const char *label)
+{
+	return vm->m.mem + kt_gva(vm, label);
+}
+
+uint64_t kt_peek(const struct kt_vm *vm, const char *label)
+{
+	uint64_t v;
+
+	memcpy(&v, kt_hva(vm, label), sizeof(v));
+	return v;
+}
+
+void kt_poke(struct kt_vm *vm, const char *label, uint64_t val)
+{
+	memcpy(kt_hva(vm, label), &val, sizeof(val));
+}
+
+const char *kt_sym(const struct kt_vm *vm, uint64_t gva, char *buf, size_t len)
+{
+	const struct kt_symtab *best = NULL;
+	uint64_t best_at = 0;
+
+	for (size_t i = 0; i < sizeof(symtab) / sizeof(symtab[0]); i++) {
+		uint64_t at = kt_gva(vm, symtab[i].addr);
+
+		if (at <= gva && (!best || at >= best_at) && symtab[i].addr != kt_guest_end) {
+			best = &symtab[i];
+			best_at = at;
+		}
+	}
+	if (!best || gva >= kt_gva(vm, kt_guest_end))
+		snprintf(buf, len, "%#llx", (unsigned long long)gva);
+	else if (gva == best_at)
+		snprintf(buf, len, "%s", best->name);
+	else
+		snprintf(buf, len, "%s+%llu", best->name, (unsigned long long)(gva - best_at));
+	return buf;
+}
+
+/* ---- identity memory callbacks: gva == gpa, bounds-checked ---- */
+
+static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	struct kt_vm *vm = ctx;
+
+	if (gva >= vm->m.mem_size || len > vm->m.mem_size - gva)
+		return -EFAULT;
+	memcpy(buf, vm->m.mem + gva, len);
+	return 0;
+}
+
+static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	struct kt_vm *vm = ctx;
+
+	if (gva >= vm->m.mem_size || len > vm->m.mem_size - gva)
+		return -EFAULT;
+	memcpy(vm->m.mem + gva, buf, len);
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops mem_ops = {.read = mem_read, .write = mem_write};
+
+/* ---- the test VM ---- */
+
+void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
+{
+	struct kt_vm_opts def = {0};
+	struct kvmdbg_vm_opts opts = {.sz = sizeof(opts)};
+	int r;
+
+	if (!o)
+		o = &def;
+	memset(vm, 0, sizeof(*vm));
+	vm->nr_vcpus = o->nr_vcpus ? o->nr_vcpus : 1;
+	ck_assert_uint_le(vm->nr_vcpus, KVMDBG_MICROVM_MAX_VCPUS);
+	vm->features = o->features_set ? o->features : kt_features();
+
+	vm->kvm_fd = kvmdbg_test_kvm_fd();
+	ck_assert_msg(vm->kvm_fd >= 0, "open /dev/kvm: %s", strerror(errno));
+	r = kvmdbg_microvm_create(&vm->m, vm->kvm_fd, vm->nr_vcpus, KT_MEM_SIZE);
+	ck_assert_msg(r == 0, "kvmdbg_microvm_create: %s", strerror(-r));
+	ck_assert_msg(vm->m.code_gpa + blob_size() + vm->nr_vcpus * KT_STACK_SIZE <= vm->m.mem_size,
+		      "guest blob (%zu bytes at %#llx) does not fit", blob_size(),
+		      (unsigned long long)vm->m.code_gpa);
+	r = kvmdbg_microvm_load(&vm->m, vm->m.code_gpa, kt_guest_start, blob_size());
+	ck_assert_msg(r == 0, "kvmdbg_microvm_load: %s", strerror(-r));
+
+	opts.mem = o->no_mem ? NULL : &mem_ops;
+	opts.mem_ctx = vm;
+	opts.overlay = o->overlay;
+	opts.features = vm->features;
+	r = kvmdbg_vm_new(vm->m.vm_fd, &opts, &vm->dbg);
+	ck_assert_msg(r == 0, "kvmdbg_vm_new: %s", strerror(-r));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		r = kvmdbg_vcpu_new(vm->dbg, vm->m.vcpu_fd[i], vm->m.run[i], &vm->vcpu[i]);
+		ck_assert_msg(r == 0, "kvmdbg_vcpu_new(%u): %s", i, strerror(-r));
+	}
+}
+
+void kt_vm_destroy(struct kt_vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		kvmdbg_vcpu_free(vm->vcpu[i]);
+		vm->vcpu[i] = NULL;
+	}
+	kvmdbg_vm_free(vm->dbg);
+	vm->dbg = NULL;
+	kvmdbg_microvm_destroy(&vm->m);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->kvm_fd = -1;
+}
+
+void kt_vcpu_start(struct kt_vm *vm, unsigned int idx, const char *label)
+{
+	uint64_t sp = vm->m.mem_size - idx * KT_STACK_SIZE - 64;
+	int r = kvmdbg_microvm_start(&vm->m, idx, kt_gva(vm, label), sp);
+
+	ck_assert_msg(r == 0, "kvmdbg_microvm_start(%u): %s", idx, strerror(-r));
+}
+
+uint64_t kt_rip(struct kt_vm *vm, unsigned int idx)
+{
+	struct kvm_regs regs;
+	int r = ioctl(vm->m.vcpu_fd[idx], KVM_GET_REGS, &regs);
+
+	ck_assert_msg(r == 0, "KVM_GET_REGS: %s", strerror(errno));
+	return regs.rip;
+}
+
+/* ---- the run loop ---- */
+
+static bool trace(void)
+{
+	static int t = -1;
+
+	if (t < 0)
+		t = getenv("KVMDBG_TEST_TRACE") != NULL;
+	return t;
+}
+
+static enum kt_what stop_error(struct kt_stop *st, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum kt_what stop_error(struct kt_stop *st, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->what = KT_ERROR;
+	st->err = err;
+	va_start(ap, fmt);
+	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+	va_end(ap);
+	return KT_ERROR;
+}
+
+static void trace_event(const struct kt_vm *vm, unsigned int idx, const struct kvmdbg_event *ev)
+{
+	char b[64];
+
+	if (!trace())
+		return;
+	fprintf(stderr, "  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d\n", idx,
+		kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
+		(unsigned long long)ev->addr, ev->hits, ev->stepped);
+}
+
+enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, struct kt_stop *st)
+{
+	struct kvm_run *run = vm->m.run[idx];
+	int fd = vm->m.vcpu_fd[idx];
+	char b[64];
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned int i = 0; i < KT_RUN_MAX; i++) {
+		int r;
+
+		if (i > 0 || !(flags & KT_RUN_NO_PREPARE)) {
+			r = vm->prepare ? vm->prepare(vm, idx) : kvmdbg_vcpu_prepare(vm->vcpu[idx]);
+			if (r)
+				return stop_error(st, r, "kvmdbg_vcpu_prepare: %s", strerror(-r));
+		}
+		r = ioctl(fd, KVM_RUN, 0);
+		st->runs++;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return stop_error(st, -errno, "KVM_RUN: %s", strerror(errno));
+		}
+		st->exit_reason = run->exit_reason;
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO: {
+			uint32_t val = 0;
+
+			if (run->io.direction != KVM_EXIT_IO_OUT)
+				return stop_error(st, 0, "guest read port %#x", run->io.port);
+			memcpy(&val, (uint8_t *)run + run->io.data_offset,
+			       run->io.size < 4 ? run->io.size : 4);
+			if (trace())
+				fprintf(stderr, "  vcpu%u: out %#x <- %#x\n", idx, run->io.port, val);
+			if (run->io.port == KT_PORT_DONE) {
+				st->what = KT_DONE;
+				return KT_DONE;
+			}
+			if (run->io.port == KT_PORT_MARK) {
+				st->what = KT_MARK;
+				st->mark = val;
+				return KT_MARK;
+			}
+			if (run->io.port == KT_PORT_FAIL) {
+				uint64_t f[4];
+
+				memcpy(f, kt_hva(vm, kt_fail_frame), sizeof(f));
+				return stop_error(st, 0,
+						  "guest exception %u, frame %#llx %#llx %#llx "
+						  "%#llx (rip %s)",
+						  val, (unsigned long long)f[0],
+						  (unsigned long long)f[1], (unsigned long long)f[2],
+						  (unsigned long long)f[3],
+						  kt_sym(vm, (val == 8 || (val >= 10 && val <= 14) ||
+							      val == 17)
+								 ? f[1]
+								 : f[0],
+							 b, sizeof(b)));
+			}
+			return stop_error(st, 0, "guest wrote unknown port %#x", run->io.port);
+		}
+		case KVM_EXIT_DEBUG:
+			r = kvmdbg_vcpu_handle_exit(vm->vcpu[idx], &st->ev);
+			if (r)
+				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s", strerror(-r));
+			trace_event(vm, idx, &st->ev);
+			if ((flags & KT_RUN_ONCE) ||
+			    KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) ||
+			    (st->ev.kind == KVMDBG_STOP_GUEST && (flags & KT_RUN_GUEST))) {
+				st->what = KT_EVENT;
+				return KT_EVENT;
+			}
+			if (st->ev.kind == KVMDBG_STOP_GUEST)
+				st->guests++;
+			else
+				st->nones++;
+			continue;
+		case KVM_EXIT_INTR:
+			continue;
+		case KVM_EXIT_INTERNAL_ERROR:
+			return stop_error(st, 0, "KVM_EXIT_INTERNAL_ERROR suberror %u at rip %s",
+					  run->internal.suberror,
+					  kt_sym(vm, kt_rip(vm, idx), b, sizeof(b)));
+		default:
+			return stop_error(st, 0, "unexpected exit reason %u at rip %s",
+					  run->exit_reason, kt_sym(vm, kt_rip(vm, idx), b, sizeof(b)));
+		}
+	}
+	st->what = KT_LIMIT;
+	snprintf(st->msg, sizeof(st->msg), "no stop after %u KVM_RUNs", KT_RUN_MAX);
+	return KT_LIMIT;
+}
+
+const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *buf, size_t len)
+{
+	char b[64];
+
+	switch (st->what) {
+	case KT_DONE:
+		snprintf(buf, len, "done");
+		break;
+	case KT_MARK:
+		snprintf(buf, len, "marker %u", st->mark);
+		break;
+	case KT_EVENT:
+		snprintf(buf, len, "%s%s%s at %s (addr %#llx hits %#x stepped %d)",
+			 kvmdbg_stop_name(st->ev.kind),
+			 KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) && st->ev.kind != KVMDBG_STOP_STEP ? " "
+												     : "",
+			 KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) && st->ev.kind != KVMDBG_STOP_STEP
+				 ? kvmdbg_type_name(st->ev.type)
+				 : "",
+			 kt_sym(vm, st->ev.pc, b, sizeof(b)), (unsigned long long)st->ev.addr,
+			 st->ev.hits, st->ev.stepped);
+		break;
+	case KT_ERROR:
+	case KT_LIMIT:
+		snprintf(buf, len, "%s", st->msg);
+		break;
+	}
+	return buf;
+}
+
+void kt_expect_done(struct kt_vm *vm, unsigned int idx)
+{
+	struct kt_stop st;
+	char d[320];
+
+	kt_run(vm, idx, 0, &st);
+	ck_assert_msg(st.what == KT_DONE, "vcpu%u: expected done, got %s", idx,
+		      kt_describe(vm, &st, d, sizeof(d)));
+}
+
+void kt_expect_mark(struct kt_vm *vm, unsigned int idx, uint32_t mark)
+{
+	struct kt_stop st;
+	char d[320];
+
+	kt_run(vm, idx, 0, &st);
+	ck_assert_msg(st.what == KT_MARK && st.mark == mark, "vcpu%u: expected marker %u, got %s",
+		      idx, mark, kt_describe(vm, &st, d, sizeof(d)));
+}
+
+struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvmdbg_stop kind,
+				    const char *label)
+{
+	struct kt_stop st;
+	char d[320], b[64];
+
+	kt_run(vm, idx, kind == KVMDBG_STOP_GUEST ? KT_RUN_GUEST : 0, &st);
+	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == kind, "vcpu%u: expected %s%s%s, got %s",
+		      idx, kvmdbg_stop_name(kind), label ? " at " : "",
+		      label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "",
+		      kt_describe(vm, &st, d, sizeof(d)));
+	if (label)
+		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s", idx,
+			      kvmdbg_stop_name(kind), kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
+			      kt_describe(vm, &st, d, sizeof(d)));
+	return st.ev;
+}

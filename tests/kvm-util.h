@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers of the `kvm` suite: a test VM (micro-VM + debug session with
+ * identity memory callbacks + one kvmdbg_vcpu per vCPU), a bounded run loop
+ * that turns guest `out`s and debug exits into stops, and guest symbol
+ * addresses. Included by tests/guest/x86-guests.S for the port numbers.
+ */
+#ifndef KVMDBG_TEST_KVM_UTIL_H
+#define KVMDBG_TEST_KVM_UTIL_H
+
+/* I/O ports the guests write to (`out %eax`). */
+#define KT_PORT_DONE 0xe0 /* the program finished */
+#define KT_PORT_MARK 0xe1 /* a marker: %eax is its value */
+#define KT_PORT_FAIL 0xe2 /* an unexpected exception: %eax is the vector */
+
+#define KT_IDT_VECTORS 48   /* vectors kt_idt_init fills */
+#define KT_IRQ_VECTOR 0x20  /* external interrupt the guests handle */
+#define KT_DB_MAX 8         /* #DB records kt_db_handler keeps */
+#define KT_MP_ITERS 3       /* iterations of g_mp over g_mp_bp */
+
+#ifndef __ASSEMBLER__
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvmdbg/kvmdbg.h"
+#include "microvm.h"
+
+/* ---- the guest blob (tests/guest/x86-guests.S) ---- */
+
+#define KT_GUEST_SYMS(X)                                                                   \
+	X(kt_guest_start) X(kt_guest_end) X(kt_fail_vec) X(kt_fail_frame) X(kt_irq_handler) \
+	X(kt_irq_handler_end) X(kt_irq_count) X(kt_irq_rip) X(kt_db_handler)                \
+	X(kt_db_handler_end) X(kt_db_count) X(kt_db_dr6) X(kt_db_rip) X(kt_bp_count)        \
+	X(kt_bp_rip) X(g_bp4) X(g_bp4_l0) X(g_bp4_l1) X(g_bp4_l2) X(g_bp4_l3) X(g_bp4_l4)   \
+	X(g_bp4_result) X(g_loop) X(g_loop_bp) X(g_loop_bp_end) X(g_loop_dec_end)           \
+	X(g_loop_n) X(g_loop_count) X(g_loop_mark) X(g_step) X(g_step_0) X(g_step_1)        \
+	X(g_step_2) X(g_step_3) X(g_step_4) X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8) \
+	X(g_step_9) X(g_step_end) X(g_step_sti) X(g_step_irqs) X(g_guestdb)                 \
+	X(g_guestdb_gbp) X(g_guestdb_tf) X(g_guestdb_after_tf) X(g_guestdb_hostbp)          \
+	X(g_guestdb_passed) X(g_int3) X(g_int3_insn) X(g_int3_after) X(g_int3_hostbp)       \
+	X(g_mp) X(g_mp_bp) X(g_mp_count) X(g_watch) X(g_watch_w8_end) X(g_watch_r8_end)     \
+	X(g_watch_w1_end) X(g_watch_other_end) X(g_watch_var) X(kt_nmi_handler)           \
+	X(kt_nmi_handler_end) X(kt_nmi_count) X(kt_nmi_rip)
+
+#define KT_DECLARE_SYM(s) extern const char s[];
+KT_GUEST_SYMS(KT_DECLARE_SYM)
+#undef KT_DECLARE_SYM
+
+/* ---- features the host really delivers ---- */
+
+/* Run kvmdbg_probe_verified() once per process (call it before forking
+ * tests: tests/test-kvm.c does from an unchecked fixture). */
+void kt_features_init(void);
+/* The cached result; a failed probe fails the calling test. */
+uint64_t kt_features(void);
+bool kt_has(uint64_t feat);
+/* The host is the software KVM kvm_pvm (/sys/module/kvm_pvm exists). */
+bool kt_host_is_pvm(void);
+/* Print "not exercised here: <feature> (<why>)" on stdout. */
+void kt_not_exercised(const char *feature, const char *why, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print a free-form note on stdout ("note: ..."). */
+void kt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- a test VM ---- */
+
+struct kt_vm;
+/* Replaces kvmdbg_vcpu_prepare() in kt_run() (fault injection). */
+typedef int (*kt_prepare_fn)(struct kt_vm *vm, unsigned int idx);
+
+struct kt_vm {
+	int kvm_fd;
+	struct kvmdbg_microvm m;
+	struct kvmdbg_vm *dbg;
+	struct kvmdbg_vcpu *vcpu[KVMDBG_MICROVM_MAX_VCPUS];
+	unsigned int nr_vcpus;
+	uint64_t features; /* given to kvmdbg_vm_new() */
+	kt_prepare_fn prepare;
+	void *ctx;
+};
+
+struct kt_vm_opts {
+	unsigned int nr_vcpus;        /* 0: 1 */
+	enum kvmdbg_overlay overlay;
+	bool features_set;            /* false: the verified features */
+	uint64_t features;
+	bool no_mem;                  /* no memory callbacks */
+};
+
+/* Create VM + session + vCPU handles and load the guest blob. Asserts. */
+void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *opts);
+void kt_vm_destroy(struct kt_vm *vm);
+/* Point vCPU idx at a program label, with its own stack. Asserts. */
+void kt_vcpu_start(struct kt_vm *vm, unsigned int idx, const char *label);
+
+/* Guest address of a blob label. */
+uint64_t kt_gva(const struct kt_vm *vm, const char *label);
+/* Host pointer to a blob label's bytes in guest memory. */
+void *kt_hva(const struct kt_vm *vm, const char *label);
+uint64_t kt_peek(const struct kt_vm *vm, const char *label);
+void kt_poke(struct kt_vm *vm, const char *label, uint64_t val);
+/* The label (or "label+off") nearest below gva, for messages. */
+const char *kt_sym(const struct kt_vm *vm, uint64_t gva, char *buf, size_t len);
+
+/* ---- the run loop ---- */
+
+enum kt_what {
+	KT_DONE,  /* the guest wrote KT_PORT_DONE */
+	KT_MARK,  /* the guest wrote KT_PORT_MARK; mark = value */
+	KT_EVENT, /* a reportable debug event (or GUEST with KT_RUN_GUEST) */
+	KT_ERROR, /* anything else: see msg */
+	KT_LIMIT, /* the iteration bound was reached */
+};
+
+struct kt_stop {
+	enum kt_what what;
+	uint32_t mark;
+	struct kvmdbg_event ev;
+	uint32_t exit_reason;
+	int err;
+	unsigned int runs;   /* KVM_RUNs made */
+	unsigned int nones;  /* KVMDBG_STOP_NONE events run past */
+	unsigned int guests; /* KVMDBG_STOP_GUEST events run past */
+	char msg[256];
+};
+
+#define KT_RUN_GUEST 0x1       /* return KVMDBG_STOP_GUEST events too */
+#define KT_RUN_NO_PREPARE 0x2  /* no prepare before the first KVM_RUN */
+#define KT_RUN_ONCE 0x4        /* return after one KVM_RUN whatever it was (NONE: KT_EVENT) */
+
+/* Iteration bound of one kt_run(). */
+#define KT_RUN_MAX 10000
+
+/*
+ * Prepare, KVM_RUN, classify, until a stop worth returning. Never asserts
+ * (usable from vCPU threads); fills *st and returns st->what.
+ */
+enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, struct kt_stop *st);
+/* A one-line description of a stop, for messages. */
+const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *buf, size_t len);
+
+/* Asserting wrappers (test thread only). */
+void kt_expect_done(struct kt_vm *vm, unsigned int idx);
+void kt_expect_mark(struct kt_vm *vm, unsigned int idx, uint32_t mark);
+/* Expect a reportable event; pc checked when label != NULL. Returns it. */
+struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvmdbg_stop kind,
+				    const char *label);
+
+/* KVM_GET_REGS rip of vCPU idx. */
+uint64_t kt_rip(struct kt_vm *vm, unsigned int idx);
+
+#endif /* __ASSEMBLER__ */
+#endif
