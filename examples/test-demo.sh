@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Meson test `demo`: runs examples/kvmdbg-run on its built-in guest and checks
 # the stops it reports. Exit 77 (skip) where /dev/kvm cannot be opened.
+# shellcheck disable=SC2015 # `cond && ok ... || bad ...`: ok only echoes
 set -u
 run=${1:?usage: test-demo.sh path/to/kvmdbg-run}
 tmp=$(mktemp -d) || exit 1

@@ -26,7 +26,9 @@ rm -f "$destdir.log"
 step "installed into $destdir"
 
 pc=$(find "$destdir" -name kvmdbg.pc)
-[ -n "$pc" ] && [ "$(echo "$pc" | wc -l)" -eq 1 ] || fail "expected one kvmdbg.pc, found: '$pc'"
+if [ -z "$pc" ] || [ "$(echo "$pc" | wc -l)" -ne 1 ]; then
+	fail "expected one kvmdbg.pc, found: '$pc'"
+fi
 hdr=$(find "$destdir" -path '*/include/kvmdbg/kvmdbg.h')
 [ -n "$hdr" ] || fail "kvmdbg/kvmdbg.h not installed"
 so=$(find "$destdir" -name 'libkvmdbg.so.0.*' -type f)
@@ -42,7 +44,7 @@ step "SONAME $soname"
 
 # Exported symbols: only the kvmdbg_ API (and the version node).
 leaks=$(nm -D --defined-only "$so" | awk '{ print $3 }' | grep -v -e '^kvmdbg_' -e '^KVMDBG_' || true)
-[ -z "$leaks" ] || fail "exported symbols outside the API: $(echo $leaks)"
+[ -z "$leaks" ] || fail "exported symbols outside the API: $leaks"
 step "$(nm -D --defined-only "$so" | grep -c ' T kvmdbg_') kvmdbg_* functions exported, nothing else"
 
 # pkg-config against the DESTDIR only: the .pc holds absolute prefix paths,
@@ -65,11 +67,11 @@ $CC -std=c11 -Wall -Wextra -Werror -o "$destdir/consumer" "$consumer" $flags ||
 	fail "building the consumer"
 # The header alone, as C99 with -pedantic, and as C++ where there is a compiler.
 printf '#include <kvmdbg/kvmdbg.h>\n' >"$destdir/h.c"
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046,SC2086
 $CC -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg) \
 	"$destdir/h.c" || fail "kvmdbg.h is not clean C99"
 if command -v c++ >/dev/null 2>&1; then
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2046
 	c++ -x c++ -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg) \
 		"$destdir/h.c" || fail "kvmdbg.h does not compile as C++"
 fi
