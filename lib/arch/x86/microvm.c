@@ -237,7 +237,15 @@ int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_
 	}
 	m->run_size = (size_t)r;
 
-	r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
+	/*
+	 * KVM_CREATE_VM fails with -EINTR when a signal arrives while it
+	 * sets up the VM's mm hooks (QEMU retries it the same way).
+	 */
+	for (unsigned int tries = 0; tries < 100; tries++) {
+		r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
+		if (r != -EINTR)
+			break;
+	}
 	if (r < 0)
 		goto fail;
 	m->vm_fd = r;
