@@ -23,6 +23,26 @@
  * feature has a small budget of KVM_RUNs, and a wall-clock deadline is
  * checked before every KVM_RUN (-ETIMEDOUT when it passes).
  *
+ * What hosts do (measured or from the KVM sources):
+ *  - VMX/SVM follow the SDM for every test here, except that BLOCKIRQ
+ *    cannot hold back an interrupt from KVM_INTERRUPT without an in-kernel
+ *    irqchip (see probe_block_irq()) and the guest's own DR0-DR3 are
+ *    replaced by the host's while USE_HW_BP is on (GUEST_BP_LIVE clear).
+ *  - kvm_pvm (software KVM, CPL0 guest code runs in KVM's emulator), as
+ *    measured on a 6.18 host: step, HW_BREAK, INJECT_DB, BLOCK_IRQ (NMI
+ *    variant only) and GUEST_BP_LIVE; no watchpoint ever fires (the guest's
+ *    own neither); any int3 at CPL0 is KVM_EXIT_INTERNAL_ERROR (emulation
+ *    failure), with or without USE_SW_BP; INJECT_BP pushes the int3's own
+ *    address (no instruction length); RFLAGS.RF written by KVM_SET_REGS
+ *    reads back but the breakpoint hits again; the host's DR7.GD causes
+ *    no exit (the guest's own DR7.GD does raise #DB with DR6.BD in the
+ *    guest); the guest's DR0 and the host's fire side by side, even in
+ *    the same slot number. The whole probe takes 2-5 ms there.
+ *  - KVM reports DR6 in its raw form, active-low bits set (0xffff0ff0 |
+ *    B0-B3/BD/BS). debug.arch.dr7 is not reliable: KVM leaves it stale for
+ *    single-step exits it synthesises (kvm_vcpu_do_singlestep), and
+ *    kvm_pvm reports 0 for breakpoint hits.
+ *
  * Define KVMDBG_PROBE_TRACE when building this file to get a line on stderr
  * for every exit (for bring-up on a new host, never in the library).
  */
@@ -170,10 +190,11 @@ static bool run(struct probe *p)
 
 		if (!p->budget || past_deadline(p))
 			return false;
-		p->budget--;
 		r = kvmdbg_ioctl(p->fd, KVM_RUN, NULL);
+		/* A signal of the caller's (profiler, timer): again, within the deadline. */
 		if (r == -EINTR || r == -EAGAIN)
-			continue; /* a signal of the caller's: run again, within the budget */
+			continue;
+		p->budget--;
 		if (r < 0) {
 			PTRACE("  KVM_RUN: %s\n", strerror(-r));
 			return false;
