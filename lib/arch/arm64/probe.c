@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvmdbg_probe_verified() on arm64: a throwaway micro-VM (lib/microvm.h)
+ * runs the snippets of probe-guest.S and each feature counts only if the
+ * exit KVM delivers is exactly the expected one:
+ *
+ *   step         KVM_GUESTDBG_SINGLESTEP: one EC 0x32 exit per instruction,
+ *                PC advancing by 4 each time, four times in a row
+ *   hw_break     DBGBCR/DBGBVR on an instruction: EC 0x30 with PC = it
+ *                (not executed: the DONE store has not happened)
+ *   watch_write  DBGWCR LSC=store on a doubleword: a store gives EC 0x34,
+ *                WnR = 1, FAR inside the doubleword, PC = the store
+ *   watch_read   LSC=load: a load gives EC 0x34 with WnR = 0
+ *   watch_access LSC=load|store: a load fires it
+ *   sw_break     our BRK written into guest memory, KVM_GUESTDBG_USE_SW_BP:
+ *                EC 0x3c, ISS = our immediate, PC = the BRK
+ *
+ * Every guest path ends in an MMIO store (or, on any unexpected exception,
+ * in the micro-VM's fail vectors, which also store to MMIO), so every
+ * KVM_RUN returns; each check makes a bounded number of runs and the whole
+ * probe is a few dozen ioctls.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+#include "microvm.h"
+
+/* Called through kvmdbg_host.probe_verified (kvm.c). */
+int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
+
+#define PROBE_MEM_SIZE (1ull << 20)
+#define PROBE_MMIO_DONE ((1ull << 30) + 0xe0) /* probe-guest.S: PG_PORT_DONE */
+#define PROBE_MAX_RUNS 16
+
+#define EC_BREAKPT_LOW 0x30
+#define EC_SOFTSTP_LOW 0x32
+#define EC_WATCHPT_LOW 0x34
+#define EC_BRK64 0x3c
+#define ESR_EC(esr) (((esr) >> 26) & 0x3f)
+#define ESR_WNR (1ull << 6)
+
+#define PG_SYMS(X)                                                                             \
+	X(kvmdbg_arm64_pg_start) X(kvmdbg_arm64_pg_step) X(kvmdbg_arm64_pg_bp)                 \
+	X(kvmdbg_arm64_pg_bp_target) X(kvmdbg_arm64_pg_watch_w) X(kvmdbg_arm64_pg_watch_w_insn) \
+	X(kvmdbg_arm64_pg_watch_r) X(kvmdbg_arm64_pg_watch_r_insn) X(kvmdbg_arm64_pg_brk)       \
+	X(kvmdbg_arm64_pg_brk_insn) X(kvmdbg_arm64_pg_data) X(kvmdbg_arm64_pg_end)
+
+#define PG_DECLARE(s) extern const char s[];
+PG_SYMS(PG_DECLARE)
+#undef PG_DECLARE
+
+struct probe {
+	struct kvmdbg_microvm m;
+	struct kvmdbg_caps caps;
+};
+
+static uint64_t gva(const struct probe *p, const char *label)
+{
+	return p->m.code_gpa + (uint64_t)(label - kvmdbg_arm64_pg_start);
+}
+
+/* One exit of interest: a debug exit (esr, far, pc) or the DONE store. */
+struct probe_exit {
+	bool debug, done;
+	uint64_t esr, far, pc;
+};
+
+/* Start at label with the given debug state, run until a debug exit or an
+ * MMIO store. Returns 0 (with *ex filled) or a negative errno. */
+static int run(struct probe *p, const char *label, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+	       bool start, struct probe_exit *ex)
+{
+	static const struct kvmdbg_hwstate none;
+	struct kvm_run *kr = p->m.run[0];
+	int fd = p->m.vcpu_fd[0];
+	int r;
+
+	memset(ex, 0, sizeof(*ex));
+	if (start) {
+		r = kvmdbg_microvm_start(&p->m, 0, gva(p, label), p->m.mem_size - 64);
+		if (r)
+			return r;
+	}
+	r = kvmdbg_host.set_guest_debug(fd, ctl, hw ? hw : &none);
+	if (r)
+		return r;
+	for (int i = 0; i < PROBE_MAX_RUNS; i++) {
+		struct kvmdbg_exit e;
+
+		r = kvmdbg_ioctl(fd, KVM_RUN, NULL);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r < 0)
+			return r;
+		switch (kr->exit_reason) {
+		case KVM_EXIT_DEBUG:
+			r = kvmdbg_host.read_exit(fd, kr, &e);
+			if (r)
+				return r;
+			ex->debug = true;
+			ex->esr = e.esr;
+			ex->far = e.far;
+			ex->pc = e.pc;
+			return 0;
+		case KVM_EXIT_MMIO:
+			/* DONE or a fail vector: either way final. */
+			ex->done = kr->mmio.is_write && kr->mmio.phys_addr == PROBE_MMIO_DONE;
+			return 0;
+		case KVM_EXIT_INTR:
+			continue;
+		default:
+			return 0; /* anything else: the feature is not proven */
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+static bool probe_step(struct probe *p)
+{
+	uint64_t pc = gva(p, kvmdbg_arm64_pg_step);
+	struct probe_exit ex;
+
+	for (int i = 0; i < 4; i++) {
+		if (run(p, kvmdbg_arm64_pg_step, KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP, NULL, i == 0,
+			&ex))
+			return false;
+		pc += 4;
+		if (!ex.debug || ESR_EC(ex.esr) != EC_SOFTSTP_LOW || ex.pc != pc)
+			return false;
+	}
+	/* Stepping off: straight to the end, no further debug exit. */
+	if (run(p, NULL, 0, NULL, false, &ex))
+		return false;
+	return ex.done;
+}
+
+/* One slot of pool holding the cover of (type, addr, len). */
+static bool one_slot(enum kvmdbg_type type, uint64_t addr, uint64_t len,
+		     struct kvmdbg_hwstate *hw)
+{
+	const struct kvmdbg_limits lim = { .nr = { 1, 1 }, .allow_overcover = false };
+	struct kvmdbg_piece pc[1];
+	int n = kvmdbg_arm64_ops.cover(&lim, type, addr, len, pc, 1);
+	struct kvmdbg_hwslot *s;
+
+	if (n != 1)
+		return false;
+	memset(hw, 0, sizeof(*hw));
+	s = &hw->slot[pc[0].pool][0];
+	s->value = pc[0].value;
+	s->ctrl = pc[0].ctrl;
+	s->start = pc[0].start;
+	s->len = pc[0].len;
+	return true;
+}
+
+static bool probe_hw_break(struct probe *p)
+{
+	uint64_t target = gva(p, kvmdbg_arm64_pg_bp_target);
+	struct kvmdbg_hwstate hw;
+	struct probe_exit ex;
+
+	if (!one_slot(KVMDBG_BREAK_HW, target, 4, &hw))
+		return false;
+	if (run(p, kvmdbg_arm64_pg_bp, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
+		return false;
+	return ex.debug && ESR_EC(ex.esr) == EC_BREAKPT_LOW && ex.pc == target;
+}
+
+static bool probe_watch(struct probe *p, enum kvmdbg_type type, const char *label,
+			const char *insn, bool write)
+{
+	uint64_t data = gva(p, kvmdbg_arm64_pg_data);
+	struct kvmdbg_hwstate hw;
+	struct probe_exit ex;
+
+	if (!one_slot(type, data, 8, &hw))
+		return false;
+	if (run(p, label, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
+		return false;
+	return ex.debug && ESR_EC(ex.esr) == EC_WATCHPT_LOW && !!(ex.esr & ESR_WNR) == write &&
+	       ex.far >= data && ex.far < data + 8 && ex.pc == gva(p, insn);
+}
+
+static bool probe_sw_break(struct probe *p)
+{
+	const struct kvmdbg_arch_ops *a = &kvmdbg_arm64_ops;
+	uint64_t at = gva(p, kvmdbg_arm64_pg_brk_insn);
+	uint32_t insn, imm;
+	struct probe_exit ex;
+	uint8_t orig[4];
+	bool ok;
+
+	memcpy(&insn, a->sw_insn, 4);
+	imm = (insn >> 5) & 0xffff;
+	memcpy(orig, p->m.mem + at, 4);
+	memcpy(p->m.mem + at, a->sw_insn, 4);
+	ok = !run(p, kvmdbg_arm64_pg_brk, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, true, &ex) &&
+	     ex.debug && ESR_EC(ex.esr) == EC_BRK64 && (ex.esr & 0xffff) == imm && ex.pc == at;
+	memcpy(p->m.mem + at, orig, 4);
+	return ok;
+}
+
+int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
+{
+	struct probe p;
+	uint64_t f = KVMDBG_FEAT_VERIFIED;
+	size_t blob = (size_t)(kvmdbg_arm64_pg_end - kvmdbg_arm64_pg_start);
+	int r;
+
+	if (!features)
+		return -EINVAL;
+	*features = 0;
+	memset(&p, 0, sizeof(p));
+	r = kvmdbg_microvm_create(&p.m, kvm_fd, 1, PROBE_MEM_SIZE);
+	if (r)
+		return r;
+	r = kvmdbg_microvm_load(&p.m, p.m.code_gpa, kvmdbg_arm64_pg_start, blob);
+	if (r)
+		goto out;
+	p.caps.sz = sizeof(p.caps);
+	r = kvmdbg_host.probe(p.m.vm_fd, &p.caps);
+	if (r)
+		goto out;
+
+	if (p.caps.guest_debug && p.caps.single_step && probe_step(&p))
+		f |= KVMDBG_FEAT_STEP;
+	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_breakpoints &&
+	    probe_hw_break(&p))
+		f |= KVMDBG_FEAT_HW_BREAK;
+	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_watchpoints) {
+		if (probe_watch(&p, KVMDBG_WATCH_WRITE, kvmdbg_arm64_pg_watch_w,
+				kvmdbg_arm64_pg_watch_w_insn, true))
+			f |= KVMDBG_FEAT_WATCH_WRITE;
+		if (probe_watch(&p, KVMDBG_WATCH_READ, kvmdbg_arm64_pg_watch_r,
+				kvmdbg_arm64_pg_watch_r_insn, false))
+			f |= KVMDBG_FEAT_WATCH_READ;
+		if (probe_watch(&p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_r,
+				kvmdbg_arm64_pg_watch_r_insn, false) &&
+		    probe_watch(&p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_w,
+				kvmdbg_arm64_pg_watch_w_insn, true))
+			f |= KVMDBG_FEAT_WATCH_ACCESS;
+	}
+	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_sw_break(&p))
+		f |= KVMDBG_FEAT_SW_BREAK;
+	*features = f;
+	r = 0;
+out:
+	kvmdbg_microvm_destroy(&p.m);
+	return r;
+}
