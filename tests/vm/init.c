@@ -11,7 +11,7 @@
  *      process group, stdout+stderr through a pipe, each line printed as
  *      "<name>| <line>" between "kvmdbg-vm: begin <name>" and
  *      "kvmdbg-vm: end <name> exit=N|signal=N|timeout", with a timeout
- *      (seconds in /etc/kvmdbg/timeout);
+ *      (seconds in /etc/kvmdbg/timeout), environment from /etc/kvmdbg/env;
  *   5. prints the kernel's warnings and KVM messages, then powers off.
  *
  * Everything goes to /dev/console; the host side (vmbed) parses it.
@@ -179,6 +179,25 @@ static void emit(const char *name, char *buf, size_t *len, int flush)
 	fflush(stdout);
 }
 
+/* Environment of the tests: a fixed base plus /etc/kvmdbg/env (vmbed --env). */
+static char *test_env[64] = { "PATH=/tests", "HOME=/", "TMPDIR=/tmp", "KVMDBG_IN_VM=1",
+			      "TERM=dumb" };
+
+static void load_env(void)
+{
+	static char *extra;
+	char *save = NULL, *p;
+	size_t n = 0;
+
+	while (test_env[n])
+		n++;
+	extra = slurp("/etc/kvmdbg/env");
+	for (p = extra ? strtok_r(extra, "\n", &save) : NULL; p && n + 1 < 64;
+	     p = strtok_r(NULL, "\n", &save))
+		if (strchr(p, '='))
+			test_env[n++] = p;
+}
+
 static int run_test(const char *name, int timeout)
 {
 	char path[256], buf[MAX_LINE];
@@ -200,15 +219,13 @@ static int run_test(const char *name, int timeout)
 	}
 	if (pid == 0) {
 		char *argv[] = { (char *)name, NULL };
-		char *envp[] = { "PATH=/tests", "HOME=/", "TMPDIR=/tmp", "KVMDBG_IN_VM=1",
-				 "TERM=dumb", NULL };
 
 		setpgid(0, 0);
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		if (chdir("/tmp"))
 			_exit(126);
-		execve(path, argv, envp);
+		execve(path, argv, test_env);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -321,6 +338,7 @@ int main(void)
 		timeout = atoi(timeout_s);
 	free(timeout_s);
 
+	load_env();
 	list = slurp("/etc/kvmdbg/tests");
 	for (name = list ? strtok_r(list, "\n", &save) : NULL; name;
 	     name = strtok_r(NULL, "\n", &save)) {
