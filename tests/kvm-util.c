@@ -283,9 +283,11 @@ static void trace_event(const struct kt_vm *vm, unsigned int idx, const struct k
 
 	if (!trace())
 		return;
-	fprintf(stderr, "  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d\n", idx,
-		kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
-		(unsigned long long)ev->addr, ev->hits, ev->stepped);
+	fprintf(stderr, "  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d (exception %u dr6 %#llx)\n",
+		idx, kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
+		(unsigned long long)ev->addr, ev->hits, ev->stepped,
+		vm->m.run[idx]->debug.arch.exception,
+		(unsigned long long)vm->m.run[idx]->debug.arch.dr6);
 }
 
 enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, struct kt_stop *st)

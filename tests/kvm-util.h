@@ -33,7 +33,7 @@
 	X(kt_irq_handler_end) X(kt_irq_count) X(kt_irq_rip) X(kt_db_handler)                \
 	X(kt_db_handler_end) X(kt_db_count) X(kt_db_dr6) X(kt_db_rip) X(kt_bp_count)        \
 	X(kt_bp_rip) X(g_bp4) X(g_bp4_l0) X(g_bp4_l1) X(g_bp4_l2) X(g_bp4_l3) X(g_bp4_l4)   \
-	X(g_bp4_result) X(g_loop) X(g_loop_bp) X(g_loop_bp_end) X(g_loop_dec_end)           \
+	X(g_bp4_result) X(g_loop) X(g_loop_bp) X(g_loop_bp_end) X(g_loop_dec_end) X(g_loop_out) X(g_loop_out_end) \
 	X(g_loop_n) X(g_loop_count) X(g_loop_mark) X(g_step) X(g_step_0) X(g_step_1)        \
 	X(g_step_2) X(g_step_3) X(g_step_4) X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8) \
 	X(g_step_9) X(g_step_end) X(g_step_sti) X(g_step_irqs) X(g_guestdb)                 \
@@ -41,7 +41,8 @@
 	X(g_guestdb_passed) X(g_int3) X(g_int3_insn) X(g_int3_after) X(g_int3_hostbp)       \
 	X(g_mp) X(g_mp_bp) X(g_mp_count) X(g_watch) X(g_watch_w8_end) X(g_watch_r8_end)     \
 	X(g_watch_w1_end) X(g_watch_other_end) X(g_watch_var) X(kt_nmi_handler)           \
-	X(kt_nmi_handler_end) X(kt_nmi_count) X(kt_nmi_rip)
+	X(kt_nmi_handler_end) X(kt_nmi_count) X(kt_nmi_rip) X(g_rep) X(g_rep_insn) X(g_rep_end) \
+	X(g_rep_src) X(g_rep_dst)
 
 #define KT_DECLARE_SYM(s) extern const char s[];
 KT_GUEST_SYMS(KT_DECLARE_SYM)
@@ -91,7 +92,9 @@ struct kt_vm_opts {
 /* Create VM + session + vCPU handles and load the guest blob. Asserts. */
 void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *opts);
 void kt_vm_destroy(struct kt_vm *vm);
-/* Point vCPU idx at a program label, with its own stack. Asserts. */
+/* Point vCPU idx at a program label, with its own stack. Asserts.
+ * kvmdbg_microvm_start() also turns KVM's guest debugging off behind the
+ * session's back: start a vCPU before its first kvmdbg_vcpu_prepare(). */
 void kt_vcpu_start(struct kt_vm *vm, unsigned int idx, const char *label);
 
 /* Guest address of a blob label. */

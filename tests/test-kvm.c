@@ -30,6 +30,34 @@
 #define DR6_B0 (1ull << 0)
 #define DR6_BS (1ull << 14)
 
+/* Library ioctls through kvmdbg_set_ioctl_hook(): counted, and failed once
+ * on demand. */
+static atomic_uint n_ioctl, n_sgd, n_failed;
+static atomic_int fail_armed;   /* 1: fail the next KVM_SET_GUEST_DEBUG; 2: the next of any */
+
+static int counting_ioctl(int fd, unsigned long req, void *arg)
+{
+	int armed = atomic_load(&fail_armed);
+	int r;
+
+	atomic_fetch_add(&n_ioctl, 1);
+	if (req == KVM_SET_GUEST_DEBUG)
+		atomic_fetch_add(&n_sgd, 1);
+	if (armed == 2 || (armed == 1 && req == KVM_SET_GUEST_DEBUG)) {
+		atomic_store(&fail_armed, 0);
+		atomic_fetch_add(&n_failed, 1);
+		return -EINTR;
+	}
+	r = ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
+
+static void counts_reset(void)
+{
+	atomic_store(&n_ioctl, 0);
+	atomic_store(&n_sgd, 0);
+}
+
 static void suite_fixture(void)
 {
 	kt_features_init();
@@ -225,14 +253,24 @@ START_TEST(test_hw_four_slots)
 		uint64_t l4;
 
 		kt_vm_create(&vm, &o);
+		kt_poke(&vm, g_bp4_result, 0);
+		kt_vcpu_start(&vm, 0, g_bp4);
 		l4 = kt_gva(&vm, g_bp4_l4);
 		for (unsigned int i = 0; i < 4; i++)
 			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1),
 					 0);
 		/* A fifth does not fit and changes nothing. */
 		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
+		kvmdbg_set_ioctl_hook(counting_ioctl);
+		counts_reset();
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
+		ck_assert_uint_eq(n_sgd, 1);
 		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
 		ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOENT);
+		counts_reset();
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
+		ck_assert_uint_eq(n_ioctl, 0);
+		kvmdbg_set_ioctl_hook(NULL);
 		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
 		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
 		/* A second reference to an inserted one needs no slot. */
@@ -241,8 +279,6 @@ START_TEST(test_hw_four_slots)
 		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
 		ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
 
-		kt_poke(&vm, g_bp4_result, 0);
-		kt_vcpu_start(&vm, 0, g_bp4);
 		for (unsigned int i = 0; i < 4; i++) {
 			struct kvmdbg_event ev = kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, l[i]);
 
@@ -366,6 +402,178 @@ START_TEST(test_hw_remove_while_stopped)
 }
 END_TEST
 
+START_TEST(test_hw_remove_all_while_stopped)
+{
+	const char *l[4] = {g_bp4_l0, g_bp4_l1, g_bp4_l2, g_bp4_l3};
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	kt_vm_create(&vm, NULL);
+	for (unsigned int i = 0; i < 4; i++)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
+	kt_vcpu_start(&vm, 0, g_bp4);
+	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
+	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	kt_run(&vm, 0, 0, &st);
+	ck_assert_msg(st.what == KT_DONE, "expected done, got %s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_uint_eq(st.nones, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_bp4_result), 4);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/*
+ * A breakpoint on an `out`: the step past it is interrupted by the
+ * KVM_EXIT_IO of the instruction itself. Also a user step at it: the I/O exit
+ * comes first, the step after it.
+ */
+START_TEST(test_hw_break_on_io)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL) || !need(KVMDBG_FEAT_STEP, NULL))
+		return;
+	kt_vm_create(&vm, NULL);
+	kt_poke(&vm, g_loop_n, 3);
+	kt_poke(&vm, g_loop_mark, 1);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_out), 1), 0);
+	kt_vcpu_start(&vm, 0, g_loop);
+	for (unsigned int left = 3; left-- > 0;) {
+		kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_out);
+		if (left == 1) {
+			ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+			kt_expect_mark(&vm, 0, left);
+			kt_run(&vm, 0, 0, &st);
+			ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_STEP,
+				      "step over out: %s", kt_describe(&vm, &st, d, sizeof(d)));
+			if (kt_host_is_pvm() && st.ev.pc == kt_gva(&vm, g_loop_out_end) + 2) {
+				/* KVM's emulator drops the single-step trap of an
+				 * OUT it completes in userspace (x86.c: "FIXME:
+				 * return into emulator if single-stepping"), and on
+				 * kvm_pvm every CPL0 instruction is emulated. Raw
+				 * KVM_SET_GUEST_DEBUG stepping does the same here. */
+				kt_note("host: the step trap of an emulated OUT is lost; the "
+					"step stops one instruction later");
+			} else {
+				ck_assert_msg(st.ev.pc == kt_gva(&vm, g_loop_out_end),
+					      "step over out: %s",
+					      kt_describe(&vm, &st, d, sizeof(d)));
+			}
+			ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+		} else {
+			kt_expect_mark(&vm, 0, left);
+		}
+	}
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 3);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/*
+ * A breakpoint on a REP string instruction: reported once, however many
+ * iterations the step past it takes (each iteration's single-step trap
+ * leaves RIP on the instruction).
+ */
+START_TEST(test_hw_break_on_rep)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+	unsigned int stops = 0;
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	kt_vm_create(&vm, NULL);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_rep_insn), 1), 0);
+	kt_vcpu_start(&vm, 0, g_rep);
+	for (;;) {
+		kt_run(&vm, 0, 0, &st);
+		if (st.what == KT_DONE)
+			break;
+		ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK &&
+				      st.ev.pc == kt_gva(&vm, g_rep_insn) && stops < 9,
+			      "stop %u: %s", stops, kt_describe(&vm, &st, d, sizeof(d)));
+		stops++;
+	}
+	ck_assert_msg(memcmp(kt_hva(&vm, g_rep_dst), "kvmdbg!\n", 8) == 0, "copy incomplete");
+	ck_assert_msg(stops == 1, "breakpoint on rep movsb reported %u times, expected once", stops);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The VMM moves the PC while stopped (a debugger's register write). */
+START_TEST(test_hw_regs_changed)
+{
+	struct {
+		const char *to;
+		const char *next_stop; /* NULL: runs to the end */
+		uint64_t result;
+	} cases[] = {
+		{g_bp4_l2, NULL, 2},     /* onto another breakpoint: stepped past, not reported */
+		{g_bp4_l1, g_bp4_l2, 3}, /* elsewhere: the next breakpoint stops */
+	};
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	for (unsigned int c = 0; c < 2; c++) {
+		struct kt_vm vm;
+		struct kvm_regs regs;
+
+		kt_vm_create(&vm, NULL);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l0), 1), 0);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l2), 1), 0);
+		kt_vcpu_start(&vm, 0, g_bp4);
+		kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
+		ck_assert_int_eq(ioctl(vm.m.vcpu_fd[0], KVM_GET_REGS, &regs), 0);
+		ck_assert_uint_eq(regs.rax & 0xffffffff, 0);
+		regs.rip = kt_gva(&vm, cases[c].to);
+		ck_assert_int_eq(ioctl(vm.m.vcpu_fd[0], KVM_SET_REGS, &regs), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_regs_changed(vm.vcpu[0]), 0);
+		if (cases[c].next_stop)
+			kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, cases[c].next_stop);
+		kt_expect_done(&vm, 0);
+		ck_assert_uint_eq(kt_peek(&vm, g_bp4_result), cases[c].result);
+		kt_vm_destroy(&vm);
+	}
+}
+END_TEST
+
+/* kvmdbg_vcpu_free() turns guest debugging off on the vCPU. */
+START_TEST(test_hw_vcpu_free_disables)
+{
+	struct kt_vm vm;
+	unsigned int i;
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	kt_vm_create(&vm, NULL);
+	kt_poke(&vm, g_loop_n, 3);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	kt_vcpu_start(&vm, 0, g_loop);
+	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
+	kvmdbg_vcpu_free(vm.vcpu[0]);
+	vm.vcpu[0] = NULL;
+	for (i = 0; i < 10; i++) {
+		struct kvm_run *run = vm.m.run[0];
+
+		ck_assert_int_eq(ioctl(vm.m.vcpu_fd[0], KVM_RUN, 0), 0);
+		ck_assert_msg(run->exit_reason == KVM_EXIT_IO, "exit reason %u after vcpu_free",
+			      run->exit_reason);
+		if (run->io.port == KT_PORT_DONE)
+			break;
+	}
+	ck_assert_uint_lt(i, 10);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 3);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_hwbreak)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -373,6 +581,11 @@ TEST_SUITE_KVM(kvm_hwbreak)
 	add_test(tc, test_hw_loop_n);
 	add_test(tc, test_hw_step_at_break);
 	add_test(tc, test_hw_remove_while_stopped);
+	add_test(tc, test_hw_remove_all_while_stopped);
+	add_test(tc, test_hw_break_on_io);
+	add_test(tc, test_hw_break_on_rep);
+	add_test(tc, test_hw_regs_changed);
+	add_test(tc, test_hw_vcpu_free_disables);
 }
 
 /* ======================================================================
@@ -747,7 +960,9 @@ static void *smp_stale_thread(void *arg)
 	return NULL;
 }
 
-static void smp_start(struct smp *s, struct smp_thread t[2], void *(*fn)(void *))
+/* Two vCPUs on g_mp, with a breakpoint at bp_label (unless NULL) from the start. */
+static void smp_start(struct smp *s, struct smp_thread t[2], void *(*fn)(void *),
+		      const char *bp_label)
 {
 	struct kt_vm_opts o = {.nr_vcpus = 2};
 
@@ -755,6 +970,9 @@ static void smp_start(struct smp *s, struct smp_thread t[2], void *(*fn)(void *)
 	kt_poke(&s->vm, g_mp_count, 0);
 	for (unsigned int i = 0; i < 2; i++)
 		kt_vcpu_start(&s->vm, i, g_mp);
+	if (bp_label)
+		ck_assert_int_eq(kvmdbg_insert(s->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&s->vm, bp_label), 1),
+				 0);
 	ck_assert_int_eq(pthread_barrier_init(&s->bar, NULL, 3), 0);
 	for (unsigned int i = 0; i < 2; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
@@ -781,7 +999,7 @@ START_TEST(test_smp_both_stop)
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
-	smp_start(&s, t, smp_both_thread);
+	smp_start(&s, t, smp_both_thread, NULL);
 	bp = kt_gva(&s.vm, g_mp_bp);
 	pthread_barrier_wait(&s.bar); /* 1: both at the marker */
 	ck_assert_int_eq(kvmdbg_insert(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
@@ -795,7 +1013,11 @@ START_TEST(test_smp_both_stop)
 	pthread_barrier_wait(&s.bar); /* 6 */
 	smp_join(&s, t);
 
-	ck_assert_uint_eq(mid_count, 2);
+	ck_assert_msg(mid_count == 2,
+		      "both vCPUs reported their second stop at g_mp_bp, but the instruction "
+		      "there ran %llu times in between, not 2: a step past the breakpoint "
+		      "ended without the instruction completing",
+		      (unsigned long long)mid_count);
 	for (unsigned int i = 0; i < 2; i++) {
 		ck_assert_int_eq(t[i].first.type, KVMDBG_BREAK_HW);
 		ck_assert_uint_eq(t[i].first.addr, bp);
@@ -816,12 +1038,8 @@ START_TEST(test_smp_removed_before_run)
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
-	smp_start(&s, t, smp_stale_thread);
+	smp_start(&s, t, smp_stale_thread, g_mp_bp);
 	bp = kt_gva(&s.vm, g_mp_bp);
-	/* The threads may already run to the marker: insert races nothing,
-	 * the marker comes before the breakpoint and the prepare after the
-	 * marker applies it at the latest. */
-	ck_assert_int_eq(kvmdbg_insert(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	pthread_barrier_wait(&s.bar); /* 1: both prepared with it, not running */
 	ck_assert_int_eq(kvmdbg_remove(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	pthread_barrier_wait(&s.bar); /* 2: KVM_RUN with the old state */
@@ -846,32 +1064,6 @@ TEST_SUITE_KVM(kvm_smp)
 /* ======================================================================
  * prepare: ioctl counts and failures
  * ====================================================================== */
-
-static atomic_uint n_ioctl, n_sgd, n_failed;
-static atomic_int fail_armed;   /* 1: fail the next KVM_SET_GUEST_DEBUG; 2: the next of any */
-
-static int counting_ioctl(int fd, unsigned long req, void *arg)
-{
-	int armed = atomic_load(&fail_armed);
-	int r;
-
-	atomic_fetch_add(&n_ioctl, 1);
-	if (req == KVM_SET_GUEST_DEBUG)
-		atomic_fetch_add(&n_sgd, 1);
-	if (armed == 2 || (armed == 1 && req == KVM_SET_GUEST_DEBUG)) {
-		atomic_store(&fail_armed, 0);
-		atomic_fetch_add(&n_failed, 1);
-		return -EINTR;
-	}
-	r = ioctl(fd, req, arg);
-	return r < 0 ? -errno : r;
-}
-
-static void counts_reset(void)
-{
-	atomic_store(&n_ioctl, 0);
-	atomic_store(&n_sgd, 0);
-}
 
 START_TEST(test_prepare_ioctl_counts)
 {
@@ -1090,12 +1282,28 @@ static void watch_run(enum kvmdbg_type type, const char *const *stops, unsigned 
 	kt_vm_destroy(&vm);
 }
 
+/* Where the probe says watchpoints do not fire (kvm_pvm), they really don't:
+ * the guest runs through its accesses without a stop. */
+static void watch_silent(enum kvmdbg_type type)
+{
+	struct kt_vm vm;
+
+	kt_vm_create(&vm, NULL);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, kt_gva(&vm, g_watch_var), 8), 0);
+	kt_vcpu_start(&vm, 0, g_watch);
+	kt_expect_done(&vm, 0);
+	kt_vm_destroy(&vm);
+}
+
 START_TEST(test_watch_write)
 {
 	const char *stops[] = {g_watch_w8_end, g_watch_w1_end};
 
-	if (!need(KVMDBG_FEAT_WATCH_WRITE, NULL))
+	if (!need(KVMDBG_FEAT_WATCH_WRITE, NULL)) {
+		if (kt_host_is_pvm())
+			watch_silent(KVMDBG_WATCH_WRITE);
 		return;
+	}
 	watch_run(KVMDBG_WATCH_WRITE, stops, 2);
 }
 END_TEST
@@ -1104,8 +1312,11 @@ START_TEST(test_watch_access)
 {
 	const char *stops[] = {g_watch_w8_end, g_watch_r8_end, g_watch_w1_end};
 
-	if (!need(KVMDBG_FEAT_WATCH_ACCESS, NULL))
+	if (!need(KVMDBG_FEAT_WATCH_ACCESS, NULL)) {
+		if (kt_host_is_pvm())
+			watch_silent(KVMDBG_WATCH_ACCESS);
 		return;
+	}
 	watch_run(KVMDBG_WATCH_ACCESS, stops, 3);
 }
 END_TEST

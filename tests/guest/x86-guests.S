@@ -227,7 +227,9 @@ GLABEL g_loop_dec_end
 	cmpl $0, g_loop_mark(%rip)
 	je 2f
 	movl %ecx, %eax
-	outl %eax, $KT_PORT_MARK
+GLABEL g_loop_out
+	outl %eax, $KT_PORT_MARK	/* e7 e1: 2 bytes */
+GLABEL g_loop_out_end
 2:	testl %ecx, %ecx
 	jnz 1b
 	DONE
@@ -334,6 +336,23 @@ GLABEL g_int3_hostbp
 	DONE
 
 /*
+ * g_rep: a breakpoint target that is a REP string instruction (8 iterations,
+ * g_rep_src to g_rep_dst); single-step traps come after each iteration with
+ * RIP still on the instruction.
+ */
+GLABEL g_rep
+	call kt_idt_init
+	leaq g_rep_src(%rip), %rsi
+	leaq g_rep_dst(%rip), %rdi
+	movl $8, %ecx
+	cld
+GLABEL g_rep_insn
+	rep movsb
+GLABEL g_rep_end
+	nop
+	DONE
+
+/*
  * g_mp: run by several vCPUs at once. Marker 1, then KT_MP_ITERS iterations
  * over g_mp_bp (a locked increment of the shared g_mp_count).
  */
@@ -409,6 +428,10 @@ GLABEL g_step_irqs
 GLABEL g_guestdb_passed
 	.quad 0
 GLABEL g_mp_count
+	.quad 0
+GLABEL g_rep_src
+	.ascii "kvmdbg!\n"
+GLABEL g_rep_dst
 	.quad 0
 	.balign 64
 GLABEL g_watch_var
