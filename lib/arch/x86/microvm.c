@@ -88,7 +88,6 @@
 /* Architectural reset values: DR6 reads with its active-low bits set. */
 #define DR6_INIT 0xffff0ff0ull
 #define DR7_INIT 0x400ull
-#define MSR_IA32_DEBUGCTL 0x1d9
 
 /* Code/data descriptor: access byte and the flags nibble (G, D/B, L, AVL). */
 static uint64_t seg_desc(uint8_t access, uint8_t flags)
@@ -339,9 +338,6 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	struct kvm_debugregs dr = { 0 };
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = { 0 };
-	/* struct kvm_msrs with one entry (8-byte aligned storage for it) */
-	uint64_t msr_buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry) + 7) / 8] = { 0 };
-	struct kvm_msrs *msrs = (struct kvm_msrs *)msr_buf;
 	int fd, r;
 
 	if (!m || !m->mem || idx >= m->nr_vcpus)
@@ -365,18 +361,12 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 		return r;
 
 	/*
-	 * IA32_DEBUGCTL.BTF would turn single-steps into branch steps; LBR
-	 * and friends are of no use here either. Best effort: a host that
-	 * refuses the MSR (the ioctl returns the count written, 0) keeps it.
+	 * The guest's own debug registers at their reset values.
+	 * IA32_DEBUGCTL is left alone: KVM without LBR virtualisation (SVM
+	 * without LBRV, e.g.) logs "Unhandled WRMSR(0x1d9)" for every write,
+	 * even of 0. A guest that sets BTF turns later single-steps into
+	 * branch steps until it clears it.
 	 */
-	msrs->nmsrs = 1;
-	msrs->entries[0].index = MSR_IA32_DEBUGCTL;
-	msrs->entries[0].data = 0;
-	r = kvmdbg_ioctl(fd, KVM_SET_MSRS, msrs);
-	if (r < 0 && r != -EINVAL)
-		return r;
-
-	/* The guest's own debug registers at their reset values. */
 	dr.dr6 = DR6_INIT;
 	dr.dr7 = DR7_INIT;
 	r = kvmdbg_ioctl(fd, KVM_SET_DEBUGREGS, &dr);
