@@ -185,7 +185,7 @@ static const struct kvmdbg_mem_ops mem_ops = {.read = mem_read, .write = mem_wri
 
 /* ---- the test VM ---- */
 
-void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
+int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
 {
 	struct kt_vm_opts def = {0};
 	struct kvmdbg_vm_opts opts = {.sz = sizeof(opts)};
@@ -213,11 +213,16 @@ void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
 	opts.overlay = o->overlay;
 	opts.features = vm->features;
 	r = kvmdbg_vm_new(vm->m.vm_fd, &opts, &vm->dbg);
+	if (r && o->vm_new_may_fail) {
+		kt_vm_destroy(vm);
+		return r;
+	}
 	ck_assert_msg(r == 0, "kvmdbg_vm_new: %s", strerror(-r));
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		r = kvmdbg_vcpu_new(vm->dbg, vm->m.vcpu_fd[i], vm->m.run[i], &vm->vcpu[i]);
 		ck_assert_msg(r == 0, "kvmdbg_vcpu_new(%u): %s", i, strerror(-r));
 	}
+	return 0;
 }
 
 void kt_vm_destroy(struct kt_vm *vm)

@@ -42,7 +42,8 @@
 	X(g_mp) X(g_mp_bp) X(g_mp_count) X(g_watch) X(g_watch_w8_end) X(g_watch_r8_end)     \
 	X(g_watch_w1_end) X(g_watch_other_end) X(g_watch_var) X(kt_nmi_handler)           \
 	X(kt_nmi_handler_end) X(kt_nmi_count) X(kt_nmi_rip) X(g_rep) X(g_rep_insn) X(g_rep_end) \
-	X(g_rep_src) X(g_rep_dst)
+	X(g_rep_src) X(g_rep_dst) X(g_stress) X(g_stress_bp) X(g_stress_bp2) X(g_stress_n)        \
+	X(g_stress_count)
 
 #define KT_DECLARE_SYM(s) extern const char s[];
 KT_GUEST_SYMS(KT_DECLARE_SYM)
@@ -87,10 +88,13 @@ struct kt_vm_opts {
 	bool features_set;            /* false: the verified features */
 	uint64_t features;
 	bool no_mem;                  /* no memory callbacks */
+	bool vm_new_may_fail;         /* return kvmdbg_vm_new()'s error, not assert */
 };
 
-/* Create VM + session + vCPU handles and load the guest blob. Asserts. */
-void kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *opts);
+/* Create VM + session + vCPU handles and load the guest blob. Asserts;
+ * returns 0, or with vm_new_may_fail kvmdbg_vm_new()'s error (then there is
+ * nothing to destroy). */
+int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *opts);
 void kt_vm_destroy(struct kt_vm *vm);
 /* Point vCPU idx at a program label, with its own stack. Asserts.
  * kvmdbg_microvm_start() also turns KVM's guest debugging off behind the

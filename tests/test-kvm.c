@@ -755,6 +755,9 @@ TEST_SUITE_KVM(kvm_step)
 
 START_TEST(test_reinject_db)
 {
+	enum kvmdbg_overlay overlay = (enum kvmdbg_overlay)_i;
+	struct kt_vm_opts o = {.overlay = overlay, .vm_new_may_fail = true};
+	struct kvmdbg_caps c = {.sz = sizeof(c)};
 	struct kt_vm vm;
 	struct kt_stop st;
 	char d[320], b[64];
@@ -764,12 +767,30 @@ START_TEST(test_reinject_db)
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
-	/* Host owns the slots (overlay off). Where the guest's own execution
+	/* Overlay off: the host owns the slots. Where the guest's own execution
 	 * breakpoints stay live beside the host's (kvm_pvm), the guest's DR0
-	 * breakpoint fires too; elsewhere only its TF trap does. */
-	live = kt_has(KVMDBG_FEAT_GUEST_BP_LIVE);
+	 * breakpoint fires anyway; elsewhere only its TF trap does. Overlay
+	 * guest: the guest's breakpoint works everywhere, exactly once. */
+	{
+		int fd = kvmdbg_test_kvm_fd();
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(kvmdbg_probe(fd, &c), 0);
+		close(fd);
+	}
+	if (overlay == KVMDBG_OVERLAY_GUEST && !c.guest_state) {
+		kt_not_exercised("overlay guest", "the host cannot read the guest's debug registers");
+		return;
+	}
+	live = kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) || overlay == KVMDBG_OVERLAY_GUEST;
 	expect_db = live ? 2 : 1;
-	kt_vm_create(&vm, NULL);
+	n = (uint64_t)-kt_vm_create(&vm, &o);
+	if (overlay == KVMDBG_OVERLAY_GUEST && n == EOPNOTSUPP) {
+		kt_not_exercised("overlay guest", "kvmdbg_vm_new() returns -EOPNOTSUPP: the "
+				 "overlay is not in this release");
+		return;
+	}
+	ck_assert_msg(n == 0, "kvmdbg_vm_new: %s", strerror((int)n));
 	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_guestdb);
 	for (unsigned int i = 0; i < 16; i++) {
@@ -814,7 +835,7 @@ START_TEST(test_reinject_db)
 	if (!guests)
 		kt_note("the guest's own #DB never reached userspace here (%s): "
 			"its handler still ran exactly once per exception",
-			live ? "delivered inside KVM" : "host-owned slots");
+			kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) ? "delivered inside KVM" : "host-owned slots");
 	else
 		kt_note("%u guest #DB exits re-injected (inject_db %s)", guests,
 			kt_has(KVMDBG_FEAT_INJECT_DB) ? "verified" : "not verified");
@@ -865,7 +886,7 @@ END_TEST
 TEST_SUITE_KVM(kvm_reinject)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
-	add_test(tc, test_reinject_db);
+	tcase_add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
 	add_test(tc, test_reinject_bp);
 }
 
@@ -1054,11 +1075,111 @@ START_TEST(test_smp_removed_before_run)
 }
 END_TEST
 
+/*
+ * Two vCPU threads run through a loop with an exit every iteration while the
+ * debugger thread keeps inserting and removing two breakpoints in it. Every
+ * stop is one of the two breakpoints, and no instruction is skipped or run
+ * twice by a step past a breakpoint.
+ */
+#define STRESS_N 300
+
+struct stress_thread {
+	struct kt_vm *vm;
+	unsigned int idx;
+	pthread_t tid;
+	atomic_bool done;
+	bool failed;
+	char err[400];
+	unsigned int breaks, marks, nones;
+};
+
+static void *stress_thread_fn(void *arg)
+{
+	struct stress_thread *t = arg;
+	uint64_t x = kt_gva(t->vm, g_stress_bp), y = kt_gva(t->vm, g_stress_bp2);
+	struct kt_stop st;
+	char d[320];
+
+	for (unsigned int i = 0; i < 20 * STRESS_N; i++) {
+		kt_run(t->vm, t->idx, 0, &st);
+		t->nones += st.nones;
+		if (st.what == KT_DONE)
+			break;
+		if (st.what == KT_MARK) {
+			t->marks++;
+			continue;
+		}
+		if (st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK &&
+		    (st.ev.pc == x || st.ev.pc == y) && st.ev.addr == st.ev.pc) {
+			t->breaks++;
+			continue;
+		}
+		t->failed = true;
+		snprintf(t->err, sizeof(t->err), "vcpu%u: %s", t->idx,
+			 kt_describe(t->vm, &st, d, sizeof(d)));
+		break;
+	}
+	if (!t->failed && st.what != KT_DONE) {
+		t->failed = true;
+		snprintf(t->err, sizeof(t->err), "vcpu%u: did not finish", t->idx);
+	}
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+START_TEST(test_smp_stress)
+{
+	struct kt_vm_opts o = {.nr_vcpus = 2};
+	struct stress_thread t[2];
+	struct kt_vm vm;
+	uint64_t bp[2];
+	bool in[2] = {false, false};
+	unsigned int changes = 0;
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	kt_vm_create(&vm, &o);
+	bp[0] = kt_gva(&vm, g_stress_bp);
+	bp[1] = kt_gva(&vm, g_stress_bp2);
+	kt_poke(&vm, g_stress_n, STRESS_N);
+	kt_poke(&vm, g_stress_count, 0);
+	for (unsigned int i = 0; i < 2; i++)
+		kt_vcpu_start(&vm, i, g_stress);
+	for (unsigned int i = 0; i < 2; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].vm = &vm;
+		t[i].idx = i;
+		ck_assert_int_eq(pthread_create(&t[i].tid, NULL, stress_thread_fn, &t[i]), 0);
+	}
+	while (!atomic_load(&t[0].done) || !atomic_load(&t[1].done)) {
+		unsigned int k = changes++ % 3 == 2 ? 1 : 0;
+
+		if (in[k])
+			ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
+		else
+			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
+		in[k] = !in[k];
+		usleep(20);
+	}
+	for (unsigned int i = 0; i < 2; i++)
+		pthread_join(t[i].tid, NULL);
+	for (unsigned int i = 0; i < 2; i++) {
+		ck_assert_msg(!t[i].failed, "%s", t[i].err);
+		ck_assert_uint_eq(t[i].marks, STRESS_N);
+	}
+	kt_note("stress: %u breakpoint changes; stops %u + %u, internal/stale exits %u + %u",
+		changes, t[0].breaks, t[1].breaks, t[0].nones, t[1].nones);
+	ck_assert_uint_eq(kt_peek(&vm, g_stress_count), 2 * STRESS_N);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_smp)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	add_test(tc, test_smp_both_stop);
 	add_test(tc, test_smp_removed_before_run);
+	add_test(tc, test_smp_stress);
 }
 
 /* ======================================================================

@@ -367,6 +367,24 @@ GLABEL g_mp_bp
 	DONE
 
 /*
+ * g_stress: run by several vCPUs while the debugger changes breakpoints:
+ * g_stress_n iterations of a locked increment (g_stress_bp) and a nop
+ * (g_stress_bp2), each iteration reporting on KT_PORT_MARK.
+ */
+GLABEL g_stress
+	movl g_stress_n(%rip), %ecx
+1:
+GLABEL g_stress_bp
+	lock incq g_stress_count(%rip)
+GLABEL g_stress_bp2
+	nop
+	movl %ecx, %eax
+	outl %eax, $KT_PORT_MARK
+	decl %ecx
+	jnz 1b
+	DONE
+
+/*
  * g_watch: writes and reads of g_watch_var, each followed by a label (data
  * breakpoints are trap-like: they stop after the access).
  */
@@ -428,6 +446,10 @@ GLABEL g_step_irqs
 GLABEL g_guestdb_passed
 	.quad 0
 GLABEL g_mp_count
+	.quad 0
+GLABEL g_stress_n
+	.quad 0
+GLABEL g_stress_count
 	.quad 0
 GLABEL g_rep_src
 	.ascii "kvmdbg!\n"
