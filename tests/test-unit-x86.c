@@ -27,7 +27,8 @@
 #define DR6_RTM (1ull << 16) /* active-low */
 #define DR7_RTM (1ull << 11)
 
-#define MAX_TEST_LEN 40
+#define MAX_TEST_LEN 40   /* lengths of the exhaustive windows */
+#define MAX_BRUTE_LEN 320 /* lengths of the random samples: up to ~40 pieces */
 
 /*
  * A check for hot loops: every passing ck_assert*() records its location
@@ -89,9 +90,9 @@ static unsigned int rw_field(enum kvmdbg_type type)
  */
 static unsigned int brute_min(uint64_t addr, unsigned int len)
 {
-	unsigned int best[MAX_TEST_LEN + 1];
+	unsigned int best[MAX_BRUTE_LEN + 1];
 
-	EXPECT(len <= MAX_TEST_LEN, "brute_min: len %u too large", len);
+	EXPECT(len <= MAX_BRUTE_LEN, "brute_min: len %u too large", len);
 	best[0] = 0;
 	for (unsigned int i = 1; i <= len; i++) {
 		best[i] = UINT_MAX;
@@ -444,6 +445,58 @@ START_TEST(test_brute_min_sanity)
 }
 END_TEST
 
+/* xorshift64: a fixed, reproducible sequence. */
+static uint64_t rnd(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return x;
+}
+
+START_TEST(test_cover_random)
+{
+	struct kvmdbg_limits big = limits(KVMDBG_MAX_PIECES);
+	struct kvmdbg_piece p[KVMDBG_MAX_PIECES];
+	uint64_t state = 0x9e3779b97f4a7c15ull;
+
+	/*
+	 * Addresses anywhere in the 64-bit space, lengths up to MAX_BRUTE_LEN:
+	 * the largest lengths need more pieces than KVMDBG_MAX_PIECES, so both
+	 * outcomes are sampled. The low address bits are biased towards
+	 * unaligned values, where the cover has work to do.
+	 */
+	for (unsigned int i = 0; i < 4000; i++) {
+		uint64_t addr = rnd(&state);
+		unsigned int len = 1 + (unsigned int)(rnd(&state) % MAX_BRUTE_LEN);
+		enum kvmdbg_type type = i & 1 ? KVMDBG_WATCH_ACCESS : KVMDBG_WATCH_WRITE;
+		unsigned int want;
+		int n;
+
+		if (i % 4 == 0)
+			addr = UINT64_MAX - (addr % (2 * MAX_BRUTE_LEN)); /* near the top */
+		if (len - 1 > UINT64_MAX - addr) {
+			ck_assert_int_eq(ops->cover(&big, type, addr, len, p, KVMDBG_MAX_PIECES),
+					 -EINVAL);
+			continue;
+		}
+		want = brute_min(addr, len);
+		n = ops->cover(&big, type, addr, len, p, KVMDBG_MAX_PIECES);
+		if (want > KVMDBG_MAX_PIECES) {
+			EXPECT(n == -ENOSPC, "addr %#llx len %u: %d, minimum %u",
+			       (unsigned long long)addr, len, n, want);
+			continue;
+		}
+		EXPECT(n == (int)want, "addr %#llx len %u: %d pieces, minimum %u",
+		       (unsigned long long)addr, len, n, want);
+		check_cover(type, addr, len, p, n);
+	}
+}
+END_TEST
+
 TEST_SUITE(x86_cover)
 {
 	add_test(tc, test_brute_min_sanity);
@@ -451,6 +504,7 @@ TEST_SUITE(x86_cover)
 	add_test(tc, test_cover_top_window);
 	add_test(tc, test_cover_4g_window);
 	add_test(tc, test_cover_canonical_edges);
+	add_test(tc, test_cover_random);
 }
 
 /* ---- suite x86_decode: synthetic KVM_EXIT_DEBUG exits ---- */
