@@ -39,10 +39,12 @@
  *    guest); the guest's DR0 and the host's fire side by side, even in
  *    the same slot number. The whole probe takes 2-5 ms there.
  *  - kvm_amd 6.1 and 6.12 nested in QEMU 10 TCG (tests/vm): everything but
- *    SW_BREAK, GD_EXIT and GUEST_BP_LIVE, in 40-200 ms. Both misses are
- *    QEMU's: its SVM checks the INTn intercept, not the #BP exception
- *    intercept, for int3 (the guest's handler runs), and it raises no GD
- *    #DB. INJECT_BP passes at a pause point there (SVM decodes the int3).
+ *    SW_BREAK, GD_EXIT and GUEST_BP_LIVE, in 40-200 ms. GUEST_BP_LIVE is
+ *    SVM's normal answer; SW_BREAK is missed because QEMU's SVM checks the
+ *    INTn intercept, not the #BP exception intercept, for int3 (the
+ *    guest's handler runs); the host's DR7.GD causes no exit there either
+ *    (untested on real AMD hardware). INJECT_BP passes at a pause point
+ *    there (SVM decodes the int3 to find the return address).
  *  - KVM reports DR6 in its raw form, active-low bits set (0xffff0ff0 |
  *    B0-B3/BD/BS). debug.arch.dr7 is not reliable: KVM leaves it stale for
  *    single-step exits it synthesises (kvm_vcpu_do_singlestep), and
