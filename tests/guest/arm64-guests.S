@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest programs of the arm64 `kvm` suite (tests/test-kvm-arm64.c).
+ *
+ * One position-independent blob (only `adr`, no literal pools) copied to
+ * the micro-VM's code_gpa and entered at a g_* label at EL1h, MMU off, DAIF
+ * masked, with VBAR_EL1 = kt_vectors (tests/kvm-util-arm64.c sets it).
+ * With the MMU off data accesses are Device memory: every access here is
+ * naturally aligned.
+ *
+ * Ports: OUT stores a 32-bit value to KA_PORT_ADDR(port), a KVM_EXIT_MMIO
+ * the run loop turns into KT_DONE / KT_MARK / a failure. x28 is reserved
+ * for it; the exception handlers use x10-x13.
+ */
+#include "../kvm-util-arm64.h"
+
+.macro GLABEL name
+	.globl \name
+\name:
+.endm
+
+.macro OUT port, wreg
+	movz	x28, #KA_MMIO_HI, lsl #16
+	str	\wreg, [x28, #(\port * 8)]
+.endm
+
+.macro DONE
+	OUT	KT_PORT_DONE, wzr
+	b	.
+.endm
+
+	.section .rodata.kt_arm64_guest, "a"
+	.balign 4096
+GLABEL kt_guest_start
+
+/* ---- vector table: 16 entries of 0x80 bytes, 2 KiB aligned ---- */
+	.balign 2048
+GLABEL kt_vectors
+	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	.balign 0x80
+	.if \n == 4
+	b	kt_sync_spx      /* 0x200: current EL with SP_ELx, synchronous */
+	.else
+	mov	x10, #\n
+	b	kt_fail
+	.endif
+	.endr
+	.balign 0x80
+
+/*
+ * Synchronous exceptions at EL1: a BRK (EC 0x3c) is counted, its ESR, ELR and
+ * SPSR recorded, and execution resumes after it (ELR += 4). Anything else
+ * fails the test.
+ */
+kt_sync_spx:
+	mrs	x10, esr_el1
+	lsr	x11, x10, #26
+	cmp	x11, #0x3c
+	b.ne	1f
+	adr	x12, kt_brk_count
+	ldr	x13, [x12]
+	add	x13, x13, #1
+	str	x13, [x12]
+	adr	x12, kt_brk_esr
+	str	x10, [x12]
+	mrs	x13, elr_el1
+	adr	x12, kt_brk_elr
+	str	x13, [x12]
+	mrs	x11, spsr_el1
+	adr	x12, kt_brk_spsr
+	str	x11, [x12]
+	add	x13, x13, #4
+	msr	elr_el1, x13
+	eret
+1:	mov	x10, #4
+
+/* x10 = vector entry. kt_fail_frame = ESR, ELR, FAR, SPSR; the port value is
+ * the entry number. */
+kt_fail:
+	adr	x12, kt_fail_frame
+	mrs	x11, esr_el1
+	str	x11, [x12]
+	mrs	x11, elr_el1
+	str	x11, [x12, #8]
+	mrs	x11, far_el1
+	str	x11, [x12, #16]
+	mrs	x11, spsr_el1
+	str	x11, [x12, #24]
+	OUT	KT_PORT_FAIL, w10
+	b	.
+
+/* ---- single-step: ten adds of one ---- */
+GLABEL g_step
+	mov	x0, #0
+GLABEL g_step_0
+	add	x0, x0, #1
+GLABEL g_step_1
+	add	x0, x0, #1
+GLABEL g_step_2
+	add	x0, x0, #1
+GLABEL g_step_3
+	add	x0, x0, #1
+GLABEL g_step_4
+	add	x0, x0, #1
+GLABEL g_step_5
+	add	x0, x0, #1
+GLABEL g_step_6
+	add	x0, x0, #1
+GLABEL g_step_7
+	add	x0, x0, #1
+GLABEL g_step_8
+	add	x0, x0, #1
+GLABEL g_step_9
+	add	x0, x0, #1
+GLABEL g_step_end
+	DONE
+
+/* ---- a loop of KA_LOOP_N iterations around g_loop_bp (x0 counts) ---- */
+GLABEL g_loop
+	mov	x0, #0
+	mov	x1, #KA_LOOP_N
+1:
+GLABEL g_loop_bp
+	add	x0, x0, #1
+GLABEL g_loop_after
+	sub	x1, x1, #1
+	cbnz	x1, 1b
+	adr	x2, g_loop_count
+	str	x0, [x2]
+	DONE
+
+/* ---- watchpoints on g_watch_var (16 bytes) and g_watch_blk (64 bytes) ---- */
+GLABEL g_watch
+	adr	x1, g_watch_var
+	adr	x5, g_watch_blk
+	mov	x0, #0x11
+	mov	w3, #0x22
+GLABEL g_watch_w8
+	str	x0, [x1]          /* write var[0..8) */
+GLABEL g_watch_r8
+	ldr	x2, [x1]          /* read var[0..8) */
+GLABEL g_watch_w1
+	strb	w3, [x1, #3]      /* write var[3] */
+GLABEL g_watch_other
+	str	x0, [x1, #8]      /* write var[8..16): outside an 8-byte watch */
+GLABEL g_watch_r1
+	ldrb	w4, [x1, #5]      /* read var[5] */
+GLABEL g_watch_blk_w
+	strb	w3, [x5, #40]     /* write blk[40] */
+GLABEL g_watch_end
+	DONE
+
+/* ---- PSTATE.DAIF across the library's step-over ---- */
+GLABEL g_daif
+	msr	daifclr, #0xf     /* everything unmasked (nothing can interrupt) */
+GLABEL g_daif_bp
+	nop
+	mrs	x0, daif
+	adr	x1, g_daif_result
+	str	x0, [x1]
+	DONE
+
+GLABEL g_daif3
+	msr	daifset, #0xf
+	msr	daifclr, #2       /* I unmasked: A, F (and D) masked */
+GLABEL g_daif3_bp
+	msr	daifclr, #1       /* the stepped instruction unmasks F */
+	mrs	x0, daif
+	adr	x1, g_daif_result
+	str	x0, [x1]
+	DONE
+
+/* ---- the guest's own BRK, handled by its own vector table ---- */
+GLABEL g_brkg
+	adr	x0, kt_vectors
+	msr	vbar_el1, x0
+	isb
+GLABEL g_brkg_insn
+	brk	#0x800            /* Linux's BUG() immediate */
+GLABEL g_brkg_after
+	mov	x0, #1
+	adr	x1, g_brkg_passed
+	str	x0, [x1]
+	DONE
+
+/* The guest's own BRK with the library's immediate, not inserted by it. */
+GLABEL g_brkg_ours
+	adr	x0, kt_vectors
+	msr	vbar_el1, x0
+	isb
+GLABEL g_brkg_ours_insn
+	brk	#0x4b44
+GLABEL g_brkg_ours_after
+	DONE
+
+/* ---- data ---- */
+	.balign 8
+GLABEL kt_fail_frame
+	.quad	0, 0, 0, 0
+GLABEL kt_brk_count
+	.quad	0
+GLABEL kt_brk_esr
+	.quad	0
+GLABEL kt_brk_elr
+	.quad	0
+GLABEL kt_brk_spsr
+	.quad	0
+GLABEL g_loop_count
+	.quad	0
+GLABEL g_daif_result
+	.quad	0
+GLABEL g_brkg_passed
+	.quad	0
+	.balign 16
+GLABEL g_watch_var
+	.quad	0, 0
+	.balign 64
+GLABEL g_watch_blk
+	.fill	64, 1, 0
+
+	.balign 16
+GLABEL kt_guest_end
+
+	.section .note.GNU-stack, "", %progbits

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arm64 side of the `kvm` suite's helpers: tests/kvm-util-arm64.c implements
+ * the arch-neutral API of tests/kvm-util.h (test VM, run loop, symbols) for
+ * arm64 micro-VMs, plus the arm64-only helpers below. Included by
+ * tests/guest/arm64-guests.S for the MMIO window.
+ *
+ * The guests' "out" port on arm64 is an aligned 32-bit store to
+ * KA_PORT_ADDR(port) (KT_PORT_* of kvm-util.h): that address is no memory
+ * in the micro-VM (lib/arch/arm64/microvm.c), so KVM exits with
+ * KVM_EXIT_MMIO and the run loop reads the value.
+ */
+#ifndef KVMDBG_TEST_KVM_UTIL_ARM64_H
+#define KVMDBG_TEST_KVM_UTIL_ARM64_H
+
+#include "kvm-util.h" /* KT_PORT_*, and the API implemented for arm64 */
+
+#define KA_MMIO_BASE 0x40000000 /* lib/arch/arm64/microvm.c: MICROVM_MMIO_GPA */
+#define KA_MMIO_HI 0x4000       /* movz xN, #KA_MMIO_HI, lsl #16 */
+#define KA_PORT_ADDR(port) (KA_MMIO_BASE + (port) * 8)
+#define KA_MICROVM_FAIL 0x1ff   /* port of the micro-VM's own fail vectors (+0xff8) */
+#define KA_LOOP_N 5             /* iterations of g_loop */
+
+#ifndef __ASSEMBLER__
+
+#include <stdint.h>
+
+/* The arm64 guest blob (tests/guest/arm64-guests.S). */
+#define KA_GUEST_SYMS(X)                                                                       \
+	X(kt_guest_start) X(kt_guest_end) X(kt_vectors) X(kt_fail_frame) X(kt_brk_count)      \
+	X(kt_brk_esr) X(kt_brk_elr) X(kt_brk_spsr) X(g_step) X(g_step_0) X(g_step_1)          \
+	X(g_step_2) X(g_step_3) X(g_step_4) X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8)   \
+	X(g_step_9) X(g_step_end) X(g_loop) X(g_loop_bp) X(g_loop_after) X(g_loop_count)      \
+	X(g_watch) X(g_watch_w8) X(g_watch_r8) X(g_watch_w1) X(g_watch_other) X(g_watch_r1)    \
+	X(g_watch_blk_w) X(g_watch_end) X(g_watch_var) X(g_watch_blk) X(g_daif) X(g_daif_bp)   \
+	X(g_daif3) X(g_daif3_bp) X(g_daif_result) X(g_brkg) X(g_brkg_insn) X(g_brkg_after)     \
+	X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn) X(g_brkg_ours_after)
+
+#define KA_DECLARE_SYM(s) extern const char s[];
+KA_GUEST_SYMS(KA_DECLARE_SYM)
+#undef KA_DECLARE_SYM
+
+/* ONE_REG of vCPU idx (asserting). */
+uint64_t ka_get_reg(struct kt_vm *vm, unsigned int idx, uint64_t id);
+void ka_set_reg(struct kt_vm *vm, unsigned int idx, uint64_t id, uint64_t val);
+/* General-purpose register xN, PC, PSTATE. */
+uint64_t ka_x(struct kt_vm *vm, unsigned int idx, unsigned int n);
+uint64_t ka_pc(struct kt_vm *vm, unsigned int idx);
+uint64_t ka_pstate(struct kt_vm *vm, unsigned int idx);
+/* ESR of the last KVM_EXIT_DEBUG of vCPU idx, as KVM reported it. */
+uint64_t ka_last_esr(const struct kt_vm *vm, unsigned int idx);
+/* Little-endian 32-bit word at a guest address. */
+uint32_t ka_peek32(const struct kt_vm *vm, uint64_t gva);
+
+#define KA_ESR_EC(esr) (((esr) >> 26) & 0x3f)
+
+#endif /* __ASSEMBLER__ */
+#endif

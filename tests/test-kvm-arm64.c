@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite `kvm` on arm64: real guests on /dev/kvm, through the public API.
+ *
+ * The host-side scenarios of the kernel's arm64 debug-exceptions selftest,
+ * and the library's own: userspace single-step with pc += 4 and EC 0x32 per
+ * exit, stepping stopped on request with no further debug exit, hardware
+ * breakpoints (the instruction not executed, step-over resuming), write /
+ * read / access watchpoints with the FAR of the access (the access not done
+ * at the stop, step-over past it), BRK software breakpoints through the
+ * memory callbacks (refcounted, bytes restored), PSTATE.DAIF kept exactly
+ * across the library's internal steps, and the re-injection of the guest's
+ * own BRK into its own vector table with the ESR it would have seen.
+ *
+ * Guests: tests/guest/arm64-guests.S; helpers: tests/kvm-util-arm64.c.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "arch/arch.h"
+#include "kvm-util-arm64.h"
+#include "test-common.h"
+
+#define EC_BREAKPT_LOW 0x30
+#define EC_SOFTSTP_LOW 0x32
+#define EC_WATCHPT_LOW 0x34
+#define EC_BRK64 0x3c
+#define ESR_IL (1ull << 25)
+#define OUR_BRK_IMM 0x4b44u
+#define BRK_INSN(imm) (0xd4200000u | ((uint32_t)(imm) << 5))
+#define NOP_INSN 0xd503201fu
+#define ADD_X0_1 0x91000400u /* add x0, x0, #1 */
+
+#define PSTATE_DAIF 0x3c0ull
+#define PSTATE_MODE 0x1full
+#define PSTATE_EL1H 0x5ull
+
+static void suite_fixture(void)
+{
+	kt_features_init();
+}
+
+static void need(uint64_t f, const char *name)
+{
+	ck_assert_msg(kt_has(f), "the verified probe says %s does not work on this arm64 host",
+		      name);
+}
+
+/* Run to the next reportable event and return the whole stop. */
+static struct kt_stop run_event(struct kt_vm *vm, enum kvmdbg_stop kind, const char *label)
+{
+	struct kt_stop st;
+	char d[320], b[64];
+
+	kt_run(vm, 0, kind == KVMDBG_STOP_GUEST ? KT_RUN_GUEST : 0, &st);
+	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == kind, "expected %s at %s, got %s",
+		      kvmdbg_stop_name(kind), label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "-",
+		      kt_describe(vm, &st, d, sizeof(d)));
+	if (label)
+		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "expected %s at %s, got %s",
+			      kvmdbg_stop_name(kind), kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
+			      kt_describe(vm, &st, d, sizeof(d)));
+	return st;
+}
+
+/* ---- capabilities ---- */
+
+START_TEST(test_probe_caps)
+{
+	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kvmdbg_guest_caps g = {.sz = sizeof(g)};
+	struct kt_vm vm;
+	int r;
+
+	kt_vm_create(&vm, NULL);
+	r = kvmdbg_probe(vm.m.vm_fd, &c);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(c.arch, KVMDBG_ARCH_ARM64);
+	ck_assert_int_eq(c.guest_debug, 1);
+	ck_assert_int_eq(c.single_step, 1);
+	ck_assert_int_eq(c.sw_breakpoints, 1);
+	ck_assert_int_eq(c.hw_debug, 1);
+	ck_assert_int_eq(c.block_irq, 0);
+	ck_assert_int_eq(c.inject_db, 0);
+	ck_assert_int_eq(c.inject_bp, 0);
+	ck_assert_int_eq(c.shared_slots, 0);
+	ck_assert_int_eq(c.guest_state, 1);
+	ck_assert_uint_eq(c.max_watch_len, 1ull << 31);
+	ck_assert_uint_ge(c.hw_breakpoints, 2);
+	ck_assert_uint_le(c.hw_breakpoints, 16);
+	ck_assert_uint_ge(c.hw_watchpoints, 2);
+	ck_assert_uint_le(c.hw_watchpoints, 16);
+	/* KVM_GUESTDBG_VALID_MASK of arm64: nothing else. */
+	ck_assert_uint_eq(c.debug_flags & ~(uint64_t)(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP |
+						     KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_USE_HW),
+			  0);
+
+	r = kvmdbg_probe_guest(vm.m.vcpu_fd[0], &g);
+	ck_assert_int_eq(r, 0);
+	/* Architecturally at least 2 of each; ID_AA64DFR0_EL1 fields are count - 1. */
+	ck_assert_uint_ge(g.breakpoints, 2);
+	ck_assert_uint_le(g.breakpoints, 16);
+	ck_assert_uint_ge(g.watchpoints, 2);
+	ck_assert_uint_le(g.watchpoints, 16);
+	ck_assert_uint_ge(g.context_cmps, 1);
+	ck_assert_uint_le(g.context_cmps, g.breakpoints);
+	ck_assert_int_eq(g.shared_slots, 0);
+	kt_note("host slots %u breakpoints / %u watchpoints; guest sees %u / %u, %u context-aware",
+		c.hw_breakpoints, c.hw_watchpoints, g.breakpoints, g.watchpoints, g.context_cmps);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+START_TEST(test_probe_verified)
+{
+	uint64_t want = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_STEP | KVMDBG_FEAT_HW_BREAK |
+			KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_READ |
+			KVMDBG_FEAT_WATCH_ACCESS | KVMDBG_FEAT_SW_BREAK;
+	uint64_t f = kt_features();
+	int fd = kvmdbg_test_kvm_fd();
+	uint64_t again;
+
+	/* Real arm64 KVM delivers all of them; none of the x86-only ones. */
+	ck_assert_msg((f & want) == want, "verified %#llx, want %#llx", (unsigned long long)f,
+		      (unsigned long long)want);
+	ck_assert_uint_eq(f & (KVMDBG_FEAT_BLOCK_IRQ | KVMDBG_FEAT_INJECT_DB |
+			       KVMDBG_FEAT_INJECT_BP | KVMDBG_FEAT_RF_RESUME | KVMDBG_FEAT_GD_EXIT),
+			  0);
+	/* Repeatable, and leaves nothing behind. */
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kvmdbg_probe_verified(fd, &again), 0);
+	ck_assert_uint_eq(again, f);
+	close(fd);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_probe)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_probe_caps);
+	add_test(tc, test_probe_verified);
+}
+
+/* ---- single-step ---- */
+
+/* Userspace single-step over a range: one EC 0x32 exit per instruction, the
+ * PC 4 further each time, the instruction before it executed. */
+START_TEST(test_step_range)
+{
+	static const char *const at[] = {g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
+					 g_step_5, g_step_6, g_step_7, g_step_8, g_step_9};
+	struct kt_vm vm;
+	uint64_t prev;
+
+	need(KVMDBG_FEAT_STEP, "step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_step);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	prev = kt_gva(&vm, g_step);
+	for (unsigned int i = 0; i < 10; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_STEP, at[i]);
+
+		ck_assert_uint_eq(st.ev.pc, prev + 4);
+		ck_assert_int_eq(st.ev.stepped, 1);
+		ck_assert_uint_eq(st.nones, 0);
+		ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_SOFTSTP_LOW);
+		ck_assert_uint_eq(ka_pc(&vm, 0), st.ev.pc);
+		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
+		prev = st.ev.pc;
+	}
+	/* One more step reaches g_step_end, the eleventh instruction. */
+	run_event(&vm, KVMDBG_STOP_STEP, g_step_end);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 10);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* Stepping turned off on request: the guest runs to its end with no debug
+ * exit at all. */
+START_TEST(test_step_stop)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+
+	need(KVMDBG_FEAT_STEP, "step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_step);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	run_event(&vm, KVMDBG_STOP_STEP, g_step_0);
+	run_event(&vm, KVMDBG_STOP_STEP, g_step_1);
+	run_event(&vm, KVMDBG_STOP_STEP, g_step_2);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	kt_run(&vm, 0, 0, &st);
+	ck_assert_msg(st.what == KT_DONE, "got %s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_uint_eq(st.runs, 1);
+	ck_assert_uint_eq(st.nones, 0);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 10);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_step)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_step_range);
+	add_test(tc, test_step_stop);
+}
+
+/* ---- hardware breakpoints ---- */
+
+/* A breakpoint in a loop: every iteration stops before the instruction, and
+ * continuing steps past it (the library's step-over, no report). */
+START_TEST(test_hw_break_loop)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_loop);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	for (unsigned int i = 0; i < KA_LOOP_N; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+
+		ck_assert_int_eq(st.ev.type, KVMDBG_BREAK_HW);
+		ck_assert_uint_eq(st.ev.addr, kt_gva(&vm, g_loop_bp));
+		ck_assert_uint_eq(st.ev.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0));
+		ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_BREAKPT_LOW);
+		/* Not executed: x0 counts the iterations before this one. */
+		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
+		/* The step-over of the previous stop came back as nothing. */
+		ck_assert_uint_eq(st.nones, i ? 1 : 0);
+	}
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* gdb's stepi at a breakpoint: exactly one instruction, reported as a step;
+ * the breakpoint is still armed on the next iteration. */
+START_TEST(test_hw_break_stepi)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	need(KVMDBG_FEAT_HW_BREAK | KVMDBG_FEAT_STEP, "hw_break and step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_loop);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_loop_after);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
+	/* Removed while stopped on it: no step-over needed, straight to the end. */
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_hwbreak)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_hw_break_loop);
+	add_test(tc, test_hw_break_stepi);
+}
+
+/* ---- watchpoints ---- */
+
+struct watch_hit {
+	const char *insn;     /* the access instruction */
+	uint64_t off, len;    /* the bytes it accesses, from g_watch_var */
+	int write;
+};
+
+static const struct watch_hit hit_w8 = {g_watch_w8, 0, 8, 1};
+static const struct watch_hit hit_r8 = {g_watch_r8, 0, 8, 0};
+static const struct watch_hit hit_w1 = {g_watch_w1, 3, 1, 1};
+static const struct watch_hit hit_r1 = {g_watch_r1, 5, 1, 0};
+
+/* Run g_watch under one watchpoint and expect exactly the hits given. */
+static void watch_scenario(enum kvmdbg_type type, uint64_t off, uint64_t len,
+			   const struct watch_hit *const *hits, unsigned int n)
+{
+	struct kt_vm vm;
+	uint64_t var;
+
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_watch);
+	var = kt_gva(&vm, g_watch_var);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, var + off, len), 0);
+	for (unsigned int i = 0; i < n; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_WATCH, hits[i]->insn);
+		uint64_t esr = ka_last_esr(&vm, 0);
+
+		ck_assert_int_eq(st.ev.type, type);
+		ck_assert_uint_eq(st.ev.addr, var + off);
+		ck_assert_uint_eq(st.ev.len, len);
+		ck_assert_uint_eq(KA_ESR_EC(esr), EC_WATCHPT_LOW);
+		ck_assert_int_eq(!!(esr & (1u << 6)), hits[i]->write);
+		ck_assert_int_eq(st.ev.write, hits[i]->write);
+		/* FAR: an address of the access (QEMU and most cores: its first
+		 * byte, the exact address). */
+		ck_assert_msg(st.ev.data_addr >= var + hits[i]->off &&
+				      st.ev.data_addr < var + hits[i]->off + hits[i]->len,
+			      "FAR %#llx outside the access [%#llx, +%llu)",
+			      (unsigned long long)st.ev.data_addr,
+			      (unsigned long long)(var + hits[i]->off),
+			      (unsigned long long)hits[i]->len);
+		if (st.ev.data_addr != var + hits[i]->off)
+			kt_note("FAR %#llx is not the access's first byte %#llx",
+				(unsigned long long)st.ev.data_addr,
+				(unsigned long long)(var + hits[i]->off));
+		/* The access has not happened yet. */
+		if (hits[i] == &hit_w8)
+			ck_assert_uint_eq(kt_peek(&vm, g_watch_var), 0);
+	}
+	kt_expect_done(&vm, 0);
+	/* Every access did happen once (step-over past each stop). */
+	ck_assert_uint_eq(kt_peek(&vm, g_watch_var), 0x11 | 0x22ull << 24);
+	ck_assert_uint_eq(ka_x(&vm, 0, 2), 0x11);
+	kt_vm_destroy(&vm);
+}
+
+START_TEST(test_watch_write)
+{
+	const struct watch_hit *h[] = {&hit_w8, &hit_w1};
+
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	watch_scenario(KVMDBG_WATCH_WRITE, 0, 8, h, 2);
+}
+END_TEST
+
+START_TEST(test_watch_read)
+{
+	const struct watch_hit *h[] = {&hit_r8, &hit_r1};
+
+	need(KVMDBG_FEAT_WATCH_READ, "watch_read");
+	watch_scenario(KVMDBG_WATCH_READ, 0, 8, h, 2);
+}
+END_TEST
+
+START_TEST(test_watch_access)
+{
+	const struct watch_hit *h[] = {&hit_w8, &hit_r8, &hit_w1, &hit_r1};
+
+	need(KVMDBG_FEAT_WATCH_ACCESS, "watch_access");
+	watch_scenario(KVMDBG_WATCH_ACCESS, 0, 8, h, 4);
+}
+END_TEST
+
+/* One watched byte: the doubleword store covers it and fires with a FAR
+ * below it (nearest-range matching), the byte store exactly. */
+START_TEST(test_watch_byte)
+{
+	const struct watch_hit *h[] = {&hit_w8, &hit_w1};
+
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	watch_scenario(KVMDBG_WATCH_WRITE, 3, 1, h, 2);
+}
+END_TEST
+
+/* A 64-byte aligned block takes one slot (DBGWCR.MASK); a byte store in its
+ * middle fires with its exact address. */
+START_TEST(test_watch_mask_block)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	uint64_t blk;
+
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_watch);
+	blk = kt_gva(&vm, g_watch_blk);
+	ck_assert_uint_eq(blk % 64, 0);
+	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 1);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 0);
+	st = run_event(&vm, KVMDBG_STOP_WATCH, g_watch_blk_w);
+	ck_assert_uint_eq(st.ev.data_addr, blk + 40);
+	ck_assert_uint_eq(st.ev.addr, blk);
+	ck_assert_uint_eq(st.ev.len, 64);
+	ck_assert_uint_eq(kt_peek(&vm, g_watch_blk) , 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(((uint8_t *)kt_hva(&vm, g_watch_blk))[40], 0x22);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_watch)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_watch_write);
+	add_test(tc, test_watch_read);
+	add_test(tc, test_watch_access);
+	add_test(tc, test_watch_byte);
+	add_test(tc, test_watch_mask_block);
+}
+
+/* ---- software breakpoints ---- */
+
+START_TEST(test_sw_break_loop)
+{
+	struct kt_vm vm;
+	uint64_t at;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_loop);
+	at = kt_gva(&vm, g_loop_bp);
+	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
+	/* Refcounted: two inserts, the BRK written once. */
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	for (unsigned int i = 0; i < KA_LOOP_N; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+		uint64_t esr = ka_last_esr(&vm, 0);
+
+		ck_assert_int_eq(st.ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(st.ev.addr, at);
+		ck_assert_uint_eq(KA_ESR_EC(esr), EC_BRK64);
+		ck_assert_uint_eq(esr & 0xffff, OUR_BRK_IMM);
+		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
+		/* Between stops the BRK is in memory again. */
+		ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+		if (i == 2) {
+			/* One reference dropped: still there. */
+			ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+			ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+		}
+	}
+	/* The last reference: the guest's bytes come back. */
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), -ENOENT);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* stepi from a software breakpoint: the original instruction runs once, the
+ * BRK is back afterwards. */
+START_TEST(test_sw_break_stepi)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	uint64_t at;
+
+	need(KVMDBG_FEAT_SW_BREAK | KVMDBG_FEAT_STEP, "sw_break and step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_loop);
+	at = kt_gva(&vm, g_loop_bp);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_loop_after);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
+	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
+	/* Freeing the session restores the guest's bytes. */
+	kvmdbg_vcpu_free(vm.vcpu[0]);
+	vm.vcpu[0] = NULL;
+	kvmdbg_vm_free(vm.dbg);
+	vm.dbg = NULL;
+	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_swbreak)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_sw_break_loop);
+	add_test(tc, test_sw_break_stepi);
+}
+
+/* ---- PSTATE.DAIF across the internal step ---- */
+
+/* The guest runs with everything unmasked: the step-over masks A, I, F for
+ * its one instruction and gives back exactly the guest's bits. */
+START_TEST(test_daif_unmasked)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_daif);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif_bp), 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_daif_bp);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The stepped instruction changes DAIF itself (MSR DAIFClr): its effect is
+ * kept, the other bits are the guest's. */
+START_TEST(test_daif_changed_by_insn)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_daif3);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif3_bp), 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_daif3_bp);
+	/* D, A, F masked, I open. */
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0x340);
+	kt_expect_done(&vm, 0);
+	/* F opened by the instruction: D and A stay. */
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0x300);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_daif)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_daif_unmasked);
+	add_test(tc, test_daif_changed_by_insn);
+}
+
+/* ---- re-injection of the guest's own BRK ---- */
+
+static void expect_guest_brk_handled(struct kt_vm *vm, const char *insn, uint32_t imm,
+				     uint64_t spsr_daif)
+{
+	uint64_t esr = kt_peek(vm, kt_brk_esr), spsr = kt_peek(vm, kt_brk_spsr);
+
+	ck_assert_uint_eq(kt_peek(vm, kt_brk_count), 1);
+	/* What the CPU itself would have written: EC 0x3c, IL, the immediate. */
+	ck_assert_uint_eq(esr, (uint64_t)EC_BRK64 << 26 | ESR_IL | imm);
+	ck_assert_uint_eq(kt_peek(vm, kt_brk_elr), kt_gva(vm, insn));
+	ck_assert_uint_eq(spsr & PSTATE_MODE, PSTATE_EL1H);
+	ck_assert_uint_eq(spsr & PSTATE_DAIF, spsr_daif);
+}
+
+/* Without host debugging the guest's BRK never leaves the guest. */
+START_TEST(test_guest_brk_native)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_brkg);
+	kt_run(&vm, 0, 0, &st);
+	ck_assert_msg(st.what == KT_DONE, "got %s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_uint_eq(st.guests, 0);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* With host debugging on (MDCR_EL2.TDE), KVM hands the guest's BRK #0x800
+ * to us: it is the guest's, re-injected into its own vector table, which
+ * sees the right ESR and returns past it. */
+START_TEST(test_guest_brk_reinjected)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_brkg);
+	/* Any host debugging will do; this breakpoint is never reached. */
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
+	st = run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_insn);
+	ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_BRK64);
+	ck_assert_uint_eq(ka_last_esr(&vm, 0) & 0xffff, 0x800);
+	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 0);
+	(void)st;
+	kt_expect_done(&vm, 0);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The guest's BRK followed by our software breakpoint after it: the guest's
+ * exception first, then ours, in order. */
+START_TEST(test_guest_brk_then_ours)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_brkg);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_after), 4), 0);
+	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_insn);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_brkg_after);
+	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 1);
+	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 0);
+	kt_expect_done(&vm, 0);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* A BRK with our immediate that the library did not insert is the guest's. */
+START_TEST(test_guest_brk_our_imm)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_brkg_ours);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_loop_bp), 4), 0);
+	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_ours_insn);
+	kt_expect_done(&vm, 0);
+	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PSTATE_DAIF);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_reinject)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_guest_brk_native);
+	add_test(tc, test_guest_brk_reinjected);
+	add_test(tc, test_guest_brk_then_ours);
+	add_test(tc, test_guest_brk_our_imm);
+}
