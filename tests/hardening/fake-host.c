@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* A fake KVM with fault injection: see fake-host.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "fake-host.h"
+
+struct fh_state fh;
+
+const char *const fh_site_names[FH_NR_SITES] = {
+	[FH_PROBE] = "probe",
+	[FH_SET_GUEST_DEBUG] = "set_guest_debug",
+	[FH_READ_EXIT] = "read_exit",
+	[FH_GET_PC] = "get_pc",
+	[FH_SET_RF] = "set_resume_flag",
+	[FH_MASK_IRQS] = "mask_irqs",
+	[FH_RESTORE_IRQS] = "restore_irqs",
+	[FH_INJECT] = "inject",
+	[FH_MEM_READ] = "mem_read",
+	[FH_MEM_WRITE] = "mem_write",
+};
+
+/* Count a fallible call; the armed one fails. */
+static int fault(enum fh_site site)
+{
+	fh.site_calls[site]++;
+	fh.calls++;
+	if (fh.fail_at && fh.calls == fh.fail_at) {
+		fh.failed_site = (int)site;
+		return -fh.fail_errno;
+	}
+	return 0;
+}
+
+void fh_fault_arm(unsigned long nth, int err)
+{
+	fh.calls = 0;
+	fh.fail_at = nth;
+	fh.fail_errno = err;
+	fh.failed_site = -1;
+}
+
+void fh_reset(enum kvmdbg_arch arch)
+{
+	memset(&fh, 0, sizeof(fh));
+	fh.arch = arch;
+	fh.failed_site = -1;
+	for (size_t i = 0; i < FH_MEM_SIZE; i++)
+		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 43, 299, ... */
+	memcpy(fh.orig, fh.mem, sizeof(fh.mem));
+	for (int i = 0; i < FH_MAX_VCPUS; i++)
+		fh.v[i].daif = 0x3c0;
+
+	fh.caps.sz = sizeof(fh.caps);
+	fh.caps.arch = arch;
+	fh.caps.guest_debug = 1;
+	fh.caps.single_step = fh.caps.sw_breakpoints = fh.caps.hw_debug = 1;
+	if (arch == KVMDBG_ARCH_X86_64) {
+		fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = 4;
+		fh.caps.shared_slots = 1;
+		fh.caps.block_irq = fh.caps.inject_db = fh.caps.inject_bp = 1;
+		fh.caps.max_watch_len = 8;
+	} else {
+		fh.caps.hw_breakpoints = 6;
+		fh.caps.hw_watchpoints = 4;
+		fh.caps.max_watch_len = 1ull << 31;
+	}
+}
+
+bool fh_mem_is_orig(void)
+{
+	return memcmp(fh.mem, fh.orig, sizeof(fh.mem)) == 0;
+}
+
+/* ---- memory callbacks ---- */
+
+static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	int r = fault(FH_MEM_READ);
+
+	(void)ctx;
+	if (r)
+		return r;
+	if (gva > FH_MEM_SIZE || len > FH_MEM_SIZE - gva)
+		return -EFAULT;
+	memcpy(buf, fh.mem + gva, len);
+	return 0;
+}
+
+static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	int r = fault(FH_MEM_WRITE);
+
+	(void)ctx;
+	if (gva > FH_MEM_SIZE || len > FH_MEM_SIZE - gva)
+		return -EFAULT;
+	if (r) {
+		/* A write that failed half-way. */
+		if (fh.fail_partial && len)
+			memcpy(fh.mem + gva, buf, 1);
+		return r;
+	}
+	memcpy(fh.mem + gva, buf, len);
+	return 0;
+}
+
+const struct kvmdbg_mem_ops fh_mem_ops = {.read = mem_read, .write = mem_write};
+
+/* ---- host ops ---- */
+
+static struct fh_vcpu *vcpu(int fd)
+{
+	return fd >= 0 && fd < FH_MAX_VCPUS ? &fh.v[fd] : NULL;
+}
+
+static int probe(int fd, struct kvmdbg_caps *c)
+{
+	int r = fault(FH_PROBE);
+	size_t sz = c->sz;
+
+	(void)fd;
+	if (r)
+		return r;
+	memcpy(c, &fh.caps, sizeof(*c));
+	c->sz = sz;
+	return 0;
+}
+
+static int set_guest_debug(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_SET_GUEST_DEBUG);
+
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	v->set_calls++;
+	v->ctl = ctl;
+	v->hw = *hw;
+	return 0;
+}
+
+static int read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r;
+
+	(void)run;
+	if (!v)
+		return -EBADF;
+	/* x86 reads the exit from kvm_run alone: no ioctl, nothing to fail. */
+	if (fh.arch == KVMDBG_ARCH_ARM64) {
+		r = fault(FH_READ_EXIT);
+		if (r)
+			return r;
+	}
+	*ex = v->exit;
+	return 0;
+}
+
+static int get_pc(int fd, uint64_t *pc)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_GET_PC);
+
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	*pc = v->pc;
+	return 0;
+}
+
+static int set_rf(int fd)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_SET_RF);
+
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	v->rf = true;
+	return 0;
+}
+
+static int mask_irqs(int fd, uint64_t *saved)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_MASK_IRQS);
+
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	*saved = v->daif;
+	v->daif = 0x3c0;
+	v->masked++;
+	return 0;
+}
+
+static int restore_irqs(int fd, uint64_t saved)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_RESTORE_IRQS);
+
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	v->daif = saved;
+	if (v->masked)
+		v->masked--;
+	return 0;
+}
+
+static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+{
+	struct fh_vcpu *v = vcpu(fd);
+	int r = fault(FH_INJECT);
+
+	*ctl = 0;
+	if (!v)
+		return -EBADF;
+	if (r)
+		return r;
+	v->inject_calls++;
+	v->injected = *ri;
+	if (fh.arch == KVMDBG_ARCH_X86_64)
+		*ctl = ri->exception == 3 ? KVMDBG_CTL_INJECT_BP : KVMDBG_CTL_INJECT_DB;
+	return 0;
+}
+
+static const struct kvmdbg_host_ops host_x86 = {
+	.arch = &kvmdbg_x86_ops,
+	.probe = probe,
+	.set_guest_debug = set_guest_debug,
+	.read_exit = read_exit,
+	.get_pc = get_pc,
+	.set_resume_flag = set_rf,
+	.inject = inject,
+};
+
+static const struct kvmdbg_host_ops host_x86_no_rf = {
+	.arch = &kvmdbg_x86_ops,
+	.probe = probe,
+	.set_guest_debug = set_guest_debug,
+	.read_exit = read_exit,
+	.get_pc = get_pc,
+	.inject = inject,
+};
+
+static const struct kvmdbg_host_ops host_arm64 = {
+	.arch = &kvmdbg_arm64_ops,
+	.probe = probe,
+	.set_guest_debug = set_guest_debug,
+	.read_exit = read_exit,
+	.get_pc = get_pc,
+	.mask_irqs = mask_irqs,
+	.restore_irqs = restore_irqs,
+	.inject = inject,
+};
+
+const struct kvmdbg_host_ops *fh_host(void)
+{
+	if (fh.arch == KVMDBG_ARCH_ARM64)
+		return &host_arm64;
+	return fh.no_rf_op ? &host_x86_no_rf : &host_x86;
+}

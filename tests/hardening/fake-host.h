@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fake KVM for the hardening tests (model, fault injection, hostile exits)
+ * and the fuzz targets: a struct kvmdbg_host_ops for either arch with fake
+ * guest memory behind struct kvmdbg_mem_ops, recording what the library asks
+ * of "KVM", and a fault injector that can fail any one fallible call (a host
+ * op or a memory callback) with a chosen errno.
+ *
+ * No Check in here: the fuzz targets link it too. One global instance (the
+ * host ops only get an fd); vCPU fds are indices 0..FH_MAX_VCPUS-1.
+ */
+#ifndef KVMDBG_TEST_FAKE_HOST_H
+#define KVMDBG_TEST_FAKE_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvmdbg-int.h"
+
+#define FH_MAX_VCPUS 4
+#define FH_MEM_SIZE 0x4000
+
+/* Fallible call sites of the fake, for fault injection. */
+enum fh_site {
+	FH_PROBE,
+	FH_SET_GUEST_DEBUG,
+	FH_READ_EXIT,
+	FH_GET_PC,
+	FH_SET_RF,
+	FH_MASK_IRQS,
+	FH_RESTORE_IRQS,
+	FH_INJECT,
+	FH_MEM_READ,
+	FH_MEM_WRITE,
+	FH_NR_SITES,
+};
+
+struct fh_vcpu {
+	/* What KVM holds for this vCPU. */
+	uint32_t ctl;
+	struct kvmdbg_hwstate hw;
+	unsigned int set_calls;
+	/* Registers. */
+	uint64_t pc;
+	bool rf;              /* x86 RFLAGS.RF set by the library */
+	uint64_t daif;        /* arm64 PSTATE.DAIF */
+	unsigned int masked;  /* mask_irqs calls not yet restored */
+	/* The exit the next read_exit returns. */
+	struct kvmdbg_exit exit;
+	unsigned int inject_calls;
+	struct kvmdbg_reinject injected;
+};
+
+struct fh_state {
+	enum kvmdbg_arch arch;
+	struct kvmdbg_caps caps;
+	bool no_rf_op;        /* x86: no set_resume_flag op */
+	struct fh_vcpu v[FH_MAX_VCPUS];
+	uint8_t mem[FH_MEM_SIZE], orig[FH_MEM_SIZE];
+	/* Fault injection: the fail_at-th fallible call (1-based, counted from
+	 * the last fh_fault_arm()) returns -fail_errno. */
+	unsigned long calls;
+	unsigned long fail_at;
+	int fail_errno;
+	bool fail_partial;    /* a failing memory write writes its first byte */
+	int failed_site;      /* enum fh_site of the injected failure, -1 none */
+	unsigned long site_calls[FH_NR_SITES];
+};
+
+extern struct fh_state fh;
+extern const struct kvmdbg_mem_ops fh_mem_ops;
+extern const char *const fh_site_names[FH_NR_SITES];
+
+/* Reset everything: arch caps as a typical host, memory to a fixed pattern
+ * (which contains some 0xcc bytes, like real code), no faults armed. */
+void fh_reset(enum kvmdbg_arch arch);
+/* The fake host ops of fh.arch. */
+const struct kvmdbg_host_ops *fh_host(void);
+/* Fail the nth next fallible call (1 = the next) with -err; 0 disarms. */
+void fh_fault_arm(unsigned long nth, int err);
+/* Guest memory equals its original bytes. */
+bool fh_mem_is_orig(void);
+
+#endif
