@@ -296,6 +296,37 @@ static void queue_reinject(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t d
 	};
 }
 
+/* Whether the instruction at pc can stop a step unfinished (see arch.h). */
+static bool insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	static const size_t tries[] = {KVMDBG_MAX_INSN, 8, 4, 2, 1};
+	struct kvmdbg_vm *vm = v->vm;
+	uint8_t insn[KVMDBG_MAX_INSN];
+	bool r = false;
+
+	if (!vm->arch->insn_restarts || !vm->mem)
+		return false;
+	pthread_mutex_lock(&vm->lock);
+	/* The instruction may end just before unmapped memory: read less. */
+	for (size_t i = 0; i < ARRAY_SIZE(tries); i++)
+		if (vm->mem->read(vm->mem_ctx, pc, insn, tries[i]) == 0) {
+			r = vm->arch->insn_restarts(insn, tries[i]);
+			break;
+		}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+/* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
+static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
+{
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			if (mask & KVMDBG_HIT_BIT(pool, slot))
+				return v->applied.slot[pool][slot].start;
+	return 0;
+}
+
 /* x86 DR6 bits in positive polarity. */
 #define X86_DR6_BD (1ull << 13)
 #define X86_DR6_BS (1ull << 14)
@@ -338,10 +369,17 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		return 0;
 
 	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
-	/* Any debug exit ends an internal step: the instruction completed (step
-	 * trap) or raised something else first, which is classified below. */
-	if (v->so == KVMDBG_SO_STEPPING)
+	if (v->so == KVMDBG_SO_STEPPING) {
+		/* One iteration of a REP string instruction: the step trapped
+		 * with the PC still on it. Keep stepping with the breakpoint
+		 * out of the way until the instruction is done, as RF would. */
+		if (ours_step && !v->user_step && !dec.hits && !dec.swbp && !dec.gd &&
+		    ex.pc == v->so_pc && insn_unfinished(v, ex.pc))
+			return 0;
+		/* Any other debug exit ends the internal step: the instruction
+		 * completed, or raised something first (classified below). */
 		stepover_finish(v);
+	}
 
 	pthread_mutex_lock(&vm->lock);
 	/* Hardware slots: only hits of points that still exist count; a slot
@@ -397,10 +435,15 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			ev->kind = KVMDBG_STOP_BREAK;
 		} else {
 			ev->kind = KVMDBG_STOP_WATCH;
-			ev->data_addr = dec.data_addr;
+			ev->data_addr = vm->arch->reports_data_addr
+						? dec.data_addr
+						: lowest_slot_start(v, ev->hits & hit_point->slots);
+			/* The point's type says it, or (access watchpoints) the
+			 * hardware, where it reports the access (arm64 WnR). */
 			ev->write = hit_point->type == KVMDBG_WATCH_WRITE  ? 1
 				    : hit_point->type == KVMDBG_WATCH_READ ? 0
-									   : dec.write;
+				    : vm->arch->reports_data_addr	   ? dec.write
+									   : -1;
 		}
 	}
 

@@ -23,6 +23,8 @@
 /* Slots per pool the library can manage (arm64 allows up to 16). */
 #define KVMDBG_MAX_SLOTS 16
 /* Most pieces one range cover may need (arm64: BAS pieces + MASK regions). */
+/* Longest instruction any arch has (x86: 15 bytes). */
+#define KVMDBG_MAX_INSN 15
 #define KVMDBG_MAX_PIECES 32
 
 enum kvmdbg_pool {
@@ -98,6 +100,9 @@ struct kvmdbg_arch_ops {
 	bool shared_pool;          /* breakpoints and watchpoints share KVMDBG_POOL_BP */
 	bool watch_is_fault;       /* watchpoints stop before the access (arm64), so
 	                              resuming must step past them like breakpoints */
+	bool reports_data_addr;    /* decode's data_addr and write are what the
+	                              hardware reported (arm64 FAR, WnR), not a
+	                              slot's start and a guess */
 	unsigned int sw_len;       /* bytes of the software breakpoint instruction */
 	unsigned int sw_align;     /* required alignment of a software breakpoint */
 	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */
@@ -125,6 +130,14 @@ struct kvmdbg_arch_ops {
 
 	/* The type a slot's ctrl encodes (KVMDBG_BREAK_HW or a KVMDBG_WATCH_*). */
 	enum kvmdbg_type (*slot_type)(unsigned int pool, uint64_t ctrl);
+
+	/*
+	 * Whether the instruction whose first len bytes are insn can end a
+	 * single-step with the PC still on itself, unfinished (x86 REP string
+	 * instructions trap after each iteration). A step past a breakpoint on
+	 * such an instruction goes on until the PC moves. NULL: none exist.
+	 */
+	bool (*insn_restarts)(const uint8_t *insn, size_t len);
 };
 
 extern const struct kvmdbg_arch_ops kvmdbg_x86_ops;

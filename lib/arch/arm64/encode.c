@@ -629,6 +629,10 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	/* A64 instructions are little-endian in memory whatever the data endianness. */
 	.sw_insn = { BRK_BYTE(0), BRK_BYTE(1), BRK_BYTE(2), BRK_BYTE(3) },
 	.cover = arm64_cover,
+	/* Watchpoints are faults: the access has not happened at the stop,
+	 * and FAR is the address the access used. */
+	.watch_is_fault = true,
+	.reports_data_addr = true,
 	.decode = arm64_decode,
 	.slot_type = arm64_slot_type,
 };

@@ -283,6 +283,45 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 	out->dr6_other = dr6;
 }
 
+/*
+ * REP/REPNE string instructions (INS, OUTS, MOVS, CMPS, STOS, LODS, SCAS)
+ * take a single-step trap after every iteration, with RIP still on the
+ * instruction until the count runs out. Legacy prefixes may come in any
+ * order before an optional REX byte and the one-byte opcode.
+ */
+static bool x86_insn_restarts(const uint8_t *insn, size_t len)
+{
+	bool rep = false;
+	size_t i = 0;
+
+	for (; i < len && i < X86_MAX_INSN; i++) {
+		switch (insn[i]) {
+		case 0xf2: /* REPNE */
+		case 0xf3: /* REP / REPE */
+			rep = true;
+			continue;
+		case 0x26: case 0x2e: case 0x36: case 0x3e: /* segment overrides */
+		case 0x64: case 0x65:
+		case 0x66: case 0x67: /* operand / address size */
+		case 0xf0: /* LOCK */
+			continue;
+		}
+		break;
+	}
+	if (i < len && (insn[i] & 0xf0) == 0x40) /* REX */
+		i++;
+	if (!rep || i >= len)
+		return false;
+	switch (insn[i]) {
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f: /* INS, OUTS */
+	case 0xa4: case 0xa5: case 0xa6: case 0xa7: /* MOVS, CMPS */
+	case 0xaa: case 0xab: case 0xac: case 0xad: /* STOS, LODS */
+	case 0xae: case 0xaf:                       /* SCAS */
+		return true;
+	}
+	return false;
+}
+
 const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.arch = KVMDBG_ARCH_X86_64,
 	.name = "x86_64",
@@ -295,4 +334,5 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.cover = x86_cover,
 	.decode = x86_decode,
 	.slot_type = x86_slot_type,
+	.insn_restarts = x86_insn_restarts,
 };
