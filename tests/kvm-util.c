@@ -16,7 +16,7 @@
 #include "kvm-util.h"
 #include "test-common.h"
 
-#define KT_MEM_SIZE (2ull << 20)
+#define KT_MEM_SIZE   (2ull << 20)
 #define KT_STACK_SIZE 0x4000ull
 
 /* ---- features ---- */
@@ -105,8 +105,8 @@ struct kt_symtab {
 	const char *addr;
 };
 
-#define KT_SYM_ENTRY(s) {#s, s},
-static const struct kt_symtab symtab[] = {KT_GUEST_SYMS(KT_SYM_ENTRY)};
+#define KT_SYM_ENTRY(s) { #s, s },
+static const struct kt_symtab symtab[] = { KT_GUEST_SYMS(KT_SYM_ENTRY) };
 #undef KT_SYM_ENTRY
 
 static size_t blob_size(void)
@@ -181,14 +181,14 @@ static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 	return 0;
 }
 
-static const struct kvmdbg_mem_ops mem_ops = {.read = mem_read, .write = mem_write};
+static const struct kvmdbg_mem_ops mem_ops = { .read = mem_read, .write = mem_write };
 
 /* ---- the test VM ---- */
 
 int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
 {
-	struct kt_vm_opts def = {0};
-	struct kvmdbg_vm_opts opts = {.sz = sizeof(opts)};
+	struct kt_vm_opts def = { 0 };
+	struct kvmdbg_vm_opts opts = { .sz = sizeof(opts) };
 	int r;
 
 	if (!o)
@@ -288,8 +288,9 @@ static void trace_event(const struct kt_vm *vm, unsigned int idx, const struct k
 
 	if (!trace())
 		return;
-	fprintf(stderr, "  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d (exception %u dr6 %#llx)\n",
-		idx, kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
+	fprintf(stderr,
+		"  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d (exception %u dr6 %#llx)\n", idx,
+		kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
 		(unsigned long long)ev->addr, ev->hits, ev->stepped,
 		vm->m.run[idx]->debug.arch.exception,
 		(unsigned long long)vm->m.run[idx]->debug.arch.dr6);
@@ -327,7 +328,8 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 			memcpy(&val, (uint8_t *)run + run->io.data_offset,
 			       run->io.size < 4 ? run->io.size : 4);
 			if (trace())
-				fprintf(stderr, "  vcpu%u: out %#x <- %#x\n", idx, run->io.port, val);
+				fprintf(stderr, "  vcpu%u: out %#x <- %#x\n", idx, run->io.port,
+					val);
 			if (run->io.port == KT_PORT_DONE) {
 				st->what = KT_DONE;
 				return KT_DONE;
@@ -341,27 +343,27 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 				uint64_t f[4];
 
 				memcpy(f, kt_hva(vm, kt_fail_frame), sizeof(f));
-				return stop_error(st, 0,
-						  "guest exception %u, frame %#llx %#llx %#llx "
-						  "%#llx (rip %s)",
-						  val, (unsigned long long)f[0],
-						  (unsigned long long)f[1], (unsigned long long)f[2],
-						  (unsigned long long)f[3],
-						  kt_sym(vm, (val == 8 || (val >= 10 && val <= 14) ||
-							      val == 17)
-								 ? f[1]
-								 : f[0],
-							 b, sizeof(b)));
+				return stop_error(
+					st, 0,
+					"guest exception %u, frame %#llx %#llx %#llx "
+					"%#llx (rip %s)",
+					val, (unsigned long long)f[0], (unsigned long long)f[1],
+					(unsigned long long)f[2], (unsigned long long)f[3],
+					kt_sym(vm,
+					       (val == 8 || (val >= 10 && val <= 14) || val == 17) ?
+						       f[1] :
+						       f[0],
+					       b, sizeof(b)));
 			}
 			return stop_error(st, 0, "guest wrote unknown port %#x", run->io.port);
 		}
 		case KVM_EXIT_DEBUG:
 			r = kvmdbg_vcpu_handle_exit(vm->vcpu[idx], &st->ev);
 			if (r)
-				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s", strerror(-r));
+				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s",
+						  strerror(-r));
 			trace_event(vm, idx, &st->ev);
-			if ((flags & KT_RUN_ONCE) ||
-			    KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) ||
+			if ((flags & KT_RUN_ONCE) || KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) ||
 			    (st->ev.kind == KVMDBG_STOP_GUEST && (flags & KT_RUN_GUEST))) {
 				st->what = KT_EVENT;
 				return KT_EVENT;
@@ -379,7 +381,8 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 					  kt_sym(vm, kt_rip(vm, idx), b, sizeof(b)));
 		default:
 			return stop_error(st, 0, "unexpected exit reason %u at rip %s",
-					  run->exit_reason, kt_sym(vm, kt_rip(vm, idx), b, sizeof(b)));
+					  run->exit_reason,
+					  kt_sym(vm, kt_rip(vm, idx), b, sizeof(b)));
 		}
 	}
 	st->what = KT_LIMIT;
@@ -398,17 +401,17 @@ const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *
 	case KT_MARK:
 		snprintf(buf, len, "marker %u", st->mark);
 		break;
-	case KT_EVENT:
+	case KT_EVENT: {
+		/* BREAK and WATCH carry a point type; STEP, GUEST and NONE don't. */
+		bool typed = st->ev.kind == KVMDBG_STOP_BREAK || st->ev.kind == KVMDBG_STOP_WATCH;
+
 		snprintf(buf, len, "%s%s%s at %s (addr %#llx hits %#x stepped %d)",
-			 kvmdbg_stop_name(st->ev.kind),
-			 KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) && st->ev.kind != KVMDBG_STOP_STEP ? " "
-												     : "",
-			 KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) && st->ev.kind != KVMDBG_STOP_STEP
-				 ? kvmdbg_type_name(st->ev.type)
-				 : "",
+			 kvmdbg_stop_name(st->ev.kind), typed ? " " : "",
+			 typed ? kvmdbg_type_name(st->ev.type) : "",
 			 kt_sym(vm, st->ev.pc, b, sizeof(b)), (unsigned long long)st->ev.addr,
 			 st->ev.hits, st->ev.stepped);
 		break;
+	}
 	case KT_ERROR:
 	case KT_LIMIT:
 		snprintf(buf, len, "%s", st->msg);
@@ -449,8 +452,9 @@ struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvm
 		      label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "",
 		      kt_describe(vm, &st, d, sizeof(d)));
 	if (label)
-		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s", idx,
-			      kvmdbg_stop_name(kind), kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
+		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s",
+			      idx, kvmdbg_stop_name(kind),
+			      kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
 			      kt_describe(vm, &st, d, sizeof(d)));
 	return st.ev;
 }

@@ -14,9 +14,9 @@
 #define KT_PORT_FAIL 0xe2 /* an unexpected exception: %eax is the vector */
 
 #define KT_IDT_VECTORS 48   /* vectors kt_idt_init fills */
-#define KT_IRQ_VECTOR 0x20  /* external interrupt the guests handle */
-#define KT_DB_MAX 8         /* #DB records kt_db_handler keeps */
-#define KT_MP_ITERS 3       /* iterations of g_mp over g_mp_bp */
+#define KT_IRQ_VECTOR  0x20 /* external interrupt the guests handle */
+#define KT_DB_MAX      8    /* #DB records kt_db_handler keeps */
+#define KT_MP_ITERS    3    /* iterations of g_mp over g_mp_bp */
 
 #ifndef __ASSEMBLER__
 
@@ -28,22 +28,87 @@
 
 /* ---- the guest blob (tests/guest/x86-guests.S) ---- */
 
-#define KT_GUEST_SYMS(X)                                                                   \
-	X(kt_guest_start) X(kt_guest_end) X(kt_fail_vec) X(kt_fail_frame) X(kt_irq_handler) \
-	X(kt_irq_handler_end) X(kt_irq_count) X(kt_irq_rip) X(kt_db_handler)                \
-	X(kt_db_handler_end) X(kt_db_count) X(kt_db_dr6) X(kt_db_rip) X(kt_bp_count)        \
-	X(kt_bp_rip) X(g_bp4) X(g_bp4_l0) X(g_bp4_l1) X(g_bp4_l2) X(g_bp4_l3) X(g_bp4_l4)   \
-	X(g_bp4_result) X(g_loop) X(g_loop_bp) X(g_loop_bp_end) X(g_loop_dec_end) X(g_loop_out) X(g_loop_out_end) \
-	X(g_loop_n) X(g_loop_count) X(g_loop_mark) X(g_step) X(g_step_0) X(g_step_1)        \
-	X(g_step_2) X(g_step_3) X(g_step_4) X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8) \
-	X(g_step_9) X(g_step_end) X(g_step_sti) X(g_step_irqs) X(g_guestdb)                 \
-	X(g_guestdb_gbp) X(g_guestdb_tf) X(g_guestdb_after_tf) X(g_guestdb_hostbp)          \
-	X(g_guestdb_passed) X(g_int3) X(g_int3_insn) X(g_int3_after) X(g_int3_hostbp)       \
-	X(g_mp) X(g_mp_bp) X(g_mp_count) X(g_watch) X(g_watch_w8_end) X(g_watch_r8_end)     \
-	X(g_watch_w1_end) X(g_watch_other_end) X(g_watch_var) X(kt_nmi_handler)           \
-	X(kt_nmi_handler_end) X(kt_nmi_count) X(kt_nmi_rip) X(g_rep) X(g_rep_insn) X(g_rep_end) \
-	X(g_rep_src) X(g_rep_dst) X(g_stress) X(g_stress_bp) X(g_stress_bp2) X(g_stress_n)        \
+/* clang-format off */
+#define KT_GUEST_SYMS(X) \
+	X(kt_guest_start) \
+	X(kt_guest_end) \
+	X(kt_fail_vec) \
+	X(kt_fail_frame) \
+	X(kt_irq_handler) \
+	X(kt_irq_handler_end) \
+	X(kt_irq_count) \
+	X(kt_irq_rip) \
+	X(kt_db_handler) \
+	X(kt_db_handler_end) \
+	X(kt_db_count) \
+	X(kt_db_dr6) \
+	X(kt_db_rip) \
+	X(kt_bp_count) \
+	X(kt_bp_rip) \
+	X(g_bp4) \
+	X(g_bp4_l0) \
+	X(g_bp4_l1) \
+	X(g_bp4_l2) \
+	X(g_bp4_l3) \
+	X(g_bp4_l4) \
+	X(g_bp4_result) \
+	X(g_loop) \
+	X(g_loop_bp) \
+	X(g_loop_bp_end) \
+	X(g_loop_dec_end) \
+	X(g_loop_out) \
+	X(g_loop_out_end) \
+	X(g_loop_n) \
+	X(g_loop_count) \
+	X(g_loop_mark) \
+	X(g_step) \
+	X(g_step_0) \
+	X(g_step_1) \
+	X(g_step_2) \
+	X(g_step_3) \
+	X(g_step_4) \
+	X(g_step_5) \
+	X(g_step_6) \
+	X(g_step_7) \
+	X(g_step_8) \
+	X(g_step_9) \
+	X(g_step_end) \
+	X(g_step_sti) \
+	X(g_step_irqs) \
+	X(g_guestdb) \
+	X(g_guestdb_gbp) \
+	X(g_guestdb_tf) \
+	X(g_guestdb_after_tf) \
+	X(g_guestdb_hostbp) \
+	X(g_guestdb_passed) \
+	X(g_int3) \
+	X(g_int3_insn) \
+	X(g_int3_after) \
+	X(g_int3_hostbp) \
+	X(g_mp) \
+	X(g_mp_bp) \
+	X(g_mp_count) \
+	X(g_watch) \
+	X(g_watch_w8_end) \
+	X(g_watch_r8_end) \
+	X(g_watch_w1_end) \
+	X(g_watch_other_end) \
+	X(g_watch_var) \
+	X(kt_nmi_handler) \
+	X(kt_nmi_handler_end) \
+	X(kt_nmi_count) \
+	X(kt_nmi_rip) \
+	X(g_rep) \
+	X(g_rep_insn) \
+	X(g_rep_end) \
+	X(g_rep_src) \
+	X(g_rep_dst) \
+	X(g_stress) \
+	X(g_stress_bp) \
+	X(g_stress_bp2) \
+	X(g_stress_n) \
 	X(g_stress_count)
+/* clang-format on */
 
 #define KT_DECLARE_SYM(s) extern const char s[];
 KT_GUEST_SYMS(KT_DECLARE_SYM)
@@ -83,12 +148,12 @@ struct kt_vm {
 };
 
 struct kt_vm_opts {
-	unsigned int nr_vcpus;        /* 0: 1 */
+	unsigned int nr_vcpus; /* 0: 1 */
 	enum kvmdbg_overlay overlay;
-	bool features_set;            /* false: the verified features */
+	bool features_set; /* false: the verified features */
 	uint64_t features;
-	bool no_mem;                  /* no memory callbacks */
-	bool vm_new_may_fail;         /* return kvmdbg_vm_new()'s error, not assert */
+	bool no_mem;          /* no memory callbacks */
+	bool vm_new_may_fail; /* return kvmdbg_vm_new()'s error, not assert */
 };
 
 /* Create VM + session + vCPU handles and load the guest blob. Asserts;
@@ -132,9 +197,9 @@ struct kt_stop {
 	char msg[256];
 };
 
-#define KT_RUN_GUEST 0x1       /* return KVMDBG_STOP_GUEST events too */
-#define KT_RUN_NO_PREPARE 0x2  /* no prepare before the first KVM_RUN */
-#define KT_RUN_ONCE 0x4        /* return after one KVM_RUN whatever it was (NONE: KT_EVENT) */
+#define KT_RUN_GUEST      0x1 /* return KVMDBG_STOP_GUEST events too */
+#define KT_RUN_NO_PREPARE 0x2 /* no prepare before the first KVM_RUN */
+#define KT_RUN_ONCE       0x4 /* return after one KVM_RUN whatever it was (NONE: KT_EVENT) */
 
 /* Iteration bound of one kt_run(). */
 #define KT_RUN_MAX 10000

@@ -33,7 +33,7 @@
 /* Library ioctls through kvmdbg_set_ioctl_hook(): counted, and failed once
  * on demand. */
 static atomic_uint n_ioctl, n_sgd, n_failed;
-static atomic_int fail_armed;   /* 1: fail the next KVM_SET_GUEST_DEBUG; 2: the next of any */
+static atomic_int fail_armed; /* 1: fail the next KVM_SET_GUEST_DEBUG; 2: the next of any */
 
 static int counting_ioctl(int fd, unsigned long req, void *arg)
 {
@@ -103,7 +103,7 @@ static int check_ext(int fd, long cap)
 START_TEST(test_probe_caps)
 {
 	struct kt_vm vm;
-	struct kvmdbg_caps c = {.sz = sizeof(c)}, d = {.sz = sizeof(d)};
+	struct kvmdbg_caps c = { .sz = sizeof(c) }, d = { .sz = sizeof(d) };
 	int dbg2, dregs;
 
 	kt_vm_create(&vm, NULL);
@@ -147,7 +147,7 @@ END_TEST
 START_TEST(test_probe_guest)
 {
 	struct kt_vm vm;
-	struct kvmdbg_guest_caps g = {.sz = sizeof(g)};
+	struct kvmdbg_guest_caps g = { .sz = sizeof(g) };
 
 	kt_vm_create(&vm, NULL);
 	ck_assert_int_eq(kvmdbg_probe_guest(vm.m.vcpu_fd[0], &g), 0);
@@ -164,10 +164,10 @@ END_TEST
 START_TEST(test_probe_verified)
 {
 	static const uint64_t all[] = {
-		KVMDBG_FEAT_STEP,       KVMDBG_FEAT_BLOCK_IRQ,     KVMDBG_FEAT_HW_BREAK,
+		KVMDBG_FEAT_STEP,        KVMDBG_FEAT_BLOCK_IRQ,    KVMDBG_FEAT_HW_BREAK,
 		KVMDBG_FEAT_WATCH_WRITE, KVMDBG_FEAT_WATCH_ACCESS, KVMDBG_FEAT_WATCH_READ,
-		KVMDBG_FEAT_SW_BREAK,   KVMDBG_FEAT_INJECT_DB,     KVMDBG_FEAT_INJECT_BP,
-		KVMDBG_FEAT_RF_RESUME,  KVMDBG_FEAT_GD_EXIT,       KVMDBG_FEAT_GUEST_BP_LIVE,
+		KVMDBG_FEAT_SW_BREAK,    KVMDBG_FEAT_INJECT_DB,    KVMDBG_FEAT_INJECT_BP,
+		KVMDBG_FEAT_RF_RESUME,   KVMDBG_FEAT_GD_EXIT,      KVMDBG_FEAT_GUEST_BP_LIVE,
 	};
 	struct timespec a, b;
 	uint64_t f = 0;
@@ -200,7 +200,8 @@ START_TEST(test_probe_verified)
 		/* What kvm_pvm is known to deliver, and not. */
 		ck_assert_msg(f & KVMDBG_FEAT_STEP, "kvm_pvm: step must be verified");
 		ck_assert_msg(f & KVMDBG_FEAT_HW_BREAK, "kvm_pvm: hw_break must be verified");
-		ck_assert_msg(!(f & KVMDBG_FEAT_WATCH_WRITE), "kvm_pvm: watch_write must be missing");
+		ck_assert_msg(!(f & KVMDBG_FEAT_WATCH_WRITE),
+			      "kvm_pvm: watch_write must be missing");
 		ck_assert_msg(!(f & KVMDBG_FEAT_WATCH_ACCESS),
 			      "kvm_pvm: watch_access must be missing");
 		ck_assert_msg(!(f & KVMDBG_FEAT_SW_BREAK), "kvm_pvm: sw_break must be missing");
@@ -240,7 +241,7 @@ static unsigned int stepover_variants(uint64_t out[2])
 
 START_TEST(test_hw_four_slots)
 {
-	const char *l[4] = {g_bp4_l0, g_bp4_l1, g_bp4_l2, g_bp4_l3};
+	const char *l[4] = { g_bp4_l0, g_bp4_l1, g_bp4_l2, g_bp4_l3 };
 	uint64_t variants[2];
 	unsigned int nv;
 
@@ -248,7 +249,7 @@ START_TEST(test_hw_four_slots)
 		return;
 	nv = stepover_variants(variants);
 	for (unsigned int v = 0; v < nv; v++) {
-		struct kt_vm_opts o = {.features_set = true, .features = variants[v]};
+		struct kt_vm_opts o = { .features_set = true, .features = variants[v] };
 		struct kt_vm vm;
 		uint64_t l4;
 
@@ -257,8 +258,8 @@ START_TEST(test_hw_four_slots)
 		kt_vcpu_start(&vm, 0, g_bp4);
 		l4 = kt_gva(&vm, g_bp4_l4);
 		for (unsigned int i = 0; i < 4; i++)
-			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1),
-					 0);
+			ck_assert_int_eq(
+				kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
 		/* A fifth does not fit and changes nothing. */
 		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
 		kvmdbg_set_ioctl_hook(counting_ioctl);
@@ -306,7 +307,7 @@ START_TEST(test_hw_loop_n)
 		return;
 	nv = stepover_variants(variants);
 	for (unsigned int v = 0; v < nv; v++) {
-		struct kt_vm_opts o = {.features_set = true, .features = variants[v]};
+		struct kt_vm_opts o = { .features_set = true, .features = variants[v] };
 		struct kt_vm vm;
 		struct kt_stop st;
 		char d[320];
@@ -314,7 +315,8 @@ START_TEST(test_hw_loop_n)
 
 		kt_vm_create(&vm, &o);
 		kt_poke(&vm, g_loop_n, LOOP_N);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
+				 0);
 		kt_vcpu_start(&vm, 0, g_loop);
 		for (;;) {
 			kt_run(&vm, 0, 0, &st);
@@ -390,11 +392,13 @@ START_TEST(test_hw_remove_while_stopped)
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
+			 -ENOENT);
 
 	/* Runs on to the end: no further stop, and no step-over was needed. */
 	kt_run(&vm, 0, 0, &st);
-	ck_assert_msg(st.what == KT_DONE, "expected done, got %s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_msg(st.what == KT_DONE, "expected done, got %s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
 	ck_assert_uint_eq(st.nones, 0);
 	ck_assert_uint_eq(st.runs, 1);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 4);
@@ -404,7 +408,7 @@ END_TEST
 
 START_TEST(test_hw_remove_all_while_stopped)
 {
-	const char *l[4] = {g_bp4_l0, g_bp4_l1, g_bp4_l2, g_bp4_l3};
+	const char *l[4] = { g_bp4_l0, g_bp4_l1, g_bp4_l2, g_bp4_l3 };
 	struct kt_vm vm;
 	struct kt_stop st;
 	char d[320];
@@ -418,7 +422,8 @@ START_TEST(test_hw_remove_all_while_stopped)
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
 	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
 	kt_run(&vm, 0, 0, &st);
-	ck_assert_msg(st.what == KT_DONE, "expected done, got %s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_msg(st.what == KT_DONE, "expected done, got %s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
 	ck_assert_uint_eq(st.nones, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_bp4_result), 4);
 	kt_vm_destroy(&vm);
@@ -502,7 +507,8 @@ START_TEST(test_hw_break_on_rep)
 		stops++;
 	}
 	ck_assert_msg(memcmp(kt_hva(&vm, g_rep_dst), "kvmdbg!\n", 8) == 0, "copy incomplete");
-	ck_assert_msg(stops == 1, "breakpoint on rep movsb reported %u times, expected once", stops);
+	ck_assert_msg(stops == 1, "breakpoint on rep movsb reported %u times, expected once",
+		      stops);
 	kt_vm_destroy(&vm);
 }
 END_TEST
@@ -515,8 +521,8 @@ START_TEST(test_hw_regs_changed)
 		const char *next_stop; /* NULL: runs to the end */
 		uint64_t result;
 	} cases[] = {
-		{g_bp4_l2, NULL, 2},     /* onto another breakpoint: stepped past, not reported */
-		{g_bp4_l1, g_bp4_l2, 3}, /* elsewhere: the next breakpoint stops */
+		{ g_bp4_l2, NULL, 2 },     /* onto another breakpoint: stepped past, not reported */
+		{ g_bp4_l1, g_bp4_l2, 3 }, /* elsewhere: the next breakpoint stops */
 	};
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
@@ -526,8 +532,10 @@ START_TEST(test_hw_regs_changed)
 		struct kvm_regs regs;
 
 		kt_vm_create(&vm, NULL);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l0), 1), 0);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l2), 1), 0);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l0), 1),
+				 0);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l2), 1),
+				 0);
 		kt_vcpu_start(&vm, 0, g_bp4);
 		kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
 		ck_assert_int_eq(ioctl(vm.m.vcpu_fd[0], KVM_GET_REGS, &regs), 0);
@@ -592,9 +600,9 @@ TEST_SUITE_KVM(kvm_hwbreak)
  * single-step
  * ====================================================================== */
 
-static const char *const step_seq[] = {g_step_0, g_step_1, g_step_2, g_step_3, g_step_4, g_step_5,
-				       g_step_6, g_step_7, g_step_8, g_step_9, g_step_end};
-static const unsigned int step_len[] = {1, 5, 3, 2, 7, 10, 1, 1, 2, 1};
+static const char *const step_seq[] = { g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,  g_step_5,
+					g_step_6, g_step_7, g_step_8, g_step_9, g_step_end };
+static const unsigned int step_len[] = { 1, 5, 3, 2, 7, 10, 1, 1, 2, 1 };
 #define STEP_SEQ_N (sizeof(step_seq) / sizeof(step_seq[0]))
 
 START_TEST(test_step_sequence)
@@ -632,9 +640,9 @@ END_TEST
  * stepping; otherwise the handler [h0, h1] may run in between. Either way
  * the event is delivered exactly once, after the steps when held.
  */
-static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool held,
-			      const char *h0s, const char *h1s, const char *count,
-			      const char *where, const char *what)
+static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool held, const char *h0s,
+			      const char *h1s, const char *count, const char *where,
+			      const char *what)
 {
 	struct kt_vm vm;
 	uint64_t h0, h1;
@@ -650,7 +658,8 @@ static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool hel
 	if (held) {
 		for (unsigned int i = 1; i < STEP_SEQ_N; i++) {
 			kt_expect_event(&vm, 0, KVMDBG_STOP_STEP, step_seq[i]);
-			ck_assert_msg(kt_peek(&vm, count) == 0, "%s handler ran while stepping", what);
+			ck_assert_msg(kt_peek(&vm, count) == 0, "%s handler ran while stepping",
+				      what);
 		}
 	} else {
 		/* Every step is either the next instruction of the run or
@@ -663,14 +672,16 @@ static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool hel
 			if (ev.pc == kt_gva(&vm, step_seq[next])) {
 				next++;
 			} else {
-				ck_assert_msg(ev.pc >= h0 && ev.pc <= h1,
-					      "step %u at %#llx: neither the run nor the %s handler",
-					      i, (unsigned long long)ev.pc, what);
+				ck_assert_msg(
+					ev.pc >= h0 && ev.pc <= h1,
+					"step %u at %#llx: neither the run nor the %s handler", i,
+					(unsigned long long)ev.pc, what);
 				in_handler++;
 			}
 		}
 		ck_assert_uint_eq(next, STEP_SEQ_N);
-		kt_note("stepping with a pending %s: %u steps inside its handler", what, in_handler);
+		kt_note("stepping with a pending %s: %u steps inside its handler", what,
+			in_handler);
 	}
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
 	kt_expect_done(&vm, 0);
@@ -687,7 +698,7 @@ static int queue_nmi(struct kt_vm *vm)
 
 static int queue_irq(struct kt_vm *vm)
 {
-	struct kvm_interrupt irq = {.irq = KT_IRQ_VECTOR};
+	struct kvm_interrupt irq = { .irq = KT_IRQ_VECTOR };
 
 	/* A VMM with a userspace irqchip injects only when KVM says so. */
 	if (!vm->m.run[0]->ready_for_interrupt_injection || !vm->m.run[0]->if_flag) {
@@ -702,7 +713,7 @@ static int queue_irq(struct kt_vm *vm)
  * in-kernel LAPIC). */
 static bool blockirq_works(void)
 {
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
 	int fd = kvmdbg_test_kvm_fd();
 
 	ck_assert_int_ge(fd, 0);
@@ -830,14 +841,15 @@ TEST_SUITE_KVM(kvm_step)
 START_TEST(test_reinject_db)
 {
 	enum kvmdbg_overlay overlay = (enum kvmdbg_overlay)_i;
-	struct kt_vm_opts o = {.overlay = overlay, .vm_new_may_fail = true};
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kt_vm_opts o = { .overlay = overlay, .vm_new_may_fail = true };
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
 	struct kt_vm vm;
 	struct kt_stop st;
 	char d[320], b[64];
 	unsigned int breaks = 0, guests = 0, expect_db;
 	bool live;
 	uint64_t n;
+	int r;
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
@@ -853,19 +865,21 @@ START_TEST(test_reinject_db)
 		close(fd);
 	}
 	if (overlay == KVMDBG_OVERLAY_GUEST && !c.guest_state) {
-		kt_not_exercised("overlay guest", "the host cannot read the guest's debug registers");
+		kt_not_exercised("overlay guest",
+				 "the host cannot read the guest's debug registers");
 		return;
 	}
 	live = kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) || overlay == KVMDBG_OVERLAY_GUEST;
 	expect_db = live ? 2 : 1;
-	n = (uint64_t)-kt_vm_create(&vm, &o);
-	if (overlay == KVMDBG_OVERLAY_GUEST && n == EOPNOTSUPP) {
+	r = kt_vm_create(&vm, &o);
+	if (overlay == KVMDBG_OVERLAY_GUEST && r == -EOPNOTSUPP) {
 		kt_not_exercised("overlay guest", "kvmdbg_vm_new() returns -EOPNOTSUPP: the "
-				 "overlay is not in this release");
+						  "overlay is not in this release");
 		return;
 	}
-	ck_assert_msg(n == 0, "kvmdbg_vm_new: %s", strerror((int)n));
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1), 0);
+	ck_assert_msg(r == 0, "kvmdbg_vm_new: %s", strerror(-r));
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1),
+			 0);
 	kt_vcpu_start(&vm, 0, g_guestdb);
 	for (unsigned int i = 0; i < 16; i++) {
 		uint64_t before = kt_peek(&vm, kt_db_count);
@@ -909,7 +923,8 @@ START_TEST(test_reinject_db)
 	if (!guests)
 		kt_note("the guest's own #DB never reached userspace here (%s): "
 			"its handler still ran exactly once per exception",
-			kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) ? "delivered inside KVM" : "host-owned slots");
+			kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) ? "delivered inside KVM" :
+							    "host-owned slots");
 	else
 		kt_note("%u guest #DB exits re-injected (inject_db %s)", guests,
 			kt_has(KVMDBG_FEAT_INJECT_DB) ? "verified" : "not verified");
@@ -1004,7 +1019,8 @@ static bool smp_expect(struct smp_thread *t, enum kt_what what, uint32_t mark, c
 		return false;
 	kt_run(vm, t->idx, flags, st);
 	if (st->what != what || (what == KT_MARK && st->mark != mark) ||
-	    (what == KT_EVENT && (st->ev.kind != KVMDBG_STOP_BREAK || st->ev.pc != kt_gva(vm, label)))) {
+	    (what == KT_EVENT &&
+	     (st->ev.kind != KVMDBG_STOP_BREAK || st->ev.pc != kt_gva(vm, label)))) {
 		smp_fail(t, step, st);
 		return false;
 	}
@@ -1059,15 +1075,15 @@ static void *smp_stale_thread(void *arg)
 static void smp_start(struct smp *s, struct smp_thread t[2], void *(*fn)(void *),
 		      const char *bp_label)
 {
-	struct kt_vm_opts o = {.nr_vcpus = 2};
+	struct kt_vm_opts o = { .nr_vcpus = 2 };
 
 	kt_vm_create(&s->vm, &o);
 	kt_poke(&s->vm, g_mp_count, 0);
 	for (unsigned int i = 0; i < 2; i++)
 		kt_vcpu_start(&s->vm, i, g_mp);
 	if (bp_label)
-		ck_assert_int_eq(kvmdbg_insert(s->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&s->vm, bp_label), 1),
-				 0);
+		ck_assert_int_eq(
+			kvmdbg_insert(s->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&s->vm, bp_label), 1), 0);
 	ck_assert_int_eq(pthread_barrier_init(&s->bar, NULL, 3), 0);
 	for (unsigned int i = 0; i < 2; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
@@ -1203,11 +1219,11 @@ static void *stress_thread_fn(void *arg)
 
 START_TEST(test_smp_stress)
 {
-	struct kt_vm_opts o = {.nr_vcpus = 2};
+	struct kt_vm_opts o = { .nr_vcpus = 2 };
 	struct stress_thread t[2];
 	struct kt_vm vm;
 	uint64_t bp[2];
-	bool in[2] = {false, false};
+	bool in[2] = { false, false };
 	unsigned int changes = 0;
 
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
@@ -1305,14 +1321,15 @@ START_TEST(test_prepare_ioctl_counts)
 	/* Run to the breakpoint on the state already applied. */
 	counts_reset();
 	kt_run(&vm, 0, KT_RUN_NO_PREPARE, &st);
-	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK && st.ev.pc == bp, "%s",
-		      kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK && st.ev.pc == bp,
+		      "%s", kt_describe(&vm, &st, d, sizeof(d)));
 	if (n_ioctl)
 		kt_note("handle_exit of a hardware breakpoint made %u ioctls", n_ioctl);
 	/* Step-over costs a few ioctls once... */
 	counts_reset();
 	kt_run(&vm, 0, 0, &st);
-	ck_assert_msg(st.what == KT_MARK && st.mark == 2, "%s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_msg(st.what == KT_MARK && st.mark == 2, "%s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
 	kt_note("step-over of a hardware breakpoint: %u ioctls (%u KVM_SET_GUEST_DEBUG), %u KVM_RUNs",
 		n_ioctl, n_sgd, st.runs);
 	/* ...and then nothing is pending. */
@@ -1330,7 +1347,8 @@ START_TEST(test_prepare_ioctl_counts)
 	/* Marker exits (not debug exits): zero ioctls per prepare. */
 	counts_reset();
 	kt_run(&vm, 0, KT_RUN_NO_PREPARE, &st);
-	ck_assert_msg(st.what == KT_MARK && st.mark == 1, "%s", kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_msg(st.what == KT_MARK && st.mark == 1, "%s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
 	kt_expect_mark(&vm, 0, 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(n_ioctl, 0);
@@ -1399,7 +1417,8 @@ static void run_failing(int mode)
 	for (;;) {
 		if (st.what == KT_DONE)
 			break;
-		ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK && st.ev.pc == bp,
+		ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK &&
+				      st.ev.pc == bp,
 			      "stop %u: %s", stops, kt_describe(&vm, &st, d, sizeof(d)));
 		ck_assert_uint_eq(kt_peek(&vm, g_loop_count), stops);
 		stops++;
@@ -1492,7 +1511,7 @@ static void watch_silent(enum kvmdbg_type type)
 
 START_TEST(test_watch_write)
 {
-	const char *stops[] = {g_watch_w8_end, g_watch_w1_end};
+	const char *stops[] = { g_watch_w8_end, g_watch_w1_end };
 
 	if (!need(KVMDBG_FEAT_WATCH_WRITE, NULL)) {
 		if (kt_host_is_pvm())
@@ -1505,7 +1524,7 @@ END_TEST
 
 START_TEST(test_watch_access)
 {
-	const char *stops[] = {g_watch_w8_end, g_watch_r8_end, g_watch_w1_end};
+	const char *stops[] = { g_watch_w8_end, g_watch_r8_end, g_watch_w1_end };
 
 	if (!need(KVMDBG_FEAT_WATCH_ACCESS, NULL)) {
 		if (kt_host_is_pvm())
@@ -1531,7 +1550,7 @@ END_TEST
 
 START_TEST(test_sw_break)
 {
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
 	struct kt_vm vm;
 	uint8_t *p, orig;
 	uint64_t bp;
