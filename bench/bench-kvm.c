@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-kvm: the library's cost per exit on real KVM, against a raw loop
+ * that does the same guest work with hand-written ioctls in the same
+ * process, measured in alternating rounds (medians of per-pair ratios).
+ *
+ *  1. single-step loop: prepare / KVM_RUN / handle_exit vs KVM_RUN alone
+ *     (KVM_SET_GUEST_DEBUG once);
+ *  2. hardware breakpoint hit and resume: the library's step-over vs the
+ *     same dance by hand, chosen from kvmdbg_probe_verified() exactly as the
+ *     library chooses (RFLAGS.RF where proven, else disarm-step-rearm);
+ *  3. ioctls the library adds per KVM_RUN, counted through the library's
+ *     ioctl seam (kvmdbg_set_ioctl_hook), and the KVM_SET_GUEST_DEBUGs per
+ *     vCPU after a change.
+ *
+ * The micro-VMs come from the internal library (lib/microvm.h); the
+ * measured path is the public API only.
+ *
+ * usage: bench-kvm                       everything above, @row lines
+ *        bench-kvm --loop step|bp lib|raw N FEATURES
+ *                                        only N iterations of one loop (for
+ *                                        `strace -c -f`: bench/run runs it
+ *                                        for two N and takes the difference)
+ * Exit status: 0, 77 when /dev/kvm cannot be opened, 1 on an error. Never
+ * on a missed target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "bench-common.h"
+#include "kvmdbg-int.h"
+#include "microvm.h"
+
+extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[];
+
+#define MEM_SIZE (2ull << 20)
+#define DR6_B0 (1ull << 0)
+#define DR6_BS (1ull << 14)
+#define DR7_FIXED 0x400ull
+#define DR7_G0 (1ull << 1)
+#define RFLAGS_RF (1ull << 16)
+
+static uint64_t features;
+static int block_irq;
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "bench-kvm: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* ---- micro-VMs ---- */
+
+struct side {
+	struct kvmdbg_microvm m;
+	struct kvmdbg_vm *dbg; /* NULL on the raw side */
+	struct kvmdbg_vcpu *v[2];
+	unsigned int nr;
+};
+
+static uint64_t gva(const struct side *s, const char *label)
+{
+	return s->m.code_gpa + (uint64_t)(label - bg_start);
+}
+
+static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct kvmdbg_microvm *m = ctx;
+
+	if (addr > m->mem_size || len > m->mem_size - addr)
+		return -EFAULT;
+	memcpy(buf, m->mem + addr, len);
+	return 0;
+}
+
+static int mem_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	struct kvmdbg_microvm *m = ctx;
+
+	if (addr > m->mem_size || len > m->mem_size - addr)
+		return -EFAULT;
+	memcpy(m->mem + addr, buf, len);
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops identity_mem = {.read = mem_read, .write = mem_write};
+
+static void side_new(struct side *s, int kvm_fd, unsigned int nr, const char *label, bool lib)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->nr = nr;
+	r = kvmdbg_microvm_create(&s->m, kvm_fd, nr, MEM_SIZE);
+	if (r)
+		die("micro-VM: %s", strerror(-r));
+	r = kvmdbg_microvm_load(&s->m, s->m.code_gpa, bg_start, (size_t)(bg_end - bg_start));
+	if (r)
+		die("loading the guest: %s", strerror(-r));
+	for (unsigned int i = 0; i < nr; i++) {
+		r = kvmdbg_microvm_start(&s->m, i, gva(s, label), MEM_SIZE - 0x1000 * (i + 1));
+		if (r)
+			die("starting vCPU %u: %s", i, strerror(-r));
+	}
+	if (!lib)
+		return;
+	struct kvmdbg_vm_opts o = {
+		.sz = sizeof(o), .mem = &identity_mem, .mem_ctx = &s->m, .features = features};
+	r = kvmdbg_vm_new(s->m.vm_fd, &o, &s->dbg);
+	if (r)
+		die("kvmdbg_vm_new: %s", strerror(-r));
+	for (unsigned int i = 0; i < nr; i++) {
+		r = kvmdbg_vcpu_new(s->dbg, s->m.vcpu_fd[i], s->m.run[i], &s->v[i]);
+		if (r)
+			die("kvmdbg_vcpu_new: %s", strerror(-r));
+	}
+}
+
+static void side_free(struct side *s)
+{
+	for (unsigned int i = 0; i < s->nr; i++)
+		kvmdbg_vcpu_free(s->v[i]);
+	kvmdbg_vm_free(s->dbg);
+	kvmdbg_microvm_destroy(&s->m);
+}
+
+static void run_vcpu(struct side *s, unsigned int idx)
+{
+	while (ioctl(s->m.vcpu_fd[idx], KVM_RUN, 0) < 0)
+		if (errno != EINTR && errno != EAGAIN)
+			die("KVM_RUN: %s", strerror(errno));
+}
+
+static void expect_debug(const struct side *s, unsigned int idx, const char *what)
+{
+	const struct kvm_run *run = s->m.run[idx];
+
+	if (run->exit_reason != KVM_EXIT_DEBUG)
+		die("%s: exit reason %u, not KVM_EXIT_DEBUG", what, run->exit_reason);
+}
+
+/*
+ * Both sides run on the same vCPU of the same micro-VM, in alternating
+ * rounds (two VMs differ by several per cent on a shared host: memory
+ * placement, shadow paging). Each round starts by bringing KVM to the
+ * side's own state: the raw side with its KVM_SET_GUEST_DEBUG, the library
+ * by forgetting what it applied (an internal field: the library cannot know
+ * that someone else wrote the vCPU's debug state), which costs it the same
+ * one KVM_SET_GUEST_DEBUG at its first prepare. Between rounds the vCPU is
+ * always where both sides leave it: after a step, or stopped at the
+ * breakpoint with the library's step-over armed.
+ */
+struct loop {
+	struct side *s;
+	uint64_t target;   /* breakpoint loop: the breakpoint's address */
+	bool stopped;      /* the vCPU is stopped at the breakpoint */
+};
+
+static void lib_resync(struct loop *l)
+{
+	l->s->v[0]->applied_valid = false;
+}
+
+/* ---- the raw side: what a VMM author writes without the library ---- */
+
+static void raw_set_debug(const struct side *s, unsigned int idx, bool armed, bool step,
+			  uint64_t target)
+{
+	struct kvm_guest_debug d;
+
+	memset(&d, 0, sizeof(d));
+	d.control = KVM_GUESTDBG_ENABLE;
+	d.arch.debugreg[7] = DR7_FIXED;
+	if (armed) {
+		d.control |= KVM_GUESTDBG_USE_HW_BP;
+		d.arch.debugreg[0] = target;
+		d.arch.debugreg[7] |= DR7_G0; /* execute, length 1 */
+	}
+	if (step) {
+		d.control |= KVM_GUESTDBG_SINGLESTEP;
+		if (block_irq)
+			d.control |= KVM_GUESTDBG_BLOCKIRQ;
+	}
+	if (ioctl(s->m.vcpu_fd[idx], KVM_SET_GUEST_DEBUG, &d) < 0)
+		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+}
+
+static void raw_step_loop(struct loop *l, unsigned int n)
+{
+	const struct kvm_run *run = l->s->m.run[0];
+
+	raw_set_debug(l->s, 0, false, true, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(l->s, 0);
+		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
+			die("raw step: exit %u dr6 %#llx", run->exit_reason,
+			    (unsigned long long)run->debug.arch.dr6);
+	}
+}
+
+/* n hits of the breakpoint, each first resumed past the previous one. */
+static void raw_bp_loop(struct loop *l, unsigned int n)
+{
+	struct side *s = l->s;
+	const struct kvm_run *run = s->m.run[0];
+	int fd = s->m.vcpu_fd[0];
+
+	if (!l->stopped)
+		raw_set_debug(s, 0, true, false, l->target);
+	for (unsigned int i = 0; i < n; i++) {
+		if (l->stopped && (features & KVMDBG_FEAT_RF_RESUME)) {
+			struct kvm_regs regs;
+
+			if (ioctl(fd, KVM_GET_REGS, &regs) < 0)
+				die("KVM_GET_REGS: %s", strerror(errno));
+			regs.rflags |= RFLAGS_RF;
+			if (ioctl(fd, KVM_SET_REGS, &regs) < 0)
+				die("KVM_SET_REGS: %s", strerror(errno));
+		} else if (l->stopped) {
+			/* Disarm, step one instruction, re-arm. */
+			raw_set_debug(s, 0, false, true, l->target);
+			run_vcpu(s, 0);
+			if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
+				die("raw bp step: exit %u", run->exit_reason);
+			raw_set_debug(s, 0, true, false, l->target);
+		}
+		run_vcpu(s, 0);
+		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B0) ||
+		    run->debug.arch.pc != l->target)
+			die("raw bp: exit %u dr6 %#llx pc %#llx", run->exit_reason,
+			    (unsigned long long)run->debug.arch.dr6,
+			    (unsigned long long)run->debug.arch.pc);
+		l->stopped = true;
+	}
+}
+
+/* ---- the library side: the loop of kvmdbg.h ---- */
+
+static void lib_step_loop(struct loop *l, unsigned int n)
+{
+	struct side *s = l->s;
+	struct kvmdbg_event ev;
+	int r;
+
+	for (unsigned int i = 0; i < n; i++) {
+		r = kvmdbg_vcpu_prepare(s->v[0]);
+		if (r)
+			die("prepare: %s", strerror(-r));
+		run_vcpu(s, 0);
+		expect_debug(s, 0, "lib step");
+		r = kvmdbg_vcpu_handle_exit(s->v[0], &ev);
+		if (r || ev.kind != KVMDBG_STOP_STEP)
+			die("lib step: handle_exit %d, kind %s", r, kvmdbg_stop_name(ev.kind));
+	}
+}
+
+static void lib_bp_loop(struct loop *l, unsigned int n)
+{
+	struct side *s = l->s;
+	struct kvmdbg_event ev;
+	unsigned int hits = 0, guard = 0;
+	int r;
+
+	while (hits < n) {
+		if (++guard > 4 * n + 8)
+			die("lib bp: more than 4 exits a hit");
+		r = kvmdbg_vcpu_prepare(s->v[0]);
+		if (r)
+			die("prepare: %s", strerror(-r));
+		run_vcpu(s, 0);
+		expect_debug(s, 0, "lib bp");
+		r = kvmdbg_vcpu_handle_exit(s->v[0], &ev);
+		if (r)
+			die("handle_exit: %s", strerror(-r));
+		if (ev.kind == KVMDBG_STOP_BREAK) {
+			if (ev.pc != l->target)
+				die("lib bp: break at %#" PRIx64, ev.pc);
+			hits++;
+		} else if (ev.kind != KVMDBG_STOP_NONE) {
+			die("lib bp: unexpected %s", kvmdbg_stop_name(ev.kind));
+		}
+	}
+	l->stopped = true;
+}
+
+/* ---- counting ioctls through the library's seam ---- */
+
+#define NR_FDS 64
+static unsigned long cnt_sgd[NR_FDS], cnt_other[NR_FDS];
+
+static int counting_ioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	if (fd >= 0 && fd < NR_FDS) {
+		if (req == KVM_SET_GUEST_DEBUG)
+			cnt_sgd[fd]++;
+		else
+			cnt_other[fd]++;
+	}
+	r = ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
+
+static void counts_reset(void)
+{
+	memset(cnt_sgd, 0, sizeof(cnt_sgd));
+	memset(cnt_other, 0, sizeof(cnt_other));
+}
+
+static unsigned long counts_total(void)
+{
+	unsigned long t = 0;
+
+	for (int i = 0; i < NR_FDS; i++)
+		t += cnt_sgd[i] + cnt_other[i];
+	return t;
+}
+
+/* ---- the benchmarks ---- */
+
+#define ROUNDS 201
+#define ROUND_NS 3e6 /* aim for rounds of about 3 ms each: many short pairs */
+
+typedef void (*loop_fn)(struct loop *l, unsigned int n);
+
+struct ab {
+	unsigned int n;          /* iterations a round */
+	double a_ns, b_ns;       /* medians, ns an iteration */
+	double ratio;            /* median of the per-pair ratios a time / b time */
+};
+
+/*
+ * ROUNDS alternating rounds of fa and fb (the order flips every round),
+ * sized from a warm-up of both. ratio = median(a time / b time) over the
+ * pairs: for a = raw, b = library, the library's throughput over raw.
+ */
+static struct ab run_ab(struct loop *l, loop_fn fa, void (*sync_a)(struct loop *), loop_fn fb,
+			void (*sync_b)(struct loop *), unsigned int warm)
+{
+	double a[ROUNDS], b[ROUNDS], ratio[ROUNDS], n;
+	struct ab r;
+	uint64_t t;
+
+	if (sync_b)
+		sync_b(l);
+	fb(l, warm);
+	if (sync_a)
+		sync_a(l);
+	t = bench_ns();
+	fa(l, warm);
+	n = ROUND_NS / ((double)(bench_ns() - t) / warm + 1);
+	r.n = n < 20 ? 20 : n > 200000 ? 200000 : (unsigned int)n;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		for (int k = 0; k < 2; k++) {
+			bool do_a = (k == 0) == (i % 2 == 0);
+
+			if (do_a ? sync_a : sync_b)
+				(do_a ? sync_a : sync_b)(l);
+			t = bench_ns();
+			(do_a ? fa : fb)(l, r.n);
+			t = bench_ns() - t;
+			(do_a ? a : b)[i] = (double)t / r.n;
+		}
+		ratio[i] = a[i] / b[i];
+	}
+	r.a_ns = bench_median(a, ROUNDS);
+	r.b_ns = bench_median(b, ROUNDS);
+	r.ratio = bench_median(ratio, ROUNDS);
+	return r;
+}
+
+static const char *verdict_ge(double v, double target)
+{
+	return v >= target ? "met" : "missed";
+}
+
+static void bench_step(int kvm_fd)
+{
+	struct side s;
+	struct loop l = {.s = &s};
+	struct ab ab, aa;
+	int r;
+
+	side_new(&s, kvm_fd, 1, bg_spin, true);
+	r = kvmdbg_vcpu_set_step(s.v[0], 1);
+	if (r)
+		die("set_step: %s", strerror(-r));
+
+	aa = run_ab(&l, raw_step_loop, NULL, raw_step_loop, NULL, 200);
+	ab = run_ab(&l, raw_step_loop, NULL, lib_step_loop, lib_resync, 200);
+	printf("single-step: %u steps a round, %d rounds each: raw %.0f ns/step, "
+	       "library %.0f ns/step; raw vs raw (noise floor) %.3f\n", ab.n, ROUNDS, ab.a_ns,
+	       ab.b_ns, aa.ratio);
+	bench_row("1. single-step loop", "steps/s (lib / raw throughput)",
+		  bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
+		  bench_fmt("%.3f", ab.ratio), ">= 0.98", verdict_ge(ab.ratio, 0.98));
+	bench_row("1. single-step loop", "noise floor: raw / raw, same rounds scheme",
+		  "-", "-", bench_fmt("%.3f", aa.ratio), "1", "-");
+
+	/* 3. ioctls the library adds per KVM_RUN when nothing changes. */
+	lib_step_loop(&l, 10);
+	counts_reset();
+	kvmdbg_set_ioctl_hook(counting_ioctl);
+	lib_step_loop(&l, 1000);
+	kvmdbg_set_ioctl_hook(NULL);
+	printf("single-step: library ioctls in 1000 steps (nothing changed): %lu\n",
+	       counts_total());
+	bench_row("3. syscalls", "ioctls the library adds per KVM_RUN, nothing changed (step loop)",
+		  bench_fmt("%.3f", counts_total() / 1000.0), "0", "-", "0",
+		  counts_total() == 0 ? "met" : "missed");
+	side_free(&s);
+}
+
+static void bench_bp(int kvm_fd)
+{
+	struct side s;
+	struct loop l = {.s = &s};
+	const char *how = (features & KVMDBG_FEAT_RF_RESUME) ? "RFLAGS.RF" : "disarm-step-rearm";
+	struct ab ab;
+	double per;
+	int r;
+
+	side_new(&s, kvm_fd, 1, bg_bp, true);
+	l.target = gva(&s, bg_bp_target);
+	r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1);
+	if (r)
+		die("insert: %s", strerror(-r));
+
+	ab = run_ab(&l, raw_bp_loop, NULL, lib_bp_loop, lib_resync, 100);
+	printf("hw breakpoint: %u hits a round, %d rounds each: raw %.0f ns/hit, "
+	       "library %.0f ns/hit (resume by %s)\n", ab.n, ROUNDS, ab.a_ns, ab.b_ns, how);
+	bench_row("2. hw breakpoint hit + resume", bench_fmt("hits/s, resume by %s", how),
+		  bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
+		  bench_fmt("%.3f", ab.ratio), ">= 0.98", verdict_ge(ab.ratio, 0.98));
+
+	/* The library's ioctls per hit against the raw dance's two (disarm +
+	 * re-arm, or KVM_GET_REGS + KVM_SET_REGS for RF). */
+	lib_bp_loop(&l, 10);
+	counts_reset();
+	kvmdbg_set_ioctl_hook(counting_ioctl);
+	lib_bp_loop(&l, 200);
+	kvmdbg_set_ioctl_hook(NULL);
+	per = counts_total() / 200.0;
+	printf("hw breakpoint: library ioctls per hit besides KVM_RUN %.2f (raw dance: 2), "
+	       "KVM_RUNs per hit: %d on both sides\n", per,
+	       (features & KVMDBG_FEAT_RF_RESUME) ? 1 : 2);
+	bench_row("3. syscalls", "ioctls per breakpoint hit besides KVM_RUN (lib vs raw dance)",
+		  bench_fmt("%.2f", per), "2", bench_fmt("%+.2f", per - 2), "+0",
+		  per - 2 < 0.005 ? "met" : "missed");
+	side_free(&s);
+}
+
+/* Exactly one KVM_SET_GUEST_DEBUG per vCPU after a change, none before. */
+static void bench_change(int kvm_fd)
+{
+	struct side s;
+	struct kvmdbg_event ev;
+	unsigned long per_vcpu[2], other = 0, idle = 0;
+	bool ok = true;
+	uint64_t far;
+	const char *what[] = {"insert hw-break", "insert sw-break", "remove hw-break",
+			      "remove sw-break"};
+	int r;
+
+	side_new(&s, kvm_fd, 2, bg_spin, true);
+	far = gva(&s, bg_end) + 0x100; /* never executed */
+	for (unsigned int i = 0; i < 2; i++)
+		if (kvmdbg_vcpu_set_step(s.v[i], 1))
+			die("set_step");
+	kvmdbg_set_ioctl_hook(counting_ioctl);
+	for (int change = -1; change < 4; change++) {
+		switch (change) {
+		case 0: r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
+		case 1: r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
+		case 2: r = kvmdbg_remove(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
+		case 3: r = kvmdbg_remove(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
+		default: r = 0;
+		}
+		if (r)
+			die("%s: %s", what[change], strerror(-r));
+		counts_reset();
+		for (int it = 0; it < 50; it++)
+			for (unsigned int i = 0; i < 2; i++) {
+				if ((r = kvmdbg_vcpu_prepare(s.v[i])))
+					die("prepare: %s", strerror(-r));
+				run_vcpu(&s, i);
+				expect_debug(&s, i, "change");
+				if ((r = kvmdbg_vcpu_handle_exit(s.v[i], &ev)) ||
+				    ev.kind != KVMDBG_STOP_STEP)
+					die("change: handle_exit %d kind %s", r,
+					    kvmdbg_stop_name(ev.kind));
+			}
+		if (change < 0) {
+			/* The very first prepare of each vCPU applies; nothing else. */
+			continue;
+		}
+		for (unsigned int i = 0; i < 2; i++) {
+			per_vcpu[i] = cnt_sgd[s.m.vcpu_fd[i]];
+			other += cnt_other[s.m.vcpu_fd[i]];
+			if (per_vcpu[i] != 1)
+				ok = false;
+		}
+		printf("after %s: KVM_SET_GUEST_DEBUG per vCPU over 50 runs each: %lu, %lu\n",
+		       what[change], per_vcpu[0], per_vcpu[1]);
+	}
+	/* And none at all once the set is stable again. */
+	counts_reset();
+	for (int it = 0; it < 50; it++)
+		for (unsigned int i = 0; i < 2; i++) {
+			kvmdbg_vcpu_prepare(s.v[i]);
+			run_vcpu(&s, i);
+			kvmdbg_vcpu_handle_exit(s.v[i], &ev);
+		}
+	idle = counts_total();
+	kvmdbg_set_ioctl_hook(NULL);
+	if (other || idle)
+		ok = false;
+	bench_row("3. syscalls",
+		  "KVM_SET_GUEST_DEBUG per vCPU after a change (2 vCPUs, 4 changes, 50 runs each)",
+		  ok ? "1" : bench_fmt("%lu/%lu, %lu other, %lu idle", per_vcpu[0], per_vcpu[1],
+				      other, idle),
+		  "1", "-", "exactly 1", ok ? "met" : "missed");
+	side_free(&s);
+}
+
+/* One loop only, for strace. */
+static int loop_only(int kvm_fd, const char *loop, const char *who, unsigned int n)
+{
+	struct side s;
+	struct loop l = {.s = &s};
+	bool lib = !strcmp(who, "lib");
+	bool bp = !strcmp(loop, "bp");
+
+	if ((!bp && strcmp(loop, "step")) || (!lib && strcmp(who, "raw")))
+		die("--loop step|bp lib|raw N FEATURES");
+	side_new(&s, kvm_fd, 1, bp ? bg_bp : bg_spin, lib);
+	if (bp) {
+		l.target = gva(&s, bg_bp_target);
+		if (lib) {
+			if (kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1))
+				die("insert");
+			lib_bp_loop(&l, n);
+		} else {
+			raw_bp_loop(&l, n);
+		}
+	} else if (lib) {
+		if (kvmdbg_vcpu_set_step(s.v[0], 1))
+			die("set_step");
+		lib_step_loop(&l, n);
+	} else {
+		raw_step_loop(&l, n);
+	}
+	side_free(&s);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct kvmdbg_caps caps = {.sz = sizeof(caps)};
+	int kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int r;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (kvm_fd < 0) {
+		bench_note("1-3. KVM", "not measured here (/dev/kvm: %s)", strerror(errno));
+		return 77;
+	}
+	r = kvmdbg_probe(kvm_fd, &caps);
+	if (r)
+		die("kvmdbg_probe: %s", strerror(-r));
+	block_irq = caps.block_irq;
+
+	if (argc == 6 && !strcmp(argv[1], "--loop")) {
+		features = strtoull(argv[5], NULL, 0);
+		return loop_only(kvm_fd, argv[2], argv[3], (unsigned int)strtoul(argv[4], NULL, 0));
+	}
+	if (argc != 1)
+		die("usage: bench-kvm [--loop step|bp lib|raw N FEATURES]");
+
+	r = kvmdbg_probe_verified(kvm_fd, &features);
+	if (r)
+		die("kvmdbg_probe_verified: %s", strerror(-r));
+	printf("verified features: %#" PRIx64 " =", features);
+	for (int b = 0; b < 63; b++)
+		if (features & (1ull << b) && kvmdbg_feature_name(1ull << b))
+			printf(" %s", kvmdbg_feature_name(1ull << b));
+	printf("\n@features\t%#" PRIx64 "\n", features);
+
+	if (!(features & KVMDBG_FEAT_STEP))
+		bench_note("1. single-step loop", "not measured here: single-step does not "
+			   "deliver its exit on this host (verified probe)");
+	else
+		bench_step(kvm_fd);
+	if (!(features & KVMDBG_FEAT_HW_BREAK))
+		bench_note("2. hw breakpoint hit + resume", "not measured here: hardware "
+			   "breakpoints do not fire on this host (verified probe)");
+	else
+		bench_bp(kvm_fd);
+	if (features & KVMDBG_FEAT_STEP)
+		bench_change(kvm_fd);
+	if (!(features & KVMDBG_FEAT_SW_BREAK))
+		bench_note("2. sw breakpoint hit + resume", "not measured here: a software "
+			   "breakpoint does not exit as a debug exit on this host (verified "
+			   "probe: sw_break missing; kvm_pvm turns the guest's INT3 into "
+			   "KVM_EXIT_INTERNAL_ERROR)");
+	else
+		bench_note("2. sw breakpoint hit + resume", "not measured: this host delivers "
+			   "software breakpoints, but the bench has no software-breakpoint loop "
+			   "yet (only kvm_pvm was available when it was written)");
+	if (!(features & (KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_ACCESS)))
+		bench_note("2. watchpoint hit + resume", "not measured here: watchpoints never "
+			   "fire on this host (verified probe: watch_write/watch_access missing)");
+	else
+		bench_note("2. watchpoint hit + resume", "not measured: this host delivers "
+			   "watchpoints, but the bench has no watchpoint loop yet");
+	close(kvm_fd);
+	return 0;
+}
