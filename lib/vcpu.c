@@ -342,6 +342,7 @@ static uint32_t sw_insn_imm(const struct kvmdbg_arch_ops *a)
 
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
+	struct kvmdbg_hwpoint hit = {0}; /* a copy: the set may change once unlocked */
 	const struct kvmdbg_hwpoint *hit_point = NULL;
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex = {0};
@@ -397,8 +398,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			ev->hits |= bit;
 			/* Prefer an execution breakpoint over a watchpoint. */
 			if (!hit_point || (p->type == KVMDBG_BREAK_HW &&
-					   hit_point->type != KVMDBG_BREAK_HW))
-				hit_point = p;
+					   hit_point->type != KVMDBG_BREAK_HW)) {
+				hit = *p;
+				hit_point = &hit;
+			}
 		}
 
 	if (dec.swbp) {
