@@ -1039,8 +1039,7 @@ int main(int argc, char **argv)
 	m.caps.sz = sizeof(m.caps);
 	r = kvmdbg_probe(m.vm_fd, &m.caps);
 	if (r < 0) {
-		err("kvmdbg_probe: %s%s", strerror(-r),
-		    r == -ENOTTY ? " (this KVM has no guest debugging)" : "");
+		err("kvmdbg_probe: %s", strerror(-r));
 		vmm_destroy(&m);
 		return 1;
 	}
@@ -1054,6 +1053,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	if (!m.caps.guest_debug) {
+		err("this host's KVM has no guest debugging (KVM_CAP_SET_GUEST_DEBUG); "
+		    "--probe shows what it has");
+		vmm_destroy(&m);
+		return 1;
+	}
 	info("host: %s KVM, %u hardware breakpoint slots, %u watchpoint slots%s",
 	     arch_name(m.caps.arch), m.caps.hw_breakpoints, m.caps.hw_watchpoints,
 	     m.caps.shared_slots ? " (shared)" : "");
