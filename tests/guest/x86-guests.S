@@ -354,13 +354,17 @@ GLABEL g_rep_end
 
 /*
  * g_mp: run by several vCPUs at once. Marker 1, then KT_MP_ITERS iterations
- * over g_mp_bp (a locked increment of the shared g_mp_count).
+ * over g_mp_bp (a nop) and a locked increment of the shared g_mp_count. (Not
+ * the locked instruction itself as the breakpoint target: on kvm_pvm a
+ * single-step of an emulated LOCK instruction that lost a race with the
+ * other vCPU can trap with RIP unchanged, the instruction not executed.)
  */
 GLABEL g_mp
 	MARK 1
 	movl $KT_MP_ITERS, %ecx
 1:
 GLABEL g_mp_bp
+	nop
 	lock incq g_mp_count(%rip)
 	decl %ecx
 	jnz 1b
