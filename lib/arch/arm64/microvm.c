@@ -51,7 +51,7 @@
 #define REG_PSTATE CORE_REG(regs.pstate)
 #define REG_SP_EL1 CORE_REG(sp_el1)
 #define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
-#define REG_MDSCR_EL1 ARM64_SYS_REG(3, 0, 0, 2, 2)
+#define REG_MDSCR_EL1 ARM64_SYS_REG(2, 0, 0, 2, 2) /* op0 = 2: a debug register */
 
 /* EL1h with D, A, I, F masked. */
 #define PSTATE_EL1H_MASKED 0x3c5ull

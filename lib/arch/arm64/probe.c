@@ -56,6 +56,7 @@ PG_SYMS(PG_DECLARE)
 struct probe {
 	struct kvmdbg_microvm m;
 	struct kvmdbg_caps caps;
+	int err; /* the first failure to set up or run the micro-VM */
 };
 
 static uint64_t gva(const struct probe *p, const char *label)
@@ -69,8 +70,12 @@ struct probe_exit {
 	uint64_t esr, far, pc;
 };
 
-/* Start at label with the given debug state, run until a debug exit or an
- * MMIO store. Returns 0 (with *ex filled) or a negative errno. */
+/*
+ * Start at label with the given debug state, run until a debug exit or an
+ * MMIO store. Returns 0 (with *ex filled) or a negative errno. A refused
+ * KVM_SET_GUEST_DEBUG only means the feature is not there; a micro-VM that
+ * cannot be started or run is an error of the whole probe (p->err).
+ */
 static int run(struct probe *p, const char *label, uint32_t ctl, const struct kvmdbg_hwstate *hw,
 	       bool start, struct probe_exit *ex)
 {
@@ -83,7 +88,7 @@ static int run(struct probe *p, const char *label, uint32_t ctl, const struct kv
 	if (start) {
 		r = kvmdbg_microvm_start(&p->m, 0, gva(p, label), p->m.mem_size - 64);
 		if (r)
-			return r;
+			goto fail;
 	}
 	r = kvmdbg_host.set_guest_debug(fd, ctl, hw ? hw : &none);
 	if (r)
@@ -95,7 +100,7 @@ static int run(struct probe *p, const char *label, uint32_t ctl, const struct kv
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
 		if (r < 0)
-			return r;
+			goto fail;
 		switch (kr->exit_reason) {
 		case KVM_EXIT_DEBUG:
 			r = kvmdbg_host.read_exit(fd, kr, &e);
@@ -116,7 +121,11 @@ static int run(struct probe *p, const char *label, uint32_t ctl, const struct kv
 			return 0; /* anything else: the feature is not proven */
 		}
 	}
-	return -ETIMEDOUT;
+	r = -ETIMEDOUT;
+fail:
+	if (!p->err)
+		p->err = r;
+	return r;
 }
 
 static bool probe_step(struct probe *p)
@@ -247,8 +256,9 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
 	}
 	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_sw_break(&p))
 		f |= KVMDBG_FEAT_SW_BREAK;
-	*features = f;
-	r = 0;
+	r = p.err;
+	if (!r)
+		*features = f;
 out:
 	kvmdbg_microvm_destroy(&p.m);
 	return r;
