@@ -530,11 +530,34 @@ START_TEST(test_daif_changed_by_insn)
 }
 END_TEST
 
+/* The stepped instruction enters an exception (SVC): the step stops at the
+ * guest's vector with everything masked, as the CPU does, and the SPSR_EL1
+ * its handler returns with holds the guest's DAIF, not the library's. */
+START_TEST(test_daif_step_into_exception)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_svc);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_svc_insn), 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_svc_insn);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, kt_svc_count), 1);
+	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PSTATE_DAIF, 0);
+	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PSTATE_MODE, PSTATE_EL1H);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_daif)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	add_test(tc, test_daif_unmasked);
 	add_test(tc, test_daif_changed_by_insn);
+	add_test(tc, test_daif_step_into_exception);
 }
 
 /* ---- re-injection of the guest's own BRK ---- */

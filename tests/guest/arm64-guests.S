@@ -55,6 +55,8 @@ GLABEL kt_vectors
 kt_sync_spx:
 	mrs	x10, esr_el1
 	lsr	x11, x10, #26
+	cmp	x11, #0x15
+	b.eq	kt_svc
 	cmp	x11, #0x3c
 	b.ne	1f
 	adr	x12, kt_brk_count
@@ -73,6 +75,17 @@ kt_sync_spx:
 	msr	elr_el1, x13
 	eret
 1:	mov	x10, #4
+
+/* SVC (EC 0x15): counted, its SPSR recorded, resumes after it (ELR is). */
+kt_svc:
+	adr	x12, kt_svc_count
+	ldr	x13, [x12]
+	add	x13, x13, #1
+	str	x13, [x12]
+	mrs	x11, spsr_el1
+	adr	x12, kt_svc_spsr
+	str	x11, [x12]
+	eret
 
 /* x10 = vector entry. kt_fail_frame = ESR, ELR, FAR, SPSR; the port value is
  * the entry number. */
@@ -170,6 +183,17 @@ GLABEL g_daif3_bp
 	str	x0, [x1]
 	DONE
 
+/* A breakpoint on an SVC with everything unmasked: the internal step enters
+ * the guest's SVC handler, whose SPSR must show the guest's DAIF. */
+GLABEL g_svc
+	msr	daifclr, #0xf
+GLABEL g_svc_insn
+	svc	#0
+	mrs	x0, daif
+	adr	x1, g_daif_result
+	str	x0, [x1]
+	DONE
+
 /* ---- the guest's own BRK, handled by its own vector table ---- */
 GLABEL g_brkg
 	adr	x0, kt_vectors
@@ -204,6 +228,10 @@ GLABEL kt_brk_esr
 GLABEL kt_brk_elr
 	.quad	0
 GLABEL kt_brk_spsr
+	.quad	0
+GLABEL kt_svc_count
+	.quad	0
+GLABEL kt_svc_spsr
 	.quad	0
 GLABEL g_loop_count
 	.quad	0
