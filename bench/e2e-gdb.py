@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+# Runs inside gdb (gdb -nx -batch -x bench/e2e-gdb.py), driven by bench/e2e.py
+# through the environment:
+#   E2E_TARGET  host:port of the gdb remote stub
+#   E2E_N       round trips a round
+#   E2E_ROUNDS  rounds of each kind
+#   E2E_BP      linear address of the hardware breakpoint (the guest's loop)
+# Prints "E2E key value ..." lines. stepi and continue are timed as a user of
+# gdb sees them: one command, one stop, registers read back.
+import os
+import time
+
+import gdb
+
+target = os.environ["E2E_TARGET"]
+n = int(os.environ.get("E2E_N", "200"))
+rounds = int(os.environ.get("E2E_ROUNDS", "5"))
+bp = int(os.environ["E2E_BP"], 0)
+
+
+def reg(name):
+    return int(gdb.parse_and_eval("$" + name)) & 0xFFFFFFFF
+
+
+gdb.execute("set pagination off")
+gdb.execute("set confirm off")
+gdb.execute("target remote " + target, to_string=True)
+
+# stepi: rounds of n, the guest's counter must move.
+for r in range(rounds):
+    before = reg("eax")
+    t = time.perf_counter()
+    for _ in range(n):
+        gdb.execute("stepi", to_string=True)
+    dt = time.perf_counter() - t
+    print("E2E stepi %d %.6f %d" % (n, dt, reg("eax") - before), flush=True)
+
+# continue to a hardware breakpoint on the loop: one iteration per continue
+# when the stub resumes past the breakpoint correctly.
+gdb.execute("hbreak *%#x" % bp, to_string=True)
+gdb.execute("continue", to_string=True)
+for r in range(rounds):
+    before = reg("eax")
+    t = time.perf_counter()
+    for _ in range(n):
+        gdb.execute("continue", to_string=True)
+    dt = time.perf_counter() - t
+    print("E2E continue %d %.6f %d" % (n, dt, reg("eax") - before), flush=True)
+
+gdb.execute("delete")
+try:
+    gdb.execute("kill", to_string=True)
+except gdb.error:
+    pass
