@@ -35,7 +35,7 @@
 	X(g_watch_blk_w) X(g_watch_end) X(g_watch_var) X(g_watch_blk) X(g_daif) X(g_daif_bp)   \
 	X(g_daif3) X(g_daif3_bp) X(g_daif_result) X(g_brkg) X(g_brkg_insn) X(g_brkg_after)     \
 	X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn) X(g_brkg_ours_after)             \
-	X(kt_svc_count) X(kt_svc_spsr) X(g_svc) X(g_svc_insn)
+	X(kt_svc_count) X(kt_svc_spsr) X(g_svc) X(g_svc_insn) X(g_watch8)
 
 #define KA_DECLARE_SYM(s) extern const char s[];
 KA_GUEST_SYMS(KA_DECLARE_SYM)

@@ -270,11 +270,104 @@ START_TEST(test_hw_break_stepi)
 }
 END_TEST
 
+/* Every host breakpoint slot fires, each with its own slot number (the
+ * glue's DBGBCR<n>/DBGBVR<n> placement), and one more does not fit. */
+START_TEST(test_hw_break_all_slots)
+{
+	static const char *const at[] = {g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
+					 g_step_5, g_step_6, g_step_7, g_step_8, g_step_9};
+	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kt_vm vm;
+	unsigned int n;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	ck_assert_int_eq(kvmdbg_probe(vm.m.vm_fd, &c), 0);
+	n = c.hw_breakpoints < 10 ? c.hw_breakpoints : 10;
+	kt_vcpu_start(&vm, 0, g_step);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[i]), 4), 0);
+	if (n < 10 && n == c.hw_breakpoints)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[n]), 4),
+				 -ENOSPC);
+	for (unsigned int i = 0; i < n; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, at[i]);
+
+		ck_assert_uint_eq(st.ev.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, i));
+		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
+	}
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 10);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The VMM moves the PC while stopped (a debugger's register write): the
+ * pending step-over is recomputed, nothing is stepped at the old place. */
+START_TEST(test_hw_break_regs_changed)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_loop);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	/* Skip the add of this iteration. */
+	ka_set_reg(&vm, 0, KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |
+				   KVM_REG_ARM_CORE_REG(regs.pc),
+		   kt_gva(&vm, g_loop_after));
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(vm.vcpu[0]), 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), 0);
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N - 1);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* Two vCPUs stopped on the same software breakpoint in turn: each steps past
+ * it on its own (the BRK lifted and put back by reference count). */
+START_TEST(test_sw_break_two_vcpus)
+{
+	struct kt_vm_opts o = {.nr_vcpus = 2};
+	struct kt_vm vm;
+	uint64_t at;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, &o);
+	kt_vcpu_start(&vm, 0, g_loop);
+	kt_vcpu_start(&vm, 1, g_loop);
+	at = kt_gva(&vm, g_loop_bp);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		for (unsigned int v = 0; v < 2; v++) {
+			struct kvmdbg_event ev = kt_expect_event(&vm, v, KVMDBG_STOP_BREAK, g_loop_bp);
+
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+			ck_assert_uint_eq(ka_x(&vm, v, 0), i);
+		}
+	}
+	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
+	kt_expect_done(&vm, 0);
+	kt_expect_done(&vm, 1);
+	ck_assert_uint_eq(ka_x(&vm, 0, 0), KA_LOOP_N);
+	ck_assert_uint_eq(ka_x(&vm, 1, 0), KA_LOOP_N);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_hwbreak)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	add_test(tc, test_hw_break_loop);
 	add_test(tc, test_hw_break_stepi);
+	add_test(tc, test_hw_break_all_slots);
+	add_test(tc, test_hw_break_regs_changed);
+	add_test(tc, test_sw_break_two_vcpus);
 }
 
 /* ---- watchpoints ---- */
@@ -391,9 +484,74 @@ START_TEST(test_watch_mask_block)
 	ck_assert_uint_eq(st.ev.data_addr, blk + 40);
 	ck_assert_uint_eq(st.ev.addr, blk);
 	ck_assert_uint_eq(st.ev.len, 64);
-	ck_assert_uint_eq(kt_peek(&vm, g_watch_blk) , 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_watch_blk), 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(((uint8_t *)kt_hva(&vm, g_watch_blk))[40], 0x22);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* Every host watchpoint slot fires on its own doubleword, in order, with the
+ * store's exact FAR and its own slot number. */
+START_TEST(test_watch_all_slots)
+{
+	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kt_vm vm;
+	unsigned int n;
+	uint64_t blk;
+
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	kt_vm_create(&vm, NULL);
+	ck_assert_int_eq(kvmdbg_probe(vm.m.vm_fd, &c), 0);
+	n = c.hw_watchpoints < 8 ? c.hw_watchpoints : 8;
+	kt_vcpu_start(&vm, 0, g_watch8);
+	blk = kt_gva(&vm, g_watch_blk);
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * i, 8), 0);
+	if (n < 8 && n == c.hw_watchpoints)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * n, 8), -ENOSPC);
+	for (unsigned int i = 0; i < n; i++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_WATCH, NULL);
+
+		ck_assert_uint_eq(st.ev.pc, kt_gva(&vm, g_watch8) + 8 + 4 * i);
+		ck_assert_uint_eq(st.ev.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_WP, i));
+		ck_assert_uint_eq(st.ev.addr, blk + 8 * i);
+		ck_assert_uint_eq(st.ev.data_addr, blk + 8 * i);
+		ck_assert_uint_eq(((uint64_t *)kt_hva(&vm, g_watch_blk))[i], 0);
+	}
+	kt_expect_done(&vm, 0);
+	for (unsigned int i = 0; i < 8; i++)
+		ck_assert_uint_eq(((uint64_t *)kt_hva(&vm, g_watch_blk))[i], 0x33);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* Stepping onto a watched store: the step before it, then the watchpoint
+ * at it (the store not done), then one user step that completes it. */
+START_TEST(test_watch_while_stepping)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+	uint64_t var;
+
+	need(KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_STEP, "watch_write and step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_watch);
+	var = kt_gva(&vm, g_watch_var);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, var, 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	for (unsigned int i = 0; i < 4; i++)
+		run_event(&vm, KVMDBG_STOP_STEP, NULL);
+	ck_assert_uint_eq(ka_pc(&vm, 0), kt_gva(&vm, g_watch_w8));
+	st = run_event(&vm, KVMDBG_STOP_WATCH, g_watch_w8);
+	ck_assert_uint_eq(st.ev.data_addr, var);
+	ck_assert_uint_eq(kt_peek(&vm, g_watch_var), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_watch_r8);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(kt_peek(&vm, g_watch_var), 0x11);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	run_event(&vm, KVMDBG_STOP_WATCH, g_watch_w1);
+	kt_expect_done(&vm, 0);
 	kt_vm_destroy(&vm);
 }
 END_TEST
@@ -406,6 +564,8 @@ TEST_SUITE_KVM(kvm_arm64_watch)
 	add_test(tc, test_watch_access);
 	add_test(tc, test_watch_byte);
 	add_test(tc, test_watch_mask_block);
+	add_test(tc, test_watch_all_slots);
+	add_test(tc, test_watch_while_stepping);
 }
 
 /* ---- software breakpoints ---- */

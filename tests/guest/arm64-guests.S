@@ -163,6 +163,15 @@ GLABEL g_watch_blk_w
 GLABEL g_watch_end
 	DONE
 
+/* ---- one doubleword store to each of blk[0..64) in turn ---- */
+GLABEL g_watch8
+	adr	x5, g_watch_blk
+	mov	x0, #0x33
+	.irp n, 0,1,2,3,4,5,6,7
+	str	x0, [x5, #(\n * 8)]
+	.endr
+	DONE
+
 /* ---- PSTATE.DAIF across the library's step-over ---- */
 GLABEL g_daif
 	msr	daifclr, #0xf     /* everything unmasked (nothing can interrupt) */
