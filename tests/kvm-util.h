@@ -62,6 +62,7 @@
 	X(g_loop_count) \
 	X(g_loop_mark) \
 	X(g_step) \
+	X(g_step_out) \
 	X(g_step_0) \
 	X(g_step_1) \
 	X(g_step_2) \

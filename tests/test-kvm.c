@@ -605,9 +605,28 @@ static const char *const step_seq[] = { g_step_0, g_step_1, g_step_2, g_step_3, 
 static const unsigned int step_len[] = { 1, 5, 3, 2, 7, 10, 1, 1, 2, 1 };
 #define STEP_SEQ_N (sizeof(step_seq) / sizeof(step_seq[0]))
 
+/*
+ * At the marker exit before g_step_0, where is the vCPU? Hosts differ: SVM
+ * KVM leaves RIP on the OUT and completes it at the next KVM_RUN (so the
+ * first step stops at g_step_0); kvm_pvm has completed it already (RIP at
+ * g_step_0, the first step stops at g_step_1). Returns the index in
+ * step_seq of the first step's stop.
+ */
+static unsigned int step_first(struct kt_vm *vm)
+{
+	uint64_t rip = kt_rip(vm, 0);
+
+	if (rip == kt_gva(vm, g_step_0))
+		return 1;
+	ck_assert_msg(rip == kt_gva(vm, g_step_out), "rip %#llx at the marker exit",
+		      (unsigned long long)rip);
+	return 0;
+}
+
 START_TEST(test_step_sequence)
 {
 	struct kt_vm vm;
+	unsigned int first;
 
 	if (!need(KVMDBG_FEAT_STEP, NULL))
 		return;
@@ -618,9 +637,9 @@ START_TEST(test_step_sequence)
 	kt_poke(&vm, g_step_sti, 0);
 	kt_vcpu_start(&vm, 0, g_step);
 	kt_expect_mark(&vm, 0, 1);
-	ck_assert_uint_eq(kt_rip(&vm, 0), kt_gva(&vm, g_step_0));
+	first = step_first(&vm);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
-	for (unsigned int i = 1; i < STEP_SEQ_N; i++) {
+	for (unsigned int i = first; i < STEP_SEQ_N; i++) {
 		struct kvmdbg_event ev = kt_expect_event(&vm, 0, KVMDBG_STOP_STEP, step_seq[i]);
 
 		ck_assert_int_eq(ev.stepped, 1);
@@ -646,6 +665,7 @@ static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool hel
 {
 	struct kt_vm vm;
 	uint64_t h0, h1;
+	unsigned int first;
 
 	kt_vm_create(&vm, NULL);
 	h0 = kt_gva(&vm, h0s);
@@ -653,24 +673,31 @@ static void step_with_pending(bool sti, int (*queue)(struct kt_vm *vm), bool hel
 	kt_poke(&vm, g_step_sti, sti);
 	kt_vcpu_start(&vm, 0, g_step);
 	kt_expect_mark(&vm, 0, 1);
+	first = step_first(&vm);
 	ck_assert_msg(queue(&vm) == 0, "queueing the %s: %s", what, strerror(errno));
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	if (held) {
-		for (unsigned int i = 1; i < STEP_SEQ_N; i++) {
+		for (unsigned int i = first; i < STEP_SEQ_N; i++) {
 			kt_expect_event(&vm, 0, KVMDBG_STOP_STEP, step_seq[i]);
 			ck_assert_msg(kt_peek(&vm, count) == 0, "%s handler ran while stepping",
 				      what);
 		}
 	} else {
 		/* Every step is either the next instruction of the run or
-		 * inside the handler. */
-		unsigned int next = 1, in_handler = 0;
+		 * inside the handler; a step during which the handler ran in
+		 * full (it runs with TF clear, and IRET's trap comes one
+		 * instruction later) may also stop one instruction further. */
+		unsigned int next = first, in_handler = 0;
 
 		for (unsigned int i = 0; i < 40 && next < STEP_SEQ_N; i++) {
+			uint64_t before = kt_peek(&vm, count);
 			struct kvmdbg_event ev = kt_expect_event(&vm, 0, KVMDBG_STOP_STEP, NULL);
 
 			if (ev.pc == kt_gva(&vm, step_seq[next])) {
 				next++;
+			} else if (kt_peek(&vm, count) != before && next + 1 < STEP_SEQ_N &&
+				   ev.pc == kt_gva(&vm, step_seq[next + 1])) {
+				next += 2;
 			} else {
 				ck_assert_msg(
 					ev.pc >= h0 && ev.pc <= h1,
@@ -1439,7 +1466,9 @@ static void run_failing(int mode)
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 5);
 	ck_assert_uint_eq(retries_without_sgd, 0);
 	kt_note("%u injected ioctl failures in prepare", atomic_load(&n_failed));
-	ck_assert_uint_ge(atomic_load(&n_failed), 5);
+	/* At least the first apply, stepping on and stepping off (hosts that
+	 * step over by RF need no KVM_SET_GUEST_DEBUG for it). */
+	ck_assert_uint_ge(atomic_load(&n_failed), 3);
 	kt_vm_destroy(&vm);
 }
 

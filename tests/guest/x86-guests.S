@@ -252,7 +252,9 @@ GLABEL g_step
 	cmpl $0, g_step_sti(%rip)
 	je 1f
 	sti
-1:	MARK 1
+1:	movl $1, %eax
+GLABEL g_step_out
+	outl %eax, $KT_PORT_MARK	/* marker 1 */
 GLABEL g_step_0
 	.byte 0x90				/* nop: 1 */
 GLABEL g_step_1
