@@ -46,7 +46,7 @@ void fh_reset(enum kvmdbg_arch arch)
 	fh.arch = arch;
 	fh.failed_site = -1;
 	for (size_t i = 0; i < FH_MEM_SIZE; i++)
-		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 43, 299, ... */
+		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 175, 431, ... */
 	memcpy(fh.orig, fh.mem, sizeof(fh.mem));
 	for (int i = 0; i < FH_MAX_VCPUS; i++)
 		fh.v[i].daif = 0x3c0;

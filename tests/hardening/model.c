@@ -375,7 +375,7 @@ static bool check_applied(struct ctx *c, int i)
 /* ---- operations ---- */
 
 static const uint64_t x86_exec_addrs[] = {0x100, 0x101, 0x102, 0x104, 0x107, 0x10c,
-					  43 /* an 0xcc byte of the guest's */, FH_MEM_SIZE + 0x10,
+					  175 /* an 0xcc byte of the guest's */, FH_MEM_SIZE + 0x10,
 					  UINT64_MAX};
 static const uint64_t arm64_exec_addrs[] = {0x100, 0x104, 0x108, 0x10c, 0x110, 0x120,
 					    0x102, FH_MEM_SIZE + 0x10, 0xfffffffffffffffcull};
@@ -716,8 +716,8 @@ static bool op_exit(struct ctx *c, int i)
 		for (int k = 0; k < MAXP; k++)
 			if (c->sw[k].used && mem_is_insn(c, c->sw[k].addr))
 				swa[nsw++] = c->sw[k].addr;
-		if (x86 && mem_is_insn(c, 43))
-			swa[nsw++] = 43; /* the guest's own int3 */
+		if (x86 && mem_is_insn(c, 175))
+			swa[nsw++] = 175; /* the guest's own int3 */
 	}
 	g = (enum gen)pick(c, 4);
 	if (g == GEN_STEP && !stepping)
