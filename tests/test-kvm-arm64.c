@@ -722,8 +722,8 @@ TEST_SUITE_KVM(kvm_arm64_daif)
 
 /* ---- re-injection of the guest's own BRK ---- */
 
-static void expect_guest_brk_handled(struct kt_vm *vm, const char *insn, uint32_t imm,
-				     uint64_t spsr_daif)
+static void expect_guest_brk_from(struct kt_vm *vm, const char *insn, uint32_t imm,
+				  uint64_t spsr_mode, uint64_t spsr_daif)
 {
 	uint64_t esr = kt_peek(vm, kt_brk_esr), spsr = kt_peek(vm, kt_brk_spsr);
 
@@ -731,8 +731,16 @@ static void expect_guest_brk_handled(struct kt_vm *vm, const char *insn, uint32_
 	/* What the CPU itself would have written: EC 0x3c, IL, the immediate. */
 	ck_assert_uint_eq(esr, (uint64_t)EC_BRK64 << 26 | ESR_IL | imm);
 	ck_assert_uint_eq(kt_peek(vm, kt_brk_elr), kt_gva(vm, insn));
-	ck_assert_uint_eq(spsr & PSTATE_MODE, PSTATE_EL1H);
+	ck_assert_uint_eq(spsr & PSTATE_MODE, spsr_mode);
 	ck_assert_uint_eq(spsr & PSTATE_DAIF, spsr_daif);
+	/* Through the vector of the EL it came from (both run with SP_EL1). */
+	ck_assert_uint_eq(kt_peek(vm, kt_brk_vec), spsr_mode == PSTATE_EL1H ? 0x200 : 0x400);
+}
+
+static void expect_guest_brk_handled(struct kt_vm *vm, const char *insn, uint32_t imm,
+				     uint64_t spsr_daif)
+{
+	expect_guest_brk_from(vm, insn, imm, PSTATE_EL1H, spsr_daif);
 }
 
 /* Without host debugging the guest's BRK never leaves the guest. */
@@ -815,6 +823,26 @@ START_TEST(test_guest_brk_our_imm)
 }
 END_TEST
 
+/* The guest's BRK at EL0: re-injected through the lower-EL vector (0x400)
+ * with SPSR_EL1 showing EL0t; its handler returns to EL0. */
+START_TEST(test_guest_brk_el0)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_el0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
+	run_event(&vm, KVMDBG_STOP_GUEST, g_el0_brk);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_MODE, 0);
+	kt_expect_done(&vm, 0);
+	expect_guest_brk_from(&vm, g_el0_brk, 0x800, 0, PSTATE_DAIF);
+	/* Back at EL0 after the handler's eret. */
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_MODE, 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_reinject)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -822,4 +850,5 @@ TEST_SUITE_KVM(kvm_arm64_reinject)
 	add_test(tc, test_guest_brk_reinjected);
 	add_test(tc, test_guest_brk_then_ours);
 	add_test(tc, test_guest_brk_our_imm);
+	add_test(tc, test_guest_brk_el0);
 }

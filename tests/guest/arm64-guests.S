@@ -10,7 +10,7 @@
  *
  * Ports: OUT stores a 32-bit value to KA_PORT_ADDR(port), a KVM_EXIT_MMIO
  * the run loop turns into KT_DONE / KT_MARK / a failure. x28 is reserved
- * for it; the exception handlers use x10-x13.
+ * for it; the exception handlers use x10-x14.
  */
 #include "../kvm-util-arm64.h"
 
@@ -39,7 +39,11 @@ GLABEL kt_vectors
 	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	.balign 0x80
 	.if \n == 4
-	b	kt_sync_spx      /* 0x200: current EL with SP_ELx, synchronous */
+	mov	x14, #0x200      /* current EL with SP_ELx, synchronous */
+	b	kt_sync_spx
+	.elseif \n == 8
+	mov	x14, #0x400      /* lower EL (AArch64), synchronous */
+	b	kt_sync_spx
 	.else
 	mov	x10, #\n
 	b	kt_fail
@@ -48,9 +52,10 @@ GLABEL kt_vectors
 	.balign 0x80
 
 /*
- * Synchronous exceptions at EL1: a BRK (EC 0x3c) is counted, its ESR, ELR and
- * SPSR recorded, and execution resumes after it (ELR += 4). Anything else
- * fails the test.
+ * Synchronous exceptions from EL1 or EL0 (x14 = the vector offset): a BRK
+ * (EC 0x3c) is counted, its ESR, ELR, SPSR and vector recorded, and execution
+ * resumes after it (ELR += 4). An SVC is counted too. Anything else fails
+ * the test.
  */
 kt_sync_spx:
 	mrs	x10, esr_el1
@@ -71,6 +76,8 @@ kt_sync_spx:
 	mrs	x11, spsr_el1
 	adr	x12, kt_brk_spsr
 	str	x11, [x12]
+	adr	x12, kt_brk_vec
+	str	x14, [x12]
 	add	x13, x13, #4
 	msr	elr_el1, x13
 	eret
@@ -216,6 +223,20 @@ GLABEL g_brkg_after
 	str	x0, [x1]
 	DONE
 
+/* The guest's own BRK at EL0: taken to EL1 through the lower-EL vector. */
+GLABEL g_el0
+	adr	x0, kt_vectors
+	msr	vbar_el1, x0
+	adr	x0, g_el0_user
+	msr	elr_el1, x0
+	mov	x0, #0x3c0        /* EL0t, DAIF masked */
+	msr	spsr_el1, x0
+	eret
+GLABEL g_el0_user
+GLABEL g_el0_brk
+	brk	#0x800
+	DONE
+
 /* The guest's own BRK with the library's immediate, not inserted by it. */
 GLABEL g_brkg_ours
 	adr	x0, kt_vectors
@@ -237,6 +258,8 @@ GLABEL kt_brk_esr
 GLABEL kt_brk_elr
 	.quad	0
 GLABEL kt_brk_spsr
+	.quad	0
+GLABEL kt_brk_vec
 	.quad	0
 GLABEL kt_svc_count
 	.quad	0
