@@ -26,6 +26,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/kvm.h>
@@ -95,6 +96,8 @@ static const struct sstep scen_x86[] = {
 	EXIT(0, E_HW, 0x200), HANDLE(0), PREP(0), EXIT(0, E_STEP, 0x203), HANDLE(0), PREP(0),
 	/* the guest's own TF step: re-injected */
 	EXIT(1, E_STEP, 0x500), HANDLE(1), PREP(1),
+	EXIT(1, E_STEP, 0x504), HANDLE(1), INS(KVMDBG_BREAK_HW, 0x208, 1), PREP(1),
+	REM(KVMDBG_BREAK_HW, 0x208, 1),
 	/* hit, then removed before the exit is handled: stale */
 	EXIT(1, E_SW, 0x300), REM(KVMDBG_BREAK_SW, 0x300, 1), HANDLE(1), PREP(1),
 	/* the guest's own int3 */
@@ -124,6 +127,9 @@ static const struct sstep scen_arm64[] = {
 	/* watchpoint: fires before the access, so resuming steps past it */
 	EXIT(1, E_WATCH, 0x1001), HANDLE(1), PREP(1), EXIT(1, E_STEP, 0x604), HANDLE(1), PREP(1),
 	EXIT(1, E_STEP, 0x500), HANDLE(1), PREP(1),
+	/* re-injection and a change of the set in one prepare */
+	EXIT(1, E_STEP, 0x504), HANDLE(1), INS(KVMDBG_BREAK_HW, 0x208, 4), PREP(1),
+	REM(KVMDBG_BREAK_HW, 0x208, 4),
 	EXIT(1, E_SW, 0x300), REM(KVMDBG_BREAK_SW, 0x300, 4), HANDLE(1), PREP(1),
 	EXIT(0, E_HW, 0x200), HANDLE(0), REGS(0, 0x100), PREP(0), EXIT(0, E_STEP, 0x104),
 	HANDLE(0), PREP(0),
@@ -598,6 +604,11 @@ static void fault_all(enum kvmdbg_arch arch, uint64_t features, const char *labe
 	ck_assert_msg(run_scenario(arch, features, 0, 0, false, NULL, &base, &fs, &site, msg,
 				   sizeof(msg)),
 		      "%s: clean run: %s", label, msg);
+	if (getenv("KVMDBG_FAULT_VERBOSE"))
+		for (int k = 0; scen_of(arch)[k].op != S_END; k++)
+			printf("fault %s: clean step %d %s vcpu%d: %d kind %d, calls so far %lu\n",
+			       label, k, op_names[scen_of(arch)[k].op], scen_of(arch)[k].cpu,
+			       base.r[k], base.kind[k], base.calls_after[k]);
 	n = base.calls_after[ARRAY_SIZE(base.calls_after) - 1];
 	for (int k = 0; k < MAX_STEPS; k++)
 		if (base.calls_after[k] > n)
