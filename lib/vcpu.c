@@ -51,6 +51,15 @@ KVMDBG_EXPORT int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *v, int enable)
 	return 0;
 }
 
+KVMDBG_EXPORT int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *v)
+{
+	if (!v)
+		return -EINVAL;
+	/* A pending step-over (ARMED) becomes a step at the next prepare only
+	 * if something is armed at the PC; answer for the state KVM will run. */
+	return v->user_step || v->so == KVMDBG_SO_STEPPING;
+}
+
 KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 {
 	if (!v)

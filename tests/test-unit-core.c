@@ -576,7 +576,10 @@ START_TEST(test_x86_hw_break_stepover)
 	ck_assert_uint_eq(ev.hits, 1u << 1);
 
 	/* Resume: slot 1 disarmed, one step with interrupts blocked. */
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(NULL), -EINVAL);
 	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
 			  KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ);
 	ck_assert_uint_eq(fv[0].hw.slot[0][1].ctrl, 0);
@@ -590,6 +593,7 @@ START_TEST(test_x86_hw_break_stepover)
 
 	/* Re-armed, not stepping. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
 	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
 	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2);
 	env_free(&e);
@@ -912,6 +916,23 @@ START_TEST(test_x86_rep_string_stepover)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
 	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, 0);
+
+	/* A LOCKed instruction that an emulator did not execute (lost race). */
+	mem[0x180] = 0xf0; /* lock incl (%rax) */
+	mem[0x181] = 0xff;
+	mem[0x182] = 0x00;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x180, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x180, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	x86_db(0, 0x183, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 
 	/* A jump to itself completes every step: the breakpoint fires again. */
 	mem[0x200] = 0xeb; /* jmp . */

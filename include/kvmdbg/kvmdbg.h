@@ -298,7 +298,9 @@ int kvmdbg_remove_all(struct kvmdbg_vm *vm);
  * Single-step this vCPU from its next kvmdbg_vcpu_prepare() on.
  *
  * Interrupts stay blocked while stepping where the host allows it
- * (x86 KVM_GUESTDBG_BLOCKIRQ; arm64 PSTATE.DAIF masked and restored).
+ * (x86 KVM_GUESTDBG_BLOCKIRQ; arm64 PSTATE.DAIF masked and restored); a
+ * VMM that injects interrupts itself with KVM_INTERRUPT must hold them
+ * while kvmdbg_vcpu_is_stepping() says so.
  *
  * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (the host cannot step).
  */
@@ -316,6 +318,21 @@ int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *vcpu, int enable);
  *         is unchanged and the next call tries again).
  */
 int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *vcpu);
+
+/**
+ * Whether the vCPU single-steps in the KVM_RUN that follows the last
+ * kvmdbg_vcpu_prepare(): a step the user asked for, or the library's own
+ * step past a breakpoint.
+ *
+ * BLOCKIRQ holds back interrupts from KVM's in-kernel interrupt controller,
+ * but not one a VMM with its own controller injects with KVM_INTERRUPT
+ * (KVM delivers that at once). Such a VMM asks this after prepare and
+ * delays its injection while it returns 1, or the step lands in the
+ * interrupt handler.
+ *
+ * @return 1 stepping, 0 not, -EINVAL (NULL).
+ */
+int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *vcpu);
 
 /**
  * Tell the library that the VMM changed the vCPU's registers (for example

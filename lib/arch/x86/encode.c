@@ -288,6 +288,12 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
  * take a single-step trap after every iteration, with RIP still on the
  * instruction until the count runs out. Legacy prefixes may come in any
  * order before an optional REX byte and the one-byte opcode.
+ *
+ * LOCKed instructions too: they never leave RIP on themselves when they
+ * complete (LOCK is only valid on memory read-modify-writes, never on a
+ * jump), but KVM's instruction emulator, which software KVMs run guest
+ * code in, can end a step without executing one that lost a cmpxchg race
+ * with another vCPU.
  */
 static bool x86_insn_restarts(const uint8_t *insn, size_t len)
 {
@@ -296,6 +302,8 @@ static bool x86_insn_restarts(const uint8_t *insn, size_t len)
 
 	for (; i < len && i < X86_MAX_INSN; i++) {
 		switch (insn[i]) {
+		case 0xf0: /* LOCK */
+			return true;
 		case 0xf2: /* REPNE */
 		case 0xf3: /* REP / REPE */
 			rep = true;
@@ -303,7 +311,6 @@ static bool x86_insn_restarts(const uint8_t *insn, size_t len)
 		case 0x26: case 0x2e: case 0x36: case 0x3e: /* segment overrides */
 		case 0x64: case 0x65:
 		case 0x66: case 0x67: /* operand / address size */
-		case 0xf0: /* LOCK */
 			continue;
 		}
 		break;
