@@ -21,10 +21,10 @@
 #include "kvm-util-arm64.h"
 #include "test-common.h"
 
-#define KT_MEM_SIZE (2ull << 20)
+#define KT_MEM_SIZE   (2ull << 20)
 #define KT_STACK_SIZE 0x4000ull
 
-#define CORE_REG(name)                                                                         \
+#define CORE_REG(name) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
 #define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
 
@@ -114,8 +114,8 @@ struct ka_symtab {
 	const char *addr;
 };
 
-#define KA_SYM_ENTRY(s) {#s, s},
-static const struct ka_symtab symtab[] = {KA_GUEST_SYMS(KA_SYM_ENTRY)};
+#define KA_SYM_ENTRY(s) { #s, s },
+static const struct ka_symtab symtab[] = { KA_GUEST_SYMS(KA_SYM_ENTRY) };
 #undef KA_SYM_ENTRY
 
 static size_t blob_size(void)
@@ -203,28 +203,26 @@ static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 	return 0;
 }
 
-static const struct kvmdbg_mem_ops mem_ops = {.read = mem_read, .write = mem_write};
+static const struct kvmdbg_mem_ops mem_ops = { .read = mem_read, .write = mem_write };
 
 /* ---- registers ---- */
 
 uint64_t ka_get_reg(struct kt_vm *vm, unsigned int idx, uint64_t id)
 {
 	uint64_t v = 0;
-	struct kvm_one_reg reg = {.id = id, .addr = (uintptr_t)&v};
+	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&v };
 	int r = ioctl(vm->m.vcpu_fd[idx], KVM_GET_ONE_REG, &reg);
 
-	ck_assert_msg(r == 0, "KVM_GET_ONE_REG %#llx: %s", (unsigned long long)id,
-		      strerror(errno));
+	ck_assert_msg(r == 0, "KVM_GET_ONE_REG %#llx: %s", (unsigned long long)id, strerror(errno));
 	return v;
 }
 
 void ka_set_reg(struct kt_vm *vm, unsigned int idx, uint64_t id, uint64_t val)
 {
-	struct kvm_one_reg reg = {.id = id, .addr = (uintptr_t)&val};
+	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&val };
 	int r = ioctl(vm->m.vcpu_fd[idx], KVM_SET_ONE_REG, &reg);
 
-	ck_assert_msg(r == 0, "KVM_SET_ONE_REG %#llx: %s", (unsigned long long)id,
-		      strerror(errno));
+	ck_assert_msg(r == 0, "KVM_SET_ONE_REG %#llx: %s", (unsigned long long)id, strerror(errno));
 }
 
 uint64_t ka_x(struct kt_vm *vm, unsigned int idx, unsigned int n)
@@ -262,8 +260,8 @@ uint64_t ka_last_esr(const struct kt_vm *vm, unsigned int idx)
 
 int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
 {
-	struct kt_vm_opts def = {0};
-	struct kvmdbg_vm_opts opts = {.sz = sizeof(opts)};
+	struct kt_vm_opts def = { 0 };
+	struct kvmdbg_vm_opts opts = { .sz = sizeof(opts) };
 	int r;
 
 	if (!o)
@@ -277,7 +275,8 @@ int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
 	ck_assert_msg(vm->kvm_fd >= 0, "open /dev/kvm: %s", strerror(errno));
 	r = kvmdbg_microvm_create(&vm->m, vm->kvm_fd, vm->nr_vcpus, KT_MEM_SIZE);
 	ck_assert_msg(r == 0, "kvmdbg_microvm_create: %s", strerror(-r));
-	ck_assert_msg(vm->m.code_gpa % 4096 == 0, "code_gpa %#llx", (unsigned long long)vm->m.code_gpa);
+	ck_assert_msg(vm->m.code_gpa % 4096 == 0, "code_gpa %#llx",
+		      (unsigned long long)vm->m.code_gpa);
 	ck_assert_msg(vm->m.code_gpa + blob_size() + vm->nr_vcpus * KT_STACK_SIZE <= vm->m.mem_size,
 		      "guest blob (%zu bytes at %#llx) does not fit", blob_size(),
 		      (unsigned long long)vm->m.code_gpa);
@@ -415,12 +414,13 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 				uint64_t f[4];
 
 				memcpy(f, kt_hva(vm, kt_fail_frame), sizeof(f));
-				return stop_error(st, 0,
-						  "guest exception (vector entry %u): esr %#llx elr %s "
-						  "far %#llx spsr %#llx",
-						  val, (unsigned long long)f[0],
-						  kt_sym(vm, f[1], b, sizeof(b)),
-						  (unsigned long long)f[2], (unsigned long long)f[3]);
+				return stop_error(
+					st, 0,
+					"guest exception (vector entry %u): esr %#llx elr %s "
+					"far %#llx spsr %#llx",
+					val, (unsigned long long)f[0],
+					kt_sym(vm, f[1], b, sizeof(b)), (unsigned long long)f[2],
+					(unsigned long long)f[3]);
 			}
 			if (port == KA_MICROVM_FAIL)
 				return stop_error(st, 0,
@@ -435,7 +435,8 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 		case KVM_EXIT_DEBUG:
 			r = kvmdbg_vcpu_handle_exit(vm->vcpu[idx], &st->ev);
 			if (r)
-				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s", strerror(-r));
+				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s",
+						  strerror(-r));
 			trace_event(vm, idx, &st->ev);
 			if ((flags & KT_RUN_ONCE) || KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) ||
 			    (st->ev.kind == KVMDBG_STOP_GUEST && (flags & KT_RUN_GUEST))) {
@@ -455,7 +456,8 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 					  kt_sym(vm, ka_pc(vm, idx), b, sizeof(b)));
 		default:
 			return stop_error(st, 0, "unexpected exit reason %u at pc %s",
-					  run->exit_reason, kt_sym(vm, ka_pc(vm, idx), b, sizeof(b)));
+					  run->exit_reason,
+					  kt_sym(vm, ka_pc(vm, idx), b, sizeof(b)));
 		}
 	}
 	st->what = KT_LIMIT;
@@ -520,8 +522,9 @@ struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvm
 		      label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "",
 		      kt_describe(vm, &st, d, sizeof(d)));
 	if (label)
-		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s", idx,
-			      kvmdbg_stop_name(kind), kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
+		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s",
+			      idx, kvmdbg_stop_name(kind),
+			      kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
 			      kt_describe(vm, &st, d, sizeof(d)));
 	return st.ev;
 }

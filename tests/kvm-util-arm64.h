@@ -15,28 +15,30 @@
 
 #include "kvm-util.h" /* KT_PORT_*, and the API implemented for arm64 */
 
-#define KA_MMIO_BASE 0x40000000 /* lib/arch/arm64/microvm.c: MICROVM_MMIO_GPA */
-#define KA_MMIO_HI 0x4000       /* movz xN, #KA_MMIO_HI, lsl #16 */
-#define KA_PORT_ADDR(port) (KA_MMIO_BASE + (port) * 8)
-#define KA_MICROVM_FAIL 0x1ff   /* port of the micro-VM's own fail vectors (+0xff8) */
-#define KA_LOOP_N 5             /* iterations of g_loop */
+#define KA_MMIO_BASE       0x40000000 /* lib/arch/arm64/microvm.c: MICROVM_MMIO_GPA */
+#define KA_MMIO_HI         0x4000     /* movz xN, #KA_MMIO_HI, lsl #16 */
+#define KA_PORT_ADDR(port) (KA_MMIO_BASE + 8 * (port))
+#define KA_MICROVM_FAIL    0x1ff /* port of the micro-VM's own fail vectors (+0xff8) */
+#define KA_LOOP_N          5     /* iterations of g_loop */
 
 #ifndef __ASSEMBLER__
 
 #include <stdint.h>
 
 /* The arm64 guest blob (tests/guest/arm64-guests.S). */
+/* clang-format off */
 #define KA_GUEST_SYMS(X)                                                                       \
 	X(kt_guest_start) X(kt_guest_end) X(kt_vectors) X(kt_fail_frame) X(kt_brk_count)      \
-	X(kt_brk_esr) X(kt_brk_elr) X(kt_brk_spsr) X(kt_brk_vec) X(g_step) X(g_step_0) X(g_step_1)          \
-	X(g_step_2) X(g_step_3) X(g_step_4) X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8)   \
-	X(g_step_9) X(g_step_end) X(g_loop) X(g_loop_bp) X(g_loop_after) X(g_loop_count)      \
-	X(g_watch) X(g_watch_w8) X(g_watch_r8) X(g_watch_w1) X(g_watch_other) X(g_watch_r1)    \
-	X(g_watch_blk_w) X(g_watch_end) X(g_watch_var) X(g_watch_blk) X(g_daif) X(g_daif_bp)   \
-	X(g_daif3) X(g_daif3_bp) X(g_daif_result) X(g_brkg) X(g_brkg_insn) X(g_brkg_after)     \
-	X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn) X(g_brkg_ours_after)             \
-	X(kt_svc_count) X(kt_svc_spsr) X(g_svc) X(g_svc_insn) X(g_watch8) X(g_el0)   \
-	X(g_el0_user) X(g_el0_brk)
+	X(kt_brk_esr) X(kt_brk_elr) X(kt_brk_spsr) X(kt_brk_vec) X(kt_svc_count)               \
+	X(kt_svc_spsr) X(g_step) X(g_step_0) X(g_step_1) X(g_step_2) X(g_step_3) X(g_step_4)   \
+	X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8) X(g_step_9) X(g_step_end) X(g_loop)    \
+	X(g_loop_bp) X(g_loop_after) X(g_loop_count) X(g_watch) X(g_watch_w8) X(g_watch_r8)    \
+	X(g_watch_w1) X(g_watch_other) X(g_watch_r1) X(g_watch_blk_w) X(g_watch_end)           \
+	X(g_watch_var) X(g_watch_blk) X(g_watch8) X(g_daif) X(g_daif_bp) X(g_daif3)            \
+	X(g_daif3_bp) X(g_daif_result) X(g_svc) X(g_svc_insn) X(g_brkg) X(g_brkg_insn)         \
+	X(g_brkg_after) X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn)                    \
+	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk)
+/* clang-format on */
 
 #define KA_DECLARE_SYM(s) extern const char s[];
 KA_GUEST_SYMS(KA_DECLARE_SYM)

@@ -30,12 +30,12 @@
 #define EC_BREAKPT_LOW 0x30
 #define EC_SOFTSTP_LOW 0x32
 #define EC_WATCHPT_LOW 0x34
-#define EC_BRK64 0x3c
-#define ESR_IL (1ull << 25)
-#define OUR_BRK_IMM 0x4b44u
-#define BRK_INSN(imm) (0xd4200000u | ((uint32_t)(imm) << 5))
-#define NOP_INSN 0xd503201fu
-#define ADD_X0_1 0x91000400u /* add x0, x0, #1 */
+#define EC_BRK64       0x3c
+#define ESR_IL         (1ull << 25)
+#define OUR_BRK_IMM    0x4b44u
+#define BRK_INSN(imm)  (0xd4200000u | ((uint32_t)(imm) << 5))
+#define NOP_INSN       0xd503201fu
+#define ADD_X0_1       0x91000400u /* add x0, x0, #1 */
 
 #define PSTATE_DAIF 0x3c0ull
 #define PSTATE_MODE 0x1full
@@ -60,7 +60,8 @@ static struct kt_stop run_event(struct kt_vm *vm, enum kvmdbg_stop kind, const c
 
 	kt_run(vm, 0, kind == KVMDBG_STOP_GUEST ? KT_RUN_GUEST : 0, &st);
 	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == kind, "expected %s at %s, got %s",
-		      kvmdbg_stop_name(kind), label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "-",
+		      kvmdbg_stop_name(kind),
+		      label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "-",
 		      kt_describe(vm, &st, d, sizeof(d)));
 	if (label)
 		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "expected %s at %s, got %s",
@@ -73,8 +74,8 @@ static struct kt_stop run_event(struct kt_vm *vm, enum kvmdbg_stop kind, const c
 
 START_TEST(test_probe_caps)
 {
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
-	struct kvmdbg_guest_caps g = {.sz = sizeof(g)};
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
+	struct kvmdbg_guest_caps g = { .sz = sizeof(g) };
 	struct kt_vm vm;
 	int r;
 
@@ -97,8 +98,9 @@ START_TEST(test_probe_caps)
 	ck_assert_uint_ge(c.hw_watchpoints, 2);
 	ck_assert_uint_le(c.hw_watchpoints, 16);
 	/* KVM_GUESTDBG_VALID_MASK of arm64: nothing else. */
-	ck_assert_uint_eq(c.debug_flags & ~(uint64_t)(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP |
-						     KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_USE_HW),
+	ck_assert_uint_eq(c.debug_flags &
+				  ~(uint64_t)(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP |
+					      KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_USE_HW),
 			  0);
 
 	r = kvmdbg_probe_guest(vm.m.vcpu_fd[0], &g);
@@ -153,8 +155,8 @@ TEST_SUITE_KVM(kvm_arm64_probe)
  * PC 4 further each time, the instruction before it executed. */
 START_TEST(test_step_range)
 {
-	static const char *const at[] = {g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
-					 g_step_5, g_step_6, g_step_7, g_step_8, g_step_9};
+	static const char *const at[] = { g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
+					  g_step_5, g_step_6, g_step_7, g_step_8, g_step_9 };
 	struct kt_vm vm;
 	uint64_t prev;
 
@@ -274,9 +276,9 @@ END_TEST
  * glue's DBGBCR<n>/DBGBVR<n> placement), and one more does not fit. */
 START_TEST(test_hw_break_all_slots)
 {
-	static const char *const at[] = {g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
-					 g_step_5, g_step_6, g_step_7, g_step_8, g_step_9};
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	static const char *const at[] = { g_step_0, g_step_1, g_step_2, g_step_3, g_step_4,
+					  g_step_5, g_step_6, g_step_7, g_step_8, g_step_9 };
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
 	struct kt_vm vm;
 	unsigned int n;
 
@@ -314,8 +316,9 @@ START_TEST(test_hw_break_regs_changed)
 	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	/* Skip the add of this iteration. */
-	ka_set_reg(&vm, 0, KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |
-				   KVM_REG_ARM_CORE_REG(regs.pc),
+	ka_set_reg(&vm, 0,
+		   KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |
+			   KVM_REG_ARM_CORE_REG(regs.pc),
 		   kt_gva(&vm, g_loop_after));
 	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(vm.vcpu[0]), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
@@ -331,7 +334,7 @@ END_TEST
  * it on its own (the BRK lifted and put back by reference count). */
 START_TEST(test_sw_break_two_vcpus)
 {
-	struct kt_vm_opts o = {.nr_vcpus = 2};
+	struct kt_vm_opts o = { .nr_vcpus = 2 };
 	struct kt_vm vm;
 	uint64_t at;
 
@@ -343,7 +346,8 @@ START_TEST(test_sw_break_two_vcpus)
 	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	for (unsigned int i = 0; i < 3; i++) {
 		for (unsigned int v = 0; v < 2; v++) {
-			struct kvmdbg_event ev = kt_expect_event(&vm, v, KVMDBG_STOP_BREAK, g_loop_bp);
+			struct kvmdbg_event ev =
+				kt_expect_event(&vm, v, KVMDBG_STOP_BREAK, g_loop_bp);
 
 			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
 			ck_assert_uint_eq(ka_x(&vm, v, 0), i);
@@ -373,15 +377,15 @@ TEST_SUITE_KVM(kvm_arm64_hwbreak)
 /* ---- watchpoints ---- */
 
 struct watch_hit {
-	const char *insn;     /* the access instruction */
-	uint64_t off, len;    /* the bytes it accesses, from g_watch_var */
+	const char *insn;  /* the access instruction */
+	uint64_t off, len; /* the bytes it accesses, from g_watch_var */
 	int write;
 };
 
-static const struct watch_hit hit_w8 = {g_watch_w8, 0, 8, 1};
-static const struct watch_hit hit_r8 = {g_watch_r8, 0, 8, 0};
-static const struct watch_hit hit_w1 = {g_watch_w1, 3, 1, 1};
-static const struct watch_hit hit_r1 = {g_watch_r1, 5, 1, 0};
+static const struct watch_hit hit_w8 = { g_watch_w8, 0, 8, 1 };
+static const struct watch_hit hit_r8 = { g_watch_r8, 0, 8, 0 };
+static const struct watch_hit hit_w1 = { g_watch_w1, 3, 1, 1 };
+static const struct watch_hit hit_r1 = { g_watch_r1, 5, 1, 0 };
 
 /* Run g_watch under one watchpoint and expect exactly the hits given. */
 static void watch_scenario(enum kvmdbg_type type, uint64_t off, uint64_t len,
@@ -429,7 +433,7 @@ static void watch_scenario(enum kvmdbg_type type, uint64_t off, uint64_t len,
 
 START_TEST(test_watch_write)
 {
-	const struct watch_hit *h[] = {&hit_w8, &hit_w1};
+	const struct watch_hit *h[] = { &hit_w8, &hit_w1 };
 
 	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
 	watch_scenario(KVMDBG_WATCH_WRITE, 0, 8, h, 2);
@@ -438,7 +442,7 @@ END_TEST
 
 START_TEST(test_watch_read)
 {
-	const struct watch_hit *h[] = {&hit_r8, &hit_r1};
+	const struct watch_hit *h[] = { &hit_r8, &hit_r1 };
 
 	need(KVMDBG_FEAT_WATCH_READ, "watch_read");
 	watch_scenario(KVMDBG_WATCH_READ, 0, 8, h, 2);
@@ -447,7 +451,7 @@ END_TEST
 
 START_TEST(test_watch_access)
 {
-	const struct watch_hit *h[] = {&hit_w8, &hit_r8, &hit_w1, &hit_r1};
+	const struct watch_hit *h[] = { &hit_w8, &hit_r8, &hit_w1, &hit_r1 };
 
 	need(KVMDBG_FEAT_WATCH_ACCESS, "watch_access");
 	watch_scenario(KVMDBG_WATCH_ACCESS, 0, 8, h, 4);
@@ -458,7 +462,7 @@ END_TEST
  * below it (nearest-range matching), the byte store exactly. */
 START_TEST(test_watch_byte)
 {
-	const struct watch_hit *h[] = {&hit_w8, &hit_w1};
+	const struct watch_hit *h[] = { &hit_w8, &hit_w1 };
 
 	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
 	watch_scenario(KVMDBG_WATCH_WRITE, 3, 1, h, 2);
@@ -495,7 +499,7 @@ END_TEST
  * store's exact FAR and its own slot number. */
 START_TEST(test_watch_all_slots)
 {
-	struct kvmdbg_caps c = {.sz = sizeof(c)};
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
 	struct kt_vm vm;
 	unsigned int n;
 	uint64_t blk;
@@ -509,7 +513,8 @@ START_TEST(test_watch_all_slots)
 	for (unsigned int i = 0; i < n; i++)
 		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * i, 8), 0);
 	if (n < 8 && n == c.hw_watchpoints)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * n, 8), -ENOSPC);
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * n, 8),
+				 -ENOSPC);
 	for (unsigned int i = 0; i < n; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_WATCH, NULL);
 

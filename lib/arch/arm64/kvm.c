@@ -34,26 +34,27 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 
 /* What arm64 KVM accepts (KVM_GUESTDBG_VALID_MASK), for kernels that predate
  * KVM_CAP_SET_GUEST_DEBUG2. */
-#define ARM64_DEBUG_FLAGS_DEFAULT                                                              \
-	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
+#define ARM64_DEBUG_FLAGS_DEFAULT                                                 \
+	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP | \
 	 KVM_GUESTDBG_USE_HW)
 
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
 
 /* ONE_REG ids. */
-#define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_PC CORE_REG(regs.pc)
-#define REG_PSTATE CORE_REG(regs.pstate)
-#define REG_SP_EL1 CORE_REG(sp_el1)
-#define REG_ELR_EL1 CORE_REG(elr_el1)
-#define REG_SPSR_EL1 CORE_REG(spsr[KVM_SPSR_EL1])
-#define REG_ESR_EL1 ARM64_SYS_REG(3, 0, 5, 2, 0)
-#define REG_FAR_EL1 ARM64_SYS_REG(3, 0, 6, 0, 0)
-#define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
-#define REG_SCTLR_EL1 ARM64_SYS_REG(3, 0, 1, 0, 0)
-#define REG_ID_AA64DFR0_EL1 ARM64_SYS_REG(3, 0, 0, 5, 0)
-#define REG_ID_AA64PFR1_EL1 ARM64_SYS_REG(3, 0, 0, 4, 1)
+#define CORE_REG(name) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
+#define REG_PC               CORE_REG(regs.pc)
+#define REG_PSTATE           CORE_REG(regs.pstate)
+#define REG_SP_EL1           CORE_REG(sp_el1)
+#define REG_ELR_EL1          CORE_REG(elr_el1)
+#define REG_SPSR_EL1         CORE_REG(spsr[KVM_SPSR_EL1])
+#define REG_ESR_EL1          ARM64_SYS_REG(3, 0, 5, 2, 0)
+#define REG_FAR_EL1          ARM64_SYS_REG(3, 0, 6, 0, 0)
+#define REG_VBAR_EL1         ARM64_SYS_REG(3, 0, 12, 0, 0)
+#define REG_SCTLR_EL1        ARM64_SYS_REG(3, 0, 1, 0, 0)
+#define REG_ID_AA64DFR0_EL1  ARM64_SYS_REG(3, 0, 0, 5, 0)
+#define REG_ID_AA64PFR1_EL1  ARM64_SYS_REG(3, 0, 0, 4, 1)
 #define REG_ID_AA64MMFR1_EL1 ARM64_SYS_REG(3, 0, 0, 7, 1)
 
 /* PSTATE (SPSR layout for AArch64). */
@@ -61,34 +62,34 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 #define PS_MODE_EL0t 0x0ull
 #define PS_MODE_EL1t 0x4ull
 #define PS_MODE_EL1h 0x5ull
-#define PS_MODE32 (1ull << 4) /* nRW: the exception came from AArch32 */
-#define PS_F (1ull << 6)
-#define PS_I (1ull << 7)
-#define PS_A (1ull << 8)
-#define PS_D (1ull << 9)
-#define PS_DAIF (PS_D | PS_A | PS_I | PS_F)
-#define PS_AIF (PS_A | PS_I | PS_F)
-#define PS_BTYPE (3ull << 10)
-#define PS_SSBS (1ull << 12)
-#define PS_SS (1ull << 21)
-#define PS_PAN (1ull << 22)
-#define PS_UAO (1ull << 23)
-#define PS_DIT (1ull << 24)
-#define PS_TCO (1ull << 25)
+#define PS_MODE32    (1ull << 4) /* nRW: the exception came from AArch32 */
+#define PS_F         (1ull << 6)
+#define PS_I         (1ull << 7)
+#define PS_A         (1ull << 8)
+#define PS_D         (1ull << 9)
+#define PS_DAIF      (PS_D | PS_A | PS_I | PS_F)
+#define PS_AIF       (PS_A | PS_I | PS_F)
+#define PS_BTYPE     (3ull << 10)
+#define PS_SSBS      (1ull << 12)
+#define PS_SS        (1ull << 21)
+#define PS_PAN       (1ull << 22)
+#define PS_UAO       (1ull << 23)
+#define PS_DIT       (1ull << 24)
+#define PS_TCO       (1ull << 25)
 
-#define SCTLR_SPAN (1ull << 23)
+#define SCTLR_SPAN  (1ull << 23)
 #define SCTLR_DSSBS (1ull << 44)
 
 /* Exception vector offsets from VBAR_EL1 (synchronous exceptions). */
-#define VEC_CUR_SP0 0x000
-#define VEC_CUR_SPX 0x200
+#define VEC_CUR_SP0   0x000
+#define VEC_CUR_SPX   0x200
 #define VEC_LOWER_A64 0x400
 #define VEC_LOWER_A32 0x600
 
 /* ESR classes: the "lower EL" debug ECs KVM reports are even; +1 is the
  * same-EL variant. */
-#define ESR_EC_SHIFT 26
-#define ESR_EC(esr) (((esr) >> ESR_EC_SHIFT) & 0x3f)
+#define ESR_EC_SHIFT   26
+#define ESR_EC(esr)    (((esr) >> ESR_EC_SHIFT) & 0x3f)
 #define EC_BREAKPT_LOW 0x30
 #define EC_SOFTSTP_LOW 0x32
 #define EC_WATCHPT_LOW 0x34
@@ -259,9 +260,9 @@ static int arm64_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg
  * had clear (MSR DAIFSet, MSR DAIF) stepped over from a breakpoint on it:
  * the instruction's word is not known here (see the note in the report).
  */
-#define SAVED_PC_MASK 0x00fffffffffffffcull
+#define SAVED_PC_MASK   0x00fffffffffffffcull
 #define SAVED_AIF_SHIFT 56
-#define SAVED_KEEP (1ull << 60)
+#define SAVED_KEEP      (1ull << 60)
 
 static uint64_t saved_pc(uint64_t saved)
 {

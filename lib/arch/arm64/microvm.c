@@ -40,17 +40,18 @@
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
-#define MICROVM_CODE_GPA 0x10000ull
-#define MICROVM_MMIO_GPA (1ull << 30)
+#define MICROVM_CODE_GPA  0x10000ull
+#define MICROVM_MMIO_GPA  (1ull << 30)
 #define MICROVM_FAIL_MMIO (MICROVM_MMIO_GPA + 0xff8)
-#define MICROVM_MAX_MEM (1ull << 30)
+#define MICROVM_MAX_MEM   (1ull << 30)
 
-#define CORE_REG(name) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_PC CORE_REG(regs.pc)
-#define REG_SP CORE_REG(regs.sp)
-#define REG_PSTATE CORE_REG(regs.pstate)
-#define REG_SP_EL1 CORE_REG(sp_el1)
-#define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
+#define CORE_REG(name) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
+#define REG_PC        CORE_REG(regs.pc)
+#define REG_SP        CORE_REG(regs.sp)
+#define REG_PSTATE    CORE_REG(regs.pstate)
+#define REG_SP_EL1    CORE_REG(sp_el1)
+#define REG_VBAR_EL1  ARM64_SYS_REG(3, 0, 12, 0, 0)
 #define REG_MDSCR_EL1 ARM64_SYS_REG(2, 0, 0, 2, 2) /* op0 = 2: a debug register */
 
 /* EL1h with D, A, I, F masked. */
@@ -162,8 +163,8 @@ int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_
 	m->vm_fd = r;
 	set_cloexec(m->vm_fd);
 
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED) {
 		r = -errno;
 		goto fail;

@@ -32,22 +32,24 @@
 /* Called through kvmdbg_host.probe_verified (kvm.c). */
 int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 
-#define PROBE_MEM_SIZE (1ull << 20)
+#define PROBE_MEM_SIZE  (1ull << 20)
 #define PROBE_MMIO_DONE ((1ull << 30) + 0xe0) /* probe-guest.S: PG_PORT_DONE */
-#define PROBE_MAX_RUNS 16
+#define PROBE_MAX_RUNS  16
 
 #define EC_BREAKPT_LOW 0x30
 #define EC_SOFTSTP_LOW 0x32
 #define EC_WATCHPT_LOW 0x34
-#define EC_BRK64 0x3c
-#define ESR_EC(esr) (((esr) >> 26) & 0x3f)
-#define ESR_WNR (1ull << 6)
+#define EC_BRK64       0x3c
+#define ESR_EC(esr)    (((esr) >> 26) & 0x3f)
+#define ESR_WNR        (1ull << 6)
 
+/* clang-format off */
 #define PG_SYMS(X)                                                                             \
 	X(kvmdbg_arm64_pg_start) X(kvmdbg_arm64_pg_step) X(kvmdbg_arm64_pg_bp)                 \
 	X(kvmdbg_arm64_pg_bp_target) X(kvmdbg_arm64_pg_watch_w) X(kvmdbg_arm64_pg_watch_w_insn) \
 	X(kvmdbg_arm64_pg_watch_r) X(kvmdbg_arm64_pg_watch_r_insn) X(kvmdbg_arm64_pg_brk)       \
 	X(kvmdbg_arm64_pg_brk_insn) X(kvmdbg_arm64_pg_data) X(kvmdbg_arm64_pg_end)
+/* clang-format on */
 
 #define PG_DECLARE(s) extern const char s[];
 PG_SYMS(PG_DECLARE)
@@ -148,8 +150,7 @@ static bool probe_step(struct probe *p)
 }
 
 /* One slot of pool holding the cover of (type, addr, len). */
-static bool one_slot(enum kvmdbg_type type, uint64_t addr, uint64_t len,
-		     struct kvmdbg_hwstate *hw)
+static bool one_slot(enum kvmdbg_type type, uint64_t addr, uint64_t len, struct kvmdbg_hwstate *hw)
 {
 	const struct kvmdbg_limits lim = { .nr = { 1, 1 }, .allow_overcover = false };
 	struct kvmdbg_piece pc[1];
@@ -180,8 +181,8 @@ static bool probe_hw_break(struct probe *p)
 	return ex.debug && ESR_EC(ex.esr) == EC_BREAKPT_LOW && ex.pc == target;
 }
 
-static bool probe_watch(struct probe *p, enum kvmdbg_type type, const char *label,
-			const char *insn, bool write)
+static bool probe_watch(struct probe *p, enum kvmdbg_type type, const char *label, const char *insn,
+			bool write)
 {
 	uint64_t data = gva(p, kvmdbg_arm64_pg_data);
 	struct kvmdbg_hwstate hw;
@@ -238,8 +239,7 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
 
 	if (p.caps.guest_debug && p.caps.single_step && probe_step(&p))
 		f |= KVMDBG_FEAT_STEP;
-	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_breakpoints &&
-	    probe_hw_break(&p))
+	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_breakpoints && probe_hw_break(&p))
 		f |= KVMDBG_FEAT_HW_BREAK;
 	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_watchpoints) {
 		if (probe_watch(&p, KVMDBG_WATCH_WRITE, kvmdbg_arm64_pg_watch_w,
