@@ -56,11 +56,13 @@ struct symbol {
 	const char *what;
 };
 
-static struct symbol symbols[5];
+/* Code symbols first, in address order, then the data symbol. */
+enum { SYM_START, SYM_LOOP, SYM_DONE, SYM_BUMP, SYM_COUNTER, NR_SYMBOLS };
+static struct symbol symbols[NR_SYMBOLS];
 
 static void init_symbols(void)
 {
-	const struct symbol s[] = {
+	const struct symbol s[NR_SYMBOLS] = {
 		{ "start", CODE_GPA, "guest entry point" },
 		{ "loop", CODE_GPA + (uint64_t)(demo_guest_loop - demo_guest_start),
 		  "top of the loop: call bump" },
@@ -161,7 +163,7 @@ static void usage(FILE *f)
 		"\n"
 		"ADDR is a guest address (C syntax: 0x100020), SYM is one of the guest's\n"
 		"symbols, optionally with +OFFSET:\n");
-	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++)
+	for (size_t i = 0; i < NR_SYMBOLS; i++)
 		fprintf(f, "  %-8s 0x%-8" PRIx64 " %s\n", symbols[i].name, symbols[i].gva,
 			symbols[i].what);
 	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 bad arguments.\n");
@@ -210,7 +212,7 @@ static bool parse_location(const char *s, uint64_t *addr)
 	size_t n = plus ? (size_t)(plus - s) : strlen(s);
 	uint64_t off = 0;
 
-	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+	for (size_t i = 0; i < NR_SYMBOLS; i++) {
 		if (strlen(symbols[i].name) != n || strncmp(symbols[i].name, s, n) != 0)
 			continue;
 		if (plus && !parse_u64(plus + 1, &off))
@@ -577,9 +579,9 @@ static const char *symbolize(uint64_t gva, char *buf, size_t size)
 
 	buf[0] = '\0';
 	if (gva >= DATA_GPA && gva < DATA_GPA + 8) {
-		best = &symbols[4];
+		best = &symbols[SYM_COUNTER];
 	} else if (gva >= CODE_GPA && gva < code_end) {
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < SYM_COUNTER; i++)
 			if (symbols[i].gva <= gva && (!best || symbols[i].gva > best->gva))
 				best = &symbols[i];
 	}
@@ -1069,7 +1071,7 @@ int main(int argc, char **argv)
 		print_verified(m.features);
 	info("guest: %zu bytes of code at 0x%llx, bump() at 0x%" PRIx64 ", counter at 0x%llx, "
 	     "%lu loops",
-	     (size_t)(demo_guest_end - demo_guest_start), CODE_GPA, symbols[3].gva, DATA_GPA,
+	     (size_t)(demo_guest_end - demo_guest_start), CODE_GPA, symbols[SYM_BUMP].gva, DATA_GPA,
 	     opt.loops);
 
 	ret = run_demo(&m);
