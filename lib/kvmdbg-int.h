@@ -22,6 +22,12 @@
 #define KVMDBG_CTL_BLOCKIRQ (1u << 4)
 #define KVMDBG_CTL_INJECT_DB (1u << 5)
 #define KVMDBG_CTL_INJECT_BP (1u << 6)
+#define KVMDBG_CTL_GD (1u << 7) /* x86: DR7.GD in the host's DR7 (overlay) */
+
+/* Slot owners of the overlay: the guest's register n of a pool. Host point
+ * ids stay below this bit. */
+#define KVMDBG_OWNER_GUEST 0x80000000u
+#define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
 
 /* A guest-owned debug exception waiting to be delivered back to the guest. */
 struct kvmdbg_reinject {
@@ -61,6 +67,9 @@ struct kvmdbg_host_ops {
 	 * writing the guest's DR6; arm64 emulates the exception entry and
 	 * returns none). */
 	int (*inject)(int vcpu_fd, const struct kvmdbg_reinject *r, uint32_t *ctl);
+	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
+	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
+	int (*read_guest_regs)(int vcpu_fd, struct kvmdbg_guest_regs *g);
 };
 
 /* The glue of the arch this library was built for. */
@@ -176,6 +185,15 @@ struct kvmdbg_vcpu {
 
 	struct kvmdbg_reinject reinject;
 	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
+
+	/* overlay (KVMDBG_OVERLAY_GUEST) */
+	bool guest_stale;        /* re-read the guest's registers at the next prepare */
+	bool gd_stepping;        /* running one guest MOV DR natively (x86 GD exit) */
+	struct kvmdbg_guest_regs guest_regs;
+	struct kvmdbg_hwstate guest; /* sanitised guest slots, guest numbering */
+	unsigned int guest_rejected;
+	unsigned int guest_merged, guest_suspended;
+	uint64_t nr_reinjected, nr_refreshes;
 };
 
 /* Internal constructor with an explicit host glue (tests: a fake KVM). */

@@ -31,6 +31,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	v->run = run;
 	/* KVM's state for this vCPU is unknown to us: apply at the first prepare. */
 	v->applied_valid = false;
+	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
 	pthread_mutex_lock(&vm->lock);
 	vm->nr_vcpus++;
 	pthread_mutex_unlock(&vm->lock);
@@ -57,7 +58,107 @@ KVMDBG_EXPORT int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *v)
 		return -EINVAL;
 	/* A pending step-over (ARMED) becomes a step at the next prepare only
 	 * if something is armed at the PC; answer for the state KVM will run. */
-	return v->user_step || v->so == KVMDBG_SO_STEPPING;
+	return v->user_step || v->so == KVMDBG_SO_STEPPING || v->gd_stepping;
+}
+
+static bool overlay_on(const struct kvmdbg_vcpu *v)
+{
+	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *v)
+{
+	if (!v)
+		return -EINVAL;
+	if (!overlay_on(v))
+		return -EOPNOTSUPP;
+	v->guest_stale = true;
+	return 0;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *v,
+					    struct kvmdbg_overlay_stats *st)
+{
+	struct kvmdbg_overlay_stats full;
+
+	if (!v || !st || st->sz < sizeof(size_t))
+		return -EINVAL;
+	if (!overlay_on(v))
+		return -EOPNOTSUPP;
+	full = (struct kvmdbg_overlay_stats){
+		.sz = st->sz,
+		.merged = v->guest_merged,
+		.suspended = v->guest_suspended,
+		.rejected = v->guest_rejected,
+		.reinjected = v->nr_reinjected,
+		.refreshes = v->nr_refreshes,
+	};
+	memcpy(st, &full, st->sz < sizeof(full) ? st->sz : sizeof(full));
+	return 0;
+}
+
+/* Re-read the guest's own debug registers; dirty if its slots changed. */
+static int guest_refresh(struct kvmdbg_vcpu *v)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_hwstate slots;
+	unsigned int rejected;
+	int r = vm->host->read_guest_regs(v->fd, &v->guest_regs);
+
+	if (r)
+		return r;
+	v->nr_refreshes++;
+	v->guest_stale = false;
+	vm->arch->guest_slots(&v->guest_regs, &slots, &rejected);
+	if (memcmp(&slots, &v->guest, sizeof(slots)) || rejected != v->guest_rejected) {
+		v->guest = slots;
+		v->guest_rejected = rejected;
+		v->dirty = true;
+	}
+	return 0;
+}
+
+/*
+ * Overlay: put the guest's enabled slots into the hardware slots the host
+ * leaves free, under the guest's own number where the host does not hold
+ * it, else any free one; what does not fit is suspended (the host wins).
+ * Called with vm->lock held, after the host's slots are in hw.
+ */
+static void merge_guest_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			       uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	bool live_exec = (vm->features & KVMDBG_FEAT_VERIFIED) &&
+			 (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE);
+
+	v->guest_merged = v->guest_suspended = 0;
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++) {
+		unsigned int nr = vm->slots.nr[pool];
+
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			const struct kvmdbg_hwslot *g = &v->guest.slot[pool][n];
+			unsigned int m = KVMDBG_MAX_SLOTS;
+
+			if (!g->ctrl)
+				continue;
+			/* This KVM keeps the guest's own execution breakpoints
+			 * running beside the host's: merging would double them. */
+			if (live_exec && vm->arch->slot_type(pool, g->ctrl) == KVMDBG_BREAK_HW)
+				continue;
+			if (n < nr && !vm->slots.owner[pool][n] && !owner[pool][n])
+				m = n;
+			for (unsigned int i = 0; m == KVMDBG_MAX_SLOTS && i < nr; i++)
+				if (!vm->slots.owner[pool][i] && !owner[pool][i])
+					m = i;
+			if (m == KVMDBG_MAX_SLOTS) {
+				v->guest_suspended++;
+				continue;
+			}
+			hw->slot[pool][m] = *g;
+			owner[pool][m] = KVMDBG_OWNER_GUEST_ID(pool, n);
+			v->guest_merged++;
+		}
+	}
 }
 
 KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
@@ -78,27 +179,50 @@ static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	bool any_hw = false;
+	bool any_hw = false, host_hw = false;
+
+	*ctl = 0;
+	if (v->gd_stepping) {
+		/* One guest MOV DR runs natively against the guest's own
+		 * registers: no host slots, no GD, one blocked-interrupt step. */
+		memset(hw, 0, sizeof(*hw));
+		memset(owner, 0, sizeof(vm->slots.owner));
+		goto flags;
+	}
 
 	kvmdbg_slots_to_hw(&vm->slots, hw);
 	memcpy(owner, vm->slots.owner, sizeof(vm->slots.owner));
-	*ctl = 0;
 
 	/* Slots disarmed while this vCPU steps past the stop that hit them. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
+			host_hw |= vm->slots.owner[pool][slot] != 0;
 			if (v->so == KVMDBG_SO_STEPPING &&
 			    (v->so_slots & KVMDBG_HIT_BIT(pool, slot))) {
 				hw->slot[pool][slot].ctrl = 0;
 				owner[pool][slot] = 0;
 			}
-			any_hw |= hw->slot[pool][slot].ctrl != 0;
 		}
+	/* While the host holds no slot, KVM runs the guest's own registers:
+	 * nothing to merge. */
+	if (overlay_on(v) && host_hw) {
+		merge_guest_locked(v, hw, owner);
+		if (vm->features & KVMDBG_FEAT_GD_EXIT)
+			*ctl |= KVMDBG_CTL_GD;
+	} else if (overlay_on(v)) {
+		v->guest_merged = v->guest_suspended = 0;
+	}
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			any_hw |= hw->slot[pool][slot].ctrl != 0;
 	if (any_hw)
 		*ctl |= KVMDBG_CTL_HW;
+	else
+		*ctl &= ~KVMDBG_CTL_GD;
+flags:
 	if (vm->sw.count)
 		*ctl |= KVMDBG_CTL_SW_BP;
-	if (v->user_step || v->so == KVMDBG_SO_STEPPING) {
+	if (v->user_step || v->so == KVMDBG_SO_STEPPING || v->gd_stepping) {
 		*ctl |= KVMDBG_CTL_STEP;
 		if (vm->caps.block_irq)
 			*ctl |= KVMDBG_CTL_BLOCKIRQ;
@@ -241,8 +365,14 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 
 	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
 	if (v->applied_valid && !v->dirty && v->so != KVMDBG_SO_ARMED && !v->reinject.pending &&
-	    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+	    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
 		return 0;
+
+	if (overlay_on(v) && v->guest_stale) {
+		r = guest_refresh(v);
+		if (r)
+			return r;
+	}
 
 	if (v->so == KVMDBG_SO_ARMED) {
 		r = stepover_begin(v);
@@ -278,7 +408,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	v->applied_valid = true;
 	v->gen = gen;
 	v->dirty = false;
-	v->reinject.pending = false;
+	if (v->reinject.pending) {
+		v->reinject.pending = false;
+		v->nr_reinjected++;
+	}
 	return 0;
 }
 
@@ -373,10 +506,30 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	r = vm->host->read_exit(v->fd, v->run, &ex);
 	if (r)
 		return r;
+	/* Overlay: the guest's registers as they are now (its changes since
+	 * the last look, and what its own slots match at this exit). */
+	if (overlay_on(v)) {
+		r = guest_refresh(v);
+		if (r)
+			return r;
+	}
 	vm->arch->decode(&v->applied, &ex, &dec);
 	ev->pc = ex.pc;
 	if (!dec.recognised)
 		return 0;
+
+	if (v->gd_stepping) {
+		/* The guest's MOV DR ran natively; its registers were just
+		 * re-read, so the next prepare merges the new state. */
+		v->gd_stepping = false;
+		v->dirty = true;
+	} else if (dec.gd && (v->applied_ctl & KVMDBG_CTL_GD)) {
+		/* Our DR7.GD: the guest is about to touch a debug register (the
+		 * MOV has not run). Let it run alone against its own copy. */
+		v->gd_stepping = true;
+		v->dirty = true;
+		return 0;
+	}
 
 	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
 	if (v->so == KVMDBG_SO_STEPPING) {
@@ -401,6 +554,13 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 
 			if (!(dec.hits & bit))
 				continue;
+			if (v->applied_owner[pool][slot] & KVMDBG_OWNER_GUEST) {
+				/* A guest slot merged into this hardware slot:
+				 * re-injected under the guest's own number. */
+				guest = true;
+				guest_dr6 |= 1ull << (v->applied_owner[pool][slot] & 0xff);
+				continue;
+			}
 			p = point_by_id(vm, v->applied_owner[pool][slot]);
 			if (!p)
 				continue;
@@ -474,6 +634,21 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		if (live) {
 			guest = true;
 			guest_dr6 |= dec.dr6_other & 0xf;
+		}
+	}
+	/* A KVM that keeps the guest's execution breakpoints live fires both
+	 * when host and guest break on the same instruction, even in the same
+	 * slot number: the guest gets its own. */
+	if (overlay_on(v) && ev->kind == KVMDBG_STOP_BREAK && ev->type == KVMDBG_BREAK_HW &&
+	    (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE)) {
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			const struct kvmdbg_hwslot *g = &v->guest.slot[KVMDBG_POOL_BP][n];
+
+			if (g->ctrl && g->start == ex.pc &&
+			    vm->arch->slot_type(KVMDBG_POOL_BP, g->ctrl) == KVMDBG_BREAK_HW) {
+				guest = true;
+				guest_dr6 |= 1ull << n;
+			}
 		}
 	}
 	/* x86 DR6.BD: the guest touched its debug registers under DR7.GD. */

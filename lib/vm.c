@@ -59,8 +59,8 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 		free(vm);
 		return -ENOTTY;
 	}
-	/* The guest/host overlay is not part of this release yet. */
-	if (o.overlay == KVMDBG_OVERLAY_GUEST) {
+	if (o.overlay == KVMDBG_OVERLAY_GUEST &&
+	    (!vm->caps.guest_state || !host->read_guest_regs || !host->arch->guest_slots)) {
 		free(vm);
 		return -EOPNOTSUPP;
 	}
@@ -186,7 +186,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 		return n;
 	for (p = vm->points; p->id; p++)
 		; /* a free entry exists: every point holds at least one slot */
-	if (++vm->next_id == 0)
+	if (++vm->next_id >= KVMDBG_OWNER_GUEST)
 		vm->next_id = 1;
 	r = kvmdbg_slots_alloc(&vm->slots, vm->next_id, pieces, (unsigned int)n, &mask);
 	if (r)

@@ -68,6 +68,8 @@ struct fake_vcpu {
 	struct kvmdbg_reinject injected;
 	int masked, restored;
 	int fail_set; /* fail the next set_guest_debug with this errno */
+	struct kvmdbg_guest_regs gregs; /* the guest's own debug registers */
+	int gregs_reads;
 };
 
 static struct fake_vcpu fv[4];
@@ -84,6 +86,7 @@ static int fake_probe_common(struct kvmdbg_caps *c, enum kvmdbg_arch arch)
 		c->hw_breakpoints = c->hw_watchpoints = 4;
 		c->shared_slots = 1;
 		c->block_irq = c->inject_db = c->inject_bp = 1;
+		c->guest_state = 1;
 		c->max_watch_len = 8;
 	} else {
 		c->hw_breakpoints = 6;
@@ -166,6 +169,14 @@ static int fake_inject(int fd, const struct kvmdbg_reinject *r, uint32_t *ctl)
 	return 0;
 }
 
+static int fake_read_guest(int fd, struct kvmdbg_guest_regs *g)
+{
+	fv[fd].gregs_reads++;
+	*g = fv[fd].gregs;
+	g->nr[KVMDBG_POOL_BP] = 4;
+	return 0;
+}
+
 static const struct kvmdbg_host_ops fake_x86 = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = fake_probe_x86,
@@ -174,6 +185,7 @@ static const struct kvmdbg_host_ops fake_x86 = {
 	.get_pc = fake_get_pc,
 	.set_resume_flag = fake_rf,
 	.inject = fake_inject,
+	.read_guest_regs = fake_read_guest,
 };
 
 static const struct kvmdbg_host_ops fake_arm64 = {
@@ -194,10 +206,11 @@ struct env {
 	struct kvmdbg_vcpu *v[2];
 };
 
-static void env_new(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features)
+static void env_new_overlay(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features,
+			    enum kvmdbg_overlay overlay)
 {
 	struct kvmdbg_vm_opts o = {
-		.sz = sizeof(o), .mem = &fake_mem, .features = features};
+		.sz = sizeof(o), .mem = &fake_mem, .features = features, .overlay = overlay};
 
 	(void)fake_guest_flags;
 	memset(fv, 0, sizeof(fv));
@@ -209,6 +222,11 @@ static void env_new(struct env *e, const struct kvmdbg_host_ops *host, uint64_t 
 		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
 		runs[i].exit_reason = KVM_EXIT_DEBUG;
 	}
+}
+
+static void env_new(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features)
+{
+	env_new_overlay(e, host, features, KVMDBG_OVERLAY_OFF);
 }
 
 static void env_free(struct env *e)
@@ -352,8 +370,6 @@ START_TEST(test_vm_new_errors)
 	o.sz = sizeof(o);
 	o.overlay = 7;
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
-	o.overlay = KVMDBG_OVERLAY_GUEST;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EOPNOTSUPP);
 	o.overlay = KVMDBG_OVERLAY_OFF;
 	o.mem = &half;
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
@@ -1077,6 +1093,242 @@ START_TEST(test_arm64_brk)
 }
 END_TEST
 
+/* ---- guest/host overlay (x86) ---- */
+
+/* Guest DR7 bits for register n: L enable, RW, LEN field. */
+static uint64_t gdr7(unsigned int n, unsigned int rw, unsigned int lenf)
+{
+	return 1ull << (2 * n) | (uint64_t)rw << (16 + 4 * n) | (uint64_t)lenf << (18 + 4 * n);
+}
+
+static uint32_t owner_of(const struct kvmdbg_vcpu *v, unsigned int slot)
+{
+	return v->applied_owner[KVMDBG_POOL_BP][slot];
+}
+
+START_TEST(test_overlay_merge_route_suspend)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new_overlay(&e, &fake_x86, 0, KVMDBG_OVERLAY_GUEST);
+	/* The guest: DR0 execution at 0x500, DR1 4-byte write watch at 0x600,
+	 * DR2 an I/O breakpoint (refused). */
+	fv[0].gregs.value[0][0] = 0x500;
+	fv[0].gregs.value[0][1] = 0x602; /* aligned down to 0x600 like the CPU */
+	fv[0].gregs.value[0][2] = 0x3f8;
+	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0) | gdr7(1, 1, 3) | gdr7(2, 2, 0);
+
+	/* No host slot: KVM runs the guest's own registers, nothing merged. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].gregs_reads, 1);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_uint_eq(st.rejected, 1);
+
+	/* The host takes slot 0: the guest's DR0 moves to a free slot, its DR1
+	 * to the next; the I/O breakpoint never reaches the hardware. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_GD, 0); /* GD exit not verified */
+	ck_assert_uint_eq(fv[0].hw.slot[0][0].value, 0x100);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x500);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
+	ck_assert_uint_eq(fv[0].hw.slot[0][2].value, 0x600);
+	ck_assert_uint_eq(fv[0].hw.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 3 << 2);
+	ck_assert_uint_eq(fv[0].hw.slot[0][3].ctrl, 0);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 2);
+	ck_assert_uint_eq(st.suspended, 0);
+
+	/* The guest's breakpoint fires in hardware slot 1: re-injected with
+	 * the guest's own number, B0. */
+	x86_db(0, 0x500, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_uint_eq(ev.hits, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].injected.exception, 1);
+	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 0);
+	/* Its watchpoint in hardware slot 2 is its B1. */
+	x86_db(0, 0x777, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 1);
+	/* The host's own hit is the host's. */
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.reinjected, 2);
+
+	/* The host takes every slot: the host wins, both guest slots wait. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x120, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x130, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* steps past 0x100 */
+	x86_db(0, 0x101, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_uint_eq(st.suspended, 2);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_lt(owner_of(e.v[0], i), KVMDBG_OWNER_GUEST);
+	/* One freed: the guest's DR1 may have its own number back... DR0 first. */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 1);
+	ck_assert_uint_eq(st.suspended, 1);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
+
+	/* The guest reprograms DR0 elsewhere; seen at the next debug exit. */
+	fv[0].gregs.value[0][0] = 0x540;
+	x86_db(0, 0x130, 1u << 3);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x131, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x540);
+
+	/* ...or when the VMM asks. */
+	fv[0].gregs.value[0][0] = 0x580;
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x580);
+
+	/* The host detaches: the guest's own registers run as before. */
+	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl, 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_sanitise)
+{
+	struct kvmdbg_guest_regs g = {.nr = {4, 0}};
+	struct kvmdbg_hwstate out;
+	unsigned int rejected;
+
+	/* Every DR7 bit set: GD, GE/LE, RTM, every RW/LEN; only RW/LEN of
+	 * non-I/O slots survive, re-encoded, with LEN 00 for execution. */
+	g.dr7 = ~0ull;
+	g.value[0][0] = 0x1007;
+	kvmdbg_x86_ops.guest_slots(&g, &out, &rejected);
+	ck_assert_uint_eq(rejected, 0); /* RW = 11 everywhere: access watchpoints */
+	for (int n = 0; n < 4; n++)
+		ck_assert_uint_eq(out.slot[0][n].ctrl, KVMDBG_X86_CTRL_ENABLE | 3 | 3 << 2);
+	ck_assert_uint_eq(out.slot[0][0].value, 0x1004);
+	ck_assert_uint_eq(out.slot[0][0].len, 4);
+
+	g.dr7 = gdr7(0, 2, 3) | gdr7(1, 0, 3) | gdr7(2, 1, 2) | (1ull << 13);
+	g.value[0][1] = 0x2003;
+	g.value[0][2] = 0x300f;
+	kvmdbg_x86_ops.guest_slots(&g, &out, &rejected);
+	ck_assert_uint_eq(rejected, 1);
+	ck_assert_uint_eq(out.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(out.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
+	ck_assert_uint_eq(out.slot[0][1].value, 0x2003);
+	ck_assert_uint_eq(out.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 2 << 2);
+	ck_assert_uint_eq(out.slot[0][2].value, 0x3008);
+	ck_assert_uint_eq(out.slot[0][3].ctrl, 0);
+}
+END_TEST
+
+START_TEST(test_overlay_gd_exit)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int reads;
+
+	env_new_overlay(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
+			KVMDBG_OVERLAY_GUEST);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
+
+	/* The guest is about to write DR7: our GD exit. */
+	x86_db(0, 0x900, 1ull << 13);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	/* The MOV runs alone against the guest's own registers. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD), 0);
+	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	fv[0].gregs.value[0][0] = 0x700;
+	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0);
+	reads = fv[0].gregs_reads;
+	x86_db(0, 0x903, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fv[0].gregs_reads, reads + 1);
+	/* Back to host slots, GD, and the guest's new breakpoint merged. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_STEP),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
+	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x700);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_guest_bp_live)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	/* A KVM that keeps the guest's execution breakpoints running: they are
+	 * not merged (or they would fire twice), but a hit shared with the host
+	 * in the same slot number goes to both. */
+	env_new_overlay(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE,
+			KVMDBG_OVERLAY_GUEST);
+	fv[0].gregs.value[0][0] = 0x100;
+	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_int_eq(enabled_slots(&fv[0], 0), 1);
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fv[0].inject_calls, 1);
+	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_api_errors)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .overlay = KVMDBG_OVERLAY_GUEST};
+	struct kvmdbg_vm *vm;
+	struct env e;
+
+	env_new(&e, &fake_x86, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(NULL, &st), -EINVAL);
+	st.sz = 0;
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EINVAL);
+	env_free(&e);
+	/* A host that cannot read the guest's registers cannot overlay. */
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_arm64, &vm), -EOPNOTSUPP);
+}
+END_TEST
+
 TEST_SUITE(core)
 {
 	add_test(tc, test_slots_all_or_nothing);
@@ -1100,4 +1352,9 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_data_addr_of_reported_point);
 	add_test(tc, test_arm64_break_watch_stepover);
 	add_test(tc, test_arm64_brk);
+	add_test(tc, test_overlay_merge_route_suspend);
+	add_test(tc, test_overlay_sanitise);
+	add_test(tc, test_overlay_gd_exit);
+	add_test(tc, test_overlay_guest_bp_live);
+	add_test(tc, test_overlay_api_errors);
 }

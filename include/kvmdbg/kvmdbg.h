@@ -171,7 +171,13 @@ struct kvmdbg_mem_ops {
 enum kvmdbg_overlay {
 	/** The host owns every slot while it debugs (KVM's behaviour). */
 	KVMDBG_OVERLAY_OFF = 0,
-	/** The guest's own debug registers keep working beside the host's. */
+	/** The guest's own debug registers keep working beside the host's:
+	 *  the slots the guest enabled run in the hardware slots the host leaves
+	 *  free (renumbered where the host holds the guest's number), every
+	 *  debug exception comes to userspace, and the guest's are re-injected
+	 *  as the guest expects them (its own slot numbers in DR6; arm64 ESR and
+	 *  FAR). The host wins when both want more slots than exist. See
+	 *  kvmdbg_vcpu_refresh_guest() for how soon guest changes are seen. */
 	KVMDBG_OVERLAY_GUEST = 1,
 };
 
@@ -203,7 +209,8 @@ struct kvmdbg_vm_opts {
  * @return 0, or -EINVAL (NULL out, opts->sz too small, bad enum value, mem
  *         without both callbacks), -ENOMEM, -ENOTTY (the host has no guest
  *         debugging, or vm_fd is not a KVM fd), -EOPNOTSUPP
- *         (KVMDBG_OVERLAY_GUEST: not available in this release).
+ *         (KVMDBG_OVERLAY_GUEST on a host that cannot read the guest's
+ *         own debug registers).
  */
 int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts, struct kvmdbg_vm **out);
 
@@ -342,6 +349,43 @@ int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *vcpu);
  * @return 0, or -EINVAL (NULL).
  */
 int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *vcpu);
+
+/** Counters of the guest/host overlay (KVMDBG_OVERLAY_GUEST) on one vCPU. */
+struct kvmdbg_overlay_stats {
+	size_t sz;                  /**< caller sets sizeof(struct kvmdbg_overlay_stats) */
+	unsigned int merged;        /**< guest slots running in hardware slots now */
+	unsigned int suspended;     /**< guest slots that do not fit beside the host's
+	                                 (the host wins; they come back when it frees one) */
+	unsigned int rejected;      /**< guest slots refused as unsafe (I/O breakpoints,
+	                                 EL2 or linked matches, reserved encodings) */
+	uint64_t reinjected;        /**< guest debug exceptions delivered back to it */
+	uint64_t refreshes;         /**< reads of the guest's own debug registers */
+};
+
+/**
+ * Read the overlay counters of a vCPU.
+ *
+ * @return 0, or -EINVAL (NULL, sz too small), -EOPNOTSUPP (the session was
+ *         not created with KVMDBG_OVERLAY_GUEST).
+ */
+int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *vcpu, struct kvmdbg_overlay_stats *st);
+
+/**
+ * Make the overlay re-read the guest's own debug registers at the next
+ * kvmdbg_vcpu_prepare().
+ *
+ * With KVMDBG_OVERLAY_GUEST the library sees the guest's own changes to
+ * its debug registers: on x86 hosts whose verified features include
+ * KVMDBG_FEAT_GD_EXIT at once (every guest MOV DR exits while the host
+ * holds slots, and runs against the guest's own copy); elsewhere at every
+ * debug exit and whenever this is called. So a guest change stays unseen
+ * at most until the vCPU's next debug exit or the VMM's next call of this
+ * (a VMM may call it on any exit, e.g. periodically; it costs one ioctl at
+ * the next prepare).
+ *
+ * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (no overlay in this session).
+ */
+int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *vcpu);
 
 /** What a debug exit means. */
 enum kvmdbg_stop {

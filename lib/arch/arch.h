@@ -94,6 +94,16 @@ struct kvmdbg_decoded {
 	                       applied state (candidate guest bits) */
 };
 
+/* The guest's own debug registers, raw, as the glue read them (overlay). */
+struct kvmdbg_guest_regs {
+	unsigned int nr[KVMDBG_NR_POOLS]; /* guest-visible registers per pool */
+	uint64_t value[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]; /* x86 DR0-3 (pool BP);
+							      arm64 DBGBVR / DBGWVR */
+	uint64_t ctrl[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];  /* arm64 DBGBCR / DBGWCR */
+	uint64_t dr6, dr7; /* x86 */
+	uint64_t mdscr;    /* arm64 MDSCR_EL1 */
+};
+
 struct kvmdbg_arch_ops {
 	enum kvmdbg_arch arch;
 	const char *name;
@@ -138,6 +148,18 @@ struct kvmdbg_arch_ops {
 	 * such an instruction goes on until the PC moves. NULL: none exist.
 	 */
 	bool (*insn_restarts)(const uint8_t *insn, size_t len);
+
+	/*
+	 * The slots the guest enabled in its own registers, sanitised, in the
+	 * guest's own numbering (out->slot[pool][n] for guest register n):
+	 * only what the guest could watch itself, re-encoded by this file, never
+	 * copied (x86: no I/O breakpoints, no GD, LEN forced to 1 byte for
+	 * execution, address aligned to LEN; arm64: EL1/EL0 privilege only, no
+	 * HMC/SSC/EL2, unlinked address matches only, no reserved MASK). Each
+	 * enabled register this refuses counts in *rejected.
+	 */
+	void (*guest_slots)(const struct kvmdbg_guest_regs *g, struct kvmdbg_hwstate *out,
+			    unsigned int *rejected);
 };
 
 extern const struct kvmdbg_arch_ops kvmdbg_x86_ops;

@@ -329,6 +329,41 @@ static bool x86_insn_restarts(const uint8_t *insn, size_t len)
 	return false;
 }
 
+/*
+ * The guest's own DR0-3/DR7, for the overlay. Enabled means L or G set.
+ * Re-encoded from the fields, so nothing but RW, LEN and the address
+ * reaches the hardware: I/O breakpoints (RW = 10, which needs CR4.DE and
+ * would watch the host's view of ports) are refused, GD and every other
+ * DR7 bit are dropped, an execution breakpoint gets LEN = 00 (other values
+ * are undefined), and the address is aligned to LEN as the CPU does.
+ */
+static void x86_guest_slots(const struct kvmdbg_guest_regs *g, struct kvmdbg_hwstate *out,
+			    unsigned int *rejected)
+{
+	static const uint64_t len_bytes[4] = {1, 2, 8, 4};
+
+	memset(out, 0, sizeof(*out));
+	*rejected = 0;
+	for (unsigned int n = 0; n < X86_NR_DR; n++) {
+		unsigned int rw = (g->dr7 >> (16 + 4 * n)) & 3;
+		unsigned int lenf = (g->dr7 >> (18 + 4 * n)) & 3;
+		struct kvmdbg_hwslot *s = &out->slot[KVMDBG_POOL_BP][n];
+		uint64_t size;
+
+		if (!(g->dr7 & (3ull << (2 * n))))
+			continue;
+		if (rw == X86_RW_IO) {
+			(*rejected)++;
+			continue;
+		}
+		size = rw == X86_RW_EXEC ? 1 : len_bytes[lenf];
+		s->start = g->value[KVMDBG_POOL_BP][n] & ~(size - 1);
+		s->len = size;
+		s->value = s->start;
+		s->ctrl = x86_ctrl(rw, size);
+	}
+}
+
 const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.arch = KVMDBG_ARCH_X86_64,
 	.name = "x86_64",
@@ -342,4 +377,5 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.decode = x86_decode,
 	.slot_type = x86_slot_type,
 	.insn_restarts = x86_insn_restarts,
+	.guest_slots = x86_guest_slots,
 };

@@ -19,6 +19,7 @@ int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
 #define X86_DR6_RTM (1ull << 16)
 #define X86_DR7_FIXED_1 0x400ull
 #define X86_DR7_GE (1ull << 9)
+#define X86_DR7_GD (1ull << 13)
 
 /* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
 #define X86_DEBUG_FLAGS_DEFAULT                                                                \
@@ -113,6 +114,9 @@ static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hw
 		if (s->ctrl & 0x3)
 			dr7 |= X86_DR7_GE; /* exact data breakpoints */
 	}
+	/* Overlay: every guest MOV DR exits to userspace with DR6.BD. */
+	if (ctl & KVMDBG_CTL_GD)
+		dr7 |= X86_DR7_GD;
 	dbg.arch.debugreg[7] = dr7;
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
@@ -171,11 +175,32 @@ static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *c
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
-	dr.dr6 = (X86_DR6_ACTIVE_LOW | (ri->dr6 & ~X86_DR6_RTM)) & ~(ri->dr6 & X86_DR6_RTM);
+	/* As the CPU (and KVM's own #DB payload delivery) does: B0-B3 describe
+	 * this exception only, BD/BS/BT are sticky, active-low bits flip. */
+	dr.dr6 &= ~0xfull;
+	dr.dr6 |= X86_DR6_ACTIVE_LOW;
+	dr.dr6 |= ri->dr6;
+	dr.dr6 ^= ri->dr6 & X86_DR6_ACTIVE_LOW;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
 	*ctl = KVMDBG_CTL_INJECT_DB;
+	return 0;
+}
+
+static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+{
+	struct kvm_debugregs dr;
+	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
+
+	if (r < 0)
+		return r;
+	memset(g, 0, sizeof(*g));
+	g->nr[KVMDBG_POOL_BP] = 4;
+	for (unsigned int i = 0; i < 4; i++)
+		g->value[KVMDBG_POOL_BP][i] = dr.db[i];
+	g->dr6 = dr.dr6;
+	g->dr7 = dr.dr7;
 	return 0;
 }
 
@@ -191,4 +216,5 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.mask_irqs = NULL,
 	.restore_irqs = NULL,
 	.inject = x86_inject,
+	.read_guest_regs = x86_read_guest_regs,
 };
