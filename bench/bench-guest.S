@@ -2,8 +2,9 @@
 /*
  * x86-64 guest code of bench-kvm: one position-independent blob,
  * bg_start .. bg_end, copied to the micro-VM's code_gpa. Long mode, CPL0,
- * interrupts off, no IDT. Both programs loop forever: the host only ever
- * runs them one KVM_RUN (one step, one breakpoint hit) at a time.
+ * interrupts off, no IDT. The programs loop forever: the host only ever
+ * runs them one KVM_RUN (one step, one breakpoint or watchpoint hit) at a
+ * time.
  */
 .macro GLABEL name
 	.globl \name
@@ -28,6 +29,17 @@ GLABEL bg_bp
 GLABEL bg_bp_target
 	nop
 	jmp 1b
+
+/* bg_watch: a loop that writes bg_watch_var once an iteration. */
+	.balign 16
+GLABEL bg_watch
+1:	incq %rcx
+	movq %rcx, bg_watch_var(%rip)
+	jmp 1b
+
+	.balign 64
+GLABEL bg_watch_var
+	.quad 0
 
 	.balign 16
 GLABEL bg_end

@@ -37,7 +37,8 @@
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
-extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[];
+extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[], bg_watch[],
+	bg_watch_var[];
 
 #define MEM_SIZE (2ull << 20)
 #define DR6_B0 (1ull << 0)
@@ -45,6 +46,9 @@ extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[];
 #define DR7_FIXED 0x400ull
 #define DR7_G0 (1ull << 1)
 #define RFLAGS_RF (1ull << 16)
+#define DR7_GE (1ull << 9)
+#define DR7_W8 (0x9ull << 16) /* slot 0: RW = 01 (write), LEN = 10 (8 bytes) */
+#define X86_INT3 0xcc
 
 static uint64_t features;
 static int block_irq;
@@ -305,6 +309,125 @@ static void lib_step_split(struct loop *l, unsigned int n, double *prep_ns, doub
 	*he_ns = (double)he / n - bench_median(clk, 101);
 }
 
+/* ---- software breakpoints and watchpoints (where the probe says they fire) ---- */
+
+/* KVM state of the raw side: software breakpoints, with or without a step. */
+static void raw_sw_state(struct kvm_guest_debug *d, bool step)
+{
+	memset(d, 0, sizeof(*d));
+	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+	d->arch.debugreg[7] = DR7_FIXED;
+	if (step) {
+		d->control |= KVM_GUESTDBG_SINGLESTEP;
+		if (block_irq)
+			d->control |= KVM_GUESTDBG_BLOCKIRQ;
+	}
+}
+
+/* A write watchpoint on 8 bytes at addr in slot 0. */
+static void raw_watch_state(struct kvm_guest_debug *d, uint64_t addr)
+{
+	memset(d, 0, sizeof(*d));
+	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+	d->arch.debugreg[0] = addr;
+	d->arch.debugreg[7] = DR7_FIXED | DR7_G0 | DR7_W8 | DR7_GE;
+}
+
+static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
+{
+	if (ioctl(s->m.vcpu_fd[0], KVM_SET_GUEST_DEBUG, d) < 0)
+		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+}
+
+/* The guest byte under a software breakpoint (a nop, see bench-guest.S). */
+static uint8_t sw_orig;
+
+/* n hits of a software breakpoint at l->target, each first resumed past the
+ * previous one: put the byte back, step with interrupts blocked, re-insert. */
+static void raw_sw_loop(struct loop *l, unsigned int n)
+{
+	struct side *s = l->s;
+	const struct kvm_run *run = s->m.run[0];
+	uint8_t *byte = s->m.mem + l->target;
+	struct kvm_guest_debug armed, stepping;
+
+	raw_sw_state(&armed, false);
+	raw_sw_state(&stepping, true);
+	for (unsigned int i = 0; i < n; i++) {
+		if (l->stopped) {
+			*byte = sw_orig;
+			raw_set(s, &stepping);
+			run_vcpu(s, 0);
+			if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
+				die("raw sw step: exit %u", run->exit_reason);
+			*byte = X86_INT3;
+			raw_set(s, &armed);
+		}
+		run_vcpu(s, 0);
+		if (run->exit_reason != KVM_EXIT_DEBUG || run->debug.arch.exception != 3 ||
+		    run->debug.arch.pc != l->target)
+			die("raw sw: exit %u exception %u pc %#llx", run->exit_reason,
+			    run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
+		l->stopped = true;
+	}
+}
+
+/* n hits of a write watchpoint: trap-like on x86, nothing to step past. */
+static void raw_watch_loop(struct loop *l, unsigned int n)
+{
+	struct side *s = l->s;
+	const struct kvm_run *run = s->m.run[0];
+
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(s, 0);
+		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B0))
+			die("raw watch: exit %u dr6 %#llx", run->exit_reason,
+			    (unsigned long long)run->debug.arch.dr6);
+	}
+}
+
+/* n reported stops of the expected kind through the library. */
+static void lib_hit_loop(struct loop *l, unsigned int n, enum kvmdbg_stop kind,
+			 enum kvmdbg_type type)
+{
+	struct side *s = l->s;
+	struct kvmdbg_event ev;
+	unsigned int hits = 0, guard = 0;
+	int r;
+
+	while (hits < n) {
+		if (++guard > 4 * n + 8)
+			die("lib %s: more than 4 exits a hit", kvmdbg_type_name(type));
+		r = kvmdbg_vcpu_prepare(s->v[0]);
+		if (r)
+			die("prepare: %s", strerror(-r));
+		run_vcpu(s, 0);
+		expect_debug(s, 0, kvmdbg_type_name(type));
+		r = kvmdbg_vcpu_handle_exit(s->v[0], &ev);
+		if (r)
+			die("handle_exit: %s", strerror(-r));
+		if (ev.kind == kind && ev.type == type) {
+			if (kind == KVMDBG_STOP_BREAK && ev.pc != l->target)
+				die("lib %s: stop at %#" PRIx64, kvmdbg_type_name(type), ev.pc);
+			hits++;
+		} else if (ev.kind != KVMDBG_STOP_NONE) {
+			die("lib %s: unexpected %s", kvmdbg_type_name(type),
+			    kvmdbg_stop_name(ev.kind));
+		}
+	}
+	l->stopped = true;
+}
+
+static void lib_sw_loop(struct loop *l, unsigned int n)
+{
+	lib_hit_loop(l, n, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW);
+}
+
+static void lib_watch_loop(struct loop *l, unsigned int n)
+{
+	lib_hit_loop(l, n, KVMDBG_STOP_WATCH, KVMDBG_WATCH_WRITE);
+}
+
 static void lib_bp_loop(struct loop *l, unsigned int n)
 {
 	struct side *s = l->s;
@@ -562,6 +685,56 @@ static void bench_bp(int kvm_fd)
 	side_free(&s);
 }
 
+/*
+ * Software breakpoints or write watchpoints: the same comparison as
+ * bench_bp(). Only called where the verified probe says they fire.
+ */
+static void bench_sw_or_watch(int kvm_fd, bool sw)
+{
+	const char *section = sw ? "2. sw breakpoint hit + resume" : "2. watchpoint hit + resume";
+	struct side s;
+	struct loop l = {.s = &s};
+	struct kvm_guest_debug raw_states[2];
+	double raw_per = sw ? 2 : 0, per;
+	struct ab ab;
+	int r;
+
+	side_new(&s, kvm_fd, 1, sw ? bg_bp : bg_watch, true);
+	if (sw) {
+		l.target = gva(&s, bg_bp_target);
+		sw_orig = s.m.mem[l.target];
+		r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_SW, l.target, 1);
+		raw_sw_state(&raw_states[0], false);
+		raw_sw_state(&raw_states[1], true);
+	} else {
+		l.target = gva(&s, bg_watch_var);
+		r = kvmdbg_insert(s.dbg, KVMDBG_WATCH_WRITE, l.target, 8);
+		raw_watch_state(&raw_states[0], l.target);
+		raw_states[1] = raw_states[0];
+	}
+	if (r)
+		die("insert: %s", strerror(-r));
+	check_same_state(&l, sw ? lib_sw_loop : lib_watch_loop, 3, raw_states, 2, true);
+
+	ab = run_ab(&l, sw ? raw_sw_loop : raw_watch_loop, sw ? lib_sw_loop : lib_watch_loop, 100);
+	printf("%s: %u pairs of batches of %u hits: raw %.0f ns/hit, library %.0f ns/hit\n",
+	       sw ? "sw breakpoint" : "watchpoint", ab.pairs, ab.batch, ab.a_ns, ab.b_ns);
+	bench_row(section, sw ? "hits/s, resume by restore-step-reinsert" : "hits/s (trap-like: "
+		  "no step-over)", bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
+		  bench_fmt("%.3f", ab.ratio), ">= 0.98", verdict_ge(ab.ratio, 0.98));
+
+	counts_reset();
+	kvmdbg_set_ioctl_hook(counting_ioctl);
+	(sw ? lib_sw_loop : lib_watch_loop)(&l, 200);
+	kvmdbg_set_ioctl_hook(NULL);
+	per = counts_total() / 200.0;
+	bench_row("3. syscalls", bench_fmt("ioctls per %s hit besides KVM_RUN (lib vs raw)",
+					   sw ? "sw breakpoint" : "watchpoint"),
+		  bench_fmt("%.2f", per), bench_fmt("%.0f", raw_per),
+		  bench_fmt("%+.2f", per - raw_per), "+0", per - raw_per < 0.005 ? "met" : "missed");
+	side_free(&s);
+}
+
 /* Exactly one KVM_SET_GUEST_DEBUG per vCPU after a change, none before. */
 static void bench_change(int kvm_fd)
 {
@@ -715,18 +888,15 @@ int main(int argc, char **argv)
 	if (!(features & KVMDBG_FEAT_SW_BREAK))
 		bench_note("2. sw breakpoint hit + resume", "not measured here: a software "
 			   "breakpoint does not exit as a debug exit on this host (verified "
-			   "probe: sw_break missing; kvm_pvm turns the guest's INT3 into "
-			   "KVM_EXIT_INTERNAL_ERROR)");
+			   "probe: sw_break missing%s)", access("/sys/module/kvm_pvm", F_OK) ? "" :
+			   "; kvm_pvm turns the guest's INT3 into KVM_EXIT_INTERNAL_ERROR");
 	else
-		bench_note("2. sw breakpoint hit + resume", "not measured: this host delivers "
-			   "software breakpoints, but the bench has no software-breakpoint loop "
-			   "yet (only kvm_pvm was available when it was written)");
-	if (!(features & (KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_ACCESS)))
-		bench_note("2. watchpoint hit + resume", "not measured here: watchpoints never "
-			   "fire on this host (verified probe: watch_write/watch_access missing)");
+		bench_sw_or_watch(kvm_fd, true);
+	if (!(features & KVMDBG_FEAT_WATCH_WRITE))
+		bench_note("2. watchpoint hit + resume", "not measured here: write watchpoints "
+			   "never fire on this host (verified probe: watch_write missing)");
 	else
-		bench_note("2. watchpoint hit + resume", "not measured: this host delivers "
-			   "watchpoints, but the bench has no watchpoint loop yet");
+		bench_sw_or_watch(kvm_fd, false);
 	close(kvm_fd);
 	return 0;
 }
