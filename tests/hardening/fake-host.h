@@ -18,7 +18,7 @@
 #include "kvmdbg-int.h"
 
 #define FH_MAX_VCPUS 4
-#define FH_MEM_SIZE 0x4000
+#define FH_MEM_SIZE 0x800
 
 /* Fallible call sites of the fake, for fault injection. */
 enum fh_site {

@@ -325,7 +325,7 @@ static bool check_vm(struct ctx *c)
 		if (!e->lifted)
 			memcpy(expect + m->addr, c->a->sw_insn, c->a->sw_len);
 	}
-	for (size_t i = 0; i < FH_MEM_SIZE; i++)
+	for (size_t i = 0; memcmp(fh.mem, expect, FH_MEM_SIZE) && i < FH_MEM_SIZE; i++)
 		CHECK(fh.mem[i] == expect[i], "guest byte %#zx is %#x, expected %#x (original %#x)",
 		      i, fh.mem[i], expect[i], fh.orig[i]);
 	return true;
