@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# usage: check-header.sh INCLUDE_DIR
+# The public header on its own, as C99 with -pedantic -Werror, as C11 and
+# C17, and as C++ (C++11, C++17, C++20; <stdint.h> and 1ULL need C++11) with -pedantic -Werror, using $CC
+# (default cc) and $CXX (default g++, then clang++): self-contained, no GNU
+# extensions, extern "C" linkage that a C++ program can call.
+# Prints one kvmdbg-result line counting the language modes.
+set -u
+inc=$1
+cc=${CC:-cc}
+cxx=${CXX:-}
+if [ -z "$cxx" ]; then
+	for c in g++ clang++; do
+		command -v "$c" >/dev/null 2>&1 && { cxx=$c; break; }
+	done
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+cat >"$tmp/use.c" <<'SRC'
+#include <kvmdbg/kvmdbg.h>
+#include <kvmdbg/kvmdbg.h> /* include guard */
+
+int use(int fd);
+int use(int fd)
+{
+	struct kvmdbg_caps caps;
+	struct kvmdbg_vm_opts opts;
+	struct kvmdbg_event ev;
+	struct kvmdbg_vm *vm = 0;
+	int r;
+
+	caps.sz = sizeof(caps);
+	opts.sz = sizeof(opts);
+	opts.mem = 0;
+	opts.mem_ctx = 0;
+	opts.overlay = KVMDBG_OVERLAY_OFF;
+	opts.features = KVMDBG_FEAT_STEP | KVMDBG_FEAT_VERIFIED;
+	opts.allow_overcover = 0;
+	ev.kind = KVMDBG_STOP_NONE;
+	r = kvmdbg_probe(fd, &caps);
+	if (!r)
+		r = kvmdbg_vm_new(fd, &opts, &vm);
+	if (!r)
+		r = kvmdbg_insert(vm, KVMDBG_BREAK_HW, 0x1000, 1);
+	kvmdbg_vm_free(vm);
+	return r + (KVMDBG_STOP_IS_REPORTABLE(ev.kind) ? 1 : 0) +
+	       (kvmdbg_stop_name(ev.kind) != 0) + (kvmdbg_type_name(KVMDBG_WATCH_WRITE) != 0);
+}
+SRC
+cp "$tmp/use.c" "$tmp/use.cc"
+
+try() {
+	what=$1
+	shift
+	if "$@" -I"$inc" -c -o "$tmp/out.o" >"$tmp/log" 2>&1; then
+		echo "abi-header: $what: ok"
+		passed=$((passed + 1))
+	else
+		echo "abi-header: $what: FAILED: $*"
+		cat "$tmp/log"
+		failed=$((failed + 1))
+	fi
+}
+
+for std in c99 c11 c17; do
+	try "$std" "$cc" -std="$std" -pedantic -Werror -Wall -Wextra -Wstrict-prototypes \
+		-Wmissing-prototypes -Wundef "$tmp/use.c"
+done
+if [ -n "$cxx" ]; then
+	for std in c++11 c++17 c++20; do
+		try "$std" "$cxx" -std="$std" -pedantic -Werror -Wall -Wextra -Wundef "$tmp/use.cc"
+	done
+	# C++ linkage: the symbol must be the C one, not a mangled name.
+	if nm "$tmp/out.o" | grep -q ' U kvmdbg_insert$'; then
+		echo "abi-header: extern \"C\": ok"
+		passed=$((passed + 1))
+	else
+		echo "abi-header: extern \"C\": FAILED: C++ references a mangled kvmdbg_insert"
+		failed=$((failed + 1))
+	fi
+else
+	echo "abi-header: no C++ compiler (g++ or clang++): C++ not checked"
+	failed=$((failed + 1))
+fi
+echo "kvmdbg-result: abi-header: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# usage: check-symbols.sh LIBKVMDBG_SO KVMDBG_SYM
+# The dynamic symbols libkvmdbg.so defines (nm -D --defined-only) must be
+# exactly the global list of the version script: nothing leaks (an internal
+# function without `static` or a test seam), nothing is missing (a function
+# in the script that the build lost), every one carries the script's version
+# node, and every one is declared in the public header.
+set -eu
+so=$1
+sym=$2
+hdr=${3:-$(dirname "$sym")/../include/kvmdbg/kvmdbg.h}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "abi-symbols: $*"
+	echo "kvmdbg-result: abi-symbols: 0 passed, 1 failed"
+	exit 1
+}
+
+[ -f "$so" ] || fail "no $so"
+# The version script's global: section, one name per line.
+sed -n '/global:/,/local:/p' "$sym" | sed -e '/global:/d' -e '/local:/d' -e 's/[[:space:];]//g' \
+	-e '/^$/d' | sort >"$tmp/want"
+node=$(sed -n 's/^\([A-Za-z0-9_.]*\)[[:space:]]*{.*/\1/p' "$sym" | head -n 1)
+[ -n "$node" ] || fail "no version node in $sym"
+[ -s "$tmp/want" ] || fail "no global symbols in $sym"
+
+# Defined dynamic symbols, without the version node's own absolute symbol.
+nm -D --defined-only --with-symbol-versions "$so" | awk '$2 != "A" { print $3 }' | sort >"$tmp/got.v"
+sed 's/@.*//' "$tmp/got.v" | sort >"$tmp/got"
+
+leaked=$(comm -13 "$tmp/want" "$tmp/got")
+missing=$(comm -23 "$tmp/want" "$tmp/got")
+[ -z "$leaked" ] || fail "exported but not in $sym: $(echo "$leaked" | tr "\n" " ")"
+[ -z "$missing" ] || fail "in $sym but not exported: $(echo "$missing" | tr "\n" " ")"
+unversioned=$(grep -v "@@*$node\$" "$tmp/got.v" || true)
+[ -z "$unversioned" ] || fail "not in version $node: $(echo "$unversioned" | tr "\n" " ")"
+while read -r s; do
+	grep -q "[^A-Za-z0-9_]$s(" "$hdr" || fail "$s is exported but not declared in $hdr"
+done <"$tmp/want"
+echo "abi-symbols: $(wc -l <"$tmp/want") symbols of $node exported, exactly $sym's list, all declared in kvmdbg.h"
+echo "kvmdbg-result: abi-symbols: 1 passed, 0 failed"
