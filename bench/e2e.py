@@ -76,7 +76,7 @@ def kvmdbg_run_cmd(path, port, flat):
         return None, "kvmdbg-run --help failed: %s" % e
     if "--gdb" not in help_text:
         return None, ("kvmdbg-run has no gdb remote stub yet (--gdb: issue 6); the QEMU "
-                      "side below is measured and waits for it")
+                      "side is measured and waits for it")
     if "--flat" not in help_text:
         return None, "kvmdbg-run --gdb exists but cannot load a flat guest (--flat)"
     return [path, "--gdb", "127.0.0.1:%d" % port, "--flat", flat], None
