@@ -134,7 +134,8 @@ struct kvmdbg_hwpoint {
 };
 
 struct kvmdbg_vm {
-	pthread_mutex_t lock;
+	/* First: what every prepare and handle_exit reads. */
+	atomic_uint_fast64_t gen; /* bumped on every change of the set */
 	const struct kvmdbg_host_ops *host;
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
@@ -145,7 +146,7 @@ struct kvmdbg_vm {
 	enum kvmdbg_overlay overlay;
 	uint64_t features;
 
-	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	pthread_mutex_t lock;
 	uint32_t next_id;
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
@@ -161,34 +162,31 @@ enum kvmdbg_stepover {
 };
 
 struct kvmdbg_vcpu {
+	/* First cache line: everything the no-change prepare and a plain step
+	 * exit touch, so the hot path costs one line after KVM_RUN. */
 	struct kvmdbg_vm *vm;
-	int fd;
 	struct kvm_run *run;
-
 	uint64_t gen;            /* VM generation applied to KVM */
-	bool applied_valid;      /* KVM holds applied/applied_ctl */
+	int fd;
 	uint32_t applied_ctl;
-	struct kvmdbg_hwstate applied;
-	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	uint32_t once_ctl;       /* one-shot bits applied with the last set */
-
+	bool applied_valid;      /* KVM holds applied/applied_ctl */
+	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
 	bool user_step;
-
-	/* step-over */
-	enum kvmdbg_stepover so;
-	uint64_t so_pc;          /* pc of the stop */
+	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
+	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
 	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
-	uint32_t so_slots;       /* slots disarmed for the step */
 	bool so_sw;              /* a software breakpoint is lifted for the step */
 	bool so_irq_masked;
+	enum kvmdbg_stepover so;
+	uint32_t so_slots;       /* slots disarmed for the step */
+	uint64_t so_pc;          /* pc of the stop */
 	uint64_t so_irq_saved;
-
 	struct kvmdbg_reinject reinject;
-	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
+
+	struct kvmdbg_hwstate applied;
+	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	/* overlay (KVMDBG_OVERLAY_GUEST) */
-	bool guest_stale;        /* re-read the guest's registers at the next prepare */
-	bool gd_stepping;        /* running one guest MOV DR natively (x86 GD exit) */
 	struct kvmdbg_guest_regs guest_regs;
 	struct kvmdbg_hwstate guest; /* sanitised guest slots, guest numbering */
 	unsigned int guest_rejected;

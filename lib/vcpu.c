@@ -544,10 +544,12 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		stepover_finish(v);
 	}
 
-	pthread_mutex_lock(&vm->lock);
+	/* A plain step names no slot and no instruction: no need for the set. */
+	if (dec.hits || dec.swbp)
+		pthread_mutex_lock(&vm->lock);
 	/* Hardware slots: only hits of points that still exist count; a slot
 	 * whose point was removed since this vCPU prepared is stale. */
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+	for (unsigned int pool = 0; dec.hits && pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
 			uint32_t bit = KVMDBG_HIT_BIT(pool, slot);
 			const struct kvmdbg_hwpoint *p;
@@ -597,7 +599,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		if (guest)
 			guest_exc = 3;
 	}
-	pthread_mutex_unlock(&vm->lock);
+	if (dec.hits || dec.swbp)
+		pthread_mutex_unlock(&vm->lock);
 
 	if (hit_point && ev->kind == KVMDBG_STOP_NONE) {
 		ev->type = hit_point->type;
