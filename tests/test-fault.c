@@ -177,7 +177,7 @@ struct snap {
 	struct {
 		uint64_t gen;
 		bool applied_valid;
-		uint32_t applied_ctl, once_ctl;
+		uint32_t applied_ctl;
 		struct kvmdbg_hwstate applied;
 		uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 		bool user_step, so_pc_stale, so_sw, so_irq_masked, dirty, ri_pending;
@@ -216,7 +216,6 @@ static void take_snap(const struct run *rn, struct snap *s)
 		s->v[i].gen = v->gen;
 		s->v[i].applied_valid = v->applied_valid;
 		s->v[i].applied_ctl = v->applied_ctl;
-		s->v[i].once_ctl = v->once_ctl;
 		s->v[i].applied = v->applied;
 		memcpy(s->v[i].applied_owner, v->applied_owner, sizeof(v->applied_owner));
 		s->v[i].user_step = v->user_step;
