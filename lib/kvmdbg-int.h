@@ -136,6 +136,7 @@ struct kvmdbg_hwpoint {
 struct kvmdbg_vm {
 	/* First: what every prepare and handle_exit reads. */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
 	const struct kvmdbg_host_ops *host;
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;

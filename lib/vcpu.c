@@ -279,6 +279,13 @@ static int stepover_begin(struct kvmdbg_vcpu *v)
 	uint64_t pc = v->so_pc;
 	int r;
 
+	/* Nothing can be armed anywhere: done without the lock (the common
+	 * case of a user stepping with no breakpoint set). */
+	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so_slots) {
+		v->so = KVMDBG_SO_NONE;
+		v->so_pc_stale = false;
+		return 0;
+	}
 	if (v->so_pc_stale) {
 		r = h->get_pc(v->fd, &pc);
 		if (r)
@@ -368,17 +375,22 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
 		return 0;
 
+	if (v->so == KVMDBG_SO_ARMED) {
+		r = stepover_begin(v);
+		if (r)
+			return r;
+		/* Nothing to step past: maybe nothing changed at all. */
+		if (v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
+		    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+			return 0;
+	}
+
 	if (overlay_on(v) && v->guest_stale) {
 		r = guest_refresh(v);
 		if (r)
 			return r;
 	}
 
-	if (v->so == KVMDBG_SO_ARMED) {
-		r = stepover_begin(v);
-		if (r)
-			return r;
-	}
 	if (v->reinject.pending) {
 		r = vm->host->inject(v->fd, &v->reinject, &once);
 		if (r)

@@ -163,6 +163,7 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	e = kvmdbg_swtab_add(&vm->sw, addr);
 	memcpy(e->orig, orig, a->sw_len);
 	e->refs = 1;
+	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	bump_gen(vm);
 	return 0;
 }
@@ -199,6 +200,8 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 		.refs = 1,
 		.slots = mask,
 	};
+	if (type == KVMDBG_BREAK_HW)
+		atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	bump_gen(vm);
 	return 0;
 }
@@ -232,6 +235,8 @@ static int sw_restore_locked(struct kvmdbg_vm *vm, struct kvmdbg_swbp *e)
 
 static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)
 {
+	if (p->type == KVMDBG_BREAK_HW)
+		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	kvmdbg_slots_release(&vm->slots, p->slots);
 	memset(p, 0, sizeof(*p));
 }
@@ -255,6 +260,7 @@ KVMDBG_EXPORT int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uin
 			r = sw_restore_locked(vm, e);
 			if (!r) {
 				kvmdbg_swtab_del(&vm->sw, addr);
+				atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 				bump_gen(vm);
 			}
 		}
@@ -321,6 +327,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 		}
 			/* Deletion may shift a later entry into slot i: look again. */
 		kvmdbg_swtab_del(&vm->sw, e->addr);
+		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	}
 	bump_gen(vm);
 	return first;
