@@ -18,6 +18,18 @@
 #define KT_DB_MAX      8    /* #DB records kt_db_handler keeps */
 #define KT_MP_ITERS    3    /* iterations of g_mp over g_mp_bp */
 
+/* g_acc: access kinds of g_acc_tab entries, and its bounds. */
+#define KT_ACC_W1   1
+#define KT_ACC_W2   2
+#define KT_ACC_W4   3
+#define KT_ACC_W8   4
+#define KT_ACC_R1   5
+#define KT_ACC_R2   6
+#define KT_ACC_R4   7
+#define KT_ACC_R8   8
+#define KT_ACC_MAX  1024 /* entries of g_acc_tab (plus the end marker) */
+#define KT_ACC_BIAS 64   /* offset 0 of an entry is g_wbuf - KT_ACC_BIAS */
+
 #ifndef __ASSEMBLER__
 
 #include <stdbool.h>
@@ -108,7 +120,32 @@
 	X(g_stress_bp) \
 	X(g_stress_bp2) \
 	X(g_stress_n) \
-	X(g_stress_count)
+	X(g_stress_count) \
+	X(g_acc) \
+	X(g_acc_w1) \
+	X(g_acc_w1_end) \
+	X(g_acc_w2) \
+	X(g_acc_w2_end) \
+	X(g_acc_w4) \
+	X(g_acc_w4_end) \
+	X(g_acc_w8) \
+	X(g_acc_w8_end) \
+	X(g_acc_r1) \
+	X(g_acc_r1_end) \
+	X(g_acc_r2) \
+	X(g_acc_r2_end) \
+	X(g_acc_r4) \
+	X(g_acc_r4_end) \
+	X(g_acc_r8) \
+	X(g_acc_r8_end) \
+	X(g_acc_cur) \
+	X(g_acc_tab) \
+	X(g_wbuf) \
+	X(g_spin) \
+	X(g_spin_loop) \
+	X(g_spin_loop_end) \
+	X(g_spin_count) \
+	X(g_spin_stop)
 /* clang-format on */
 
 #define KT_DECLARE_SYM(s) extern const char s[];
@@ -125,6 +162,12 @@ uint64_t kt_features(void);
 bool kt_has(uint64_t feat);
 /* The host is the software KVM kvm_pvm (/sys/module/kvm_pvm exists). */
 bool kt_host_is_pvm(void);
+/* The VM test bed the suite runs in ($KVMDBG_TESTBED, set by tests/vm/vmbed:
+ * "x86-svm-tcg" = kvm-amd nested in QEMU TCG), or NULL outside one. */
+const char *kt_testbed(void);
+bool kt_testbed_is(const char *name);
+/* CPUs online; in a test bed, asserted equal to the VM's -smp. */
+unsigned int kt_cpus(void);
 /* Print "not exercised here: <feature> (<why>)" on stdout. */
 void kt_not_exercised(const char *feature, const char *why, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -184,6 +227,7 @@ enum kt_what {
 	KT_EVENT, /* a reportable debug event (or GUEST with KT_RUN_GUEST) */
 	KT_ERROR, /* anything else: see msg */
 	KT_LIMIT, /* the iteration bound was reached */
+	KT_INTR,  /* KVM_RUN returned EINTR (a kick), with KT_RUN_INTR */
 };
 
 struct kt_stop {
@@ -201,6 +245,9 @@ struct kt_stop {
 #define KT_RUN_GUEST      0x1 /* return KVMDBG_STOP_GUEST events too */
 #define KT_RUN_NO_PREPARE 0x2 /* no prepare before the first KVM_RUN */
 #define KT_RUN_ONCE       0x4 /* return after one KVM_RUN whatever it was (NONE: KT_EVENT) */
+#define KT_RUN_INTR \
+	0x8 /* return KT_INTR when KVM_RUN is interrupted (immediate_exit
+                                 is cleared then); otherwise EINTR just runs again */
 
 /* Iteration bound of one kt_run(). */
 #define KT_RUN_MAX 10000

@@ -411,6 +411,107 @@ GLABEL g_watch_other_end
 	nop
 	DONE
 
+/*
+ * g_acc: a list of data accesses around g_wbuf, driven by the host through
+ * g_acc_tab: 4-byte entries {kind, 0, offset (u16)}, kind KT_ACC_W1..W8
+ * (write 1/2/4/8 bytes) or KT_ACC_R1..R8 (read), 0 ends the list. The
+ * access is to g_wbuf + offset - KT_ACC_BIAS. Before each access the guest
+ * stores its index in g_acc_cur, so the host knows which access a
+ * (trap-like) watchpoint stop came after; the stop's pc is the label after
+ * the access instruction (g_acc_<kind>_end). A write stores the entry's
+ * index + 1 in every byte it writes (0x0101.. pattern times index + 1).
+ */
+.macro ACC kind, insn
+	cmpl $\kind, %ecx
+	jne 9f
+	\insn
+	jmp 8f
+9:
+.endm
+
+GLABEL g_acc
+	call kt_idt_init
+	xorl %r12d, %r12d
+1:	movq %r12, g_acc_cur(%rip)
+	leaq g_acc_tab(%rip), %rax
+	movzbl (%rax,%r12,4), %ecx
+	movzwl 2(%rax,%r12,4), %ebx
+	leaq g_wbuf(%rip), %rdx
+	leaq -KT_ACC_BIAS(%rdx,%rbx), %rbx
+	leaq 1(%r12), %rax
+	movabsq $0x0101010101010101, %rdx
+	imulq %rdx, %rax
+	incq %r12
+	testl %ecx, %ecx
+	jz 7f
+	cmpl $KT_ACC_W1, %ecx
+	je g_acc_w1
+	cmpl $KT_ACC_W2, %ecx
+	je g_acc_w2
+	cmpl $KT_ACC_W4, %ecx
+	je g_acc_w4
+	cmpl $KT_ACC_W8, %ecx
+	je g_acc_w8
+	cmpl $KT_ACC_R1, %ecx
+	je g_acc_r1
+	cmpl $KT_ACC_R2, %ecx
+	je g_acc_r2
+	cmpl $KT_ACC_R4, %ecx
+	je g_acc_r4
+	cmpl $KT_ACC_R8, %ecx
+	je g_acc_r8
+	movl %ecx, %eax			/* a bad kind: report it */
+	outl %eax, $KT_PORT_FAIL
+	jmp 7f
+GLABEL g_acc_w1
+	movb %al, (%rbx)
+GLABEL g_acc_w1_end
+	jmp 1b
+GLABEL g_acc_w2
+	movw %ax, (%rbx)
+GLABEL g_acc_w2_end
+	jmp 1b
+GLABEL g_acc_w4
+	movl %eax, (%rbx)
+GLABEL g_acc_w4_end
+	jmp 1b
+GLABEL g_acc_w8
+	movq %rax, (%rbx)
+GLABEL g_acc_w8_end
+	jmp 1b
+GLABEL g_acc_r1
+	movb (%rbx), %al
+GLABEL g_acc_r1_end
+	jmp 1b
+GLABEL g_acc_r2
+	movw (%rbx), %ax
+GLABEL g_acc_r2_end
+	jmp 1b
+GLABEL g_acc_r4
+	movl (%rbx), %eax
+GLABEL g_acc_r4_end
+	jmp 1b
+GLABEL g_acc_r8
+	movq (%rbx), %rax
+GLABEL g_acc_r8_end
+	jmp 1b
+7:	DONE
+
+/*
+ * g_spin: the other vCPU of an all-stop: counts g_spin_count up without
+ * any exit until the host sets g_spin_stop.
+ */
+GLABEL g_spin
+	MARK 1
+1:
+GLABEL g_spin_loop
+	lock incq g_spin_count(%rip)
+	pause
+	cmpq $0, g_spin_stop(%rip)
+	je 1b
+GLABEL g_spin_loop_end
+	DONE
+
 /* ------------------------------------------------------------------ */
 /* Data (host-visible through the same offsets)                          */
 /* ------------------------------------------------------------------ */
@@ -464,6 +565,21 @@ GLABEL g_rep_dst
 	.balign 64
 GLABEL g_watch_var
 	.quad 0, 0
+GLABEL g_acc_cur
+	.quad 0
+GLABEL g_spin_count
+	.quad 0
+GLABEL g_spin_stop
+	.quad 0
+GLABEL g_acc_tab
+	.fill KT_ACC_MAX + 1, 4, 0
+	/* g_wbuf: KT_ACC_BIAS bytes of margin, the watched area, margin again:
+	 * nothing else of the guest's lives within 64 bytes of it. */
+	.balign 64
+	.fill 64, 1, 0
+GLABEL g_wbuf
+	.fill 2 * KT_ACC_BIAS + 64, 1, 0
+	.fill 64, 1, 0
 	.balign 16
 kt_idtr:
 	.word 0
