@@ -17,6 +17,7 @@
 #include "test-common.h"
 
 #define OPS (&kvmdbg_arm64_ops)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* For hot loops: Check's ck_assert_*() writes to a pipe on every call. */
 #define REQ(cond, ...)                             \
@@ -848,6 +849,389 @@ START_TEST(test_arm64_decode_watchpoint)
 }
 END_TEST
 
+/* ---- the guest's own registers (overlay sanitiser) ---- */
+
+#define MDSCR_MDE (1ull << 15)
+#define MDSCR_KDE (1ull << 13)
+#define BP_POOL   KVMDBG_POOL_BP
+#define WP_POOL   KVMDBG_POOL_WP
+
+/* DBGBCR: E, PMC, BAS, HMC, SSC, LBN, BT. */
+static uint64_t bcr(unsigned int pmc, unsigned int bas, unsigned int hmc, unsigned int ssc,
+		    unsigned int lbn, unsigned int bt)
+{
+	return E_BIT | (uint64_t)pmc << 1 | (uint64_t)bas << 5 | (uint64_t)hmc << 13 |
+	       (uint64_t)ssc << 14 | (uint64_t)lbn << 16 | (uint64_t)bt << 20;
+}
+
+/* DBGWCR: E, PAC, LSC, BAS, HMC, SSC, LBN, WT, MASK. */
+static uint64_t wcr(unsigned int pac, unsigned int lsc, unsigned int bas, unsigned int hmc,
+		    unsigned int ssc, unsigned int lbn, unsigned int wt, unsigned int mask)
+{
+	return E_BIT | (uint64_t)pac << 1 | (uint64_t)lsc << 3 | (uint64_t)bas << 5 |
+	       (uint64_t)hmc << 13 | (uint64_t)ssc << 14 | (uint64_t)lbn << 16 |
+	       (uint64_t)wt << 20 | (uint64_t)mask << 24;
+}
+
+static struct kvmdbg_guest_regs gregs(uint64_t mdscr)
+{
+	struct kvmdbg_guest_regs g;
+
+	memset(&g, 0, sizeof(g));
+	g.nr[BP_POOL] = 6;
+	g.nr[WP_POOL] = 4;
+	g.mdscr = mdscr;
+	return g;
+}
+
+static unsigned int gslots(const struct kvmdbg_guest_regs *g, struct kvmdbg_hwstate *out)
+{
+	unsigned int rejected = 12345;
+
+	memset(out, 0xa5, sizeof(*out)); /* every byte must be written */
+	OPS->guest_slots(g, out, &rejected);
+	return rejected;
+}
+
+static void expect_slot(const struct kvmdbg_hwstate *hw, unsigned int pool, unsigned int n,
+			uint64_t value, uint64_t ctrl, uint64_t start, uint64_t len)
+{
+	const struct kvmdbg_hwslot *s = &hw->slot[pool][n];
+
+	ck_assert_msg(s->value == value && s->ctrl == ctrl && s->start == start && s->len == len,
+		      "slot %u/%u: value %#" PRIx64 " ctrl %#" PRIx64 " start %#" PRIx64
+		      " len %" PRIu64 ", want %#" PRIx64 " %#" PRIx64 " %#" PRIx64 " %" PRIu64,
+		      pool, n, s->value, s->ctrl, s->start, s->len, value, ctrl, start, len);
+}
+
+static void expect_empty(const struct kvmdbg_hwstate *hw, unsigned int pool, unsigned int n)
+{
+	expect_slot(hw, pool, n, 0, 0, 0, 0);
+}
+
+/* Good values come out re-encoded: the fields that mean something to the
+ * guest kept, LBN and every RES0 / unknown bit dropped, the slot in the
+ * guest's own number, start/len what it matches. */
+START_TEST(test_arm64_guest_slots_good)
+{
+	struct kvmdbg_guest_regs g = gregs(MDSCR_MDE | MDSCR_KDE);
+	struct kvmdbg_hwstate out;
+
+	/* bp1: EL1+EL0, LBN 5 (ignored for unlinked), junk in RES0 bits. */
+	g.ctrl[BP_POOL][1] = bcr(3, 0xf, 0, 0, 5, 0) | 1ull << 9 | 1ull << 30 | 1ull << 40;
+	g.value[BP_POOL][1] = 0xffff000000401003; /* [1:0] RES0 */
+	/* bp3: EL0 only, a T32 halfword at +2. */
+	g.ctrl[BP_POOL][3] = bcr(2, 0xc, 0, 0, 0, 0);
+	g.value[BP_POOL][3] = 0x400100;
+	/* bp5: EL1 only, the lower halfword. */
+	g.ctrl[BP_POOL][5] = bcr(1, 0x3, 0, 0, 0, 0);
+	g.value[BP_POOL][5] = 0x400200;
+	/* wp0: write, bytes 2..4 of a doubleword. */
+	g.ctrl[WP_POOL][0] = wcr(3, 2, 0x1c, 0, 0, 7, 0, 0) | 1ull << 31;
+	g.value[WP_POOL][0] = 0x80000;
+	/* wp1: read, DBGWVR[2] set: BAS[3:0] select bytes of the upper word. */
+	g.ctrl[WP_POOL][1] = wcr(3, 1, 0x6, 0, 0, 0, 0, 0);
+	g.value[WP_POOL][1] = 0x80014;
+	/* wp2: access, MASK 12 (4 KiB), DBGWVR not aligned: the block holding it. */
+	g.ctrl[WP_POOL][2] = wcr(1, 3, 0xff, 0, 0, 0, 0, 12);
+	g.value[WP_POOL][2] = 0xffff800000123456;
+	/* wp3: MASK 3, the doubleword; a kernel address. */
+	g.ctrl[WP_POOL][3] = wcr(2, 2, 0xff, 0, 0, 0, 0, 3);
+	g.value[WP_POOL][3] = 0xfffffffffffffff8;
+
+	ck_assert_uint_eq(gslots(&g, &out), 0);
+	expect_empty(&out, BP_POOL, 0);
+	expect_slot(&out, BP_POOL, 1, 0xffff000000401000, bcr(3, 0xf, 0, 0, 0, 0),
+		    0xffff000000401000, 4);
+	expect_empty(&out, BP_POOL, 2);
+	expect_slot(&out, BP_POOL, 3, 0x400100, bcr(2, 0xc, 0, 0, 0, 0), 0x400102, 2);
+	expect_empty(&out, BP_POOL, 4);
+	expect_slot(&out, BP_POOL, 5, 0x400200, bcr(1, 0x3, 0, 0, 0, 0), 0x400200, 2);
+	expect_slot(&out, WP_POOL, 0, 0x80000, wcr(3, 2, 0x1c, 0, 0, 0, 0, 0), 0x80002, 3);
+	expect_slot(&out, WP_POOL, 1, 0x80010, wcr(3, 1, 0x60, 0, 0, 0, 0, 0), 0x80015, 2);
+	expect_slot(&out, WP_POOL, 2, 0xffff800000123000, wcr(1, 3, 0xff, 0, 0, 0, 0, 12),
+		    0xffff800000123000, 4096);
+	expect_slot(&out, WP_POOL, 3, 0xfffffffffffffff8, wcr(2, 2, 0xff, 0, 0, 0, 0, 3),
+		    0xfffffffffffffff8, 8);
+	for (unsigned int n = 6; n < KVMDBG_MAX_SLOTS; n++)
+		expect_empty(&out, BP_POOL, n);
+	for (unsigned int n = 4; n < KVMDBG_MAX_SLOTS; n++)
+		expect_empty(&out, WP_POOL, n);
+
+	/* The decoder finds them: the instruction at bp1, FAR in wp2's block. */
+	{
+		struct kvmdbg_exit ex = { .esr = EC(0x30), .pc = 0xffff000000401000 };
+		struct kvmdbg_decoded d;
+
+		OPS->decode(&out, &ex, &d);
+		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(BP_POOL, 1));
+		ex = (struct kvmdbg_exit){ .esr = EC(0x34), .far = 0xffff800000123ff8 };
+		OPS->decode(&out, &ex, &d);
+		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(WP_POOL, 2));
+	}
+}
+END_TEST
+
+/* Hostile or meaningless values: refused and counted, never passed on. */
+START_TEST(test_arm64_guest_slots_hostile)
+{
+	static const struct {
+		unsigned int pool;
+		uint64_t ctrl, value;
+		const char *what;
+	} bad[] = {
+		{ BP_POOL, 0, 0x1000, "HMC (EL2)" },
+		{ BP_POOL, 0, 0x1000, "SSC 01" },
+		{ BP_POOL, 0, 0x1000, "SSC 10" },
+		{ BP_POOL, 0, 0x1000, "SSC 11 + HMC (EL2+EL1+EL0)" },
+		{ BP_POOL, 0, 0x1000, "PMC 00" },
+		{ BP_POOL, 0, 0x1000, "BT linked address" },
+		{ BP_POOL, 0, 0x1000, "BT context ID" },
+		{ BP_POOL, 0, 0x1000, "BT VMID" },
+		{ BP_POOL, 0, 0x1000, "BT address mismatch" },
+		{ BP_POOL, 0, 0x1000, "BAS 0101" },
+		{ BP_POOL, 0, 0x1000, "BAS 0000" },
+		{ BP_POOL, 0, 0x0001000000001000, "VA not sign-extended from 48" },
+		{ BP_POOL, 0, 0x8000000000001000, "RESS bits not a copy" },
+		{ WP_POOL, 0, 0x2000, "WT linked" },
+		{ WP_POOL, 0, 0x2000, "LSC 00" },
+		{ WP_POOL, 0, 0x2000, "MASK 1" },
+		{ WP_POOL, 0, 0x2000, "MASK 2" },
+		{ WP_POOL, 0, 0x2000, "MASK 6 without BAS 0xff" },
+		{ WP_POOL, 0, 0x2000, "BAS not contiguous" },
+		{ WP_POOL, 0, 0x2004, "DBGWVR[2] with BAS[7:4]" },
+		{ WP_POOL, 0, 0x2000, "BAS 0" },
+		{ WP_POOL, 0, 0x2000, "HMC" },
+		{ WP_POOL, 0, 0x2000, "SSC 11" },
+		{ WP_POOL, 0, 0x2000, "PAC 00" },
+		{ WP_POOL, 0, 0x00ff000000002000, "VA not sign-extended from 48" },
+	};
+	uint64_t ctrls[] = {
+		bcr(3, 0xf, 1, 0, 0, 0), bcr(3, 0xf, 0, 1, 0, 0), bcr(3, 0xf, 0, 2, 0, 0),
+		bcr(3, 0xf, 1, 3, 0, 0), bcr(0, 0xf, 0, 0, 0, 0), bcr(3, 0xf, 0, 0, 2, 1),
+		bcr(3, 0xf, 0, 0, 0, 2), bcr(3, 0xf, 0, 0, 0, 8), bcr(3, 0xf, 0, 0, 0, 4),
+		bcr(3, 0x5, 0, 0, 0, 0), bcr(3, 0x0, 0, 0, 0, 0), bcr(3, 0xf, 0, 0, 0, 0),
+		bcr(3, 0xf, 0, 0, 0, 0),
+		wcr(3, 3, 0xff, 0, 0, 1, 1, 0), wcr(3, 0, 0xff, 0, 0, 0, 0, 0),
+		wcr(3, 3, 0xff, 0, 0, 0, 0, 1), wcr(3, 3, 0xff, 0, 0, 0, 0, 2),
+		wcr(3, 3, 0x0f, 0, 0, 0, 0, 6), wcr(3, 3, 0x05, 0, 0, 0, 0, 0),
+		wcr(3, 3, 0x11, 0, 0, 0, 0, 0), wcr(3, 3, 0x00, 0, 0, 0, 0, 0),
+		wcr(3, 3, 0xff, 1, 0, 0, 0, 0), wcr(3, 3, 0xff, 0, 3, 0, 0, 0),
+		wcr(0, 3, 0xff, 0, 0, 0, 0, 0), wcr(3, 3, 0xff, 0, 0, 0, 0, 0),
+	};
+	struct kvmdbg_hwstate out;
+
+	ck_assert_uint_eq(ARRAY_LEN(ctrls), ARRAY_LEN(bad));
+	for (unsigned int i = 0; i < ARRAY_LEN(bad); i++) {
+		struct kvmdbg_guest_regs g = gregs(MDSCR_MDE | MDSCR_KDE);
+		unsigned int n = i % 3, pool = bad[i].pool;
+
+		g.ctrl[pool][n] = ctrls[i];
+		g.value[pool][n] = bad[i].value;
+		/* A good neighbour is unaffected. */
+		g.ctrl[pool][n + 1] = pool == BP_POOL ? bcr(3, 0xf, 0, 0, 0, 0)
+						      : wcr(3, 3, 0xff, 0, 0, 0, 0, 0);
+		g.value[pool][n + 1] = 0x3000;
+		ck_assert_msg(gslots(&g, &out) == 1, "%s: not refused", bad[i].what);
+		ck_assert_msg(out.slot[pool][n].ctrl == 0 && out.slot[pool][n].value == 0,
+			      "%s: reached the slots", bad[i].what);
+		ck_assert_msg(out.slot[pool][n + 1].ctrl != 0, "%s: neighbour lost", bad[i].what);
+	}
+
+	/* Many at once: each refused register counts. */
+	{
+		struct kvmdbg_guest_regs g = gregs(MDSCR_MDE | MDSCR_KDE);
+
+		for (unsigned int n = 0; n < 6; n++)
+			g.ctrl[BP_POOL][n] = ctrls[n];
+		for (unsigned int n = 0; n < 4; n++)
+			g.ctrl[WP_POOL][n] = ctrls[13 + n];
+		ck_assert_uint_eq(gslots(&g, &out), 10);
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++)
+				expect_empty(&out, p, n);
+	}
+}
+END_TEST
+
+/* MDSCR_EL1: without MDE nothing of the guest's can match, without KDE only
+ * its EL0 part can raise an exception for it. */
+START_TEST(test_arm64_guest_slots_mdscr)
+{
+	struct kvmdbg_guest_regs g = gregs(0);
+	struct kvmdbg_hwstate out;
+
+	g.ctrl[BP_POOL][0] = bcr(3, 0xf, 0, 0, 0, 0); /* EL1 + EL0 */
+	g.value[BP_POOL][0] = 0x1000;
+	g.ctrl[BP_POOL][1] = bcr(1, 0xf, 0, 0, 0, 0); /* EL1 */
+	g.value[BP_POOL][1] = 0x1100;
+	g.ctrl[BP_POOL][2] = bcr(2, 0xf, 0, 0, 0, 0); /* EL0 */
+	g.value[BP_POOL][2] = 0x1200;
+	g.ctrl[BP_POOL][3] = bcr(3, 0xf, 1, 0, 0, 0); /* hostile */
+	g.ctrl[WP_POOL][0] = wcr(3, 2, 0xff, 0, 0, 0, 0, 0);
+	g.value[WP_POOL][0] = 0x2000;
+	g.ctrl[WP_POOL][1] = wcr(1, 2, 0xff, 0, 0, 0, 0, 0);
+	g.value[WP_POOL][1] = 0x2008;
+
+	/* MDE off (KDE alone does nothing, SS neither): nothing, nothing refused. */
+	for (uint64_t m = 0; m < 2; m++) {
+		g.mdscr = m ? MDSCR_KDE | 1 : 0;
+		ck_assert_uint_eq(gslots(&g, &out), 0);
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++)
+				expect_empty(&out, p, n);
+	}
+
+	/* MDE without KDE: EL0 only. */
+	g.mdscr = MDSCR_MDE;
+	ck_assert_uint_eq(gslots(&g, &out), 1);
+	expect_slot(&out, BP_POOL, 0, 0x1000, bcr(2, 0xf, 0, 0, 0, 0), 0x1000, 4);
+	expect_empty(&out, BP_POOL, 1);
+	expect_slot(&out, BP_POOL, 2, 0x1200, bcr(2, 0xf, 0, 0, 0, 0), 0x1200, 4);
+	expect_empty(&out, BP_POOL, 3);
+	expect_slot(&out, WP_POOL, 0, 0x2000, wcr(2, 2, 0xff, 0, 0, 0, 0, 0), 0x2000, 8);
+	expect_empty(&out, WP_POOL, 1);
+
+	/* Both: as programmed. */
+	g.mdscr = MDSCR_MDE | MDSCR_KDE;
+	ck_assert_uint_eq(gslots(&g, &out), 1);
+	expect_slot(&out, BP_POOL, 0, 0x1000, bcr(3, 0xf, 0, 0, 0, 0), 0x1000, 4);
+	expect_slot(&out, BP_POOL, 1, 0x1100, bcr(1, 0xf, 0, 0, 0, 0), 0x1100, 4);
+	expect_slot(&out, WP_POOL, 1, 0x2008, wcr(1, 2, 0xff, 0, 0, 0, 0, 0), 0x2008, 8);
+}
+END_TEST
+
+/* Only the guest-visible registers count; more than 16 is clamped. */
+START_TEST(test_arm64_guest_slots_counts)
+{
+	struct kvmdbg_guest_regs g = gregs(MDSCR_MDE | MDSCR_KDE);
+	struct kvmdbg_hwstate out;
+
+	for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+		g.ctrl[BP_POOL][n] = bcr(3, 0xf, 0, 0, 0, 0);
+		g.value[BP_POOL][n] = 0x1000 + 4 * n;
+		g.ctrl[WP_POOL][n] = wcr(3, 3, 0x01, 1, 0, 0, 0, 0); /* HMC: refused */
+	}
+	g.nr[BP_POOL] = 2;
+	g.nr[WP_POOL] = 3;
+	ck_assert_uint_eq(gslots(&g, &out), 3);
+	ck_assert_uint_ne(out.slot[BP_POOL][1].ctrl, 0);
+	ck_assert_uint_eq(out.slot[BP_POOL][2].ctrl, 0);
+	g.nr[BP_POOL] = 0;
+	g.nr[WP_POOL] = 0;
+	ck_assert_uint_eq(gslots(&g, &out), 0);
+	ck_assert_uint_eq(out.slot[BP_POOL][0].ctrl, 0);
+	g.nr[BP_POOL] = 99;
+	g.nr[WP_POOL] = 99;
+	ck_assert_uint_eq(gslots(&g, &out), 16);
+	ck_assert_uint_ne(out.slot[BP_POOL][15].ctrl, 0);
+}
+END_TEST
+
+/* The bytes an output watchpoint slot matches, from its fields alone
+ * (an independent reading of DBGWCR/DBGWVR). */
+static bool wp_matches(const struct kvmdbg_hwslot *s, uint64_t x)
+{
+	unsigned int mask = (unsigned int)MASK(s->ctrl), bas = (unsigned int)WBAS(s->ctrl);
+
+	if (mask)
+		return (x >> mask) == (s->value >> mask);
+	return (x & ~7ull) == s->value && ((bas >> (x & 7)) & 1);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Random registers: whatever comes out is only E = 1, PxC in {01, 10, 11},
+ * HMC = SSC = LBN = BT/WT = 0, no RES0 bit, MASK 0 or 3..31 (BAS 0xff,
+ * DBGWVR aligned), a contiguous BAS otherwise, a VA sign-extended from bit
+ * 48, and start/len exactly the bytes it matches. */
+START_TEST(test_arm64_guest_slots_random)
+{
+	const uint64_t bp_ok = E_BIT | 6 | 0xfull << 5;
+	const uint64_t wp_ok = E_BIT | 6 | 3 << 3 | 0xffull << 5 | 0x1full << 24;
+	uint64_t seed = 0x243f6a8885a308d3ull;
+	unsigned int kept = 0, refused = 0;
+
+	for (unsigned int it = 0; it < 20000; it++) {
+		struct kvmdbg_guest_regs g = gregs(MDSCR_MDE | ((it & 1) ? MDSCR_KDE : 0));
+		struct kvmdbg_hwstate out;
+		unsigned int enabled = 0, good = 0, r;
+
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+				uint64_t c, v;
+
+				c = xorshift(&seed);
+				/* Bias towards plausible values: few high bits. */
+				if (it % 3)
+					c &= 0x1f1003ffull | (it % 5 ? 0 : ~0ull);
+				v = xorshift(&seed);
+				if (it % 4)
+					v = (it % 8 < 4) ? v & 0xffffffffull : v | 0xffff000000000000;
+				g.ctrl[p][n] = c;
+				g.value[p][n] = v;
+				enabled += n < g.nr[p] && (c & 1);
+			}
+		r = gslots(&g, &out);
+		REQ(r <= enabled, "rejected %u of %u", r, enabled);
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+				const struct kvmdbg_hwslot *s = &out.slot[p][n];
+				uint64_t c = s->ctrl, top = s->value >> 48;
+
+				if (!c) {
+					REQ(!s->value && !s->start && !s->len, "%u/%u junk", p, n);
+					continue;
+				}
+				good++;
+				REQ(n < g.nr[p] && (g.ctrl[p][n] & 1), "%u/%u not enabled", p, n);
+				REQ(c & E_BIT, "E");
+				REQ(PXC(c) != 0, "PxC 00");
+				REQ((it & 1) || PXC(c) == 2, "EL1 without KDE");
+				REQ(!HMC(c) && !SSC(c) && !LBN(c), "HMC/SSC/LBN %#" PRIx64, c);
+				REQ(top == 0 || top == 0xffff, "VA %#" PRIx64, s->value);
+				if (p == BP_POOL) {
+					REQ(!(c & ~bp_ok), "bcr %#" PRIx64, c);
+					REQ(BBAS(c) == 0xf || BBAS(c) == 3 || BBAS(c) == 0xc, "BAS");
+					REQ(!(s->value & 3), "bvr");
+					REQ(s->start == s->value + (BBAS(c) == 0xc ? 2 : 0), "start");
+					REQ(s->len == (BBAS(c) == 0xf ? 4 : 2), "len");
+				} else {
+					unsigned int m = (unsigned int)MASK(c), b = (unsigned int)WBAS(c);
+
+					REQ(!(c & ~wp_ok), "wcr %#" PRIx64, c);
+					REQ(LSC(c) != 0, "LSC");
+					REQ(m == 0 || (m >= 3 && b == 0xff), "MASK %u BAS %#x", m, b);
+					if (!m) {
+						unsigned int lo = (unsigned int)__builtin_ctz(b);
+
+						REQ(b && !(((b >> lo) + 1) & (b >> lo)), "BAS %#x", b);
+						REQ(!(s->value & 7), "wvr");
+					} else {
+						REQ(!(s->value & ((1ull << m) - 1)), "wvr");
+					}
+					REQ(s->len && s->start >= s->value, "start/len");
+					REQ(wp_matches(s, s->start) && wp_matches(s, s->start + s->len - 1),
+					    "ends");
+					REQ(!wp_matches(s, s->start - 1) && !wp_matches(s, s->start + s->len),
+					    "outside");
+				}
+			}
+		REQ(good + r <= enabled, "%u + %u > %u", good, r, enabled);
+		kept += good;
+		refused += r;
+	}
+	ck_assert_uint_gt(kept, 1000);
+	ck_assert_uint_gt(refused, 1000);
+}
+END_TEST
+
 TEST_SUITE(arm64_encode)
 {
 	add_test(tc, test_arm64_ops);
@@ -874,4 +1258,13 @@ TEST_SUITE(arm64_decode)
 	add_test(tc, test_arm64_decode_brk);
 	add_test(tc, test_arm64_decode_breakpoint);
 	add_test(tc, test_arm64_decode_watchpoint);
+}
+
+TEST_SUITE(arm64_guest_slots)
+{
+	add_test(tc, test_arm64_guest_slots_good);
+	add_test(tc, test_arm64_guest_slots_hostile);
+	add_test(tc, test_arm64_guest_slots_mdscr);
+	add_test(tc, test_arm64_guest_slots_counts);
+	add_test(tc, test_arm64_guest_slots_random);
 }

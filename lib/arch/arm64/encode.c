@@ -618,6 +618,185 @@ static enum kvmdbg_type arm64_slot_type(unsigned int pool, uint64_t ctrl)
 	}
 }
 
+/* ---- the guest's own registers (overlay) ---- */
+
+/*
+ * MDSCR_EL1 and the rules of AArch64 self-hosted debug that decide whether a
+ * guest's breakpoint or watchpoint can generate an exception for it at all
+ * (Arm ARM D2.5 "Enabling debug exceptions", AArch64.GenerateDebugExceptions
+ * and the *Match() pseudocode):
+ *  - breakpoints and watchpoints match only with MDSCR_EL1.MDE = 1;
+ *  - from EL0 (the guest's debug exceptions target its EL1) they are taken
+ *    whenever they match; from EL1 itself only with MDSCR_EL1.KDE = 1 and
+ *    PSTATE.D = 0;
+ *  - nothing is taken while the OS Lock is locked (the glue reports no
+ *    registers then: see lib/arch/arm64/kvm.c).
+ * While the host debugs, KVM sets MDCR_EL2.TDE and forces MDE and KDE on, so
+ * every match of a merged slot exits to the host, from any EL, whatever the
+ * guest's MDSCR_EL1 or PSTATE.D: the sanitiser applies MDE and KDE here, so
+ * that a slot the guest could not take an exception from does not match in
+ * hardware either. PSTATE.D changes at every exception entry and cannot be
+ * applied to a slot; the generic code must drop (and step past) a guest hit
+ * taken at EL1 with PSTATE.D set.
+ */
+#define MDSCR_SS  (1ull << 0)
+#define MDSCR_KDE (1ull << 13)
+#define MDSCR_MDE (1ull << 15)
+
+#define CR_PXC_SHIFT 1
+#define CR_HMC       (1ull << 13)
+#define CR_SSC_SHIFT 14
+#define CR_WT        (1ull << 20)
+#define PXC_EL1      1u /* PMC / PAC bit 0: match at EL1 */
+#define PXC_EL0      2u /* PMC / PAC bit 1: match at EL0 */
+
+/*
+ * The privilege fields a guest may use: HMC = 0, SSC = 0b00 and PMC / PAC
+ * 0b01 (EL1), 0b10 (EL0) or 0b11 (both). With HMC = 0 and SSC = 0 that is
+ * exactly the EL1/EL0 set; every other combination involves EL2, EL3, a
+ * security state, or is reserved (0b0 00 00). Returns the PxC bits, or 0.
+ */
+static unsigned int guest_pxc(uint64_t ctrl)
+{
+	if ((ctrl & CR_HMC) || ((ctrl >> CR_SSC_SHIFT) & 3))
+		return 0;
+	return (unsigned int)(ctrl >> CR_PXC_SHIFT) & 3;
+}
+
+/* A valid VA for the value registers: sign-extended from bit 48 (see VA_SIGN_BIT). */
+static bool guest_va_ok(uint64_t va)
+{
+	return va + LIN_BIAS < LIN_END;
+}
+
+/*
+ * A guest breakpoint: only BT = 0b0000 (unlinked address match; LBN is
+ * ignored for it and written as 0). BAS 0b1111 matches an A64 (or A32 /
+ * 32-bit T32) instruction at DBGBVR; 0b0011 and 0b1100 the T32 halfword at
+ * DBGBVR or DBGBVR + 2 (AArch32 EL0). Anything else is reserved or never
+ * matches and is refused.
+ */
+static bool guest_bp(uint64_t value, uint64_t ctrl, unsigned int pxc, struct kvmdbg_hwslot *s)
+{
+	unsigned int bas = (unsigned int)(ctrl >> CR_BAS_SHIFT) & 0xf;
+	uint64_t va = value & ~3ull;
+
+	if (((ctrl >> CR_BT_SHIFT) & 0xf) != 0 || !guest_va_ok(va))
+		return false;
+	switch (bas) {
+	case 0xf:
+		s->start = va;
+		s->len = 4;
+		break;
+	case 0x3:
+		s->start = va;
+		s->len = 2;
+		break;
+	case 0xc:
+		s->start = va + 2;
+		s->len = 2;
+		break;
+	default:
+		return false;
+	}
+	s->value = va;
+	s->ctrl = CR_E | (uint64_t)pxc << CR_PXC_SHIFT | (uint64_t)bas << CR_BAS_SHIFT;
+	return true;
+}
+
+/*
+ * A guest watchpoint: only WT = 0 (unlinked; LBN ignored), LSC != 0b00.
+ * MASK 3..31 with BAS = 0xff watches the naturally aligned 2^MASK block
+ * holding DBGWVR (written aligned: the masked bits must be zero); MASK 1
+ * and 2 are reserved. MASK 0: a non-empty contiguous BAS, within the
+ * doubleword at DBGWVR[..:3], or with DBGWVR[2] set within the word at
+ * DBGWVR[..:2] (BAS[7:4] must then be 0); written as the doubleword with
+ * the BAS shifted, which matches the same bytes.
+ */
+static bool guest_wp(uint64_t value, uint64_t ctrl, unsigned int pxc, struct kvmdbg_hwslot *s)
+{
+	unsigned int mask = (unsigned int)(ctrl >> CR_MASK_SHIFT) & 0x1f;
+	unsigned int bas = (unsigned int)(ctrl >> CR_BAS_SHIFT) & 0xff;
+	unsigned int lsc = (unsigned int)(ctrl >> CR_LSC_SHIFT) & 3;
+	uint64_t out = CR_E | (uint64_t)pxc << CR_PXC_SHIFT | (uint64_t)lsc << CR_LSC_SHIFT;
+	uint64_t va = value & ~3ull;
+	unsigned int lo, run;
+
+	if ((ctrl & CR_WT) || !lsc || !guest_va_ok(va))
+		return false;
+	if (mask) {
+		if (mask < MASK_MIN || bas != 0xff)
+			return false;
+		va = align_down(va, 1ull << mask);
+		/* The block lies within one half of the VA space (2^mask <= 2^31). */
+		s->value = va;
+		s->ctrl = out | 0xffull << CR_BAS_SHIFT | (uint64_t)mask << CR_MASK_SHIFT;
+		s->start = va;
+		s->len = 1ull << mask;
+		return true;
+	}
+	if (va & 4) {
+		if (bas & 0xf0)
+			return false;
+		bas <<= 4;
+		va -= 4;
+	}
+	if (!bas)
+		return false;
+	lo = (unsigned int)__builtin_ctz(bas);
+	run = bas >> lo;
+	if (run & (run + 1))
+		return false; /* not contiguous */
+	s->value = va;
+	s->ctrl = out | (uint64_t)bas << CR_BAS_SHIFT;
+	s->start = va + lo;
+	s->len = (uint64_t)__builtin_popcount(bas);
+	return true;
+}
+
+static void arm64_guest_slots(const struct kvmdbg_guest_regs *g, struct kvmdbg_hwstate *out,
+			      unsigned int *rejected)
+{
+	bool kde = g->mdscr & MDSCR_KDE;
+
+	*out = (struct kvmdbg_hwstate){ 0 };
+	*rejected = 0;
+	/* Without MDE nothing of the guest's can match: nothing to merge, and
+	 * nothing refused either (the glue does not even read the registers). */
+	if (!(g->mdscr & MDSCR_MDE))
+		return;
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++) {
+		unsigned int nr = g->nr[pool] < KVMDBG_MAX_SLOTS ? g->nr[pool] : KVMDBG_MAX_SLOTS;
+
+		for (unsigned int n = 0; n < nr; n++) {
+			uint64_t ctrl = g->ctrl[pool][n], value = g->value[pool][n];
+			unsigned int pxc = guest_pxc(ctrl);
+			struct kvmdbg_hwslot s;
+			bool ok;
+
+			if (!(ctrl & CR_E))
+				continue;
+			ok = pxc != 0 && (pool == KVMDBG_POOL_BP ? guest_bp(value, ctrl, pxc, &s)
+								  : guest_wp(value, ctrl, pxc, &s));
+			if (!ok) {
+				(*rejected)++;
+				continue;
+			}
+			/* Without KDE the guest takes none of it at EL1: keep the
+			 * EL0 part, if any. Not refused: the guest may set KDE
+			 * later, and then it fires. */
+			if (!kde) {
+				pxc &= PXC_EL0;
+				if (!pxc)
+					continue;
+				s.ctrl = (s.ctrl & ~(3ull << CR_PXC_SHIFT)) |
+					 (uint64_t)pxc << CR_PXC_SHIFT;
+			}
+			out->slot[pool][n] = s;
+		}
+	}
+}
+
 #define BRK_BYTE(n) ((uint8_t)(ARM64_BRK_INSN(KVMDBG_ARM64_BRK_IMM) >> (8 * (n))))
 
 const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
@@ -635,4 +814,5 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	.reports_data_addr = true,
 	.decode = arm64_decode,
 	.slot_type = arm64_slot_type,
+	.guest_slots = arm64_guest_slots,
 };
