@@ -56,6 +56,16 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 #define REG_ID_AA64DFR0_EL1  ARM64_SYS_REG(3, 0, 0, 5, 0)
 #define REG_ID_AA64PFR1_EL1  ARM64_SYS_REG(3, 0, 0, 4, 1)
 #define REG_ID_AA64MMFR1_EL1 ARM64_SYS_REG(3, 0, 0, 7, 1)
+/* Debug system registers are op0 = 2 (op0 = 3, CRn = 0 is the ID space). */
+#define REG_MDSCR_EL1        ARM64_SYS_REG(2, 0, 0, 2, 2)
+#define REG_OSLSR_EL1        ARM64_SYS_REG(2, 0, 1, 1, 4)
+#define REG_DBGBVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 4)
+#define REG_DBGBCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 5)
+#define REG_DBGWVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 6)
+#define REG_DBGWCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 7)
+
+#define MDSCR_MDE  (1ull << 15)
+#define OSLSR_OSLK (1ull << 1)
 
 /* PSTATE (SPSR layout for AArch64). */
 #define PS_MODE_MASK 0x1full
@@ -403,6 +413,80 @@ static int arm64_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t 
 	return r;
 }
 
+/*
+ * The guest's own debug registers (overlay), as KVM keeps them for the guest
+ * while the host's set runs: with KVM_GUESTDBG_USE_HW the guest's accesses
+ * trap (MDCR_EL2.TDA) to KVM's copy of them, which ONE_REG reads. Runs at
+ * every debug exit in overlay mode, so it reads only what can matter:
+ *
+ *   MDSCR_EL1                       1 ioctl; MDE clear: done (nothing of the
+ *                                   guest's can match), nr = 0
+ *   OSLSR_EL1                       1; the OS Lock locked: done, nr = 0 (KVM
+ *                                   emulates it by clearing MDE for the guest)
+ *   ID_AA64DFR0_EL1                 1: the guest-visible counts (read every
+ *                                   time: a per-fd cache could outlive its
+ *                                   vCPU when the fd number is reused)
+ *   DBGBCRn_EL1, DBGWCRn_EL1        one per guest-visible register
+ *   DBGBVRn_EL1, DBGWVRn_EL1        only for the registers with E = 1
+ *
+ * so 1 ioctl while the guest does not debug, and 3 + BRPs + WRPs + enabled
+ * ones while it does (the test bed's 6 + 4 registers, 2 enabled: 15). The
+ * kernels this runs on have no ioctl that reads several registers at once.
+ * A kernel without OSLSR_EL1 in ONE_REG (before the OS Lock emulation) is
+ * taken as unlocked.
+ */
+static int arm64_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+{
+	static const uint64_t cr[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS] = {
+#define CR4(f, n) f(n), f(n + 1), f(n + 2), f(n + 3)
+		{ CR4(REG_DBGBCR_EL1, 0), CR4(REG_DBGBCR_EL1, 4), CR4(REG_DBGBCR_EL1, 8),
+		  CR4(REG_DBGBCR_EL1, 12) },
+		{ CR4(REG_DBGWCR_EL1, 0), CR4(REG_DBGWCR_EL1, 4), CR4(REG_DBGWCR_EL1, 8),
+		  CR4(REG_DBGWCR_EL1, 12) },
+	};
+	static const uint64_t vr[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS] = {
+		{ CR4(REG_DBGBVR_EL1, 0), CR4(REG_DBGBVR_EL1, 4), CR4(REG_DBGBVR_EL1, 8),
+		  CR4(REG_DBGBVR_EL1, 12) },
+		{ CR4(REG_DBGWVR_EL1, 0), CR4(REG_DBGWVR_EL1, 4), CR4(REG_DBGWVR_EL1, 8),
+		  CR4(REG_DBGWVR_EL1, 12) },
+#undef CR4
+	};
+	struct kvmdbg_guest_regs n;
+	uint64_t oslsr = 0, dfr0;
+	int r;
+
+	memset(&n, 0, sizeof(n));
+	r = get_reg(vcpu_fd, REG_MDSCR_EL1, &n.mdscr);
+	if (r)
+		return r;
+	if (!(n.mdscr & MDSCR_MDE))
+		goto out;
+	r = get_reg(vcpu_fd, REG_OSLSR_EL1, &oslsr);
+	if (r == -ENOENT)
+		oslsr = 0;
+	else if (r)
+		return r;
+	if (oslsr & OSLSR_OSLK)
+		goto out;
+	r = get_reg(vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
+	if (r)
+		return r;
+	/* BRPs [15:12], WRPs [23:20]: count - 1. */
+	n.nr[KVMDBG_POOL_BP] = (unsigned int)((dfr0 >> 12) & 0xf) + 1;
+	n.nr[KVMDBG_POOL_WP] = (unsigned int)((dfr0 >> 20) & 0xf) + 1;
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int i = 0; i < n.nr[pool]; i++) {
+			r = get_reg(vcpu_fd, cr[pool][i], &n.ctrl[pool][i]);
+			if (!r && (n.ctrl[pool][i] & 1))
+				r = get_reg(vcpu_fd, vr[pool][i], &n.value[pool][i]);
+			if (r)
+				return r;
+		}
+out:
+	*g = n;
+	return 0;
+}
+
 const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_arm64_ops,
 	.probe = arm64_probe,
@@ -415,4 +499,5 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.mask_irqs = arm64_mask_irqs,
 	.restore_irqs = arm64_restore_irqs,
 	.inject = arm64_inject,
+	.read_guest_regs = arm64_read_guest_regs,
 };
