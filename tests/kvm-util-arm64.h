@@ -21,6 +21,14 @@
 #define KA_MICROVM_FAIL    0x1ff /* port of the micro-VM's own fail vectors (+0xff8) */
 #define KA_LOOP_N          5     /* iterations of g_loop */
 
+/* g_ov: the guest's own debug registers (overlay). */
+#define KA_OV_N            5      /* iterations */
+#define KA_OV_SETUP        0x100  /* marker: the guest's registers are set */
+#define KA_BCR_EL1_EL0     0x1e7  /* E, PMC 0b11, BAS 0b1111 */
+#define KA_BCR_HOSTILE     0xe1e7 /* the same with HMC = 1, SSC = 0b11 */
+#define KA_WCR_STORE8      0x1ff7 /* E, PAC 0b11, LSC store, BAS 0xff */
+#define KA_MDSCR_MDE_KDE   0xa000 /* MDSCR_EL1.MDE | KDE */
+
 #ifndef __ASSEMBLER__
 
 #include <stdint.h>
@@ -37,7 +45,9 @@
 	X(g_watch_var) X(g_watch_blk) X(g_watch8) X(g_daif) X(g_daif_bp) X(g_daif3)            \
 	X(g_daif3_bp) X(g_daif_result) X(g_svc) X(g_svc_insn) X(g_brkg) X(g_brkg_insn)         \
 	X(g_brkg_after) X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn)                    \
-	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk)
+	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk) X(kt_dbg_count) X(kt_dbg_esr)  \
+	X(kt_dbg_elr) X(kt_dbg_far) X(g_ov) X(g_ov_gbp) X(g_ov_hbp) X(g_ov_gw) X(g_ov_hw)      \
+	X(g_ov_xbp) X(g_ov_gvar) X(g_ov_hvar)
 /* clang-format on */
 
 #define KA_DECLARE_SYM(s) extern const char s[];

@@ -25,6 +25,7 @@
 
 #include "arch/arch.h"
 #include "kvm-util-arm64.h"
+#include "kvmdbg-int.h"
 #include "test-common.h"
 
 #define EC_BREAKPT_LOW 0x30
@@ -856,4 +857,255 @@ TEST_SUITE_KVM(kvm_arm64_reinject)
 	add_test(tc, test_guest_brk_then_ours);
 	add_test(tc, test_guest_brk_our_imm);
 	add_test(tc, test_guest_brk_el0);
+}
+
+/* ---- the guest's own debug registers beside the host's (overlay) ---- */
+
+#define EC_BREAKPT_CUR 0x31
+#define EC_WATCHPT_CUR 0x35
+#define ESR_WNR        (1ull << 6)
+#define ESR_FSC_DEBUG  0x22ull /* IFSC / DFSC: debug exception */
+
+/* What the guest's handler recorded (tests/guest/arm64-guests.S, kt_dbg). */
+static uint64_t dbg_rec(const struct kt_vm *vm, const char *tab, unsigned int ec)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)kt_hva(vm, tab) + 8 * (ec - 0x30), sizeof(v));
+	return v;
+}
+
+/* Everything the library gives KVM_SET_GUEST_DEBUG, checked on the way, and
+ * the ONE_REG reads counted. */
+static unsigned int ov_get_one_reg, ov_set_debug, ov_bad;
+static uint64_t ov_forbidden; /* an address no hardware slot may hold */
+static char ov_bad_msg[160];
+
+static void ov_check_slot(const char *kind, unsigned int i, uint64_t ctrl, uint64_t value)
+{
+	/* Only E, PxC, LSC, BAS, MASK; PxC one of 01/10/11; HMC, SSC, LBN, BT/WT zero. */
+	const uint64_t known = 1 | 6 | 3 << 3 | 0xffull << 5 | 0x1full << 24;
+
+	if (!(ctrl & 1))
+		return;
+	if ((ctrl & ~known) || !((ctrl >> 1) & 3) || (value & ~0xfull) == ov_forbidden) {
+		if (!ov_bad++)
+			snprintf(ov_bad_msg, sizeof(ov_bad_msg), "%s%u: ctrl %#llx value %#llx", kind,
+				 i, (unsigned long long)ctrl, (unsigned long long)value);
+	}
+}
+
+static int ov_hook(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	if (req == KVM_GET_ONE_REG)
+		ov_get_one_reg++;
+	if (req == KVM_SET_GUEST_DEBUG) {
+		const struct kvm_guest_debug *d = arg;
+
+		ov_set_debug++;
+		for (unsigned int i = 0; i < KVM_ARM_MAX_DBG_REGS; i++) {
+			ov_check_slot("bcr", i, d->arch.dbg_bcr[i], d->arch.dbg_bvr[i]);
+			ov_check_slot("wcr", i, d->arch.dbg_wcr[i], d->arch.dbg_wvr[i]);
+		}
+	}
+	r = ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
+
+/*
+ * One iteration of g_ov, to its marker: with the host attached, a stop at
+ * its breakpoint and one at its watchpoint (each stepped past: one internal
+ * step each); `guests` guest-owned exceptions delivered back on the way.
+ */
+static void ov_iteration(struct kt_vm *vm, unsigned int iter, bool host, unsigned int guests)
+{
+	unsigned int g = 0, nones = 0;
+	struct kt_stop st;
+	char d[320];
+
+	if (host) {
+		st = run_event(vm, KVMDBG_STOP_BREAK, g_ov_hbp);
+		ck_assert_uint_eq(st.ev.addr, kt_gva(vm, g_ov_hbp));
+		g += st.guests;
+		nones += st.nones;
+		st = run_event(vm, KVMDBG_STOP_WATCH, g_ov_hw);
+		ck_assert_uint_eq(st.ev.addr, kt_gva(vm, g_ov_hvar));
+		ck_assert_uint_eq(st.ev.data_addr, kt_gva(vm, g_ov_hvar));
+		ck_assert_int_eq(st.ev.write, 1);
+		g += st.guests;
+		nones += st.nones;
+	}
+	kt_run(vm, 0, 0, &st);
+	ck_assert_msg(st.what == KT_MARK && st.mark == iter + 1, "iteration %u: got %s", iter,
+		      kt_describe(vm, &st, d, sizeof(d)));
+	g += st.guests;
+	nones += st.nones;
+	ck_assert_msg(g == guests, "iteration %u: %u guest exceptions through the host, want %u",
+		      iter, g, guests);
+	ck_assert_msg(nones == (host ? 2u : 0u), "iteration %u: %u internal exits", iter, nones);
+}
+
+/* The guest's own records: bp breakpoint and wp watchpoint exceptions in
+ * all, nothing else, each with the ESR (esr_bp / esr_wp when not 0), ELR
+ * and FAR the CPU gives it. */
+static void ov_expect_guest(const struct kt_vm *vm, uint64_t bp, uint64_t wp, uint64_t esr_bp,
+			    uint64_t esr_wp)
+{
+	for (unsigned int ec = 0x30; ec <= 0x35; ec++) {
+		uint64_t want = ec == EC_BREAKPT_CUR ? bp : ec == EC_WATCHPT_CUR ? wp : 0;
+
+		ck_assert_msg(dbg_rec(vm, kt_dbg_count, ec) == want,
+			      "guest saw %llu exceptions of EC %#x, want %llu",
+			      (unsigned long long)dbg_rec(vm, kt_dbg_count, ec), ec,
+			      (unsigned long long)want);
+	}
+	ck_assert_uint_eq(kt_peek(vm, kt_brk_count), 0);
+	if (bp) {
+		ck_assert_uint_eq(dbg_rec(vm, kt_dbg_elr, EC_BREAKPT_CUR), kt_gva(vm, g_ov_gbp));
+		if (esr_bp)
+			ck_assert_uint_eq(dbg_rec(vm, kt_dbg_esr, EC_BREAKPT_CUR), esr_bp);
+	}
+	if (wp) {
+		ck_assert_uint_eq(dbg_rec(vm, kt_dbg_elr, EC_WATCHPT_CUR), kt_gva(vm, g_ov_gw));
+		ck_assert_uint_eq(dbg_rec(vm, kt_dbg_far, EC_WATCHPT_CUR), kt_gva(vm, g_ov_gvar));
+		if (esr_wp)
+			ck_assert_uint_eq(dbg_rec(vm, kt_dbg_esr, EC_WATCHPT_CUR), esr_wp);
+	}
+}
+
+static struct kvmdbg_overlay_stats ov_stats(const struct kt_vm *vm)
+{
+	struct kvmdbg_overlay_stats s = { .sz = sizeof(s) };
+
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(vm->vcpu[0], &s), 0);
+	return s;
+}
+
+#define OV_EXPECT(vm, m, su, rej, reinj)                                                        \
+	do {                                                                                    \
+		struct kvmdbg_overlay_stats s_ = ov_stats(vm);                                  \
+		ck_assert_msg(s_.merged == (m) && s_.suspended == (su) && s_.rejected == (rej) && \
+				      s_.reinjected == (reinj),                                 \
+			      "overlay: merged %u suspended %u rejected %u reinjected %llu, "    \
+			      "want %u %u %u %u",                                               \
+			      s_.merged, s_.suspended, s_.rejected,                              \
+			      (unsigned long long)s_.reinjected, (m), (su), (rej), (reinj));     \
+	} while (0)
+
+/*
+ * A guest debugging itself (its own vector table, DBGBCR0/DBGWCR0, MDSCR_EL1
+ * MDE and KDE, counting its exceptions in memory) while the host debugger
+ * holds other slots, KVMDBG_OVERLAY_GUEST:
+ *  0. no host debugging: KVM runs the guest's registers, nothing exits;
+ *  1. the host takes breakpoint and watchpoint slot 0 (the guest's numbers):
+ *     the guest's move to other slots; both sides' exceptions happen once
+ *     per iteration, the guest's re-injected with the ESR the CPU gave it
+ *     natively in 0 (same-EL EC) and the FAR of its store;
+ *  2. the host takes every slot of both pools: the guest's are suspended;
+ *  3. the host frees one watchpoint slot: the guest's watchpoint is back;
+ *  4. the host removes everything: the guest's debugging runs natively again.
+ * The guest's hostile breakpoint 2 (HMC, SSC 0b11) on an instruction run in
+ * 1-3 is refused: no KVM_SET_GUEST_DEBUG ever carries it, it never fires.
+ */
+START_TEST(test_overlay_guest_own_debug)
+{
+	struct kt_vm_opts o = { .overlay = KVMDBG_OVERLAY_GUEST };
+	struct kvmdbg_caps c = { .sz = sizeof(c) };
+	struct kvmdbg_guest_caps gc = { .sz = sizeof(gc) };
+	struct kvmdbg_vcpu *v;
+	uint64_t esr_bp, esr_wp, refreshes;
+	struct kt_vm vm;
+	unsigned int reads;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	kt_vm_create(&vm, &o);
+	v = vm.vcpu[0];
+	ck_assert_int_eq(kvmdbg_probe(vm.m.vm_fd, &c), 0);
+	ck_assert_int_eq(kvmdbg_probe_guest(vm.m.vcpu_fd[0], &gc), 0);
+	ck_assert_uint_ge(c.hw_breakpoints, 3);
+	ck_assert_uint_ge(c.hw_watchpoints, 2);
+	ov_forbidden = kt_gva(&vm, g_ov_xbp);
+	ov_bad = ov_set_debug = 0;
+	kvmdbg_set_ioctl_hook(ov_hook);
+
+	kt_vcpu_start(&vm, 0, g_ov);
+	kt_expect_mark(&vm, 0, KA_OV_SETUP);
+
+	/* 0: natively. Keep the syndromes the CPU itself wrote. */
+	ov_iteration(&vm, 0, false, 0);
+	ov_expect_guest(&vm, 1, 1, 0, 0);
+	esr_bp = dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR);
+	esr_wp = dbg_rec(&vm, kt_dbg_esr, EC_WATCHPT_CUR);
+	ck_assert_uint_eq(esr_bp & ~0xffffffull, (uint64_t)EC_BREAKPT_CUR << 26 | ESR_IL);
+	ck_assert_uint_eq(esr_bp & 0x3f, ESR_FSC_DEBUG);
+	ck_assert_uint_eq(esr_wp & ~0xffffffull, (uint64_t)EC_WATCHPT_CUR << 26 | ESR_IL);
+	ck_assert_uint_eq(esr_wp & (ESR_WNR | 0x3f), ESR_WNR | ESR_FSC_DEBUG);
+	OV_EXPECT(&vm, 0u, 0u, 0u, 0u);
+
+	/* 1: the host attaches. The guest changed its registers while KVM ran
+	 * them: the VMM has the library look (kvmdbg_vcpu_refresh_guest), and
+	 * the read costs `reads` ONE_REGs. */
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(v), 0);
+	ov_get_one_reg = 0;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);
+	reads = ov_get_one_reg;
+	/* MDSCR, OSLSR, ID_AA64DFR0, every DBGBCR/DBGWCR, the 3 enabled values. */
+	ck_assert_uint_eq(reads, 3 + gc.breakpoints + gc.watchpoints + 3);
+	OV_EXPECT(&vm, 2u, 0u, 1u, 0u);
+	/* Renumbered: the host holds slot 0 of each pool. */
+	ck_assert_uint_eq(v->applied_owner[KVMDBG_POOL_BP][1], KVMDBG_OWNER_GUEST_ID(0, 0));
+	ck_assert_uint_eq(v->applied.slot[KVMDBG_POOL_BP][1].value, kt_gva(&vm, g_ov_gbp));
+	ck_assert_uint_eq(v->applied_owner[KVMDBG_POOL_WP][1], KVMDBG_OWNER_GUEST_ID(1, 0));
+	ck_assert_uint_eq(v->applied.slot[KVMDBG_POOL_WP][1].value, kt_gva(&vm, g_ov_gvar));
+	ov_iteration(&vm, 1, true, 2);
+	ov_expect_guest(&vm, 2, 2, esr_bp, esr_wp);
+	OV_EXPECT(&vm, 2u, 0u, 1u, 2u);
+
+	/* 2: the host takes every slot (on code and data g_ov never touches). */
+	for (unsigned int i = 1; i < c.hw_breakpoints; i++)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4 * i,
+					       4),
+				 0);
+	for (unsigned int i = 1; i < c.hw_watchpoints; i++)
+		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE,
+					       kt_gva(&vm, g_watch_blk) + 8 * i, 8),
+				 0);
+	ov_iteration(&vm, 2, true, 0);
+	ov_expect_guest(&vm, 2, 2, esr_bp, esr_wp);
+	OV_EXPECT(&vm, 0u, 2u, 1u, 2u);
+
+	/* 3: one watchpoint slot back: the guest's watchpoint runs in it. */
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_watch_blk) + 8, 8),
+			 0);
+	ov_iteration(&vm, 3, true, 1);
+	ov_expect_guest(&vm, 2, 3, esr_bp, esr_wp);
+	OV_EXPECT(&vm, 1u, 1u, 1u, 3u);
+
+	/* 4: the host detaches: as if nothing had happened. */
+	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ov_iteration(&vm, 4, false, 0);
+	ov_expect_guest(&vm, 3, 4, esr_bp, esr_wp);
+	kt_expect_done(&vm, 0);
+	OV_EXPECT(&vm, 0u, 0u, 1u, 3u);
+
+	kvmdbg_set_ioctl_hook(NULL);
+	ck_assert_msg(ov_bad == 0, "%u unsafe slots reached KVM_SET_GUEST_DEBUG, first %s", ov_bad,
+		      ov_bad_msg);
+	refreshes = ov_stats(&vm).refreshes;
+	kt_note("overlay: guest sees %u/%u registers; a refresh with the guest debugging costs %u "
+		"KVM_GET_ONE_REG; %llu refreshes, %u KVM_SET_GUEST_DEBUG in this test",
+		gc.breakpoints, gc.watchpoints, reads, (unsigned long long)refreshes, ov_set_debug);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+TEST_SUITE_KVM(kvm_arm64_overlay)
+{
+	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	add_test(tc, test_overlay_guest_own_debug);
 }

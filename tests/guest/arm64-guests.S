@@ -62,6 +62,9 @@ kt_sync_spx:
 	lsr	x11, x10, #26
 	cmp	x11, #0x15
 	b.eq	kt_svc
+	sub	x12, x11, #0x30
+	cmp	x12, #5
+	b.ls	kt_dbg
 	cmp	x11, #0x3c
 	b.ne	1f
 	adr	x12, kt_brk_count
@@ -82,6 +85,35 @@ kt_sync_spx:
 	msr	elr_el1, x13
 	eret
 1:	mov	x10, #4
+	b	kt_fail
+
+/*
+ * Breakpoint, software step and watchpoint exceptions (EC 0x30-0x35, x12 =
+ * EC - 0x30): counted per EC in kt_dbg_count, with the ESR, ELR and FAR of
+ * the last one in kt_dbg_esr/elr/far. A breakpoint or watchpoint returns
+ * past the instruction (the guest's own debugger "skips" it: no step
+ * needed); a step returns where it stopped.
+ */
+kt_dbg:
+	lsl	x12, x12, #3
+	adr	x13, kt_dbg_count
+	ldr	x11, [x13, x12]
+	add	x11, x11, #1
+	str	x11, [x13, x12]
+	adr	x13, kt_dbg_esr
+	str	x10, [x13, x12]
+	mrs	x11, elr_el1
+	adr	x13, kt_dbg_elr
+	str	x11, [x13, x12]
+	mrs	x10, far_el1
+	adr	x13, kt_dbg_far
+	str	x10, [x13, x12]
+	lsr	x12, x12, #4      /* 0: breakpoint, 1: step, 2: watchpoint */
+	cmp	x12, #1
+	b.eq	1f
+	add	x11, x11, #4
+	msr	elr_el1, x11
+1:	eret
 
 /* SVC (EC 0x15): counted, its SPSR recorded, resumes after it (ELR is). */
 kt_svc:
@@ -247,6 +279,59 @@ GLABEL g_brkg_ours_insn
 GLABEL g_brkg_ours_after
 	DONE
 
+/*
+ * ---- the guest's own debugging (overlay) ----
+ * The guest unlocks the OS Lock, programs its own breakpoint 0 (g_ov_gbp),
+ * watchpoint 0 (stores to g_ov_gvar) and a hostile breakpoint 2 (HMC = 1,
+ * SSC = 0b11: EL2 too) on g_ov_xbp, enables MDE and KDE, unmasks PSTATE.D
+ * and says KA_OV_SETUP. Then KA_OV_N iterations of: its breakpoint, the
+ * host's (g_ov_hbp), its watched store, the host's watched store
+ * (g_ov_hvar), in iterations 1..KA_OV_N-2 the hostile breakpoint's nop, and
+ * a marker with the iteration count. x20 counts.
+ */
+GLABEL g_ov
+	msr	oslar_el1, xzr
+	adr	x0, g_ov_gbp
+	msr	dbgbvr0_el1, x0
+	mov	x0, #KA_BCR_EL1_EL0
+	msr	dbgbcr0_el1, x0
+	adr	x0, g_ov_gvar
+	msr	dbgwvr0_el1, x0
+	mov	x0, #KA_WCR_STORE8
+	msr	dbgwcr0_el1, x0
+	adr	x0, g_ov_xbp
+	msr	dbgbvr2_el1, x0
+	mov	x0, #KA_BCR_HOSTILE
+	msr	dbgbcr2_el1, x0
+	mov	x0, #KA_MDSCR_MDE_KDE
+	msr	mdscr_el1, x0
+	isb
+	msr	daifclr, #8       /* PSTATE.D: debug exceptions from EL1 */
+	mov	w0, #KA_OV_SETUP
+	OUT	KT_PORT_MARK, w0
+	mov	x20, #0
+	adr	x21, g_ov_gvar
+	adr	x22, g_ov_hvar
+1:
+GLABEL g_ov_gbp
+	nop
+GLABEL g_ov_hbp
+	nop
+GLABEL g_ov_gw
+	str	x20, [x21]
+GLABEL g_ov_hw
+	str	x20, [x22]
+	cbz	x20, 2f
+	cmp	x20, #(KA_OV_N - 1)
+	b.eq	2f
+GLABEL g_ov_xbp
+	nop
+2:	add	x20, x20, #1
+	OUT	KT_PORT_MARK, w20
+	cmp	x20, #KA_OV_N
+	b.ne	1b
+	DONE
+
 /* ---- data ---- */
 	.balign 8
 GLABEL kt_fail_frame
@@ -270,6 +355,18 @@ GLABEL g_loop_count
 GLABEL g_daif_result
 	.quad	0
 GLABEL g_brkg_passed
+	.quad	0
+GLABEL kt_dbg_count
+	.quad	0, 0, 0, 0, 0, 0
+GLABEL kt_dbg_esr
+	.quad	0, 0, 0, 0, 0, 0
+GLABEL kt_dbg_elr
+	.quad	0, 0, 0, 0, 0, 0
+GLABEL kt_dbg_far
+	.quad	0, 0, 0, 0, 0, 0
+GLABEL g_ov_gvar
+	.quad	0
+GLABEL g_ov_hvar
 	.quad	0
 	.balign 16
 GLABEL g_watch_var
