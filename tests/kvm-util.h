@@ -141,6 +141,13 @@
 	X(g_acc_cur) \
 	X(g_acc_tab) \
 	X(g_wbuf) \
+	X(g_stepemu) \
+	X(g_stepemu_out) \
+	X(g_stepemu_0) \
+	X(g_stepemu_1) \
+	X(g_stepemu_2) \
+	X(g_stepemu_3) \
+	X(g_stepemu_4) \
 	X(g_spin) \
 	X(g_spin_loop) \
 	X(g_spin_loop_end) \

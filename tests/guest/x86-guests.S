@@ -498,6 +498,26 @@ GLABEL g_acc_r8_end
 7:	DONE
 
 /*
+ * g_stepemu: single-step across an instruction that exits to KVM, which
+ * emulates it and must synthesise the step's #DB itself (debug_regs.c
+ * steps over CPUID the same way).
+ */
+GLABEL g_stepemu
+	movl $1, %eax
+GLABEL g_stepemu_out
+	outl %eax, $KT_PORT_MARK	/* marker 1 */
+GLABEL g_stepemu_0
+	.byte 0x31, 0xc0		/* xor %eax, %eax: 2 */
+GLABEL g_stepemu_1
+	.byte 0x0f, 0xa2		/* cpuid: 2 */
+GLABEL g_stepemu_2
+	.byte 0x90			/* nop: 1 */
+GLABEL g_stepemu_3
+	.byte 0x0f, 0xa2		/* cpuid: 2 */
+GLABEL g_stepemu_4
+	DONE
+
+/*
  * g_spin: the other vCPU of an all-stop: counts g_spin_count up without
  * any exit until the host sets g_spin_stop.
  */
