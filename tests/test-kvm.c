@@ -2653,6 +2653,104 @@ START_TEST(test_dregs_watch_range_nospc)
 }
 END_TEST
 
+/*
+ * stepi onto a watched write: one exit carries the step and the watchpoint
+ * (DR6 BS and B0); it is reported once, as the watchpoint, with stepped set.
+ */
+START_TEST(test_dregs_watch_while_stepping)
+{
+	const struct acc a[] = { { KT_ACC_W4, 0 }, { KT_ACC_W4, 8 } };
+	uint8_t *tab;
+	struct kt_vm vm;
+	unsigned int steps = 0, watches = 0;
+
+	if (!need_watch(KVMDBG_WATCH_WRITE) || !need(KVMDBG_FEAT_STEP, NULL))
+		return;
+	kt_vm_create(&vm, NULL);
+	tab = kt_hva(&vm, g_acc_tab);
+	for (unsigned int i = 0; i < 2; i++) {
+		tab[4 * i] = a[i].kind;
+		tab[4 * i + 2] = (uint8_t)(a[i].rel + 2 * KT_ACC_BIAS);
+		tab[4 * i + 3] = 0;
+	}
+	memset(tab + 8, 0, 4);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, acc_w(&vm), 4), 0);
+	kt_vcpu_start(&vm, 0, g_acc);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	for (;;) {
+		struct kt_stop st;
+		char d[320];
+
+		kt_run(&vm, 0, 0, &st);
+		if (st.what == KT_DONE)
+			break;
+		ck_assert_msg(st.what == KT_EVENT && steps < 2000, "%s",
+			      kt_describe(&vm, &st, d, sizeof(d)));
+		ck_assert_int_eq(st.ev.stepped, 1);
+		if (st.ev.kind == KVMDBG_STOP_WATCH) {
+			ck_assert_uint_eq(st.ev.pc, kt_gva(&vm, g_acc_w4_end));
+			ck_assert_uint_eq(kt_peek(&vm, g_acc_cur), 0);
+			ck_assert_uint_eq(st.ev.addr, acc_w(&vm));
+			ck_assert_uint_eq(st.ev.hits, 1);
+			watches++;
+		} else {
+			ck_assert_msg(st.ev.kind == KVMDBG_STOP_STEP && st.ev.hits == 0, "%s",
+				      kt_describe(&vm, &st, d, sizeof(d)));
+			ck_assert_msg(st.ev.pc != kt_gva(&vm, g_acc_w4_end) ||
+					      kt_peek(&vm, g_acc_cur) == 1,
+				      "the watched write was reported as a plain step");
+			steps++;
+		}
+	}
+	ck_assert_uint_eq(watches, 1);
+	kt_note("stepped g_acc: %u steps and 1 watchpoint", steps);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/*
+ * A watched byte inside the destination of REP MOVSB: one stop, trap-like.
+ * Hardware stops after the iteration that wrote it, RIP still on the
+ * instruction (more iterations left); QEMU's TCG stops after the whole
+ * instruction. Either way continuing finishes the copy without another
+ * stop.
+ */
+START_TEST(test_dregs_watch_rep)
+{
+	struct kt_vm vm;
+	struct kvmdbg_event ev;
+	const uint8_t *dst;
+	char b[64];
+
+	if (!need_watch(KVMDBG_WATCH_WRITE))
+		return;
+	kt_vm_create(&vm, NULL);
+	dst = kt_hva(&vm, g_rep_dst);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_rep_dst) + 3, 1),
+			 0);
+	kt_vcpu_start(&vm, 0, g_rep);
+	ev = kt_expect_event(&vm, 0, KVMDBG_STOP_WATCH, NULL);
+	ck_assert_uint_eq(ev.hits, 1);
+	ck_assert_uint_eq(ev.addr, kt_gva(&vm, g_rep_dst) + 3);
+	if (ev.pc == kt_gva(&vm, g_rep_insn)) {
+		ck_assert_msg(memcmp(dst, "kvmd", 4) == 0 && dst[4] == 0,
+			      "stopped on the instruction, but not after the 4th byte");
+		kt_note("REP MOVSB: the watchpoint stopped after the iteration that hit it");
+	} else {
+		ck_assert_msg(ev.pc == kt_gva(&vm, g_rep_end), "stop at %s",
+			      kt_sym(&vm, ev.pc, b, sizeof(b)));
+		ck_assert_msg(memcmp(dst, "kvmdbg!\n", 8) == 0,
+			      "stopped after, but copy incomplete");
+		kt_note("REP MOVSB: the watchpoint stopped after the whole instruction");
+	}
+	if (kt_testbed_is("x86-svm-tcg"))
+		ck_assert_uint_eq(ev.pc, kt_gva(&vm, g_rep_end));
+	kt_expect_done(&vm, 0);
+	ck_assert_msg(memcmp(dst, "kvmdbg!\n", 8) == 0, "copy incomplete");
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_dregs)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -2661,4 +2759,6 @@ TEST_SUITE_KVM(kvm_dregs)
 	tcase_add_loop_test(tc, test_dregs_watch_lengths, 0, 8);
 	tcase_add_loop_test(tc, test_dregs_watch_range, 0, 2 * RANGE_CASES);
 	add_test(tc, test_dregs_watch_range_nospc);
+	add_test(tc, test_dregs_watch_while_stepping);
+	add_test(tc, test_dregs_watch_rep);
 }
