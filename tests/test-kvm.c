@@ -5,8 +5,11 @@
  * Every test decides from kvmdbg_probe_verified() what this host can
  * deliver: features the probe confirms are exercised, features it reports
  * missing are named on stdout as "not exercised here: <feature> (<why>)".
- * On kvm_pvm (the software KVM of the development host) the missing ones are
- * asserted to be missing too.
+ * Where the host is known, its gaps are asserted exactly (test_probe_verified):
+ * on kvm_pvm (the software KVM of the development host), and in the VM test
+ * bed x86-svm-tcg ($KVMDBG_TESTBED, tests/vm: kvm-amd nested in QEMU TCG,
+ * with -smp 2 so the multi-vCPU tests run on two CPUs). On other hosts only
+ * what the probe verifies is asserted.
  *
  * Guests: tests/guest/x86-guests.S. Every instruction of CPL0 guest code is
  * emulated on kvm_pvm (~0.5 us each), so the guest loops are short.
