@@ -28,11 +28,9 @@
  * stage-2 fault of a page): load code before the first KVM_RUN.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -77,14 +75,6 @@ static void write_fail_vectors(uint8_t *mem)
 	}
 }
 
-static void set_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl >= 0 && !(fl & FD_CLOEXEC))
-		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-}
-
 static int set_reg(int fd, uint64_t id, uint64_t val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&val };
@@ -109,113 +99,28 @@ static int vcpu_init(int vm_fd, int vcpu_fd)
 	return r < 0 ? r : 0;
 }
 
-static void teardown(struct kvmdbg_microvm *m)
+int kvmdbg_microvm_arch_check(uint64_t mem_size)
 {
-	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++) {
-		if (m->run[i])
-			munmap(m->run[i], m->run_size);
-		if (i < m->nr_vcpus && m->vcpu_fd[i] >= 0)
-			close(m->vcpu_fd[i]);
-	}
-	if (m->vm_fd >= 0)
-		close(m->vm_fd);
-	if (m->mem)
-		munmap(m->mem, m->mem_size);
-	memset(m, 0, sizeof(*m));
-}
-
-int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_vcpus,
-			  uint64_t mem_size)
-{
-	struct kvm_userspace_memory_region region = { 0 };
 	long page = sysconf(_SC_PAGESIZE);
-	void *mem;
-	int r;
 
-	if (!m)
-		return -EINVAL;
-	memset(m, 0, sizeof(*m));
 	if (page <= 0)
 		page = 4096;
-	if (kvm_fd < 0 || nr_vcpus == 0 || nr_vcpus > KVMDBG_MICROVM_MAX_VCPUS ||
-	    mem_size <= MICROVM_CODE_GPA || mem_size % (uint64_t)page || mem_size > MICROVM_MAX_MEM)
-		return -EINVAL;
-
-	m->kvm_fd = kvm_fd;
-	m->vm_fd = -1;
-	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++)
-		m->vcpu_fd[i] = -1;
-
-	r = kvmdbg_ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
-	if (r < 0)
-		goto fail;
-	if ((size_t)r < sizeof(struct kvm_run)) {
-		r = -EINVAL;
-		goto fail;
-	}
-	m->run_size = (size_t)r;
-
-	/* Type 0: the default 40-bit IPA space, enough for RAM at 0 and the
-	 * MMIO window at 1 GiB on every host. */
-	r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
-	if (r < 0)
-		goto fail;
-	m->vm_fd = r;
-	set_cloexec(m->vm_fd);
-
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (mem == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	m->mem = mem;
-	m->mem_size = mem_size;
-	m->code_gpa = MICROVM_CODE_GPA;
-	write_fail_vectors(m->mem);
-
-	region.slot = 0;
-	region.guest_phys_addr = 0;
-	region.memory_size = mem_size;
-	region.userspace_addr = (uintptr_t)mem;
-	r = kvmdbg_ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
-	if (r < 0)
-		goto fail;
-
-	for (unsigned int i = 0; i < nr_vcpus; i++) {
-		void *run;
-
-		r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
-		if (r < 0)
-			goto fail;
-		m->vcpu_fd[i] = r;
-		m->nr_vcpus = i + 1;
-		set_cloexec(r);
-
-		run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd[i], 0);
-		if (run == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
-		m->run[i] = run;
-
-		r = vcpu_init(m->vm_fd, m->vcpu_fd[i]);
-		if (r < 0)
-			goto fail;
-	}
-	return 0;
-
-fail:
-	teardown(m);
-	return r;
+	return mem_size <= MICROVM_CODE_GPA || mem_size % (uint64_t)page ||
+			       mem_size > MICROVM_MAX_MEM
+		       ? -EINVAL
+		       : 0;
 }
 
-int kvmdbg_microvm_load(struct kvmdbg_microvm *m, uint64_t gpa, const void *src, size_t len)
+uint64_t kvmdbg_microvm_arch_layout(uint8_t *mem, uint64_t mem_size)
 {
-	if (!m || !m->mem || (len && !src) || gpa > m->mem_size || len > m->mem_size - gpa)
-		return -EINVAL;
-	memcpy(m->mem + gpa, src, len);
-	return 0;
+	(void)mem_size;
+	write_fail_vectors(mem);
+	return MICROVM_CODE_GPA;
+}
+
+int kvmdbg_microvm_arch_vcpu_init(struct kvmdbg_microvm *m, unsigned int idx)
+{
+	return vcpu_init(m->vm_fd, m->vcpu_fd[idx]);
 }
 
 int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc, uint64_t sp)
@@ -255,11 +160,4 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	m->run[idx]->request_interrupt_window = 0;
 	m->run[idx]->immediate_exit = 0;
 	return 0;
-}
-
-void kvmdbg_microvm_destroy(struct kvmdbg_microvm *m)
-{
-	if (!m || !m->mem)
-		return;
-	teardown(m);
 }

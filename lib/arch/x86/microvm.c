@@ -38,12 +38,9 @@
  * userspace with KVM_EXIT_HLT instead of blocking in the kernel.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <linux/kvm.h>
 
@@ -134,15 +131,6 @@ static void write_page_tables(uint8_t *mem, uint64_t mem_size)
 		pd[i] = i * SZ_2M | flags | PTE_PS;
 }
 
-/* KVM fds are O_CLOEXEC already; make sure of it for kernels that were not. */
-static void set_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl >= 0 && !(fl & FD_CLOEXEC))
-		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-}
-
 static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd, int *err)
 {
 	struct kvm_cpuid2 *c = NULL;
@@ -187,133 +175,32 @@ static void set_apic_id(struct kvm_cpuid2 *c, unsigned int id)
 	}
 }
 
-/*
- * Tear down whatever of m exists. During creation vm_fd and vcpu_fd[] are -1
- * until created; for a finished micro-VM every vcpu_fd[i < nr_vcpus] and
- * vm_fd are valid.
- */
-static void teardown(struct kvmdbg_microvm *m)
+int kvmdbg_microvm_arch_check(uint64_t mem_size)
 {
-	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++) {
-		if (m->run[i])
-			munmap(m->run[i], m->run_size);
-		if (i < m->nr_vcpus && m->vcpu_fd[i] >= 0)
-			close(m->vcpu_fd[i]);
-	}
-	if (m->vm_fd >= 0)
-		close(m->vm_fd);
-	if (m->mem)
-		munmap(m->mem, m->mem_size);
-	memset(m, 0, sizeof(*m));
+	/* One page directory of 2 MiB pages maps the whole memory. */
+	return !mem_size || mem_size % SZ_2M || mem_size > SZ_1G ? -EINVAL : 0;
 }
 
-int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_vcpus,
-			  uint64_t mem_size)
+uint64_t kvmdbg_microvm_arch_layout(uint8_t *mem, uint64_t mem_size)
 {
-	struct kvm_userspace_memory_region region = { 0 };
-	struct kvm_cpuid2 *cpuid = NULL;
-	void *mem;
+	write_gdt(mem);
+	write_page_tables(mem, mem_size);
+	return MICROVM_CODE_GPA;
+}
+
+int kvmdbg_microvm_arch_vcpu_init(struct kvmdbg_microvm *m, unsigned int idx)
+{
+	struct kvm_cpuid2 *cpuid;
 	int r;
 
-	if (!m)
-		return -EINVAL;
-	memset(m, 0, sizeof(*m));
-	if (kvm_fd < 0 || nr_vcpus == 0 || nr_vcpus > KVMDBG_MICROVM_MAX_VCPUS || !mem_size ||
-	    mem_size % SZ_2M || mem_size > SZ_1G)
-		return -EINVAL;
-
-	m->kvm_fd = kvm_fd;
-	m->vm_fd = -1;
-	for (unsigned int i = 0; i < KVMDBG_MICROVM_MAX_VCPUS; i++)
-		m->vcpu_fd[i] = -1;
-
-	r = kvmdbg_ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
-	if (r < 0)
-		goto fail;
-	if ((size_t)r < sizeof(struct kvm_run)) {
-		r = -EINVAL;
-		goto fail;
-	}
-	m->run_size = (size_t)r;
-
-	/*
-	 * KVM_CREATE_VM fails with -EINTR when a signal arrives while it
-	 * sets up the VM's mm hooks (QEMU retries it the same way).
-	 */
-	for (unsigned int tries = 0; tries < 100; tries++) {
-		r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
-		if (r != -EINTR)
-			break;
-	}
-	if (r < 0)
-		goto fail;
-	m->vm_fd = r;
-	set_cloexec(m->vm_fd);
-
-	/* MAP_NORESERVE: only the pages the guest touches are ever allocated. */
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (mem == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	m->mem = mem;
-	m->mem_size = mem_size;
-	m->code_gpa = MICROVM_CODE_GPA;
-	write_gdt(m->mem);
-	write_page_tables(m->mem, mem_size);
-
-	region.slot = 0;
-	region.guest_phys_addr = 0;
-	region.memory_size = mem_size;
-	region.userspace_addr = (uintptr_t)mem;
-	r = kvmdbg_ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
-	if (r < 0)
-		goto fail;
-
-	cpuid = get_supported_cpuid(kvm_fd, &r);
+	cpuid = get_supported_cpuid(m->kvm_fd, &r);
 	if (!cpuid)
-		goto fail;
-
-	for (unsigned int i = 0; i < nr_vcpus; i++) {
-		void *run;
-
-		set_apic_id(cpuid, i);
-
-		r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
-		if (r < 0)
-			goto fail;
-		m->vcpu_fd[i] = r;
-		m->nr_vcpus = i + 1;
-		set_cloexec(r);
-
-		run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd[i], 0);
-		if (run == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
-		m->run[i] = run;
-
-		/* Before the first KVM_RUN: newer kernels refuse CPUID changes after it. */
-		r = kvmdbg_ioctl(m->vcpu_fd[i], KVM_SET_CPUID2, cpuid);
-		if (r < 0)
-			goto fail;
-	}
+		return r;
+	set_apic_id(cpuid, idx);
+	/* Before the first KVM_RUN: newer kernels refuse CPUID changes after it. */
+	r = kvmdbg_ioctl(m->vcpu_fd[idx], KVM_SET_CPUID2, cpuid);
 	free(cpuid);
-	return 0;
-
-fail:
-	free(cpuid);
-	teardown(m);
-	return r;
-}
-
-int kvmdbg_microvm_load(struct kvmdbg_microvm *m, uint64_t gpa, const void *src, size_t len)
-{
-	if (!m || !m->mem || (len && !src) || gpa > m->mem_size || len > m->mem_size - gpa)
-		return -EINVAL;
-	memcpy(m->mem + gpa, src, len);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
@@ -413,12 +300,4 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	m->run[idx]->request_interrupt_window = 0;
 	m->run[idx]->immediate_exit = 0;
 	return 0;
-}
-
-void kvmdbg_microvm_destroy(struct kvmdbg_microvm *m)
-{
-	/* A micro-VM always has memory: no memory means zeroed or destroyed. */
-	if (!m || !m->mem)
-		return;
-	teardown(m);
 }
