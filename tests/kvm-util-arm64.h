@@ -28,6 +28,7 @@
 #define KA_BCR_HOSTILE     0xe1e7 /* the same with HMC = 1, SSC = 0b11 */
 #define KA_WCR_STORE8      0x1ff7 /* E, PAC 0b11, LSC store, BAS 0xff */
 #define KA_MDSCR_MDE_KDE   0xa000 /* MDSCR_EL1.MDE | KDE */
+#define KA_MDSCR_MDE       0x8000 /* MDSCR_EL1.MDE */
 
 #ifndef __ASSEMBLER__
 
@@ -47,7 +48,8 @@
 	X(g_brkg_after) X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn)                    \
 	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk) X(kt_dbg_count) X(kt_dbg_esr)  \
 	X(kt_dbg_elr) X(kt_dbg_far) X(g_ov) X(g_ov_gbp) X(g_ov_hbp) X(g_ov_gw) X(g_ov_hw)      \
-	X(g_ov_xbp) X(g_ov_gvar) X(g_ov_hvar)
+	X(g_ov_xbp) X(g_ov_gvar) X(g_ov_hvar) X(kt_dbg_vec) X(g_ovu) X(g_ovu_k) X(g_ovu_hbp)      \
+	X(g_ovu_bp) X(g_ovs) X(g_ovs_insn) X(g_ovs_after) X(g_ovs_hbp)
 /* clang-format on */
 
 #define KA_DECLARE_SYM(s) extern const char s[];

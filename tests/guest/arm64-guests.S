@@ -108,12 +108,18 @@ kt_dbg:
 	mrs	x10, far_el1
 	adr	x13, kt_dbg_far
 	str	x10, [x13, x12]
+	adr	x13, kt_dbg_vec
+	str	x14, [x13]
 	lsr	x12, x12, #4      /* 0: breakpoint, 1: step, 2: watchpoint */
 	cmp	x12, #1
 	b.eq	1f
 	add	x11, x11, #4
 	msr	elr_el1, x11
-1:	eret
+	eret
+1:	mrs	x10, mdscr_el1    /* one step: MDSCR_EL1.SS off again */
+	bic	x10, x10, #1
+	msr	mdscr_el1, x10
+	eret
 
 /* SVC (EC 0x15): counted, its SPSR recorded, resumes after it (ELR is). */
 kt_svc:
@@ -124,7 +130,13 @@ kt_svc:
 	mrs	x11, spsr_el1
 	adr	x12, kt_svc_spsr
 	str	x11, [x12]
-	eret
+	and	x11, x10, #0xffff
+	cmp	x11, #1
+	b.ne	1f
+	msr	elr_el1, x27      /* SVC #1: back to EL1h at x27, D unmasked */
+	mov	x11, #0x1c5
+	msr	spsr_el1, x11
+1:	eret
 
 /* x10 = vector entry. kt_fail_frame = ESR, ELR, FAR, SPSR; the port value is
  * the entry number. */
@@ -332,6 +344,86 @@ GLABEL g_ov_xbp
 	b.ne	1b
 	DONE
 
+/*
+ * The guest's own breakpoints with MDSCR_EL1.MDE but not KDE: its
+ * breakpoint 0 (EL1 and EL0) on g_ovu_bp, run at EL0, fires (through the
+ * lower-EL vector, EC 0x30); its breakpoint 1 (EL1 and EL0) on g_ovu_k, run
+ * at EL1 with PSTATE.D clear, never does (no KDE). Each of KA_OV_N
+ * iterations: g_ovu_k, the host's g_ovu_hbp, ERET to EL0 for g_ovu_bp,
+ * SVC #1 back to EL1, a marker.
+ */
+GLABEL g_ovu
+	msr	oslar_el1, xzr
+	adr	x0, g_ovu_bp
+	msr	dbgbvr0_el1, x0
+	mov	x0, #KA_BCR_EL1_EL0
+	msr	dbgbcr0_el1, x0
+	adr	x0, g_ovu_k
+	msr	dbgbvr1_el1, x0
+	mov	x0, #KA_BCR_EL1_EL0
+	msr	dbgbcr1_el1, x0
+	mov	x0, #KA_MDSCR_MDE
+	msr	mdscr_el1, x0
+	isb
+	msr	daifclr, #8
+	mov	w0, #KA_OV_SETUP
+	OUT	KT_PORT_MARK, w0
+	mov	x20, #0
+1:
+GLABEL g_ovu_k
+	nop
+GLABEL g_ovu_hbp
+	nop
+	adr	x27, 3f
+	adr	x0, 2f
+	msr	elr_el1, x0
+	mov	x0, #0x3c0        /* EL0t */
+	msr	spsr_el1, x0
+	eret
+2:
+GLABEL g_ovu_bp
+	nop
+	svc	#1
+3:	add	x20, x20, #1
+	OUT	KT_PORT_MARK, w20
+	cmp	x20, #KA_OV_N
+	b.ne	1b
+	DONE
+
+/*
+ * The guest's own software step: each of KA_OV_N iterations sets
+ * MDSCR_EL1.SS (with MDE, KDE) and ERETs to g_ovs_insn with SPSR.SS set and
+ * PSTATE.D clear: one instruction runs, then a step exception (EC 0x33) at
+ * g_ovs_after, whose handler clears MDSCR_EL1.SS; then the host's
+ * breakpoint g_ovs_hbp and a marker.
+ */
+GLABEL g_ovs
+	msr	oslar_el1, xzr
+	mov	w0, #KA_OV_SETUP
+	OUT	KT_PORT_MARK, w0
+	mov	x20, #0
+1:	msr	daifset, #8
+	mov	x0, #(KA_MDSCR_MDE_KDE | 1)
+	msr	mdscr_el1, x0
+	isb
+	adr	x0, g_ovs_insn
+	msr	elr_el1, x0
+	movz	x0, #0x1c5        /* EL1h, A I F masked, D clear */
+	movk	x0, #0x20, lsl #16 /* SPSR.SS */
+	msr	spsr_el1, x0
+	eret
+GLABEL g_ovs_insn
+	nop
+GLABEL g_ovs_after
+	nop
+GLABEL g_ovs_hbp
+	nop
+	add	x20, x20, #1
+	OUT	KT_PORT_MARK, w20
+	cmp	x20, #KA_OV_N
+	b.ne	1b
+	DONE
+
 /* ---- data ---- */
 	.balign 8
 GLABEL kt_fail_frame
@@ -364,6 +456,8 @@ GLABEL kt_dbg_elr
 	.quad	0, 0, 0, 0, 0, 0
 GLABEL kt_dbg_far
 	.quad	0, 0, 0, 0, 0, 0
+GLABEL kt_dbg_vec
+	.quad	0
 GLABEL g_ov_gvar
 	.quad	0
 GLABEL g_ov_hvar
