@@ -458,6 +458,9 @@ static int do_step(struct run *rn, const struct sstep *s, int *kind)
 static const char *const op_names[] = {"insert", "remove", "remove_all", "set_step", "prepare",
 				       "exit", "handle_exit", "regs_changed", "end"};
 
+/* The scenarios run with this overlay mode (the overlay adds read_guest_regs). */
+static enum kvmdbg_overlay fault_overlay;
+
 struct fault_stats {
 	unsigned int points;       /* (call index, errno) runs with a failure injected */
 	unsigned int returned;     /* the failing API call returned the error */
@@ -476,7 +479,8 @@ static bool run_scenario(enum kvmdbg_arch arch, uint64_t features, unsigned long
 			 bool partial, const struct result *base, struct result *res,
 			 struct fault_stats *fs, int *site, char *msg, size_t msglen)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .features = features};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .features = features,
+				   .overlay = fault_overlay};
 	const struct sstep *sc = scen_of(arch);
 	struct run rn;
 	struct snap before, after;
@@ -488,6 +492,14 @@ static bool run_scenario(enum kvmdbg_arch arch, uint64_t features, unsigned long
 	memset(&rn, 0, sizeof(rn));
 	memset(res, 0, sizeof(*res));
 	fh_reset(arch);
+	if (fault_overlay == KVMDBG_OVERLAY_GUEST) {
+		/* The guest uses its own DR1 / watchpoint 1: merged beside ours. */
+		fh.guest.value[KVMDBG_POOL_BP][1] = 0x700;
+		fh.guest.dr7 |= 1ull << 2;
+		fh.guest.mdscr = 1ull << 15 | 1ull << 13;
+		fh.guest.ctrl[KVMDBG_POOL_BP][1] = 1 | 6 | 0xfull << 5;
+		fh.guest.value[KVMDBG_POOL_BP][1] = 0x700;
+	}
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &rn.vm), 0);
 	for (int i = 0; i < NCPU; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_new(rn.vm, i, &rn.kr[i], &rn.v[i]), 0);
@@ -588,7 +600,8 @@ static bool run_scenario(enum kvmdbg_arch arch, uint64_t features, unsigned long
 	return ok;
 }
 
-static void fault_all(enum kvmdbg_arch arch, uint64_t features, const char *label)
+static void fault_all(enum kvmdbg_arch arch, uint64_t features, enum kvmdbg_overlay overlay,
+		      const char *label)
 {
 	static struct result base, res;
 	struct fault_stats fs;
@@ -601,6 +614,7 @@ static void fault_all(enum kvmdbg_arch arch, uint64_t features, const char *labe
 
 	memset(&fs, 0, sizeof(fs));
 	report[0] = 0;
+	fault_overlay = overlay;
 	ck_assert_msg(run_scenario(arch, features, 0, 0, false, NULL, &base, &fs, &site, msg,
 				   sizeof(msg)),
 		      "%s: clean run: %s", label, msg);
@@ -658,19 +672,33 @@ static void fault_all(enum kvmdbg_arch arch, uint64_t features, const char *labe
 
 START_TEST(test_fault_x86)
 {
-	fault_all(KVMDBG_ARCH_X86_64, 0, "x86_64");
+	fault_all(KVMDBG_ARCH_X86_64, 0, KVMDBG_OVERLAY_OFF, "x86_64");
 }
 END_TEST
 
 START_TEST(test_fault_x86_rf)
 {
-	fault_all(KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME, "x86_64+rf");
+	fault_all(KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME,
+		  KVMDBG_OVERLAY_OFF, "x86_64+rf");
 }
 END_TEST
 
 START_TEST(test_fault_arm64)
 {
-	fault_all(KVMDBG_ARCH_ARM64, 0, "arm64");
+	fault_all(KVMDBG_ARCH_ARM64, 0, KVMDBG_OVERLAY_OFF, "arm64");
+}
+END_TEST
+
+/* The same with the guest/host overlay on: its guest register reads fail too. */
+START_TEST(test_fault_overlay_x86)
+{
+	fault_all(KVMDBG_ARCH_X86_64, 0, KVMDBG_OVERLAY_GUEST, "x86_64+overlay");
+}
+END_TEST
+
+START_TEST(test_fault_overlay_arm64)
+{
+	fault_all(KVMDBG_ARCH_ARM64, 0, KVMDBG_OVERLAY_GUEST, "arm64+overlay");
 }
 END_TEST
 
@@ -722,6 +750,8 @@ TEST_SUITE(fault)
 	add_test(tc, test_fault_x86);
 	add_test(tc, test_fault_x86_rf);
 	add_test(tc, test_fault_arm64);
+	add_test(tc, test_fault_overlay_x86);
+	add_test(tc, test_fault_overlay_arm64);
 	add_test(tc, test_fault_vm_new);
 	add_test(tc, test_fault_frees);
 }

@@ -11,12 +11,14 @@
  * prepare succeeds in a bounded number of host calls; nothing is reported
  * that the debugger did not insert).
  *
- * Not covered here: a guest that programs absurd debug state of its own
- * (every DR7 bit, I/O breakpoints, GD; arm64 EL2/HMC matching, linked
- * types, reserved bits). That state only reaches the library through the
- * guest/host overlay (KVMDBG_OVERLAY_GUEST), which this release does not
- * have (kvmdbg_vm_new() returns -EOPNOTSUPP for it); its tests belong to
- * the overlay issue.
+ * A guest that programs absurd debug state of its own (every DR7 bit, I/O
+ * breakpoints, GD, unaligned addresses; arm64 EL2/HMC/SSC matching, linked
+ * and context types, reserved MASK values, non-contiguous BAS, reserved
+ * bits, more registers than exist) reaches the library only through the
+ * guest/host overlay (KVMDBG_OVERLAY_GUEST): the arch's guest_slots() must
+ * sanitise every such register, and with the overlay on, what KVM gets on
+ * every prepare must be made of sane slots only, the host's points intact,
+ * while the loop keeps going through absurd exits.
  */
 #include <check.h>
 #include <errno.h>
@@ -352,6 +354,268 @@ START_TEST(test_spin_arm64)
 }
 END_TEST
 
+/* ---- the guest's own absurd debug state (overlay) ---- */
+
+/* A slot that may reach the hardware: re-encoded, nothing the guest could
+ * use to watch the host (I/O, EL2, linked or context matches, reserved). */
+static bool slot_sane(enum kvmdbg_arch arch, unsigned int pool, unsigned int n,
+		      const struct kvmdbg_hwslot *s, char *why, size_t len)
+{
+	uint64_t c = s->ctrl;
+
+	if (!c)
+		return true;
+	if (arch == KVMDBG_ARCH_X86_64) {
+		static const uint64_t size_of[4] = {1, 2, 8, 4};
+		unsigned int rw = c & 3, lenf = (c >> 2) & 3;
+
+		if (pool != KVMDBG_POOL_BP || n >= 4)
+			snprintf(why, len, "x86 slot %u/%u", pool, n);
+		else if ((c & ~(KVMDBG_X86_CTRL_ENABLE | 0xfull)) || !(c & KVMDBG_X86_CTRL_ENABLE))
+			snprintf(why, len, "x86 ctrl %#llx has bits beyond RW/LEN", (unsigned long long)c);
+		else if (rw == 2)
+			snprintf(why, len, "x86 I/O breakpoint");
+		else if (rw == 0 && lenf)
+			snprintf(why, len, "x86 execution breakpoint with LEN %u", lenf);
+		else if (s->value % size_of[lenf])
+			snprintf(why, len, "x86 address %#llx not aligned to %llu",
+				 (unsigned long long)s->value, (unsigned long long)size_of[lenf]);
+		else
+			return true;
+		return false;
+	}
+	if (!(c & 1) || !((c >> 1) & 3)) {
+		snprintf(why, len, "arm64 ctrl %#llx: not enabled or no privilege", (unsigned long long)c);
+		return false;
+	}
+	if (pool == KVMDBG_POOL_BP) {
+		/* E, PMC, BAS[3:0]; HMC, SSC, LBN, BT zero: unlinked address match. */
+		if (c & ~0x1e7ull) {
+			snprintf(why, len, "arm64 DBGBCR %#llx has bits beyond E/PMC/BAS",
+				 (unsigned long long)c);
+			return false;
+		}
+		if (s->value & 3) {
+			snprintf(why, len, "arm64 DBGBVR %#llx not word aligned",
+				 (unsigned long long)s->value);
+			return false;
+		}
+		return true;
+	} else {
+		unsigned int mask = (c >> 24) & 0x1f, bas = (c >> 5) & 0xff;
+		uint64_t run;
+
+		if (c & ~(0x1full | 0xffull << 5 | 0x1full << 24) || !((c >> 3) & 3)) {
+			snprintf(why, len, "arm64 DBGWCR %#llx: reserved/HMC/SSC/WT/LBN bits or no LSC",
+				 (unsigned long long)c);
+			return false;
+		}
+		if (mask == 1 || mask == 2 || (mask && (bas != 0xff || s->value % (1ull << mask)))) {
+			snprintf(why, len, "arm64 DBGWCR %#llx MASK %u with BAS %#x at %#llx",
+				 (unsigned long long)c, mask, bas, (unsigned long long)s->value);
+			return false;
+		}
+		run = bas ? (uint64_t)bas >> __builtin_ctz(bas) : 0;
+		if (!mask && (!bas || (s->value & 3) || ((s->value & 4) && (bas >> 4)) ||
+			      (run & (run + 1)))) {
+			snprintf(why, len, "arm64 DBGWVR %#llx with BAS %#x", (unsigned long long)s->value,
+				 bas);
+			return false;
+		}
+		return true;
+	}
+}
+
+static void absurd_guest(enum kvmdbg_arch arch, unsigned long it, struct kvmdbg_guest_regs *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (arch == KVMDBG_ARCH_X86_64) {
+		g->nr[KVMDBG_POOL_BP] = 4;
+		for (int n = 0; n < 4; n++)
+			g->value[KVMDBG_POOL_BP][n] = it % 3 ? rnd() : 0x1000 + (rnd() & 0xff);
+		switch (it % 4) {
+		case 0:
+			g->dr7 = UINT64_MAX; /* every bit: I/O slots, GD, LEN 10 for exec */
+			break;
+		case 1:
+			/* Every slot enabled as an I/O breakpoint (RW = 10), GD. */
+			g->dr7 = 0xff | 0x2222ull << 16 | (rnd() & 0x8888ull << 16) | 1ull << 13;
+			break;
+		default:
+			g->dr7 = rnd();
+			break;
+		}
+		g->dr6 = rnd();
+		return;
+	}
+	g->mdscr = it % 2 ? (1ull << 15 | 1ull << 13) | (rnd() & ~(3ull << 13)) : rnd();
+	g->nr[KVMDBG_POOL_BP] = it % 5 == 0 ? 255 : (unsigned int)(rnd() % 17);
+	g->nr[KVMDBG_POOL_WP] = it % 7 == 0 ? 255 : (unsigned int)(rnd() % 17);
+	for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			uint64_t c;
+
+			switch ((it + n) % 6) {
+			case 0:
+				c = UINT64_MAX;
+				break;
+			case 1:
+				c = 1 | 1ull << 13 | (rnd() & (3ull << 14)); /* HMC, SSC: EL2 */
+				break;
+			case 2:
+				c = 1 | 6 | (rnd() % 16) << 20 | (rnd() % 16) << 16; /* BT / WT, LBN */
+				break;
+			case 3:
+				c = 1 | 6 | (rnd() % 3) << 24 | (rnd() & 0x1fe0); /* reserved MASK, odd BAS */
+				break;
+			default:
+				c = rnd() | 1;
+				break;
+			}
+			g->ctrl[p][n] = c;
+			g->value[p][n] = (it + n) % 3 ? rnd() : 0x1000 + (rnd() & 0x3f);
+		}
+}
+
+static void guest_slots_sanitised(enum kvmdbg_arch arch)
+{
+	const struct kvmdbg_arch_ops *a =
+		arch == KVMDBG_ARCH_X86_64 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	unsigned long merged = 0, refused = 0;
+	char why[160];
+
+	ck_assert_ptr_nonnull(a->guest_slots);
+	for (unsigned long it = 0; it < 50000; it++) {
+		struct kvmdbg_guest_regs g;
+		struct kvmdbg_hwstate out;
+		unsigned int rejected = 12345, enabled = 0;
+
+		absurd_guest(arch, it, &g);
+		a->guest_slots(&g, &out, &rejected);
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+				const struct kvmdbg_hwslot *s = &out.slot[p][n];
+
+				if (!s->ctrl)
+					continue;
+				enabled++;
+				ck_assert_msg(n < g.nr[p], "iteration %lu: slot %u/%u beyond the guest's %u",
+					      it, p, n, g.nr[p]);
+				ck_assert_msg(slot_sane(arch, p, n, s, why, sizeof(why)),
+					      "iteration %lu: guest slot %u/%u: %s", it, p, n, why);
+			}
+		ck_assert_uint_le(rejected, (arch == KVMDBG_ARCH_X86_64 ? 4u : 32u) - enabled);
+		merged += enabled;
+		refused += rejected;
+	}
+	printf("hostile guest state %s: 50000 absurd register sets: %lu slots kept (sanitised), "
+	       "%lu refused\n", a->name, merged, refused);
+	fflush(stdout);
+	ck_assert_uint_gt(merged, 0);
+	ck_assert_uint_gt(refused, 0);
+}
+
+START_TEST(test_guest_state_x86)
+{
+	guest_slots_sanitised(KVMDBG_ARCH_X86_64);
+}
+END_TEST
+
+START_TEST(test_guest_state_arm64)
+{
+	guest_slots_sanitised(KVMDBG_ARCH_ARM64);
+}
+END_TEST
+
+/* The overlay on: absurd guest state and absurd exits together. */
+static void overlay_hostile(enum kvmdbg_arch arch)
+{
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops,
+				   .overlay = KVMDBG_OVERLAY_GUEST};
+	struct kvmdbg_vm *vm;
+	struct kvmdbg_vcpu *v;
+	struct kvm_run kr = {.exit_reason = KVM_EXIT_DEBUG};
+	bool x86 = arch == KVMDBG_ARCH_X86_64;
+	unsigned long kinds[5] = {0}, guest_slots = 0;
+	char why[160];
+	int r;
+
+	fh_reset(arch);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &vm);
+	if (r == -EOPNOTSUPP) {
+		printf("not exercised here: overlay on %s (kvmdbg_vm_new: -EOPNOTSUPP)\n",
+		       x86 ? "x86_64" : "arm64");
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_HW, 0x200, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x100, x86 ? 1 : 4), 0);
+	for (unsigned long it = 0; it < 20000; it++) {
+		struct kvmdbg_exit ex;
+		struct kvmdbg_event ev;
+		const struct fh_vcpu *f = &fh.v[0];
+
+		absurd_guest(arch, it, &fh.guest);
+		ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(v), 0);
+		r = kvmdbg_vcpu_prepare(v);
+		ck_assert_msg(r == 0, "iteration %lu: prepare %d", it, r);
+		for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+				const struct kvmdbg_hwslot *s = &f->hw.slot[p][n];
+				uint32_t owner = vm->slots.owner[p][n];
+				bool disarmed = v->so == KVMDBG_SO_STEPPING &&
+						(v->so_slots & KVMDBG_HIT_BIT(p, n));
+
+				ck_assert_msg(slot_sane(arch, p, n, s, why, sizeof(why)),
+					      "iteration %lu: KVM got slot %u/%u: %s", it, p, n, why);
+				/* The host's points keep their slots: the host wins. */
+				if (owner && !disarmed)
+					ck_assert_msg(s->ctrl == vm->slots.hw[p][n].ctrl &&
+							      s->value == vm->slots.hw[p][n].value,
+						      "iteration %lu: the host's slot %u/%u lost", it, p,
+						      n);
+				guest_slots += s->ctrl && !owner;
+			}
+		ck_assert_msg(!(f->ctl & ~(KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | KVMDBG_CTL_SW_BP |
+					   KVMDBG_CTL_HW | KVMDBG_CTL_BLOCKIRQ | KVMDBG_CTL_INJECT_DB |
+					   KVMDBG_CTL_INJECT_BP | (x86 ? KVMDBG_CTL_GD : 0))),
+			      "iteration %lu: ctl %#x", it, f->ctl);
+		if (x86)
+			exit_x86(NULL, it, &ex);
+		else
+			exit_arm64(NULL, it, &ex);
+		fh.v[0].exit = ex;
+		fh.v[0].pc = ex.pc;
+		kr.exit_reason = KVM_EXIT_DEBUG;
+		r = kvmdbg_vcpu_handle_exit(v, &ev);
+		ck_assert_msg(r == 0, "iteration %lu: handle_exit %d", it, r);
+		ck_assert_msg((unsigned int)ev.kind <= KVMDBG_STOP_NONE, "kind %d", ev.kind);
+		kinds[ev.kind]++;
+	}
+	printf("hostile guest state with the overlay, %s: 20000 rounds: %lu guest slots merged; "
+	       "%lu step %lu break %lu watch %lu guest %lu none\n", x86 ? "x86_64" : "arm64",
+	       guest_slots, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4]);
+	fflush(stdout);
+	ck_assert_int_eq(kvmdbg_remove_all(vm), 0);
+	kvmdbg_vcpu_free(v);
+	kvmdbg_vm_free(vm);
+	ck_assert(fh_mem_is_orig());
+}
+
+START_TEST(test_overlay_hostile_x86)
+{
+	overlay_hostile(KVMDBG_ARCH_X86_64);
+}
+END_TEST
+
+START_TEST(test_overlay_hostile_arm64)
+{
+	overlay_hostile(KVMDBG_ARCH_ARM64);
+}
+END_TEST
+
 TEST_SUITE(hostile)
 {
 	tcase_set_timeout(tc, 300);
@@ -359,4 +623,8 @@ TEST_SUITE(hostile)
 	add_test(tc, test_hostile_arm64);
 	add_test(tc, test_spin_x86);
 	add_test(tc, test_spin_arm64);
+	add_test(tc, test_guest_state_x86);
+	add_test(tc, test_guest_state_arm64);
+	add_test(tc, test_overlay_hostile_x86);
+	add_test(tc, test_overlay_hostile_arm64);
 }

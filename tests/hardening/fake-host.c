@@ -16,6 +16,7 @@ const char *const fh_site_names[FH_NR_SITES] = {
 	[FH_MASK_IRQS] = "mask_irqs",
 	[FH_RESTORE_IRQS] = "restore_irqs",
 	[FH_INJECT] = "inject",
+	[FH_READ_GUEST_REGS] = "read_guest_regs",
 	[FH_MEM_READ] = "mem_read",
 	[FH_MEM_WRITE] = "mem_write",
 };
@@ -55,6 +56,11 @@ void fh_reset(enum kvmdbg_arch arch)
 	fh.caps.arch = arch;
 	fh.caps.guest_debug = 1;
 	fh.caps.single_step = fh.caps.sw_breakpoints = fh.caps.hw_debug = 1;
+	fh.caps.guest_state = 1;
+	fh.guest.nr[KVMDBG_POOL_BP] = arch == KVMDBG_ARCH_X86_64 ? 4 : 6;
+	fh.guest.nr[KVMDBG_POOL_WP] = arch == KVMDBG_ARCH_X86_64 ? 0 : 4;
+	fh.guest.dr6 = 0xffff0ff0ull;
+	fh.guest.dr7 = 0x400;
 	if (arch == KVMDBG_ARCH_X86_64) {
 		fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = 4;
 		fh.caps.shared_slots = 1;
@@ -232,6 +238,19 @@ static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 	return 0;
 }
 
+static int read_guest_regs(int fd, struct kvmdbg_guest_regs *g)
+{
+	int r = fault(FH_READ_GUEST_REGS);
+
+	if (!vcpu(fd))
+		return -EBADF;
+	if (r)
+		return r;
+	fh.guest_reads++;
+	*g = fh.guest;
+	return 0;
+}
+
 static const struct kvmdbg_host_ops host_x86 = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = probe,
@@ -240,6 +259,7 @@ static const struct kvmdbg_host_ops host_x86 = {
 	.get_pc = get_pc,
 	.set_resume_flag = set_rf,
 	.inject = inject,
+	.read_guest_regs = read_guest_regs,
 };
 
 static const struct kvmdbg_host_ops host_x86_no_rf = {
@@ -249,6 +269,7 @@ static const struct kvmdbg_host_ops host_x86_no_rf = {
 	.read_exit = read_exit,
 	.get_pc = get_pc,
 	.inject = inject,
+	.read_guest_regs = read_guest_regs,
 };
 
 static const struct kvmdbg_host_ops host_arm64 = {
@@ -260,6 +281,7 @@ static const struct kvmdbg_host_ops host_arm64 = {
 	.mask_irqs = mask_irqs,
 	.restore_irqs = restore_irqs,
 	.inject = inject,
+	.read_guest_regs = read_guest_regs,
 };
 
 const struct kvmdbg_host_ops *fh_host(void)

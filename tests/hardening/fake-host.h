@@ -30,6 +30,7 @@ enum fh_site {
 	FH_MASK_IRQS,
 	FH_RESTORE_IRQS,
 	FH_INJECT,
+	FH_READ_GUEST_REGS,
 	FH_MEM_READ,
 	FH_MEM_WRITE,
 	FH_NR_SITES,
@@ -55,6 +56,9 @@ struct fh_state {
 	enum kvmdbg_arch arch;
 	struct kvmdbg_caps caps;
 	bool no_rf_op;        /* x86: no set_resume_flag op */
+	/* The guest's own debug registers (overlay), what read_guest_regs gives. */
+	struct kvmdbg_guest_regs guest;
+	unsigned int guest_reads;
 	struct fh_vcpu v[FH_MAX_VCPUS];
 	uint8_t mem[FH_MEM_SIZE], orig[FH_MEM_SIZE];
 	/* Fault injection: the fail_at-th fallible call (1-based, counted from
