@@ -1270,10 +1270,60 @@ START_TEST(test_overlay_guest_step)
 }
 END_TEST
 
+/*
+ * Host and guest on the same instruction and the same doubleword: each
+ * exit is reported to the host once and delivered to the guest too, with
+ * its native syndrome, once per iteration each.
+ */
+START_TEST(test_overlay_same_address)
+{
+	struct kt_vm_opts o = { .overlay = KVMDBG_OVERLAY_GUEST };
+	uint64_t esr_bp, esr_wp;
+	struct kt_stop st;
+	struct kt_vm vm;
+	char d[320];
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	need(KVMDBG_FEAT_WATCH_WRITE, "watch_write");
+	kt_vm_create(&vm, &o);
+	kt_vcpu_start(&vm, 0, g_ov);
+	kt_expect_mark(&vm, 0, KA_OV_SETUP);
+	ov_iteration(&vm, 0, false, 0);
+	ov_expect_guest(&vm, 1, 1, 0, 0);
+	esr_bp = dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR);
+	esr_wp = dbg_rec(&vm, kt_dbg_esr, EC_WATCHPT_CUR);
+
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_gbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_gvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
+	for (unsigned int it = 1; it < KA_OV_N - 1; it++) {
+		st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_gbp);
+		ck_assert_uint_eq(st.guests, 0);
+		st = run_event(&vm, KVMDBG_STOP_WATCH, g_ov_gw);
+		ck_assert_uint_eq(st.ev.data_addr, kt_gva(&vm, g_ov_gvar));
+		ck_assert_uint_eq(st.guests, 0);
+		/* The breakpoint's exception was delivered when resumed. */
+		ov_expect_guest(&vm, 1 + it, it, esr_bp, esr_wp);
+		kt_run(&vm, 0, 0, &st);
+		ck_assert_msg(st.what == KT_MARK && st.mark == it + 1, "got %s",
+			      kt_describe(&vm, &st, d, sizeof(d)));
+		ck_assert_uint_eq(st.guests, 0);
+		ov_expect_guest(&vm, 1 + it, 1 + it, esr_bp, esr_wp);
+	}
+	OV_EXPECT(&vm, 2u, 0u, 1u, 2u * (KA_OV_N - 2));
+	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ov_iteration(&vm, KA_OV_N - 1, false, 0);
+	ov_expect_guest(&vm, KA_OV_N, KA_OV_N, esr_bp, esr_wp);
+	kt_expect_done(&vm, 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_overlay)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	add_test(tc, test_overlay_guest_own_debug);
 	add_test(tc, test_overlay_guest_el0_no_kde);
 	add_test(tc, test_overlay_guest_step);
+	add_test(tc, test_overlay_same_address);
 }
