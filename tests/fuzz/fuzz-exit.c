@@ -8,6 +8,10 @@
  * Part 2, the full vCPU path with the fake KVM: points inserted from the
  * input, prepare, two arbitrary exits through handle_exit, prepare again.
  *
+ * Part 3, the overlay's sanitiser (guest_slots): arbitrary guest debug
+ * registers (x86 DR0-3/DR7, arm64 DBGB/W{C,V}R, MDSCR_EL1, register counts)
+ * must come out as slots that are safe to hand to KVM.
+ *
  * Invariants: no crash and no sanitizer report; decode is deterministic,
  * names only enabled slots, recognises nothing without naming it; every
  * classification is one of the documented kinds and only reports what the
@@ -20,6 +24,7 @@
 
 #include "fake-host.h"
 #include "fuzz-input.h"
+#include "sane.h"
 
 static void fuzz_decode(const struct kvmdbg_arch_ops *a, struct fin *in)
 {
@@ -158,13 +163,50 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 	kvmdbg_vm_free(vm);
 }
 
+static void fuzz_guest_slots(const struct kvmdbg_arch_ops *a, struct fin *in)
+{
+	struct kvmdbg_guest_regs g;
+	struct kvmdbg_hwstate out;
+	unsigned int rejected, enabled = 0;
+	char why[160];
+
+	memset(&g, 0, sizeof(g));
+	g.nr[0] = fin_u8(in);
+	g.nr[1] = fin_u8(in);
+	if (a->arch == KVMDBG_ARCH_X86_64)
+		g.nr[0] = 4, g.nr[1] = 0;
+	g.dr6 = fin_u64(in);
+	g.dr7 = fin_u64(in);
+	g.mdscr = fin_u64(in);
+	for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			g.value[p][n] = fin_u64(in);
+			g.ctrl[p][n] = fin_u64(in);
+		}
+	if (!a->guest_slots)
+		return;
+	a->guest_slots(&g, &out, &rejected);
+	for (unsigned int p = 0; p < KVMDBG_NR_POOLS; p++)
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			if (!out.slot[p][n].ctrl)
+				continue;
+			enabled++;
+			FUZZ_REQUIRE(n < g.nr[p], "slot %u/%u beyond %u registers", p, n, g.nr[p]);
+			FUZZ_REQUIRE(slot_sane(a->arch, p, n, &out.slot[p][n], why, sizeof(why)),
+				     "guest slot %u/%u: %s", p, n, why);
+		}
+	FUZZ_REQUIRE(rejected + enabled <= 2 * KVMDBG_MAX_SLOTS, "rejected %u", rejected);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fin in = {.p = data, .n = size};
 	uint8_t mode = fin_u8(&in);
 	enum kvmdbg_arch arch = mode & 1 ? KVMDBG_ARCH_ARM64 : KVMDBG_ARCH_X86_64;
 
-	if (mode & 2)
+	if (mode & 4)
+		fuzz_guest_slots(arch == KVMDBG_ARCH_ARM64 ? &kvmdbg_arm64_ops : &kvmdbg_x86_ops, &in);
+	else if (mode & 2)
 		fuzz_vcpu(arch, &in);
 	else
 		fuzz_decode(arch == KVMDBG_ARCH_ARM64 ? &kvmdbg_arm64_ops : &kvmdbg_x86_ops, &in);
