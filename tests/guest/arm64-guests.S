@@ -299,7 +299,9 @@ GLABEL g_brkg_ours_after
  * and says KA_OV_SETUP. Then KA_OV_N iterations of: its breakpoint, the
  * host's (g_ov_hbp), its watched store, the host's watched store
  * (g_ov_hvar), in iterations 1..KA_OV_N-2 the hostile breakpoint's nop, and
- * a marker with the iteration count. x20 counts.
+ * a marker with the iteration count. x20 counts. Variants (registers set
+ * before it starts, 0 by default): x19 != 0 leaves PSTATE.D masked; x18 != 0
+ * clears MDSCR_EL1 at the end of iteration 2.
  */
 GLABEL g_ov
 	msr	oslar_el1, xzr
@@ -318,8 +320,9 @@ GLABEL g_ov
 	mov	x0, #KA_MDSCR_MDE_KDE
 	msr	mdscr_el1, x0
 	isb
+	cbnz	x19, 9f           /* variant: PSTATE.D stays masked */
 	msr	daifclr, #8       /* PSTATE.D: debug exceptions from EL1 */
-	mov	w0, #KA_OV_SETUP
+9:	mov	w0, #KA_OV_SETUP
 	OUT	KT_PORT_MARK, w0
 	mov	x20, #0
 	adr	x21, g_ov_gvar
@@ -338,7 +341,11 @@ GLABEL g_ov_hw
 	b.eq	2f
 GLABEL g_ov_xbp
 	nop
-2:	add	x20, x20, #1
+2:	cmp	x20, #2           /* variant: the guest turns its debugging */
+	b.ne	3f                /* off at the end of iteration 2 */
+	cbz	x18, 3f
+	msr	mdscr_el1, xzr
+3:	add	x20, x20, #1
 	OUT	KT_PORT_MARK, w20
 	cmp	x20, #KA_OV_N
 	b.ne	1b
