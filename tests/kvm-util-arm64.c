@@ -83,6 +83,32 @@ bool kt_host_is_pvm(void)
 	return access("/sys/module/kvm_pvm", F_OK) == 0;
 }
 
+const char *kt_testbed(void)
+{
+	const char *t = getenv("KVMDBG_TESTBED");
+
+	return t && *t ? t : NULL;
+}
+
+bool kt_testbed_is(const char *name)
+{
+	const char *t = kt_testbed();
+
+	return t && strcmp(t, name) == 0;
+}
+
+unsigned int kt_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *want = getenv("KVMDBG_VM_CPUS");
+
+	ck_assert_msg(n > 0, "sysconf(_SC_NPROCESSORS_ONLN): %ld", n);
+	if (want && *want)
+		ck_assert_msg(n == atol(want), "test bed: %ld CPUs online, the VM has -smp %s", n,
+			      want);
+	return (unsigned int)n;
+}
+
 void kt_not_exercised(const char *feature, const char *why, ...)
 {
 	va_list ap;
@@ -381,6 +407,11 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 		r = ioctl(fd, KVM_RUN, 0);
 		st->runs++;
 		if (r < 0) {
+			if (errno == EINTR && (flags & KT_RUN_INTR)) {
+				run->immediate_exit = 0;
+				st->what = KT_INTR;
+				return KT_INTR;
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return stop_error(st, -errno, "KVM_RUN: %s", strerror(errno));
@@ -449,6 +480,11 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 				st->nones++;
 			continue;
 		case KVM_EXIT_INTR:
+			if (flags & KT_RUN_INTR) {
+				run->immediate_exit = 0;
+				st->what = KT_INTR;
+				return KT_INTR;
+			}
 			continue;
 		case KVM_EXIT_INTERNAL_ERROR:
 			return stop_error(st, 0, "KVM_EXIT_INTERNAL_ERROR suberror %u at pc %s",
@@ -472,6 +508,9 @@ const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *
 	switch (st->what) {
 	case KT_DONE:
 		snprintf(buf, len, "done");
+		break;
+	case KT_INTR:
+		snprintf(buf, len, "interrupted (kicked)");
 		break;
 	case KT_MARK:
 		snprintf(buf, len, "marker %u", st->mark);
