@@ -70,6 +70,11 @@ struct kvmdbg_host_ops {
 	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
 	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
 	int (*read_guest_regs)(int vcpu_fd, struct kvmdbg_guest_regs *g);
+	/* Overlay: whether the guest, in its state now (at a debug exit), masks
+	 * the breakpoint/watchpoint exceptions of its own registers g (arm64:
+	 * at EL1 with PSTATE.D set or MDSCR_EL1.KDE clear), so that one of its
+	 * slots firing in hardware must not reach it. NULL: never masked. */
+	int (*guest_masked)(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked);
 };
 
 /* The glue of the arch this library was built for. */

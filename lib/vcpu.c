@@ -193,25 +193,30 @@ static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	kvmdbg_slots_to_hw(&vm->slots, hw);
 	memcpy(owner, vm->slots.owner, sizeof(vm->slots.owner));
 
-	/* Slots disarmed while this vCPU steps past the stop that hit them. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
 			host_hw |= vm->slots.owner[pool][slot] != 0;
-			if (v->so == KVMDBG_SO_STEPPING &&
-			    (v->so_slots & KVMDBG_HIT_BIT(pool, slot))) {
-				hw->slot[pool][slot].ctrl = 0;
-				owner[pool][slot] = 0;
-			}
-		}
-	/* While the host holds no slot, KVM runs the guest's own registers:
-	 * nothing to merge. */
-	if (overlay_on(v) && host_hw) {
+	/* Any KVM debug flag routes the guest's own breakpoint and watchpoint
+	 * exceptions to us (arm64 MDCR_EL2.TDE), so merge whenever KVM will
+	 * debug this vCPU, not only when the host holds hardware slots. */
+	if (overlay_on(v) && (host_hw || vm->sw.count || v->user_step ||
+			      v->so == KVMDBG_SO_STEPPING)) {
 		merge_guest_locked(v, hw, owner);
 		if (vm->features & KVMDBG_FEAT_GD_EXIT)
 			*ctl |= KVMDBG_CTL_GD;
 	} else if (overlay_on(v)) {
 		v->guest_merged = v->guest_suspended = 0;
 	}
+	/* Slots disarmed while this vCPU steps past the stop that hit them
+	 * (the host's, or a guest's the guest could not take: after the merge,
+	 * which puts a guest slot where it was). */
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			if (v->so == KVMDBG_SO_STEPPING &&
+			    (v->so_slots & KVMDBG_HIT_BIT(pool, slot))) {
+				hw->slot[pool][slot].ctrl = 0;
+				owner[pool][slot] = 0;
+			}
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
 			any_hw |= hw->slot[pool][slot].ctrl != 0;
@@ -385,6 +390,11 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 			return 0;
 	}
 
+	/* Until now KVM ran the guest's own registers (nothing applied yet, or
+	 * no hardware slot of ours): the guest may have changed them without
+	 * any exit. Look before merging them. */
+	if (overlay_on(v) && !(v->applied_valid && (v->applied_ctl & KVMDBG_CTL_HW)))
+		v->guest_stale = true;
 	if (overlay_on(v) && v->guest_stale) {
 		r = guest_refresh(v);
 		if (r)
@@ -503,7 +513,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	struct kvmdbg_vm *vm;
 	bool ours_step, guest = false;
 	uint64_t guest_dr6 = 0;
-	uint32_t guest_exc = 1;
+	uint32_t guest_exc = 1, guest_hw = 0;
 	int r;
 
 	if (!v || !ev)
@@ -569,9 +579,18 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			if (!(dec.hits & bit))
 				continue;
 			if (v->applied_owner[pool][slot] & KVMDBG_OWNER_GUEST) {
+				unsigned int n = v->applied_owner[pool][slot] & 0xff;
+
+				/* Stale: the guest disabled or moved it since the
+				 * merge (just re-read); the re-merge at the next
+				 * prepare updates the hardware, run again. */
+				if (memcmp(&v->guest.slot[pool][n], &v->applied.slot[pool][slot],
+					   sizeof(v->guest.slot[pool][n])))
+					continue;
 				/* A guest slot merged into this hardware slot:
 				 * re-injected under the guest's own number. */
 				guest = true;
+				guest_hw |= bit;
 				guest_dr6 |= 1ull << (v->applied_owner[pool][slot] & 0xff);
 				continue;
 			}
@@ -634,6 +653,13 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		}
 	}
 
+	/* A breakpoint or watchpoint exception while we applied no hardware
+	 * slot: KVM ran the guest's own registers (only software breakpoints
+	 * or stepping on) and still routed their exceptions to us (arm64
+	 * MDCR_EL2.TDE). Nothing of ours explains it: the guest's own. */
+	if (dec.recognised && !dec.hits && !dec.step && !dec.swbp && !dec.gd && !dec.dr6_other &&
+	    !(v->applied_ctl & KVMDBG_CTL_HW))
+		guest = true;
 	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
 	if (dec.step && !ours_step) {
 		guest = true;
@@ -680,6 +706,27 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			ev->kind = KVMDBG_STOP_STEP;
 	}
 
+	/* The guest's own slot fired in hardware (where the host's debugging
+	 * takes every exception, whatever the guest masks) while the guest
+	 * masks it: it never happened for the guest. Step past it with the
+	 * slot out of the way, as natively the instruction just runs. */
+	if (guest && guest_hw && !dec.swbp && !(dec.step && !ours_step) && vm->host->guest_masked) {
+		bool masked = false;
+
+		r = vm->host->guest_masked(v->fd, &v->guest_regs, &masked);
+		if (r)
+			return r;
+		if (masked) {
+			guest = false;
+			if (!KVMDBG_STOP_IS_REPORTABLE(ev->kind)) {
+				v->so = KVMDBG_SO_ARMED;
+				v->so_pc = ex.pc;
+				v->so_pc_stale = false;
+				v->so_slots = guest_hw;
+				return 0;
+			}
+		}
+	}
 	if (guest) {
 		queue_reinject(v, guest_exc, guest_dr6, &ex);
 		if (ev->kind == KVMDBG_STOP_NONE)
@@ -692,9 +739,9 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		v->so = KVMDBG_SO_ARMED;
 		v->so_pc = ex.pc;
 		v->so_pc_stale = false;
-		v->so_slots = 0;
+		v->so_slots = guest_hw & ~(guest ? guest_hw : 0);
 		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
-			v->so_slots = ev->hits;
+			v->so_slots |= ev->hits;
 	}
 	return 0;
 }
