@@ -487,6 +487,20 @@ out:
 	return 0;
 }
 
+/* Debug exceptions from EL1 to EL1 need MDSCR_EL1.KDE and PSTATE.D clear;
+ * from EL0 (to EL1) they are never masked. One ioctl (PSTATE). */
+static int arm64_guest_masked(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked)
+{
+	uint64_t pstate;
+	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+
+	if (r)
+		return r;
+	*masked = !(pstate & PS_MODE32) && (pstate & PS_MODE_MASK) != PS_MODE_EL0t &&
+		  ((pstate & PS_D) || !(g->mdscr & (1ull << 13)));
+	return 0;
+}
+
 const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_arm64_ops,
 	.probe = arm64_probe,
@@ -500,4 +514,5 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.restore_irqs = arm64_restore_irqs,
 	.inject = arm64_inject,
 	.read_guest_regs = arm64_read_guest_regs,
+	.guest_masked = arm64_guest_masked,
 };
