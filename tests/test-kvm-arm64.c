@@ -1319,6 +1319,151 @@ START_TEST(test_overlay_same_address)
 }
 END_TEST
 
+#define REG_X(n) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.regs[n]))
+
+/* g_ov with its variant flags: x19 keeps PSTATE.D masked, x18 has the guest
+ * clear MDSCR_EL1 at the end of iteration 2. */
+static void ov_start(struct kt_vm *vm, enum kvmdbg_overlay ov, uint64_t dmasked,
+		     uint64_t mdscr_off)
+{
+	struct kt_vm_opts o = { .overlay = ov };
+
+	kt_vm_create(vm, &o);
+	kt_vcpu_start(vm, 0, g_ov);
+	ka_set_reg(vm, 0, REG_X(19), dmasked);
+	ka_set_reg(vm, 0, REG_X(18), mdscr_off);
+	kt_expect_mark(vm, 0, KA_OV_SETUP);
+}
+
+/* Host debugging with software breakpoints only: KVM runs the guest's own
+ * registers but routes their exceptions to us (MDCR_EL2.TDE). They are the
+ * guest's, delivered, once each; no livelock. */
+static void sw_only(enum kvmdbg_overlay ov)
+{
+	uint64_t esr_bp, esr_wp;
+	struct kt_stop st;
+	struct kt_vm vm;
+	char d[320];
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	ov_start(&vm, ov, 0, 0);
+	ov_iteration(&vm, 0, false, 0);
+	ov_expect_guest(&vm, 1, 1, 0, 0);
+	esr_bp = dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR);
+	esr_wp = dbg_rec(&vm, kt_dbg_esr, EC_WATCHPT_CUR);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	/* Iteration 1 only: 2 and 3 run the guest's hostile breakpoint, which
+	 * KVM runs raw with the overlay off. */
+	st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_hbp);
+	ck_assert_uint_eq(st.guests, 1);
+	kt_run(&vm, 0, 0, &st);
+	ck_assert_msg(st.what == KT_MARK && st.mark == 2, "got %s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
+	if (ov == KVMDBG_OVERLAY_GUEST) {
+		ck_assert_uint_eq(st.guests, 1);
+		ov_expect_guest(&vm, 2, 2, esr_bp, esr_wp);
+	} else {
+		/* KVM runs the guest's registers raw: its hostile breakpoint
+		 * (HMC, SSC 0b11) matches at EL1 too, and is its own. */
+		ck_assert_uint_eq(st.guests, 2);
+		OV_COUNTS(&vm, { 0, 3, 0, 0, 0, 2 });
+		ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_elr, EC_BREAKPT_CUR), kt_gva(&vm, g_ov_xbp));
+		ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR), esr_bp);
+	}
+	kt_vm_destroy(&vm);
+}
+
+START_TEST(test_overlay_sw_only)
+{
+	sw_only(KVMDBG_OVERLAY_GUEST);
+}
+END_TEST
+
+START_TEST(test_overlay_off_sw_only)
+{
+	sw_only(KVMDBG_OVERLAY_OFF);
+}
+END_TEST
+
+/* The guest's registers changed while KVM ran them (no host slot): seen
+ * when the host attaches, without the VMM asking. */
+START_TEST(test_overlay_attach_sees_guest)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 0, 0);
+	ov_iteration(&vm, 0, false, 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ov_iteration(&vm, 1, true, 2);
+	ov_expect_guest(&vm, 2, 2, 0, 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The guest turns its debugging off (MDSCR_EL1 = 0) while the host
+ * debugs: its slots, still merged, fire once more in hardware; that hit is
+ * stale, not delivered. */
+START_TEST(test_overlay_guest_turns_off)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 0, 1);
+	ov_iteration(&vm, 0, false, 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
+	ov_iteration(&vm, 1, true, 2);
+	ov_iteration(&vm, 2, true, 2);
+	ov_expect_guest(&vm, 3, 3, 0, 0);
+	ck_assert_uint_eq(ka_get_reg(&vm, 0, ARM64_SYS_REG(2, 0, 0, 2, 2)), 0);
+	/* Iteration 3: nothing for the guest; one internal exit more (the
+	 * stale hit). */
+	{
+		struct kt_stop st;
+
+		st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_hbp);
+		ck_assert_uint_eq(st.guests, 0);
+		st = run_event(&vm, KVMDBG_STOP_WATCH, g_ov_hw);
+		ck_assert_uint_eq(st.guests, 0);
+		kt_expect_mark(&vm, 0, 4);
+	}
+	ov_expect_guest(&vm, 3, 3, 0, 0);
+	OV_EXPECT(&vm, 0u, 0u, 0u, 4u);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* PSTATE.D stays masked at EL1: natively the guest takes none of its own
+ * exceptions, and with the host attached it must not either (KVM's
+ * MDCR_EL2.TDE makes the hardware fire them); the instruction just runs. */
+START_TEST(test_overlay_guest_d_masked)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 1, 0);
+	ov_iteration(&vm, 0, false, 0);
+	ov_expect_guest(&vm, 0, 0, 0, 0);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
+	for (unsigned int it = 1; it < KA_OV_N - 1; it++) {
+		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_hbp);
+
+		ck_assert_uint_eq(st.guests, 0);
+		kt_expect_mark(&vm, 0, it + 1);
+	}
+	ov_expect_guest(&vm, 0, 0, 0, 0);
+	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ov_iteration(&vm, KA_OV_N - 1, false, 0);
+	ov_expect_guest(&vm, 0, 0, 0, 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_overlay)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -1326,4 +1471,9 @@ TEST_SUITE_KVM(kvm_arm64_overlay)
 	add_test(tc, test_overlay_guest_el0_no_kde);
 	add_test(tc, test_overlay_guest_step);
 	add_test(tc, test_overlay_same_address);
+	add_test(tc, test_overlay_sw_only);
+	add_test(tc, test_overlay_off_sw_only);
+	add_test(tc, test_overlay_attach_sees_guest);
+	add_test(tc, test_overlay_guest_turns_off);
+	add_test(tc, test_overlay_guest_d_masked);
 }
