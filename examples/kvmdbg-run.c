@@ -4,9 +4,15 @@
  * libkvmdbg's public API and nothing else.
  *
  * It creates its own VM (memory, identity page tables, GDT, long mode at
- * CPL0), copies the demo guest of demo-guest.S into it and drives it with
- * the run loop documented in <kvmdbg/kvmdbg.h>: kvmdbg_vcpu_prepare(),
+ * CPL0), copies the demo guest of demo-guest.S (or a flat binary or ELF
+ * guest, or a real-mode firmware image with --flat) into it and drives it
+ * with the run loop documented in <kvmdbg/kvmdbg.h>: kvmdbg_vcpu_prepare(),
  * KVM_RUN, kvmdbg_vcpu_handle_exit() on KVM_EXIT_DEBUG.
+ *
+ * Each vCPU runs in its own thread; the main thread is the controller
+ * (scripted mode, or the gdb stub of gdbstub.c with --gdb). All-stop: when a
+ * vCPU stops, the others are kicked out of KVM_RUN (immediate_exit and a
+ * signal) and park until the controller resumes them.
  *
  * Exit status: 0 the guest ran to completion with the expected counter,
  * 1 a runtime failure (no /dev/kvm, an ioctl or library call failed, the
@@ -14,8 +20,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <elf.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,11 +35,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
 
 #include <kvmdbg/kvmdbg.h>
+
+#include "gdbstub.h"
 
 #define PROG "kvmdbg-run"
 
@@ -40,11 +55,14 @@
 #define PDPT_GPA   0x3000ULL
 #define PD_GPA     0x4000ULL
 #define CODE_GPA   0x100000ULL
-#define DATA_GPA   0x200000ULL /* the 64-bit counter */
-#define STACK_TOP  0x300000ULL
+#define DATA_GPA   0x200000ULL /* the 64-bit counter (vCPU n: + 8 * n) */
+#define STACK_TOP  0x300000ULL /* vCPU n: - 0x10000 * n */
 #define EXIT_PORT  0xf4
+#define FLAT_GPA   0x100000ULL /* a --flat image ends here (like QEMU's -bios) */
+#define FLAT_MAX   (256ULL << 10)
 
 #define MAX_POINTS 8
+#define MAX_VCPUS  16
 
 /* The guest, assembled from demo-guest.S into this binary's rodata. */
 extern const unsigned char demo_guest_start[], demo_guest_end[];
@@ -83,32 +101,67 @@ struct point {
 };
 
 static struct options {
-	bool probe, json, force;
+	bool probe, json, force, overlay, timeout_given;
 	unsigned long step, max_stops, loops, timeout;
-	unsigned int npoints;
+	unsigned int npoints, vcpus;
 	struct point points[MAX_POINTS];
+	const char *gdb;    /* --gdb HOST:PORT */
+	const char *flat;   /* --flat IMAGE: real-mode firmware */
+	const char *guest;  /* GUEST: flat long-mode binary or ELF */
 } opt = {
 	.step = 4,
 	.max_stops = 3,
 	.loops = 10,
 	.timeout = 10,
+	.vcpus = 1,
+};
+
+/* Why a vCPU thread stopped running. */
+enum vres { VR_NONE, VR_EVENT, VR_FINISHED, VR_ERROR, VR_KICKED, VR_TIMEOUT };
+
+struct vcpu {
+	struct vmm *m;
+	int id, fd;
+	struct kvm_run *run;
+	struct kvmdbg_vcpu *dbg;
+	pthread_t thread;
+	bool thread_started;
+	/* under m->lock */
+	bool go, step, running, pending, finished;
+	enum vres result;
+	struct kvmdbg_event ev;      /* the pending event (VR_EVENT) */
+	uint32_t exit_value;
+	bool step_set;               /* what the library was told last */
 };
 
 struct vmm {
-	int kvm_fd, vm_fd, vcpu_fd;
-	struct kvm_run *run;
+	int kvm_fd, vm_fd;
 	size_t run_size;
 	uint8_t *mem;
 	uint64_t features;
 	struct kvmdbg_caps caps;
 	struct kvmdbg_vm *dbg;
-	struct kvmdbg_vcpu *dbgv;
-	uint32_t exit_value;
+	unsigned int nvcpus;
+	struct vcpu vcpus[MAX_VCPUS];
+	bool builtin;                /* the demo guest: symbols, counters */
+	uint64_t entry;
+	bool real_mode;
 	unsigned int nstops;
+	/* all-stop control */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;         /* vCPUs wait for go; the controller for nrunning == 0 */
+	unsigned int nrunning;
+	int stopping;                /* atomic: a vCPU stopped, the others leave KVM_RUN */
+	bool quit, immediate;
+	int first;                   /* the vCPU that stopped first */
+	int notify[2];               /* readable when nrunning dropped to 0 */
+	/* paging state for the library's memory callbacks (software breakpoints) */
+	struct kvm_sregs mmu;
+	bool mmu_valid;
 };
 
 static volatile sig_atomic_t timed_out;
-static struct kvm_run *volatile alarm_run;
+static struct vmm *volatile alarm_vmm;
 
 __attribute__((format(printf, 1, 2))) static void err(const char *fmt, ...)
 {
@@ -139,30 +192,49 @@ __attribute__((format(printf, 1, 2))) static void info(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [OPTION]...\n"
-		"A minimal x86-64 VMM that debugs its built-in guest with libkvmdbg.\n"
+		"Usage: " PROG " [OPTION]... [GUEST]\n"
+		"A minimal x86-64 VMM that debugs a guest with libkvmdbg.\n"
 		"\n"
-		"Without options: probe the host, put a hardware breakpoint on bump(),\n"
-		"continue to it 3 times, single-step 4 instructions, remove the\n"
-		"breakpoint, run the guest to completion and print its counter.\n"
+		"Without options: probe the host, put a hardware breakpoint on the built-in\n"
+		"guest's bump(), continue to it 3 times, single-step 4 instructions, remove\n"
+		"the breakpoint, run the guest to completion and print its counter.\n"
+		"\n"
+		"GUEST is an x86-64 ELF executable (its PT_LOAD segments at their physical\n"
+		"addresses, started at its entry point) or a flat binary (loaded and started\n"
+		"at 0x100000), run in 64-bit long mode at CPL0 with identity-mapped memory\n"
+		"(4 MiB); it ends with `outl %%eax, $0xf4` or `hlt`. Without GUEST: the\n"
+		"built-in demo guest.\n"
 		"\n"
 		"  --probe              print advertised vs verified capabilities and exit\n"
 		"  --hbreak ADDR|SYM    hardware execution breakpoint (repeatable)\n"
 		"  --break ADDR|SYM     software breakpoint (repeatable)\n"
-		"  --watch ADDR|SYM[:LEN]  write watchpoint, LEN bytes (default 8)\n"
+		"  --watch ADDR|SYM[:LEN[:w|r|rw]]  watchpoint on LEN bytes (default 8) for\n"
+		"                       writes (w, default), reads (r) or both (rw)\n"
 		"  --step N             single-step N instructions after the stops (default 4)\n"
 		"  --max-stops N        breakpoint/watchpoint stops to report before stepping\n"
 		"                       (default 3)\n"
-		"  --loops N            iterations of the guest's loop (default 10)\n"
-		"  --timeout SEC        give up if the guest runs longer (default 10, 0: never)\n"
+		"  --loops N            iterations of the built-in guest's loop (default 10)\n"
+		"  --vcpus N            run N vCPUs (1-%d), each in a thread, all-stop; the\n"
+		"                       built-in guest gives each its own counter and stack\n"
+		"  --overlay            KVMDBG_OVERLAY_GUEST: the guest's own debug registers\n"
+		"                       keep working beside the debugger's\n"
+		"  --timeout SEC        give up if the guest runs longer (default 10, 0: never;\n"
+		"                       with --gdb: the whole session, default never)\n"
 		"  --force              use features the verified probe says do not work\n"
 		"  --json               one JSON object per line on stdout: one per stop\n"
 		"                       (kind, type, pc, addr, len, data_addr, vcpu, hits,\n"
 		"                       symbol), then {\"kind\":\"exit\",...}; other text on stderr\n"
+		"  --gdb [HOST:]PORT    serve the GDB remote protocol to one client on\n"
+		"                       HOST:PORT (default host 127.0.0.1) instead of the\n"
+		"                       scripted run: `target remote HOST:PORT` in gdb; vCPUs\n"
+		"                       are threads, addresses are guest-virtual\n"
+		"  --flat IMAGE         a real-mode firmware image instead of GUEST, loaded\n"
+		"                       like QEMU's -bios: it ends at 1 MiB (a 64 KiB image at\n"
+		"                       0xf0000), started at the reset vector f000:fff0\n"
 		"  --help               show this help\n"
 		"\n"
-		"ADDR is a guest address (C syntax: 0x100020), SYM is one of the guest's\n"
-		"symbols, optionally with +OFFSET:\n");
+		"ADDR is a guest address (C syntax: 0x100020), SYM is one of the built-in\n"
+		"guest's symbols, optionally with +OFFSET:\n", MAX_VCPUS);
 	for (size_t i = 0; i < NR_SYMBOLS; i++)
 		fprintf(f, "  %-8s 0x%-8" PRIx64 " %s\n", symbols[i].name, symbols[i].gva,
 			symbols[i].what);
@@ -239,9 +311,23 @@ static void add_point(const char *optname, enum kvmdbg_type type, const char *ar
 	p->len = type == KVMDBG_BREAK_HW || type == KVMDBG_BREAK_SW ? 1 : 8;
 	colon = strchr(buf, ':');
 	if (colon) {
+		char *mode;
+
 		if (type != KVMDBG_WATCH_WRITE)
 			bad_args("--%s: '%s': a length is only for --watch", optname, arg);
 		*colon = '\0';
+		mode = strchr(colon + 1, ':');
+		if (mode) {
+			*mode++ = '\0';
+			if (strcmp(mode, "w") == 0)
+				p->type = KVMDBG_WATCH_WRITE;
+			else if (strcmp(mode, "r") == 0)
+				p->type = KVMDBG_WATCH_READ;
+			else if (strcmp(mode, "rw") == 0)
+				p->type = KVMDBG_WATCH_ACCESS;
+			else
+				bad_args("--%s: '%s': the access is w, r or rw", optname, arg);
+		}
 		if (!parse_u64(colon + 1, &p->len) || p->len == 0)
 			bad_args("--%s: '%s': bad length", optname, arg);
 	}
@@ -253,7 +339,7 @@ static void add_point(const char *optname, enum kvmdbg_type type, const char *ar
 static void parse_args(int argc, char **argv)
 {
 	enum { O_PROBE = 256, O_HBREAK, O_BREAK, O_WATCH, O_STEP, O_MAX_STOPS, O_LOOPS,
-	       O_TIMEOUT, O_FORCE, O_JSON };
+	       O_TIMEOUT, O_FORCE, O_JSON, O_VCPUS, O_OVERLAY, O_GDB, O_FLAT };
 	static const struct option longopts[] = {
 		{ "probe", no_argument, NULL, O_PROBE },
 		{ "hbreak", required_argument, NULL, O_HBREAK },
@@ -265,6 +351,10 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "vcpus", required_argument, NULL, O_VCPUS },
+		{ "overlay", no_argument, NULL, O_OVERLAY },
+		{ "gdb", required_argument, NULL, O_GDB },
+		{ "flat", required_argument, NULL, O_FLAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -298,6 +388,21 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_TIMEOUT:
 			opt.timeout = parse_count("timeout", optarg, 86400);
+			opt.timeout_given = true;
+			break;
+		case O_VCPUS:
+			opt.vcpus = (unsigned int)parse_count("vcpus", optarg, MAX_VCPUS);
+			if (!opt.vcpus)
+				bad_args("--vcpus: must be at least 1");
+			break;
+		case O_OVERLAY:
+			opt.overlay = true;
+			break;
+		case O_GDB:
+			opt.gdb = optarg;
+			break;
+		case O_FLAT:
+			opt.flat = optarg;
 			break;
 		case O_FORCE:
 			opt.force = true;
@@ -315,10 +420,22 @@ static void parse_args(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
+		opt.guest = argv[optind++];
+	if (optind < argc)
 		bad_args("unexpected argument '%s'", argv[optind]);
-	if (opt.probe && opt.npoints)
-		bad_args("--probe does not run the guest: no breakpoints with it");
-	if (!opt.probe && !opt.npoints)
+	if (opt.guest && opt.flat)
+		bad_args("either GUEST or --flat IMAGE, not both");
+	if (opt.guest && access(opt.guest, R_OK) < 0)
+		bad_args("GUEST '%s': %s", opt.guest, strerror(errno));
+	if (opt.flat && access(opt.flat, R_OK) < 0)
+		bad_args("--flat '%s': %s", opt.flat, strerror(errno));
+	if (opt.probe && (opt.npoints || opt.gdb || opt.guest || opt.flat))
+		bad_args("--probe does not run a guest: no breakpoints, --gdb or guest with it");
+	if (opt.gdb && opt.npoints)
+		bad_args("--gdb: breakpoints come from gdb, not from --break/--hbreak/--watch");
+	if (opt.gdb && !opt.timeout_given)
+		opt.timeout = 0;
+	if (!opt.probe && !opt.gdb && !opt.npoints && !opt.guest && !opt.flat)
 		add_point("hbreak", KVMDBG_BREAK_HW, "bump");
 }
 
@@ -353,7 +470,7 @@ static int open_kvm(void)
 	return fd;
 }
 
-static int set_cpuid(struct vmm *m)
+static int set_cpuid(struct vmm *m, int vcpu_fd)
 {
 	struct kvm_cpuid2 *cpuid = NULL;
 	unsigned int nent = 64;
@@ -374,7 +491,7 @@ static int set_cpuid(struct vmm *m)
 		}
 		nent *= 2;
 	}
-	r = ioctl(m->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
+	r = ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
 	if (r)
 		err("KVM_SET_CPUID2: %s", strerror(-r));
 	free(cpuid);
@@ -394,11 +511,130 @@ static uint64_t get64(struct vmm *m, uint64_t gpa)
 	return v;
 }
 
-/* Identity page tables, GDT, TSS, the guest's code; then long mode at CPL0. */
-static int setup_guest(struct vmm *m)
+static int read_file(const char *path, uint8_t **data, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	uint8_t *buf;
+
+	if (!f) {
+		err("cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > MEM_SIZE) {
+		err("'%s': not a regular file of 1 byte to %llu bytes", path, MEM_SIZE);
+		fclose(f);
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		err("cannot read '%s'", path);
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	*data = buf;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+/* The guest image: the built-in demo, an ELF, a flat binary or a firmware image. */
+static int load_guest(struct vmm *m)
+{
+	uint8_t *img;
+	size_t size;
+	const Elf64_Ehdr *eh;
+
+	if (!opt.guest && !opt.flat) {
+		m->builtin = true;
+		m->entry = CODE_GPA;
+		memcpy(m->mem + CODE_GPA, demo_guest_start,
+		       (size_t)(demo_guest_end - demo_guest_start));
+		for (unsigned int i = 0; i < m->nvcpus; i++)
+			put64(m, DATA_GPA + 8 * i, 0);
+		return 0;
+	}
+	if (read_file(opt.flat ? opt.flat : opt.guest, &img, &size) < 0)
+		return -1;
+	if (opt.flat) {
+		if (size > FLAT_MAX || size % 16) {
+			err("--flat '%s': %zu bytes; a firmware image is a multiple of 16 bytes, "
+			    "at most %llu KiB", opt.flat, size, FLAT_MAX >> 10);
+			free(img);
+			return -1;
+		}
+		memcpy(m->mem + FLAT_GPA - size, img, size);
+		m->real_mode = true;
+		m->entry = 0xffff0;
+		free(img);
+		return 0;
+	}
+	eh = (const Elf64_Ehdr *)img;
+	if (size >= sizeof(*eh) && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0) {
+		if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
+		    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > size ||
+		    (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum) {
+			err("'%s': not a 64-bit x86-64 ELF this VMM can load", opt.guest);
+			free(img);
+			return -1;
+		}
+		for (unsigned int i = 0; i < eh->e_phnum; i++) {
+			Elf64_Phdr ph;
+
+			memcpy(&ph, img + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+			if (ph.p_type != PT_LOAD || !ph.p_memsz)
+				continue;
+			if (ph.p_filesz > ph.p_memsz || ph.p_offset > size ||
+			    ph.p_filesz > size - ph.p_offset || ph.p_paddr < 0x5000 ||
+			    ph.p_paddr >= MEM_SIZE || ph.p_memsz > MEM_SIZE - ph.p_paddr) {
+				err("'%s': segment %u at 0x%llx (+0x%llx) does not fit guest memory "
+				    "0x5000-0x%llx", opt.guest, i, (unsigned long long)ph.p_paddr,
+				    (unsigned long long)ph.p_memsz, MEM_SIZE);
+				free(img);
+				return -1;
+			}
+			memcpy(m->mem + ph.p_paddr, img + ph.p_offset, ph.p_filesz);
+			memset(m->mem + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		}
+		m->entry = eh->e_entry;
+	} else {
+		if (size > MEM_SIZE - CODE_GPA) {
+			err("'%s': too big for guest memory", opt.guest);
+			free(img);
+			return -1;
+		}
+		memcpy(m->mem + CODE_GPA, img, size);
+		m->entry = CODE_GPA;
+	}
+	free(img);
+	return 0;
+}
+
+/* Identity page tables, GDT, TSS in memory (once). */
+static void setup_memory(struct vmm *m)
 {
 	const uint64_t P = 1, RW = 2, PS = 0x80;
-	size_t code_len = (size_t)(demo_guest_end - demo_guest_start);
+
+	/* 2 MiB pages covering all guest memory. */
+	put64(m, PML4_GPA, PDPT_GPA | P | RW);
+	put64(m, PDPT_GPA, PD_GPA | P | RW);
+	for (uint64_t i = 0; i < MEM_SIZE >> 21; i++)
+		put64(m, PD_GPA + 8 * i, (i << 21) | P | RW | PS);
+
+	/* null, 64-bit code, data, 64-bit TSS (two slots). */
+	put64(m, GDT_GPA + 0x00, 0);
+	put64(m, GDT_GPA + 0x08, 0x00af9b000000ffffULL);
+	put64(m, GDT_GPA + 0x10, 0x00cf93000000ffffULL);
+	put64(m, GDT_GPA + 0x18, 0x67 | (TSS_GPA & 0xffffff) << 16 | 0x8bULL << 40 |
+				 ((TSS_GPA >> 24) & 0xff) << 56);
+	put64(m, GDT_GPA + 0x20, TSS_GPA >> 32);
+}
+
+/* Long mode at CPL0 (or real mode at the reset vector for --flat). */
+static int setup_vcpu(struct vmm *m, struct vcpu *v)
+{
 	struct kvm_segment code = {
 		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
 		.present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1,
@@ -414,54 +650,50 @@ static int setup_guest(struct vmm *m)
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
-	/* 2 MiB pages covering all guest memory. */
-	put64(m, PML4_GPA, PDPT_GPA | P | RW);
-	put64(m, PDPT_GPA, PD_GPA | P | RW);
-	for (uint64_t i = 0; i < MEM_SIZE >> 21; i++)
-		put64(m, PD_GPA + 8 * i, (i << 21) | P | RW | PS);
-
-	/* null, 64-bit code, data, 64-bit TSS (two slots). */
-	put64(m, GDT_GPA + 0x00, 0);
-	put64(m, GDT_GPA + 0x08, 0x00af9b000000ffffULL);
-	put64(m, GDT_GPA + 0x10, 0x00cf93000000ffffULL);
-	put64(m, GDT_GPA + 0x18, 0x67 | (TSS_GPA & 0xffffff) << 16 | 0x8bULL << 40 |
-				 ((TSS_GPA >> 24) & 0xff) << 56);
-	put64(m, GDT_GPA + 0x20, TSS_GPA >> 32);
-
-	memcpy(m->mem + CODE_GPA, demo_guest_start, code_len);
-	put64(m, DATA_GPA, 0);
-
-	if (ioctl(m->vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
 		err("KVM_GET_SREGS: %s", strerror(errno));
 		return -1;
 	}
-	sregs.cs = code;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.tr = tr;
-	memset(&sregs.ldt, 0, sizeof(sregs.ldt));
-	sregs.ldt.unusable = 1;
-	sregs.gdt.base = GDT_GPA;
-	sregs.gdt.limit = 0x27;
-	sregs.idt.base = 0;
-	sregs.idt.limit = 0;
-	sregs.cr3 = PML4_GPA;
-	sregs.cr4 = 1u << 5;                   /* PAE */
-	sregs.cr0 = 0x80050033;                /* PG AM WP NE ET MP PE */
-	sregs.efer = (1u << 8) | (1u << 10);   /* LME LMA */
-	if (ioctl(m->vcpu_fd, KVM_SET_SREGS, &sregs) < 0) {
-		err("KVM_SET_SREGS (long mode): %s", strerror(errno));
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 0x2;
+	if (m->real_mode) {
+		/* KVM's reset state is real mode at f000:fff0 already; make it explicit. */
+		sregs.cs.selector = 0xf000;
+		sregs.cs.base = 0xf0000;
+		regs.rip = 0xfff0;
+	} else {
+		sregs.cs = code;
+		sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+		sregs.tr = tr;
+		memset(&sregs.ldt, 0, sizeof(sregs.ldt));
+		sregs.ldt.unusable = 1;
+		sregs.gdt.base = GDT_GPA;
+		sregs.gdt.limit = 0x27;
+		sregs.idt.base = 0;
+		sregs.idt.limit = 0;
+		sregs.cr3 = PML4_GPA;
+		sregs.cr4 = 1u << 5;                   /* PAE */
+		sregs.cr0 = 0x80050033;                /* PG AM WP NE ET MP PE */
+		sregs.efer = (1u << 8) | (1u << 10);   /* LME LMA */
+		regs.rip = m->entry;
+		regs.rsp = STACK_TOP - 0x10000ULL * (unsigned int)v->id;
+		if (m->builtin) {
+			regs.rdi = DATA_GPA + 8ULL * (unsigned int)v->id;
+			regs.rsi = opt.loops;
+		}
+	}
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
+		err("KVM_SET_SREGS (%s mode): %s", m->real_mode ? "real" : "long",
+		    strerror(errno));
 		return -1;
 	}
-
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = CODE_GPA;
-	regs.rsp = STACK_TOP;
-	regs.rdi = DATA_GPA;
-	regs.rsi = opt.loops;
-	regs.rflags = 0x2;
-	if (ioctl(m->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
 		err("KVM_SET_REGS: %s", strerror(errno));
 		return -1;
+	}
+	if (!m->mmu_valid) {
+		m->mmu = sregs;
+		m->mmu_valid = true;
 	}
 	return 0;
 }
@@ -493,36 +725,48 @@ static int vmm_create(struct vmm *m)
 		err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		return -1;
 	}
-	m->vcpu_fd = ioctl(m->vm_fd, KVM_CREATE_VCPU, 0);
-	if (m->vcpu_fd < 0) {
-		err("KVM_CREATE_VCPU: %s", strerror(errno));
-		return -1;
-	}
 	size = ioctl(m->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < (int)sizeof(struct kvm_run)) {
 		err("KVM_GET_VCPU_MMAP_SIZE: %s", size < 0 ? strerror(errno) : "too small");
 		return -1;
 	}
-	m->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd, 0);
-	if (m->run == MAP_FAILED) {
-		m->run = NULL;
-		err("mmap of the vCPU's kvm_run: %s", strerror(errno));
-		return -1;
-	}
 	m->run_size = (size_t)size;
-	if (set_cpuid(m) < 0)
+	setup_memory(m);
+	if (load_guest(m) < 0)
 		return -1;
-	return setup_guest(m);
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+
+		v->fd = ioctl(m->vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0) {
+			err("KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+			return -1;
+		}
+		v->run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			err("mmap of the vCPU's kvm_run: %s", strerror(errno));
+			return -1;
+		}
+		if (set_cpuid(m, v->fd) < 0 || setup_vcpu(m, v) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static void vmm_destroy(struct vmm *m)
 {
-	kvmdbg_vcpu_free(m->dbgv);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		kvmdbg_vcpu_free(m->vcpus[i].dbg);
 	kvmdbg_vm_free(m->dbg);
-	if (m->run)
-		munmap(m->run, m->run_size);
-	if (m->vcpu_fd >= 0)
-		close(m->vcpu_fd);
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, m->run_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
 	if (m->mem)
@@ -531,24 +775,96 @@ static void vmm_destroy(struct vmm *m)
 		close(m->kvm_fd);
 }
 
-/* Guest memory by guest-virtual address (identity mapped), for software breakpoints. */
+/*
+ * Guest-virtual to guest-physical with the paging state sr (x86-64 4-level
+ * tables from CR3; no paging: identity). Returns the bytes up to the end of
+ * the page (or of memory) that are contiguous, 0 when not mapped.
+ */
+static uint64_t translate(struct vmm *m, const struct kvm_sregs *sr, uint64_t gva, uint64_t *gpa)
+{
+	const uint64_t P = 1, PS = 0x80, ADDR = 0x000ffffffffff000ULL;
+	uint64_t table, e, size;
+
+	if (!(sr->cr0 & (1u << 31))) {
+		if (gva >= MEM_SIZE)
+			return 0;
+		*gpa = gva;
+		return MEM_SIZE - gva;
+	}
+	if (!(sr->efer & (1u << 10)) || (sr->cr4 & (1u << 12)))
+		return 0; /* legacy 32-bit paging or LA57: not handled */
+	table = sr->cr3 & ADDR;
+	for (int level = 3; level >= 0; level--) {
+		unsigned int shift = 12 + 9 * (unsigned int)level;
+		uint64_t idx = (gva >> shift) & 511;
+
+		if (table + 8 * idx + 8 > MEM_SIZE)
+			return 0;
+		e = get64(m, table + 8 * idx);
+		if (!(e & P))
+			return 0;
+		if (level == 0 || ((e & PS) && level <= 2)) {
+			size = 1ULL << shift;
+			*gpa = (e & ADDR & ~(size - 1)) | (gva & (size - 1));
+			if (*gpa >= MEM_SIZE)
+				return 0;
+			size -= gva & (size - 1);
+			return size < MEM_SIZE - *gpa ? size : MEM_SIZE - *gpa;
+		}
+		table = e & ADDR;
+	}
+	return 0;
+}
+
+/* Copy guest-virtual memory; returns the bytes done (stops at an unmapped page). */
+static size_t access_virt(struct vmm *m, const struct kvm_sregs *sr, uint64_t gva, void *buf,
+			  size_t len, bool write)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t gpa, n = translate(m, sr, gva + done, &gpa);
+
+		if (!n)
+			break;
+		if (n > len - done)
+			n = len - done;
+		if (write)
+			memcpy(m->mem + gpa, (const uint8_t *)buf + done, n);
+		else
+			memcpy((uint8_t *)buf + done, m->mem + gpa, n);
+		done += n;
+	}
+	return done;
+}
+
+/*
+ * Guest memory by guest-virtual address, for software breakpoints. The
+ * library may call these from a vCPU thread (stepping past a software
+ * breakpoint), so they use the paging state saved at the last stop instead
+ * of an ioctl on some other vCPU.
+ */
 static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
 {
 	struct vmm *m = ctx;
 
-	if (gva >= MEM_SIZE || len > MEM_SIZE - gva)
-		return -EFAULT;
-	memcpy(buf, m->mem + gva, len);
-	return 0;
+	return access_virt(m, &m->mmu, gva, buf, len, false) == len ? 0 : -EFAULT;
 }
 
 static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 {
 	struct vmm *m = ctx;
+	uint64_t gpa;
 
-	if (gva >= MEM_SIZE || len > MEM_SIZE - gva)
-		return -EFAULT;
-	memcpy(m->mem + gva, buf, len);
+	/* all or nothing: check every page first */
+	for (size_t off = 0; off < len;) {
+		uint64_t n = translate(m, &m->mmu, gva + off, &gpa);
+
+		if (!n)
+			return -EFAULT;
+		off += n;
+	}
+	access_virt(m, &m->mmu, gva, (void *)buf, len, true);
 	return 0;
 }
 
@@ -572,12 +888,16 @@ static const char *arch_name(enum kvmdbg_arch a)
 }
 
 /* "bump+4" for an address in the guest's code or data, "" elsewhere. */
+static bool builtin_guest;
+
 static const char *symbolize(uint64_t gva, char *buf, size_t size)
 {
 	const struct symbol *best = NULL;
 	uint64_t code_end = CODE_GPA + (uint64_t)(demo_guest_end - demo_guest_start);
 
 	buf[0] = '\0';
+	if (!builtin_guest)
+		return buf;
 	if (gva >= DATA_GPA && gva < DATA_GPA + 8) {
 		best = &symbols[SYM_COUNTER];
 	} else if (gva >= CODE_GPA && gva < code_end) {
@@ -594,7 +914,7 @@ static const char *symbolize(uint64_t gva, char *buf, size_t size)
 	return buf;
 }
 
-static void report_stop(struct vmm *m, const struct kvmdbg_event *ev)
+static void report_stop(struct vmm *m, int vcpu, const struct kvmdbg_event *ev)
 {
 	bool point = ev->kind == KVMDBG_STOP_BREAK || ev->kind == KVMDBG_STOP_WATCH;
 	char sym[48], pc[64];
@@ -616,7 +936,7 @@ static void report_stop(struct vmm *m, const struct kvmdbg_event *ev)
 			printf("\"data_addr\":\"0x%" PRIx64 "\",", ev->data_addr);
 		else
 			printf("\"data_addr\":null,");
-		printf("\"vcpu\":0,\"hits\":%" PRIu32 ",\"symbol\":", ev->hits);
+		printf("\"vcpu\":%d,\"hits\":%" PRIu32 ",\"symbol\":", vcpu, ev->hits);
 		if (sym[0])
 			printf("\"%s\"}\n", sym);
 		else
@@ -628,8 +948,12 @@ static void report_stop(struct vmm *m, const struct kvmdbg_event *ev)
 		snprintf(pc, sizeof(pc), "0x%" PRIx64 " <%s>", ev->pc, sym);
 	else
 		snprintf(pc, sizeof(pc), "0x%" PRIx64, ev->pc);
-	printf("stop %u: %-5s %-11s pc=%-18s", m->nstops, kvmdbg_stop_name(ev->kind),
-	       point ? kvmdbg_type_name(ev->type) : "-", pc);
+	if (m->nvcpus > 1)
+		printf("stop %u: vcpu %d: %-5s %-11s pc=%-18s", m->nstops, vcpu,
+		       kvmdbg_stop_name(ev->kind), point ? kvmdbg_type_name(ev->type) : "-", pc);
+	else
+		printf("stop %u: %-5s %-11s pc=%-18s", m->nstops, kvmdbg_stop_name(ev->kind),
+		       point ? kvmdbg_type_name(ev->type) : "-", pc);
 	if (point)
 		printf(" addr=0x%" PRIx64, ev->addr);
 	else
@@ -720,18 +1044,47 @@ static void print_probe(const struct kvmdbg_caps *c, int vr, uint64_t features)
 	}
 }
 
-/* ---- running ------------------------------------------------------------ */
+/* ---- running: one thread per vCPU, all-stop ------------------------------ */
 
-enum run_result { RUN_STOP, RUN_DONE, RUN_ERROR };
+/* Make every other running vCPU leave KVM_RUN. Called with m->lock held. */
+static void kick_others(struct vmm *m, const struct vcpu *self)
+{
+	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+
+		if (v == self || !v->running)
+			continue;
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, SIGUSR1);
+	}
+}
 
 static void on_alarm(int sig)
 {
-	struct kvm_run *run = alarm_run;
+	struct vmm *m = alarm_vmm;
 
 	(void)sig;
 	timed_out = 1;
-	if (run)
-		run->immediate_exit = 1;
+	if (!m)
+		return;
+	if (opt.gdb) { /* --timeout with --gdb bounds the whole session */
+		static const char msg[] = PROG ": --timeout: the gdb session took too long\n";
+
+		if (write(2, msg, sizeof(msg) - 1) < 0) {
+			/* nothing more to do */
+		}
+		_exit(1);
+	}
+	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (m->vcpus[i].run)
+			__atomic_store_n(&m->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+static void on_kick(int sig)
+{
+	(void)sig;
 }
 
 static void dump_internal_error(const struct kvm_run *run)
@@ -747,40 +1100,41 @@ static void dump_internal_error(const struct kvm_run *run)
 	err("guest stopped: %s", buf);
 }
 
-/* Run until a reportable stop (filled into ev) or the guest's exit port. */
-static enum run_result run_until_stop(struct vmm *m, struct kvmdbg_event *ev)
+/* Run one vCPU until a reportable stop (v->ev), the guest's end, or a kick. */
+static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 {
-	struct kvm_run *run = m->run;
+	struct kvm_run *run = v->run;
+	struct kvmdbg_event *ev = &v->ev;
 	int r;
 
 	for (;;) {
-		r = kvmdbg_vcpu_prepare(m->dbgv);
+		r = kvmdbg_vcpu_prepare(v->dbg);
 		if (r < 0) {
 			err("kvmdbg_vcpu_prepare: %s", strerror(-r));
-			return RUN_ERROR;
+			return VR_ERROR;
 		}
 		if (timed_out)
-			goto timeout;
-		if (ioctl(m->vcpu_fd, KVM_RUN, 0) < 0) {
+			return VR_TIMEOUT;
+		if (__atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST))
+			return VR_KICKED;
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				run->immediate_exit = 0;
-				if (timed_out)
-					goto timeout;
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
 			err("KVM_RUN: %s", strerror(errno));
-			return RUN_ERROR;
+			return VR_ERROR;
 		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_DEBUG:
 			memset(ev, 0, sizeof(*ev));
-			r = kvmdbg_vcpu_handle_exit(m->dbgv, ev);
+			r = kvmdbg_vcpu_handle_exit(v->dbg, ev);
 			if (r < 0) {
 				err("kvmdbg_vcpu_handle_exit: %s", strerror(-r));
-				return RUN_ERROR;
+				return VR_ERROR;
 			}
 			if (KVMDBG_STOP_IS_REPORTABLE(ev->kind))
-				return RUN_STOP;
+				return VR_EVENT;
 			if (ev->kind == KVMDBG_STOP_GUEST)
 				info("note: the guest's own debug exception at pc=0x%" PRIx64
 				     ", passed back to the guest", ev->pc);
@@ -788,36 +1142,268 @@ static enum run_result run_until_stop(struct vmm *m, struct kvmdbg_event *ev)
 		case KVM_EXIT_IO:
 			if (run->io.port == EXIT_PORT && run->io.direction == KVM_EXIT_IO_OUT &&
 			    run->io.size == 4) {
-				memcpy(&m->exit_value, (uint8_t *)run + run->io.data_offset, 4);
-				return RUN_DONE;
+				memcpy(&v->exit_value, (uint8_t *)run + run->io.data_offset, 4);
+				return VR_FINISHED;
 			}
 			err("guest stopped: unexpected I/O %s port 0x%x size %u",
 			    run->io.direction == KVM_EXIT_IO_OUT ? "out to" : "in from",
 			    run->io.port, run->io.size);
-			return RUN_ERROR;
+			return VR_ERROR;
 		case KVM_EXIT_HLT:
+			if (!m->builtin) {
+				v->exit_value = 0;
+				return VR_FINISHED;
+			}
 			err("guest stopped: it halted before reaching the exit port");
-			return RUN_ERROR;
+			return VR_ERROR;
 		case KVM_EXIT_SHUTDOWN:
 			err("guest stopped: KVM_EXIT_SHUTDOWN (triple fault)");
-			return RUN_ERROR;
+			return VR_ERROR;
 		case KVM_EXIT_FAIL_ENTRY:
 			err("guest stopped: KVM_EXIT_FAIL_ENTRY, reason 0x%llx",
 			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			return RUN_ERROR;
+			return VR_ERROR;
 		case KVM_EXIT_INTERNAL_ERROR:
 			dump_internal_error(run);
-			return RUN_ERROR;
+			return VR_ERROR;
 		case KVM_EXIT_INTR:
 			continue;
 		default:
 			err("guest stopped: unexpected exit reason %" PRIu32, run->exit_reason);
-			return RUN_ERROR;
+			return VR_ERROR;
 		}
 	}
-timeout:
-	err("the guest did not finish within %lu s (--timeout)", opt.timeout);
-	return RUN_ERROR;
+}
+
+static void notify_stopped(struct vmm *m)
+{
+	char c = 1;
+
+	pthread_cond_broadcast(&m->cond);
+	if (write(m->notify[1], &c, 1) < 0) {
+		/* the pipe is non-blocking and only a wake-up: full is fine */
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vmm *m = v->m;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		enum vres res;
+		bool step;
+		int r = 0;
+
+		while (!v->go && !m->quit)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->quit)
+			break;
+		v->go = false;
+		step = v->step;
+		pthread_mutex_unlock(&m->lock);
+
+		if (step != v->step_set) {
+			r = kvmdbg_vcpu_set_step(v->dbg, step);
+			if (r < 0)
+				err("kvmdbg_vcpu_set_step: %s", strerror(-r));
+			else
+				v->step_set = step;
+		}
+		res = r < 0 ? VR_ERROR : vcpu_run(m, v);
+
+		pthread_mutex_lock(&m->lock);
+		v->result = res;
+		v->running = false;
+		if (res == VR_EVENT)
+			v->pending = true;
+		if (res == VR_FINISHED)
+			v->finished = true;
+		if ((res == VR_EVENT || res == VR_ERROR || res == VR_TIMEOUT) &&
+		    !__atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST)) {
+			m->first = v->id;
+			kick_others(m, v);
+		}
+		if (--m->nrunning == 0)
+			notify_stopped(m);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static int start_vcpus(struct vmm *m)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: interrupt KVM_RUN */
+	if (pipe2(m->notify, O_CLOEXEC | O_NONBLOCK) < 0) {
+		err("pipe: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+		int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+		if (r) {
+			err("pthread_create: %s", strerror(r));
+			return -1;
+		}
+		v->thread_started = true;
+	}
+	return 0;
+}
+
+static void stop_vcpus(struct vmm *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->quit = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (m->vcpus[i].thread_started)
+			pthread_join(m->vcpus[i].thread, NULL);
+	if (m->notify[0] >= 0) {
+		close(m->notify[0]);
+		close(m->notify[1]);
+	}
+}
+
+/*
+ * Resume the vCPUs: actions[i] is GDBSTUB_STAY, _CONTINUE or _STEP. A vCPU
+ * with an event not reported yet is not run: the next wait reports it.
+ */
+static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
+{
+	char buf[16];
+
+	while (read(m->notify[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&m->lock);
+	m->immediate = false;
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (actions[i] != GDBSTUB_STAY && m->vcpus[i].pending && !m->vcpus[i].finished)
+			m->immediate = true;
+	if (!m->immediate) {
+		__atomic_store_n(&m->stopping, 0, __ATOMIC_SEQ_CST);
+		m->first = -1;
+		/* The paging state may change while running. */
+		for (unsigned int i = 0; i < m->nvcpus; i++) {
+			struct vcpu *v = &m->vcpus[i];
+
+			if (actions[i] == GDBSTUB_STAY || v->finished)
+				continue;
+			v->step = actions[i] == GDBSTUB_STEP;
+			v->go = true;
+			v->running = true;
+			v->result = VR_NONE;
+			m->nrunning++;
+		}
+		pthread_cond_broadcast(&m->cond);
+	}
+	if (m->nrunning == 0)
+		notify_stopped(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Kick every running vCPU (Ctrl-C in gdb). */
+static void vmm_interrupt(struct vmm *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!__atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST))
+		kick_others(m, NULL);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Refresh the paging state the memory callbacks use (everything stopped). */
+static void refresh_mmu(struct vmm *m, int vcpu)
+{
+	struct kvm_sregs sr;
+
+	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) == 0) {
+		m->mmu = sr;
+		m->mmu_valid = true;
+	}
+}
+
+enum stop_what { SW_EVENT, SW_FINISHED, SW_INTERRUPTED, SW_ERROR, SW_TIMEOUT };
+
+/*
+ * With m->lock held and nothing running: what to report. An event is taken
+ * (its pending flag cleared) from the vCPU that stopped first, else any.
+ */
+static enum stop_what take_stop(struct vmm *m, int *vcpu, struct kvmdbg_event *ev)
+{
+	bool all_finished = true;
+	int pick = -1;
+
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		if (m->vcpus[i].result == VR_ERROR) {
+			*vcpu = (int)i;
+			return SW_ERROR;
+		}
+		if (m->vcpus[i].result == VR_TIMEOUT || timed_out) {
+			*vcpu = (int)i;
+			return SW_TIMEOUT;
+		}
+		if (!m->vcpus[i].finished)
+			all_finished = false;
+	}
+	if (m->first >= 0 && m->vcpus[m->first].pending)
+		pick = m->first;
+	for (unsigned int i = 0; pick < 0 && i < m->nvcpus; i++)
+		if (m->vcpus[i].pending)
+			pick = (int)i;
+	if (pick >= 0) {
+		m->vcpus[pick].pending = false;
+		*ev = m->vcpus[pick].ev;
+		*vcpu = pick;
+		refresh_mmu(m, pick);
+		return SW_EVENT;
+	}
+	if (all_finished) {
+		*vcpu = 0;
+		return SW_FINISHED;
+	}
+	*vcpu = 0;
+	if (m->first >= 0 && !m->vcpus[m->first].finished)
+		*vcpu = m->first;
+	else
+		for (unsigned int i = 0; i < m->nvcpus; i++)
+			if (!m->vcpus[i].finished) {
+				*vcpu = (int)i;
+				break;
+			}
+	return SW_INTERRUPTED;
+}
+
+/* Block until everything stopped after vmm_resume(). */
+static enum stop_what vmm_wait(struct vmm *m, int *vcpu, struct kvmdbg_event *ev)
+{
+	enum stop_what w;
+
+	pthread_mutex_lock(&m->lock);
+	while (m->nrunning > 0)
+		pthread_cond_wait(&m->cond, &m->lock);
+	w = take_stop(m, vcpu, ev);
+	pthread_mutex_unlock(&m->lock);
+	return w;
+}
+
+/* Resume all (continue) or one vCPU (step) and wait. */
+static enum stop_what run_until_stop(struct vmm *m, int step_vcpu, int *vcpu,
+				     struct kvmdbg_event *ev)
+{
+	enum gdbstub_action act[MAX_VCPUS];
+
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		act[i] = step_vcpu < 0 ? GDBSTUB_CONTINUE
+				       : (int)i == step_vcpu ? GDBSTUB_STEP : GDBSTUB_STAY;
+	vmm_resume(m, act);
+	return vmm_wait(m, vcpu, ev);
 }
 
 /* Is a verified feature missing? Says so; true means "skip it". */
@@ -919,37 +1505,58 @@ static void print_verified(uint64_t features)
 	info("verified features:%s", buf[0] ? buf : " none");
 }
 
-static int run_demo(struct vmm *m)
+static int session_start(struct vmm *m)
 {
 	struct kvmdbg_vm_opts vo;
-	struct kvmdbg_event ev;
-	enum run_result rr = RUN_STOP;
-	unsigned long stops = 0;
-	uint64_t counter;
-	int r, npoints;
+	int r;
 
 	memset(&vo, 0, sizeof(vo));
 	vo.sz = sizeof(vo);
 	vo.mem = &mem_ops;
 	vo.mem_ctx = m;
-	vo.overlay = KVMDBG_OVERLAY_OFF;
+	vo.overlay = opt.overlay ? KVMDBG_OVERLAY_GUEST : KVMDBG_OVERLAY_OFF;
 	vo.features = m->features;
 	r = kvmdbg_vm_new(m->vm_fd, &vo, &m->dbg);
 	if (r < 0) {
-		err("kvmdbg_vm_new: %s", strerror(-r));
-		return 1;
+		if (r == -EOPNOTSUPP && opt.overlay)
+			err("--overlay: this host cannot read the guest's own debug registers");
+		else
+			err("kvmdbg_vm_new: %s", strerror(-r));
+		return -1;
 	}
-	r = kvmdbg_vcpu_new(m->dbg, m->vcpu_fd, m->run, &m->dbgv);
-	if (r < 0) {
-		err("kvmdbg_vcpu_new: %s", strerror(-r));
-		return 1;
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+
+		r = kvmdbg_vcpu_new(m->dbg, v->fd, v->run, &v->dbg);
+		if (r < 0) {
+			err("kvmdbg_vcpu_new: %s", strerror(-r));
+			return -1;
+		}
 	}
+	return start_vcpus(m);
+}
+
+static bool stop_failed(enum stop_what w)
+{
+	if (w == SW_TIMEOUT)
+		err("the guest did not finish within %lu s (--timeout)", opt.timeout);
+	return w == SW_ERROR || w == SW_TIMEOUT;
+}
+
+/* Scripted mode: continue to the points, step, remove them, run to the end. */
+static int run_demo(struct vmm *m)
+{
+	struct kvmdbg_event ev;
+	enum stop_what w = SW_EVENT;
+	unsigned long stops = 0;
+	int r, npoints, vcpu = 0, last = 0;
+	bool ok = true;
 
 	npoints = insert_points(m);
 	if (npoints < 0)
 		return 1;
 
-	alarm_run = m->run;
+	alarm_vmm = m;
 	if (opt.timeout)
 		alarm((unsigned int)opt.timeout);
 
@@ -957,72 +1564,610 @@ static int run_demo(struct vmm *m)
 	if (npoints > 0 && opt.max_stops > 0) {
 		info("continuing to the breakpoints, up to %lu stops", opt.max_stops);
 		while (stops < opt.max_stops) {
-			rr = run_until_stop(m, &ev);
-			if (rr != RUN_STOP)
+			w = run_until_stop(m, -1, &vcpu, &ev);
+			if (w != SW_EVENT)
 				break;
-			report_stop(m, &ev);
+			report_stop(m, vcpu, &ev);
+			last = vcpu;
 			stops++;
 		}
-		if (rr == RUN_DONE)
+		if (w == SW_FINISHED)
 			info("the guest finished after %lu of %lu stops", stops, opt.max_stops);
 	}
 
-	/* 2. Single-step. */
-	if (rr == RUN_STOP && opt.step > 0 && !lacks(m, KVMDBG_FEAT_STEP, "single-step")) {
-		r = kvmdbg_vcpu_set_step(m->dbgv, 1);
-		if (r < 0) {
-			err("kvmdbg_vcpu_set_step: %s", strerror(-r));
-			return 1;
-		}
-		info("single-stepping %lu instruction%s", opt.step, opt.step == 1 ? "" : "s");
+	/* 2. Single-step the vCPU that stopped last. */
+	if (w == SW_EVENT && opt.step > 0 && !lacks(m, KVMDBG_FEAT_STEP, "single-step")) {
+		info("single-stepping %lu instruction%s%s", opt.step, opt.step == 1 ? "" : "s",
+		     m->nvcpus > 1 ? " of the vCPU that stopped last" : "");
 		for (unsigned long i = 0; i < opt.step; i++) {
-			rr = run_until_stop(m, &ev);
-			if (rr != RUN_STOP)
+			w = run_until_stop(m, last, &vcpu, &ev);
+			if (w != SW_EVENT)
 				break;
-			report_stop(m, &ev);
-		}
-		r = kvmdbg_vcpu_set_step(m->dbgv, 0);
-		if (r < 0) {
-			err("kvmdbg_vcpu_set_step: %s", strerror(-r));
-			return 1;
+			report_stop(m, vcpu, &ev);
 		}
 	}
 
 	/* 3. Remove the breakpoints and run to completion. */
-	if (rr == RUN_STOP) {
+	if (w == SW_EVENT || w == SW_INTERRUPTED) {
 		if (remove_points(m) < 0)
 			return 1;
 		info("running to completion");
-		while ((rr = run_until_stop(m, &ev)) == RUN_STOP)
-			report_stop(m, &ev); /* only if the library reported a stale hit */
+		while ((w = run_until_stop(m, -1, &vcpu, &ev)) == SW_EVENT)
+			report_stop(m, vcpu, &ev); /* a stale hit, or a step still pending */
 	}
 	alarm(0);
-	if (rr == RUN_ERROR)
+	if (stop_failed(w))
 		return 1;
-
-	counter = get64(m, DATA_GPA);
-	if (opt.json)
-		printf("{\"kind\":\"exit\",\"counter\":%" PRIu64 ",\"expected\":%lu,\"stops\":%u}\n",
-		       counter, opt.loops, m->nstops);
-	else
-		printf("guest finished: counter = %" PRIu64 " (expected %lu), %u stop%s reported\n",
-		       counter, opt.loops, m->nstops, m->nstops == 1 ? "" : "s");
-	if (counter != opt.loops || m->exit_value != (uint32_t)opt.loops) {
-		err("wrong result: counter %" PRIu64 ", exit port value %" PRIu32
-		    ", expected %lu", counter, m->exit_value, opt.loops);
+	if (w != SW_FINISHED) {
+		err("the guest stopped unexpectedly");
 		return 1;
 	}
+
+	if (!m->builtin) {
+		uint32_t v0 = m->vcpus[0].exit_value;
+
+		if (opt.json)
+			printf("{\"kind\":\"exit\",\"value\":%" PRIu32 ",\"stops\":%u}\n", v0,
+			       m->nstops);
+		else
+			printf("guest finished: exit value %" PRIu32 ", %u stop%s reported\n", v0,
+			       m->nstops, m->nstops == 1 ? "" : "s");
+		return 0;
+	}
+	if (m->nvcpus == 1) {
+		uint64_t counter = get64(m, DATA_GPA);
+
+		if (opt.json)
+			printf("{\"kind\":\"exit\",\"counter\":%" PRIu64 ",\"expected\":%lu,"
+			       "\"stops\":%u}\n", counter, opt.loops, m->nstops);
+		else
+			printf("guest finished: counter = %" PRIu64 " (expected %lu), %u stop%s "
+			       "reported\n", counter, opt.loops, m->nstops,
+			       m->nstops == 1 ? "" : "s");
+	} else {
+		if (opt.json) {
+			printf("{\"kind\":\"exit\",\"counters\":[");
+			for (unsigned int i = 0; i < m->nvcpus; i++)
+				printf("%s%" PRIu64, i ? "," : "", get64(m, DATA_GPA + 8 * i));
+			printf("],\"expected\":%lu,\"stops\":%u}\n", opt.loops, m->nstops);
+		} else {
+			printf("guest finished: counters =");
+			for (unsigned int i = 0; i < m->nvcpus; i++)
+				printf(" %" PRIu64, get64(m, DATA_GPA + 8 * i));
+			printf(" (expected %lu each), %u stop%s reported\n", opt.loops, m->nstops,
+			       m->nstops == 1 ? "" : "s");
+		}
+	}
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		uint64_t counter = get64(m, DATA_GPA + 8 * i);
+
+		if (counter != opt.loops || m->vcpus[i].exit_value != (uint32_t)opt.loops) {
+			err("wrong result on vCPU %u: counter %" PRIu64 ", exit port value %" PRIu32
+			    ", expected %lu", i, counter, m->vcpus[i].exit_value, opt.loops);
+			ok = false;
+		}
+	}
+	(void)r;
+	return ok ? 0 : 1;
+}
+
+/* ---- the gdb remote stub's target --------------------------------------- */
+
+static const char x86_64_target_xml[] =
+	"<?xml version=\"1.0\"?>\n"
+	"<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
+	"<target version=\"1.0\">\n"
+	"<architecture>i386:x86-64</architecture>\n"
+	"<feature name=\"org.gnu.gdb.i386.core\">\n"
+	"<flags id=\"i386_eflags\" size=\"4\">\n"
+	"<field name=\"CF\" start=\"0\" end=\"0\"/><field name=\"\" start=\"1\" end=\"1\"/>"
+	"<field name=\"PF\" start=\"2\" end=\"2\"/><field name=\"AF\" start=\"4\" end=\"4\"/>"
+	"<field name=\"ZF\" start=\"6\" end=\"6\"/><field name=\"SF\" start=\"7\" end=\"7\"/>"
+	"<field name=\"TF\" start=\"8\" end=\"8\"/><field name=\"IF\" start=\"9\" end=\"9\"/>"
+	"<field name=\"DF\" start=\"10\" end=\"10\"/><field name=\"OF\" start=\"11\" end=\"11\"/>"
+	"<field name=\"NT\" start=\"14\" end=\"14\"/><field name=\"RF\" start=\"16\" end=\"16\"/>"
+	"<field name=\"VM\" start=\"17\" end=\"17\"/><field name=\"AC\" start=\"18\" end=\"18\"/>"
+	"<field name=\"VIF\" start=\"19\" end=\"19\"/><field name=\"VIP\" start=\"20\" end=\"20\"/>"
+	"<field name=\"ID\" start=\"21\" end=\"21\"/>\n"
+	"</flags>\n"
+	"<reg name=\"rax\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rbx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rcx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rdx\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rsi\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rdi\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rbp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+	"<reg name=\"rsp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+	"<reg name=\"r8\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r9\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r10\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r11\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r12\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r13\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r14\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"r15\" bitsize=\"64\" type=\"int64\"/>\n"
+	"<reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>\n"
+	"<reg name=\"eflags\" bitsize=\"32\" type=\"i386_eflags\"/>\n"
+	"<reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"ss\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"ds\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"es\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"fs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"gs\" bitsize=\"32\" type=\"int32\"/>\n"
+	"<reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st1\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st2\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st3\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st4\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st5\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st6\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"st7\" bitsize=\"80\" type=\"i387_ext\"/>\n"
+	"<reg name=\"fctrl\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fstat\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"ftag\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fiseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fioff\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"foseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fooff\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"<reg name=\"fop\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n"
+	"</feature>\n"
+	"<feature name=\"org.gnu.gdb.i386.sse\">\n"
+	"<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/>\n"
+	"<vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>\n"
+	"<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>\n"
+	"<vector id=\"v16i8\" type=\"int8\" count=\"16\"/>\n"
+	"<vector id=\"v8i16\" type=\"int16\" count=\"8\"/>\n"
+	"<vector id=\"v4i32\" type=\"int32\" count=\"4\"/>\n"
+	"<vector id=\"v2i64\" type=\"int64\" count=\"2\"/>\n"
+	"<union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/>"
+	"<field name=\"v4_float\" type=\"v4f\"/><field name=\"v2_double\" type=\"v2d\"/>"
+	"<field name=\"v16_int8\" type=\"v16i8\"/><field name=\"v8_int16\" type=\"v8i16\"/>"
+	"<field name=\"v4_int32\" type=\"v4i32\"/><field name=\"v2_int64\" type=\"v2i64\"/>"
+	"<field name=\"uint128\" type=\"uint128\"/></union>\n"
+	"<flags id=\"i386_mxcsr\" size=\"4\">"
+	"<field name=\"IE\" start=\"0\" end=\"0\"/><field name=\"DE\" start=\"1\" end=\"1\"/>"
+	"<field name=\"ZE\" start=\"2\" end=\"2\"/><field name=\"OE\" start=\"3\" end=\"3\"/>"
+	"<field name=\"UE\" start=\"4\" end=\"4\"/><field name=\"PE\" start=\"5\" end=\"5\"/>"
+	"<field name=\"DAZ\" start=\"6\" end=\"6\"/><field name=\"IM\" start=\"7\" end=\"7\"/>"
+	"<field name=\"DM\" start=\"8\" end=\"8\"/><field name=\"ZM\" start=\"9\" end=\"9\"/>"
+	"<field name=\"OM\" start=\"10\" end=\"10\"/><field name=\"UM\" start=\"11\" end=\"11\"/>"
+	"<field name=\"PM\" start=\"12\" end=\"12\"/><field name=\"FZ\" start=\"15\" end=\"15\"/>"
+	"</flags>\n"
+	"<reg name=\"xmm0\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm1\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm2\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm3\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm4\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm5\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm6\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm7\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm8\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm9\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm10\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm11\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm12\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm13\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm14\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"xmm15\" bitsize=\"128\" type=\"vec128\"/>\n"
+	"<reg name=\"mxcsr\" bitsize=\"32\" type=\"i386_mxcsr\" group=\"vector\"/>\n"
+	"</feature>\n"
+	"<feature name=\"org.gnu.gdb.i386.segments\">\n"
+	"<reg name=\"fs_base\" bitsize=\"64\" type=\"int\"/>\n"
+	"<reg name=\"gs_base\" bitsize=\"64\" type=\"int\"/>\n"
+	"</feature>\n"
+	"<feature name=\"org.kvmdbg.x86.sys\">\n"
+	"<reg name=\"cr0\" bitsize=\"64\" type=\"int\" group=\"system\"/>\n"
+	"<reg name=\"cr2\" bitsize=\"64\" type=\"int\" group=\"system\"/>\n"
+	"<reg name=\"cr3\" bitsize=\"64\" type=\"int\" group=\"system\"/>\n"
+	"<reg name=\"cr4\" bitsize=\"64\" type=\"int\" group=\"system\"/>\n"
+	"<reg name=\"efer\" bitsize=\"64\" type=\"int\" group=\"system\"/>\n"
+	"</feature>\n"
+	"</target>\n";
+
+/* The g packet: 16 GPRs, rip, eflags, 6 selectors, 8 x87, 8 x87 control,
+ * 16 xmm, mxcsr, fs_base, gs_base, cr0, cr2, cr3, cr4, efer. */
+enum { X86_RIP = 16, X86_EFLAGS, X86_CS, X86_ST0 = 24, X86_FCTRL = 32, X86_XMM0 = 40,
+       X86_MXCSR = 56, X86_FS_BASE, X86_GS_BASE, X86_CR0, X86_CR2, X86_CR3, X86_CR4,
+       X86_EFER, X86_NREGS };
+static uint16_t x86_reg_sizes[X86_NREGS];
+static size_t x86_reg_off[X86_NREGS + 1];
+
+static void init_x86_regs(void)
+{
+	for (unsigned int i = 0; i < X86_NREGS; i++) {
+		uint16_t sz = 8;
+
+		if (i == X86_EFLAGS || (i >= X86_CS && i < X86_ST0) ||
+		    (i >= X86_FCTRL && i < X86_XMM0) || i == X86_MXCSR)
+			sz = 4;
+		else if (i >= X86_ST0 && i < X86_FCTRL)
+			sz = 10;
+		else if (i >= X86_XMM0 && i < X86_MXCSR)
+			sz = 16;
+		x86_reg_sizes[i] = sz;
+		x86_reg_off[i + 1] = x86_reg_off[i] + sz;
+	}
+}
+
+static void put_le(uint8_t *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+#define XREG(b, r) ((b) + x86_reg_off[r])
+
+static int g_nthreads(void *ctx)
+{
+	return (int)((struct vmm *)ctx)->nvcpus;
+}
+
+static int g_thread_alive(void *ctx, int t)
+{
+	struct vmm *m = ctx;
+	int alive;
+
+	pthread_mutex_lock(&m->lock);
+	alive = !m->vcpus[t].finished;
+	pthread_mutex_unlock(&m->lock);
+	return alive;
+}
+
+static int g_read_regs(void *ctx, int t, uint8_t *b)
+{
+	struct vmm *m = ctx;
+	int fd = m->vcpus[t].fd;
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	struct kvm_fpu fpu;
+	uint16_t ftag = 0;
+
+	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0 ||
+	    ioctl(fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	{
+		const uint64_t g[16] = { r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp,
+					 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 };
+
+		for (unsigned int i = 0; i < 16; i++)
+			put_le(XREG(b, i), g[i], 8);
+	}
+	put_le(XREG(b, X86_RIP), r.rip, 8);
+	put_le(XREG(b, X86_EFLAGS), r.rflags, 4);
+	put_le(XREG(b, X86_CS + 0), sr.cs.selector, 4);
+	put_le(XREG(b, X86_CS + 1), sr.ss.selector, 4);
+	put_le(XREG(b, X86_CS + 2), sr.ds.selector, 4);
+	put_le(XREG(b, X86_CS + 3), sr.es.selector, 4);
+	put_le(XREG(b, X86_CS + 4), sr.fs.selector, 4);
+	put_le(XREG(b, X86_CS + 5), sr.gs.selector, 4);
+	for (unsigned int i = 0; i < 8; i++) {
+		memcpy(XREG(b, X86_ST0 + i), fpu.fpr[i], 10);
+		/* abridged tag (1 = valid) to the full tag word (11 = empty) */
+		if (!(fpu.ftwx & (1u << i)))
+			ftag |= (uint16_t)(3u << (2 * i));
+	}
+	put_le(XREG(b, X86_FCTRL + 0), fpu.fcw, 4);
+	put_le(XREG(b, X86_FCTRL + 1), fpu.fsw, 4);
+	put_le(XREG(b, X86_FCTRL + 2), ftag, 4);
+	put_le(XREG(b, X86_FCTRL + 3), 0, 4);
+	put_le(XREG(b, X86_FCTRL + 4), (uint32_t)fpu.last_ip, 4);
+	put_le(XREG(b, X86_FCTRL + 5), 0, 4);
+	put_le(XREG(b, X86_FCTRL + 6), (uint32_t)fpu.last_dp, 4);
+	put_le(XREG(b, X86_FCTRL + 7), fpu.last_opcode, 4);
+	for (unsigned int i = 0; i < 16; i++)
+		memcpy(XREG(b, X86_XMM0 + i), fpu.xmm[i], 16);
+	put_le(XREG(b, X86_MXCSR), fpu.mxcsr, 4);
+	put_le(XREG(b, X86_FS_BASE), sr.fs.base, 8);
+	put_le(XREG(b, X86_GS_BASE), sr.gs.base, 8);
+	put_le(XREG(b, X86_CR0), sr.cr0, 8);
+	put_le(XREG(b, X86_CR2), sr.cr2, 8);
+	put_le(XREG(b, X86_CR3), sr.cr3, 8);
+	put_le(XREG(b, X86_CR4), sr.cr4, 8);
+	put_le(XREG(b, X86_EFER), sr.efer, 8);
 	return 0;
+}
+
+static int g_write_regs(void *ctx, int t, const uint8_t *b)
+{
+	struct vmm *m = ctx;
+	struct vcpu *v = &m->vcpus[t];
+	struct kvm_regs r;
+	struct kvm_sregs sr, sr0;
+	struct kvm_fpu fpu, fpu0;
+	__u64 *g[16] = { &r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rbp, &r.rsp,
+			 &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15 };
+	struct kvm_segment *seg[6] = { &sr.cs, &sr.ss, &sr.ds, &sr.es, &sr.fs, &sr.gs };
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0 ||
+	    ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	sr0 = sr;
+	fpu0 = fpu;
+	for (unsigned int i = 0; i < 16; i++)
+		*g[i] = get_le(XREG(b, i), 8);
+	r.rip = get_le(XREG(b, X86_RIP), 8);
+	r.rflags = get_le(XREG(b, X86_EFLAGS), 4) | 2;
+	for (unsigned int i = 0; i < 6; i++) {
+		uint16_t sel = (uint16_t)get_le(XREG(b, X86_CS + i), 4);
+
+		if (sel != seg[i]->selector) {
+			if (!(sr.cr0 & 1)) /* real mode: the base follows the selector */
+				seg[i]->base = (uint64_t)sel << 4;
+			else
+				return -EINVAL; /* would need a descriptor load */
+			seg[i]->selector = sel;
+		}
+	}
+	for (unsigned int i = 0; i < 8; i++)
+		memcpy(fpu.fpr[i], XREG(b, X86_ST0 + i), 10);
+	fpu.fcw = (uint16_t)get_le(XREG(b, X86_FCTRL + 0), 4);
+	fpu.fsw = (uint16_t)get_le(XREG(b, X86_FCTRL + 1), 4);
+	fpu.last_opcode = (uint16_t)get_le(XREG(b, X86_FCTRL + 7), 4);
+	for (unsigned int i = 0; i < 16; i++)
+		memcpy(fpu.xmm[i], XREG(b, X86_XMM0 + i), 16);
+	fpu.mxcsr = (uint32_t)get_le(XREG(b, X86_MXCSR), 4);
+	sr.fs.base = get_le(XREG(b, X86_FS_BASE), 8);
+	sr.gs.base = get_le(XREG(b, X86_GS_BASE), 8);
+	sr.cr0 = get_le(XREG(b, X86_CR0), 8);
+	sr.cr2 = get_le(XREG(b, X86_CR2), 8);
+	sr.cr3 = get_le(XREG(b, X86_CR3), 8);
+	sr.cr4 = get_le(XREG(b, X86_CR4), 8);
+	sr.efer = get_le(XREG(b, X86_EFER), 8);
+	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	if (memcmp(&sr, &sr0, sizeof(sr)) && ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+		return -errno;
+	if (memcmp(&fpu, &fpu0, sizeof(fpu)) && ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+		return -errno;
+	kvmdbg_vcpu_regs_changed(v->dbg);
+	refresh_mmu(m, t);
+	return 0;
+}
+
+static long g_access_mem(struct vmm *m, int t, uint64_t addr, void *buf, size_t len, bool wr)
+{
+	struct kvm_sregs sr;
+	size_t n;
+
+	if (ioctl(m->vcpus[t].fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	n = access_virt(m, &sr, addr, buf, len, wr);
+	return n ? (long)n : -EFAULT;
+}
+
+static long g_read_mem(void *ctx, int t, uint64_t addr, void *buf, size_t len)
+{
+	return g_access_mem(ctx, t, addr, buf, len, false);
+}
+
+static long g_write_mem(void *ctx, int t, uint64_t addr, const void *buf, size_t len)
+{
+	return g_access_mem(ctx, t, addr, (void *)buf, len, true);
+}
+
+static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind,
+		   bool insert)
+{
+	struct vmm *m = ctx;
+	enum kvmdbg_type kt = (enum kvmdbg_type)type; /* Z0..Z4 have the same numbers */
+	int r;
+
+	if (insert && (m->features & KVMDBG_FEAT_VERIFIED) && !opt.force &&
+	    !(m->features & feature_for(kt))) {
+		info("gdb: %s at 0x%" PRIx64 ": this host's KVM cannot deliver it (verified "
+		     "probe lacks %s)", kvmdbg_type_name(kt), addr,
+		     kvmdbg_feature_name(feature_for(kt)));
+		return -EOPNOTSUPP;
+	}
+	if (type == GDBSTUB_SW_BREAK || type == GDBSTUB_HW_BREAK)
+		kind = kind > 15 ? kind : 1; /* gdb's x86 kind is 1 */
+	r = insert ? kvmdbg_insert(m->dbg, kt, addr, kind) : kvmdbg_remove(m->dbg, kt, addr, kind);
+	if (r < 0)
+		info("gdb: %s %s at 0x%" PRIx64 " len %" PRIu64 ": %s", insert ? "insert" : "remove",
+		     kvmdbg_type_name(kt), addr, kind, strerror(-r));
+	return r;
+}
+
+static int g_insert(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+{
+	return g_point(ctx, type, addr, kind, true);
+}
+
+static int g_remove(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+{
+	return g_point(ctx, type, addr, kind, false);
+}
+
+static int g_resume(void *ctx, const enum gdbstub_action *actions)
+{
+	vmm_resume(ctx, actions);
+	return 0;
+}
+
+static int g_stop_fd(void *ctx)
+{
+	return ((struct vmm *)ctx)->notify[0];
+}
+
+static int g_get_stop(void *ctx, struct gdbstub_stop *st)
+{
+	struct vmm *m = ctx;
+	struct kvmdbg_event ev;
+	enum stop_what w;
+	int vcpu = 0;
+	char buf[16];
+
+	while (read(m->notify[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&m->lock);
+	if (m->nrunning > 0) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	w = take_stop(m, &vcpu, &ev);
+	pthread_mutex_unlock(&m->lock);
+	memset(st, 0, sizeof(*st));
+	st->thread = vcpu;
+	st->kind = GDBSTUB_STOP_SIGNAL;
+	switch (w) {
+	case SW_EVENT:
+		st->signal = 5;
+		if (ev.kind == KVMDBG_STOP_BREAK)
+			st->reason = ev.type == KVMDBG_BREAK_SW ? GDBSTUB_REASON_SWBREAK
+							       : GDBSTUB_REASON_HWBREAK;
+		else if (ev.kind == KVMDBG_STOP_WATCH) {
+			st->reason = ev.type == KVMDBG_WATCH_WRITE  ? GDBSTUB_REASON_WATCH
+				     : ev.type == KVMDBG_WATCH_READ ? GDBSTUB_REASON_RWATCH
+								    : GDBSTUB_REASON_AWATCH;
+			st->data_addr = ev.data_addr;
+		}
+		if (opt.json)
+			report_stop(m, vcpu, &ev);
+		break;
+	case SW_INTERRUPTED:
+		st->signal = 2;
+		break;
+	case SW_FINISHED:
+		st->kind = GDBSTUB_STOP_EXITED;
+		st->signal = 0;
+		break;
+	case SW_ERROR:
+	case SW_TIMEOUT:
+		st->kind = GDBSTUB_STOP_KILLED;
+		st->signal = 6; /* SIGABRT: the VM cannot go on */
+		break;
+	}
+	return 1;
+}
+
+static void g_interrupt(void *ctx)
+{
+	vmm_interrupt(ctx);
+}
+
+static void g_detach(void *ctx)
+{
+	struct vmm *m = ctx;
+	int r = kvmdbg_remove_all(m->dbg);
+
+	if (r < 0)
+		err("kvmdbg_remove_all: %s", strerror(-r));
+}
+
+static const struct gdbstub_ops gdb_ops = {
+	.target_xml = x86_64_target_xml,
+	.reg_sizes = x86_reg_sizes,
+	.nregs = X86_NREGS,
+	.pc_regno = X86_RIP,
+	.nthreads = g_nthreads,
+	.thread_alive = g_thread_alive,
+	.read_regs = g_read_regs,
+	.write_regs = g_write_regs,
+	.read_mem = g_read_mem,
+	.write_mem = g_write_mem,
+	.insert = g_insert,
+	.remove = g_remove,
+	.resume = g_resume,
+	.stop_fd = g_stop_fd,
+	.get_stop = g_get_stop,
+	.interrupt = g_interrupt,
+	.detach = g_detach,
+};
+
+/* --gdb: serve one client, then let the guest run on (detach) or end. */
+static int run_gdb(struct vmm *m)
+{
+	char ebuf[256];
+	int lfd, fd, one = 1;
+	enum gdbstub_end end;
+	unsigned long packets = 0;
+
+	init_x86_regs();
+	alarm_vmm = m;
+	if (opt.timeout)
+		alarm((unsigned int)opt.timeout);
+	lfd = gdbstub_listen(opt.gdb, ebuf, sizeof(ebuf));
+	if (lfd < 0) {
+		err("--gdb %s", ebuf);
+		return 1;
+	}
+	info("gdb: listening on %s (target remote %s)", opt.gdb, opt.gdb);
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			err("accept: %s", strerror(errno));
+			close(lfd);
+			return 1;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		end = gdbstub_serve(fd, &gdb_ops, m, &packets);
+		close(fd);
+		if (end != GDBSTUB_DISCONNECTED || packets > 0)
+			break;
+		/* a connection that never spoke (a port probe): wait for the real client */
+	}
+	close(lfd);
+	switch (end) {
+	case GDBSTUB_DETACHED: {
+		struct kvmdbg_event ev;
+		enum stop_what w;
+		int vcpu;
+
+		info("gdb: detached; the guest runs on");
+		while ((w = run_until_stop(m, -1, &vcpu, &ev)) == SW_EVENT)
+			;
+		if (w != SW_FINISHED)
+			return 1;
+		if (m->builtin)
+			info("guest finished: counter = %" PRIu64, get64(m, DATA_GPA));
+		else
+			info("guest finished: exit value %" PRIu32, m->vcpus[0].exit_value);
+		return 0;
+	}
+	case GDBSTUB_KILLED:
+		info("gdb: killed");
+		return 0;
+	case GDBSTUB_DISCONNECTED:
+		info("gdb: the client went away; stopping the guest");
+		return 0;
+	case GDBSTUB_GUEST_EXITED:
+		info("gdb: the guest finished");
+		return 0;
+	case GDBSTUB_ERROR:
+	default:
+		err("gdb: the session failed");
+		return 1;
+	}
 }
 
 int main(int argc, char **argv)
 {
-	struct vmm m = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
+	static struct vmm m = { .kvm_fd = -1, .vm_fd = -1, .notify = { -1, -1 } };
 	struct sigaction sa;
 	int r, vr, ret;
 
 	init_symbols();
 	parse_args(argc, argv);
+	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.cond, NULL);
+	m.first = -1;
+	m.nvcpus = opt.probe ? 1 : opt.vcpus;
+	for (unsigned int i = 0; i < MAX_VCPUS; i++) {
+		m.vcpus[i].m = &m;
+		m.vcpus[i].id = (int)i;
+		m.vcpus[i].fd = -1;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;
@@ -1069,12 +2214,24 @@ int main(int argc, char **argv)
 		    strerror(-vr));
 	else
 		print_verified(m.features);
-	info("guest: %zu bytes of code at 0x%llx, bump() at 0x%" PRIx64 ", counter at 0x%llx, "
-	     "%lu loops",
-	     (size_t)(demo_guest_end - demo_guest_start), CODE_GPA, symbols[SYM_BUMP].gva, DATA_GPA,
-	     opt.loops);
+	builtin_guest = m.builtin;
+	if (m.builtin)
+		info("guest: %zu bytes of code at 0x%llx, bump() at 0x%" PRIx64 ", counter at "
+		     "0x%llx, %lu loops%s",
+		     (size_t)(demo_guest_end - demo_guest_start), CODE_GPA, symbols[SYM_BUMP].gva,
+		     DATA_GPA, opt.loops, m.nvcpus > 1 ? " (vCPU n: counter + 8 * n)" : "");
+	else
+		info("guest: %s, %s mode, entry 0x%" PRIx64, opt.flat ? opt.flat : opt.guest,
+		     m.real_mode ? "real" : "long", m.entry);
+	if (m.nvcpus > 1)
+		info("%u vCPUs, one thread each, all-stop", m.nvcpus);
 
-	ret = run_demo(&m);
+	if (session_start(&m) < 0)
+		ret = 1;
+	else
+		ret = opt.gdb ? run_gdb(&m) : run_demo(&m);
+	alarm(0);
+	stop_vcpus(&m);
 	vmm_destroy(&m);
 	return ret;
 }
