@@ -67,6 +67,10 @@ struct kvmdbg_host_ops {
 	 * writing the guest's DR6; arm64 emulates the exception entry and
 	 * returns none). */
 	int (*inject)(int vcpu_fd, const struct kvmdbg_reinject *r, uint32_t *ctl);
+	/* inject() emulates the exception entry itself (arm64: register
+	 * writes, no ctl bits): prepare calls it after KVM_SET_GUEST_DEBUG
+	 * succeeded, so a failure of that leaves the guest untouched. */
+	bool inject_emulated;
 	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
 	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
 	int (*read_guest_regs)(int vcpu_fd, struct kvmdbg_guest_regs *g);
@@ -181,11 +185,14 @@ struct kvmdbg_vcpu {
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
 	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
-	bool so_sw;              /* a software breakpoint is lifted for the step */
-	bool so_irq_masked;
+	bool so_sw;              /* a software breakpoint is lifted: a step runs, or
+	                            putting it back failed and is pending */
+	bool so_irq_masked;      /* interrupts masked for a step (or restoring them
+	                            failed and is pending) */
 	enum kvmdbg_stepover so;
 	uint32_t so_slots;       /* slots disarmed for the step */
 	uint64_t so_pc;          /* pc of the stop */
+	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
 	uint64_t so_irq_saved;
 	struct kvmdbg_reinject reinject;
 
@@ -199,6 +206,12 @@ struct kvmdbg_vcpu {
 	unsigned int guest_merged, guest_suspended;
 	uint64_t nr_reinjected, nr_refreshes;
 };
+
+/* Write len bytes of guest memory; if the write fails (maybe half-way),
+ * write the old bytes back so the guest sees one or the other, never a mix.
+ * Returns 0 or the write's negative errno. Called with vm->lock held. */
+int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		       const void *old_bytes, size_t len);
 
 /* Internal constructor with an explicit host glue (tests: a fake KVM). */
 int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,

@@ -236,38 +236,62 @@ flags:
 		*ctl |= KVMDBG_CTL_ENABLE;
 }
 
-/* Put a software breakpoint back after a step over it. Called locked. */
-static void sw_unlift_locked(struct kvmdbg_vcpu *v)
+/* Put a software breakpoint back after a step over it. Called locked. On
+ * failure it stays lifted (so_sw set) and the next prepare tries again. */
+static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_pc);
+	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
+	int r;
 
+	if (!e || !e->lifted) {
+		v->so_sw = false; /* removed meanwhile: its bytes are the guest's */
+		return 0;
+	}
+	if (e->lifted == 1) {
+		r = kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig, vm->arch->sw_len);
+		if (r)
+			return r;
+	}
+	e->lifted--;
 	v->so_sw = false;
-	if (!e || !e->lifted)
-		return; /* removed meanwhile: its bytes are the guest's already */
-	if (--e->lifted == 0)
-		vm->mem->write(vm->mem_ctx, e->addr, vm->arch->sw_insn, vm->arch->sw_len);
+	return 0;
+}
+
+/*
+ * Give back what a finished or abandoned step-over holds: the software
+ * breakpoint it lifted, the guest's interrupt mask. What fails stays
+ * pending; prepare settles it first and returns the error until it works.
+ */
+static int stepover_settle(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int first = 0, r;
+
+	if (v->so_sw) {
+		pthread_mutex_lock(&vm->lock);
+		first = sw_unlift_locked(v);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	/* Independent of the breakpoint: the guest's interrupts come back. */
+	if (v->so_irq_masked && vm->host->restore_irqs) {
+		r = vm->host->restore_irqs(v->fd, v->so_irq_saved);
+		if (!r)
+			v->so_irq_masked = false;
+		else if (!first)
+			first = r;
+	}
+	return first;
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. */
 static void stepover_finish(struct kvmdbg_vcpu *v)
 {
-	struct kvmdbg_vm *vm = v->vm;
-
-	if (v->so_sw) {
-		pthread_mutex_lock(&vm->lock);
-		sw_unlift_locked(v);
-		pthread_mutex_unlock(&vm->lock);
-	}
-	if (v->so_irq_masked && vm->host->restore_irqs) {
-		/* Best effort: a failure here leaves interrupts masked, which
-		 * the next successful call repairs; report it nowhere better. */
-		if (vm->host->restore_irqs(v->fd, v->so_irq_saved) == 0)
-			v->so_irq_masked = false;
-	}
 	v->so = KVMDBG_SO_NONE;
 	v->so_slots = 0;
 	v->dirty = true;
+	/* A failure stays pending: the next prepare retries it and reports it. */
+	stepover_settle(v);
 }
 
 /*
@@ -275,7 +299,7 @@ static void stepover_finish(struct kvmdbg_vcpu *v)
  * past it. Returns 0 (maybe with v->so = KVMDBG_SO_STEPPING) or -errno with
  * nothing changed.
  */
-static int stepover_begin(struct kvmdbg_vcpu *v)
+static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;
@@ -320,14 +344,13 @@ static int stepover_begin(struct kvmdbg_vcpu *v)
 		return 0;
 	}
 
-	/* Only execution breakpoints, and the host honours RF: no step needed. */
+	/* Only execution breakpoints, and the host honours RF: no step needed.
+	 * prepare sets RF last, once nothing else can fail. */
 	if (!sw && !(slots & watch_slots) && !v->user_step &&
 	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
-		r = h->set_resume_flag(v->fd);
-		if (r)
-			return r;
 		v->so = KVMDBG_SO_NONE;
 		v->so_slots = 0;
+		*need_rf = true;
 		return 0;
 	}
 
@@ -343,10 +366,11 @@ static int stepover_begin(struct kvmdbg_vcpu *v)
 
 		r = 0;
 		if (e && e->lifted == 0)
-			r = vm->mem->write(vm->mem_ctx, pc, e->orig, vm->arch->sw_len);
+			r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
 		if (e && !r) {
 			e->lifted++;
 			v->so_sw = true;
+			v->so_sw_addr = pc;
 		}
 		pthread_mutex_unlock(&vm->lock);
 		if (r) {
@@ -367,8 +391,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	struct kvmdbg_vm *vm;
-	uint32_t ctl, once = 0;
-	uint64_t gen;
+	uint32_t ctl, once = 0, saved_so_slots;
+	enum kvmdbg_stepover saved_so;
+	uint64_t gen, saved_so_pc;
+	bool saved_so_pc_stale, need_rf = false;
 	int r;
 
 	if (!v)
@@ -377,17 +403,15 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 
 	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
 	if (v->applied_valid && !v->dirty && v->so != KVMDBG_SO_ARMED && !v->reinject.pending &&
-	    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+	    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen &&
+	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)))
 		return 0;
 
-	if (v->so == KVMDBG_SO_ARMED) {
-		r = stepover_begin(v);
+	/* What an earlier step-over could not give back yet. */
+	if (v->so != KVMDBG_SO_STEPPING) {
+		r = stepover_settle(v);
 		if (r)
 			return r;
-		/* Nothing to step past: maybe nothing changed at all. */
-		if (v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
-		    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
-			return 0;
 	}
 
 	/* Until now KVM ran the guest's own registers (nothing applied yet, or
@@ -401,10 +425,25 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 			return r;
 	}
 
-	if (v->reinject.pending) {
-		r = vm->host->inject(v->fd, &v->reinject, &once);
+	saved_so = v->so;
+	saved_so_slots = v->so_slots;
+	saved_so_pc = v->so_pc;
+	saved_so_pc_stale = v->so_pc_stale;
+	if (v->so == KVMDBG_SO_ARMED) {
+		r = stepover_begin(v, &need_rf);
 		if (r)
 			return r;
+		/* Nothing to step past: maybe nothing changed at all. */
+		if (!need_rf && v->applied_valid && !v->dirty && !v->reinject.pending &&
+		    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+			return 0;
+	}
+
+	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
+	if (v->reinject.pending && !vm->host->inject_emulated) {
+		r = vm->host->inject(v->fd, &v->reinject, &once);
+		if (r)
+			goto rollback;
 	}
 
 	pthread_mutex_lock(&vm->lock);
@@ -415,14 +454,35 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	ctl |= once;
 	if (once)
 		ctl |= KVMDBG_CTL_ENABLE;
-	if (!once && v->applied_valid && ctl == v->applied_ctl &&
-	    !memcmp(&hw, &v->applied, sizeof(hw))) {
-		/* Same state as KVM holds: skip the ioctl. */
-		r = 0;
-	} else {
+	if (once || !v->applied_valid || ctl != v->applied_ctl ||
+	    memcmp(&hw, &v->applied, sizeof(hw))) {
 		r = vm->host->set_guest_debug(v->fd, ctl, &hw);
 		if (r)
-			return r;
+			goto rollback;
+	}
+	/* arm64: the exception entry is emulated once the rest is in place;
+	 * if it fails, KVM gets its previous debug state back. */
+	if (v->reinject.pending && vm->host->inject_emulated) {
+		r = vm->host->inject(v->fd, &v->reinject, &once);
+		if (r) {
+			if (!v->applied_valid ||
+			    vm->host->set_guest_debug(v->fd, v->applied_ctl, &v->applied))
+				v->applied_valid = false; /* unknown: apply next time */
+			goto rollback;
+		}
+		v->reinject.pending = false;
+		v->nr_reinjected++;
+	}
+	/* Last, so that nothing fails after it. On failure KVM already holds
+	 * the new state: record it, and stay armed to set RF again. */
+	if (need_rf) {
+		r = vm->host->set_resume_flag(v->fd);
+		if (r) {
+			v->so = saved_so;
+			v->so_slots = saved_so_slots;
+			v->so_pc = saved_so_pc;
+			v->so_pc_stale = saved_so_pc_stale;
+		}
 	}
 	v->applied = hw;
 	memcpy(v->applied_owner, owner, sizeof(owner));
@@ -430,11 +490,26 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	v->applied_valid = true;
 	v->gen = gen;
 	v->dirty = false;
-	if (v->reinject.pending) {
+	if (once) {
 		v->reinject.pending = false;
 		v->nr_reinjected++;
 	}
-	return 0;
+	return r;
+
+rollback:
+	/* Nothing may change on failure: a step-over begun here goes back to
+	 * armed, giving back what it lifted or masked (a failure of that stays
+	 * pending and is retried first next time). x86 RF, if set, only
+	 * skips the breakpoint the retry skips anyway. */
+	if (saved_so == KVMDBG_SO_ARMED) {
+		if (v->so == KVMDBG_SO_STEPPING)
+			stepover_settle(v);
+		v->so = saved_so;
+		v->so_slots = saved_so_slots;
+		v->so_pc = saved_so_pc;
+		v->so_pc_stale = saved_so_pc_stale;
+	}
+	return r;
 }
 
 static const struct kvmdbg_hwpoint *point_by_id(const struct kvmdbg_vm *vm, uint32_t id)
@@ -514,6 +589,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	bool ours_step, guest = false;
 	uint64_t guest_dr6 = 0;
 	uint32_t guest_exc = 1, guest_hw = 0;
+	enum { SW_NONE, SW_OURS, SW_STALE, SW_GUEST } sw = SW_NONE;
 	int r;
 
 	if (!v || !ev)
@@ -540,6 +616,51 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	if (!dec.recognised)
 		return 0;
 
+	/* A breakpoint instruction: ours, ours but removed since this vCPU hit
+	 * it (the guest's bytes are back: run again), or the guest's own.
+	 * Decided before anything changes: it may need a read of guest memory,
+	 * and a failed read must not inject a #BP the guest never raised. */
+	if (dec.swbp) {
+		bool ours_imm = vm->arch->sw_len != 4 || dec.brk_imm == sw_insn_imm(vm->arch);
+		uint8_t cur[4];
+
+		pthread_mutex_lock(&vm->lock);
+		if (!ours_imm || !vm->mem) {
+			sw = SW_GUEST;
+		} else if (kvmdbg_swtab_find(&vm->sw, ex.pc)) {
+			sw = SW_OURS;
+		} else {
+			r = vm->mem->read(vm->mem_ctx, ex.pc, cur, vm->arch->sw_len);
+			if (r) {
+				pthread_mutex_unlock(&vm->lock);
+				return r < 0 ? r : -EIO;
+			}
+			sw = memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len) ? SW_STALE : SW_GUEST;
+		}
+		pthread_mutex_unlock(&vm->lock);
+	}
+
+	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
+	if (v->so == KVMDBG_SO_STEPPING) {
+		/* One iteration of a REP string instruction: the step trapped
+		 * with the PC still on it. Keep stepping with the breakpoint
+		 * out of the way until the instruction is done, as RF would. */
+		if (ours_step && !v->user_step && !dec.hits && !dec.swbp && !dec.gd &&
+		    ex.pc == v->so_pc && insn_unfinished(v, ex.pc))
+			return 0;
+		/* The step-over ends here. The guest's interrupt mask first:
+		 * if that fails nothing has changed, and the VMM may retry. */
+		if (v->so_irq_masked && vm->host->restore_irqs) {
+			r = vm->host->restore_irqs(v->fd, v->so_irq_saved);
+			if (r)
+				return r;
+			v->so_irq_masked = false;
+		}
+		/* Any other debug exit ends the internal step: the instruction
+		 * completed, or raised something first (classified below). */
+		stepover_finish(v);
+	}
+
 	if (v->gd_stepping) {
 		/* The guest's MOV DR ran natively; its registers were just
 		 * re-read, so the next prepare merges the new state. */
@@ -551,19 +672,6 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		v->gd_stepping = true;
 		v->dirty = true;
 		return 0;
-	}
-
-	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
-	if (v->so == KVMDBG_SO_STEPPING) {
-		/* One iteration of a REP string instruction: the step trapped
-		 * with the PC still on it. Keep stepping with the breakpoint
-		 * out of the way until the instruction is done, as RF would. */
-		if (ours_step && !v->user_step && !dec.hits && !dec.swbp && !dec.gd &&
-		    ex.pc == v->so_pc && insn_unfinished(v, ex.pc))
-			return 0;
-		/* Any other debug exit ends the internal step: the instruction
-		 * completed, or raised something first (classified below). */
-		stepover_finish(v);
 	}
 
 	/* A plain step names no slot and no instruction: no need for the set. */
@@ -606,29 +714,15 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			}
 		}
 
-	if (dec.swbp) {
-		const struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, ex.pc);
-		bool ours_imm = vm->arch->sw_len != 4 || dec.brk_imm == sw_insn_imm(vm->arch);
-
-		if (e && ours_imm) {
-			ev->kind = KVMDBG_STOP_BREAK;
-			ev->type = KVMDBG_BREAK_SW;
-			ev->addr = ex.pc;
-			ev->len = vm->arch->sw_len;
-		} else if (ours_imm && vm->mem) {
-			/* Not in the table: either removed after this vCPU hit it
-			 * (the guest's bytes are back: just run again), or the
-			 * guest's own instruction. */
-			uint8_t cur[4];
-
-			if (vm->mem->read(vm->mem_ctx, ex.pc, cur, vm->arch->sw_len) ||
-			    !memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len))
-				guest = true;
-		} else {
-			guest = true;
-		}
-		if (guest)
-			guest_exc = 3;
+	/* Ours, unless removed in the meantime (then its bytes are back). */
+	if (sw == SW_OURS && kvmdbg_swtab_find(&vm->sw, ex.pc)) {
+		ev->kind = KVMDBG_STOP_BREAK;
+		ev->type = KVMDBG_BREAK_SW;
+		ev->addr = ex.pc;
+		ev->len = vm->arch->sw_len;
+	} else if (sw == SW_GUEST) {
+		guest = true;
+		guest_exc = 3;
 	}
 	if (dec.hits || dec.swbp)
 		pthread_mutex_unlock(&vm->lock);

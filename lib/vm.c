@@ -135,6 +135,18 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 	return 0;
 }
 
+int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		       const void *old_bytes, size_t len)
+{
+	int r = vm->mem->write(vm->mem_ctx, addr, new_bytes, len);
+
+	if (!r)
+		return 0;
+	/* Best effort: the write that failed may have changed some bytes. */
+	vm->mem->write(vm->mem_ctx, addr, old_bytes, len);
+	return r < 0 ? r : -EIO;
+}
+
 static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 {
 	const struct kvmdbg_arch_ops *a = vm->arch;
@@ -154,12 +166,9 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	r = vm->mem->read(vm->mem_ctx, addr, orig, a->sw_len);
 	if (r)
 		return r < 0 ? r : -EIO;
-	r = vm->mem->write(vm->mem_ctx, addr, a->sw_insn, a->sw_len);
-	if (r) {
-		/* A write may have failed half-way: put the guest's bytes back. */
-		vm->mem->write(vm->mem_ctx, addr, orig, a->sw_len);
-		return r < 0 ? r : -EIO;
-	}
+	r = kvmdbg_mem_replace(vm, addr, a->sw_insn, orig, a->sw_len);
+	if (r)
+		return r;
 	e = kvmdbg_swtab_add(&vm->sw, addr);
 	memcpy(e->orig, orig, a->sw_len);
 	e->refs = 1;
@@ -225,12 +234,9 @@ KVMDBG_EXPORT int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uin
 /* Put the guest's bytes back under a software breakpoint. */
 static int sw_restore_locked(struct kvmdbg_vm *vm, struct kvmdbg_swbp *e)
 {
-	int r;
-
 	if (e->lifted)
 		return 0; /* a vCPU stepping over it already put them back */
-	r = vm->mem->write(vm->mem_ctx, e->addr, e->orig, vm->arch->sw_len);
-	return r ? (r < 0 ? r : -EIO) : 0;
+	return kvmdbg_mem_replace(vm, e->addr, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
 }
 
 static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)

@@ -142,6 +142,8 @@ static int arm64_probe(int fd, struct kvmdbg_caps *c)
 		return 0;
 
 	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
+	if (r < 0)
+		return r;
 	flags = r > 0 ? (uint64_t)r : ARM64_DEBUG_FLAGS_DEFAULT;
 	c->debug_flags = flags;
 	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
@@ -158,9 +160,13 @@ static int arm64_probe(int fd, struct kvmdbg_caps *c)
 		/* Host slots (the hardware's, not the guest's ID_AA64DFR0_EL1).
 		 * 0 means "unknown" from an old kernel on a /dev/kvm fd. */
 		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_BPS);
-		c->hw_breakpoints = r > 0 ? (unsigned int)r : 0;
+		if (r < 0)
+			return r;
+		c->hw_breakpoints = (unsigned int)r;
 		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_WPS);
-		c->hw_watchpoints = r > 0 ? (unsigned int)r : 0;
+		if (r < 0)
+			return r;
+		c->hw_watchpoints = (unsigned int)r;
 		if (c->hw_breakpoints > KVM_ARM_MAX_DBG_REGS)
 			c->hw_breakpoints = KVM_ARM_MAX_DBG_REGS;
 		if (c->hw_watchpoints > KVM_ARM_MAX_DBG_REGS)
@@ -513,6 +519,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.mask_irqs = arm64_mask_irqs,
 	.restore_irqs = arm64_restore_irqs,
 	.inject = arm64_inject,
+	.inject_emulated = true,
 	.read_guest_regs = arm64_read_guest_regs,
 	.guest_masked = arm64_guest_masked,
 };

@@ -45,6 +45,8 @@ static int x86_probe(int fd, struct kvmdbg_caps *c)
 		return 0;
 
 	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
+	if (r < 0)
+		return r;
 	flags = r > 0 ? (uint64_t)r : X86_DEBUG_FLAGS_DEFAULT;
 	c->debug_flags = flags;
 	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
@@ -59,6 +61,8 @@ static int x86_probe(int fd, struct kvmdbg_caps *c)
 	c->shared_slots = 1;
 	c->max_watch_len = 8;
 	r = check_ext(fd, KVM_CAP_DEBUGREGS);
+	if (r < 0)
+		return r;
 	c->guest_state = r > 0;
 	return 0;
 }
