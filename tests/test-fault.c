@@ -435,9 +435,10 @@ static int do_step(struct run *rn, const struct sstep *s, int *kind)
 	case S_SET_STEP:
 		return kvmdbg_vcpu_set_step(rn->v[s->cpu], (int)s->addr);
 	case S_PREPARE:
-		fh.v[s->cpu].rf = false;
 		return kvmdbg_vcpu_prepare(rn->v[s->cpu]);
 	case S_EXIT:
+		/* The vCPU ran: the instruction RF applied to is done. */
+		fh.v[s->cpu].rf = false;
 		set_exit(s->cpu, (enum ex)s->type, s->addr);
 		return 0;
 	case S_HANDLE:

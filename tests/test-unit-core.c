@@ -197,6 +197,7 @@ static const struct kvmdbg_host_ops fake_arm64 = {
 	.mask_irqs = fake_mask,
 	.restore_irqs = fake_restore,
 	.inject = fake_inject,
+	.inject_emulated = true,
 };
 
 static struct kvm_run runs[4];

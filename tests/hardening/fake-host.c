@@ -281,6 +281,7 @@ static const struct kvmdbg_host_ops host_arm64 = {
 	.mask_irqs = mask_irqs,
 	.restore_irqs = restore_irqs,
 	.inject = inject,
+	.inject_emulated = true,
 	.read_guest_regs = read_guest_regs,
 };
 
@@ -289,4 +290,17 @@ const struct kvmdbg_host_ops *fh_host(void)
 	if (fh.arch == KVMDBG_ARCH_ARM64)
 		return &host_arm64;
 	return fh.no_rf_op ? &host_x86_no_rf : &host_x86;
+}
+
+bool fh_swbp_unreadable(const struct kvmdbg_exit *ex, bool x86)
+{
+	uint32_t ec = (uint32_t)(ex->esr >> 26) & 0x3f;
+	/* arm64: only our own immediate needs a look at memory. */
+	bool swbp = x86 ? ex->exception == 3
+			: (ec == 0x3c || ec == 0x38) &&
+				  (ex->esr & 0xffff) == ((uint32_t)(kvmdbg_arm64_ops.sw_insn[0] >> 5) |
+							 (uint32_t)kvmdbg_arm64_ops.sw_insn[1] << 3 |
+							 (uint32_t)(kvmdbg_arm64_ops.sw_insn[2] & 0x1f) << 11);
+
+	return swbp && (ex->pc >= FH_MEM_SIZE || FH_MEM_SIZE - ex->pc < (x86 ? 1 : 4));
 }

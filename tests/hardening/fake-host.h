@@ -84,5 +84,9 @@ const struct kvmdbg_host_ops *fh_host(void);
 void fh_fault_arm(unsigned long nth, int err);
 /* Guest memory equals its original bytes. */
 bool fh_mem_is_orig(void);
+/* Whether an exit is a breakpoint instruction (x86 #BP, arm64 BRK/BKPT) at
+ * an address the fake memory cannot read: the library must then fail with
+ * the memory callback's error rather than guess whose instruction it was. */
+bool fh_swbp_unreadable(const struct kvmdbg_exit *ex, bool x86);
 
 #endif
