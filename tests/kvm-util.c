@@ -286,11 +286,15 @@ uint64_t kt_rip(struct kt_vm *vm, unsigned int idx)
 
 static bool trace(void)
 {
+	/* vCPU threads call this too: an atomic, not a plain cached static. */
 	static int t = -1;
+	int v = __atomic_load_n(&t, __ATOMIC_RELAXED);
 
-	if (t < 0)
-		t = getenv("KVMDBG_TEST_TRACE") != NULL;
-	return t;
+	if (v < 0) {
+		v = getenv("KVMDBG_TEST_TRACE") != NULL;
+		__atomic_store_n(&t, v, __ATOMIC_RELAXED);
+	}
+	return v;
 }
 
 static enum kt_what stop_error(struct kt_stop *st, int err, const char *fmt, ...)
@@ -341,7 +345,7 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 		st->runs++;
 		if (r < 0) {
 			if (errno == EINTR && (flags & KT_RUN_INTR)) {
-				run->immediate_exit = 0;
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				st->what = KT_INTR;
 				return KT_INTR;
 			}
@@ -406,7 +410,7 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 			continue;
 		case KVM_EXIT_INTR:
 			if (flags & KT_RUN_INTR) {
-				run->immediate_exit = 0;
+				__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				st->what = KT_INTR;
 				return KT_INTR;
 			}

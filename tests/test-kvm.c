@@ -1723,7 +1723,8 @@ START_TEST(test_smp_all_stop)
 			      "round %u: vCPU 1 does not run while vCPU 0 is "
 			      "stopped",
 			      r);
-		a->vm.m.run[1]->immediate_exit = 1;
+		/* Shared with the vCPU thread (and the kernel): atomically. */
+		__atomic_store_n(&a->vm.m.run[1]->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		ck_assert_int_eq(pthread_kill(a->tid[1], SIGUSR1), 0);
 		sem_wait(&a->stopped[1]);
 		if (a->failed[1])
