@@ -1,176 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers of the `kvm` suite on arm64: the API of kvm-util.h for arm64
- * micro-VMs (guest "out" ports are MMIO stores, registers go through
- * ONE_REG), plus the ka_* helpers of kvm-util-arm64.h. Linked instead of
+ * arm64 side of the `kvm` suite's helpers: the kt_arch_* hooks of
+ * kvm-util.h for the arm64 guest blob (tests/guest/arm64-guests.S), whose
+ * "out" ports are MMIO stores (KVM_EXIT_MMIO) and whose registers go through
+ * ONE_REG, plus the ka_* helpers of kvm-util-arm64.h. Linked with
  * tests/kvm-util.c on arm64 hosts.
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <linux/kvm.h>
 
 #include "kvm-util-arm64.h"
-#include "test-common.h"
-
-#define KT_MEM_SIZE   (2ull << 20)
-#define KT_STACK_SIZE 0x4000ull
 
 #define CORE_REG(name) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
 #define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
 
-/* ---- features ---- */
-
-static bool feat_done;
-static int feat_err;
-static uint64_t feat;
-static double feat_secs;
-
-void kt_features_init(void)
-{
-	struct timespec a, b;
-	int fd;
-
-	if (feat_done)
-		return;
-	feat_done = true;
-	fd = kvmdbg_test_kvm_fd();
-	if (fd < 0) {
-		feat_err = -errno;
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	feat_err = kvmdbg_probe_verified(fd, &feat);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	feat_secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-	close(fd);
-	if (!feat_err) {
-		printf("verified features (%.3f s):", feat_secs);
-		for (unsigned int i = 0; i < 64; i++) {
-			const char *n = kvmdbg_feature_name(1ull << i);
-
-			if (feat & (1ull << i))
-				printf(" %s", n ? n : "?");
-		}
-		printf("\n");
-		fflush(stdout);
-	}
-}
-
-uint64_t kt_features(void)
-{
-	kt_features_init();
-	ck_assert_msg(feat_err == 0, "kvmdbg_probe_verified: %s", strerror(-feat_err));
-	return feat;
-}
-
-bool kt_has(uint64_t f)
-{
-	return (kt_features() & f) == f;
-}
-
-bool kt_host_is_pvm(void)
-{
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
-}
-
-const char *kt_testbed(void)
-{
-	const char *t = getenv("KVMDBG_TESTBED");
-
-	return t && *t ? t : NULL;
-}
-
-bool kt_testbed_is(const char *name)
-{
-	const char *t = kt_testbed();
-
-	return t && strcmp(t, name) == 0;
-}
-
-unsigned int kt_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *want = getenv("KVMDBG_VM_CPUS");
-
-	ck_assert_msg(n > 0, "sysconf(_SC_NPROCESSORS_ONLN): %ld", n);
-	if (want && *want)
-		ck_assert_msg(n == atol(want), "test bed: %ld CPUs online, the VM has -smp %s", n,
-			      want);
-	return (unsigned int)n;
-}
-
-void kt_not_exercised(const char *feature, const char *why, ...)
-{
-	va_list ap;
-
-	printf("not exercised here: %s (", feature);
-	va_start(ap, why);
-	vprintf(why, ap);
-	va_end(ap);
-	printf(")\n");
-	fflush(stdout);
-}
-
-void kt_note(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("note: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
 /* ---- symbols ---- */
 
-struct ka_symtab {
-	const char *name;
-	const char *addr;
-};
-
 #define KA_SYM_ENTRY(s) { #s, s },
-static const struct ka_symtab symtab[] = { KA_GUEST_SYMS(KA_SYM_ENTRY) };
+const struct kt_symtab kt_arch_syms[] = { KA_GUEST_SYMS(KA_SYM_ENTRY) };
 #undef KA_SYM_ENTRY
-
-static size_t blob_size(void)
-{
-	return (size_t)(kt_guest_end - kt_guest_start);
-}
-
-uint64_t kt_gva(const struct kt_vm *vm, const char *label)
-{
-	return vm->m.code_gpa + (uint64_t)(label - kt_guest_start);
-}
-
-void *kt_hva(const struct kt_vm *vm, const char *label)
-{
-	return vm->m.mem + kt_gva(vm, label);
-}
-
-uint64_t kt_peek(const struct kt_vm *vm, const char *label)
-{
-	uint64_t v;
-
-	memcpy(&v, kt_hva(vm, label), sizeof(v));
-	return v;
-}
-
-void kt_poke(struct kt_vm *vm, const char *label, uint64_t val)
-{
-	memcpy(kt_hva(vm, label), &val, sizeof(val));
-}
+const size_t kt_arch_nr_syms = sizeof(kt_arch_syms) / sizeof(kt_arch_syms[0]);
+const char kt_arch_pc_name[] = "pc";
 
 uint32_t ka_peek32(const struct kt_vm *vm, uint64_t gva)
 {
@@ -181,55 +37,6 @@ uint32_t ka_peek32(const struct kt_vm *vm, uint64_t gva)
 	memcpy(&v, vm->m.mem + gva, sizeof(v));
 	return v;
 }
-
-const char *kt_sym(const struct kt_vm *vm, uint64_t gva, char *buf, size_t len)
-{
-	const struct ka_symtab *best = NULL;
-	uint64_t best_at = 0;
-
-	for (size_t i = 0; i < sizeof(symtab) / sizeof(symtab[0]); i++) {
-		uint64_t at = kt_gva(vm, symtab[i].addr);
-
-		if (at <= gva && (!best || at >= best_at) && symtab[i].addr != kt_guest_end) {
-			best = &symtab[i];
-			best_at = at;
-		}
-	}
-	if (!best || gva >= kt_gva(vm, kt_guest_end))
-		snprintf(buf, len, "%#llx", (unsigned long long)gva);
-	else if (gva == best_at)
-		snprintf(buf, len, "%s", best->name);
-	else
-		snprintf(buf, len, "%s+%llu", best->name, (unsigned long long)(gva - best_at));
-	return buf;
-}
-
-/* ---- identity memory callbacks: gva == gpa, bounds-checked ---- */
-
-static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
-{
-	struct kt_vm *vm = ctx;
-
-	if (gva >= vm->m.mem_size || len > vm->m.mem_size - gva)
-		return -EFAULT;
-	memcpy(buf, vm->m.mem + gva, len);
-	return 0;
-}
-
-static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
-{
-	struct kt_vm *vm = ctx;
-
-	if (gva >= vm->m.mem_size || len > vm->m.mem_size - gva)
-		return -EFAULT;
-	memcpy(vm->m.mem + gva, buf, len);
-	/* The guest fetches instructions from this memory: on real hardware
-	 * the I-cache must see the new bytes (PIPT: the host alias works). */
-	__builtin___clear_cache((char *)vm->m.mem + gva, (char *)vm->m.mem + gva + len);
-	return 0;
-}
-
-static const struct kvmdbg_mem_ops mem_ops = { .read = mem_read, .write = mem_write };
 
 /* ---- registers ---- */
 
@@ -282,288 +89,68 @@ uint64_t ka_last_esr(const struct kt_vm *vm, unsigned int idx)
 	return esr;
 }
 
-/* ---- the test VM ---- */
+/* ---- the hooks of kvm-util.c ---- */
 
-int kt_vm_create(struct kt_vm *vm, const struct kt_vm_opts *o)
+void kt_arch_vcpu_started(struct kt_vm *vm, unsigned int idx)
 {
-	struct kt_vm_opts def = { 0 };
-	struct kvmdbg_vm_opts opts = { .sz = sizeof(opts) };
-	int r;
-
-	if (!o)
-		o = &def;
-	memset(vm, 0, sizeof(*vm));
-	vm->nr_vcpus = o->nr_vcpus ? o->nr_vcpus : 1;
-	ck_assert_uint_le(vm->nr_vcpus, KVMDBG_MICROVM_MAX_VCPUS);
-	vm->features = o->features_set ? o->features : kt_features();
-
-	vm->kvm_fd = kvmdbg_test_kvm_fd();
-	ck_assert_msg(vm->kvm_fd >= 0, "open /dev/kvm: %s", strerror(errno));
-	r = kvmdbg_microvm_create(&vm->m, vm->kvm_fd, vm->nr_vcpus, KT_MEM_SIZE);
-	ck_assert_msg(r == 0, "kvmdbg_microvm_create: %s", strerror(-r));
-	ck_assert_msg(vm->m.code_gpa % 4096 == 0, "code_gpa %#llx",
-		      (unsigned long long)vm->m.code_gpa);
-	ck_assert_msg(vm->m.code_gpa + blob_size() + vm->nr_vcpus * KT_STACK_SIZE <= vm->m.mem_size,
-		      "guest blob (%zu bytes at %#llx) does not fit", blob_size(),
-		      (unsigned long long)vm->m.code_gpa);
-	r = kvmdbg_microvm_load(&vm->m, vm->m.code_gpa, kt_guest_start, blob_size());
-	ck_assert_msg(r == 0, "kvmdbg_microvm_load: %s", strerror(-r));
-
-	opts.mem = o->no_mem ? NULL : &mem_ops;
-	opts.mem_ctx = vm;
-	opts.overlay = o->overlay;
-	opts.features = vm->features;
-	r = kvmdbg_vm_new(vm->m.vm_fd, &opts, &vm->dbg);
-	if (r && o->vm_new_may_fail) {
-		kt_vm_destroy(vm);
-		return r;
-	}
-	ck_assert_msg(r == 0, "kvmdbg_vm_new: %s", strerror(-r));
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		r = kvmdbg_vcpu_new(vm->dbg, vm->m.vcpu_fd[i], vm->m.run[i], &vm->vcpu[i]);
-		ck_assert_msg(r == 0, "kvmdbg_vcpu_new(%u): %s", i, strerror(-r));
-	}
-	return 0;
-}
-
-void kt_vm_destroy(struct kt_vm *vm)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		kvmdbg_vcpu_free(vm->vcpu[i]);
-		vm->vcpu[i] = NULL;
-	}
-	kvmdbg_vm_free(vm->dbg);
-	vm->dbg = NULL;
-	kvmdbg_microvm_destroy(&vm->m);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
-	vm->kvm_fd = -1;
-}
-
-void kt_vcpu_start(struct kt_vm *vm, unsigned int idx, const char *label)
-{
-	uint64_t sp = vm->m.mem_size - idx * KT_STACK_SIZE - 64;
-	int r = kvmdbg_microvm_start(&vm->m, idx, kt_gva(vm, label), sp);
-
-	ck_assert_msg(r == 0, "kvmdbg_microvm_start(%u): %s", idx, strerror(-r));
 	/* The blob's vector table: any unexpected exception reports itself. */
 	ka_set_reg(vm, idx, REG_VBAR_EL1, kt_gva(vm, kt_vectors));
 }
 
-/* ---- the run loop ---- */
-
-static bool trace(void)
+int kt_arch_out(const struct kt_vm *vm, unsigned int idx, uint32_t *port, uint32_t *val, char *msg,
+		size_t len)
 {
-	static int t = -1;
+	const struct kvm_run *run = vm->m.run[idx];
+	uint64_t a;
 
-	if (t < 0)
-		t = getenv("KVMDBG_TEST_TRACE") != NULL;
-	return t;
-}
-
-static enum kt_what stop_error(struct kt_stop *st, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum kt_what stop_error(struct kt_stop *st, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	st->what = KT_ERROR;
-	st->err = err;
-	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
-	va_end(ap);
-	return KT_ERROR;
-}
-
-static void trace_event(const struct kt_vm *vm, unsigned int idx, const struct kvmdbg_event *ev)
-{
-	char b[64];
-
-	if (!trace())
-		return;
-	fprintf(stderr, "  vcpu%u: %s pc=%s addr=%#llx hits=%#x stepped=%d (esr %#llx far %#llx)\n",
-		idx, kvmdbg_stop_name(ev->kind), kt_sym(vm, ev->pc, b, sizeof(b)),
-		(unsigned long long)ev->addr, ev->hits, ev->stepped,
-		(unsigned long long)ka_last_esr(vm, idx),
-		(unsigned long long)vm->m.run[idx]->debug.arch.far);
-}
-
-enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, struct kt_stop *st)
-{
-	struct kvm_run *run = vm->m.run[idx];
-	int fd = vm->m.vcpu_fd[idx];
-	char b[64];
-
-	memset(st, 0, sizeof(*st));
-	for (unsigned int i = 0; i < KT_RUN_MAX; i++) {
-		int r;
-
-		if (i > 0 || !(flags & KT_RUN_NO_PREPARE)) {
-			r = vm->prepare ? vm->prepare(vm, idx) : kvmdbg_vcpu_prepare(vm->vcpu[idx]);
-			if (r)
-				return stop_error(st, r, "kvmdbg_vcpu_prepare: %s", strerror(-r));
-		}
-		r = ioctl(fd, KVM_RUN, 0);
-		st->runs++;
-		if (r < 0) {
-			if (errno == EINTR && (flags & KT_RUN_INTR)) {
-				run->immediate_exit = 0;
-				st->what = KT_INTR;
-				return KT_INTR;
-			}
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return stop_error(st, -errno, "KVM_RUN: %s", strerror(errno));
-		}
-		st->exit_reason = run->exit_reason;
-		switch (run->exit_reason) {
-		case KVM_EXIT_MMIO: {
-			uint64_t a = run->mmio.phys_addr;
-			uint32_t val = 0, port;
-
-			if (!run->mmio.is_write)
-				return stop_error(st, 0, "guest MMIO read at %#llx",
-						  (unsigned long long)a);
-			if (a < KA_MMIO_BASE || (a - KA_MMIO_BASE) % 8)
-				return stop_error(st, 0, "guest MMIO write at %#llx",
-						  (unsigned long long)a);
-			port = (uint32_t)((a - KA_MMIO_BASE) / 8);
-			memcpy(&val, run->mmio.data, run->mmio.len < 4 ? run->mmio.len : 4);
-			if (trace())
-				fprintf(stderr, "  vcpu%u: out %#x <- %#x\n", idx, port, val);
-			if (port == KT_PORT_DONE) {
-				st->what = KT_DONE;
-				return KT_DONE;
-			}
-			if (port == KT_PORT_MARK) {
-				st->what = KT_MARK;
-				st->mark = val;
-				return KT_MARK;
-			}
-			if (port == KT_PORT_FAIL) {
-				uint64_t f[4];
-
-				memcpy(f, kt_hva(vm, kt_fail_frame), sizeof(f));
-				return stop_error(
-					st, 0,
-					"guest exception (vector entry %u): esr %#llx elr %s "
-					"far %#llx spsr %#llx",
-					val, (unsigned long long)f[0],
-					kt_sym(vm, f[1], b, sizeof(b)), (unsigned long long)f[2],
-					(unsigned long long)f[3]);
-			}
-			if (port == KA_MICROVM_FAIL)
-				return stop_error(st, 0,
-						  "guest exception in the micro-VM's vectors "
-						  "(entry %llu): esr %#llx elr %s far %#llx",
-						  (unsigned long long)ka_x(vm, idx, 1),
-						  (unsigned long long)ka_x(vm, idx, 0),
-						  kt_sym(vm, ka_x(vm, idx, 2), b, sizeof(b)),
-						  (unsigned long long)ka_x(vm, idx, 3));
-			return stop_error(st, 0, "guest wrote unknown port %#x", port);
-		}
-		case KVM_EXIT_DEBUG:
-			r = kvmdbg_vcpu_handle_exit(vm->vcpu[idx], &st->ev);
-			if (r)
-				return stop_error(st, r, "kvmdbg_vcpu_handle_exit: %s",
-						  strerror(-r));
-			trace_event(vm, idx, &st->ev);
-			if ((flags & KT_RUN_ONCE) || KVMDBG_STOP_IS_REPORTABLE(st->ev.kind) ||
-			    (st->ev.kind == KVMDBG_STOP_GUEST && (flags & KT_RUN_GUEST))) {
-				st->what = KT_EVENT;
-				return KT_EVENT;
-			}
-			if (st->ev.kind == KVMDBG_STOP_GUEST)
-				st->guests++;
-			else
-				st->nones++;
-			continue;
-		case KVM_EXIT_INTR:
-			if (flags & KT_RUN_INTR) {
-				run->immediate_exit = 0;
-				st->what = KT_INTR;
-				return KT_INTR;
-			}
-			continue;
-		case KVM_EXIT_INTERNAL_ERROR:
-			return stop_error(st, 0, "KVM_EXIT_INTERNAL_ERROR suberror %u at pc %s",
-					  run->internal.suberror,
-					  kt_sym(vm, ka_pc(vm, idx), b, sizeof(b)));
-		default:
-			return stop_error(st, 0, "unexpected exit reason %u at pc %s",
-					  run->exit_reason,
-					  kt_sym(vm, ka_pc(vm, idx), b, sizeof(b)));
-		}
+	if (run->exit_reason != KVM_EXIT_MMIO)
+		return 0;
+	a = run->mmio.phys_addr;
+	if (!run->mmio.is_write) {
+		snprintf(msg, len, "guest MMIO read at %#llx", (unsigned long long)a);
+		return -1;
 	}
-	st->what = KT_LIMIT;
-	snprintf(st->msg, sizeof(st->msg), "no stop after %u KVM_RUNs", KT_RUN_MAX);
-	return KT_LIMIT;
+	if (a < KA_MMIO_BASE || (a - KA_MMIO_BASE) % 8) {
+		snprintf(msg, len, "guest MMIO write at %#llx", (unsigned long long)a);
+		return -1;
+	}
+	*port = (uint32_t)((a - KA_MMIO_BASE) / 8);
+	*val = 0;
+	memcpy(val, run->mmio.data, run->mmio.len < 4 ? run->mmio.len : 4);
+	return 1;
 }
 
-const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *buf, size_t len)
+bool kt_arch_fail(struct kt_vm *vm, unsigned int idx, uint32_t port, uint32_t val, char *msg,
+		  size_t len)
 {
 	char b[64];
 
-	switch (st->what) {
-	case KT_DONE:
-		snprintf(buf, len, "done");
-		break;
-	case KT_INTR:
-		snprintf(buf, len, "interrupted (kicked)");
-		break;
-	case KT_MARK:
-		snprintf(buf, len, "marker %u", st->mark);
-		break;
-	case KT_EVENT:
-		snprintf(buf, len, "%s %s at %s (addr %#llx hits %#x stepped %d)",
-			 kvmdbg_stop_name(st->ev.kind), kvmdbg_type_name(st->ev.type),
-			 kt_sym(vm, st->ev.pc, b, sizeof(b)), (unsigned long long)st->ev.addr,
-			 st->ev.hits, st->ev.stepped);
-		break;
-	case KT_ERROR:
-	case KT_LIMIT:
-		snprintf(buf, len, "%s", st->msg);
-		break;
+	if (port == KT_PORT_FAIL) {
+		/* The blob's vectors: val is the vector entry. */
+		uint64_t f[4];
+
+		memcpy(f, kt_hva(vm, kt_fail_frame), sizeof(f));
+		snprintf(msg, len,
+			 "guest exception (vector entry %u): esr %#llx elr %s "
+			 "far %#llx spsr %#llx",
+			 val, (unsigned long long)f[0], kt_sym(vm, f[1], b, sizeof(b)),
+			 (unsigned long long)f[2], (unsigned long long)f[3]);
+		return true;
 	}
-	return buf;
+	if (port == KA_MICROVM_FAIL) {
+		snprintf(msg, len,
+			 "guest exception in the micro-VM's vectors "
+			 "(entry %llu): esr %#llx elr %s far %#llx",
+			 (unsigned long long)ka_x(vm, idx, 1), (unsigned long long)ka_x(vm, idx, 0),
+			 kt_sym(vm, ka_x(vm, idx, 2), b, sizeof(b)),
+			 (unsigned long long)ka_x(vm, idx, 3));
+		return true;
+	}
+	return false;
 }
 
-void kt_expect_done(struct kt_vm *vm, unsigned int idx)
+void kt_arch_debug_detail(const struct kt_vm *vm, unsigned int idx, char *buf, size_t len)
 {
-	struct kt_stop st;
-	char d[320];
-
-	kt_run(vm, idx, 0, &st);
-	ck_assert_msg(st.what == KT_DONE, "vcpu%u: expected done, got %s", idx,
-		      kt_describe(vm, &st, d, sizeof(d)));
-}
-
-void kt_expect_mark(struct kt_vm *vm, unsigned int idx, uint32_t mark)
-{
-	struct kt_stop st;
-	char d[320];
-
-	kt_run(vm, idx, 0, &st);
-	ck_assert_msg(st.what == KT_MARK && st.mark == mark, "vcpu%u: expected marker %u, got %s",
-		      idx, mark, kt_describe(vm, &st, d, sizeof(d)));
-}
-
-struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvmdbg_stop kind,
-				    const char *label)
-{
-	struct kt_stop st;
-	char d[320], b[64];
-
-	kt_run(vm, idx, kind == KVMDBG_STOP_GUEST ? KT_RUN_GUEST : 0, &st);
-	ck_assert_msg(st.what == KT_EVENT && st.ev.kind == kind, "vcpu%u: expected %s%s%s, got %s",
-		      idx, kvmdbg_stop_name(kind), label ? " at " : "",
-		      label ? kt_sym(vm, kt_gva(vm, label), b, sizeof(b)) : "",
-		      kt_describe(vm, &st, d, sizeof(d)));
-	if (label)
-		ck_assert_msg(st.ev.pc == kt_gva(vm, label), "vcpu%u: expected %s at %s, got %s",
-			      idx, kvmdbg_stop_name(kind),
-			      kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
-			      kt_describe(vm, &st, d, sizeof(d)));
-	return st.ev;
+	snprintf(buf, len, "esr %#llx far %#llx", (unsigned long long)ka_last_esr(vm, idx),
+		 (unsigned long long)vm->m.run[idx]->debug.arch.far);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm64 side of the `kvm` suite's helpers: tests/kvm-util-arm64.c implements
- * the arch-neutral API of tests/kvm-util.h (test VM, run loop, symbols) for
- * arm64 micro-VMs, plus the arm64-only helpers below. Included by
- * tests/guest/arm64-guests.S for the MMIO window.
+ * the kt_arch_* hooks through which the arch-neutral tests/kvm-util.c (test
+ * VM, run loop, symbols) drives arm64 micro-VMs, plus the arm64-only helpers
+ * below. Included by tests/guest/arm64-guests.S for the MMIO window.
  *
  * The guests' "out" port on arm64 is an aligned 32-bit store to
  * KA_PORT_ADDR(port) (KT_PORT_* of kvm-util.h): that address is no memory

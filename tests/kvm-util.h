@@ -274,8 +274,43 @@ void kt_expect_mark(struct kt_vm *vm, unsigned int idx, uint32_t mark);
 struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvmdbg_stop kind,
 				    const char *label);
 
-/* KVM_GET_REGS rip of vCPU idx. */
+/* The program counter of vCPU idx (x86: KVM_GET_REGS rip; arm64: PC). */
 uint64_t kt_rip(struct kt_vm *vm, unsigned int idx);
+
+/*
+ * ---- per-arch hooks ----
+ *
+ * tests/kvm-util.c is arch-neutral; what differs between the arches is in
+ * tests/kvm-util-x86.c and tests/kvm-util-arm64.c (one of them is linked),
+ * which implement kt_rip() above and the following.
+ */
+
+/* A label of the guest blob, for kt_sym(). */
+struct kt_symtab {
+	const char *name;
+	const char *addr;
+};
+/* The arch's blob labels, and the name of its program counter in messages
+ * ("rip", "pc"). */
+extern const struct kt_symtab kt_arch_syms[];
+extern const size_t kt_arch_nr_syms;
+extern const char kt_arch_pc_name[];
+
+/* kt_vcpu_start() after kvmdbg_microvm_start(): what else the arch's blob
+ * needs of a started vCPU (asserts). */
+void kt_arch_vcpu_started(struct kt_vm *vm, unsigned int idx);
+/* The last exit of vCPU idx as a guest "out" (x86: KVM_EXIT_IO; arm64: an
+ * MMIO store to KA_PORT_ADDR(port)): 1 with *port and *val when it is one,
+ * 0 when the exit is of another kind, -1 when it is the arch's port exit
+ * but no "out" (msg says what). */
+int kt_arch_out(const struct kt_vm *vm, unsigned int idx, uint32_t *port, uint32_t *val, char *msg,
+		size_t len);
+/* Whether port is one the guest reports an unexpected exception on (val
+ * from kt_arch_out()); if so, describe the exception in msg. */
+bool kt_arch_fail(struct kt_vm *vm, unsigned int idx, uint32_t port, uint32_t val, char *msg,
+		  size_t len);
+/* The arch's detail of vCPU idx's last KVM_EXIT_DEBUG, for the trace. */
+void kt_arch_debug_detail(const struct kt_vm *vm, unsigned int idx, char *buf, size_t len);
 
 #endif /* __ASSEMBLER__ */
 #endif
