@@ -18,6 +18,7 @@
  * debugger inserted; the breakpoint set, the slots and guest memory are
  * not changed by exits; prepare and handle_exit succeed.
  */
+#include <errno.h>
 #include <string.h>
 
 #include <linux/kvm.h>
@@ -120,6 +121,10 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 		fh.v[0].pc = ex->pc;
 		run.exit_reason = KVM_EXIT_DEBUG;
 		r = kvmdbg_vcpu_handle_exit(v, &ev);
+		/* A breakpoint instruction the memory callbacks cannot read:
+		 * whose it is cannot be told, so the read's error. */
+		if (r == -EFAULT && fh_swbp_unreadable(ex, arch == KVMDBG_ARCH_X86_64))
+			continue;
 		FUZZ_REQUIRE(r == 0, "handle_exit %d", r);
 		FUZZ_REQUIRE((unsigned int)ev.kind <= KVMDBG_STOP_NONE, "kind %d", ev.kind);
 		if (ev.kind == KVMDBG_STOP_BREAK && ev.type == KVMDBG_BREAK_SW) {
