@@ -1077,9 +1077,14 @@ static void on_alarm(int sig)
 		_exit(1);
 	}
 	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
-	for (unsigned int i = 0; i < m->nvcpus; i++)
-		if (m->vcpus[i].run)
-			__atomic_store_n(&m->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+
+		if (v->run)
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->thread_started && !pthread_equal(v->thread, pthread_self()))
+			pthread_kill(v->thread, SIGUSR1); /* async-signal-safe */
+	}
 }
 
 static void on_kick(int sig)
@@ -1841,7 +1846,9 @@ static int g_read_regs(void *ctx, int t, uint8_t *b)
 		for (unsigned int i = 0; i < 16; i++)
 			put_le(XREG(b, i), g[i], 8);
 	}
-	put_le(XREG(b, X86_RIP), r.rip, 8);
+	/* Real mode: gdb sees the linear pc (CS base + IP), the address space its
+	 * breakpoints and the library's events use. */
+	put_le(XREG(b, X86_RIP), sr.cr0 & 1 ? r.rip : sr.cs.base + r.rip, 8);
 	put_le(XREG(b, X86_EFLAGS), r.rflags, 4);
 	put_le(XREG(b, X86_CS + 0), sr.cs.selector, 4);
 	put_le(XREG(b, X86_CS + 1), sr.ss.selector, 4);
@@ -1895,6 +1902,8 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	for (unsigned int i = 0; i < 16; i++)
 		*g[i] = get_le(XREG(b, i), 8);
 	r.rip = get_le(XREG(b, X86_RIP), 8);
+	if (!(sr.cr0 & 1)) /* real mode: linear pc back to IP */
+		r.rip = (r.rip - sr.cs.base) & 0xffff;
 	r.rflags = get_le(XREG(b, X86_EFLAGS), 4) | 2;
 	for (unsigned int i = 0; i < 6; i++) {
 		uint16_t sel = (uint16_t)get_le(XREG(b, X86_CS + i), 4);
