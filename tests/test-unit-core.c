@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The generic core (vm.c, vcpu.c, slots.c, swbp.c) against a fake KVM: a
- * struct kvmdbg_host_ops that records what the library asks of KVM and
- * feeds it synthetic exits, with the real portable arch ops behind it.
+ * The generic core (vm.c, vcpu.c, slots.c, swbp.c) against a fake KVM
+ * (tests/hardening/fake-host.h): a struct kvmdbg_host_ops that records what
+ * the library asks of KVM and feeds it synthetic exits, with the real
+ * portable arch ops behind it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,195 +11,22 @@
 
 #include <linux/kvm.h>
 
+#include "hardening/fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
-/* ---- fake guest memory ---- */
+/* ---- the fake KVM: tests/hardening/fake-host.h ---- */
 
+/* Guest memory: the fake's pattern over 64 KiB (rather than its default). */
 #define MEM_SIZE 0x10000
 
-static uint8_t mem[MEM_SIZE], mem_orig[MEM_SIZE];
-static int mem_fail_read, mem_fail_write; /* fail the Nth next call (1 = next) */
-static int mem_writes;
-
-static int fake_read(void *ctx, uint64_t gva, void *buf, size_t len)
+/* Reset the fake KVM to a typical host of arch; its host ops. */
+static const struct kvmdbg_host_ops *fake_host(enum kvmdbg_arch arch)
 {
-	(void)ctx;
-	if (mem_fail_read && --mem_fail_read == 0)
-		return -EFAULT;
-	if (gva > MEM_SIZE || len > MEM_SIZE - gva)
-		return -EFAULT;
-	memcpy(buf, mem + gva, len);
-	return 0;
+	fh_reset(arch);
+	fh_mem_resize(MEM_SIZE);
+	return fh_host();
 }
-
-static int fake_write(void *ctx, uint64_t gva, const void *buf, size_t len)
-{
-	(void)ctx;
-	if (mem_fail_write && --mem_fail_write == 0)
-		return -EFAULT;
-	if (gva > MEM_SIZE || len > MEM_SIZE - gva)
-		return -EFAULT;
-	memcpy(mem + gva, buf, len);
-	mem_writes++;
-	return 0;
-}
-
-static const struct kvmdbg_mem_ops fake_mem = {.read = fake_read, .write = fake_write};
-
-static void mem_reset(void)
-{
-	for (size_t i = 0; i < MEM_SIZE; i++)
-		mem[i] = (uint8_t)(i * 7 + 3);
-	memcpy(mem_orig, mem, sizeof(mem));
-	mem_fail_read = mem_fail_write = 0;
-	mem_writes = 0;
-}
-
-/* ---- fake KVM ---- */
-
-struct fake_vcpu {
-	int set_calls;
-	uint32_t ctl;
-	struct kvmdbg_hwstate hw;
-	struct kvmdbg_exit exit; /* what the next read_exit returns */
-	uint64_t pc;
-	int rf_calls;
-	int inject_calls;
-	struct kvmdbg_reinject injected;
-	int masked, restored;
-	int fail_set; /* fail the next set_guest_debug with this errno */
-	struct kvmdbg_guest_regs gregs; /* the guest's own debug registers */
-	int gregs_reads;
-};
-
-static struct fake_vcpu fv[4];
-static bool fake_no_debug;
-static uint32_t fake_guest_flags;
-
-static int fake_probe_common(struct kvmdbg_caps *c, enum kvmdbg_arch arch)
-{
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = arch;
-	c->guest_debug = !fake_no_debug;
-	c->single_step = c->sw_breakpoints = c->hw_debug = 1;
-	if (arch == KVMDBG_ARCH_X86_64) {
-		c->hw_breakpoints = c->hw_watchpoints = 4;
-		c->shared_slots = 1;
-		c->block_irq = c->inject_db = c->inject_bp = 1;
-		c->guest_state = 1;
-		c->max_watch_len = 8;
-	} else {
-		c->hw_breakpoints = 6;
-		c->hw_watchpoints = 4;
-		c->max_watch_len = 1ull << 31;
-	}
-	return 0;
-}
-
-static int fake_probe_x86(int fd, struct kvmdbg_caps *c)
-{
-	(void)fd;
-	return fake_probe_common(c, KVMDBG_ARCH_X86_64);
-}
-
-static int fake_probe_arm64(int fd, struct kvmdbg_caps *c)
-{
-	(void)fd;
-	return fake_probe_common(c, KVMDBG_ARCH_ARM64);
-}
-
-static int fake_set(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
-{
-	struct fake_vcpu *f = &fv[fd];
-
-	if (f->fail_set) {
-		int e = f->fail_set;
-
-		f->fail_set = 0;
-		return -e;
-	}
-	f->set_calls++;
-	f->ctl = ctl;
-	f->hw = *hw;
-	return 0;
-}
-
-static int fake_read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
-{
-	(void)run;
-	*ex = fv[fd].exit;
-	return 0;
-}
-
-static int fake_get_pc(int fd, uint64_t *pc)
-{
-	*pc = fv[fd].pc;
-	return 0;
-}
-
-static int fake_rf(int fd)
-{
-	fv[fd].rf_calls++;
-	return 0;
-}
-
-static int fake_mask(int fd, uint64_t *saved)
-{
-	fv[fd].masked++;
-	*saved = 0x3c0;
-	return 0;
-}
-
-static int fake_restore(int fd, uint64_t saved)
-{
-	ck_assert_uint_eq(saved, 0x3c0);
-	fv[fd].restored++;
-	return 0;
-}
-
-static int fake_inject(int fd, const struct kvmdbg_reinject *r, uint32_t *ctl)
-{
-	fv[fd].inject_calls++;
-	fv[fd].injected = *r;
-	*ctl = 0;
-	if (r->exception == 1)
-		*ctl = KVMDBG_CTL_INJECT_DB;
-	else if (r->exception == 3)
-		*ctl = KVMDBG_CTL_INJECT_BP;
-	return 0;
-}
-
-static int fake_read_guest(int fd, struct kvmdbg_guest_regs *g)
-{
-	fv[fd].gregs_reads++;
-	*g = fv[fd].gregs;
-	g->nr[KVMDBG_POOL_BP] = 4;
-	return 0;
-}
-
-static const struct kvmdbg_host_ops fake_x86 = {
-	.arch = &kvmdbg_x86_ops,
-	.probe = fake_probe_x86,
-	.set_guest_debug = fake_set,
-	.read_exit = fake_read_exit,
-	.get_pc = fake_get_pc,
-	.set_resume_flag = fake_rf,
-	.inject = fake_inject,
-	.read_guest_regs = fake_read_guest,
-};
-
-static const struct kvmdbg_host_ops fake_arm64 = {
-	.arch = &kvmdbg_arm64_ops,
-	.probe = fake_probe_arm64,
-	.set_guest_debug = fake_set,
-	.read_exit = fake_read_exit,
-	.get_pc = fake_get_pc,
-	.mask_irqs = fake_mask,
-	.restore_irqs = fake_restore,
-	.inject = fake_inject,
-	.inject_emulated = true,
-};
 
 static struct kvm_run runs[4];
 
@@ -207,17 +35,14 @@ struct env {
 	struct kvmdbg_vcpu *v[2];
 };
 
-static void env_new_overlay(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features,
+static void env_new_overlay(struct env *e, enum kvmdbg_arch arch, uint64_t features,
 			    enum kvmdbg_overlay overlay)
 {
 	struct kvmdbg_vm_opts o = {
-		.sz = sizeof(o), .mem = &fake_mem, .features = features, .overlay = overlay};
+		.sz = sizeof(o), .mem = &fh_mem_ops, .features = features, .overlay = overlay};
+	const struct kvmdbg_host_ops *host = fake_host(arch);
 
-	(void)fake_guest_flags;
-	memset(fv, 0, sizeof(fv));
 	memset(runs, 0, sizeof(runs));
-	mem_reset();
-	fake_no_debug = false;
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &e->vm), 0);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
@@ -225,35 +50,38 @@ static void env_new_overlay(struct env *e, const struct kvmdbg_host_ops *host, u
 	}
 }
 
-static void env_new(struct env *e, const struct kvmdbg_host_ops *host, uint64_t features)
+static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
 {
-	env_new_overlay(e, host, features, KVMDBG_OVERLAY_OFF);
+	env_new_overlay(e, arch, features, KVMDBG_OVERLAY_OFF);
 }
 
 static void env_free(struct env *e)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		kvmdbg_vcpu_free(e->v[i]);
+		/* arm64: every restore_irqs gave back what mask_irqs saved. */
+		ck_assert_uint_eq(fh.v[i].daif, 0x3c0);
+	}
 	kvmdbg_vm_free(e->vm);
 }
 
 /* x86 #DB exit with positive-polarity DR6 bits. */
 static void x86_db(int cpu, uint64_t pc, uint64_t dr6_bits)
 {
-	fv[cpu].exit = (struct kvmdbg_exit){
+	fh.v[cpu].exit = (struct kvmdbg_exit){
 		.exception = 1, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
-	fv[cpu].pc = pc;
+	fh.v[cpu].pc = pc;
 }
 
 static void x86_bp(int cpu, uint64_t pc)
 {
-	fv[cpu].exit = (struct kvmdbg_exit){.exception = 3, .pc = pc, .dr6 = 0xffff0ff0ull};
-	fv[cpu].pc = pc;
+	fh.v[cpu].exit = (struct kvmdbg_exit){.exception = 3, .pc = pc, .dr6 = 0xffff0ff0ull};
+	fh.v[cpu].pc = pc;
 }
 
 #define DR6_BS (1ull << 14)
 
-static int enabled_slots(const struct fake_vcpu *f, unsigned int pool)
+static int enabled_slots(const struct fh_vcpu *f, unsigned int pool)
 {
 	int n = 0;
 
@@ -359,28 +187,28 @@ END_TEST
 
 START_TEST(test_vm_new_errors)
 {
+	const struct kvmdbg_host_ops *fake_x86 = fake_host(KVMDBG_ARCH_X86_64);
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
-	struct kvmdbg_mem_ops half = {.read = fake_read};
+	struct kvmdbg_mem_ops half = {.read = fh_mem_ops.read};
 	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
 
-	fake_no_debug = false;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, &fake_x86, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, NULL), -EINVAL);
 	o.sz = 4;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
 	ck_assert_ptr_null(vm);
 	o.sz = sizeof(o);
 	o.overlay = 7;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
 	o.overlay = KVMDBG_OVERLAY_OFF;
 	o.mem = &half;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
 	o.mem = NULL;
-	fake_no_debug = true;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), -ENOTTY);
-	fake_no_debug = false;
+	fh.caps.guest_debug = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -ENOTTY);
+	fh.caps.guest_debug = 1;
 	/* An older, smaller opts struct (only sz and mem) is accepted. */
 	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), 0);
 	ck_assert_ptr_nonnull(vm);
 	kvmdbg_vm_free(vm);
 	kvmdbg_vm_free(NULL);
@@ -393,7 +221,7 @@ START_TEST(test_insert_errors_change_nothing)
 {
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(NULL, KVMDBG_BREAK_HW, 0x100, 1), -EINVAL);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, 9, 0x100, 1), -EINVAL);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x100, 0), -EINVAL);
@@ -426,7 +254,7 @@ START_TEST(test_refcounts)
 {
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
@@ -444,11 +272,11 @@ START_TEST(test_refcounts)
 	/* Software breakpoints: refcounted, bytes restored on the last remove. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
-	ck_assert_uint_eq(mem[0x600], 0xcc);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
-	ck_assert_uint_eq(mem[0x600], 0xcc);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
-	ck_assert_uint_eq(mem[0x600], mem_orig[0x600]);
+	ck_assert_uint_eq(fh.mem[0x600], fh.orig[0x600]);
 	env_free(&e);
 }
 END_TEST
@@ -457,14 +285,14 @@ START_TEST(test_sw_memory_failures)
 {
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
-	mem_fail_read = 1;
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	fh_fault_arm_site(FH_MEM_READ, 1, EFAULT);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
 	ck_assert_uint_eq(e.vm->sw.count, 0);
-	mem_fail_write = 1;
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
 	ck_assert_uint_eq(e.vm->sw.count, 0);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 	/* The last byte of the address space is a valid int3 address; the
 	 * memory callback refuses it and nothing changes. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 1), -EFAULT);
@@ -472,22 +300,22 @@ START_TEST(test_sw_memory_failures)
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, MEM_SIZE + 5, 1), -EFAULT);
 
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), 0);
-	mem_fail_write = 1;
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
-	ck_assert_uint_eq(mem[0x700], 0xcc); /* still inserted, still tracked */
+	ck_assert_uint_eq(fh.mem[0x700], 0xcc); /* still inserted, still tracked */
 	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
-	mem_fail_write = 1;
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
 	ck_assert_int_eq(kvmdbg_remove_all(e.vm), -EFAULT);
 	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
 	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 	env_free(&e);
 
 	/* No memory callbacks: software breakpoints are not available. */
 	{
 		struct kvmdbg_vm *vm;
 
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, &fake_x86, &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), 0);
 		ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
 		kvmdbg_vm_free(vm);
 	}
@@ -499,7 +327,7 @@ START_TEST(test_vm_free_restores_memory)
 	struct env e;
 	unsigned int seed = 99;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	for (int i = 0; i < 3000; i++) {
 		uint64_t a;
 
@@ -512,7 +340,7 @@ START_TEST(test_vm_free_restores_memory)
 	}
 	ck_assert_uint_gt(e.vm->sw.count, 100);
 	env_free(&e);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -522,52 +350,52 @@ START_TEST(test_prepare_generation)
 {
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(NULL), -EINVAL);
 	/* First prepare: KVM's state is unknown, apply once. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, 1);
-	ck_assert_uint_eq(fv[0].ctl, 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 1);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, 1);
+	ck_assert_int_eq(fh.v[0].set_calls, 1);
 
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, 2);
-	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
-	ck_assert_uint_eq(fv[0].hw.slot[0][0].value, 0x100);
+	ck_assert_int_eq(fh.v[0].set_calls, 2);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].value, 0x100);
 
 	/* Both vCPUs pick up the VM-wide change once each. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-	ck_assert_int_eq(fv[1].set_calls, 1);
-	ck_assert_uint_eq(fv[1].hw.slot[0][0].value, 0x100);
+	ck_assert_int_eq(fh.v[1].set_calls, 1);
+	ck_assert_uint_eq(fh.v[1].hw.slot[0][0].value, 0x100);
 
 	/* A failing ioctl: error returned, retried next time. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
-	fv[0].fail_set = EINTR;
+	fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, 3);
-	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2);
+	ck_assert_int_eq(fh.v[0].set_calls, 3);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2);
 
 	/* Stepping on and off. */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_STEP |
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_STEP |
 					     KVMDBG_CTL_BLOCKIRQ);
-	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2); /* stepping keeps the breakpoints */
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2); /* stepping keeps the breakpoints */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
-	ck_assert_int_eq(fv[0].set_calls, 5);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(fh.v[0].set_calls, 5);
 	/* Insert then remove before a prepare: same state, no ioctl. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, 5);
+	ck_assert_int_eq(fh.v[0].set_calls, 5);
 	env_free(&e);
 }
 END_TEST
@@ -579,7 +407,7 @@ START_TEST(test_x86_hw_break_stepover)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -597,22 +425,22 @@ START_TEST(test_x86_hw_break_stepover)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(NULL), -EINVAL);
-	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
 			  KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].ctrl, 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
-	ck_assert_int_eq(fv[0].rf_calls, 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 0);
 
 	x86_db(0, 0x183, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-	ck_assert_int_eq(fv[0].inject_calls, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
 
 	/* Re-armed, not stepping. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
-	ck_assert_int_eq(enabled_slots(&fv[0], 0), 2);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2);
 	env_free(&e);
 }
 END_TEST
@@ -623,16 +451,16 @@ START_TEST(test_x86_rf_resume)
 	struct env e;
 	int calls;
 
-	env_new(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	calls = fv[0].set_calls;
+	calls = fh.v[0].set_calls;
 	x86_db(0, 0x100, 1u << 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].rf_calls, 1);
-	ck_assert_int_eq(fv[0].set_calls, calls); /* no step, no state change */
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+	ck_assert_int_eq(fh.v[0].set_calls, calls); /* no step, no state change */
 
 	/* Asked to step at the breakpoint: RF is not enough, and the step is
 	 * the user's. */
@@ -640,14 +468,14 @@ START_TEST(test_x86_rf_resume)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].rf_calls, 1);
-	ck_assert_uint_eq(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
 	x86_db(0, 0x102, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
 	ck_assert_uint_eq(ev.pc, 0x102);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
 	env_free(&e);
 }
 END_TEST
@@ -657,7 +485,7 @@ START_TEST(test_x86_step_onto_breakpoint)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x104, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -668,14 +496,14 @@ START_TEST(test_x86_step_onto_breakpoint)
 	/* The next step executes the instruction at the breakpoint: the library
 	 * disarms it for that step so the user moves exactly one instruction. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
 	x86_db(0, 0x106, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
 	ck_assert_uint_eq(ev.pc, 0x106);
 	/* Breakpoint and step bits together: both reported as one break. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
 	x86_db(0, 0x104, DR6_BS | 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
@@ -689,7 +517,7 @@ START_TEST(test_x86_stale_and_removed)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* Removed before this vCPU prepared again: never reported as a hit. */
@@ -697,7 +525,7 @@ START_TEST(test_x86_stale_and_removed)
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-	ck_assert_int_eq(fv[0].inject_calls, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
 	/* ...even when another point took the same slot number meanwhile. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -714,7 +542,7 @@ START_TEST(test_x86_stale_and_removed)
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
 
 	/* Not a debug exit. */
 	runs[0].exit_reason = KVM_EXIT_IO;
@@ -729,7 +557,7 @@ START_TEST(test_x86_guest_reinjection)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* The guest single-steps itself (TF) while the host is not stepping. */
@@ -737,34 +565,34 @@ START_TEST(test_x86_guest_reinjection)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].inject_calls, 1);
-	ck_assert_uint_eq(fv[0].injected.exception, 1);
-	ck_assert_uint_eq(fv[0].injected.dr6, DR6_BS);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_INJECT_DB, KVMDBG_CTL_INJECT_DB);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_BS);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_DB, KVMDBG_CTL_INJECT_DB);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
 	/* One-shot: the next prepare makes no call. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].inject_calls, 1);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
 
 	/* The guest's own breakpoint in a slot we do not use (slot 2). */
 	x86_db(0, 0x555, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 2);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 2);
 
 	/* Ours and the guest's at once: reported, and re-injected on resume. */
 	x86_db(0, 0x100, 1u << 0 | 1u << 3);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].inject_calls, 3);
-	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 3);
+	ck_assert_int_eq(fh.v[0].inject_calls, 3);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 3);
 	env_free(&e);
 
 	/* A host proven not to keep the guest's breakpoints live: B bits of
 	 * slots we did not enable are spurious, not the guest's. */
-	env_new(&e, &fake_x86, KVMDBG_FEAT_VERIFIED);
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x555, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -779,10 +607,10 @@ START_TEST(test_x86_watch_trap)
 	struct env e;
 	int calls;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1003, 6), 0); /* 3 slots */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	calls = fv[0].set_calls;
+	calls = fh.v[0].set_calls;
 	x86_db(0, 0x123, 1u << 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
@@ -793,7 +621,7 @@ START_TEST(test_x86_watch_trap)
 	ck_assert_int_eq(ev.write, 1);
 	/* Trap-like: the access happened, nothing to step past. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].set_calls, calls);
+	ck_assert_int_eq(fh.v[0].set_calls, calls);
 	env_free(&e);
 }
 END_TEST
@@ -803,10 +631,10 @@ START_TEST(test_x86_sw_break)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP);
 	x86_bp(0, 0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
@@ -815,8 +643,8 @@ START_TEST(test_x86_sw_break)
 
 	/* Resume: original byte back for one blocked-interrupt step. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(mem[0x800], mem_orig[0x800]);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_uint_eq(fh.mem[0x800], fh.orig[0x800]);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
 	/* The other vCPU stopped there too and steps over it at the same time. */
 	x86_bp(1, 0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -826,21 +654,21 @@ START_TEST(test_x86_sw_break)
 	x86_db(0, 0x802, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-	ck_assert_uint_eq(mem[0x800], mem_orig[0x800]); /* vCPU 1 still stepping */
+	ck_assert_uint_eq(fh.mem[0x800], fh.orig[0x800]); /* vCPU 1 still stepping */
 	x86_db(1, 0x802, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
-	ck_assert_uint_eq(mem[0x800], 0xcc);
+	ck_assert_uint_eq(fh.mem[0x800], 0xcc);
 
 	/* The guest's own int3 elsewhere: re-injected as #BP. */
-	mem[0x900] = 0xcc;
+	fh.mem[0x900] = 0xcc;
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_bp(0, 0x900);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].injected.exception, 3);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_INJECT_BP, KVMDBG_CTL_INJECT_BP);
-	mem[0x900] = mem_orig[0x900];
+	ck_assert_uint_eq(fh.v[0].injected.exception, 3);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP, KVMDBG_CTL_INJECT_BP);
+	fh.mem[0x900] = fh.orig[0x900];
 
 	/* Hit, then removed before the exit was handled: run again, no
 	 * injection (the guest's byte is back). */
@@ -849,7 +677,7 @@ START_TEST(test_x86_sw_break)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	env_free(&e);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -858,7 +686,7 @@ START_TEST(test_sw_removed_while_lifted)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_bp(0, 0x800);
@@ -867,7 +695,7 @@ START_TEST(test_sw_removed_while_lifted)
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	x86_db(0, 0x802, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0); /* not re-inserted */
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0); /* not re-inserted */
 	/* Freed mid step-over: the guest's bytes are restored too. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x810, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -875,7 +703,7 @@ START_TEST(test_sw_removed_while_lifted)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	env_free(&e);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -884,17 +712,17 @@ START_TEST(test_regs_changed_stepover)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	/* The debugger moved the PC elsewhere: nothing to step past there. */
-	fv[0].pc = 0x400;
+	fh.v[0].pc = 0x400;
 	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(NULL), -EINVAL);
 	env_free(&e);
 }
@@ -907,16 +735,16 @@ START_TEST(test_x86_rep_string_stepover)
 	struct env e;
 	int calls;
 
-	env_new(&e, &fake_x86, 0);
-	mem[0x100] = 0xf3; /* rep movsb */
-	mem[0x101] = 0xa4;
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	fh.mem[0x100] = 0xf3; /* rep movsb */
+	fh.mem[0x101] = 0xa4;
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	calls = fv[0].set_calls;
+	calls = fh.v[0].set_calls;
 	/* Each iteration traps with RIP unchanged: keep stepping, disarmed,
 	 * without another ioctl and without reporting the breakpoint again. */
 	for (int i = 0; i < 5; i++) {
@@ -924,20 +752,20 @@ START_TEST(test_x86_rep_string_stepover)
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		ck_assert_int_eq(fv[0].set_calls, calls);
-		ck_assert_uint_eq(fv[0].hw.slot[0][0].ctrl, 0);
+		ck_assert_int_eq(fh.v[0].set_calls, calls);
+		ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
 	}
 	x86_db(0, 0x102, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][0].ctrl, 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
 
 	/* A LOCKed instruction that an emulator did not execute (lost race). */
-	mem[0x180] = 0xf0; /* lock incl (%rax) */
-	mem[0x181] = 0xff;
-	mem[0x182] = 0x00;
+	fh.mem[0x180] = 0xf0; /* lock incl (%rax) */
+	fh.mem[0x181] = 0xff;
+	fh.mem[0x182] = 0x00;
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x180, 1u << 1);
@@ -952,8 +780,8 @@ START_TEST(test_x86_rep_string_stepover)
 	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 
 	/* A jump to itself completes every step: the breakpoint fires again. */
-	mem[0x200] = 0xeb; /* jmp . */
-	mem[0x201] = 0xfe;
+	fh.mem[0x200] = 0xeb; /* jmp . */
+	fh.mem[0x201] = 0xfe;
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x200, 1u << 1);
@@ -963,8 +791,8 @@ START_TEST(test_x86_rep_string_stepover)
 	x86_db(0, 0x200, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_ne(fv[0].hw.slot[0][1].ctrl, 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
 	env_free(&e);
 }
 END_TEST
@@ -974,7 +802,7 @@ START_TEST(test_x86_data_addr_of_reported_point)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2001, 3), 0); /* 2 slots */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -998,8 +826,8 @@ END_TEST
 
 static void arm64_exit(int cpu, uint64_t esr, uint64_t pc, uint64_t far)
 {
-	fv[cpu].exit = (struct kvmdbg_exit){.esr = esr, .pc = pc, .far = far};
-	fv[cpu].pc = pc;
+	fh.v[cpu].exit = (struct kvmdbg_exit){.esr = esr, .pc = pc, .far = far};
+	fh.v[cpu].pc = pc;
 }
 
 START_TEST(test_arm64_break_watch_stepover)
@@ -1007,14 +835,14 @@ START_TEST(test_arm64_break_watch_stepover)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new(&e, &fake_arm64, 0);
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1002, 4), -EINVAL);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x3004, 2), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_BP), 1);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_WP), 1);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
 
 	arm64_exit(0, ESR_EC(0x30), 0x1000, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1022,15 +850,16 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_uint_eq(ev.hits, 1u << 0);
 	/* Resume: breakpoint disarmed, interrupts masked, one step. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].masked, 1);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_BP), 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_eq(fh.v[0].mask_calls, 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
 	arm64_exit(0, ESR_EC(0x32), 0x1004, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-	ck_assert_int_eq(fv[0].restored, 1);
+	ck_assert_int_eq(fh.v[0].restore_calls, 1);
+	ck_assert_uint_eq(fh.v[0].daif, 0x3c0); /* what mask_irqs saved */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_BP), 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
 
 	/* A load that touches the watched bytes: FAR anywhere in the access,
 	 * reported as is; the access has not happened, so resuming steps past
@@ -1044,15 +873,16 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(ev.write, 0);
 	ck_assert_uint_eq(ev.hits, 1u << 16);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_WP), 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_BP), 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
 	arm64_exit(0, ESR_EC(0x32), 0x1014, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], KVMDBG_POOL_WP), 1);
-	ck_assert_int_eq(fv[0].masked, 2);
-	ck_assert_int_eq(fv[0].restored, 2);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	ck_assert_int_eq(fh.v[0].restore_calls, 2);
+	ck_assert_uint_eq(fh.v[0].daif, 0x3c0);
 	env_free(&e);
 }
 END_TEST
@@ -1063,21 +893,21 @@ START_TEST(test_arm64_brk)
 	struct env e;
 	uint8_t brk[4];
 
-	env_new(&e, &fake_arm64, 0);
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
 	memcpy(brk, kvmdbg_arm64_ops.sw_insn, 4);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x802, 4), -EINVAL);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
-	ck_assert_int_eq(memcmp(mem + 0x800, brk, 4), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(memcmp(mem + 0x800, mem_orig + 0x800, 4), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, 4), 0);
 	arm64_exit(0, ESR_EC(0x32), 0x804, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(memcmp(mem + 0x800, brk, 4), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 
 	/* The guest's own BRK #0x800 (BUG) at one of our addresses is still
 	 * the guest's: the immediate tells. */
@@ -1086,11 +916,11 @@ START_TEST(test_arm64_brk)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].inject_calls, 1);
-	ck_assert_uint_eq(fv[0].injected.esr, ESR_EC(0x3c) | 0x800);
-	ck_assert_uint_eq(fv[0].injected.pc, 0x800);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | 0x800);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x800);
 	env_free(&e);
-	ck_assert_int_eq(memcmp(mem, mem_orig, MEM_SIZE), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -1113,18 +943,18 @@ START_TEST(test_overlay_merge_route_suspend)
 	struct kvmdbg_event ev;
 	struct env e;
 
-	env_new_overlay(&e, &fake_x86, 0, KVMDBG_OVERLAY_GUEST);
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, 0, KVMDBG_OVERLAY_GUEST);
 	/* The guest: DR0 execution at 0x500, DR1 4-byte write watch at 0x600,
 	 * DR2 an I/O breakpoint (refused). */
-	fv[0].gregs.value[0][0] = 0x500;
-	fv[0].gregs.value[0][1] = 0x602; /* aligned down to 0x600 like the CPU */
-	fv[0].gregs.value[0][2] = 0x3f8;
-	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0) | gdr7(1, 1, 3) | gdr7(2, 2, 0);
+	fh.guest.value[0][0] = 0x500;
+	fh.guest.value[0][1] = 0x602; /* aligned down to 0x600 like the CPU */
+	fh.guest.value[0][2] = 0x3f8;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0) | gdr7(1, 1, 3) | gdr7(2, 2, 0);
 
 	/* No host slot: KVM runs the guest's own registers, nothing merged. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].gregs_reads, 1);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, 0);
+	ck_assert_int_eq(fh.v[0].guest_reads, 1);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
 	ck_assert_uint_eq(st.merged, 0);
 	ck_assert_uint_eq(st.rejected, 1);
@@ -1133,14 +963,14 @@ START_TEST(test_overlay_merge_route_suspend)
 	 * to the next; the I/O breakpoint never reaches the hardware. */
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_GD, 0); /* GD exit not verified */
-	ck_assert_uint_eq(fv[0].hw.slot[0][0].value, 0x100);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x500);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
-	ck_assert_uint_eq(fv[0].hw.slot[0][2].value, 0x600);
-	ck_assert_uint_eq(fv[0].hw.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 3 << 2);
-	ck_assert_uint_eq(fv[0].hw.slot[0][3].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, 0); /* GD exit not verified */
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].value, 0x100);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x500);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].value, 0x600);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 3 << 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][3].ctrl, 0);
 	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
 	ck_assert_uint_eq(st.merged, 2);
@@ -1153,14 +983,14 @@ START_TEST(test_overlay_merge_route_suspend)
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_uint_eq(ev.hits, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].injected.exception, 1);
-	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 0);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
 	/* Its watchpoint in hardware slot 2 is its B1. */
 	x86_db(0, 0x777, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 1);
 	/* The host's own hit is the host's. */
 	x86_db(0, 0x100, 1u << 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1190,7 +1020,7 @@ START_TEST(test_overlay_merge_route_suspend)
 	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
 
 	/* The guest reprograms DR0 elsewhere; seen at the next debug exit. */
-	fv[0].gregs.value[0][0] = 0x540;
+	fh.guest.value[0][0] = 0x540;
 	x86_db(0, 0x130, 1u << 3);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
@@ -1198,18 +1028,18 @@ START_TEST(test_overlay_merge_route_suspend)
 	x86_db(0, 0x131, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x540);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x540);
 
 	/* ...or when the VMM asks. */
-	fv[0].gregs.value[0][0] = 0x580;
+	fh.guest.value[0][0] = 0x580;
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x580);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x580);
 
 	/* The host detaches: the guest's own registers run as before. */
 	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
 	env_free(&e);
 }
 END_TEST
@@ -1251,11 +1081,11 @@ START_TEST(test_overlay_gd_exit)
 	struct env e;
 	int reads;
 
-	env_new_overlay(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
 			KVMDBG_OVERLAY_GUEST);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
 
 	/* The guest is about to write DR7: our GD exit. */
 	x86_db(0, 0x900, 1ull << 13);
@@ -1264,20 +1094,20 @@ START_TEST(test_overlay_gd_exit)
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
 	/* The MOV runs alone against the guest's own registers. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD), 0);
-	ck_assert_uint_eq(fv[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
-	fv[0].gregs.value[0][0] = 0x700;
-	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0);
-	reads = fv[0].gregs_reads;
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	fh.guest.value[0][0] = 0x700;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0);
+	reads = fh.v[0].guest_reads;
 	x86_db(0, 0x903, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-	ck_assert_int_eq(fv[0].gregs_reads, reads + 1);
+	ck_assert_int_eq(fh.v[0].guest_reads, reads + 1);
 	/* Back to host slots, GD, and the guest's new breakpoint merged. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fv[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_STEP),
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_STEP),
 			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
-	ck_assert_uint_eq(fv[0].hw.slot[0][1].value, 0x700);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x700);
 	env_free(&e);
 }
 END_TEST
@@ -1291,21 +1121,21 @@ START_TEST(test_overlay_guest_bp_live)
 	/* A KVM that keeps the guest's execution breakpoints running: they are
 	 * not merged (or they would fire twice), but a hit shared with the host
 	 * in the same slot number goes to both. */
-	env_new_overlay(&e, &fake_x86, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE,
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE,
 			KVMDBG_OVERLAY_GUEST);
-	fv[0].gregs.value[0][0] = 0x100;
-	fv[0].gregs.dr7 = 0x400 | gdr7(0, 0, 0);
+	fh.guest.value[0][0] = 0x100;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
 	ck_assert_uint_eq(st.merged, 0);
-	ck_assert_int_eq(enabled_slots(&fv[0], 0), 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 1);
 	x86_db(0, 0x100, 1u << 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fv[0].inject_calls, 1);
-	ck_assert_uint_eq(fv[0].injected.dr6, 1u << 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
 	env_free(&e);
 }
 END_TEST
@@ -1314,10 +1144,11 @@ START_TEST(test_overlay_api_errors)
 {
 	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .overlay = KVMDBG_OVERLAY_GUEST};
+	struct kvmdbg_host_ops no_regs;
 	struct kvmdbg_vm *vm;
 	struct env e;
 
-	env_new(&e, &fake_x86, 0);
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EOPNOTSUPP);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), -EOPNOTSUPP);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(NULL), -EINVAL);
@@ -1326,7 +1157,10 @@ START_TEST(test_overlay_api_errors)
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EINVAL);
 	env_free(&e);
 	/* A host that cannot read the guest's registers cannot overlay. */
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &fake_arm64, &vm), -EOPNOTSUPP);
+	no_regs = *fake_host(KVMDBG_ARCH_ARM64);
+	no_regs.read_guest_regs = NULL;
+	fh.caps.guest_state = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &vm), -EOPNOTSUPP);
 }
 END_TEST
 

@@ -7,6 +7,8 @@
 
 struct fh_state fh;
 
+static uint8_t mem_buf[FH_MEM_MAX], orig_buf[FH_MEM_MAX];
+
 const char *const fh_site_names[FH_NR_SITES] = {
 	[FH_PROBE] = "probe",
 	[FH_SET_GUEST_DEBUG] = "set_guest_debug",
@@ -26,11 +28,13 @@ static int fault(enum fh_site site)
 {
 	fh.site_calls[site]++;
 	fh.calls++;
-	if (fh.fail_at && fh.calls == fh.fail_at) {
-		fh.failed_site = (int)site;
-		return -fh.fail_errno;
-	}
-	return 0;
+	if (!fh.fail_at)
+		return 0;
+	if (fh.fail_one_site ? site != fh.fail_site || ++fh.fail_site_calls != fh.fail_at
+			     : fh.calls != fh.fail_at)
+		return 0;
+	fh.failed_site = (int)site;
+	return -fh.fail_errno;
 }
 
 void fh_fault_arm(unsigned long nth, int err)
@@ -39,6 +43,25 @@ void fh_fault_arm(unsigned long nth, int err)
 	fh.fail_at = nth;
 	fh.fail_errno = err;
 	fh.failed_site = -1;
+	fh.fail_one_site = false;
+}
+
+void fh_fault_arm_site(enum fh_site site, unsigned long nth, int err)
+{
+	fh_fault_arm(nth, err);
+	fh.fail_one_site = nth != 0;
+	fh.fail_site = site;
+	fh.fail_site_calls = 0;
+}
+
+void fh_mem_resize(size_t size)
+{
+	if (size > FH_MEM_MAX)
+		size = FH_MEM_MAX;
+	for (size_t i = 0; i < size; i++)
+		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 175, 431, ... */
+	memcpy(fh.orig, fh.mem, size);
+	fh.mem_size = size;
 }
 
 void fh_reset(enum kvmdbg_arch arch)
@@ -46,9 +69,9 @@ void fh_reset(enum kvmdbg_arch arch)
 	memset(&fh, 0, sizeof(fh));
 	fh.arch = arch;
 	fh.failed_site = -1;
-	for (size_t i = 0; i < FH_MEM_SIZE; i++)
-		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 175, 431, ... */
-	memcpy(fh.orig, fh.mem, sizeof(fh.mem));
+	fh.mem = mem_buf;
+	fh.orig = orig_buf;
+	fh_mem_resize(FH_MEM_SIZE);
 	for (int i = 0; i < FH_MAX_VCPUS; i++)
 		fh.v[i].daif = 0x3c0;
 
@@ -75,7 +98,7 @@ void fh_reset(enum kvmdbg_arch arch)
 
 bool fh_mem_is_orig(void)
 {
-	return memcmp(fh.mem, fh.orig, sizeof(fh.mem)) == 0;
+	return memcmp(fh.mem, fh.orig, fh.mem_size) == 0;
 }
 
 /* ---- memory callbacks ---- */
@@ -87,7 +110,7 @@ static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
 	(void)ctx;
 	if (r)
 		return r;
-	if (gva > FH_MEM_SIZE || len > FH_MEM_SIZE - gva)
+	if (gva > fh.mem_size || len > fh.mem_size - gva)
 		return -EFAULT;
 	memcpy(buf, fh.mem + gva, len);
 	return 0;
@@ -98,7 +121,7 @@ static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 	int r = fault(FH_MEM_WRITE);
 
 	(void)ctx;
-	if (gva > FH_MEM_SIZE || len > FH_MEM_SIZE - gva)
+	if (gva > fh.mem_size || len > fh.mem_size - gva)
 		return -EFAULT;
 	if (r) {
 		/* A write that failed half-way. */
@@ -188,6 +211,7 @@ static int set_rf(int fd)
 	if (r)
 		return r;
 	v->rf = true;
+	v->rf_calls++;
 	return 0;
 }
 
@@ -203,6 +227,7 @@ static int mask_irqs(int fd, uint64_t *saved)
 	*saved = v->daif;
 	v->daif = 0x3c0;
 	v->masked++;
+	v->mask_calls++;
 	return 0;
 }
 
@@ -218,6 +243,7 @@ static int restore_irqs(int fd, uint64_t saved)
 	v->daif = saved;
 	if (v->masked)
 		v->masked--;
+	v->restore_calls++;
 	return 0;
 }
 
@@ -240,13 +266,15 @@ static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 
 static int read_guest_regs(int fd, struct kvmdbg_guest_regs *g)
 {
+	struct fh_vcpu *v = vcpu(fd);
 	int r = fault(FH_READ_GUEST_REGS);
 
-	if (!vcpu(fd))
+	if (!v)
 		return -EBADF;
 	if (r)
 		return r;
 	fh.guest_reads++;
+	v->guest_reads++;
 	*g = fh.guest;
 	return 0;
 }
@@ -302,5 +330,5 @@ bool fh_swbp_unreadable(const struct kvmdbg_exit *ex, bool x86)
 							 (uint32_t)kvmdbg_arm64_ops.sw_insn[1] << 3 |
 							 (uint32_t)(kvmdbg_arm64_ops.sw_insn[2] & 0x1f) << 11);
 
-	return swbp && (ex->pc >= FH_MEM_SIZE || FH_MEM_SIZE - ex->pc < (x86 ? 1 : 4));
+	return swbp && (ex->pc >= fh.mem_size || fh.mem_size - ex->pc < (x86 ? 1 : 4));
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A fake KVM for the hardening tests (model, fault injection, hostile exits)
- * and the fuzz targets: a struct kvmdbg_host_ops for either arch with fake
- * guest memory behind struct kvmdbg_mem_ops, recording what the library asks
- * of "KVM", and a fault injector that can fail any one fallible call (a host
- * op or a memory callback) with a chosen errno.
+ * A fake KVM for the hardening tests (model, fault injection, hostile exits),
+ * the fuzz targets, the generic core's unit tests (tests/test-unit-core.c)
+ * and bench/bench-scale.c: a struct kvmdbg_host_ops for either arch with
+ * fake guest memory behind struct kvmdbg_mem_ops, recording what the library
+ * asks of "KVM", and a fault injector that can fail any one fallible call (a
+ * host op or a memory callback, or the nth call of one of them) with a
+ * chosen errno.
  *
  * No Check in here: the fuzz targets link it too. One global instance (the
  * host ops only get an fd); vCPU fds are indices 0..FH_MAX_VCPUS-1.
@@ -18,7 +20,8 @@
 #include "kvmdbg-int.h"
 
 #define FH_MAX_VCPUS 4
-#define FH_MEM_SIZE 0x800
+#define FH_MEM_SIZE 0x800   /* guest memory after fh_reset() */
+#define FH_MEM_MAX  0x10000 /* ... and at the most, with fh_mem_resize() */
 
 /* Fallible call sites of the fake, for fault injection. */
 enum fh_site {
@@ -46,6 +49,8 @@ struct fh_vcpu {
 	bool rf;              /* x86 RFLAGS.RF set by the library */
 	uint64_t daif;        /* arm64 PSTATE.DAIF */
 	unsigned int masked;  /* mask_irqs calls not yet restored */
+	/* Successful calls of this vCPU, since fh_reset(). */
+	unsigned int rf_calls, mask_calls, restore_calls, guest_reads;
 	/* The exit the next read_exit returns. */
 	struct kvmdbg_exit exit;
 	unsigned int inject_calls;
@@ -60,12 +65,19 @@ struct fh_state {
 	struct kvmdbg_guest_regs guest;
 	unsigned int guest_reads;
 	struct fh_vcpu v[FH_MAX_VCPUS];
-	uint8_t mem[FH_MEM_SIZE], orig[FH_MEM_SIZE];
+	/* Guest memory: mem_size bytes at mem, their original bytes at orig
+	 * (static buffers of FH_MEM_MAX bytes). */
+	uint8_t *mem, *orig;
+	size_t mem_size;
 	/* Fault injection: the fail_at-th fallible call (1-based, counted from
-	 * the last fh_fault_arm()) returns -fail_errno. */
+	 * the last fh_fault_arm()) returns -fail_errno; after
+	 * fh_fault_arm_site(), the fail_at-th call of fail_site. */
 	unsigned long calls;
 	unsigned long fail_at;
 	int fail_errno;
+	bool fail_one_site;
+	enum fh_site fail_site;
+	unsigned long fail_site_calls;
 	bool fail_partial;    /* a failing memory write writes its first byte */
 	int failed_site;      /* enum fh_site of the injected failure, -1 none */
 	unsigned long site_calls[FH_NR_SITES];
@@ -75,13 +87,18 @@ extern struct fh_state fh;
 extern const struct kvmdbg_mem_ops fh_mem_ops;
 extern const char *const fh_site_names[FH_NR_SITES];
 
-/* Reset everything: arch caps as a typical host, memory to a fixed pattern
- * (which contains some 0xcc bytes, like real code), no faults armed. */
+/* Reset everything: arch caps as a typical host, FH_MEM_SIZE bytes of memory
+ * in a fixed pattern (which contains some 0xcc bytes, like real code), no
+ * faults armed. */
 void fh_reset(enum kvmdbg_arch arch);
+/* After fh_reset(): size bytes of memory (<= FH_MEM_MAX), the same pattern. */
+void fh_mem_resize(size_t size);
 /* The fake host ops of fh.arch. */
 const struct kvmdbg_host_ops *fh_host(void);
 /* Fail the nth next fallible call (1 = the next) with -err; 0 disarms. */
 void fh_fault_arm(unsigned long nth, int err);
+/* The same, counting only the calls of one site. */
+void fh_fault_arm_site(enum fh_site site, unsigned long nth, int err);
 /* Guest memory equals its original bytes. */
 bool fh_mem_is_orig(void);
 /* Whether an exit is a breakpoint instruction (x86 #BP, arm64 BRK/BKPT) at
