@@ -4,9 +4,9 @@
  * against the linear list a VMM author would otherwise write (QEMU keeps its
  * software breakpoints in a QTAILQ and kvm_find_sw_breakpoint() walks it).
  *
- * Portable: the library runs against a fake KVM (struct kvmdbg_host_ops, as
- * in tests/test-unit-core.c) and fake guest memory, so only the library's
- * own work is timed. Per size n:
+ * Portable: the library runs against a fake KVM (the struct kvmdbg_host_ops of
+ * tests/hardening/fake-host.h, as in tests/test-unit-core.c) and fake guest
+ * memory, so only the library's own work is timed. Per size n:
  *  - classification: kvmdbg_vcpu_handle_exit() on a synthetic x86 #BP exit at
  *    one of the n breakpoints, chosen at random (public API);
  *  - insert / remove: kvmdbg_insert() / kvmdbg_remove() of a new software
@@ -26,6 +26,7 @@
 #include <linux/kvm.h>
 
 #include "bench-common.h"
+#include "fake-host.h"
 #include "kvmdbg-int.h"
 
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
@@ -41,7 +42,12 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	exit(1);
 }
 
-/* ---- fake guest memory: every byte reads as a nop, writes vanish ---- */
+/*
+ * ---- fake guest memory: every byte reads as a nop, writes vanish ----
+ *
+ * Not fake-host.h's memory: the breakpoints here sit anywhere in 48 bits
+ * of address space, a million of them, and only the library is timed.
+ */
 
 static int fake_read(void *ctx, uint64_t gva, void *buf, size_t len)
 {
@@ -61,70 +67,6 @@ static int fake_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 }
 
 static const struct kvmdbg_mem_ops fake_mem = {.read = fake_read, .write = fake_write};
-
-/* ---- fake x86 KVM ---- */
-
-static struct kvmdbg_exit next_exit;
-
-static int fake_probe(int fd, struct kvmdbg_caps *c)
-{
-	(void)fd;
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = KVMDBG_ARCH_X86_64;
-	c->guest_debug = 1;
-	c->single_step = c->sw_breakpoints = c->hw_debug = 1;
-	c->hw_breakpoints = c->hw_watchpoints = 4;
-	c->shared_slots = 1;
-	c->block_irq = c->inject_db = c->inject_bp = 1;
-	c->max_watch_len = 8;
-	return 0;
-}
-
-static int fake_set(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
-{
-	(void)fd;
-	(void)ctl;
-	(void)hw;
-	return 0;
-}
-
-static int fake_read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
-{
-	(void)fd;
-	(void)run;
-	*ex = next_exit;
-	return 0;
-}
-
-static int fake_get_pc(int fd, uint64_t *pc)
-{
-	(void)fd;
-	*pc = next_exit.pc;
-	return 0;
-}
-
-static int fake_rf(int fd)
-{
-	(void)fd;
-	return 0;
-}
-
-static int fake_inject(int fd, const struct kvmdbg_reinject *r, uint32_t *ctl)
-{
-	(void)fd;
-	*ctl = r->exception == 3 ? KVMDBG_CTL_INJECT_BP : KVMDBG_CTL_INJECT_DB;
-	return 0;
-}
-
-static const struct kvmdbg_host_ops fake_x86 = {
-	.arch = &kvmdbg_x86_ops,
-	.probe = fake_probe,
-	.set_guest_debug = fake_set,
-	.read_exit = fake_read_exit,
-	.get_pc = fake_get_pc,
-	.set_resume_flag = fake_rf,
-	.inject = fake_inject,
-};
 
 /* Breakpoint i's address: a bijection of i onto 48-bit addresses. */
 static uint64_t bp_addr(uint64_t i)
@@ -263,7 +205,7 @@ static void lib_classify(void *p, unsigned int count)
 	struct kvmdbg_event ev;
 
 	for (unsigned int i = 0; i < count; i++) {
-		next_exit.pc = pcs[c->pick++ % npc];
+		fh.v[0].exit.pc = fh.v[0].pc = pcs[c->pick++ % npc];
 		if (kvmdbg_vcpu_handle_exit(c->v, &ev) || ev.kind != KVMDBG_STOP_BREAK)
 			die("classification: not our breakpoint");
 	}
@@ -325,14 +267,15 @@ static struct result measure(size_t n, uint64_t *seed)
 	uint64_t t;
 	int r;
 
-	r = kvmdbg_vm_new_host(-1, &o, &fake_x86, &c.vm);
+	fh_reset(KVMDBG_ARCH_X86_64);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &c.vm);
 	if (r)
 		die("kvmdbg_vm_new_host: %s", strerror(-r));
 	r = kvmdbg_vcpu_new(c.vm, 0, &run, &c.v);
 	if (r)
 		die("kvmdbg_vcpu_new: %s", strerror(-r));
 	run.exit_reason = KVM_EXIT_DEBUG;
-	next_exit = (struct kvmdbg_exit){.exception = 3, .dr6 = 0xffff0ff0ull, .dr7 = 0x400};
+	fh.v[0].exit = (struct kvmdbg_exit){.exception = 3, .dr6 = 0xffff0ff0ull, .dr7 = 0x400};
 
 	t = bench_ns();
 	for (size_t i = 0; i < n; i++)
