@@ -142,6 +142,16 @@ static struct fh_vcpu *vcpu(int fd)
 	return fd >= 0 && fd < FH_MAX_VCPUS ? &fh.v[fd] : NULL;
 }
 
+/* A fallible call at site on vCPU fd: counted (and maybe failed) first,
+ * then *v; -EBADF for an unknown fd, else the injected error or 0. */
+static int enter(int fd, enum fh_site site, struct fh_vcpu **v)
+{
+	int r = fault(site);
+
+	*v = vcpu(fd);
+	return *v ? r : -EBADF;
+}
+
 static int probe(int fd, struct kvmdbg_caps *c)
 {
 	int r = fault(FH_PROBE);
@@ -157,11 +167,9 @@ static int probe(int fd, struct kvmdbg_caps *c)
 
 static int set_guest_debug(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_SET_GUEST_DEBUG);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_SET_GUEST_DEBUG, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	v->set_calls++;
@@ -190,11 +198,9 @@ static int read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
 
 static int get_pc(int fd, uint64_t *pc)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_GET_PC);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_GET_PC, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	*pc = v->pc;
@@ -203,11 +209,9 @@ static int get_pc(int fd, uint64_t *pc)
 
 static int set_rf(int fd)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_SET_RF);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_SET_RF, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	v->rf = true;
@@ -217,11 +221,9 @@ static int set_rf(int fd)
 
 static int mask_irqs(int fd, uint64_t *saved)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_MASK_IRQS);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_MASK_IRQS, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	*saved = v->daif;
@@ -233,11 +235,9 @@ static int mask_irqs(int fd, uint64_t *saved)
 
 static int restore_irqs(int fd, uint64_t saved)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_RESTORE_IRQS);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_RESTORE_IRQS, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	v->daif = saved;
@@ -249,12 +249,10 @@ static int restore_irqs(int fd, uint64_t saved)
 
 static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_INJECT);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_INJECT, &v);
 
 	*ctl = 0;
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	v->inject_calls++;
@@ -266,11 +264,9 @@ static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 
 static int read_guest_regs(int fd, struct kvmdbg_guest_regs *g)
 {
-	struct fh_vcpu *v = vcpu(fd);
-	int r = fault(FH_READ_GUEST_REGS);
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_READ_GUEST_REGS, &v);
 
-	if (!v)
-		return -EBADF;
 	if (r)
 		return r;
 	fh.guest_reads++;
