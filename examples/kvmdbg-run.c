@@ -1975,7 +1975,10 @@ static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t k
 		info("gdb: %s at 0x%" PRIx64 ": this host's KVM cannot deliver it (verified "
 		     "probe lacks %s)", kvmdbg_type_name(kt), addr,
 		     kvmdbg_feature_name(feature_for(kt)));
-		return -EOPNOTSUPP;
+		/* Software breakpoints: an error, not the empty reply, or gdb falls
+		 * back to writing the breakpoint instruction itself, which this host
+		 * cannot deliver either (--force lets it try). */
+		return type == GDBSTUB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
 	}
 	if (type == GDBSTUB_SW_BREAK || type == GDBSTUB_HW_BREAK)
 		kind = kind > 15 ? kind : 1; /* gdb's x86 kind is 1 */
@@ -2151,7 +2154,7 @@ static int run_gdb(struct vmm *m)
 		info("gdb: the client went away; stopping the guest");
 		return 0;
 	case GDBSTUB_GUEST_EXITED:
-		info("gdb: the guest finished");
+		info("gdb: the guest ended");
 		return 0;
 	case GDBSTUB_ERROR:
 	default:

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Meson test `gdb-protocol`: a raw GDB remote protocol client against
+kvmdbg-run --gdb: framing (acks, NAKs, bad checksums, resynchronisation),
+oversized and malformed packets, escapes, bounds, then garbage; the stub must
+answer each with an error or the empty reply and stay alive, and the guest
+must still run to completion afterwards.
+
+usage: test-gdb-proto.py KVMDBG_RUN
+Exit 0 all passed, 1 a failure, 77 no /dev/kvm.
+"""
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok: " + name, flush=True)
+    else:
+        failed += 1
+        print("FAIL: %s %s" % (name, detail), flush=True)
+
+
+def csum(data):
+    return "%02x" % (sum(data) & 0xFF)
+
+
+class Client:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def raw(self, data):
+        self.s.sendall(data)
+
+    def read(self, n=1):
+        while len(self.buf) < n:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def ack(self):
+        return self.read(1)
+
+    def packet(self):
+        """Next packet payload from the stub (acks it)."""
+        while self.read(1) != b"$":
+            pass
+        data = b""
+        while True:
+            c = self.read(1)
+            if c == b"#":
+                break
+            data += c
+        cs = self.read(2)
+        assert cs.decode() == csum(data), "bad checksum from the stub"
+        self.raw(b"+")
+        return data.decode("latin-1")
+
+    def send(self, payload, good_sum=True):
+        if isinstance(payload, str):
+            payload = payload.encode("latin-1")
+        s = csum(payload) if good_sum else "%02x" % ((sum(payload) + 1) & 0xFF)
+        self.raw(b"$" + payload + b"#" + s.encode())
+
+    def cmd(self, payload):
+        self.send(payload)
+        a = self.ack()
+        assert a == b"+", "expected +, got %r" % a
+        return self.packet()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    run = sys.argv[1]
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError as e:
+        print("test-gdb-proto: skipped: cannot open /dev/kvm: %s" % e)
+        return 77
+    port = free_port()
+    stub = subprocess.Popen([run, "--gdb", "127.0.0.1:%d" % port, "--timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    c = None
+    for _ in range(200):
+        try:
+            c = Client(port)
+            break
+        except OSError:
+            time.sleep(0.05)
+    if c is None:
+        print("FAIL: the stub did not listen")
+        return 1
+    try:
+        r = c.cmd("qSupported:multiprocess+;swbreak+;hwbreak+")
+        check("qSupported: PacketSize and features",
+              "PacketSize=1000" in r and "qXfer:features:read+" in r, r)
+        r = c.cmd("?")
+        check("? -> T05 thread 1", r.startswith("T05") and "thread:1;" in r, r)
+        r = c.cmd("qXfer:features:read:target.xml:0,ffff")
+        check("target.xml (i386:x86-64)", r[0] in "lm" and "i386:x86-64" in r, r[:80])
+        r = c.cmd("qXfer:features:read:target.xml:ffffff,10")
+        check("target.xml offset past the end -> E", r.startswith("E"), r)
+        r = c.cmd("qXfer:features:read:nosuch.xml:0,10")
+        check("unknown annex -> E", r.startswith("E"), r)
+
+        # Framing.
+        c.send("g", good_sum=False)
+        check("bad checksum -> NAK", c.ack() == b"-")
+        c.raw(b"$g#zz")
+        check("non-hex checksum -> NAK", c.ack() == b"-")
+        c.raw(b"garbage before a packet")
+        r = c.cmd("qC")
+        check("line noise is skipped", r == "QC1", r)
+        c.raw(b"$qAtt")           # a packet cut short by a new start
+        r = c.cmd("qC")
+        check("a new '$' resynchronises", r == "QC1", r)
+        c.send("qC")
+        c.ack()
+        first = c.packet()
+        c.raw(b"-")               # ask for the reply again
+        again = c.packet()
+        check("'-' retransmits the last reply", first == again == "QC1", again)
+
+        big = "m" + "0" * 5000
+        r = c.cmd(big)
+        check("oversized packet (5 KB) -> E01", r == "E01", r)
+        r = c.cmd("X" + "1" * 20000)
+        check("oversized X (20 KB) -> E01", r == "E01", r)
+
+        # Malformed commands.
+        for p, want in [("mzz,4", "E"), ("m100000", "E"), ("m100000,", "E"),
+                        ("m1ffffffffffffffff0,4", "E"), ("M100000,4:zz", "E"),
+                        ("M100000,3:0102", "E"), ("G00", "E"), ("p999", "E"),
+                        ("pzz", "E"), ("P10=00", "E"), ("Z9,100000,1", ""),
+                        ("Z1,zz,1", "E"), ("z1,100000,1", "E"), ("Hg99", "E"),
+                        ("Hx1", "E"), ("T99", "E"), ("vCont;x", "E"), ("vCont;c:99", "E"),
+                        ("vCont;", "E"), ("vCont", ""), ("vMustReplyEmpty", ""),
+                        ("qNoSuchThing", ""), ("!", ""), ("m0,0", ""),
+                        ("mffffffffffff0000,10", "E"), ("X100000,4:ab", "E"),
+                        ("X100000,1:}", "E"), ("gx", "E")]:
+            r = c.cmd(p)
+            check("%-26s -> %s" % (p[:26], want or "empty"),
+                  r.startswith(want) if want else r == "", r)
+
+        # Sound packets around the bad ones.
+        r = c.cmd("m100000,3")
+        check("m reads the guest's code (mov %esi,%ebx; call)", r == "89f3e8", r)
+        r = c.cmd("m0,fffff")
+        check("m longer than a packet: a short read", 0 < len(r) <= 4096 and len(r) % 2 == 0,
+              str(len(r)))
+        # X with escaped bytes: } # $ * in the data.
+        data = bytes([0x7D, 0x23, 0x24, 0x2A, 0x00, 0xFF])
+        esc = b"".join(b"}" + bytes([x ^ 0x20]) if x in (0x7D, 0x23, 0x24, 0x2A)
+                       else bytes([x]) for x in data)
+        c.send(b"X200100,%x:" % len(data) + esc)
+        c.ack()
+        r = c.packet()
+        r2 = c.cmd("m200100,%x" % len(data))
+        check("X with escapes writes the bytes", r == "OK" and r2 == data.hex(), r + " " + r2)
+        g = c.cmd("g")
+        check("g: all registers", len(g) == 2 * (16 * 8 + 8 + 4 + 24 + 80 + 32 + 256 + 4 + 56),
+              str(len(g)))
+        r = c.cmd("G" + g)
+        check("G writes them back", r == "OK", r)
+        r = c.cmd("p10")
+        check("p10 is rip 0x100000", r == "0000100000000000", r)
+
+        # Random garbage, seeded: the stub must survive it.
+        rnd = random.Random(6)
+        for _ in range(200):
+            n = rnd.randrange(1, 300)
+            # no resume (c s v C S), write (M X G P Z) or ending (k D) commands
+            blob = bytes(rnd.choice(b"$#}*-+0123456789abdefgmzpHqQ,:;\x03\x00\xff")
+                         for _ in range(n))
+            c.raw(blob)
+        c.raw(b"#00")             # close any packet left open
+        time.sleep(0.3)
+        c.s.settimeout(10)
+        c.buf = b""
+        try:
+            while True:
+                c.s.settimeout(0.5)
+                if not c.s.recv(65536):
+                    break
+        except (socket.timeout, BlockingIOError):
+            pass
+        c.s.settimeout(10)
+        r = c.cmd("qC")
+        check("alive after 200 random garbage bursts", r == "QC1", r)
+
+        # No-ack mode, then resume + Ctrl-C would need a long guest: continue to the end.
+        r = c.cmd("QStartNoAckMode")
+        check("QStartNoAckMode", r == "OK", r)
+        c.send("qC")
+        r = c.packet()
+        check("no acks after QStartNoAckMode", r == "QC1", r)
+        c.send("vCont;c")
+        r = c.packet()
+        check("vCont;c runs the guest to its end (W00)", r == "W00", r)
+        # After W the stub ends the session by itself.
+        rc = stub.wait(timeout=20)
+        out = stub.stdout.read()
+        check("the stub ends cleanly", rc == 0, "exit %s: %s" % (rc, out))
+    except (EOFError, OSError, AssertionError) as e:
+        check("the session (%s)" % e, False)
+    finally:
+        if stub.poll() is None:
+            stub.kill()
+            stub.wait()
+    print("test-gdb-proto: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

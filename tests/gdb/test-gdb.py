@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Meson test `gdb-sessions`: real gdb (batch mode) against kvmdbg-run --gdb.
+
+usage: test-gdb.py KVMDBG_RUN [GDB]
+
+Each case starts `kvmdbg-run --gdb 127.0.0.1:PORT` (a free port chosen now),
+runs `gdb -batch -nx -ex ...` against it with a time limit, and checks the
+stop addresses, registers and memory against the built-in guest's layout
+(examples/demo-guest.S: code at 0x100000, bump() at 0x100020, counter at
+0x200000 (+8 per vCPU), stack top 0x300000 (-0x10000 per vCPU)).
+
+Cases whose feature the host cannot deliver (kvmdbg-run --probe --json,
+verified column) are skipped and named. Exit 0 all passed, 1 a failure, 77
+no /dev/kvm or no gdb.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+BUMP = 0x100020
+COUNTER = 0x200000
+LIMIT = 60
+
+passed = failed = 0
+
+
+def ok(name):
+    global passed
+    passed += 1
+    print("ok: " + name, flush=True)
+
+
+def bad(name, out=""):
+    global failed
+    failed += 1
+    print("FAIL: " + name, flush=True)
+    for line in out.splitlines():
+        print("  | " + line)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session(run, gdb, stub_args, commands, log):
+    """Start the stub, run gdb with the commands; returns (gdb output, stub
+    output, stub exit status)."""
+    port = free_port()
+    stub = subprocess.Popen([run, "--gdb", "127.0.0.1:%d" % port, "--timeout", str(LIMIT)]
+                            + stub_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    # The stub listens before the guest runs; wait for the port.
+    end = time.monotonic() + 10
+    while time.monotonic() < end and stub.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    args = [gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+            "-ex", "set architecture i386:x86-64",
+            "-ex", "target remote 127.0.0.1:%d" % port]
+    for c in commands:
+        args += ["-ex", c]
+    try:
+        out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=LIMIT).stdout
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        out += "\n(gdb timed out)"
+    try:
+        sout, _ = stub.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        stub.kill()
+        sout, _ = stub.communicate()
+    with open(log, "a") as f:
+        f.write("### kvmdbg-run --gdb %s %s\n" % (port, " ".join(stub_args)))
+        f.write("### gdb " + " ".join("-ex '%s'" % c for c in commands) + "\n")
+        f.write(out + "\n### stub (exit %d)\n%s\n" % (stub.returncode, sout))
+    return out, sout, stub.returncode
+
+
+def reg(out, name):
+    """Values of `info registers NAME` lines, in order."""
+    return [int(v, 16) for v in re.findall(r"^%s\s+0x([0-9a-f]+)" % name, out, re.M)]
+
+
+def stops(out):
+    return [int(v, 16) for v in re.findall(r"^(?:Breakpoint \d+, |Thread \d+ hit Breakpoint \d+, )?"
+                                           r"0x([0-9a-f]{16}) in \?\? \(\)", out, re.M)]
+
+
+def words(out, addr):
+    return [int(v, 16) for v in re.findall(r"^0x%x:\s+0x([0-9a-f]+)" % addr, out, re.M)]
+
+
+def check(name, cond, out):
+    if cond:
+        ok(name)
+    else:
+        bad(name, out)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: test-gdb.py KVMDBG_RUN [GDB]", file=sys.stderr)
+        return 2
+    run = sys.argv[1]
+    gdb = sys.argv[2] if len(sys.argv) > 2 else shutil.which("gdb")
+    if not gdb:
+        print("test-gdb: skipped: no gdb (apt-get install gdb)")
+        return 77
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError as e:
+        print("test-gdb: skipped: cannot open /dev/kvm: %s" % e)
+        return 77
+    probe = json.loads(subprocess.run([run, "--probe", "--json"], capture_output=True,
+                                      text=True, timeout=30).stdout)
+    verified = {k for k, v in probe["capabilities"].items() if v["verified"]}
+    print("verified features: " + " ".join(sorted(verified)))
+    log = os.path.abspath(os.environ.get("TEST_GDB_LOG", "test-gdb-sessions.log"))
+    open(log, "w").close()
+    print("sessions logged to " + log)
+
+    # 1. hbreak, continue to each stop, stepi, info registers, x/, delete, detach.
+    if {"hw_break", "step"} <= verified:
+        out, sout, rc = session(run, gdb, [], [
+            "info registers rip rsp rdi rsi",
+            "hbreak *0x%x" % BUMP,
+            "continue", "info registers rip rsp", "x/gx 0x%x" % COUNTER,
+            "continue", "info registers rip", "x/gx 0x%x" % COUNTER,
+            "continue", "x/gx 0x%x" % COUNTER,
+            "stepi", "stepi", "stepi", "info registers rip rax",
+            "x/2i $pc", "info threads",
+            "delete", "detach"], log)
+        check("initial registers (rip 0x100000, rsp 0x300000, rdi counter, rsi 10)",
+              reg(out, "rip")[:1] == [0x100000] and reg(out, "rsp")[:1] == [0x300000] and
+              reg(out, "rdi") == [COUNTER] and reg(out, "rsi") == [10], out)
+        check("hbreak: three continues stop at bump()",
+              out.count("Breakpoint 1, 0x%016x" % BUMP) == 3, out)
+        check("registers at the breakpoint (rip bump, rsp after the call)",
+              reg(out, "rip")[1:3] == [BUMP, BUMP] and reg(out, "rsp")[1:2] == [0x2ffff8], out)
+        check("x/gx: the counter is 0, 1, 2 at the stops", words(out, COUNTER) == [0, 1, 2], out)
+        check("stepi x3 from the breakpoint: 0x100021, 0x100024, 0x100027",
+              [a for a in stops(out) if a > BUMP] == [0x100021, 0x100024, 0x100027], out)
+        check("registers after stepping (rip 0x100027, rax = counter 2)",
+              reg(out, "rip")[-1:] == [0x100027] and reg(out, "rax") == [2], out)
+        check("x/2i: the guest's code", re.search(r"=> 0x100027:\s+add\s+\$0x1,%rax", out)
+              is not None, out)
+        check("info threads: one vCPU", re.search(r"\* 1\s+Thread 1 \(vCPU 0\)", out)
+              is not None, out)
+        check("detach: the guest runs on to the end",
+              "detached" in out and "guest finished: counter = 10" in sout and rc == 0,
+              out + sout)
+    else:
+        print("skipped: hbreak/stepi session (verified probe lacks hw_break or step)")
+
+    # 2. Register and memory writes (P, G, M/X), continue to the end (W).
+    if {"hw_break", "step"} <= verified:
+        out, sout, rc = session(run, gdb, [], [
+            "hbreak *0x100027", "continue", "delete",
+            "set $rax = 100", "stepi", "stepi", "x/gx 0x%x" % COUNTER,
+            "set {long}0x%x = 7" % COUNTER, "x/gx 0x%x" % COUNTER,
+            "set $rsi = 0x1234", "info registers rsi",
+            "continue"], log)
+        check("P: rax written, the guest stores rax + 1", words(out, COUNTER)[:1] == [101], out)
+        check("M/X: memory written", words(out, COUNTER)[1:] == [7], out)
+        check("register write read back", reg(out, "rsi") == [0x1234], out)
+        check("continue to the end: gdb sees the exit",
+              "exited normally" in out and rc == 0, out + sout)
+
+    # 3. vCPUs as threads.
+    if {"hw_break"} <= verified:
+        out, sout, rc = session(run, gdb, ["--vcpus", "2"], [
+            "info threads", "hbreak *0x%x" % BUMP, "continue", "continue",
+            "thread 2", "info registers rdi rsp", "thread 1", "info registers rdi rsp",
+            "delete", "continue"], log)
+        check("info threads: two vCPUs",
+              re.search(r"1\s+Thread 1 \(vCPU 0\)", out) is not None and
+              re.search(r"2\s+Thread 2 \(vCPU 1\)", out) is not None, out)
+        check("two continues stop at bump() (Thread N hit Breakpoint 1)",
+              len(re.findall(r"Thread [12] hit Breakpoint 1, 0x%016x" % BUMP, out)) == 2, out)
+        rsp = reg(out, "rsp")
+        check("per-thread registers (vCPU 1: counter + 8, stack below 0x2f0000)",
+              reg(out, "rdi") == [COUNTER + 8, COUNTER] and len(rsp) == 2 and
+              0x2e0000 < rsp[0] <= 0x2f0000 and 0x2f0000 < rsp[1] <= 0x300000, out)
+        check("all vCPUs run to the end", "exited normally" in out and rc == 0, out + sout)
+
+    # 4. Ctrl-C: gdb interrupts a running guest.
+    out, sout, rc = session(run, gdb, ["--loops", "100000000"], [
+        "python import threading, os, signal; "
+        "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()",
+        "continue", "info registers rip", "kill"], log)
+    check("Ctrl-C: SIGINT stop inside the guest's code",
+          "received signal SIGINT" in out and reg(out, "rip") and
+          0x100000 <= reg(out, "rip")[-1] < 0x100040 and rc == 0, out + sout)
+
+    # 5. Watchpoints and software breakpoints where the host delivers them.
+    if "watch_write" in verified:
+        out, sout, rc = session(run, gdb, [], [
+            "watch *(long*)0x%x" % COUNTER, "continue", "continue", "info registers rip",
+            "delete", "detach"], log)
+        check("watch: stops after each write, old/new values",
+              len(re.findall(r"Hardware watchpoint 1: \*\(long\*\)0x%x" % COUNTER, out)) >= 3
+              and "New value = 2" in out and reg(out, "rip") == [0x10002e], out)
+    else:
+        out, sout, rc = session(run, gdb, [], [
+            "watch *(long*)0x%x" % COUNTER, "continue", "info registers rip", "kill"], log)
+        check("watch on a host without watchpoints: gdb says it cannot insert, session lives",
+              "Could not insert hardware watchpoint" in out and
+              reg(out, "rip") == [0x100000], out)
+        print("skipped: watch stops (verified probe lacks watch_write; run in the x86 SVM bed)")
+    if "watch_access" in verified:
+        out, sout, rc = session(run, gdb, [], [
+            "awatch *(long*)0x%x" % COUNTER, "continue", "continue", "info registers rip",
+            "delete", "detach"], log)
+        check("awatch: stops at the read and the write",
+              len(re.findall(r"Hardware access \(read/write\) watchpoint 1", out)) >= 3, out)
+    else:
+        print("skipped: awatch (verified probe lacks watch_access)")
+    if "watch_read" in verified:
+        out, sout, rc = session(run, gdb, [], [
+            "rwatch *(long*)0x%x" % COUNTER, "continue", "delete", "detach"], log)
+        check("rwatch: stops at the read", "Hardware read watchpoint 1" in out, out)
+    else:
+        print("skipped: rwatch (x86 has no read-only watchpoints; verified probe lacks "
+              "watch_read)")
+    if "sw_break" in verified:
+        out, sout, rc = session(run, gdb, [], [
+            "break *0x%x" % BUMP, "continue", "continue", "x/gx 0x%x" % COUNTER,
+            "stepi", "info registers rip", "delete", "detach"], log)
+        check("break (software): stops at bump(), steps off it, memory unchanged",
+              out.count("Breakpoint 1, 0x%016x" % BUMP) == 2 and
+              words(out, COUNTER) == [1] and reg(out, "rip") == [0x100021] and
+              "guest finished: counter = 10" in sout, out + sout)
+    else:
+        out, sout, rc = session(run, gdb, [], ["break *0x%x" % BUMP, "continue",
+                                                "info registers rip", "kill"], log)
+        check("break on a host without software breakpoints: refused, guest not harmed",
+              "Cannot insert breakpoint 1" in out and reg(out, "rip") == [0x100000], out)
+        print("skipped: software breakpoint stops (verified probe lacks sw_break)")
+
+    print("test-gdb: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
