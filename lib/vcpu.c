@@ -454,6 +454,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	ctl |= once;
 	if (once)
 		ctl |= KVMDBG_CTL_ENABLE;
+	r = 0;
 	if (once || !v->applied_valid || ctl != v->applied_ctl ||
 	    memcmp(&hw, &v->applied, sizeof(hw))) {
 		r = vm->host->set_guest_debug(v->fd, ctl, &hw);
