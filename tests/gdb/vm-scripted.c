@@ -6,7 +6,7 @@
  * -Dmain=kvmdbg_run_main) with its stdout on a pipe, and compares the JSON
  * stops with the expected ones. Cases whose feature the bed's verified probe
  * lacks check that kvmdbg-run says so instead. Prints
- * "kvmdbg-result: N passed, N failed" for tests/vm/vmbed.
+ * "kvmdbg-result: vm-kvmdbg-run: N passed, N failed" for tests/vm/vmbed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +177,6 @@ int main(void)
 			       strstr(out, "{\"kind\":\"exit\",\"counter\":10,"),
 		       out, err);
 	}
-	printf("kvmdbg-result: %d passed, %d failed\n", passed, failed);
+	printf("kvmdbg-result: vm-kvmdbg-run: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
