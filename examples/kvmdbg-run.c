@@ -57,7 +57,8 @@
 #define CODE_GPA   0x100000ULL
 #define DATA_GPA   0x200000ULL /* the 64-bit counter (vCPU n: + 8 * n) */
 #define STACK_TOP  0x300000ULL /* vCPU n: - 0x10000 * n */
-#define EXIT_PORT  0xf4
+#define EXIT_PORT  0xf4        /* x86: `outl %eax, $0xf4` ends the run */
+#define EXIT_MMIO  0x10000000ULL /* arm64: a 32-bit store here ends the run */
 #define FLAT_GPA   0x100000ULL /* a --flat image ends here (like QEMU's -bios) */
 #define FLAT_MAX   (256ULL << 10)
 
@@ -116,6 +117,25 @@ static struct options {
 	.vcpus = 1,
 };
 
+/* What guest-virtual to guest-physical translation needs (x86; arm64: MMU
+ * off, identity, all zero). */
+struct mmu {
+	uint64_t cr0, cr3, cr4, efer;
+};
+
+#if defined(__x86_64__)
+#define EM_HOST EM_X86_64
+#define BREAK_KIND 1 /* gdb's kind for x86 breakpoints */
+#elif defined(__aarch64__)
+#define EM_HOST EM_AARCH64
+#define BREAK_KIND 4 /* gdb's kind: a 4-byte instruction */
+/* A core register for KVM_{GET,SET}_ONE_REG. */
+#define ARM64_CORE(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
+		       KVM_REG_ARM_CORE_REG(x))
+#else
+#error "kvmdbg-run: x86-64 or arm64 hosts only"
+#endif
+
 /* Why a vCPU thread stopped running. */
 enum vres { VR_NONE, VR_EVENT, VR_FINISHED, VR_ERROR, VR_KICKED, VR_TIMEOUT };
 
@@ -156,7 +176,7 @@ struct vmm {
 	int first;                   /* the vCPU that stopped first */
 	int notify[2];               /* readable when nrunning dropped to 0 */
 	/* paging state for the library's memory callbacks (software breakpoints) */
-	struct kvm_sregs mmu;
+	struct mmu mmu;
 	bool mmu_valid;
 };
 
@@ -308,7 +328,7 @@ static void add_point(const char *optname, enum kvmdbg_type type, const char *ar
 	strcpy(buf, arg);
 	p = &opt.points[opt.npoints];
 	p->type = type;
-	p->len = type == KVMDBG_BREAK_HW || type == KVMDBG_BREAK_SW ? 1 : 8;
+	p->len = type == KVMDBG_BREAK_HW || type == KVMDBG_BREAK_SW ? BREAK_KIND : 8;
 	colon = strchr(buf, ':');
 	if (colon) {
 		char *mode;
@@ -470,6 +490,7 @@ static int open_kvm(void)
 	return fd;
 }
 
+#ifdef __x86_64__
 static int set_cpuid(struct vmm *m, int vcpu_fd)
 {
 	struct kvm_cpuid2 *cpuid = NULL;
@@ -497,6 +518,7 @@ static int set_cpuid(struct vmm *m, int vcpu_fd)
 	free(cpuid);
 	return r;
 }
+#endif
 
 static void put64(struct vmm *m, uint64_t gpa, uint64_t v)
 {
@@ -559,6 +581,11 @@ static int load_guest(struct vmm *m)
 	if (read_file(opt.flat ? opt.flat : opt.guest, &img, &size) < 0)
 		return -1;
 	if (opt.flat) {
+#ifndef __x86_64__
+		err("--flat: real-mode firmware images are for x86-64 hosts");
+		free(img);
+		return -1;
+#endif
 		if (size > FLAT_MAX || size % 16) {
 			err("--flat '%s': %zu bytes; a firmware image is a multiple of 16 bytes, "
 			    "at most %llu KiB", opt.flat, size, FLAT_MAX >> 10);
@@ -573,10 +600,10 @@ static int load_guest(struct vmm *m)
 	}
 	eh = (const Elf64_Ehdr *)img;
 	if (size >= sizeof(*eh) && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0) {
-		if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_X86_64 ||
+		if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != EM_HOST ||
 		    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > size ||
 		    (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum) {
-			err("'%s': not a 64-bit x86-64 ELF this VMM can load", opt.guest);
+			err("'%s': not a 64-bit ELF for this host's arch", opt.guest);
 			free(img);
 			return -1;
 		}
@@ -615,6 +642,7 @@ static int load_guest(struct vmm *m)
 /* Identity page tables, GDT, TSS in memory (once). */
 static void setup_memory(struct vmm *m)
 {
+#ifdef __x86_64__
 	const uint64_t P = 1, RW = 2, PS = 0x80;
 
 	/* 2 MiB pages covering all guest memory. */
@@ -630,8 +658,56 @@ static void setup_memory(struct vmm *m)
 	put64(m, GDT_GPA + 0x18, 0x67 | (TSS_GPA & 0xffffff) << 16 | 0x8bULL << 40 |
 				 ((TSS_GPA >> 24) & 0xff) << 56);
 	put64(m, GDT_GPA + 0x20, TSS_GPA >> 32);
+#else
+	(void)m; /* arm64: the MMU stays off, guest-virtual == guest-physical */
+#endif
 }
 
+#ifdef __aarch64__
+static int set_one(int fd, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)&val };
+
+	return ioctl(fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
+}
+
+static int get_one(int fd, uint64_t id, uint64_t *val)
+{
+	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)val };
+
+	return ioctl(fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
+}
+
+/* EL1h with DAIF masked (KVM's reset state), MMU off, at the entry point. */
+static int setup_vcpu(struct vmm *m, struct vcpu *v)
+{
+	struct kvm_vcpu_init init;
+	int r;
+
+	memset(&init, 0, sizeof(init));
+	if (ioctl(m->vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
+		err("KVM_ARM_PREFERRED_TARGET: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		err("KVM_ARM_VCPU_INIT: %s", strerror(errno));
+		return -1;
+	}
+	r = set_one(v->fd, ARM64_CORE(regs.pc), m->entry);
+	if (!r)
+		r = set_one(v->fd, ARM64_CORE(sp_el1), STACK_TOP - 0x10000ULL * (unsigned int)v->id);
+	if (!r && m->builtin)
+		r = set_one(v->fd, ARM64_CORE(regs.regs[0]), DATA_GPA + 8ULL * (unsigned int)v->id);
+	if (!r && m->builtin)
+		r = set_one(v->fd, ARM64_CORE(regs.regs[1]), opt.loops);
+	if (r) {
+		err("KVM_SET_ONE_REG: %s", strerror(-r));
+		return -1;
+	}
+	m->mmu_valid = true; /* all zero: identity */
+	return 0;
+}
+#else
 /* Long mode at CPL0 (or real mode at the reset vector for --flat). */
 static int setup_vcpu(struct vmm *m, struct vcpu *v)
 {
@@ -692,11 +768,12 @@ static int setup_vcpu(struct vmm *m, struct vcpu *v)
 		return -1;
 	}
 	if (!m->mmu_valid) {
-		m->mmu = sregs;
+		m->mmu = (struct mmu){ sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer };
 		m->mmu_valid = true;
 	}
 	return 0;
 }
+#endif
 
 static int vmm_create(struct vmm *m)
 {
@@ -748,7 +825,11 @@ static int vmm_create(struct vmm *m)
 			err("mmap of the vCPU's kvm_run: %s", strerror(errno));
 			return -1;
 		}
-		if (set_cpuid(m, v->fd) < 0 || setup_vcpu(m, v) < 0)
+#ifdef __x86_64__
+		if (set_cpuid(m, v->fd) < 0)
+			return -1;
+#endif
+		if (setup_vcpu(m, v) < 0)
 			return -1;
 	}
 	return 0;
@@ -780,7 +861,7 @@ static void vmm_destroy(struct vmm *m)
  * tables from CR3; no paging: identity). Returns the bytes up to the end of
  * the page (or of memory) that are contiguous, 0 when not mapped.
  */
-static uint64_t translate(struct vmm *m, const struct kvm_sregs *sr, uint64_t gva, uint64_t *gpa)
+static uint64_t translate(struct vmm *m, const struct mmu *sr, uint64_t gva, uint64_t *gpa)
 {
 	const uint64_t P = 1, PS = 0x80, ADDR = 0x000ffffffffff000ULL;
 	uint64_t table, e, size;
@@ -817,7 +898,7 @@ static uint64_t translate(struct vmm *m, const struct kvm_sregs *sr, uint64_t gv
 }
 
 /* Copy guest-virtual memory; returns the bytes done (stops at an unmapped page). */
-static size_t access_virt(struct vmm *m, const struct kvm_sregs *sr, uint64_t gva, void *buf,
+static size_t access_virt(struct vmm *m, const struct mmu *sr, uint64_t gva, void *buf,
 			  size_t len, bool write)
 {
 	size_t done = 0;
@@ -1144,6 +1225,18 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 				info("note: the guest's own debug exception at pc=0x%" PRIx64
 				     ", passed back to the guest", ev->pc);
 			continue;
+#ifdef __aarch64__
+		case KVM_EXIT_MMIO:
+			if (run->mmio.phys_addr == EXIT_MMIO && run->mmio.is_write &&
+			    run->mmio.len == 4) {
+				memcpy(&v->exit_value, run->mmio.data, 4);
+				return VR_FINISHED;
+			}
+			err("guest stopped: unexpected MMIO %s 0x%llx size %u",
+			    run->mmio.is_write ? "write to" : "read from",
+			    (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+			return VR_ERROR;
+#else
 		case KVM_EXIT_IO:
 			if (run->io.port == EXIT_PORT && run->io.direction == KVM_EXIT_IO_OUT &&
 			    run->io.size == 4) {
@@ -1161,6 +1254,7 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 			}
 			err("guest stopped: it halted before reaching the exit port");
 			return VR_ERROR;
+#endif
 		case KVM_EXIT_SHUTDOWN:
 			err("guest stopped: KVM_EXIT_SHUTDOWN (triple fault)");
 			return VR_ERROR;
@@ -1314,6 +1408,19 @@ static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * Forget the stops not reported yet (several vCPUs hit at once): after the
+ * points were removed they are stale. The library cannot tell: the event was
+ * classified when it happened.
+ */
+static void vmm_drop_pending(struct vmm *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		m->vcpus[i].pending = false;
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* Kick every running vCPU (Ctrl-C in gdb). */
 static void vmm_interrupt(struct vmm *m)
 {
@@ -1324,12 +1431,28 @@ static void vmm_interrupt(struct vmm *m)
 }
 
 /* Refresh the paging state the memory callbacks use (everything stopped). */
-static void refresh_mmu(struct vmm *m, int vcpu)
+static int get_mmu(struct vmm *m, int vcpu, struct mmu *out)
 {
+#ifdef __x86_64__
 	struct kvm_sregs sr;
 
-	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) == 0) {
-		m->mmu = sr;
+	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	*out = (struct mmu){ sr.cr0, sr.cr3, sr.cr4, sr.efer };
+#else
+	(void)m;
+	(void)vcpu;
+	memset(out, 0, sizeof(*out));
+#endif
+	return 0;
+}
+
+static void refresh_mmu(struct vmm *m, int vcpu)
+{
+	struct mmu mmu;
+
+	if (get_mmu(m, vcpu, &mmu) == 0) {
+		m->mmu = mmu;
 		m->mmu_valid = true;
 	}
 }
@@ -1596,6 +1719,7 @@ static int run_demo(struct vmm *m)
 	if (w == SW_EVENT || w == SW_INTERRUPTED) {
 		if (remove_points(m) < 0)
 			return 1;
+		vmm_drop_pending(m);
 		info("running to completion");
 		while ((w = run_until_stop(m, -1, &vcpu, &ev)) == SW_EVENT)
 			report_stop(m, vcpu, &ev); /* a stale hit, or a step still pending */
@@ -1658,7 +1782,8 @@ static int run_demo(struct vmm *m)
 
 /* ---- the gdb remote stub's target --------------------------------------- */
 
-static const char x86_64_target_xml[] =
+#ifdef __x86_64__
+static const char target_xml[] =
 	"<?xml version=\"1.0\"?>\n"
 	"<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
 	"<target version=\"1.0\">\n"
@@ -1774,7 +1899,7 @@ static const char x86_64_target_xml[] =
 enum { X86_RIP = 16, X86_EFLAGS, X86_CS, X86_ST0 = 24, X86_FCTRL = 32, X86_XMM0 = 40,
        X86_MXCSR = 56, X86_FS_BASE, X86_GS_BASE, X86_CR0, X86_CR2, X86_CR3, X86_CR4,
        X86_EFER, X86_NREGS };
-static uint16_t x86_reg_sizes[X86_NREGS];
+static uint16_t reg_size_tab[X86_NREGS];
 static size_t x86_reg_off[X86_NREGS + 1];
 
 static void init_x86_regs(void)
@@ -1789,10 +1914,15 @@ static void init_x86_regs(void)
 			sz = 10;
 		else if (i >= X86_XMM0 && i < X86_MXCSR)
 			sz = 16;
-		x86_reg_sizes[i] = sz;
+		reg_size_tab[i] = sz;
 		x86_reg_off[i + 1] = x86_reg_off[i] + sz;
 	}
 }
+
+#define NREGS X86_NREGS
+#define PC_REGNO X86_RIP
+#define init_regs init_x86_regs
+#endif
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
 {
@@ -1809,7 +1939,6 @@ static uint64_t get_le(const uint8_t *p, size_t n)
 	return v;
 }
 
-#define XREG(b, r) ((b) + x86_reg_off[r])
 
 static int g_nthreads(void *ctx)
 {
@@ -1826,6 +1955,9 @@ static int g_thread_alive(void *ctx, int t)
 	pthread_mutex_unlock(&m->lock);
 	return alive;
 }
+
+#ifdef __x86_64__
+#define XREG(b, r) ((b) + x86_reg_off[r])
 
 static int g_read_regs(void *ctx, int t, uint8_t *b)
 {
@@ -1942,14 +2074,104 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	return 0;
 }
 
+#else /* __aarch64__ */
+
+static const char target_xml[] =
+	"<?xml version=\"1.0\"?>\n"
+	"<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
+	"<target version=\"1.0\">\n"
+	"<architecture>aarch64</architecture>\n"
+	"<feature name=\"org.gnu.gdb.aarch64.core\">\n"
+	"<reg name=\"x0\" bitsize=\"64\"/>\n<reg name=\"x1\" bitsize=\"64\"/>\n"
+	"<reg name=\"x2\" bitsize=\"64\"/>\n<reg name=\"x3\" bitsize=\"64\"/>\n"
+	"<reg name=\"x4\" bitsize=\"64\"/>\n<reg name=\"x5\" bitsize=\"64\"/>\n"
+	"<reg name=\"x6\" bitsize=\"64\"/>\n<reg name=\"x7\" bitsize=\"64\"/>\n"
+	"<reg name=\"x8\" bitsize=\"64\"/>\n<reg name=\"x9\" bitsize=\"64\"/>\n"
+	"<reg name=\"x10\" bitsize=\"64\"/>\n<reg name=\"x11\" bitsize=\"64\"/>\n"
+	"<reg name=\"x12\" bitsize=\"64\"/>\n<reg name=\"x13\" bitsize=\"64\"/>\n"
+	"<reg name=\"x14\" bitsize=\"64\"/>\n<reg name=\"x15\" bitsize=\"64\"/>\n"
+	"<reg name=\"x16\" bitsize=\"64\"/>\n<reg name=\"x17\" bitsize=\"64\"/>\n"
+	"<reg name=\"x18\" bitsize=\"64\"/>\n<reg name=\"x19\" bitsize=\"64\"/>\n"
+	"<reg name=\"x20\" bitsize=\"64\"/>\n<reg name=\"x21\" bitsize=\"64\"/>\n"
+	"<reg name=\"x22\" bitsize=\"64\"/>\n<reg name=\"x23\" bitsize=\"64\"/>\n"
+	"<reg name=\"x24\" bitsize=\"64\"/>\n<reg name=\"x25\" bitsize=\"64\"/>\n"
+	"<reg name=\"x26\" bitsize=\"64\"/>\n<reg name=\"x27\" bitsize=\"64\"/>\n"
+	"<reg name=\"x28\" bitsize=\"64\"/>\n<reg name=\"x29\" bitsize=\"64\"/>\n"
+	"<reg name=\"x30\" bitsize=\"64\"/>\n"
+	"<reg name=\"sp\" bitsize=\"64\" type=\"data_ptr\"/>\n"
+	"<reg name=\"pc\" bitsize=\"64\" type=\"code_ptr\"/>\n"
+	"<reg name=\"cpsr\" bitsize=\"32\"/>\n"
+	"</feature>\n"
+	"</target>\n";
+
+/* x0-x30, sp (of the current EL: SP_EL1 in EL1h), pc, cpsr (PSTATE). */
+enum { A64_SP = 31, A64_PC, A64_CPSR, NREGS };
+#define PC_REGNO A64_PC
+static uint16_t reg_size_tab[NREGS];
+
+static void init_regs(void)
+{
+	for (unsigned int i = 0; i < NREGS; i++)
+		reg_size_tab[i] = i == A64_CPSR ? 4 : 8;
+}
+
+static uint64_t a64_sp_id(uint64_t pstate)
+{
+	return pstate & 1 ? ARM64_CORE(sp_el1) : ARM64_CORE(regs.sp); /* SPSel */
+}
+
+static int g_read_regs(void *ctx, int t, uint8_t *b)
+{
+	struct vmm *m = ctx;
+	int fd = m->vcpus[t].fd, r;
+	uint64_t v, pstate;
+
+	r = get_one(fd, ARM64_CORE(regs.pstate), &pstate);
+	for (unsigned int i = 0; !r && i < 31; i++) {
+		r = get_one(fd, ARM64_CORE(regs.regs[i]), &v);
+		put_le(b + 8 * i, v, 8);
+	}
+	if (!r)
+		r = get_one(fd, a64_sp_id(pstate), &v);
+	put_le(b + 8 * A64_SP, v, 8);
+	if (!r)
+		r = get_one(fd, ARM64_CORE(regs.pc), &v);
+	put_le(b + 8 * A64_PC, v, 8);
+	put_le(b + 8 * A64_CPSR, pstate, 4);
+	return r;
+}
+
+static int g_write_regs(void *ctx, int t, const uint8_t *b)
+{
+	struct vmm *m = ctx;
+	struct vcpu *v = &m->vcpus[t];
+	uint64_t pstate;
+	int r;
+
+	r = get_one(v->fd, ARM64_CORE(regs.pstate), &pstate);
+	for (unsigned int i = 0; !r && i < 31; i++)
+		r = set_one(v->fd, ARM64_CORE(regs.regs[i]), get_le(b + 8 * i, 8));
+	if (!r)
+		r = set_one(v->fd, a64_sp_id(pstate), get_le(b + 8 * A64_SP, 8));
+	if (!r)
+		r = set_one(v->fd, ARM64_CORE(regs.pc), get_le(b + 8 * A64_PC, 8));
+	if (!r && get_le(b + 8 * A64_CPSR, 4) != (uint32_t)pstate)
+		r = set_one(v->fd, ARM64_CORE(regs.pstate),
+			    (pstate & ~0xffffffffULL) | get_le(b + 8 * A64_CPSR, 4));
+	kvmdbg_vcpu_regs_changed(v->dbg);
+	return r;
+}
+#endif
+
 static long g_access_mem(struct vmm *m, int t, uint64_t addr, void *buf, size_t len, bool wr)
 {
-	struct kvm_sregs sr;
+	struct mmu mmu;
 	size_t n;
+	int r = get_mmu(m, t, &mmu);
 
-	if (ioctl(m->vcpus[t].fd, KVM_GET_SREGS, &sr) < 0)
-		return -errno;
-	n = access_virt(m, &sr, addr, buf, len, wr);
+	if (r < 0)
+		return r;
+	n = access_virt(m, &mmu, addr, buf, len, wr);
 	return n ? (long)n : -EFAULT;
 }
 
@@ -1980,8 +2202,6 @@ static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t k
 		 * cannot deliver either (--force lets it try). */
 		return type == GDBSTUB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
 	}
-	if (type == GDBSTUB_SW_BREAK || type == GDBSTUB_HW_BREAK)
-		kind = kind > 15 ? kind : 1; /* gdb's x86 kind is 1 */
 	r = insert ? kvmdbg_insert(m->dbg, kt, addr, kind) : kvmdbg_remove(m->dbg, kt, addr, kind);
 	if (r < 0)
 		info("gdb: %s %s at 0x%" PRIx64 " len %" PRIu64 ": %s", insert ? "insert" : "remove",
@@ -2073,13 +2293,14 @@ static void g_detach(void *ctx)
 
 	if (r < 0)
 		err("kvmdbg_remove_all: %s", strerror(-r));
+	vmm_drop_pending(m);
 }
 
 static const struct gdbstub_ops gdb_ops = {
-	.target_xml = x86_64_target_xml,
-	.reg_sizes = x86_reg_sizes,
-	.nregs = X86_NREGS,
-	.pc_regno = X86_RIP,
+	.target_xml = target_xml,
+	.reg_sizes = reg_size_tab,
+	.nregs = NREGS,
+	.pc_regno = PC_REGNO,
 	.nthreads = g_nthreads,
 	.thread_alive = g_thread_alive,
 	.read_regs = g_read_regs,
@@ -2103,7 +2324,7 @@ static int run_gdb(struct vmm *m)
 	enum gdbstub_end end;
 	unsigned long packets = 0;
 
-	init_x86_regs();
+	init_regs();
 	alarm_vmm = m;
 	if (opt.timeout)
 		alarm((unsigned int)opt.timeout);
