@@ -61,3 +61,20 @@ KVMDBG_EXPORT const char *kvmdbg_feature_name(uint64_t feature)
 			return feature_names[i].name;
 	return NULL;
 }
+
+KVMDBG_EXPORT uint64_t kvmdbg_type_feature(enum kvmdbg_type type)
+{
+	switch (type) {
+	case KVMDBG_BREAK_SW:
+		return KVMDBG_FEAT_SW_BREAK;
+	case KVMDBG_BREAK_HW:
+		return KVMDBG_FEAT_HW_BREAK;
+	case KVMDBG_WATCH_WRITE:
+		return KVMDBG_FEAT_WATCH_WRITE;
+	case KVMDBG_WATCH_READ:
+		return KVMDBG_FEAT_WATCH_READ;
+	case KVMDBG_WATCH_ACCESS:
+		return KVMDBG_FEAT_WATCH_ACCESS;
+	}
+	return 0;
+}

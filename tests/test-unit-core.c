@@ -1164,6 +1164,26 @@ START_TEST(test_overlay_api_errors)
 }
 END_TEST
 
+START_TEST(test_names)
+{
+	ck_assert_str_eq(kvmdbg_stop_name(KVMDBG_STOP_WATCH), "watch");
+	ck_assert_str_eq(kvmdbg_stop_name((enum kvmdbg_stop)99), "unknown");
+	ck_assert_str_eq(kvmdbg_type_name(KVMDBG_WATCH_ACCESS), "watch-access");
+	ck_assert_str_eq(kvmdbg_type_name((enum kvmdbg_type)99), "unknown");
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_BREAK_SW), KVMDBG_FEAT_SW_BREAK);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_BREAK_HW), KVMDBG_FEAT_HW_BREAK);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_WRITE), KVMDBG_FEAT_WATCH_WRITE);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_READ), KVMDBG_FEAT_WATCH_READ);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_ACCESS), KVMDBG_FEAT_WATCH_ACCESS);
+	ck_assert_uint_eq(kvmdbg_type_feature((enum kvmdbg_type)99), 0);
+	/* Every named feature bit, then NULL: a caller can list them. */
+	for (unsigned int b = 0; b < 12; b++)
+		ck_assert_ptr_nonnull(kvmdbg_feature_name(1ull << b));
+	ck_assert_ptr_null(kvmdbg_feature_name(1ull << 12));
+	ck_assert_str_eq(kvmdbg_feature_name(KVMDBG_FEAT_VERIFIED), "verified");
+}
+END_TEST
+
 TEST_SUITE(core)
 {
 	add_test(tc, test_slots_all_or_nothing);
@@ -1192,4 +1212,5 @@ TEST_SUITE(core)
 	add_test(tc, test_overlay_gd_exit);
 	add_test(tc, test_overlay_guest_bp_live);
 	add_test(tc, test_overlay_api_errors);
+	add_test(tc, test_names);
 }

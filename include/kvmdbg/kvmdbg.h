@@ -19,8 +19,9 @@
  * The run loop a VMM writes, on both arches:
  * @code
  * for (;;) {
- *	kvmdbg_vcpu_prepare(v);          // zero syscalls when nothing changed
- *	ioctl(vcpu_fd, KVM_RUN, 0);
+ *	if (kvmdbg_vcpu_prepare(v) < 0)  // zero syscalls when nothing changed
+ *		...;                       // nothing changed: retry or give up
+ *	ioctl(vcpu_fd, KVM_RUN, 0);      // EINTR: kicked, e.g. for all-stop
  *	if (run->exit_reason == KVM_EXIT_DEBUG) {
  *		kvmdbg_vcpu_handle_exit(v, &ev);
  *		if (KVMDBG_STOP_IS_REPORTABLE(ev.kind))
@@ -116,6 +117,8 @@ struct kvmdbg_guest_caps {
  * KVM_GET_ONE_REG), which can differ from the host slots of kvmdbg_probe().
  * On x86 it is always four shared registers.
  *
+ * @param vcpu_fd a vCPU fd.
+ * @param caps    filled up to caps->sz bytes.
  * @return 0, or -EINVAL (NULL), -errno of the failed ioctl.
  */
 int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps);
@@ -131,8 +134,8 @@ int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps);
 #define KVMDBG_FEAT_WATCH_ACCESS (1ULL << 4)  /**< read/write (access) watchpoints fire on reads */
 #define KVMDBG_FEAT_WATCH_READ   (1ULL << 5)  /**< read-only watchpoints fire (arm64) */
 #define KVMDBG_FEAT_SW_BREAK     (1ULL << 6)  /**< software breakpoint instructions exit */
-#define KVMDBG_FEAT_INJECT_DB    (1ULL << 7)  /**< INJECT_DB reaches the guest's #DB handler */
-#define KVMDBG_FEAT_INJECT_BP    (1ULL << 8)  /**< INJECT_BP reaches the guest's #BP handler
+#define KVMDBG_FEAT_INJECT_DB    (1ULL << 7)  /**< INJECT_DB reaches the guest's \#DB handler */
+#define KVMDBG_FEAT_INJECT_BP    (1ULL << 8)  /**< INJECT_BP reaches the guest's \#BP handler
                                                    with the right return address */
 #define KVMDBG_FEAT_RF_RESUME    (1ULL << 9)  /**< x86 RFLAGS.RF set by userspace resumes
                                                    past a host breakpoint */
@@ -218,6 +221,8 @@ int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts, struct kvmdbg_vm
  * End a debug session: restores every guest byte the library changed and
  * frees the session. vCPU handles must be freed first (their free disables
  * guest debugging on that vCPU). NULL is a no-op.
+ *
+ * @param vm the session, or NULL.
  */
 void kvmdbg_vm_free(struct kvmdbg_vm *vm);
 
@@ -237,6 +242,8 @@ int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
  * Detach a vCPU: disables guest debugging on it (KVM_SET_GUEST_DEBUG with
  * no flags) and restores anything a pending step-over had changed. NULL is
  * a no-op.
+ *
+ * @param vcpu the handle, or NULL.
  */
 void kvmdbg_vcpu_free(struct kvmdbg_vcpu *vcpu);
 
@@ -258,6 +265,10 @@ enum kvmdbg_type {
  * by the fewest slots and inserted all-or-nothing. A software breakpoint
  * is written into guest memory now, through the kvmdbg_mem_ops.
  *
+ * @param vm   the session.
+ * @param type what to insert.
+ * @param addr guest-virtual address (execution breakpoints: the
+ *             instruction; watchpoints: the first byte watched).
  * @param len execution breakpoints: gdb's "kind", validated and otherwise
  *            ignored (x86: 0 to 15; arm64: 0 or 4); watchpoints: bytes
  *            watched, any length that fits the host's slots.
@@ -277,6 +288,10 @@ int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, ui
  * (type, addr, len). The last reference frees its slots, or restores the
  * guest's original bytes.
  *
+ * @param vm   the session.
+ * @param type as inserted.
+ * @param addr as inserted.
+ * @param len  as inserted (ignored for execution breakpoints).
  * @return 0, or -EINVAL (NULL vm, unknown type), -ENOENT (no such point),
  *         or the negative errno of a failed memory callback (then the
  *         breakpoint stays inserted).
@@ -286,6 +301,10 @@ int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, ui
 /**
  * How many hardware slots kvmdbg_insert() would take for this point now.
  *
+ * @param vm   the session.
+ * @param type as for kvmdbg_insert().
+ * @param addr as for kvmdbg_insert().
+ * @param len  as for kvmdbg_insert().
  * @return the count (0 for a software breakpoint or a reference to a point
  *         already inserted), or the errors of kvmdbg_insert(); a count
  *         larger than the free slots is returned as is, and -ENOSPC only
@@ -296,6 +315,7 @@ int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t ad
 /**
  * Remove every breakpoint and watchpoint, restoring guest memory.
  *
+ * @param vm the session.
  * @return 0, or -EINVAL (NULL vm), or the first negative errno of a failed
  *         memory callback (the breakpoints it could not restore stay in).
  */
@@ -309,6 +329,8 @@ int kvmdbg_remove_all(struct kvmdbg_vm *vm);
  * VMM that injects interrupts itself with KVM_INTERRUPT must hold them
  * while kvmdbg_vcpu_is_stepping() says so.
  *
+ * @param vcpu   the vCPU.
+ * @param enable 1 to step, 0 to run.
  * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (the host cannot step).
  */
 int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *vcpu, int enable);
@@ -321,6 +343,7 @@ int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *vcpu, int enable);
  * execution breakpoint (or an arm64 watchpoint) it arranges the step past
  * it, which costs a few more ioctls that one time.
  *
+ * @param vcpu the vCPU about to run.
  * @return 0, or -EINVAL (NULL), -errno of a failed ioctl (the vCPU's state
  *         is unchanged and the next call tries again).
  */
@@ -337,6 +360,7 @@ int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *vcpu);
  * delays its injection while it returns 1, or the step lands in the
  * interrupt handler.
  *
+ * @param vcpu the vCPU.
  * @return 1 stepping, 0 not, -EINVAL (NULL).
  */
 int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *vcpu);
@@ -346,6 +370,7 @@ int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *vcpu);
  * the PC, from a debugger's register write) while it was stopped, so that
  * a pending step past a breakpoint is recomputed at the next prepare.
  *
+ * @param vcpu the vCPU whose registers changed.
  * @return 0, or -EINVAL (NULL).
  */
 int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *vcpu);
@@ -365,6 +390,8 @@ struct kvmdbg_overlay_stats {
 /**
  * Read the overlay counters of a vCPU.
  *
+ * @param vcpu the vCPU.
+ * @param st   filled up to st->sz bytes.
  * @return 0, or -EINVAL (NULL, sz too small), -EOPNOTSUPP (the session was
  *         not created with KVMDBG_OVERLAY_GUEST).
  */
@@ -383,6 +410,7 @@ int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *vcpu, struct kvmdbg_over
  * (a VMM may call it on any exit, e.g. periodically; it costs one ioctl at
  * the next prepare).
  *
+ * @param vcpu the vCPU.
  * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (no overlay in this session).
  */
 int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *vcpu);
@@ -403,9 +431,11 @@ enum kvmdbg_stop {
 /** An arch-neutral debug event. */
 struct kvmdbg_event {
 	enum kvmdbg_stop kind;   /**< see enum kvmdbg_stop */
-	enum kvmdbg_type type;   /**< for BREAK/WATCH: which kind fired */
+	enum kvmdbg_type type;   /**< for BREAK/WATCH: which kind fired; 0 otherwise */
 	uint64_t pc;             /**< guest PC at the stop (x86: linear RIP) */
-	uint64_t addr, len;      /**< the breakpoint/watchpoint as inserted */
+	uint64_t addr;           /**< the breakpoint/watchpoint as inserted (0 for
+	                              STEP, GUEST and NONE, as type is) */
+	uint64_t len;            /**< its length as inserted */
 	uint64_t data_addr;      /**< watchpoints: the data address the hardware
 	                              reported (arm64 FAR); where it reports none
 	                              (x86), the start of the hitting slot's piece */
@@ -421,20 +451,45 @@ struct kvmdbg_event {
  *
  * Call after KVM_RUN returned with exit_reason KVM_EXIT_DEBUG. Never trusts
  * the guest: an exit that matches nothing of the host's is the guest's
- * (KVMDBG_STOP_GUEST, re-injected at the next prepare); a hit of a point
- * removed since this vCPU last prepared is KVMDBG_STOP_NONE.
+ * (KVMDBG_STOP_GUEST, re-injected at the next prepare: nothing to do but
+ * run again); a hit of a point removed since this vCPU last prepared is
+ * KVMDBG_STOP_NONE. After an error nothing has changed: the VMM may call
+ * it again for the same exit.
  *
+ * @param vcpu the vCPU whose KVM_RUN returned.
+ * @param ev   filled with the event.
  * @return 0, or -EINVAL (NULL, or exit_reason is not KVM_EXIT_DEBUG),
  *         -errno of an ioctl needed to read the exit (arm64 PC).
  */
 int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *vcpu, struct kvmdbg_event *ev);
 
-/** Short name of a stop kind ("step", "break", ...), never NULL. */
+/**
+ * @param kind a stop kind.
+ * @return its short name ("step", "break", ...), "unknown" for others; never NULL.
+ */
 const char *kvmdbg_stop_name(enum kvmdbg_stop kind);
-/** Short name of a point type ("sw-break", "hw-break", "watch-write", ...), never NULL. */
+/**
+ * @param type a point type.
+ * @return its short name ("sw-break", "hw-break", "watch-write", ...),
+ *         "unknown" for others; never NULL.
+ */
 const char *kvmdbg_type_name(enum kvmdbg_type type);
-/** Name of a KVMDBG_FEAT_* bit ("step", "hw_break", ...), or NULL for an unknown bit. */
+/**
+ * @param feature one KVMDBG_FEAT_* bit.
+ * @return its name ("step", "hw_break", ...), or NULL for an unknown bit
+ *         (so a caller can list every bit until the first NULL).
+ */
 const char *kvmdbg_feature_name(uint64_t feature);
+/**
+ * The verified feature a point type needs, so a VMM can check
+ * kvmdbg_probe_verified()'s answer before it offers the type.
+ *
+ * @param type a point type.
+ * @return its KVMDBG_FEAT_* bit (KVMDBG_BREAK_SW: KVMDBG_FEAT_SW_BREAK,
+ *         KVMDBG_BREAK_HW: KVMDBG_FEAT_HW_BREAK, KVMDBG_WATCH_*: the watch
+ *         bit of its kind), or 0 for an unknown type.
+ */
+uint64_t kvmdbg_type_feature(enum kvmdbg_type type);
 
 #ifdef __cplusplus
 }
