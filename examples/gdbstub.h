@@ -127,6 +127,12 @@ enum gdbstub_end {
 enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
 			       unsigned long *packets);
 
+/* Target descriptions of gdbstub-tdesc.c: x86-64 (16 GPRs, rip, eflags, 6
+ * selectors, x87, SSE, fs_base/gs_base, cr0/cr2/cr3/cr4/efer) and aarch64
+ * (x0-x30, sp, pc, cpsr). */
+extern const char gdbstub_tdesc_x86_64[];
+extern const char gdbstub_tdesc_aarch64[];
+
 /* Listen on "HOST:PORT", "PORT" or ":PORT" (HOST defaults to 127.0.0.1).
  * Returns the listening fd or -1 with a message in err (errlen bytes). */
 int gdbstub_listen(const char *spec, char *err, size_t errlen);
