@@ -48,7 +48,7 @@ cat >"$tmp/want" <<'WANT'
 {"kind":"step","type":null,"pc":"0x100021","addr":null,"len":null,"data_addr":null,"vcpu":0,"hits":0,"symbol":"bump+1"}
 {"kind":"exit","counter":2,"expected":2,"stops":3}
 WANT
-golden "steps from the entry point" --max-stops 0 --hbreak done --step 3 --loops 2
+golden "steps from the entry point" --max-stops 0 --hbreak "done" --step 3 --loops 2
 
 cat >"$tmp/want" <<'WANT'
 {"kind":"break","type":"hw-break","pc":"0x180005","addr":"0x180005","len":1,"data_addr":null,"vcpu":0,"hits":1,"symbol":null}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gdbstub-fake: examples/gdbstub.c over a fake aarch64 machine, so that
+ * gdb-multiarch can check the aarch64 target description, register layout
+ * and the protocol on any host (the real arm64 harness runs only inside the
+ * arm64 test bed, which has no network for a gdb client).
+ *
+ * Two threads; 64 KiB of memory at 0x400000 full of NOPs; "step" moves the
+ * pc 4 bytes; "continue" goes to the next breakpoint after the pc (swbreak
+ * or hwbreak), or exits (W00) when there is none. Prints the port, then
+ * serves one client.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gdbstub.h"
+
+#define BASE 0x400000ULL
+#define SIZE 0x10000ULL
+#define NTHREADS 2
+#define NREGS 34 /* x0-x30, sp, pc, cpsr */
+#define PC 32
+
+static uint8_t mem[SIZE];
+static uint64_t regs[NTHREADS][NREGS];
+static uint16_t sizes[NREGS];
+static struct { int type; uint64_t addr; int used; } points[16];
+static struct gdbstub_stop pending;
+static int notify[2];
+
+static int f_nthreads(void *c) { (void)c; return NTHREADS; }
+static int f_alive(void *c, int t) { (void)c; (void)t; return 1; }
+
+static int f_read_regs(void *c, int t, uint8_t *b)
+{
+	(void)c;
+	for (int i = 0; i < NREGS; i++)
+		for (int j = 0; j < sizes[i]; j++)
+			*b++ = (uint8_t)(regs[t][i] >> (8 * j));
+	return 0;
+}
+
+static int f_write_regs(void *c, int t, const uint8_t *b)
+{
+	(void)c;
+	for (int i = 0; i < NREGS; i++) {
+		regs[t][i] = 0;
+		for (int j = 0; j < sizes[i]; j++)
+			regs[t][i] |= (uint64_t)*b++ << (8 * j);
+	}
+	return 0;
+}
+
+static long f_mem(uint64_t addr, void *buf, size_t len, int wr)
+{
+	if (addr < BASE || addr >= BASE + SIZE)
+		return -EFAULT;
+	if (len > BASE + SIZE - addr)
+		len = BASE + SIZE - addr;
+	if (wr)
+		memcpy(mem + (addr - BASE), buf, len);
+	else
+		memcpy(buf, mem + (addr - BASE), len);
+	return (long)len;
+}
+
+static long f_read_mem(void *c, int t, uint64_t a, void *b, size_t l)
+{
+	(void)c; (void)t;
+	return f_mem(a, b, l, 0);
+}
+
+static long f_write_mem(void *c, int t, uint64_t a, const void *b, size_t l)
+{
+	(void)c; (void)t;
+	return f_mem(a, (void *)b, l, 1);
+}
+
+static int f_insert(void *c, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+{
+	(void)c;
+	if (type > GDBSTUB_HW_BREAK)
+		return -EOPNOTSUPP; /* no watchpoints here: the empty reply */
+	if (kind != 4)
+		return -EINVAL;
+	for (int i = 0; i < 16; i++)
+		if (!points[i].used) {
+			points[i].used = 1;
+			points[i].type = type;
+			points[i].addr = addr;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+static int f_remove(void *c, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+{
+	(void)c; (void)kind;
+	for (int i = 0; i < 16; i++)
+		if (points[i].used && points[i].type == (int)type && points[i].addr == addr) {
+			points[i].used = 0;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int f_resume(void *c, const enum gdbstub_action *act)
+{
+	(void)c;
+	memset(&pending, 0, sizeof(pending));
+	pending.signal = 5;
+	for (int t = 0; t < NTHREADS; t++)
+		if (act[t] == GDBSTUB_STEP) {
+			regs[t][PC] += 4;
+			pending.thread = t;
+			goto out;
+		}
+	for (int t = 0; t < NTHREADS; t++) {
+		uint64_t best = 0;
+		int bi = -1;
+
+		if (act[t] != GDBSTUB_CONTINUE)
+			continue;
+		for (int i = 0; i < 16; i++)
+			if (points[i].used && points[i].addr > regs[t][PC] &&
+			    (bi < 0 || points[i].addr < best)) {
+				best = points[i].addr;
+				bi = i;
+			}
+		if (bi < 0) {
+			pending.kind = GDBSTUB_STOP_EXITED;
+			pending.signal = 0;
+			goto out;
+		}
+		regs[t][PC] = best;
+		pending.thread = t;
+		pending.reason = points[bi].type == GDBSTUB_SW_BREAK ? GDBSTUB_REASON_SWBREAK
+								     : GDBSTUB_REASON_HWBREAK;
+		goto out;
+	}
+out:
+	if (write(notify[1], "x", 1) != 1)
+		return -EIO;
+	return 0;
+}
+
+static int f_stop_fd(void *c) { (void)c; return notify[0]; }
+
+static int f_get_stop(void *c, struct gdbstub_stop *st)
+{
+	char b;
+
+	(void)c;
+	if (read(notify[0], &b, 1) != 1)
+		return 0;
+	*st = pending;
+	return 1;
+}
+
+static void f_nop(void *c) { (void)c; }
+
+int main(void)
+{
+	struct gdbstub_ops ops = {
+		.target_xml = gdbstub_tdesc_aarch64, .reg_sizes = sizes, .nregs = NREGS,
+		.pc_regno = PC, .nthreads = f_nthreads, .thread_alive = f_alive,
+		.read_regs = f_read_regs, .write_regs = f_write_regs, .read_mem = f_read_mem,
+		.write_mem = f_write_mem, .insert = f_insert, .remove = f_remove,
+		.resume = f_resume, .stop_fd = f_stop_fd, .get_stop = f_get_stop,
+		.interrupt = f_nop, .detach = f_nop,
+	};
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char e[128];
+	int lfd, fd;
+
+	for (int i = 0; i < NREGS; i++)
+		sizes[i] = i == 33 ? 4 : 8;
+	for (uint64_t i = 0; i < SIZE; i += 4) { /* A64 NOP */
+		mem[i] = 0x1f; mem[i + 1] = 0x20; mem[i + 2] = 0x03; mem[i + 3] = 0xd5;
+	}
+	for (int t = 0; t < NTHREADS; t++) {
+		regs[t][0] = 0x1234 + (uint64_t)t;
+		regs[t][31] = 0x410000 - 0x1000 * (uint64_t)t;
+		regs[t][PC] = BASE + 0x10 * (uint64_t)t;
+		regs[t][33] = 0x3c5; /* EL1h, DAIF masked */
+	}
+	if (pipe(notify))
+		return 1;
+	lfd = gdbstub_listen("127.0.0.1:0", e, sizeof(e));
+	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl)) {
+		fprintf(stderr, "gdbstub-fake: %s\n", e);
+		return 1;
+	}
+	printf("%d\n", ntohs(sa.sin_port));
+	fflush(stdout);
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		return 1;
+	return gdbstub_serve(fd, &ops, NULL, NULL) == GDBSTUB_ERROR;
+}
