@@ -1552,22 +1552,6 @@ static bool lacks(struct vmm *m, uint64_t feat, const char *what)
 	return true;
 }
 
-static uint64_t feature_for(enum kvmdbg_type t)
-{
-	switch (t) {
-	case KVMDBG_BREAK_SW:
-		return KVMDBG_FEAT_SW_BREAK;
-	case KVMDBG_BREAK_HW:
-		return KVMDBG_FEAT_HW_BREAK;
-	case KVMDBG_WATCH_WRITE:
-		return KVMDBG_FEAT_WATCH_WRITE;
-	case KVMDBG_WATCH_READ:
-		return KVMDBG_FEAT_WATCH_READ;
-	default:
-		return KVMDBG_FEAT_WATCH_ACCESS;
-	}
-}
-
 static int insert_points(struct vmm *m)
 {
 	unsigned int n = 0;
@@ -1580,7 +1564,7 @@ static int insert_points(struct vmm *m)
 		symbolize(p->addr, sym, sizeof(sym));
 		snprintf(what, sizeof(what), "%s at 0x%" PRIx64 "%s%s%s", kvmdbg_type_name(p->type),
 			 p->addr, sym[0] ? " <" : "", sym, sym[0] ? ">" : "");
-		if (lacks(m, feature_for(p->type), what))
+		if (lacks(m, kvmdbg_type_feature(p->type), what))
 			continue;
 		r = kvmdbg_insert(m->dbg, p->type, p->addr, p->len);
 		if (r == -ENOSPC) {
@@ -2059,10 +2043,10 @@ static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t k
 	int r;
 
 	if (insert && (m->features & KVMDBG_FEAT_VERIFIED) && !opt.force &&
-	    !(m->features & feature_for(kt))) {
+	    !(m->features & kvmdbg_type_feature(kt))) {
 		info("gdb: %s at 0x%" PRIx64 ": this host's KVM cannot deliver it (verified "
 		     "probe lacks %s)", kvmdbg_type_name(kt), addr,
-		     kvmdbg_feature_name(feature_for(kt)));
+		     kvmdbg_feature_name(kvmdbg_type_feature(kt)));
 		/* Software breakpoints: an error, not the empty reply, or gdb falls
 		 * back to writing the breakpoint instruction itself, which this host
 		 * cannot deliver either (--force lets it try). */
