@@ -258,6 +258,21 @@ static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
+/* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
+ * On failure it stays pending (so_irq_masked set). */
+static int irqs_give_back(struct kvmdbg_vcpu *v)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	int r;
+
+	if (!v->so_irq_masked || !h->restore_irqs)
+		return 0;
+	r = h->restore_irqs(v->fd, v->so_irq_saved);
+	if (!r)
+		v->so_irq_masked = false;
+	return r;
+}
+
 /*
  * Give back what a finished or abandoned step-over holds: the software
  * breakpoint it lifted, the guest's interrupt mask. What fails stays
@@ -274,14 +289,8 @@ static int stepover_settle(struct kvmdbg_vcpu *v)
 		pthread_mutex_unlock(&vm->lock);
 	}
 	/* Independent of the breakpoint: the guest's interrupts come back. */
-	if (v->so_irq_masked && vm->host->restore_irqs) {
-		r = vm->host->restore_irqs(v->fd, v->so_irq_saved);
-		if (!r)
-			v->so_irq_masked = false;
-		else if (!first)
-			first = r;
-	}
-	return first;
+	r = irqs_give_back(v);
+	return first ? first : r;
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. */
@@ -374,10 +383,8 @@ static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		}
 		pthread_mutex_unlock(&vm->lock);
 		if (r) {
-			if (v->so_irq_masked && h->restore_irqs &&
-			    h->restore_irqs(v->fd, v->so_irq_saved) == 0)
-				v->so_irq_masked = false;
-			return r < 0 ? r : -EIO;
+			irqs_give_back(v); /* a failure stays pending */
+			return r;
 		}
 	}
 	v->so = KVMDBG_SO_STEPPING;
@@ -386,15 +393,39 @@ static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	return 0;
 }
 
+/* KVM holds what this vCPU would apply now: nothing changed, nothing to
+ * deliver, nothing to re-read. */
+static bool applied_current(const struct kvmdbg_vcpu *v)
+{
+	return v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
+	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
+}
+
+/* What prepare saves to undo a step-over it began. */
+struct stepover_saved {
+	enum kvmdbg_stepover so;
+	uint32_t slots;
+	uint64_t pc;
+	bool pc_stale;
+};
+
+static void stepover_restore(struct kvmdbg_vcpu *v, const struct stepover_saved *s)
+{
+	v->so = s->so;
+	v->so_slots = s->slots;
+	v->so_pc = s->pc;
+	v->so_pc_stale = s->pc_stale;
+}
+
 KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	struct kvmdbg_vm *vm;
-	uint32_t ctl, once = 0, saved_so_slots;
-	enum kvmdbg_stepover saved_so;
-	uint64_t gen, saved_so_pc;
-	bool saved_so_pc_stale, need_rf = false;
+	uint32_t ctl, once = 0;
+	struct stepover_saved saved;
+	uint64_t gen;
+	bool need_rf = false;
 	int r;
 
 	if (!v)
@@ -402,9 +433,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	vm = v->vm;
 
 	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
-	if (v->applied_valid && !v->dirty && v->so != KVMDBG_SO_ARMED && !v->reinject.pending &&
-	    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen &&
-	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)))
+	if (v->so != KVMDBG_SO_ARMED &&
+	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)) && applied_current(v))
 		return 0;
 
 	/* What an earlier step-over could not give back yet. */
@@ -425,17 +455,14 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 			return r;
 	}
 
-	saved_so = v->so;
-	saved_so_slots = v->so_slots;
-	saved_so_pc = v->so_pc;
-	saved_so_pc_stale = v->so_pc_stale;
+	saved = (struct stepover_saved){
+		.so = v->so, .slots = v->so_slots, .pc = v->so_pc, .pc_stale = v->so_pc_stale};
 	if (v->so == KVMDBG_SO_ARMED) {
 		r = stepover_begin(v, &need_rf);
 		if (r)
 			return r;
 		/* Nothing to step past: maybe nothing changed at all. */
-		if (!need_rf && v->applied_valid && !v->dirty && !v->reinject.pending &&
-		    !v->guest_stale && atomic_load_explicit(&vm->gen, memory_order_acquire) == v->gen)
+		if (!need_rf && applied_current(v))
 			return 0;
 	}
 
@@ -478,12 +505,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	 * the new state: record it, and stay armed to set RF again. */
 	if (need_rf) {
 		r = vm->host->set_resume_flag(v->fd);
-		if (r) {
-			v->so = saved_so;
-			v->so_slots = saved_so_slots;
-			v->so_pc = saved_so_pc;
-			v->so_pc_stale = saved_so_pc_stale;
-		}
+		if (r)
+			stepover_restore(v, &saved);
 	}
 	v->applied = hw;
 	memcpy(v->applied_owner, owner, sizeof(owner));
@@ -502,13 +525,10 @@ rollback:
 	 * armed, giving back what it lifted or masked (a failure of that stays
 	 * pending and is retried first next time). x86 RF, if set, only
 	 * skips the breakpoint the retry skips anyway. */
-	if (saved_so == KVMDBG_SO_ARMED) {
+	if (saved.so == KVMDBG_SO_ARMED) {
 		if (v->so == KVMDBG_SO_STEPPING)
 			stepover_settle(v);
-		v->so = saved_so;
-		v->so_slots = saved_so_slots;
-		v->so_pc = saved_so_pc;
-		v->so_pc_stale = saved_so_pc_stale;
+		stepover_restore(v, &saved);
 	}
 	return r;
 }
@@ -571,15 +591,6 @@ static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 #define X86_DR6_BD (1ull << 13)
 #define X86_DR6_BS (1ull << 14)
 
-/* The immediate of our 4-byte (arm64 BRK) software breakpoint. */
-static uint32_t sw_insn_imm(const struct kvmdbg_arch_ops *a)
-{
-	uint32_t insn = (uint32_t)a->sw_insn[0] | (uint32_t)a->sw_insn[1] << 8 |
-			(uint32_t)a->sw_insn[2] << 16 | (uint32_t)a->sw_insn[3] << 24;
-
-	return (insn >> 5) & 0xffff;
-}
-
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_hwpoint hit = {0}; /* a copy: the set may change once unlocked */
@@ -622,7 +633,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * Decided before anything changes: it may need a read of guest memory,
 	 * and a failed read must not inject a #BP the guest never raised. */
 	if (dec.swbp) {
-		bool ours_imm = vm->arch->sw_len != 4 || dec.brk_imm == sw_insn_imm(vm->arch);
+		bool ours_imm = dec.brk_imm == vm->arch->sw_imm;
 		uint8_t cur[4];
 
 		pthread_mutex_lock(&vm->lock);
@@ -651,12 +662,9 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			return 0;
 		/* The step-over ends here. The guest's interrupt mask first:
 		 * if that fails nothing has changed, and the VMM may retry. */
-		if (v->so_irq_masked && vm->host->restore_irqs) {
-			r = vm->host->restore_irqs(v->fd, v->so_irq_saved);
-			if (r)
-				return r;
-			v->so_irq_masked = false;
-		}
+		r = irqs_give_back(v);
+		if (r)
+			return r;
 		/* Any other debug exit ends the internal step: the instruction
 		 * completed, or raised something first (classified below). */
 		stepover_finish(v);
@@ -700,7 +708,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 				 * re-injected under the guest's own number. */
 				guest = true;
 				guest_hw |= bit;
-				guest_dr6 |= 1ull << (v->applied_owner[pool][slot] & 0xff);
+				guest_dr6 |= 1ull << n;
 				continue;
 			}
 			p = point_by_id(vm, v->applied_owner[pool][slot]);
@@ -752,7 +760,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * slot: KVM ran the guest's own registers (only software breakpoints
 	 * or stepping on) and still routed their exceptions to us (arm64
 	 * MDCR_EL2.TDE). Nothing of ours explains it: the guest's own. */
-	if (dec.recognised && !dec.hits && !dec.step && !dec.swbp && !dec.gd && !dec.dr6_other &&
+	if (!dec.hits && !dec.step && !dec.swbp && !dec.gd && !dec.dr6_other &&
 	    !(v->applied_ctl & KVMDBG_CTL_HW))
 		guest = true;
 	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
