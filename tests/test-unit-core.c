@@ -895,6 +895,11 @@ START_TEST(test_arm64_brk)
 
 	env_new(&e, KVMDBG_ARCH_ARM64, 0);
 	memcpy(brk, kvmdbg_arm64_ops.sw_insn, 4);
+	/* The immediate the arch announces is the one in its instruction. */
+	ck_assert_uint_eq(kvmdbg_arm64_ops.sw_imm,
+			  (((uint32_t)brk[0] | (uint32_t)brk[1] << 8 | (uint32_t)brk[2] << 16 |
+			    (uint32_t)brk[3] << 24) >> 5) & 0xffff);
+	ck_assert_uint_eq(kvmdbg_x86_ops.sw_imm, 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x802, 4), -EINVAL);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);

@@ -116,6 +116,8 @@ struct kvmdbg_arch_ops {
 	unsigned int sw_len;       /* bytes of the software breakpoint instruction */
 	unsigned int sw_align;     /* required alignment of a software breakpoint */
 	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */
+	uint32_t sw_imm;           /* the immediate decode() reports for it in brk_imm
+	                              (arm64 BRK #imm; 0 where there is none: x86) */
 
 	/*
 	 * Cover [addr, addr + len) for a point of this type with the fewest

@@ -321,10 +321,7 @@ bool fh_swbp_unreadable(const struct kvmdbg_exit *ex, bool x86)
 	uint32_t ec = (uint32_t)(ex->esr >> 26) & 0x3f;
 	/* arm64: only our own immediate needs a look at memory. */
 	bool swbp = x86 ? ex->exception == 3
-			: (ec == 0x3c || ec == 0x38) &&
-				  (ex->esr & 0xffff) == ((uint32_t)(kvmdbg_arm64_ops.sw_insn[0] >> 5) |
-							 (uint32_t)kvmdbg_arm64_ops.sw_insn[1] << 3 |
-							 (uint32_t)(kvmdbg_arm64_ops.sw_insn[2] & 0x1f) << 11);
+			: (ec == 0x3c || ec == 0x38) && (ex->esr & 0xffff) == kvmdbg_arm64_ops.sw_imm;
 
 	return swbp && (ex->pc >= fh.mem_size || fh.mem_size - ex->pc < (x86 ? 1 : 4));
 }

@@ -807,6 +807,7 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	.sw_align = 4,
 	/* A64 instructions are little-endian in memory whatever the data endianness. */
 	.sw_insn = { BRK_BYTE(0), BRK_BYTE(1), BRK_BYTE(2), BRK_BYTE(3) },
+	.sw_imm = KVMDBG_ARM64_BRK_IMM,
 	.cover = arm64_cover,
 	/* Watchpoints are faults: the access has not happened at the stop,
 	 * and FAR is the address the access used. */

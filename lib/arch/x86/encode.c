@@ -373,6 +373,7 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.sw_len = 1,
 	.sw_align = 1,
 	.sw_insn = { 0xcc }, /* int3 */
+	.sw_imm = 0,         /* int3 has none; decode() leaves brk_imm 0 */
 	.cover = x86_cover,
 	.decode = x86_decode,
 	.slot_type = x86_slot_type,
