@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gdbstub: the GDB remote serial protocol over one socket, for kvmdbg-run.
+ * gdbstub: the GDB remote serial protocol over one connection (a socket, a
+ * serial line or a virtio port), for kvmdbg-run.
  * See gdbstub.h. No KVM and no libkvmdbg here: only struct gdbstub_ops.
  */
 #include "gdbstub.h"
@@ -8,7 +9,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
@@ -27,6 +28,7 @@ struct stub {
 	int fd;
 	const struct gdbstub_ops *ops;
 	void *ctx;
+	bool is_sock;              /* fd is a socket (else a tty or virtio port) */
 	bool noack;
 	bool eof;
 	int g_thread;              /* Hg: registers and memory */
@@ -61,14 +63,16 @@ static int hexval(int c)
 	return -1;
 }
 
-/* ---- socket I/O --------------------------------------------------------- */
+/* ---- I/O: a socket or a character device --------------------------------------------------------- */
 
 static bool write_all(struct stub *s, const void *buf, size_t len)
 {
 	const char *p = buf;
 
 	while (len) {
-		ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL);
+		/* send() on a socket (no SIGPIPE), write() on a serial line or
+		 * virtio port (--gdb DEVICE) */
+		ssize_t n = s->is_sock ? send(s->fd, p, len, MSG_NOSIGNAL) : write(s->fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -98,7 +102,7 @@ static int fill(struct stub *s, int timeout_ms)
 		return errno == EINTR ? 0 : -1;
 	if (r == 0)
 		return 0;
-	n = recv(s->fd, s->in, sizeof(s->in), 0);
+	n = read(s->fd, s->in, sizeof(s->in));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n <= 0) {
@@ -927,11 +931,13 @@ enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
 			       unsigned long *packets)
 {
 	struct stub *s = calloc(1, sizeof(*s));
+	struct stat st;
 	int end = -1;
 
 	if (!s)
 		return GDBSTUB_ERROR;
 	s->fd = fd;
+	s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 	s->ops = ops;
 	s->ctx = ctx;
 	s->g_thread = 0;
@@ -965,20 +971,23 @@ enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
 
 int gdbstub_listen(const char *spec, char *errbuf, size_t errlen)
 {
-	char host[256] = "127.0.0.1";
+	char host[64] = "127.0.0.1";
 	const char *colon = strrchr(spec, ':'), *port = spec;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL, *ai;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} addr;
+	socklen_t alen;
 	char *end;
 	long pn;
-	int fd = -1, r, one = 1;
+	int fd, one = 1;
 
 	if (colon) {
 		size_t hl = (size_t)(colon - spec);
 
 		if (hl >= sizeof(host)) {
-			snprintf(errbuf, errlen, "'%s': host name too long", spec);
+			snprintf(errbuf, errlen, "'%s': address too long", spec);
 			return -1;
 		}
 		if (hl) {
@@ -997,24 +1006,34 @@ int gdbstub_listen(const char *spec, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "'%s': expected HOST:PORT or PORT (0-65535)", spec);
 		return -1;
 	}
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r) {
-		snprintf(errbuf, errlen, "'%s': %s", host, gai_strerror(r));
+	/* Numeric addresses only (and "localhost"): no resolver, so the static
+	 * build for the VM test beds needs no NSS at run time. */
+	if (!strcmp(host, "localhost"))
+		strcpy(host, "127.0.0.1");
+	memset(&addr, 0, sizeof(addr));
+	if (inet_pton(AF_INET, host, &addr.in4.sin_addr) == 1) {
+		addr.in4.sin_family = AF_INET;
+		addr.in4.sin_port = htons((uint16_t)pn);
+		alen = sizeof(addr.in4);
+	} else if (inet_pton(AF_INET6, host, &addr.in6.sin6_addr) == 1) {
+		addr.in6.sin6_family = AF_INET6;
+		addr.in6.sin6_port = htons((uint16_t)pn);
+		alen = sizeof(addr.in6);
+	} else {
+		snprintf(errbuf, errlen, "'%s': not a numeric IPv4 or IPv6 address (or localhost)",
+			 host);
 		return -1;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0)
-			break;
+	fd = socket(addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, &addr.sa, alen) || listen(fd, 1)) {
 		snprintf(errbuf, errlen, "cannot listen on %s:%s: %s", host, port, strerror(errno));
 		close(fd);
-		fd = -1;
+		return -1;
 	}
-	if (!res)
-		snprintf(errbuf, errlen, "'%s': no address", host);
-	freeaddrinfo(res);
 	return fd;
 }

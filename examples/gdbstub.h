@@ -120,7 +120,8 @@ enum gdbstub_end {
 };
 
 /*
- * Serve one client on the connected socket fd until it detaches, kills, goes
+ * Serve one client on fd (a connected socket, or a serial line or virtio
+ * port opened read-write) until it detaches, kills, goes
  * away, or the guest ends. The machine starts stopped. Sets *packets to the
  * number of packets received (0: the client never spoke), when not NULL.
  */
@@ -133,7 +134,8 @@ enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
 extern const char gdbstub_tdesc_x86_64[];
 extern const char gdbstub_tdesc_aarch64[];
 
-/* Listen on "HOST:PORT", "PORT" or ":PORT" (HOST defaults to 127.0.0.1).
+/* Listen on "HOST:PORT", "PORT" or ":PORT" (HOST defaults to 127.0.0.1; a
+ * numeric IPv4 or IPv6 address, or "localhost": nothing is resolved).
  * Returns the listening fd or -1 with a message in err (errlen bytes). */
 int gdbstub_listen(const char *spec, char *err, size_t errlen);
 

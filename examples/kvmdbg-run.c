@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -246,9 +247,12 @@ static void usage(FILE *f)
 		"                       (kind, type, pc, addr, len, data_addr, vcpu, hits,\n"
 		"                       symbol), then {\"kind\":\"exit\",...}; other text on stderr\n"
 		"  --gdb [HOST:]PORT    serve the GDB remote protocol to one client on\n"
-		"                       HOST:PORT (default host 127.0.0.1) instead of the\n"
-		"                       scripted run: `target remote HOST:PORT` in gdb; vCPUs\n"
-		"                       are threads, addresses are guest-virtual\n"
+		"                       HOST:PORT (default host 127.0.0.1; numeric, or\n"
+		"                       localhost) instead of the scripted run: `target\n"
+		"                       remote HOST:PORT` in gdb; vCPUs are threads,\n"
+		"                       addresses are guest-virtual\n"
+		"  --gdb /DEVICE        the same over a serial line or a virtio-serial port\n"
+		"                       (an absolute path; the VM test beds use this)\n"
 		"  --flat IMAGE         a real-mode firmware image instead of GUEST, loaded\n"
 		"                       like QEMU's -bios: it ends at 1 MiB (a 64 KiB image at\n"
 		"                       0xf0000), started at the reset vector f000:fff0\n"
@@ -454,6 +458,8 @@ static void parse_args(int argc, char **argv)
 		bad_args("--probe does not run a guest: no breakpoints, --gdb or guest with it");
 	if (opt.gdb && opt.npoints)
 		bad_args("--gdb: breakpoints come from gdb, not from --break/--hbreak/--watch");
+	if (opt.gdb && opt.gdb[0] == '/' && access(opt.gdb, R_OK | W_OK) < 0)
+		bad_args("--gdb '%s': %s", opt.gdb, strerror(errno));
 	if (opt.gdb && !opt.timeout_given)
 		opt.timeout = 0;
 	if (!opt.probe && !opt.gdb && !opt.npoints && !opt.guest && !opt.flat)
@@ -2166,11 +2172,48 @@ static const struct gdbstub_ops gdb_ops = {
 	.detach = g_detach,
 };
 
+/*
+ * --gdb DEVICE: a serial line (made raw) or a virtio-serial port. A virtio
+ * port reports POLLHUP while nobody is connected on the host side; wait for
+ * the host to connect before serving (and after a client that never spoke).
+ * Returns the open fd, or -1 with a message printed.
+ */
+static int gdb_open_device(const char *path)
+{
+	struct termios t;
+	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		err("--gdb %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (isatty(fd)) {
+		if (tcgetattr(fd, &t) == 0) {
+			cfmakeraw(&t);
+			tcsetattr(fd, TCSANOW, &t);
+		}
+	}
+	return fd;
+}
+
+static void gdb_wait_device(int fd)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 1000) > 0 && !(p.revents & POLLHUP))
+			return; /* data, or a connected port */
+		if (p.revents & POLLHUP)
+			usleep(20000); /* no host side yet */
+	}
+}
+
 /* --gdb: serve one client, then let the guest run on (detach) or end. */
 static int run_gdb(struct vmm *m)
 {
 	char ebuf[256];
-	int lfd, fd, one = 1;
+	int lfd = -1, fd = -1, one = 1;
+	bool device = opt.gdb[0] == '/';
 	enum gdbstub_end end;
 	unsigned long packets = 0;
 
@@ -2178,29 +2221,44 @@ static int run_gdb(struct vmm *m)
 	alarm_vmm = m;
 	if (opt.timeout)
 		alarm((unsigned int)opt.timeout);
-	lfd = gdbstub_listen(opt.gdb, ebuf, sizeof(ebuf));
-	if (lfd < 0) {
-		err("--gdb %s", ebuf);
-		return 1;
-	}
-	info("gdb: listening on %s (target remote %s)", opt.gdb, opt.gdb);
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			err("accept: %s", strerror(errno));
-			close(lfd);
+	if (device) {
+		fd = gdb_open_device(opt.gdb);
+		if (fd < 0)
+			return 1;
+		info("gdb: serving on %s", opt.gdb);
+	} else {
+		lfd = gdbstub_listen(opt.gdb, ebuf, sizeof(ebuf));
+		if (lfd < 0) {
+			err("--gdb %s", ebuf);
 			return 1;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		info("gdb: listening on %s (target remote %s)", opt.gdb, opt.gdb);
+	}
+	for (;;) {
+		if (device) {
+			gdb_wait_device(fd);
+		} else {
+			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0) {
+				if (errno == EINTR)
+					continue;
+				err("accept: %s", strerror(errno));
+				close(lfd);
+				return 1;
+			}
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 		end = gdbstub_serve(fd, &gdb_ops, m, &packets);
-		close(fd);
+		if (!device)
+			close(fd);
 		if (end != GDBSTUB_DISCONNECTED || packets > 0)
 			break;
 		/* a connection that never spoke (a port probe): wait for the real client */
 	}
-	close(lfd);
+	if (device)
+		close(fd);
+	else
+		close(lfd);
 	switch (end) {
 	case GDBSTUB_DETACHED: {
 		struct kvmdbg_event ev;
