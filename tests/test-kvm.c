@@ -217,7 +217,7 @@ START_TEST(test_probe_verified)
 				     KVMDBG_FEAT_INJECT_DB | KVMDBG_FEAT_INJECT_BP |
 				     KVMDBG_FEAT_RF_RESUME | KVMDBG_FEAT_GD_EXIT;
 		const char *bed = NULL;
-		uint64_t gaps = 0;
+		uint64_t gaps = 0, either = 0;
 		bool live = false;
 
 		if (kt_host_is_pvm()) {
@@ -229,19 +229,28 @@ START_TEST(test_probe_verified)
 			live = true;
 		} else if (kt_testbed_is("x86-svm-tcg")) {
 			/* kvm-amd nested in QEMU >= 10 TCG (tests/vm): QEMU's SVM
-			 * never checks the #BP exception intercept for INT3, and
-			 * the host's DR7.GD gives no exit. INJECT_BP is not a gap
-			 * there: test_inject_bp_return_rip shows the right return
-			 * address at an INT3. */
+			 * never checks the #BP exception intercept for INT3.
+			 * INJECT_BP is not a gap there: test_inject_bp_return_rip
+			 * shows the right return address at an INT3. The host's
+			 * DR7.GD is the kernel's: QEMU's SVM has no decode assists,
+			 * so KVM emulates the guest's MOV DR, and only a KVM whose
+			 * emulator checks the effective (the host's) DR7.GD and
+			 * exits to userspace delivers it (7.3 does; 6.1 and 6.12
+			 * look at the guest's own DR7 only). The probe decides;
+			 * test_reinject_db (overlay) and the overlay suite check
+			 * its answer: with GD_EXIT they need every guest MOV DR to
+			 * exit. */
 			bed = "x86-svm-tcg";
-			gaps = KVMDBG_FEAT_SW_BREAK | KVMDBG_FEAT_GD_EXIT;
+			gaps = KVMDBG_FEAT_SW_BREAK;
+			either = KVMDBG_FEAT_GD_EXIT;
 			live = false;
 		}
 		if (bed) {
 			uint64_t got = x86 & ~f;
 
 			for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-				if (!(x86 & all[i]) || !((got ^ gaps) & all[i]))
+				if (!(x86 & all[i]) || (either & all[i]) ||
+				    !((got ^ gaps) & all[i]))
 					continue;
 				ck_abort_msg("%s: %s must be %s, the probe says %s", bed,
 					     kvmdbg_feature_name(all[i]),
@@ -967,7 +976,7 @@ START_TEST(test_reinject_db)
 	struct kt_stop st;
 	char d[320], b[64];
 	unsigned int breaks = 0, guests = 0, expect_db;
-	bool live;
+	bool live, queued = false;
 	uint64_t n;
 	int r;
 
@@ -1014,13 +1023,19 @@ START_TEST(test_reinject_db)
 			break;
 		ck_assert_msg(st.what == KT_EVENT, "%s", kt_describe(&vm, &st, d, sizeof(d)));
 		if (st.ev.kind == KVMDBG_STOP_GUEST) {
-			/* Queued, not yet delivered: the handler has not run. */
-			ck_assert_uint_eq(kt_peek(&vm, kt_db_count), before);
+			/* Queued, not yet delivered: the handler has not run
+			 * for it. It has run once for the guest #DB of the stop
+			 * before, if that was one too: the prepare of this run
+			 * delivered it (overlay with GD exits: the guest's DR0
+			 * hit, then its TF trap). */
+			ck_assert_uint_eq(kt_peek(&vm, kt_db_count), before + (queued ? 1 : 0));
 			kt_note("guest #DB reached userspace at %s: re-injected",
 				kt_sym(&vm, st.ev.pc, b, sizeof(b)));
 			guests++;
+			queued = true;
 			continue;
 		}
+		queued = false;
 		ck_assert_msg(st.ev.kind == KVMDBG_STOP_BREAK &&
 				      st.ev.pc == kt_gva(&vm, g_guestdb_hostbp),
 			      "unexpected %s", kt_describe(&vm, &st, d, sizeof(d)));

@@ -1084,7 +1084,7 @@ START_TEST(test_overlay_gd_exit)
 {
 	struct kvmdbg_event ev;
 	struct env e;
-	int reads;
+	int reads, calls;
 
 	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
 			KVMDBG_OVERLAY_GUEST);
@@ -1113,6 +1113,33 @@ START_TEST(test_overlay_gd_exit)
 	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_STEP),
 			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
 	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x700);
+
+	/* Seen in time, so it fires in hardware slot 1 at once: the guest's
+	 * B0, queued, delivered by the next prepare (x86-svm-tcg on 7.3, the
+	 * first KVM of the test beds with GD exits). */
+	calls = fh.v[0].inject_calls;
+	x86_db(0, 0x700, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_uint_eq(ev.hits, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, calls + 1);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_INJECT_DB),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_INJECT_DB);
+	/* Its handler ran; the guest's own TF trap comes next, with no exit
+	 * of ours in between: its own #DB again, BS alone (no B0 left over
+	 * from the one before). */
+	x86_db(0, 0x705, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, calls + 2);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_BS);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
 	env_free(&e);
 }
 END_TEST

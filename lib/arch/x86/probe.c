@@ -45,6 +45,11 @@
  *    guest's handler runs); the host's DR7.GD causes no exit there either
  *    (untested on real AMD hardware). INJECT_BP passes at a pause point
  *    there (SVM decodes the int3 to find the return address).
+ *  - kvm_amd 7.3 there: the same, and GD_EXIT as well. QEMU's SVM has no
+ *    decode assists, so KVM emulates the guest's MOV DR; 6.1 and 6.12
+ *    check only the guest's own DR7.GD in the emulator, 7.3 checks the
+ *    effective one (the host's under USE_HW_BP) and exits to userspace
+ *    with DR6.BD, as VMX always did.
  *  - KVM reports DR6 in its raw form, active-low bits set (0xffff0ff0 |
  *    B0-B3/BD/BS). debug.arch.dr7 is not reliable: KVM leaves it stale for
  *    single-step exits it synthesises (kvm_vcpu_do_singlestep), and
