@@ -4,21 +4,135 @@
 examples/gdbstub.c over a fake aarch64 machine, fake-target.c): gdb must
 accept the aarch64 target description and read and write x0-x30/sp/pc/cpsr,
 memory, threads, hbreak/break stops and stepi through the protocol. No KVM
-needed; the real arm64 harness is checked in the arm64 test bed by
-vm-kvmdbg-run (scripted mode: the bed has no network for a gdb client).
+needed.
 
-usage: test-gdb-aarch64.py GDBSTUB_FAKE [GDB]. Exit 77 without gdb-multiarch.
+With --kvmdbg-run, the same gdb against the real arm64 kvmdbg-run on its
+built-in guest on a real arm64 KVM: the arm64 test bed's (tests/vm: `vmbed
+run --host-test` gives the wrapper that runs it in the bed, and relays its
+--gdb port here), or this host's.
+
+usage: test-gdb-aarch64.py GDBSTUB_FAKE [GDB]
+       test-gdb-aarch64.py --kvmdbg-run KVMDBG_RUN [GDB]
+Exit 77 without gdb-multiarch (or, with --kvmdbg-run, without a KVM).
 """
+import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
+real = sys.argv[1] == "--kvmdbg-run"
+if real:
+    del sys.argv[1]
 fake = sys.argv[1]
 gdb = sys.argv[2] if len(sys.argv) > 2 else shutil.which("gdb-multiarch")
 if not gdb:
     print("test-gdb-aarch64: skipped: no gdb-multiarch (apt-get install gdb-multiarch)")
     sys.exit(77)
+
+
+def regs_of(out, name):
+    return [int(v, 16) for v in re.findall(r"^%s\s+0x([0-9a-f]+)" % name, out, re.M)]
+
+
+def report(checks, out):
+    failed = 0
+    for name, ok in checks:
+        print(("ok: " if ok else "FAIL: ") + name)
+        failed += not ok
+    if failed:
+        print(out)
+    print("test-gdb-aarch64: %d passed, %d failed" % (len(checks) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def real_kvm():
+    """gdb-multiarch against kvmdbg-run on a real arm64 KVM."""
+    run = fake
+    if not os.environ.get("KVMDBG_BED"):
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
+        p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
+        if p.returncode:
+            print("test-gdb-aarch64: skipped: " + p.stdout.strip())
+            sys.exit(77)
+    helptext = subprocess.run([run, "--help"], stdout=subprocess.PIPE, text=True).stdout
+    sym = {m.group(1): int(m.group(2), 16)
+           for m in re.finditer(r"^  (\w+)\s+0x([0-9a-f]+)\s", helptext, re.M)}
+    probe = json.loads(subprocess.run([run, "--probe", "--json"], stdout=subprocess.PIPE,
+                                      text=True, timeout=60).stdout)
+    if probe.get("arch") != "arm64":
+        print("test-gdb-aarch64: skipped: kvmdbg-run is %s, not arm64" % probe.get("arch"))
+        sys.exit(77)
+    verified = {k for k, v in probe["capabilities"].items() if v["verified"]}
+    port = free_port()
+    stub = subprocess.Popen([run, "--gdb", "127.0.0.1:%d" % port, "--timeout", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and stub.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    bump, counter = sym["bump"], sym["counter"]
+    cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
+            "info registers pc sp x0 x1", "hbreak *0x%x" % bump, "continue", "continue",
+            "info registers pc x30", "x/gx 0x%x" % counter, "stepi", "stepi", "stepi",
+            "info registers pc sp", "x/2i $pc", "set $x2 = 41", "stepi", "stepi",
+            "x/gx 0x%x" % counter]
+    if "sw_break" in verified:
+        cmds += ["delete", "break *0x%x" % (bump + 8), "continue", "info registers pc"]
+    cmds += ["delete", "info threads", "detach"]
+    args = [gdb, "-batch", "-nx"]
+    for c in cmds:
+        args += ["-ex", c]
+    try:
+        out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        out = "(gdb-multiarch timed out)"
+    try:
+        sout, _ = stub.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        stub.kill()
+        sout, _ = stub.communicate()
+    out += "\n### kvmdbg-run (exit %s)\n%s" % (stub.returncode, sout)
+    pcs = regs_of(out, "pc")
+    words = [int(v, 16) for v in re.findall(r"^0x%x:\s+0x([0-9a-f]+)" % counter, out, re.M)]
+    checks = [
+        ("target description accepted; entry registers (pc start, x0 = counter)",
+         pcs[:1] == [sym["start"]] and regs_of(out, "x0")[:1] == [counter]),
+        ("hbreak: two continues stop at bump()",
+         out.count("Breakpoint 1, 0x%016x in ?? ()" % bump) == 2),
+        ("at the breakpoint: pc bump, x30 returns into the loop",
+         pcs[1:2] == [bump] and regs_of(out, "x30")[:1] == [sym["loop"] + 4]),
+        ("x/gx: the counter is 1 at the second stop", words[:1] == [1]),
+        ("stepi x3 from the breakpoint: pc + 12", pcs[2:3] == [bump + 12]),
+        ("x/2i: A64 code (add x2, x2, #0x1)", re.search(r"=> 0x%x:\s+add\s+x2, x2, #0x1"
+                                                        % (bump + 12), out) is not None),
+        ("register write: x2 = 41 is stored as 42", words[1:2] == [42]),
+        ("info threads: one vCPU", re.search(r"\*\s+1\s+Thread 1 \(vCPU 0\)", out) is not None),
+        ("detach: the guest runs on to its end", stub.returncode == 0 and
+         "guest finished" in sout),
+    ]
+    if "sw_break" in verified:
+        checks.append(("break (BRK): stops at bump+8", pcs[-1:] == [bump + 8]))
+    else:
+        print("skipped: software breakpoint (verified probe lacks sw_break)")
+    report(checks, out)
+
+
+if real:
+    real_kvm()
 
 stub = subprocess.Popen([fake], stdout=subprocess.PIPE, text=True)
 port = int(stub.stdout.readline())
@@ -44,7 +158,7 @@ except subprocess.TimeoutExpired:
 
 
 def regs(name):
-    return [int(v, 16) for v in re.findall(r"^%s\s+0x([0-9a-f]+)" % name, out, re.M)]
+    return regs_of(out, name)
 
 
 checks = [
@@ -62,11 +176,4 @@ checks = [
      and regs("x0")[2:] == [0x1235]),
     ("continue to the end (W00)", "exited normally" in out and rc == 0),
 ]
-failed = 0
-for name, ok in checks:
-    print(("ok: " if ok else "FAIL: ") + name)
-    failed += not ok
-if failed:
-    print(out)
-print("test-gdb-aarch64: %d passed, %d failed" % (len(checks) - failed, failed))
-sys.exit(1 if failed else 0)
+report(checks, out)
