@@ -51,6 +51,7 @@ static const struct {
 	{KVMDBG_FEAT_RF_RESUME, "rf_resume"},
 	{KVMDBG_FEAT_GD_EXIT, "gd_exit"},
 	{KVMDBG_FEAT_GUEST_BP_LIVE, "guest_bp_live"},
+	{KVMDBG_FEAT_GUEST_REGS_RAW, "guest_regs_raw"},
 	{KVMDBG_FEAT_VERIFIED, "verified"},
 };
 

@@ -196,9 +196,11 @@ static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
 			host_hw |= vm->slots.owner[pool][slot] != 0;
-	/* Any KVM debug flag routes the guest's own breakpoint and watchpoint
-	 * exceptions to us (arm64 MDCR_EL2.TDE), so merge whenever KVM will
-	 * debug this vCPU, not only when the host holds hardware slots. */
+	/* Any KVM debug flag takes the guest's own breakpoints and watchpoints
+	 * away from it: arm64 KVM either routes their exceptions to us
+	 * (MDCR_EL2.TDE, KVMDBG_FEAT_GUEST_REGS_RAW) or runs none of them
+	 * (Linux 6.14 on). So merge whenever KVM will debug this vCPU, not only
+	 * when the host holds hardware slots. */
 	if (overlay_on(v) && (host_hw || vm->sw.count || v->user_step ||
 			      v->so == KVMDBG_SO_STEPPING)) {
 		merge_guest_locked(v, hw, owner);
@@ -759,7 +761,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	/* A breakpoint or watchpoint exception while we applied no hardware
 	 * slot: KVM ran the guest's own registers (only software breakpoints
 	 * or stepping on) and still routed their exceptions to us (arm64
-	 * MDCR_EL2.TDE). Nothing of ours explains it: the guest's own. */
+	 * MDCR_EL2.TDE, before Linux 6.14: KVMDBG_FEAT_GUEST_REGS_RAW).
+	 * Nothing of ours explains it: the guest's own. */
 	if (!dec.hits && !dec.step && !dec.swbp && !dec.gd && !dec.dr6_other &&
 	    !(v->applied_ctl & KVMDBG_CTL_HW))
 		guest = true;

@@ -1209,9 +1209,10 @@ START_TEST(test_names)
 	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_ACCESS), KVMDBG_FEAT_WATCH_ACCESS);
 	ck_assert_uint_eq(kvmdbg_type_feature((enum kvmdbg_type)99), 0);
 	/* Every named feature bit, then NULL: a caller can list them. */
-	for (unsigned int b = 0; b < 12; b++)
+	for (unsigned int b = 0; b < 13; b++)
 		ck_assert_ptr_nonnull(kvmdbg_feature_name(1ull << b));
-	ck_assert_ptr_null(kvmdbg_feature_name(1ull << 12));
+	ck_assert_ptr_null(kvmdbg_feature_name(1ull << 13));
+	ck_assert_str_eq(kvmdbg_feature_name(KVMDBG_FEAT_GUEST_REGS_RAW), "guest_regs_raw");
 	ck_assert_str_eq(kvmdbg_feature_name(KVMDBG_FEAT_VERIFIED), "verified");
 }
 END_TEST

@@ -142,6 +142,16 @@ int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps);
 #define KVMDBG_FEAT_GD_EXIT      (1ULL << 10) /**< x86 DR7.GD: a guest MOV DR exits with DR6.BD */
 #define KVMDBG_FEAT_GUEST_BP_LIVE (1ULL << 11) /**< the guest's own execution breakpoints stay
                                                    live beside the host's (software KVMs) */
+#define KVMDBG_FEAT_GUEST_REGS_RAW (1ULL << 12) /**< arm64 (never set on x86): while the host
+                                                    debugs with no hardware slot (software
+                                                    breakpoints or single-step only), KVM keeps
+                                                    the guest's own breakpoints and watchpoints
+                                                    armed as the guest set them, and their
+                                                    exceptions reach the host
+                                                    (KVMDBG_STOP_GUEST, re-injected). Clear:
+                                                    they are inert meanwhile (Linux 6.14 on);
+                                                    KVMDBG_OVERLAY_GUEST keeps them working
+                                                    either way */
 #define KVMDBG_FEAT_VERIFIED     (1ULL << 63) /**< set on every successful result */
 /** @} */
 
@@ -172,7 +182,9 @@ struct kvmdbg_mem_ops {
 
 /** What happens to the guest's own use of its debug registers. */
 enum kvmdbg_overlay {
-	/** The host owns every slot while it debugs (KVM's behaviour). */
+	/** The host owns every slot while it debugs (KVM's behaviour; on arm64
+	 *  the guest's own slots may stay armed while the host holds none:
+	 *  KVMDBG_FEAT_GUEST_REGS_RAW). */
 	KVMDBG_OVERLAY_OFF = 0,
 	/** The guest's own debug registers keep working beside the host's:
 	 *  the slots the guest enabled run in the hardware slots the host leaves

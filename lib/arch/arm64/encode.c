@@ -631,8 +631,9 @@ static enum kvmdbg_type arm64_slot_type(unsigned int pool, uint64_t ctrl)
  *    PSTATE.D = 0;
  *  - nothing is taken while the OS Lock is locked (the glue reports no
  *    registers then: see lib/arch/arm64/kvm.c).
- * While the host debugs, KVM sets MDCR_EL2.TDE and forces MDE and KDE on, so
- * every match of a merged slot exits to the host, from any EL, whatever the
+ * While the host debugs with hardware slots (merged ones count), KVM sets
+ * MDCR_EL2.TDE and forces MDE and KDE on, so every match of a merged slot
+ * exits to the host, from any EL, whatever the
  * guest's MDSCR_EL1 or PSTATE.D: the sanitiser applies MDE and KDE here, so
  * that a slot the guest could not take an exception from does not match in
  * hardware either. PSTATE.D changes at every exception entry and cannot be

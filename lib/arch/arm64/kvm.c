@@ -14,6 +14,12 @@
  *    which exits with KVM_EXIT_DEBUG and the EL2 syndrome: the "lower EL"
  *    ECs 0x30/0x32/0x34, BRK 0x3c, BKPT 0x38. FAR is filled for watchpoints
  *    only; hsr_high only when run->flags has KVM_DEBUG_ARCH_HSR_HIGH_VALID.
+ *  - Which breakpoint and watchpoint registers run meanwhile: with USE_HW
+ *    the host's set, MDSCR_EL1.MDE and KDE forced on. Without it, before
+ *    Linux 6.14 the guest's own registers and MDSCR_EL1 (SS cleared), so
+ *    its slots fire and come to us; from 6.14 (debug.c's debug_owner) the
+ *    host's set again, with MDE, KDE and SS cleared: nothing of the guest's
+ *    fires. The verified probe tells which (KVMDBG_FEAT_GUEST_REGS_RAW).
  *  - The PC of a debug exit is not in kvm_run: it is read with
  *    KVM_GET_ONE_REG (core regs.pc).
  */

@@ -14,6 +14,14 @@
  *   watch_access LSC=load|store: a load fires it
  *   sw_break     our BRK written into guest memory, KVM_GUESTDBG_USE_SW_BP:
  *                EC 0x3c, ISS = our immediate, PC = the BRK
+ *   guest_regs_raw  the guest's own breakpoint 0 on an instruction (its
+ *                DBGBCR0/DBGBVR0_EL1 and MDSCR_EL1.MDE, written with
+ *                KVM_SET_ONE_REG) while the host debugs with USE_SW_BP
+ *                only: EC 0x30 with PC = it. KVM before 6.14 runs the
+ *                guest's registers then (MDCR_EL2.TDE routes the hit to
+ *                it); 6.14's debug rework loads the host's set whenever
+ *                userspace debugs, empty without USE_HW: the guest runs
+ *                through to DONE
  *
  * Every guest path ends in an MMIO store (or, on any unexpected exception,
  * in the micro-VM's fail vectors, which also store to MMIO), so every
@@ -215,6 +223,71 @@ static bool probe_sw_break(struct probe *p)
 	return ok;
 }
 
+/* The guest's own debug registers (op0 = 2), and its breakpoint 0 as a guest
+ * would program it for EL1: E, PMC = 0b01, BAS = 0b1111, HMC = SSC = 0. */
+#define REG_DBGBVR0_EL1 ARM64_SYS_REG(2, 0, 0, 0, 4)
+#define REG_DBGBCR0_EL1 ARM64_SYS_REG(2, 0, 0, 0, 5)
+#define REG_MDSCR_EL1   ARM64_SYS_REG(2, 0, 0, 2, 2)
+#define REG_OSLSR_EL1   ARM64_SYS_REG(2, 0, 1, 1, 4)
+#define GUEST_BCR_EL1   (1ull | 1ull << 1 | 0xfull << 5)
+#define MDSCR_KDE       (1ull << 13)
+#define MDSCR_MDE       (1ull << 15)
+#define OSLSR_OSLK      (1ull << 1)
+
+static int guest_reg(int fd, uint64_t id, uint64_t *val, bool set)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)val };
+	int r = set ? kvmdbg_ioctl_chk(fd, KVM_SET_ONE_REG, &reg) :
+		      kvmdbg_ioctl_chk(fd, KVM_GET_ONE_REG, &reg);
+
+	return r < 0 ? r : 0;
+}
+
+/* The guest's breakpoint 0 on target (0: off) with MDSCR_EL1 mdscr. */
+static int guest_bp0(int fd, uint64_t target, uint64_t mdscr)
+{
+	uint64_t bcr = target ? GUEST_BCR_EL1 : 0;
+	int r = guest_reg(fd, REG_DBGBVR0_EL1, &target, true);
+
+	if (!r)
+		r = guest_reg(fd, REG_DBGBCR0_EL1, &bcr, true);
+	if (!r)
+		r = guest_reg(fd, REG_MDSCR_EL1, &mdscr, true);
+	return r;
+}
+
+static bool probe_guest_regs_raw(struct probe *p)
+{
+	uint64_t target = gva(p, kvmdbg_arm64_pg_bp_target), oslsr;
+	int fd = p->m.vcpu_fd[0];
+	struct probe_exit ex;
+	bool ok;
+	int r;
+
+	/* Starting resets PC, PSTATE and MDSCR_EL1: the registers after it. */
+	r = kvmdbg_microvm_start(&p->m, 0, gva(p, kvmdbg_arm64_pg_bp), p->m.mem_size - 64);
+	if (r) {
+		if (!p->err)
+			p->err = r;
+		return false;
+	}
+	/* The OS Lock masks the guest's debug exceptions: open it (a kernel
+	 * without its emulation has no OSLSR_EL1 and no lock). */
+	if (!guest_reg(fd, REG_OSLSR_EL1, &oslsr, false) && (oslsr & OSLSR_OSLK)) {
+		oslsr &= ~OSLSR_OSLK;
+		if (guest_reg(fd, REG_OSLSR_EL1, &oslsr, true))
+			return false;
+	}
+	if (guest_bp0(fd, target, MDSCR_MDE | MDSCR_KDE))
+		return false;
+	ok = !run(p, NULL, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, false, &ex) && ex.debug &&
+	     ESR_EC(ex.esr) == EC_BREAKPT_LOW && ex.pc == target;
+	/* Leave the guest's registers as they were for whatever runs next. */
+	if (guest_bp0(fd, 0, 0))
+		return false;
+	return ok;
+}
+
 int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
 {
 	struct probe p;
@@ -256,6 +329,8 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
 	}
 	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_sw_break(&p))
 		f |= KVMDBG_FEAT_SW_BREAK;
+	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_guest_regs_raw(&p))
+		f |= KVMDBG_FEAT_GUEST_REGS_RAW;
 	r = p.err;
 	if (!r)
 		*features = f;
