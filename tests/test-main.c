@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/kvm.h>
 
 #include "test-common.h"
 
@@ -22,9 +26,28 @@ void kvmdbg_test_register(struct kvmdbg_test_suite *suite)
 	*p = suite;
 }
 
+/*
+ * The rule of tests/kvm-present: a character device that opens read-write
+ * (never created: no O_CREAT) and answers KVM_GET_API_VERSION with 12.
+ */
 int kvmdbg_test_kvm_fd(void)
 {
-	return open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	struct stat st;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
+		close(fd);
+		errno = ENODEV;
+		return -1;
+	}
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		close(fd);
+		errno = EPROTO;
+		return -1;
+	}
+	return fd;
 }
 
 int main(int argc, char **argv)
@@ -43,7 +66,7 @@ int main(int argc, char **argv)
 		int fd = kvmdbg_test_kvm_fd();
 
 		if (fd < 0) {
-			fprintf(stderr, "%s: skipped: cannot open /dev/kvm: %s\n", prog,
+			fprintf(stderr, "%s: skipped: no usable /dev/kvm: %s\n", prog,
 				strerror(errno));
 			return 77;
 		}
