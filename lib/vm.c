@@ -194,8 +194,12 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 	n = vm->arch->cover(&vm->lim, type, addr, len, pieces, KVMDBG_MAX_PIECES);
 	if (n < 0)
 		return n;
-	for (p = vm->points; p->id; p++)
-		; /* a free entry exists: every point holds at least one slot */
+	/* Every point holds at least one slot, so the array is full only when
+	 * every slot is taken: that is -ENOSPC, never a search past its end. */
+	for (p = vm->points; p < vm->points + KVMDBG_MAX_POINTS && p->id; p++)
+		;
+	if (p == vm->points + KVMDBG_MAX_POINTS)
+		return -ENOSPC;
 	if (++vm->next_id >= KVMDBG_OWNER_GUEST)
 		vm->next_id = 1;
 	r = kvmdbg_slots_alloc(&vm->slots, vm->next_id, pieces, (unsigned int)n, &mask);

@@ -344,6 +344,44 @@ START_TEST(test_vm_free_restores_memory)
 }
 END_TEST
 
+/* Issue 12 item 8: a host with 16 + 16 slots fills the whole points array;
+ * one more insert is -ENOSPC and changes nothing, without searching past
+ * the array for a free entry (valgrind: no invalid read). */
+START_TEST(test_points_array_full)
+{
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
+	struct kvmdbg_slots slots;
+	struct env e;
+
+	fake_host(KVMDBG_ARCH_ARM64);
+	fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = KVMDBG_MAX_SLOTS;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
+	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000 + 4 * i, 4), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x8000 + 8 * i, 8), 0);
+	}
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		ck_assert_uint_ne(e.vm->points[i].id, 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, KVMDBG_POOL_BP), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, KVMDBG_POOL_WP), 0);
+	memcpy(points, e.vm->points, sizeof(points));
+	slots = e.vm->slots;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(memcmp(points, e.vm->points, sizeof(points)), 0);
+	ck_assert_int_eq(memcmp(&slots, &e.vm->slots, sizeof(slots)), 0);
+	/* One removed: its entry and slot are free for the next. */
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	env_free(&e);
+}
+END_TEST
+
 /* ---- prepare: ioctls only when something changed ---- */
 
 START_TEST(test_prepare_generation)
@@ -1226,6 +1264,7 @@ TEST_SUITE(core)
 	add_test(tc, test_refcounts);
 	add_test(tc, test_sw_memory_failures);
 	add_test(tc, test_vm_free_restores_memory);
+	add_test(tc, test_points_array_full);
 	add_test(tc, test_prepare_generation);
 	add_test(tc, test_x86_hw_break_stepover);
 	add_test(tc, test_x86_rf_resume);
