@@ -135,7 +135,8 @@ size_t kvmdbg_swtab_bytes(const struct kvmdbg_swtab *t);
 #define KVMDBG_MAX_POINTS (KVMDBG_NR_POOLS * KVMDBG_MAX_SLOTS)
 
 struct kvmdbg_hwpoint {
-	uint32_t id; /* unique for the session, never reused; 0 = unused entry */
+	uint32_t id; /* unique among live points (1..KVMDBG_OWNER_GUEST - 1, wrapping
+	                past ids in use; failed inserts take none); 0 = unused entry */
 	enum kvmdbg_type type;
 	uint64_t addr, len;
 	unsigned int refs;
@@ -157,7 +158,7 @@ struct kvmdbg_vm {
 	uint64_t features;
 
 	pthread_mutex_t lock;
-	uint32_t next_id;
+	uint32_t next_id;         /* the last id a point took */
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
 	struct kvmdbg_swtab sw;

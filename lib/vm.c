@@ -177,12 +177,29 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	return 0;
 }
 
+/* The id after vm->next_id that no live point holds (ids are 1 to
+ * KVMDBG_OWNER_GUEST - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
+static uint32_t next_free_id(const struct kvmdbg_vm *vm)
+{
+	uint32_t id = vm->next_id;
+	bool used;
+
+	do {
+		if (++id >= KVMDBG_OWNER_GUEST)
+			id = 1;
+		used = false;
+		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS && !used; i++)
+			used = vm->points[i].id == id;
+	} while (used);
+	return id;
+}
+
 static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
 			    uint64_t len)
 {
 	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
 	struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
-	uint32_t mask;
+	uint32_t mask, id;
 	int n, r;
 
 	if (p) {
@@ -200,13 +217,13 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 		;
 	if (p == vm->points + KVMDBG_MAX_POINTS)
 		return -ENOSPC;
-	if (++vm->next_id >= KVMDBG_OWNER_GUEST)
-		vm->next_id = 1;
-	r = kvmdbg_slots_alloc(&vm->slots, vm->next_id, pieces, (unsigned int)n, &mask);
+	id = next_free_id(vm);
+	r = kvmdbg_slots_alloc(&vm->slots, id, pieces, (unsigned int)n, &mask);
 	if (r)
 		return r;
+	vm->next_id = id; /* only a point that exists takes an id */
 	*p = (struct kvmdbg_hwpoint){
-		.id = vm->next_id,
+		.id = id,
 		.type = type,
 		.addr = addr,
 		.len = len,

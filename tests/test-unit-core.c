@@ -382,6 +382,72 @@ START_TEST(test_points_array_full)
 }
 END_TEST
 
+/* The live point holding id, or NULL; fails if two hold it. */
+static const struct kvmdbg_hwpoint *live_id(const struct kvmdbg_vm *vm, uint32_t id)
+{
+	const struct kvmdbg_hwpoint *found = NULL;
+
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		if (vm->points[i].id == id) {
+			ck_assert_msg(!found, "two live points with id %u", id);
+			found = &vm->points[i];
+		}
+	return found;
+}
+
+/* Issue 12 item 7: point ids stay unique among live points. A failed insert
+ * takes no id; after 2^31 - 1 ids the numbering wraps past the ids still
+ * in use, so a hit is never attributed to another point. */
+START_TEST(test_point_ids_unique)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	uint32_t a, b, c;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	a = e.vm->points[0].id;
+	/* Failed inserts: -EOPNOTSUPP, -EINVAL, -ENOSPC (3 slots asked, 3 free
+	 * but 4 needed), each consuming nothing. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x1000, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 0), -EINVAL);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+	b = e.vm->points[1].id;
+	ck_assert_uint_eq(b, a + 1);
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+
+	/* The numbering about to wrap while id a is live: the wrapped ids skip
+	 * it. */
+	e.vm->next_id = KVMDBG_OWNER_GUEST - 2;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		uint32_t id = e.vm->points[i].id;
+
+		if (id) {
+			ck_assert_uint_lt(id, KVMDBG_OWNER_GUEST);
+			ck_assert_ptr_eq(live_id(e.vm, id), &e.vm->points[i]);
+		}
+	}
+	ck_assert_uint_eq(live_id(e.vm, a)->addr, 0x100);
+	/* A hit of the breakpoint at 0x200 (slot 2) is that breakpoint's. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].value, 0x200);
+	x86_db(0, 0x200, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x200);
+	c = e.vm->next_id;
+	/* A failed insert after the wrap takes none either. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x2000, 8), -ENOSPC);
+	ck_assert_uint_eq(e.vm->next_id, c);
+	env_free(&e);
+}
+END_TEST
+
 /* ---- prepare: ioctls only when something changed ---- */
 
 START_TEST(test_prepare_generation)
@@ -1265,6 +1331,7 @@ TEST_SUITE(core)
 	add_test(tc, test_sw_memory_failures);
 	add_test(tc, test_vm_free_restores_memory);
 	add_test(tc, test_points_array_full);
+	add_test(tc, test_point_ids_unique);
 	add_test(tc, test_prepare_generation);
 	add_test(tc, test_x86_hw_break_stepover);
 	add_test(tc, test_x86_rf_resume);
