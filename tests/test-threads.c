@@ -21,6 +21,11 @@
  *    per change at most (no vCPU spins on stale hits), every vCPU iterates;
  *  - no other kind of event, every library call succeeds, nothing crashes,
  *    and the TSan build (scripts/harden) reports no race.
+ * "Before" and "after" come from a sequence number the debugger advances
+ * both before and after each library call: the library's state changes
+ * inside the call, and a vCPU thread may prepare between the call's return
+ * and the debugger's next step. A removal stamped only when it completed
+ * would look as if it began after such a prepare, which ran without it.
  * The host's kvm_pvm emulates CPL0 guest code (~0.5 us per instruction),
  * so iterations are slow; execution breakpoints and single-step work there.
  */
@@ -48,7 +53,9 @@
 #define MAXINC 4096  /* insertions recorded per address */
 
 struct inc {
-	uint64_t ins, rem; /* seq after the insert / remove completed; rem UINT64_MAX: in */
+	/* seq before the insert began / after it completed; the same for the
+	 * remove (UINT64_MAX while inserted) */
+	uint64_t ins0, ins1, rem0, rem1;
 };
 
 struct vstats {
@@ -114,19 +121,21 @@ static int addr_index(uint64_t a)
 	return -1;
 }
 
-/* Some insertion of k overlapped [s0, s1]: inserted by s1, not removed by s0. */
+/* Some insertion of k may have overlapped [s0, s1]: begun by s1, its removal
+ * not completed by s0. */
 static bool overlapped(int k, uint64_t s0, uint64_t s1)
 {
 	bool ok = false;
 
 	pthread_mutex_lock(&T.lock);
 	for (unsigned int j = 0; j < T.nhist[k] && !ok; j++)
-		ok = T.hist[k][j].ins <= s1 && T.hist[k][j].rem > s0;
+		ok = T.hist[k][j].ins0 <= s1 && T.hist[k][j].rem1 > s0;
 	pthread_mutex_unlock(&T.lock);
 	return ok;
 }
 
-/* Some executed candidate was inserted by s0 and still in after s0a. */
+/* Some executed candidate was surely in from s0 to s0a: its insertion
+ * completed by s0, its removal not begun by s0a. */
 static bool surely_applied(uint64_t s0, uint64_t s0a)
 {
 	bool yes = false;
@@ -134,7 +143,7 @@ static bool surely_applied(uint64_t s0, uint64_t s0a)
 	pthread_mutex_lock(&T.lock);
 	for (int k = 0; k < NADDR - 1 && !yes; k++)
 		for (unsigned int j = 0; j < T.nhist[k] && !yes; j++)
-			yes = T.hist[k][j].ins <= s0 && T.hist[k][j].rem > s0a;
+			yes = T.hist[k][j].ins1 <= s0 && T.hist[k][j].rem0 > s0a;
 	pthread_mutex_unlock(&T.lock);
 	return yes;
 }
@@ -248,36 +257,42 @@ static void debugger(double secs)
 
 	while (now() < end && !atomic_load(&T.stop)) {
 		int k = (int)rnd(NADDR);
+		uint64_t b, e; /* seq before the call began, after it completed */
 		int r;
 
 		pthread_mutex_lock(&T.lock);
 		if (rnd(64) == 0) {
+			b = atomic_fetch_add(&T.seq, 1) + 1;
 			r = kvmdbg_remove_all(T.vm.dbg);
 			if (!r) {
-				uint64_t s = atomic_fetch_add(&T.seq, 1) + 1;
-
+				e = atomic_fetch_add(&T.seq, 1) + 1;
 				for (int j = 0; j < NADDR; j++)
 					if (T.inserted[j]) {
-						T.hist[j][T.nhist[j] - 1].rem = s;
+						T.hist[j][T.nhist[j] - 1].rem0 = b;
+						T.hist[j][T.nhist[j] - 1].rem1 = e;
 						T.inserted[j] = false;
 					}
 				T.remove_alls++;
 			}
 		} else if (T.inserted[k]) {
+			b = atomic_fetch_add(&T.seq, 1) + 1;
 			r = kvmdbg_remove(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
 			if (!r) {
-				T.hist[k][T.nhist[k] - 1].rem = atomic_fetch_add(&T.seq, 1) + 1;
+				e = atomic_fetch_add(&T.seq, 1) + 1;
+				T.hist[k][T.nhist[k] - 1].rem0 = b;
+				T.hist[k][T.nhist[k] - 1].rem1 = e;
 				T.inserted[k] = false;
 				T.removes++;
 			}
 		} else if (T.nhist[k] < MAXINC) {
+			b = atomic_fetch_add(&T.seq, 1) + 1;
 			r = kvmdbg_insert(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
 			if (r == -ENOSPC) {
 				r = 0; /* four slots, five candidates */
 			} else if (!r) {
-				uint64_t s = atomic_fetch_add(&T.seq, 1) + 1;
-
-				T.hist[k][T.nhist[k]++] = (struct inc){.ins = s, .rem = UINT64_MAX};
+				e = atomic_fetch_add(&T.seq, 1) + 1;
+				T.hist[k][T.nhist[k]++] = (struct inc){
+					.ins0 = b, .ins1 = e, .rem0 = UINT64_MAX, .rem1 = UINT64_MAX};
 				T.inserted[k] = true;
 				T.inserts++;
 			}
