@@ -372,14 +372,21 @@ KVMDBG_EXPORT int kvmdbg_remove_all(struct kvmdbg_vm *vm)
 	return r;
 }
 
-KVMDBG_EXPORT void kvmdbg_vm_free(struct kvmdbg_vm *vm)
+KVMDBG_EXPORT int kvmdbg_vm_free(struct kvmdbg_vm *vm)
 {
 	if (!vm)
-		return;
+		return 0;
 	pthread_mutex_lock(&vm->lock);
+	/* Attached vCPUs point at the session: refuse rather than leave them
+	 * dangling. */
+	if (vm->nr_vcpus) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EBUSY;
+	}
 	remove_all_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
 	kvmdbg_swtab_fini(&vm->sw);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
+	return 0;
 }

@@ -62,7 +62,7 @@ static void env_free(struct env *e)
 		/* arm64: every restore_irqs gave back what mask_irqs saved. */
 		ck_assert_uint_eq(fh.v[i].daif, 0x3c0);
 	}
-	kvmdbg_vm_free(e->vm);
+	ck_assert_int_eq(kvmdbg_vm_free(e->vm), 0);
 }
 
 /* x86 #DB exit with positive-polarity DR6 bits. */
@@ -210,8 +210,8 @@ START_TEST(test_vm_new_errors)
 	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), 0);
 	ck_assert_ptr_nonnull(vm);
-	kvmdbg_vm_free(vm);
-	kvmdbg_vm_free(NULL);
+	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_free(NULL), 0);
 	kvmdbg_vcpu_free(NULL);
 	ck_assert_int_eq(kvmdbg_vcpu_new(NULL, 0, &runs[0], (struct kvmdbg_vcpu **)&vm), -EINVAL);
 }
@@ -379,6 +379,36 @@ START_TEST(test_points_array_full)
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), 0);
 	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
 	env_free(&e);
+}
+END_TEST
+
+/* Issue 12 item 6: freeing a session with vCPUs attached is refused
+ * (-EBUSY) and frees nothing: the breakpoints stay, guest memory keeps
+ * them, the vCPUs keep working; once they are freed, the session is. */
+#define VM_FREE_BUSY(vm) ck_assert_int_eq(kvmdbg_vm_free(vm), -EBUSY)
+START_TEST(test_vm_free_busy)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	VM_FREE_BUSY(e.vm);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	ck_assert_uint_eq(e.vm->sw.count, 1);
+	ck_assert_uint_eq(e.vm->nr_vcpus, 2);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_SW_BP);
+	x86_bp(0, 0x600);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	kvmdbg_vcpu_free(e.v[0]);
+	e.v[0] = NULL;
+	VM_FREE_BUSY(e.vm); /* one still attached */
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	env_free(&e); /* frees the other vCPU, then the session */
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -1331,6 +1361,7 @@ TEST_SUITE(core)
 	add_test(tc, test_sw_memory_failures);
 	add_test(tc, test_vm_free_restores_memory);
 	add_test(tc, test_points_array_full);
+	add_test(tc, test_vm_free_busy);
 	add_test(tc, test_point_ids_unique);
 	add_test(tc, test_prepare_generation);
 	add_test(tc, test_x86_hw_break_stepover);

@@ -232,11 +232,14 @@ int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts, struct kvmdbg_vm
 /**
  * End a debug session: restores every guest byte the library changed and
  * frees the session. vCPU handles must be freed first (their free disables
- * guest debugging on that vCPU). NULL is a no-op.
+ * guest debugging on that vCPU); while any is attached the session is not
+ * freed. NULL is a no-op.
  *
  * @param vm the session, or NULL.
+ * @return 0 (freed, or NULL), or -EBUSY (vCPUs are still attached: nothing
+ *         was freed or restored, the session and its vCPUs work as before).
  */
-void kvmdbg_vm_free(struct kvmdbg_vm *vm);
+int kvmdbg_vm_free(struct kvmdbg_vm *vm);
 
 /**
  * Attach a vCPU to a debug session.

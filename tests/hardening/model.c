@@ -1005,6 +1005,8 @@ int model_run(enum kvmdbg_arch arch, struct model_src *src, unsigned int max_ops
 		r = kvmdbg_vcpu_new(c->vm, i, &c->run[i], &c->v[i]);
 		if (r) {
 			snprintf(err, errlen, "kvmdbg_vcpu_new: %d", r);
+			while (i--)
+				kvmdbg_vcpu_free(c->v[i]);
 			kvmdbg_vm_free(c->vm);
 			return -1;
 		}
