@@ -116,7 +116,11 @@ struct kvmdbg_swbp {
 struct kvmdbg_swtab {
 	struct kvmdbg_swbp *e; /* addr == KVMDBG_SWTAB_EMPTY marks a free entry */
 	size_t cap;            /* power of two, or 0 */
-	size_t count;
+	size_t count;          /* entries in e, plus top when top_used */
+	/* The breakpoint at the marker's own address (x86: an INT3 at the last
+	 * byte of the address space) lives outside e. */
+	bool top_used;
+	struct kvmdbg_swbp top;
 };
 
 #define KVMDBG_SWTAB_EMPTY UINT64_MAX
@@ -124,7 +128,8 @@ struct kvmdbg_swtab {
 struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr);
 /* Make room for one more entry (so a following add cannot fail). */
 int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t);
-/* Add addr (not present; room reserved) and return its entry, refs = 0. */
+/* Add addr (not present; room reserved) and return its entry, refs = 0.
+ * Every address can be added, KVMDBG_SWTAB_EMPTY too (as t->top). */
 struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr);
 void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr);
 void kvmdbg_swtab_fini(struct kvmdbg_swtab *t);

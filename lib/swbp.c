@@ -24,7 +24,9 @@ static size_t swtab_hash(uint64_t addr, size_t cap)
 
 struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr)
 {
-	if (!t->cap || addr == KVMDBG_SWTAB_EMPTY)
+	if (addr == KVMDBG_SWTAB_EMPTY)
+		return t->top_used ? (struct kvmdbg_swbp *)&t->top : NULL;
+	if (!t->cap)
 		return NULL;
 	for (size_t i = swtab_hash(addr, t->cap);; i = (i + 1) & (t->cap - 1)) {
 		struct kvmdbg_swbp *e = &t->e[i];
@@ -73,7 +75,15 @@ struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr)
 {
 	size_t i;
 
-	if (addr == KVMDBG_SWTAB_EMPTY || (t->count + 1) * 4 > t->cap * 3)
+	if (addr == KVMDBG_SWTAB_EMPTY) {
+		if (t->top_used)
+			return NULL;
+		t->top = (struct kvmdbg_swbp){.addr = addr};
+		t->top_used = true;
+		t->count++;
+		return &t->top;
+	}
+	if ((t->count + 1) * 4 > t->cap * 3)
 		return NULL;
 	for (i = swtab_hash(addr, t->cap); t->e[i].addr != KVMDBG_SWTAB_EMPTY;
 	     i = (i + 1) & (t->cap - 1))
@@ -90,6 +100,11 @@ void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr)
 
 	if (!hole)
 		return;
+	if (hole == &t->top) {
+		t->top_used = false;
+		t->count--;
+		return;
+	}
 	i = (size_t)(hole - t->e);
 	/* Backward-shift: pull later entries of the cluster into the hole when
 	 * their home slot does not lie cyclically in (hole, entry]. */

@@ -337,6 +337,14 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
 		if (vm->points[i].id)
 			hw_free_locked(vm, &vm->points[i]);
+	/* The one at the table's marker address, kept outside its array. */
+	if (vm->sw.top_used) {
+		first = sw_restore_locked(vm, &vm->sw.top);
+		if (!first) {
+			kvmdbg_swtab_del(&vm->sw, KVMDBG_SWTAB_EMPTY);
+			atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+		}
+	}
 	for (size_t i = 0; i < vm->sw.cap;) {
 		struct kvmdbg_swbp *e = &vm->sw.e[i];
 		int r;

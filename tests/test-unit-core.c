@@ -344,6 +344,114 @@ START_TEST(test_vm_free_restores_memory)
 }
 END_TEST
 
+/* Guest memory that also maps the last 16 bytes of the address space. */
+#define TOP_BASE (UINT64_MAX - 15)
+static uint8_t top_mem[16];
+
+static int top_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	if (gva < TOP_BASE)
+		return fh_mem_ops.read(ctx, gva, buf, len);
+	if (len > UINT64_MAX - gva + 1)
+		return -EFAULT;
+	memcpy(buf, top_mem + (gva - TOP_BASE), len);
+	return 0;
+}
+
+static int top_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	if (gva < TOP_BASE)
+		return fh_mem_ops.write(ctx, gva, buf, len);
+	if (len > UINT64_MAX - gva + 1)
+		return -EFAULT;
+	memcpy(top_mem + (gva - TOP_BASE), buf, len);
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops top_mem_ops = {.read = top_read, .write = top_write};
+
+/* Issue 12 item 1: a software breakpoint at the last address of the
+ * address space (x86: 0xffffffffffffffff, the table's empty marker; arm64:
+ * 0xfffffffffffffffc) where the guest maps it: inserted, hit, stepped
+ * over, refcounted, removed, like any other. */
+START_TEST(test_sw_break_top_address)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops};
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		uint64_t at = x86 ? UINT64_MAX : UINT64_MAX - 3;
+		unsigned int off = (unsigned int)(at - TOP_BASE), len = x86 ? 1 : 4;
+		struct kvmdbg_event ev;
+		uint8_t orig[16];
+		struct env e;
+
+		fake_host(arches[k]);
+		for (unsigned int i = 0; i < sizeof(top_mem); i++)
+			top_mem[i] = (uint8_t)(0x90 + i);
+		memcpy(orig, top_mem, sizeof(orig));
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
+			runs[i].exit_reason = KVM_EXIT_DEBUG;
+		}
+		if (!x86)
+			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 4),
+					 -EINVAL);
+		ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x100, len), 0);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+		ck_assert_uint_eq(e.vm->sw.count, 2);
+		ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, at));
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+
+		/* Hit, reported, stepped over with the guest's bytes back. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (x86)
+			x86_bp(0, at);
+		else
+			fh.v[0].exit = (struct kvmdbg_exit){.esr = (0x3cull << 26) | (1ull << 25) |
+								    e.vm->arch->sw_imm,
+							    .pc = at};
+		fh.v[0].pc = at;
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(ev.addr, at);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		if (x86)
+			x86_db(0, 0, DR6_BS);
+		else
+			fh.v[0].exit = (struct kvmdbg_exit){.esr = (0x32ull << 26) | (1ull << 25),
+							    .pc = 0};
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+
+		/* Removed: the guest's bytes back, the table empty of it. */
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert_ptr_null(kvmdbg_swtab_find(&e.vm->sw, at));
+		ck_assert_uint_eq(e.vm->sw.count, 1);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), -ENOENT);
+		/* remove_all and vm_free restore it too. */
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert_uint_eq(e.vm->sw.count, 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert(fh_mem_is_orig());
+	}
+}
+END_TEST
+
 /* Issue 12 item 8: a host with 16 + 16 slots fills the whole points array;
  * one more insert is -ENOSPC and changes nothing, without searching past
  * the array for a free entry (valgrind: no invalid read). */
@@ -1360,6 +1468,7 @@ TEST_SUITE(core)
 	add_test(tc, test_refcounts);
 	add_test(tc, test_sw_memory_failures);
 	add_test(tc, test_vm_free_restores_memory);
+	add_test(tc, test_sw_break_top_address);
 	add_test(tc, test_points_array_full);
 	add_test(tc, test_vm_free_busy);
 	add_test(tc, test_point_ids_unique);
