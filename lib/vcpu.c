@@ -636,12 +636,22 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * and a failed read must not inject a #BP the guest never raised. */
 	if (dec.swbp) {
 		bool ours_imm = dec.brk_imm == vm->arch->sw_imm;
+		const struct kvmdbg_swbp *e;
 		uint8_t cur[4];
 
 		pthread_mutex_lock(&vm->lock);
+		e = kvmdbg_swtab_find(&vm->sw, ex.pc);
+		/* This vCPU's own step over our breakpoint here, with the
+		 * guest's bytes back (lifted): the instruction that raised this
+		 * is the guest's own, which was there before ours (its own INT3,
+		 * or a BRK with our immediate). The stop at it was reported
+		 * already: look at the bytes below like any that is not ours. */
+		if (e && e->lifted && v->so == KVMDBG_SO_STEPPING && v->so_sw &&
+		    v->so_sw_addr == ex.pc)
+			e = NULL;
 		if (!ours_imm || !vm->mem) {
 			sw = SW_GUEST;
-		} else if (kvmdbg_swtab_find(&vm->sw, ex.pc)) {
+		} else if (e) {
 			sw = SW_OURS;
 		} else {
 			r = vm->mem->read(vm->mem_ctx, ex.pc, cur, vm->arch->sw_len);

@@ -835,6 +835,27 @@ START_TEST(test_guest_brk_our_imm)
 }
 END_TEST
 
+/* Issue 12 item 5: our software breakpoint on the guest's own BRK with our
+ * immediate. The stop is reported once; resuming delivers the guest's BRK
+ * exception to its vector and the guest runs on. */
+START_TEST(test_sw_break_on_guest_brk)
+{
+	struct kt_vm vm;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_brkg_ours);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_ours_insn), 4),
+			 0);
+	run_event(&vm, KVMDBG_STOP_BREAK, g_brkg_ours_insn);
+	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 0);
+	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_ours_insn);
+	kt_expect_done(&vm, 0);
+	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PSTATE_DAIF);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 /* The guest's BRK at EL0: re-injected through the lower-EL vector (0x400)
  * with SPSR_EL1 showing EL0t; its handler returns to EL0. */
 START_TEST(test_guest_brk_el0)
@@ -862,6 +883,7 @@ TEST_SUITE_KVM(kvm_arm64_reinject)
 	add_test(tc, test_guest_brk_reinjected);
 	add_test(tc, test_guest_brk_then_ours);
 	add_test(tc, test_guest_brk_our_imm);
+	add_test(tc, test_sw_break_on_guest_brk);
 	add_test(tc, test_guest_brk_el0);
 }
 

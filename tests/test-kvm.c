@@ -1113,6 +1113,38 @@ START_TEST(test_reinject_bp)
 }
 END_TEST
 
+/* Issue 12 item 5: our software breakpoint on the guest's own INT3. The stop
+ * is reported once; resuming delivers the guest's #BP to its handler (with
+ * the return address after the INT3) and the guest runs on. */
+START_TEST(test_sw_break_on_guest_int3)
+{
+	struct kt_vm vm;
+	struct kvmdbg_event ev;
+
+	if (!kt_has(KVMDBG_FEAT_SW_BREAK)) {
+		kt_not_exercised("software breakpoint on the guest's INT3", "%s",
+				 missing_why(KVMDBG_FEAT_SW_BREAK));
+		return;
+	}
+	kt_vm_create(&vm, NULL);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_int3_insn), 1), 0);
+	kt_vcpu_start(&vm, 0, g_int3);
+	ev = kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_int3_insn);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_uint_eq(kt_peek(&vm, kt_bp_count), 0);
+	kt_expect_event(&vm, 0, KVMDBG_STOP_GUEST, g_int3_insn);
+	ck_assert_uint_eq(kt_peek(&vm, kt_bp_count), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, kt_bp_count), 1);
+	if (kt_has(KVMDBG_FEAT_INJECT_BP))
+		ck_assert_uint_eq(kt_peek(&vm, kt_bp_rip), kt_gva(&vm, g_int3_after));
+	else
+		kt_not_exercised("inject_bp return address", "%s",
+				 missing_why(KVMDBG_FEAT_INJECT_BP));
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 /* CPUID 0x8000000a EDX bit 3: this (L1) CPU's SVM has nRIP save. */
 static int svm_nrips(void)
 {
@@ -1289,6 +1321,7 @@ TEST_SUITE_KVM(kvm_reinject)
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	tcase_add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
 	add_test(tc, test_reinject_bp);
+	add_test(tc, test_sw_break_on_guest_int3);
 	add_test(tc, test_inject_bp_return_rip);
 }
 

@@ -1171,6 +1171,95 @@ START_TEST(test_arm64_brk)
 }
 END_TEST
 
+/*
+ * Issue 12 item 5: a software breakpoint on an instruction that already is
+ * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
+ * library's immediate). The stop there is reported once; resuming steps
+ * over it with the guest's bytes back, which runs the guest's own
+ * instruction: that exception is the guest's, delivered to it, and the
+ * vCPU goes on (no second report of the same stop, no loop).
+ */
+START_TEST(test_sw_break_on_guest_insn)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		uint64_t at = x86 ? 175 : 0x800; /* x86: a 0xcc of the fake's pattern */
+		struct kvmdbg_event ev;
+		struct env e;
+
+		env_new(&e, arches[k], 0);
+		if (!x86) {
+			memcpy(fh.mem + at, a->sw_insn, 4);
+			memcpy(fh.orig + at, a->sw_insn, 4);
+		}
+		ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+
+		for (int user_step = 0; user_step < 2; user_step++) {
+			ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], user_step), 0);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			/* The instruction is reached: our stop, reported. */
+			if (x86)
+				x86_bp(0, at);
+			else
+				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+			ck_assert_uint_eq(ev.addr, at);
+			/* Resume: the guest's bytes (the same instruction) for one step. */
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+			ck_assert_int_eq(memcmp(fh.mem + at, fh.orig + at, a->sw_len), 0);
+			/* The step runs the guest's own breakpoint instruction. */
+			if (x86)
+				x86_bp(0, at);
+			else
+				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+			/* Delivered at the next prepare; the step-over is over. */
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_int_eq(fh.v[0].inject_calls, 1 + user_step);
+			ck_assert_uint_eq(fh.v[0].injected.pc, at);
+			if (x86) {
+				ck_assert_uint_eq(fh.v[0].injected.exception, 3);
+				ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
+						  KVMDBG_CTL_INJECT_BP);
+			} else {
+				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | a->sw_imm);
+			}
+			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
+			ck_assert_uint_eq(e.v[0]->so, KVMDBG_SO_NONE);
+			if (user_step) {
+				/* The user's step ends in the guest's handler. */
+				if (x86)
+					x86_db(0, 0x400, DR6_BS);
+				else
+					arm64_exit(0, ESR_EC(0x32), 0x400, 0);
+				ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+				ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+			}
+		}
+		/* Another vCPU reaching it is stopped there too: ours first. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		if (x86)
+			x86_bp(1, at);
+		else
+			arm64_exit(1, ESR_EC(0x3c) | a->sw_imm, at, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+		env_free(&e);
+		ck_assert(fh_mem_is_orig());
+	}
+}
+END_TEST
+
 /* ---- guest/host overlay (x86) ---- */
 
 /* Guest DR7 bits for register n: L enable, RW, LEN field. */
@@ -1486,6 +1575,7 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_data_addr_of_reported_point);
 	add_test(tc, test_arm64_break_watch_stepover);
 	add_test(tc, test_arm64_brk);
+	add_test(tc, test_sw_break_on_guest_insn);
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);
 	add_test(tc, test_overlay_gd_exit);

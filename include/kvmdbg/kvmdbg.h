@@ -280,6 +280,15 @@ enum kvmdbg_type {
  * by the fewest slots and inserted all-or-nothing. A software breakpoint
  * is written into guest memory now, through the kvmdbg_mem_ops.
  *
+ * A software breakpoint on an instruction that already is the breakpoint
+ * instruction (the guest's own INT3; an arm64 BRK with the library's
+ * immediate) is accepted: reaching it stops once (KVMDBG_STOP_BREAK), and
+ * resuming from that stop runs the guest's own instruction, whose exception
+ * is the guest's (KVMDBG_STOP_GUEST, delivered to it at the next
+ * kvmdbg_vcpu_prepare()), as without the breakpoint. It is not refused: a
+ * debugger cannot always know what lies at an address, and gdb fails a
+ * whole continue on one refused Z0.
+ *
  * @param vm   the session.
  * @param type what to insert.
  * @param addr guest-virtual address (execution breakpoints: the

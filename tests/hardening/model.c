@@ -826,6 +826,13 @@ static bool op_handle(struct ctx *c, int i)
 	struct kvmdbg_vcpu *v = c->v[i];
 	struct kvmdbg_event ev;
 	bool user_step = v->user_step, ours_step = p->step && (fh.v[i].ctl & KVMDBG_CTL_STEP);
+	const struct kvmdbg_swbp *se = kvmdbg_swtab_find(&c->vm->sw, p->addr);
+	/* This vCPU steps over its reported stop at our software breakpoint
+	 * p->addr, with the guest's bytes back: a breakpoint instruction there
+	 * now is the guest's own (issue 12 item 5). */
+	bool own_lift = p->what == GEN_SW && se && se->lifted && v->so == KVMDBG_SO_STEPPING &&
+			v->so_sw && v->so_sw_addr == p->addr;
+	bool insn_before = own_lift && mem_is_insn(c, p->addr); /* the step-over's end puts ours back */
 	int r;
 
 	c->run[i].exit_reason = KVM_EXIT_DEBUG;
@@ -916,15 +923,15 @@ static bool op_handle(struct ctx *c, int i)
 		break;
 	}
 	case GEN_SW:
-		if (m_find_sw(c, p->addr)) {
+		if (m_find_sw(c, p->addr) && !own_lift) {
 			CHECK(ev.kind == KVMDBG_STOP_BREAK && ev.type == KVMDBG_BREAK_SW &&
 				      ev.addr == p->addr && ev.len == c->a->sw_len,
 			      "software breakpoint %#llx classified %s %s %#llx",
 			      (unsigned long long)p->addr, kvmdbg_stop_name(ev.kind),
 			      kvmdbg_type_name(ev.type), (unsigned long long)ev.addr);
 		} else {
-			enum kvmdbg_stop want =
-				mem_is_insn(c, p->addr) ? KVMDBG_STOP_GUEST : KVMDBG_STOP_NONE;
+			bool insn = own_lift ? insn_before : mem_is_insn(c, p->addr);
+			enum kvmdbg_stop want = insn ? KVMDBG_STOP_GUEST : KVMDBG_STOP_NONE;
 
 			CHECK(ev.kind == want, "breakpoint instruction at %#llx (not ours) classified %s, want %s",
 			      (unsigned long long)p->addr, kvmdbg_stop_name(ev.kind),
