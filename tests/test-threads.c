@@ -186,8 +186,12 @@ static void *vcpu_thread(void *arg)
 		done = rcx >= rcx_now ? rcx - rcx_now : 0;
 		st->iterations += done;
 		if (applied && done > 2) {
-			tfail("vcpu%d: lost stop: %llu iterations with a breakpoint applied", i,
-			     (unsigned long long)done);
+			/* %rcx says whether the guest really ran that far (it
+			 * counts down from g_loop_n) or its state was lost. */
+			tfail("vcpu%d: lost stop: %llu iterations (%%rcx %#llx -> %#llx) with a "
+			      "breakpoint applied",
+			      i, (unsigned long long)done, (unsigned long long)rcx,
+			      (unsigned long long)rcx_now);
 			break;
 		}
 		rcx = rcx_now;
