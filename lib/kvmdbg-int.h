@@ -108,7 +108,9 @@ struct kvmdbg_swbp {
 	uint64_t addr;
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
 	uint16_t refs;    /* kvmdbg_insert() references */
-	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back */
+	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
+	                     always the number of attached vCPUs with so_sw at
+	                     addr (an entry added while some are keeps them) */
 };
 
 #define KVMDBG_SWBP_MAX_REFS UINT16_MAX
@@ -168,7 +170,11 @@ struct kvmdbg_vm {
 	struct kvmdbg_slots slots;
 	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
+	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
 };
+
+/* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
+unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
 /* The vCPU's pending step past a breakpoint. */
 enum kvmdbg_stepover {
@@ -201,6 +207,7 @@ struct kvmdbg_vcpu {
 	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
 	uint64_t so_irq_saved;
 	struct kvmdbg_reinject reinject;
+	struct kvmdbg_vcpu *next; /* vm->vcpus, under vm->lock */
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];

@@ -34,6 +34,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
 	pthread_mutex_lock(&vm->lock);
 	vm->nr_vcpus++;
+	v->next = vm->vcpus;
+	vm->vcpus = v;
 	pthread_mutex_unlock(&vm->lock);
 	*out = v;
 	return 0;
@@ -875,6 +877,23 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
+	if (v->so_sw) {
+		/* Putting it back failed: last try, then its lift is dropped. */
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
+
+		if (e && e->lifted) {
+			if (e->lifted == 1)
+				kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig,
+						   vm->arch->sw_len);
+			e->lifted--;
+		}
+		v->so_sw = false;
+	}
+	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
 	vm->nr_vcpus--;
 	pthread_mutex_unlock(&vm->lock);
 	free(v);

@@ -99,6 +99,15 @@ static void bump_gen(struct kvmdbg_vm *vm)
 	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
 }
 
+unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
+{
+	unsigned int n = 0;
+
+	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
+		n += v->so_sw && v->so_sw_addr == addr;
+	return n;
+}
+
 static struct kvmdbg_hwpoint *find_point(struct kvmdbg_vm *vm, enum kvmdbg_type type,
 					 uint64_t addr, uint64_t len)
 {
@@ -151,6 +160,7 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 {
 	const struct kvmdbg_arch_ops *a = vm->arch;
 	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, addr);
+	unsigned int lifters;
 	uint8_t orig[4];
 	int r;
 
@@ -166,12 +176,19 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	r = vm->mem->read(vm->mem_ctx, addr, orig, a->sw_len);
 	if (r)
 		return r < 0 ? r : -EIO;
-	r = kvmdbg_mem_replace(vm, addr, a->sw_insn, orig, a->sw_len);
-	if (r)
-		return r;
+	/* Removed and inserted again while vCPUs still step over it with the
+	 * guest's bytes back: the new entry takes over their lifts, and the
+	 * last of them to finish writes our instruction (never under a step). */
+	lifters = kvmdbg_lifters_locked(vm, addr);
+	if (!lifters) {
+		r = kvmdbg_mem_replace(vm, addr, a->sw_insn, orig, a->sw_len);
+		if (r)
+			return r;
+	}
 	e = kvmdbg_swtab_add(&vm->sw, addr);
 	memcpy(e->orig, orig, a->sw_len);
 	e->refs = 1;
+	e->lifted = (uint16_t)lifters;
 	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	bump_gen(vm);
 	return 0;

@@ -1179,6 +1179,89 @@ END_TEST
  * instruction: that exception is the guest's, delivered to it, and the
  * vCPU goes on (no second report of the same stop, no loop).
  */
+/*
+ * Issue 12 item 3: a software breakpoint removed and inserted again while
+ * vCPUs step over it with the guest's bytes back. The new entry must not put
+ * the instruction back under a step (the step would hit it and report the
+ * same breakpoint twice), and one vCPU's end of step must not put it back
+ * while the other still steps: the last one to finish does, exactly once.
+ */
+START_TEST(test_sw_reinserted_while_lifted)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		unsigned int len = a->sw_len;
+		struct kvmdbg_event ev;
+		unsigned long writes;
+		struct env e;
+
+		env_new(&e, arches[k], 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		/* Both vCPUs stop at it. */
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			if (x86)
+				x86_bp(i, 0x800);
+			else
+				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		}
+		/* vCPU 0 steps over it: the guest's bytes are back. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* Removed and inserted again under the step: still the guest's
+		 * bytes (else vCPU 0's step runs our instruction again). */
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: the breakpoint was written back under a vCPU's step",
+			      x86 ? "x86" : "arm64");
+		/* vCPU 1 steps over it too. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* vCPU 0's step ends: vCPU 1 still steps, nothing written. */
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: one vCPU's end of step wrote the breakpoint back while the "
+			      "other steps over it", x86 ? "x86" : "arm64");
+		/* The last one: written back, once. */
+		writes = fh.site_calls[FH_MEM_WRITE];
+		if (x86)
+			x86_db(1, 0x802, DR6_BS);
+		else
+			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		ck_assert_uint_eq(fh.site_calls[FH_MEM_WRITE], writes + 1);
+		ck_assert_uint_eq(kvmdbg_swtab_find(&e.vm->sw, 0x800)->lifted, 0);
+		/* Still one breakpoint, hit once more and stepped over as usual. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_sw_break_on_guest_insn)
 {
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
@@ -1570,6 +1653,7 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_watch_trap);
 	add_test(tc, test_x86_sw_break);
 	add_test(tc, test_sw_removed_while_lifted);
+	add_test(tc, test_sw_reinserted_while_lifted);
 	add_test(tc, test_regs_changed_stepover);
 	add_test(tc, test_x86_rep_string_stepover);
 	add_test(tc, test_x86_data_addr_of_reported_point);
