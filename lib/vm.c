@@ -96,7 +96,7 @@ KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 
 static void bump_gen(struct kvmdbg_vm *vm)
 {
-	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
+	kvmdbg_bump_gen(vm);
 }
 
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
@@ -195,14 +195,14 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 }
 
 /* The id after vm->next_id that no live point holds (ids are 1 to
- * KVMDBG_OWNER_GUEST - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
+ * KVMDBG_OWNER_SW - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
 static uint32_t next_free_id(const struct kvmdbg_vm *vm)
 {
 	uint32_t id = vm->next_id;
 	bool used;
 
 	do {
-		if (++id >= KVMDBG_OWNER_GUEST)
+		if (++id >= KVMDBG_OWNER_SW)
 			id = 1;
 		used = false;
 		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS && !used; i++)

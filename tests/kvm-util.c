@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +355,20 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 
 		if (i > 0 || !(flags & KT_RUN_NO_PREPARE)) {
 			r = vm->prepare ? vm->prepare(vm, idx) : kvmdbg_vcpu_prepare(vm->vcpu[idx]);
+			/* Fenced: another vCPU steps past a software breakpoint
+			 * this one cannot catch in hardware. A kick ends the
+			 * wait as it ends KVM_RUN. */
+			for (unsigned int w = 0; r == -EAGAIN && w < 10000000; w++) {
+				if ((flags & KT_RUN_INTR) &&
+				    __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST)) {
+					__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+					st->what = KT_INTR;
+					return KT_INTR;
+				}
+				sched_yield();
+				r = vm->prepare ? vm->prepare(vm, idx)
+						: kvmdbg_vcpu_prepare(vm->vcpu[idx]);
+			}
 			if (r)
 				return stop_error(st, r, "kvmdbg_vcpu_prepare: %s", strerror(-r));
 		}
@@ -488,3 +503,4 @@ struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvm
 			      kt_describe(vm, &st, d, sizeof(d)));
 	return st.ev;
 }
+
