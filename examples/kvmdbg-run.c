@@ -27,6 +27,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1202,6 +1203,16 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 
 	for (;;) {
 		r = kvmdbg_vcpu_prepare(v->dbg);
+		if (r == -EAGAIN) {
+			/* Fenced while another vCPU steps past a software
+			 * breakpoint this one cannot catch in hardware. */
+			if (__atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST))
+				return VR_KICKED;
+			if (timed_out)
+				return VR_TIMEOUT;
+			sched_yield();
+			continue;
+		}
 		if (r < 0) {
 			err("kvmdbg_vcpu_prepare: %s", strerror(-r));
 			return VR_ERROR;

@@ -25,8 +25,12 @@
 #define KVMDBG_CTL_GD (1u << 7) /* x86: DR7.GD in the host's DR7 (overlay) */
 
 /* Slot owners of the overlay: the guest's register n of a pool. Host point
- * ids stay below this bit. */
+ * ids stay below KVMDBG_OWNER_SW. */
 #define KVMDBG_OWNER_GUEST 0x80000000u
+/* The slot a vCPU runs with, in compose only, to catch a software breakpoint
+ * another vCPU has lifted (or is about to lift) for its step-over: a hit is
+ * that software breakpoint's stop (the slot's start is its address). */
+#define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
 
 /* A guest-owned debug exception waiting to be delivered back to the guest. */
@@ -116,7 +120,9 @@ struct kvmdbg_swbp {
 	uint64_t addr;
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
 	uint16_t refs;    /* kvmdbg_insert() references */
-	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back */
+	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
+	                     always the number of attached vCPUs with so_sw at
+	                     addr (an entry added while some are keeps them) */
 };
 
 #define KVMDBG_SWBP_MAX_REFS UINT16_MAX
@@ -148,7 +154,7 @@ size_t kvmdbg_swtab_bytes(const struct kvmdbg_swtab *t);
 #define KVMDBG_MAX_POINTS (KVMDBG_NR_POOLS * KVMDBG_MAX_SLOTS)
 
 struct kvmdbg_hwpoint {
-	uint32_t id; /* unique among live points (1..KVMDBG_OWNER_GUEST - 1, wrapping
+	uint32_t id; /* unique among live points (1..KVMDBG_OWNER_SW - 1, wrapping
 	                past ids in use; failed inserts take none); 0 = unused entry */
 	enum kvmdbg_type type;
 	uint64_t addr, len;
@@ -176,7 +182,18 @@ struct kvmdbg_vm {
 	struct kvmdbg_slots slots;
 	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
+	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
+	unsigned int nr_cover;     /* vCPUs with cover_on */
 };
+
+/* Bump vm->gen: every vCPU re-composes at its next prepare. */
+static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
+{
+	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
+}
+
+/* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
+unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
 /* The vCPU's pending step past a breakpoint. */
 enum kvmdbg_stepover {
@@ -209,6 +226,13 @@ struct kvmdbg_vcpu {
 	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
 	uint64_t so_irq_saved;
 	struct kvmdbg_reinject reinject;
+
+	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
+	 * a software breakpoint lifted (so_sw): the other vCPUs catch a live
+	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
+	struct kvmdbg_vcpu *next; /* vm->vcpus */
+	bool cover_on;
+	uint64_t cover_addr;
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];

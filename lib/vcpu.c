@@ -34,6 +34,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
 	pthread_mutex_lock(&vm->lock);
 	vm->nr_vcpus++;
+	v->next = vm->vcpus;
+	vm->vcpus = v;
 	pthread_mutex_unlock(&vm->lock);
 	*out = v;
 	return 0;
@@ -169,17 +171,94 @@ KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
-static bool sw_table_has(struct kvmdbg_vm *vm, uint64_t addr)
+static bool sw_table_has(const struct kvmdbg_vm *vm, uint64_t addr)
 {
 	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
 }
 
-/* Build the vCPU's whole debug state. Called with vm->lock held. */
-static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+/*
+ * The address the other vCPUs must catch for this one: a software breakpoint
+ * it has lifted for its step-over, or the place of a reported stop it will
+ * step past at its next prepare (where it will lift one, if one is there
+ * then). Publish it under the lock; a change that concerns a live software
+ * breakpoint bumps the generation so the others re-compose.
+ */
+static void cover_sync(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	bool on = v->so_sw || v->so == KVMDBG_SO_ARMED;
+	uint64_t addr = v->so_sw ? v->so_sw_addr : on ? v->so_pc : 0;
+
+	if (on == v->cover_on && addr == v->cover_addr)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	if ((v->cover_on && sw_table_has(vm, v->cover_addr)) || (on && sw_table_has(vm, addr)))
+		kvmdbg_bump_gen(vm);
+	vm->nr_cover = vm->nr_cover - v->cover_on + on;
+	v->cover_on = on;
+	v->cover_addr = addr;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * Catch, in this vCPU's own hardware slots, every live software breakpoint
+ * another vCPU has lifted or will lift for its step-over: while the guest's
+ * bytes are back there, this vCPU would run them and miss the breakpoint.
+ * Not for a vCPU in an internal step: it runs one instruction, the one at
+ * its own stop. Returns false when a slot is needed but none is free (the
+ * fence: this vCPU must not run). Called with vm->lock held, after the
+ * host's slots are in hw and owner.
+ */
+static bool cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	if (!vm->nr_cover || v->so == KVMDBG_SO_STEPPING)
+		return true;
+	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
+		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
+		uint64_t addr = o->cover_addr;
+		unsigned int pool, m;
+		bool have = false;
+		int n;
+
+		if (o == v || !o->cover_on || !sw_table_has(vm, addr))
+			continue;
+		/* An execution slot at addr already (a hardware breakpoint of
+		 * the host's, or one added for another vCPU's cover). */
+		for (m = 0; m < KVMDBG_MAX_SLOTS && !have; m++) {
+			const struct kvmdbg_hwslot *h = &hw->slot[KVMDBG_POOL_BP][m];
+
+			have = h->ctrl && h->start == addr &&
+			       vm->arch->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW;
+		}
+		if (have)
+			continue;
+		n = vm->arch->cover(&vm->lim, KVMDBG_BREAK_HW, addr, vm->arch->sw_len, pc,
+				    KVMDBG_MAX_PIECES);
+		if (n != 1)
+			return false;
+		pool = pc[0].pool;
+		for (m = 0; m < vm->slots.nr[pool]; m++)
+			if (!owner[pool][m] && !hw->slot[pool][m].ctrl)
+				break;
+		if (m >= vm->slots.nr[pool])
+			return false;
+		hw->slot[pool][m] = (struct kvmdbg_hwslot){
+			.value = pc[0].value, .ctrl = pc[0].ctrl, .start = pc[0].start, .len = pc[0].len};
+		owner[pool][m] = KVMDBG_OWNER_SW;
+	}
+	return true;
+}
+
+/* Build the vCPU's whole debug state. Called with vm->lock held. Returns
+ * false when the vCPU must not run now (cover_locked). */
+static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	bool any_hw = false, host_hw = false;
+	bool any_hw = false, host_hw = false, may_run = true;
 
 	*ctl = 0;
 	if (v->gd_stepping) {
@@ -192,10 +271,12 @@ static void compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 
 	kvmdbg_slots_to_hw(&vm->slots, hw);
 	memcpy(owner, vm->slots.owner, sizeof(vm->slots.owner));
+	/* Before the guest's merge: the host's need comes first. */
+	may_run = cover_locked(v, hw, owner);
 
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			host_hw |= vm->slots.owner[pool][slot] != 0;
+			host_hw |= owner[pool][slot] != 0;
 	/* Any KVM debug flag takes the guest's own breakpoints and watchpoints
 	 * away from it: arm64 KVM either routes their exceptions to us
 	 * (MDCR_EL2.TDE, KVMDBG_FEAT_GUEST_REGS_RAW) or runs none of them
@@ -236,6 +317,7 @@ flags:
 	}
 	if (*ctl)
 		*ctl |= KVMDBG_CTL_ENABLE;
+	return may_run;
 }
 
 /* Put a software breakpoint back after a step over it. Called locked. On
@@ -303,6 +385,7 @@ static void stepover_finish(struct kvmdbg_vcpu *v)
 	v->dirty = true;
 	/* A failure stays pending: the next prepare retries it and reports it. */
 	stepover_settle(v);
+	cover_sync(v);
 }
 
 /*
@@ -419,20 +502,16 @@ static void stepover_restore(struct kvmdbg_vcpu *v, const struct stepover_saved 
 	v->so_pc_stale = s->pc_stale;
 }
 
-KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
+static int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	struct kvmdbg_vm *vm;
+	struct kvmdbg_vm *vm = v->vm;
 	uint32_t ctl, once = 0;
 	struct stepover_saved saved;
 	uint64_t gen;
-	bool need_rf = false;
+	bool need_rf = false, may_run;
 	int r;
-
-	if (!v)
-		return -EINVAL;
-	vm = v->vm;
 
 	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
 	if (v->so != KVMDBG_SO_ARMED &&
@@ -468,17 +547,24 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 			return 0;
 	}
 
+	pthread_mutex_lock(&vm->lock);
+	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
+	may_run = compose_locked(v, &hw, owner, &ctl);
+	pthread_mutex_unlock(&vm->lock);
+	/* The fence: another vCPU's step-over has (or is about to have) the
+	 * guest's bytes back under a software breakpoint this vCPU cannot
+	 * catch in a hardware slot. It waits; nothing has changed. */
+	if (!may_run) {
+		r = -EAGAIN;
+		goto rollback;
+	}
+
 	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
 	if (v->reinject.pending && !vm->host->inject_emulated) {
 		r = vm->host->inject(v->fd, &v->reinject, &once);
 		if (r)
 			goto rollback;
 	}
-
-	pthread_mutex_lock(&vm->lock);
-	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
-	compose_locked(v, &hw, owner, &ctl);
-	pthread_mutex_unlock(&vm->lock);
 
 	ctl |= once;
 	if (once)
@@ -532,6 +618,21 @@ rollback:
 			stepover_settle(v);
 		stepover_restore(v, &saved);
 	}
+	return r;
+}
+
+KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
+{
+	int r;
+
+	if (!v)
+		return -EINVAL;
+	r = vcpu_prepare(v);
+	/* What the others must catch for this vCPU now (its step-over begun,
+	 * finished, or given up by the VMM moving the PC). On failure nothing
+	 * changed, the generation included. */
+	if (!r)
+		cover_sync(v);
 	return r;
 }
 
@@ -688,8 +789,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex = {0};
 	struct kvmdbg_vm *vm;
-	bool ours_step, guest = false;
-	uint64_t guest_dr6 = 0;
+	bool ours_step, guest = false, cover_hit = false;
+	uint64_t guest_dr6 = 0, cover_addr = 0;
 	uint32_t guest_exc = 1, guest_hw = 0, own_hits = 0;
 	enum { SW_NONE, SW_OURS, SW_STALE, SW_GUEST } sw = SW_NONE;
 	bool icebp = false, guest_gd = false;
@@ -848,6 +949,13 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 				guest_dr6 |= 1ull << n;
 				continue;
 			}
+			/* The slot catching another vCPU's lifted software
+			 * breakpoint: a stop at that breakpoint. */
+			if (v->applied_owner[pool][slot] == KVMDBG_OWNER_SW) {
+				cover_hit = true;
+				cover_addr = v->applied.slot[pool][slot].start;
+				continue;
+			}
 			p = point_by_id(vm, v->applied_owner[pool][slot]);
 			if (!p)
 				continue;
@@ -861,7 +969,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		}
 
 	/* Ours, unless removed in the meantime (then its bytes are back). */
-	if (sw == SW_OURS && kvmdbg_swtab_find(&vm->sw, ex.pc)) {
+	if ((sw == SW_OURS || (cover_hit && cover_addr == ex.pc)) &&
+	    kvmdbg_swtab_find(&vm->sw, ex.pc)) {
 		ev->kind = KVMDBG_STOP_BREAK;
 		ev->type = KVMDBG_BREAK_SW;
 		ev->addr = ex.pc;
@@ -963,6 +1072,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 				v->so_pc = ex.pc;
 				v->so_pc_stale = false;
 				v->so_slots = guest_hw;
+				cover_sync(v);
 				return 0;
 			}
 		}
@@ -984,6 +1094,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		v->so_slots = guest_hw & ~(guest ? guest_hw : 0);
 		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
 			v->so_slots |= ev->hits;
+		cover_sync(v);
 	}
 	return 0;
 }
@@ -1001,6 +1112,28 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
+	if (v->so_sw) {
+		/* Putting it back failed: last try, then its lift is dropped. */
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
+
+		if (e && e->lifted) {
+			if (e->lifted == 1)
+				kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig,
+						   vm->arch->sw_len);
+			e->lifted--;
+		}
+		v->so_sw = false;
+	}
+	if (v->cover_on) {
+		vm->nr_cover--;
+		if (sw_table_has(vm, v->cover_addr))
+			kvmdbg_bump_gen(vm);
+	}
+	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
 	vm->nr_vcpus--;
 	pthread_mutex_unlock(&vm->lock);
 	free(v);

@@ -96,7 +96,16 @@ KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 
 static void bump_gen(struct kvmdbg_vm *vm)
 {
-	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
+	kvmdbg_bump_gen(vm);
+}
+
+unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
+{
+	unsigned int n = 0;
+
+	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
+		n += v->so_sw && v->so_sw_addr == addr;
+	return n;
 }
 
 static struct kvmdbg_hwpoint *find_point(struct kvmdbg_vm *vm, enum kvmdbg_type type,
@@ -151,6 +160,7 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 {
 	const struct kvmdbg_arch_ops *a = vm->arch;
 	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, addr);
+	unsigned int lifters;
 	uint8_t orig[4];
 	int r;
 
@@ -166,26 +176,33 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	r = vm->mem->read(vm->mem_ctx, addr, orig, a->sw_len);
 	if (r)
 		return r < 0 ? r : -EIO;
-	r = kvmdbg_mem_replace(vm, addr, a->sw_insn, orig, a->sw_len);
-	if (r)
-		return r;
+	/* Removed and inserted again while vCPUs still step over it with the
+	 * guest's bytes back: the new entry takes over their lifts, and the
+	 * last of them to finish writes our instruction (never under a step). */
+	lifters = kvmdbg_lifters_locked(vm, addr);
+	if (!lifters) {
+		r = kvmdbg_mem_replace(vm, addr, a->sw_insn, orig, a->sw_len);
+		if (r)
+			return r;
+	}
 	e = kvmdbg_swtab_add(&vm->sw, addr);
 	memcpy(e->orig, orig, a->sw_len);
 	e->refs = 1;
+	e->lifted = (uint16_t)lifters;
 	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	bump_gen(vm);
 	return 0;
 }
 
 /* The id after vm->next_id that no live point holds (ids are 1 to
- * KVMDBG_OWNER_GUEST - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
+ * KVMDBG_OWNER_SW - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
 static uint32_t next_free_id(const struct kvmdbg_vm *vm)
 {
 	uint32_t id = vm->next_id;
 	bool used;
 
 	do {
-		if (++id >= KVMDBG_OWNER_GUEST)
+		if (++id >= KVMDBG_OWNER_SW)
 			id = 1;
 		used = false;
 		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS && !used; i++)

@@ -49,7 +49,8 @@
 	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk) X(kt_dbg_count) X(kt_dbg_esr)  \
 	X(kt_dbg_elr) X(kt_dbg_far) X(g_ov) X(g_ov_gbp) X(g_ov_hbp) X(g_ov_gw) X(g_ov_hw)      \
 	X(g_ov_xbp) X(g_ov_gvar) X(g_ov_hvar) X(kt_dbg_vec) X(g_ovu) X(g_ovu_k) X(g_ovu_hbp)      \
-	X(g_ovu_bp) X(g_ovs) X(g_ovs_insn) X(g_ovs_after) X(g_ovs_hbp)
+	X(g_ovu_bp) X(g_ovs) X(g_ovs_insn) X(g_ovs_after) X(g_ovs_hbp) X(g_swhits)              \
+	X(g_swhits_bp) X(g_swhits_n)
 /* clang-format on */
 
 #define KA_DECLARE_SYM(s) extern const char s[];

@@ -8,6 +8,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +357,20 @@ enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, stru
 
 		if (i > 0 || !(flags & KT_RUN_NO_PREPARE)) {
 			r = vm->prepare ? vm->prepare(vm, idx) : kvmdbg_vcpu_prepare(vm->vcpu[idx]);
+			/* Fenced: another vCPU steps past a software breakpoint
+			 * this one cannot catch in hardware. A kick ends the
+			 * wait as it ends KVM_RUN. */
+			for (unsigned int w = 0; r == -EAGAIN && w < 10000000; w++) {
+				if ((flags & KT_RUN_INTR) &&
+				    __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST)) {
+					__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+					st->what = KT_INTR;
+					return KT_INTR;
+				}
+				sched_yield();
+				r = vm->prepare ? vm->prepare(vm, idx)
+						: kvmdbg_vcpu_prepare(vm->vcpu[idx]);
+			}
 			if (r)
 				return stop_error(st, r, "kvmdbg_vcpu_prepare: %s", strerror(-r));
 		}
@@ -487,4 +504,160 @@ struct kvmdbg_event kt_expect_event(struct kt_vm *vm, unsigned int idx, enum kvm
 			      kt_sym(vm, kt_gva(vm, label), b, sizeof(b)),
 			      kt_describe(vm, &st, d, sizeof(d)));
 	return st.ev;
+}
+
+/* ---- all-stop over several vCPU threads (kt_allstop_breaks) ---- */
+
+struct allstop_run {
+	struct kt_vm *vm;
+	unsigned int n;
+	uint64_t bp;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;            /* the world is stopping: nobody enters KVM_RUN */
+	unsigned int parked;  /* vCPU threads waiting for the world to resume */
+	unsigned int done;    /* vCPU threads finished (DONE or failed) */
+	unsigned long epoch;  /* bumped at every resume */
+	bool failed;
+	char err[400];
+	pthread_t tid[KVMDBG_MICROVM_MAX_VCPUS];
+	bool running[KVMDBG_MICROVM_MAX_VCPUS];
+	unsigned int *breaks;
+	unsigned int stops;   /* world stops */
+};
+
+struct allstop_arg {
+	struct allstop_run *a;
+	unsigned int idx;
+};
+
+static void allstop_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+/* With a->mu held: the last vCPU to park resumes the world. */
+static void allstop_park_locked(struct allstop_run *a, unsigned int idx)
+{
+	unsigned long epoch = a->epoch;
+
+	a->running[idx] = false;
+	a->parked++;
+	if (a->parked + a->done == a->n) {
+		for (unsigned int j = 0; j < a->n; j++)
+			__atomic_store_n(&a->vm->m.run[j]->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		a->parked = 0;
+		a->stop = false;
+		a->epoch++;
+		pthread_cond_broadcast(&a->cv);
+		return;
+	}
+	while (a->epoch == epoch)
+		pthread_cond_wait(&a->cv, &a->mu);
+}
+
+/* With a->mu held: stop the world (kick every vCPU in KVM_RUN). */
+static void allstop_stop_locked(struct allstop_run *a, unsigned int idx)
+{
+	if (a->stop)
+		return;
+	a->stop = true;
+	a->stops++;
+	for (unsigned int j = 0; j < a->n; j++)
+		if (j != idx && a->running[j]) {
+			__atomic_store_n(&a->vm->m.run[j]->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_kill(a->tid[j], SIGUSR1);
+		}
+}
+
+static void *allstop_thread(void *arg)
+{
+	struct allstop_arg *x = arg;
+	struct allstop_run *a = x->a;
+	unsigned int i = x->idx;
+	struct kt_stop st;
+	char d[320];
+
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (a->stop)
+			allstop_park_locked(a, i);
+		a->running[i] = true;
+		pthread_mutex_unlock(&a->mu);
+
+		kt_run(a->vm, i, KT_RUN_INTR, &st);
+
+		pthread_mutex_lock(&a->mu);
+		if (st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_BREAK && st.ev.pc == a->bp &&
+		    st.ev.addr == a->bp && st.ev.type == KVMDBG_BREAK_SW) {
+			a->breaks[i]++;
+			/* A reported stop: every other vCPU out of KVM_RUN and
+			 * through a prepare before this one resumes. */
+			allstop_stop_locked(a, i);
+			allstop_park_locked(a, i);
+		} else if (st.what == KT_INTR) {
+			if (!a->stop) /* a kick that came late: run again */
+				a->running[i] = false;
+			else
+				allstop_park_locked(a, i);
+		} else {
+			if (st.what != KT_DONE && !a->failed) {
+				a->failed = true;
+				snprintf(a->err, sizeof(a->err), "vcpu%u: %s", i,
+					 kt_describe(a->vm, &st, d, sizeof(d)));
+			}
+			a->running[i] = false;
+			a->done++;
+			/* Parked ones may be waiting for this one. */
+			if (a->stop && a->parked && a->parked + a->done == a->n) {
+				for (unsigned int j = 0; j < a->n; j++)
+					__atomic_store_n(&a->vm->m.run[j]->immediate_exit, 0,
+							 __ATOMIC_SEQ_CST);
+				a->parked = 0;
+				a->stop = false;
+				a->epoch++;
+				pthread_cond_broadcast(&a->cv);
+			}
+			pthread_mutex_unlock(&a->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+unsigned int kt_allstop_breaks(struct kt_vm *vm, unsigned int n, uint64_t bp,
+			       unsigned int breaks[], char *err, size_t errlen)
+{
+	struct sigaction sa = {.sa_handler = allstop_sigusr1};
+	struct allstop_arg args[KVMDBG_MICROVM_MAX_VCPUS];
+	struct allstop_run *a = calloc(1, sizeof(*a));
+	unsigned int stops;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_le(n, vm->nr_vcpus);
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0); /* no SA_RESTART */
+	a->vm = vm;
+	a->n = n;
+	a->bp = bp;
+	a->breaks = breaks;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	pthread_mutex_lock(&a->mu);
+	for (unsigned int i = 0; i < n; i++) {
+		breaks[i] = 0;
+		args[i] = (struct allstop_arg){.a = a, .idx = i};
+		ck_assert_int_eq(pthread_create(&a->tid[i], NULL, allstop_thread, &args[i]), 0);
+	}
+	pthread_mutex_unlock(&a->mu);
+	for (unsigned int i = 0; i < n; i++)
+		pthread_join(a->tid[i], NULL);
+	err[0] = 0;
+	if (a->failed)
+		snprintf(err, errlen, "%s", a->err);
+	stops = a->stops;
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	return stops;
 }

@@ -268,6 +268,15 @@ struct kt_stop {
  * (usable from vCPU threads); fills *st and returns st->what.
  */
 enum kt_what kt_run(struct kt_vm *vm, unsigned int idx, unsigned int flags, struct kt_stop *st);
+/*
+ * All-stop, as a debugger runs an SMP guest (examples/kvmdbg-run): vCPU
+ * threads 0..n-1 run until KT_DONE; each reported stop at the software
+ * breakpoint bp (counted in breaks[idx]) kicks every other vCPU out of
+ * KVM_RUN (immediate_exit + SIGUSR1), and all resume once all are out.
+ * Anything else fails the run (err, else ""). Returns the world stops.
+ */
+unsigned int kt_allstop_breaks(struct kt_vm *vm, unsigned int n, uint64_t bp,
+			       unsigned int breaks[], char *err, size_t errlen);
 /* A one-line description of a stop, for messages. */
 const char *kt_describe(const struct kt_vm *vm, const struct kt_stop *st, char *buf, size_t len);
 

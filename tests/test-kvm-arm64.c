@@ -371,6 +371,70 @@ START_TEST(test_sw_break_two_vcpus)
 }
 END_TEST
 
+/*
+ * Issue 12 item 4: two vCPUs loop over one software breakpoint under an
+ * all-stop debugger (kt_allstop_breaks). Each one's step past the BRK puts
+ * the guest's instruction back for the whole VM; the other vCPU must still
+ * stop there every time: in a hardware slot of its own (cover), or, with
+ * every slot taken by hardware breakpoints elsewhere, fenced by prepare
+ * until the step is over. Every iteration of every vCPU is one stop.
+ */
+#define SWHITS_N 300
+
+static void sw_hits_all_stop(bool fill_slots)
+{
+	struct kt_vm_opts o = { .nr_vcpus = 2 };
+	unsigned int breaks[2], stops, filled = 0;
+	char err[400];
+	struct kt_vm vm;
+	uint64_t at;
+
+	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
+	kt_vm_create(&vm, &o);
+	kt_poke(&vm, g_swhits_n, SWHITS_N);
+	for (unsigned int v = 0; v < 2; v++)
+		kt_vcpu_start(&vm, v, g_swhits);
+	at = kt_gva(&vm, g_swhits_bp);
+	for (unsigned int k = 0; fill_slots; k++) {
+		/* Instructions of g_step, which no vCPU runs here. */
+		int r = kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + 4 * k, 4);
+
+		if (r == -ENOSPC || r == -EOPNOTSUPP)
+			break;
+		ck_assert_int_eq(r, 0);
+		filled++;
+	}
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	stops = kt_allstop_breaks(&vm, 2, at, breaks, err, sizeof(err));
+	ck_assert_msg(!err[0], "%s", err);
+	kt_note("software breakpoint hit by 2 vCPUs, all-stop%s: %u + %u stops of %u + %u "
+		"iterations, %u world stops, %u CPUs", fill_slots ? " with every hardware slot taken" : "",
+		breaks[0], breaks[1], SWHITS_N, SWHITS_N, stops, kt_cpus());
+	for (unsigned int v = 0; v < 2; v++) {
+		ck_assert_uint_eq(ka_x(&vm, v, 0), SWHITS_N);
+		ck_assert_msg(breaks[v] == SWHITS_N,
+			      "vCPU %u: %u stops at the software breakpoint in %u iterations (%s)", v,
+			      breaks[v], SWHITS_N, breaks[v] < SWHITS_N ? "hits lost" : "hits doubled");
+	}
+	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
+	(void)filled;
+	kt_vm_destroy(&vm);
+}
+
+START_TEST(test_sw_break_smp_no_lost_hits)
+{
+	sw_hits_all_stop(false);
+}
+END_TEST
+
+START_TEST(test_sw_break_smp_no_lost_hits_fenced)
+{
+	sw_hits_all_stop(true);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_hwbreak)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -378,6 +442,8 @@ TEST_SUITE_KVM(kvm_arm64_hwbreak)
 	add_test(tc, test_hw_break_stepi);
 	add_test(tc, test_hw_break_all_slots);
 	add_test(tc, test_hw_break_regs_changed);
+	add_test(tc, test_sw_break_smp_no_lost_hits);
+	add_test(tc, test_sw_break_smp_no_lost_hits_fenced);
 	add_test(tc, test_sw_break_two_vcpus);
 }
 

@@ -1883,6 +1883,67 @@ START_TEST(test_smp_all_stop)
 }
 END_TEST
 
+/*
+ * Issue 12 item 4: two vCPUs loop over one software breakpoint under an
+ * all-stop debugger (kt_allstop_breaks). Each one's step past the INT3 puts
+ * the guest's byte back for the whole VM; the other vCPU must still stop
+ * there every time: in a hardware slot of its own (cover), or, with every
+ * slot taken by hardware breakpoints elsewhere, fenced by prepare until the
+ * step is over. Every iteration of every vCPU is one stop.
+ */
+#define SWHITS_N 300
+
+static void sw_hits_all_stop(bool fill_slots)
+{
+	struct kt_vm_opts o = { .nr_vcpus = 2 };
+	unsigned int breaks[2], stops;
+	char err[400];
+	struct kt_vm vm;
+	uint64_t at;
+
+	if (!need(KVMDBG_FEAT_SW_BREAK, "sw_break on several vCPUs"))
+		return;
+	kt_vm_create(&vm, &o);
+	kt_poke(&vm, g_loop_n, SWHITS_N);
+	kt_poke(&vm, g_loop_mark, 0);
+	kt_poke(&vm, g_loop_count, 0);
+	for (unsigned int v = 0; v < 2; v++)
+		kt_vcpu_start(&vm, v, g_loop);
+	at = kt_gva(&vm, g_loop_bp);
+	for (unsigned int k = 0; fill_slots; k++) {
+		/* Instructions of g_step, which no vCPU runs here. */
+		int r = kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + k, 1);
+
+		if (r == -ENOSPC || r == -EOPNOTSUPP)
+			break;
+		ck_assert_int_eq(r, 0);
+	}
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
+	stops = kt_allstop_breaks(&vm, 2, at, breaks, err, sizeof(err));
+	ck_assert_msg(!err[0], "%s", err);
+	kt_note("software breakpoint hit by 2 vCPUs, all-stop%s: %u + %u stops of %u + %u "
+		"iterations, %u world stops, %u CPUs", fill_slots ? " with every hardware slot taken" : "",
+		breaks[0], breaks[1], SWHITS_N, SWHITS_N, stops, kt_cpus());
+	for (unsigned int v = 0; v < 2; v++)
+		ck_assert_msg(breaks[v] == SWHITS_N,
+			      "vCPU %u: %u stops at the software breakpoint in %u iterations (%s)", v,
+			      breaks[v], SWHITS_N, breaks[v] < SWHITS_N ? "hits lost" : "hits doubled");
+	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
+	kt_vm_destroy(&vm);
+}
+
+START_TEST(test_smp_sw_break_no_lost_hits)
+{
+	sw_hits_all_stop(false);
+}
+END_TEST
+
+START_TEST(test_smp_sw_break_no_lost_hits_fenced)
+{
+	sw_hits_all_stop(true);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_smp)
 {
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
@@ -1890,6 +1951,8 @@ TEST_SUITE_KVM(kvm_smp)
 	add_test(tc, test_smp_removed_before_run);
 	add_test(tc, test_smp_stress);
 	add_test(tc, test_smp_all_stop);
+	add_test(tc, test_smp_sw_break_no_lost_hits);
+	add_test(tc, test_smp_sw_break_no_lost_hits_fenced);
 }
 
 /* ======================================================================

@@ -558,7 +558,7 @@ START_TEST(test_point_ids_unique)
 
 	/* The numbering about to wrap while id a is live: the wrapped ids skip
 	 * it. */
-	e.vm->next_id = KVMDBG_OWNER_GUEST - 2;
+	e.vm->next_id = KVMDBG_OWNER_SW - 2;
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
@@ -566,7 +566,7 @@ START_TEST(test_point_ids_unique)
 		uint32_t id = e.vm->points[i].id;
 
 		if (id) {
-			ck_assert_uint_lt(id, KVMDBG_OWNER_GUEST);
+			ck_assert_uint_lt(id, KVMDBG_OWNER_SW);
 			ck_assert_ptr_eq(live_id(e.vm, id), &e.vm->points[i]);
 		}
 	}
@@ -1356,6 +1356,235 @@ END_TEST
  * instruction: that exception is the guest's, delivered to it, and the
  * vCPU goes on (no second report of the same stop, no loop).
  */
+/*
+ * Issue 12 item 3: a software breakpoint removed and inserted again while
+ * vCPUs step over it with the guest's bytes back. The new entry must not put
+ * the instruction back under a step (the step would hit it and report the
+ * same breakpoint twice), and one vCPU's end of step must not put it back
+ * while the other still steps: the last one to finish does, exactly once.
+ */
+START_TEST(test_sw_reinserted_while_lifted)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		unsigned int len = a->sw_len;
+		struct kvmdbg_event ev;
+		unsigned long writes;
+		struct env e;
+
+		env_new(&e, arches[k], 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		/* Both vCPUs stop at it. */
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			if (x86)
+				x86_bp(i, 0x800);
+			else
+				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		}
+		/* vCPU 0 steps over it: the guest's bytes are back. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* Removed and inserted again under the step: still the guest's
+		 * bytes (else vCPU 0's step runs our instruction again). */
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: the breakpoint was written back under a vCPU's step",
+			      x86 ? "x86" : "arm64");
+		/* vCPU 1 steps over it too. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* vCPU 0's step ends: vCPU 1 still steps, nothing written. */
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: one vCPU's end of step wrote the breakpoint back while the "
+			      "other steps over it", x86 ? "x86" : "arm64");
+		/* The last one: written back, once. */
+		writes = fh.site_calls[FH_MEM_WRITE];
+		if (x86)
+			x86_db(1, 0x802, DR6_BS);
+		else
+			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		ck_assert_uint_eq(fh.site_calls[FH_MEM_WRITE], writes + 1);
+		ck_assert_uint_eq(kvmdbg_swtab_find(&e.vm->sw, 0x800)->lifted, 0);
+		/* Still one breakpoint, hit once more and stepped over as usual. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	}
+}
+END_TEST
+
+/* The enabled execution slot of f at addr, or -1. */
+static int exec_slot_at(const struct kvmdbg_arch_ops *a, const struct fh_vcpu *f, uint64_t addr)
+{
+	for (int s = 0; s < KVMDBG_MAX_SLOTS; s++) {
+		const struct kvmdbg_hwslot *h = &f->hw.slot[KVMDBG_POOL_BP][s];
+
+		if (h->ctrl && h->start == addr &&
+		    a->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW)
+			return s;
+	}
+	return -1;
+}
+
+/*
+ * Issue 12 item 4: while one vCPU steps over a software breakpoint with the
+ * guest's bytes back, the other would run them and miss the breakpoint. It
+ * catches the address in a hardware slot of its own instead (reported as
+ * that software breakpoint, then stepped past like it), from the moment the
+ * stop is reported until the step-over ends; where no slot is free, prepare
+ * fences it (-EAGAIN) until then.
+ */
+START_TEST(test_sw_stepover_other_vcpu_caught)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		unsigned int len = a->sw_len, sets;
+		struct kvmdbg_event ev;
+		struct env e;
+		int s;
+
+		env_new(&e, arches[k], 0);
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
+		}
+		/* vCPU 0 stops at it: vCPU 1 catches the address in hardware
+		 * before vCPU 0 lifts it, and until its step-over ends. */
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		s = exec_slot_at(a, &fh.v[1], 0x800);
+		ck_assert_msg(s >= 0, "%s: vCPU 1 runs without catching the breakpoint vCPU 0 "
+			      "steps over", x86 ? "x86" : "arm64");
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1); /* not its own */
+		/* vCPU 1 reaches it meanwhile: that breakpoint's stop. */
+		if (x86)
+			x86_db(1, 0x800, 1ull << s);
+		else
+			arm64_exit(1, ESR_EC(0x30), 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(ev.addr, 0x800);
+		ck_assert_uint_eq(ev.len, len);
+		ck_assert_uint_eq(ev.pc, 0x800);
+		/* Resumed, vCPU 1 steps past it like past its own stop there:
+		 * without the slot, with the guest's bytes. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* Now vCPU 0 catches it while vCPU 1 steps. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
+		if (x86)
+			x86_db(1, 0x802, DR6_BS);
+		else
+			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		/* Both done: no slot catches it any more. */
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
+			ck_assert_uint_eq(fh.v[i].ctl & KVMDBG_CTL_HW, 0);
+		}
+
+		/* No free slot: vCPU 1 waits (-EAGAIN, nothing applied) from
+		 * vCPU 0's stop until its step-over has ended. */
+		for (unsigned int n = 0; n < e.vm->lim.nr[KVMDBG_POOL_BP]; n++)
+			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		sets = fh.v[1].set_calls;
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+		ck_assert_uint_eq(fh.v[1].set_calls, sets);
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		/* A vCPU in its own internal step is never fenced: both stop at
+		 * it and step over it at once. */
+		for (int i = 0; i < 2; i++) {
+			if (x86)
+				x86_bp(i, 0x800);
+			else
+				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		for (int i = 0; i < 2; i++) {
+			if (x86)
+				x86_db(i, 0x802, DR6_BS);
+			else
+				arm64_exit(i, ESR_EC(0x32), 0x804, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+		}
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_sw_break_on_guest_insn)
 {
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
@@ -1749,6 +1978,8 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_watch_trap);
 	add_test(tc, test_x86_sw_break);
 	add_test(tc, test_sw_removed_while_lifted);
+	add_test(tc, test_sw_reinserted_while_lifted);
+	add_test(tc, test_sw_stepover_other_vcpu_caught);
 	add_test(tc, test_regs_changed_stepover);
 	add_test(tc, test_x86_rep_string_stepover);
 	add_test(tc, test_x86_data_addr_of_reported_point);

@@ -37,11 +37,12 @@ static void run_arch(enum kvmdbg_arch arch)
 			ck_abort_msg("seed %u: %s", s, err);
 	}
 	printf("model %s: %u seeds, %lu ops: %lu inserts (%lu ok), %lu removes, %lu prepares, "
-	       "%lu exits: %lu step %lu break %lu watch %lu guest %lu none; %lu step-overs\n",
+	       "%lu exits: %lu step %lu break %lu watch %lu guest %lu none; %lu step-overs; "
+	       "%lu fenced prepares, %lu cover-slot hits\n",
 	       arch == KVMDBG_ARCH_X86_64 ? "x86_64" : "arm64", seeds, st.ops, st.inserts,
 	       st.inserts_ok, st.removes, st.prepares, st.handled, st.kinds[KVMDBG_STOP_STEP],
 	       st.kinds[KVMDBG_STOP_BREAK], st.kinds[KVMDBG_STOP_WATCH], st.kinds[KVMDBG_STOP_GUEST],
-	       st.kinds[KVMDBG_STOP_NONE], st.stepovers);
+	       st.kinds[KVMDBG_STOP_NONE], st.stepovers, st.fenced, st.cover_hits);
 	fflush(stdout);
 	/* The sequences must really reach the interesting places. */
 	ck_assert_uint_gt(st.kinds[KVMDBG_STOP_BREAK], seeds / 4);

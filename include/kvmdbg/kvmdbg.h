@@ -19,7 +19,10 @@
  * The run loop a VMM writes, on both arches:
  * @code
  * for (;;) {
- *	if (kvmdbg_vcpu_prepare(v) < 0)  // zero syscalls when nothing changed
+ *	r = kvmdbg_vcpu_prepare(v);      // zero syscalls when nothing changed
+ *	if (r == -EAGAIN)                // fenced: another vCPU steps over a
+ *		continue;                  // software breakpoint (yield, retry)
+ *	if (r < 0)
  *		...;                       // nothing changed: retry or give up
  *	ioctl(vcpu_fd, KVM_RUN, 0);      // EINTR: kicked, e.g. for all-stop
  *	if (run->exit_reason == KVM_EXIT_DEBUG) {
@@ -36,6 +39,29 @@
  * kvmdbg_vcpu is used by one thread at a time (normally its vCPU thread).
  * Breakpoint changes are VM-wide and reach each vCPU at its next
  * kvmdbg_vcpu_prepare(); kicking vCPUs out of KVM_RUN is the VMM's job.
+ *
+ * Software breakpoints and several vCPUs: resuming from a stop at a
+ * software breakpoint puts the guest's own instruction back in memory (it
+ * is VM-wide) for the one step past it. So that no other vCPU runs that
+ * instruction unseen in the meantime, every other vCPU catches the address
+ * in a hardware execution breakpoint slot of its own (free slots are per
+ * vCPU), from the moment the stop is reported by kvmdbg_vcpu_handle_exit()
+ * until the step past it has ended; reaching it there is reported as that
+ * software breakpoint (KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, its address),
+ * and resuming steps past it as usual. Where a vCPU has no free slot left
+ * for it (the host's slots all taken by hardware points, or none at all),
+ * kvmdbg_vcpu_prepare() fences it: -EAGAIN, nothing changed, and the VMM
+ * must not run it until a later prepare returns 0 (the fence lifts when
+ * the stopped vCPU's step-over ends, or when that vCPU is freed or the
+ * breakpoint removed). A vCPU running its own step past a breakpoint is
+ * never fenced, so vCPUs cannot wait for each other. The guarantee holds
+ * for the vCPUs that call prepare after the stop was reported: an all-stop
+ * VMM (every vCPU out of KVM_RUN while one is stopped, all prepare again
+ * before running) has it; a VMM that keeps other vCPUs running while one
+ * is stopped must kick them through a prepare before resuming the stopped
+ * one, and while the stopped one is not resumed, the vCPUs it fences wait.
+ * A PC the VMM moves onto a software breakpoint (kvmdbg_vcpu_regs_changed())
+ * is only caught from the prepare that steps past it on.
  */
 #ifndef KVMDBG_KVMDBG_H
 #define KVMDBG_KVMDBG_H
@@ -367,9 +393,19 @@ int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *vcpu, int enable);
  * execution breakpoint (or an arm64 watchpoint) it arranges the step past
  * it, which costs a few more ioctls that one time.
  *
+ * While another vCPU of the VM is stopped at, or stepping past, a software
+ * breakpoint, this vCPU runs with a hardware execution breakpoint slot on
+ * that address (see "Software breakpoints and several vCPUs" above), or is
+ * fenced with -EAGAIN where it has no free slot.
+ *
  * @param vcpu the vCPU about to run.
- * @return 0, or -EINVAL (NULL), -errno of a failed ioctl (the vCPU's state
- *         is unchanged and the next call tries again).
+ * @return 0, or -EINVAL (NULL), -EAGAIN (fenced: another vCPU's step past a
+ *         software breakpoint has, or is about to have, the guest's own
+ *         instruction back in memory, and this vCPU has no free hardware
+ *         slot to catch it; do not run this vCPU, yield and call prepare
+ *         again: nothing changed), -errno of a failed ioctl or memory
+ *         callback (the vCPU's state is unchanged and the next call tries
+ *         again).
  */
 int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *vcpu);
 
@@ -442,7 +478,10 @@ int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *vcpu);
 /** What a debug exit means. */
 enum kvmdbg_stop {
 	KVMDBG_STOP_STEP = 0,   /**< a single-step the user asked for completed */
-	KVMDBG_STOP_BREAK = 1,  /**< an execution breakpoint (pc = its address) */
+	KVMDBG_STOP_BREAK = 1,  /**< an execution breakpoint (pc = its address);
+	                             a software breakpoint caught in a hardware
+	                             slot while another vCPU steps past it is
+	                             reported as the software breakpoint */
 	KVMDBG_STOP_WATCH = 2,  /**< a watchpoint */
 	KVMDBG_STOP_GUEST = 3,  /**< the guest's own debug exception; it is
 	                             queued for re-injection at the next prepare */

@@ -193,6 +193,19 @@ GLABEL g_loop_after
 	str	x0, [x2]
 	DONE
 
+/* ---- g_swhits: run by several vCPUs, g_swhits_n iterations over
+ * g_swhits_bp (x0 counts them) ---- */
+GLABEL g_swhits
+	mov	x0, #0
+	adr	x2, g_swhits_n
+	ldr	x1, [x2]
+1:
+GLABEL g_swhits_bp
+	add	x0, x0, #1
+	sub	x1, x1, #1
+	cbnz	x1, 1b
+	DONE
+
 /* ---- watchpoints on g_watch_var (16 bytes) and g_watch_blk (64 bytes) ---- */
 GLABEL g_watch
 	adr	x1, g_watch_var
@@ -450,6 +463,8 @@ GLABEL kt_svc_count
 GLABEL kt_svc_spsr
 	.quad	0
 GLABEL g_loop_count
+	.quad	0
+GLABEL g_swhits_n
 	.quad	0
 GLABEL g_daif_result
 	.quad	0

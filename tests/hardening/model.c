@@ -346,6 +346,17 @@ static bool check_applied(struct ctx *c, int i)
 				  !(v->so == KVMDBG_SO_STEPPING &&
 				    (v->so_slots & KVMDBG_HIT_BIT(pool, s)));
 
+			/* Catching another vCPU's software breakpoint while that
+			 * one steps over it (issue 12 item 4). */
+			if (got->ctrl && v->applied_owner[pool][s] == KVMDBG_OWNER_SW) {
+				CHECK(!c->vm->slots.owner[pool][s] && v->so != KVMDBG_SO_STEPPING &&
+					      m_find_sw(c, got->start),
+				      "vcpu%d: slot %u/%u catches %#llx, no software breakpoint of "
+				      "another vCPU's step-over", i, pool, s,
+				      (unsigned long long)got->start);
+				any_hw = true;
+				continue;
+			}
 			if (!on) {
 				CHECK(!got->ctrl, "vcpu%d: slot %u/%u applied but free or disarmed", i,
 				      pool, s);
@@ -357,6 +368,25 @@ static bool check_applied(struct ctx *c, int i)
 			      (unsigned long long)want->value, (unsigned long long)want->ctrl);
 			any_hw = true;
 		}
+	/* Every live software breakpoint another vCPU has lifted, or stopped
+	 * at and will lift, is caught in this vCPU's hardware (or it may not
+	 * run: prepare said -EAGAIN), unless this vCPU only runs its own
+	 * internal step. */
+	for (int o = 0; o < NV && v->so != KVMDBG_SO_STEPPING; o++) {
+		const struct kvmdbg_vcpu *ov = c->v[o];
+		bool caught = false;
+
+		if (o == i || !ov || !ov->cover_on || !m_find_sw(c, ov->cover_addr))
+			continue;
+		for (unsigned int s = 0; s < KVMDBG_MAX_SLOTS && !caught; s++) {
+			const struct kvmdbg_hwslot *h = &f->hw.slot[KVMDBG_POOL_BP][s];
+
+			caught = h->ctrl && h->start == ov->cover_addr &&
+				 c->a->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW;
+		}
+		CHECK(caught, "vcpu%d runs without catching %#llx, which vcpu%d steps over", i,
+		      (unsigned long long)ov->cover_addr, o);
+	}
 	step = v->user_step || v->so == KVMDBG_SO_STEPPING;
 	CHECK(!!(f->ctl & KVMDBG_CTL_HW) == any_hw, "vcpu%d: ctl %#x, hw slots %d", i, f->ctl,
 	      any_hw);
@@ -638,6 +668,23 @@ static bool op_prepare(struct ctx *c, int i)
 	c->st->prepares++;
 	f->rf = false;
 	r = kvmdbg_vcpu_prepare(v);
+	if (r == -EAGAIN) {
+		/* The fence: another vCPU steps over (or is stopped at) a live
+		 * software breakpoint this one has no free slot to catch. It
+		 * must not run; nothing changed (still armed). */
+		bool other = false;
+
+		for (int o = 0; o < NV; o++)
+			other |= o != i && c->v[o] && c->v[o]->cover_on &&
+				 m_find_sw(c, c->v[o]->cover_addr);
+		CHECK(other && v->so != KVMDBG_SO_STEPPING,
+		      "vcpu%d: prepare fenced (-EAGAIN) with no other vCPU's step-over to wait for",
+		      i);
+		CHECK(f->inject_calls == injects, "vcpu%d: fenced prepare injected", i);
+		c->st->fenced++;
+		mv->prepared = false;
+		return true;
+	}
 	CHECK(r == 0, "prepare returned %d", r);
 	if (!check_applied(c, i))
 		return false;
@@ -896,6 +943,22 @@ static bool op_handle(struct ctx *c, int i)
 
 		if (!p->unique)
 			break;
+		if (p->id == KVMDBG_OWNER_SW) {
+			/* The slot catching another vCPU's lifted software
+			 * breakpoint: that breakpoint's stop, if it still is. */
+			uint64_t at = fh.v[i].hw.slot[p->pool][p->slot].start;
+			bool live = m_find_sw(c, at) && fh.v[i].exit.pc == at;
+
+			CHECK(live ? ev.kind == KVMDBG_STOP_BREAK && ev.type == KVMDBG_BREAK_SW &&
+					     ev.addr == at
+				   : ev.kind == (ours_step && user_step ? KVMDBG_STOP_STEP
+									: KVMDBG_STOP_NONE),
+			      "hit of the slot catching %#llx (software breakpoint %d) classified "
+			      "%s %s %#llx", (unsigned long long)at, live, kvmdbg_stop_name(ev.kind),
+			      kvmdbg_type_name(ev.type), (unsigned long long)ev.addr);
+			c->st->cover_hits += live;
+			break;
+		}
 		if (m) {
 			enum kvmdbg_stop want =
 				m->type == KVMDBG_BREAK_HW ? KVMDBG_STOP_BREAK : KVMDBG_STOP_WATCH;

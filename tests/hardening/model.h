@@ -35,6 +35,7 @@ struct model_stats {
 	unsigned long ops, inserts, inserts_ok, removes, prepares, exits, handled;
 	unsigned long kinds[5]; /* by enum kvmdbg_stop */
 	unsigned long stepovers;
+	unsigned long fenced, cover_hits; /* prepares told to wait; hits of a cover slot */
 };
 
 /* Run up to max_ops operations on arch. Returns 0, or -1 with a message in
