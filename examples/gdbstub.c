@@ -517,8 +517,8 @@ static bool handle_Z(struct stub *s, const char *p, bool insert)
 		return reply(s, "E16");
 	if (type > 4)
 		return reply(s, "");
-	r = insert ? s->ops->insert(s->ctx, (enum gdbstub_point)type, addr, kind)
-		   : s->ops->remove(s->ctx, (enum gdbstub_point)type, addr, kind);
+	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind)
+		   : s->ops->remove(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind);
 	if (r == -EOPNOTSUPP)
 		return reply(s, "");
 	return r < 0 ? reply_errno(s, r) : reply(s, "OK");

@@ -93,9 +93,13 @@ struct gdbstub_ops {
 	long (*read_mem)(void *ctx, int thread, uint64_t addr, void *buf, size_t len);
 	long (*write_mem)(void *ctx, int thread, uint64_t addr, const void *buf, size_t len);
 	/* Z/z: -EOPNOTSUPP makes the stub answer with the empty reply (gdb then
-	 * falls back or says it cannot), any other error an E packet. */
-	int (*insert)(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind);
-	int (*remove)(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind);
+	 * falls back or says it cannot), any other error an E packet. thread is
+	 * gdb's selected thread (Hg, else the thread of the last stop): whose
+	 * address space a software breakpoint's guest-virtual address is in. */
+	int (*insert)(void *ctx, int thread, enum gdbstub_point type, uint64_t addr,
+		      uint64_t kind);
+	int (*remove)(void *ctx, int thread, enum gdbstub_point type, uint64_t addr,
+		      uint64_t kind);
 	/* Resume: actions[t] for each thread. Returns at once. */
 	int (*resume)(void *ctx, const enum gdbstub_action *actions);
 	/* An fd that becomes readable when the machine stopped after resume(). */

@@ -120,17 +120,30 @@ static struct options {
 };
 
 /* What guest-virtual to guest-physical translation needs (x86; arm64: MMU
- * off, identity, all zero). */
+ * off, identity, all zero). Read from one vCPU when an access needs it. */
 struct mmu {
 	uint64_t cr0, cr3, cr4, efer;
+};
+
+/*
+ * A software breakpoint's guest-physical place: the bytes under it, found
+ * through the page tables of one vCPU when it is first inserted, and used for
+ * every later write at its address (the INT3/BRK itself, the step past it,
+ * the restore at removal), whatever tables the vCPU doing that runs with.
+ */
+struct pin {
+	uint64_t gva, gpa;
+	unsigned int refs; /* the library's references: kvmdbg_insert - kvmdbg_remove */
 };
 
 #if defined(__x86_64__)
 #define EM_HOST EM_X86_64
 #define BREAK_KIND 1 /* gdb's kind for x86 breakpoints */
+#define SW_LEN     1 /* INT3 */
 #elif defined(__aarch64__)
 #define EM_HOST EM_AARCH64
 #define BREAK_KIND 4 /* gdb's kind: a 4-byte instruction */
+#define SW_LEN     4 /* BRK */
 /* A core register for KVM_{GET,SET}_ONE_REG. */
 #define ARM64_CORE(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
 		       KVM_REG_ARM_CORE_REG(x))
@@ -177,10 +190,25 @@ struct vmm {
 	bool quit, immediate;
 	int first;                   /* the vCPU that stopped first */
 	int notify[2];               /* readable when nrunning dropped to 0 */
-	/* paging state for the library's memory callbacks (software breakpoints) */
-	struct mmu mmu;
-	bool mmu_valid;
+	/* software breakpoints' guest-physical places (under pin_lock, taken
+	 * inside the library's lock by its memory callbacks, never around a
+	 * library call) */
+	pthread_mutex_t pin_lock;
+	struct pin *pins;
+	size_t npins, pins_cap;
 };
+
+/*
+ * Whose guest-virtual addresses the library's memory callbacks mean. The
+ * callbacks carry no vCPU (struct kvmdbg_mem_ops: a VM-wide context only), so
+ * kvmdbg-run says it per thread around its library calls: a vCPU thread is
+ * its own vCPU (kvmdbg_vcpu_prepare's step past a software breakpoint,
+ * kvmdbg_vcpu_handle_exit's look at the instruction that trapped); the
+ * controller thread names the vCPU whose tables a software breakpoint is
+ * inserted with (gdb's selected thread, vCPU 0 in the scripted mode).
+ */
+static __thread int mem_vcpu = -1;
+static __thread bool mem_controller;
 
 static volatile sig_atomic_t timed_out;
 static struct vmm *volatile alarm_vmm;
@@ -230,7 +258,8 @@ static void usage(FILE *f)
 		"\n"
 		"  --probe              print advertised vs verified capabilities and exit\n"
 		"  --hbreak ADDR|SYM    hardware execution breakpoint (repeatable)\n"
-		"  --break ADDR|SYM     software breakpoint (repeatable)\n"
+		"  --break ADDR|SYM     software breakpoint (repeatable), in vCPU 0's page\n"
+		"                       tables\n"
 		"  --watch ADDR|SYM[:LEN[:w|r|rw]]  watchpoint on LEN bytes (default 8) for\n"
 		"                       writes (w, default), reads (r) or both (rw)\n"
 		"  --step N             single-step N instructions after the stops (default 4)\n"
@@ -251,7 +280,9 @@ static void usage(FILE *f)
 		"                       HOST:PORT (default host 127.0.0.1; numeric, or\n"
 		"                       localhost) instead of the scripted run: `target\n"
 		"                       remote HOST:PORT` in gdb; vCPUs are threads,\n"
-		"                       addresses are guest-virtual\n"
+		"                       addresses are guest-virtual, in the selected\n"
+		"                       thread's page tables (a software breakpoint stays\n"
+		"                       in the page they mapped when it was inserted)\n"
 		"  --gdb /DEVICE        the same over a serial line or a virtio-serial port\n"
 		"                       (an absolute path; the VM test beds use this)\n"
 		"  --flat IMAGE         a real-mode firmware image instead of GUEST, loaded\n"
@@ -712,7 +743,6 @@ static int setup_vcpu(struct vmm *m, struct vcpu *v)
 		err("KVM_SET_ONE_REG: %s", strerror(-r));
 		return -1;
 	}
-	m->mmu_valid = true; /* all zero: identity */
 	return 0;
 }
 #else
@@ -774,10 +804,6 @@ static int setup_vcpu(struct vmm *m, struct vcpu *v)
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
 		err("KVM_SET_REGS: %s", strerror(errno));
 		return -1;
-	}
-	if (!m->mmu_valid) {
-		m->mmu = (struct mmu){ sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer };
-		m->mmu_valid = true;
 	}
 	return 0;
 }
@@ -847,7 +873,8 @@ static void vmm_destroy(struct vmm *m)
 {
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		kvmdbg_vcpu_free(m->vcpus[i].dbg);
-	kvmdbg_vm_free(m->dbg);
+	kvmdbg_vm_free(m->dbg); /* restores what is left, through the pins */
+	free(m->pins);
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
 
@@ -927,34 +954,169 @@ static size_t access_virt(struct vmm *m, const struct mmu *sr, uint64_t gva, voi
 	return done;
 }
 
+/* One vCPU's paging state now (x86 KVM_GET_SREGS; arm64: MMU off, identity).
+ * Only for a vCPU that is not in KVM_RUN: its own thread, or any thread while
+ * everything is stopped. */
+static int get_mmu(struct vmm *m, int vcpu, struct mmu *out)
+{
+	if (vcpu < 0 || (unsigned int)vcpu >= m->nvcpus)
+		return -EFAULT; /* no vCPU named: no address space */
+#ifdef __x86_64__
+	struct kvm_sregs sr;
+
+	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	*out = (struct mmu){ sr.cr0, sr.cr3, sr.cr4, sr.efer };
+#else
+	memset(out, 0, sizeof(*out));
+#endif
+	return 0;
+}
+
+/* The pin of the software breakpoint at gva, or NULL. Under pin_lock. */
+static struct pin *pin_find(struct vmm *m, uint64_t gva)
+{
+	for (size_t i = 0; i < m->npins; i++)
+		if (m->pins[i].gva == gva)
+			return &m->pins[i];
+	return NULL;
+}
+
+static void pin_drop(struct vmm *m, struct pin *p)
+{
+	*p = m->pins[--m->npins];
+}
+
 /*
- * Guest memory by guest-virtual address, for software breakpoints. The
- * library may call these from a vCPU thread (stepping past a software
- * breakpoint), so they use the paging state saved at the last stop instead
- * of an ioctl on some other vCPU.
+ * Guest memory by guest-virtual address, for software breakpoints (the
+ * library's kvmdbg_mem_ops). Reads see the memory of the vCPU this thread
+ * works for (mem_vcpu), through its page tables as they are now: what that
+ * vCPU executed, when the library looks at the instruction that trapped.
+ * Writes go only to a breakpoint's pinned bytes, so that the INT3/BRK, the
+ * step past it and the restore always land on the same guest-physical bytes
+ * whichever vCPU, with whichever tables, causes them; a write anywhere else
+ * is refused (the library writes nowhere else).
  */
 static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
 {
 	struct vmm *m = ctx;
+	struct mmu mmu;
+	int r;
 
-	return access_virt(m, &m->mmu, gva, buf, len, false) == len ? 0 : -EFAULT;
+	if (mem_controller && len == SW_LEN) {
+		/* inserting: the bytes the INT3/BRK will replace */
+		const struct pin *p;
+		bool pinned;
+
+		pthread_mutex_lock(&m->pin_lock);
+		p = pin_find(m, gva);
+		pinned = p != NULL;
+		if (pinned)
+			memcpy(buf, m->mem + p->gpa, len);
+		pthread_mutex_unlock(&m->pin_lock);
+		if (pinned)
+			return 0;
+	}
+	r = get_mmu(m, mem_vcpu, &mmu);
+	if (r < 0)
+		return r;
+	return access_virt(m, &mmu, gva, buf, len, false) == len ? 0 : -EFAULT;
 }
 
 static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 {
 	struct vmm *m = ctx;
-	uint64_t gpa;
+	struct pin *p;
 
-	/* all or nothing: check every page first */
-	for (size_t off = 0; off < len;) {
-		uint64_t n = translate(m, &m->mmu, gva + off, &gpa);
+	pthread_mutex_lock(&m->pin_lock);
+	p = len == SW_LEN ? pin_find(m, gva) : NULL;
+	if (p)
+		memcpy(m->mem + p->gpa, buf, len);
+	pthread_mutex_unlock(&m->pin_lock);
+	return p ? 0 : -EFAULT;
+}
 
-		if (!n)
-			return -EFAULT;
-		off += n;
+/*
+ * kvmdbg_insert/kvmdbg_remove with the memory callbacks working for vCPU
+ * vcpu. A software breakpoint is pinned to the guest-physical bytes that
+ * vcpu's tables map its address to when it is first inserted (its first
+ * reference); further references and the removal use that pin, whatever
+ * vCPU asks. Two addresses whose bytes alias are refused (-EADDRINUSE): the
+ * second would save the first one's INT3/BRK as the guest's bytes.
+ */
+static int point_change(struct vmm *m, int vcpu, bool insert, enum kvmdbg_type type,
+			uint64_t addr, uint64_t len)
+{
+	bool fresh = false;
+	struct pin *p;
+	int r = 0;
+
+	if (type != KVMDBG_BREAK_SW)
+		return insert ? kvmdbg_insert(m->dbg, type, addr, len)
+			      : kvmdbg_remove(m->dbg, type, addr, len);
+	pthread_mutex_lock(&m->pin_lock);
+	if (insert && !pin_find(m, addr)) {
+		struct mmu mmu;
+		uint64_t gpa = 0;
+
+		r = get_mmu(m, vcpu, &mmu);
+		if (!r && translate(m, &mmu, addr, &gpa) < SW_LEN)
+			r = -EFAULT; /* unmapped, or the instruction would straddle pages */
+		for (size_t i = 0; !r && i < m->npins; i++)
+			if (gpa < m->pins[i].gpa + SW_LEN && m->pins[i].gpa < gpa + SW_LEN)
+				r = -EADDRINUSE;
+		if (!r && m->npins == m->pins_cap) {
+			size_t cap = m->pins_cap ? 2 * m->pins_cap : 16;
+			struct pin *n = realloc(m->pins, cap * sizeof(*n));
+
+			if (!n)
+				r = -ENOMEM;
+			else {
+				m->pins = n;
+				m->pins_cap = cap;
+			}
+		}
+		if (!r) {
+			m->pins[m->npins++] = (struct pin){ .gva = addr, .gpa = gpa };
+			fresh = true;
+		}
 	}
-	access_virt(m, &m->mmu, gva, (void *)buf, len, true);
-	return 0;
+	pthread_mutex_unlock(&m->pin_lock);
+	if (r)
+		return r;
+
+	mem_vcpu = vcpu;
+	mem_controller = true;
+	r = insert ? kvmdbg_insert(m->dbg, type, addr, len) : kvmdbg_remove(m->dbg, type, addr, len);
+	mem_controller = false;
+	mem_vcpu = -1;
+
+	pthread_mutex_lock(&m->pin_lock);
+	p = pin_find(m, addr);
+	if (p && !r && insert)
+		p->refs++;
+	else if (p && !r && --p->refs == 0)
+		pin_drop(m, p); /* the last reference: the guest's bytes are back */
+	else if (p && r && fresh)
+		pin_drop(m, p);
+	pthread_mutex_unlock(&m->pin_lock);
+	return r;
+}
+
+/* kvmdbg_remove_all: every software breakpoint is restored at its pin. */
+static int points_clear(struct vmm *m)
+{
+	int r;
+
+	mem_controller = true;
+	r = kvmdbg_remove_all(m->dbg);
+	mem_controller = false;
+	if (!r) {
+		pthread_mutex_lock(&m->pin_lock);
+		m->npins = 0;
+		pthread_mutex_unlock(&m->pin_lock);
+	}
+	return r;
 }
 
 static const struct kvmdbg_mem_ops mem_ops = {
@@ -1194,6 +1356,36 @@ static void dump_internal_error(const struct kvm_run *run)
 	err("guest stopped: %s", buf);
 }
 
+/*
+ * A debug exit the library could not classify, even a second time: typically
+ * a breakpoint instruction that is not in the breakpoint table, at an address
+ * whose bytes cannot be read through this vCPU's page tables (a paging mode
+ * this VMM does not walk), so nobody can tell whether it is the guest's own
+ * or one of ours removed meanwhile. It must not end the session, must not be
+ * delivered to the guest on a guess (kvmdbg-run cannot queue that, and a stale
+ * breakpoint of ours would then crash the guest), and must not be dropped: it
+ * is reported as a plain trap (gdb: SIGTRAP on this vCPU; the scripted mode:
+ * a stop of kind "none"). Resuming runs the instruction again: the guest's own
+ * traps again, a stale one of ours runs the guest's bytes.
+ */
+static enum vres unclassified_exit(struct vcpu *v, int r)
+{
+	struct kvmdbg_event *ev = &v->ev;
+	uint64_t pc = ev->pc;
+
+#ifdef __x86_64__
+	if (!pc)
+		pc = v->run->debug.arch.pc;
+#endif
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = KVMDBG_STOP_NONE;
+	ev->pc = pc;
+	ev->write = -1;
+	err("vCPU %d: a debug exit at pc=0x%" PRIx64 " that kvmdbg_vcpu_handle_exit cannot "
+	    "classify (%s): reported as a trap", v->id, pc, strerror(-r));
+	return VR_EVENT;
+}
+
 /* Run one vCPU until a reportable stop (v->ev), the guest's end, or a kick. */
 static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 {
@@ -1233,10 +1425,13 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 		case KVM_EXIT_DEBUG:
 			memset(ev, 0, sizeof(*ev));
 			r = kvmdbg_vcpu_handle_exit(v->dbg, ev);
-			if (r < 0) {
-				err("kvmdbg_vcpu_handle_exit: %s", strerror(-r));
-				return VR_ERROR;
-			}
+			/* After an error nothing has changed and the exit may be
+			 * classified again (the header's promise); the memory
+			 * callbacks look at this vCPU's tables anew each time. */
+			if (r < 0)
+				r = kvmdbg_vcpu_handle_exit(v->dbg, ev);
+			if (r < 0)
+				return unclassified_exit(v, r);
 			if (KVMDBG_STOP_IS_REPORTABLE(ev->kind))
 				return VR_EVENT;
 			if (ev->kind == KVMDBG_STOP_GUEST)
@@ -1307,6 +1502,7 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct vmm *m = v->m;
 
+	mem_vcpu = v->id; /* the library's memory accesses from here are this vCPU's */
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		enum vres res;
@@ -1407,7 +1603,6 @@ static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
 	if (!m->immediate) {
 		__atomic_store_n(&m->stopping, 0, __ATOMIC_SEQ_CST);
 		m->first = -1;
-		/* The paging state may change while running. */
 		for (unsigned int i = 0; i < m->nvcpus; i++) {
 			struct vcpu *v = &m->vcpus[i];
 
@@ -1448,33 +1643,6 @@ static void vmm_interrupt(struct vmm *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Refresh the paging state the memory callbacks use (everything stopped). */
-static int get_mmu(struct vmm *m, int vcpu, struct mmu *out)
-{
-#ifdef __x86_64__
-	struct kvm_sregs sr;
-
-	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) < 0)
-		return -errno;
-	*out = (struct mmu){ sr.cr0, sr.cr3, sr.cr4, sr.efer };
-#else
-	(void)m;
-	(void)vcpu;
-	memset(out, 0, sizeof(*out));
-#endif
-	return 0;
-}
-
-static void refresh_mmu(struct vmm *m, int vcpu)
-{
-	struct mmu mmu;
-
-	if (get_mmu(m, vcpu, &mmu) == 0) {
-		m->mmu = mmu;
-		m->mmu_valid = true;
-	}
-}
-
 enum stop_what { SW_EVENT, SW_FINISHED, SW_INTERRUPTED, SW_ERROR, SW_TIMEOUT };
 
 /*
@@ -1507,7 +1675,6 @@ static enum stop_what take_stop(struct vmm *m, int *vcpu, struct kvmdbg_event *e
 		m->vcpus[pick].pending = false;
 		*ev = m->vcpus[pick].ev;
 		*vcpu = pick;
-		refresh_mmu(m, pick);
 		return SW_EVENT;
 	}
 	if (all_finished) {
@@ -1583,7 +1750,8 @@ static int insert_points(struct vmm *m)
 			 p->addr, sym[0] ? " <" : "", sym, sym[0] ? ">" : "");
 		if (lacks(m, kvmdbg_type_feature(p->type), what))
 			continue;
-		r = kvmdbg_insert(m->dbg, p->type, p->addr, p->len);
+		/* software breakpoints: in vCPU 0's address space */
+		r = point_change(m, 0, true, p->type, p->addr, p->len);
 		if (r == -ENOSPC) {
 			err("%s: not enough free hardware slots (needs %d)", what,
 			    kvmdbg_slots_needed(m->dbg, p->type, p->addr, p->len));
@@ -1608,7 +1776,7 @@ static int remove_points(struct vmm *m)
 
 		if (!p->inserted)
 			continue;
-		r = kvmdbg_remove(m->dbg, p->type, p->addr, p->len);
+		r = point_change(m, 0, false, p->type, p->addr, p->len);
 		if (r < 0) {
 			err("kvmdbg_remove(%s at 0x%" PRIx64 "): %s", kvmdbg_type_name(p->type),
 			    p->addr, strerror(-r));
@@ -1963,7 +2131,6 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	if (memcmp(&fpu, &fpu0, sizeof(fpu)) && ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
 		return -errno;
 	kvmdbg_vcpu_regs_changed(v->dbg);
-	refresh_mmu(m, t);
 	return 0;
 }
 
@@ -2052,7 +2219,7 @@ static long g_write_mem(void *ctx, int t, uint64_t addr, const void *buf, size_t
 	return g_access_mem(ctx, t, addr, (void *)buf, len, true);
 }
 
-static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind,
+static int g_point(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind,
 		   bool insert)
 {
 	struct vmm *m = ctx;
@@ -2069,21 +2236,23 @@ static int g_point(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t k
 		 * cannot deliver either (--force lets it try). */
 		return type == GDBSTUB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
 	}
-	r = insert ? kvmdbg_insert(m->dbg, kt, addr, kind) : kvmdbg_remove(m->dbg, kt, addr, kind);
+	/* A software breakpoint goes where gdb's selected thread's tables map
+	 * addr; its removal restores those same bytes (point_change). */
+	r = point_change(m, t, insert, kt, addr, kind);
 	if (r < 0)
 		info("gdb: %s %s at 0x%" PRIx64 " len %" PRIu64 ": %s", insert ? "insert" : "remove",
 		     kvmdbg_type_name(kt), addr, kind, strerror(-r));
 	return r;
 }
 
-static int g_insert(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int g_insert(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
 {
-	return g_point(ctx, type, addr, kind, true);
+	return g_point(ctx, t, type, addr, kind, true);
 }
 
-static int g_remove(void *ctx, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int g_remove(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
 {
-	return g_point(ctx, type, addr, kind, false);
+	return g_point(ctx, t, type, addr, kind, false);
 }
 
 static int g_resume(void *ctx, const enum gdbstub_action *actions)
@@ -2156,7 +2325,7 @@ static void g_interrupt(void *ctx)
 static void g_detach(void *ctx)
 {
 	struct vmm *m = ctx;
-	int r = kvmdbg_remove_all(m->dbg);
+	int r = points_clear(m);
 
 	if (r < 0)
 		err("kvmdbg_remove_all: %s", strerror(-r));
@@ -2312,6 +2481,7 @@ int main(int argc, char **argv)
 	init_symbols();
 	parse_args(argc, argv);
 	pthread_mutex_init(&m.lock, NULL);
+	pthread_mutex_init(&m.pin_lock, NULL);
 	pthread_cond_init(&m.cond, NULL);
 	m.first = -1;
 	m.nvcpus = opt.probe ? 1 : opt.vcpus;

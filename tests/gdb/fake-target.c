@@ -80,9 +80,9 @@ static long f_write_mem(void *c, int t, uint64_t a, const void *b, size_t l)
 	return f_mem(a, (void *)b, l, 1);
 }
 
-static int f_insert(void *c, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int f_insert(void *c, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
 {
-	(void)c;
+	(void)c; (void)t;
 	if (type > GDBSTUB_HW_BREAK)
 		return -EOPNOTSUPP; /* no watchpoints here: the empty reply */
 	if (kind != 4)
@@ -97,9 +97,9 @@ static int f_insert(void *c, enum gdbstub_point type, uint64_t addr, uint64_t ki
 	return -ENOSPC;
 }
 
-static int f_remove(void *c, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int f_remove(void *c, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
 {
-	(void)c; (void)kind;
+	(void)c; (void)t; (void)kind;
 	for (int i = 0; i < 16; i++)
 		if (points[i].used && points[i].type == (int)type && points[i].addr == addr) {
 			points[i].used = 0;
