@@ -614,6 +614,50 @@ START_TEST(test_arm64_unasked_step)
 }
 END_TEST
 
+/*
+ * arm64 watchpoints are taken before the access; resuming from a watch stop
+ * steps past the access with the slots that hit disarmed. A second
+ * watchpoint on the same bytes, inserted while stopped there, fires during
+ * that step: it is reported (a new point, fair). Resuming from that stop
+ * must run the access with both out of the way: the first was reported at
+ * this access already. Otherwise each continue reports the other one at the
+ * same PC, forever (found by kvm_invariant in the arm64 bed).
+ */
+START_TEST(test_arm64_watch_pingpong)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	bool inj;
+	int slots = 0;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
+	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
+	/* Stopped at the store; the user adds an access watchpoint. The
+	 * replay's prepare began the step past the store: redo it. */
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x3000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
+	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_ACCESS);
+	/* The resume from here: a step past the store, no watch slot armed. */
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++)
+		slots += fh.v[0].hw.slot[KVMDBG_POOL_WP][n].ctrl != 0;
+	ck_assert_msg(slots == 0,
+		      "the step past the store keeps %d watch slot(s) armed: the write "
+		      "watchpoint reported at this store fires again",
+		      slots);
+	a_exit(ESR_EC(EC_SS_CUR), 0x1014, 0);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
+	ck_assert(!inj);
+	env_free(&e);
+}
+END_TEST
+
 TEST_SUITE(replay)
 {
 	tcase_add_loop_test(tc, test_x86_headline_replay, 0, NR_FEATURE_SETS);
@@ -627,4 +671,5 @@ TEST_SUITE(replay)
 	tcase_add_loop_test(tc, test_arm64_esr_variants, 0, 3);
 	tcase_add_loop_test(tc, test_arm64_brk_variants, 0, 3);
 	tcase_add_loop_test(tc, test_arm64_unasked_step, 0, 3);
+	add_test(tc, test_arm64_watch_pingpong);
 }
