@@ -79,6 +79,14 @@ struct kvmdbg_host_ops {
 	 * at EL1 with PSTATE.D set or MDSCR_EL1.KDE clear), so that one of its
 	 * slots firing in hardware must not reach it. NULL: never masked. */
 	int (*guest_masked)(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked);
+	/* x86: whether this host's KVM reports a guest ICEBP's #DB with the PC
+	 * still on the ICEBP (VMX: the exit comes before the instruction
+	 * completes) rather than after it (SVM). NULL: after it. */
+	bool (*icebp_exit_on_insn)(void);
+	/* Move the vCPU's PC forward by len bytes (x86: RIP), for an exception
+	 * KVM reported before the instruction that raised it as a trap
+	 * completed. NULL where never needed. */
+	int (*advance_pc)(int vcpu_fd, unsigned int len);
 };
 
 /* The glue of the arch this library was built for. */

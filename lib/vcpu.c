@@ -590,8 +590,96 @@ static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 }
 
 /* x86 DR6 bits in positive polarity. */
+#define X86_DR6_BLD (1ull << 11)
 #define X86_DR6_BD (1ull << 13)
 #define X86_DR6_BS (1ull << 14)
+#define X86_DR6_BT (1ull << 15)
+#define X86_DR6_RTM (1ull << 16)
+#define X86_DR7_GD (1ull << 13)
+
+/*
+ * The guest's own debug registers as they are at this exit: the overlay's
+ * copy (re-read at every exit), else read now into *tmp. *out = NULL where
+ * the glue cannot read them.
+ */
+static int guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
+			  const struct kvmdbg_guest_regs **out)
+{
+	int r;
+
+	*out = NULL;
+	if (overlay_on(v)) {
+		*out = &v->guest_regs;
+		return 0;
+	}
+	if (!v->vm->host->read_guest_regs)
+		return 0;
+	r = v->vm->host->read_guest_regs(v->fd, tmp);
+	if (!r)
+		*out = tmp;
+	return r;
+}
+
+/*
+ * The guest's own slots that explain this exit, in the guest's numbering:
+ * enabled in its registers as they are now (re-read for this exit outside
+ * the overlay) and matched by it (see arch guest_raw_hits). Only where its
+ * registers were live in hardware: KVM ran them as the guest set them
+ * because we applied no slot, or a verified KVM keeps its execution
+ * breakpoints live beside ours (KVMDBG_FEAT_GUEST_BP_LIVE). Anything else
+ * cannot be shown to be the guest's (the CPU sets x86 B bits of disabled
+ * slots too).
+ */
+static int guest_own_hits(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, uint32_t *hits)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const uint64_t live_feat = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE;
+	bool live_all = !(v->applied_ctl & KVMDBG_CTL_HW);
+	bool live_exec = live_all || (vm->features & live_feat) == live_feat;
+	const struct kvmdbg_guest_regs *regs;
+	struct kvmdbg_guest_regs tmp;
+	int r;
+
+	*hits = 0;
+	if (!live_exec || !vm->arch->guest_raw_hits)
+		return 0;
+	r = guest_regs_now(v, &tmp, &regs);
+	if (r || !regs)
+		return r;
+	*hits = vm->arch->guest_raw_hits(regs, ex, !live_all);
+	return 0;
+}
+
+/*
+ * x86 ICEBP (INT1): a #DB whose DR6 names no cause. KVM reports it with the
+ * PC on the ICEBP (VMX: before the instruction completes) or after it
+ * (SVM); the byte there proves it. *skip: bytes the PC must move for the
+ * guest to see its trap after the ICEBP.
+ */
+static int guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool *icebp,
+		       unsigned int *skip)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const unsigned int len = vm->arch->icebp_len;
+	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn();
+	uint64_t at = on ? ex->pc : ex->pc - len;
+	uint8_t b[1];
+	int r;
+
+	*icebp = false;
+	*skip = 0;
+	if (len != 1 || !vm->mem || (on && !vm->host->advance_pc) || (!on && ex->pc < len))
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	r = vm->mem->read(vm->mem_ctx, at, b, 1);
+	pthread_mutex_unlock(&vm->lock);
+	/* Unreadable: nothing shows it is the guest's. */
+	if (r || b[0] != vm->arch->icebp_insn)
+		return 0;
+	*icebp = true;
+	*skip = on ? len : 0;
+	return 0;
+}
 
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
@@ -602,8 +690,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	struct kvmdbg_vm *vm;
 	bool ours_step, guest = false;
 	uint64_t guest_dr6 = 0;
-	uint32_t guest_exc = 1, guest_hw = 0;
+	uint32_t guest_exc = 1, guest_hw = 0, own_hits = 0;
 	enum { SW_NONE, SW_OURS, SW_STALE, SW_GUEST } sw = SW_NONE;
+	bool icebp = false, guest_gd = false;
+	unsigned int icebp_skip = 0;
 	int r;
 
 	if (!v || !ev)
@@ -662,6 +752,41 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			sw = memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len) ? SW_STALE : SW_GUEST;
 		}
 		pthread_mutex_unlock(&vm->lock);
+	}
+
+	/* A hardware match nothing applied explains: the guest's own slot, if
+	 * one can be shown (reads, before anything changes). */
+	if (dec.hw_unmatched) {
+		r = guest_own_hits(v, &ex, &own_hits);
+		if (r)
+			return r;
+	}
+	/* x86 DR6.BD we did not ask for (no DR7.GD of ours applied): the
+	 * guest's if its own DR7.GD is set (KVM reports the guest's GD to us
+	 * while the host debugs). */
+	if (dec.gd && !(v->applied_ctl & KVMDBG_CTL_GD)) {
+		const struct kvmdbg_guest_regs *g;
+		struct kvmdbg_guest_regs tmp;
+
+		r = guest_regs_now(v, &tmp, &g);
+		if (r)
+			return r;
+		guest_gd = g && (g->dr7 & X86_DR7_GD);
+	}
+	/* No cause at all: the guest's ICEBP, if the byte proves it. Where
+	 * KVM stopped before it completed, the guest's trap comes after it:
+	 * the PC moves now, the last thing here that can fail. */
+	if (dec.causeless && !own_hits) {
+		r = guest_icebp(v, &ex, &icebp, &icebp_skip);
+		if (r)
+			return r;
+		if (icebp_skip) {
+			r = vm->host->advance_pc(v->fd, icebp_skip);
+			if (r)
+				return r;
+			ex.pc += icebp_skip;
+			ev->pc = ex.pc;
+		}
 	}
 
 	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
@@ -768,36 +893,34 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		}
 	}
 
-	/* A breakpoint or watchpoint exception while we applied no hardware
-	 * slot: KVM ran the guest's own registers (only software breakpoints
-	 * or stepping on) and still routed their exceptions to us (arm64
-	 * MDCR_EL2.TDE, before Linux 6.14: KVMDBG_FEAT_GUEST_REGS_RAW).
-	 * Nothing of ours explains it: the guest's own. */
-	if (!dec.hits && !dec.step && !dec.swbp && !dec.gd && !dec.dr6_other &&
-	    !(v->applied_ctl & KVMDBG_CTL_HW))
-		guest = true;
 	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
 	if (dec.step && !ours_step) {
 		guest = true;
 		guest_dr6 |= X86_DR6_BS;
 	}
-	/* x86 DR6 bits of slots we did not enable: the guest's own breakpoints,
-	 * live beside ours on some KVMs, unless the probe proved they can't be
-	 * (then they are the CPU's spurious matches of disabled slots). */
-	if (dec.dr6_other & 0xf) {
-		bool live = !(vm->features & KVMDBG_FEAT_VERIFIED) ||
-			    (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE);
-
-		if (live) {
-			guest = true;
-			guest_dr6 |= dec.dr6_other & 0xf;
-		}
+	/* The guest's own slots, live in hardware, that match this exit (see
+	 * guest_own_hits): x86 B bits under the guest's own numbers, arm64 the
+	 * exception as it came. Nothing else unexplained is the guest's: a
+	 * guest that never programmed its registers never gets one. */
+	if (own_hits) {
+		guest = true;
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++)
+			if (own_hits & KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n))
+				guest_dr6 |= 1ull << n;
+	}
+	/* x86: ICEBP, a bus-lock trap (BLD: only the guest can enable bus-lock
+	 * detection), a task switch to a TSS with the T bit: the guest's. */
+	if (icebp)
+		guest = true;
+	if (dec.dr6_other & (X86_DR6_BLD | X86_DR6_BT)) {
+		guest = true;
+		guest_dr6 |= dec.dr6_other & (X86_DR6_BLD | X86_DR6_BT);
 	}
 	/* A KVM that keeps the guest's execution breakpoints live fires both
 	 * when host and guest break on the same instruction, even in the same
 	 * slot number: the guest gets its own. */
 	if (overlay_on(v) && ev->kind == KVMDBG_STOP_BREAK && ev->type == KVMDBG_BREAK_HW &&
-	    (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE)) {
+	    (vm->features & KVMDBG_FEAT_VERIFIED) && (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE)) {
 		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
 			const struct kvmdbg_hwslot *g = &v->guest.slot[KVMDBG_POOL_BP][n];
 
@@ -808,8 +931,9 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 			}
 		}
 	}
-	/* x86 DR6.BD: the guest touched its debug registers under DR7.GD. */
-	if (dec.gd) {
+	/* x86 DR6.BD: the guest touched its debug registers under its own
+	 * DR7.GD. */
+	if (guest_gd) {
 		guest = true;
 		guest_dr6 |= X86_DR6_BD;
 	}
@@ -844,6 +968,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		}
 	}
 	if (guest) {
+		/* RTM: the #DB the guest gets came inside its transaction. */
+		guest_dr6 |= dec.dr6_other & X86_DR6_RTM;
 		queue_reinject(v, guest_exc, guest_dr6, &ex);
 		if (ev->kind == KVMDBG_STOP_NONE)
 			ev->kind = KVMDBG_STOP_GUEST;

@@ -816,29 +816,206 @@ START_TEST(test_x86_guest_reinjection)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].inject_calls, 1);
 
-	/* The guest's own breakpoint in a slot we do not use (slot 2). */
+	/* A B bit of a slot we do not use (slot 2) while ours run: KVM ran our
+	 * registers, not the guest's, so nothing shows it is the guest's,
+	 * even with the guest's own DR2 enabled at that address. */
+	fh.guest.dr7 = 0x400 | 3u << 4; /* L2 G2, execution */
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	x86_db(0, 0x555, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* Ours with a stale B bit: reported, nothing for the guest. */
+	x86_db(0, 0x100, 1u << 0 | 1u << 3);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	env_free(&e);
+
+	/* A host proven to keep the guest's execution breakpoints live beside
+	 * ours: its enabled slot at the PC is the guest's, under its number. */
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE);
+	fh.guest.dr7 = 0x400 | 3u << 4;
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x555, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 2);
-
+	/* ...but not at another PC: a stale bit of the same slot. */
+	x86_db(0, 0x556, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	/* Ours and the guest's at once: reported, and re-injected on resume. */
-	x86_db(0, 0x100, 1u << 0 | 1u << 3);
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x100;
+	x86_db(0, 0x100, 1u << 0 | 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fh.v[0].inject_calls, 3);
-	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 3);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 2);
 	env_free(&e);
 
 	/* A host proven not to keep the guest's breakpoints live: B bits of
 	 * slots we did not enable are spurious, not the guest's. */
 	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED);
+	fh.guest.dr7 = 0x400 | 3u << 4;
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x555, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	env_free(&e);
+}
+END_TEST
+
+/*
+ * Issue 12's headline, as the SVM bed gave it: a hardware breakpoint
+ * removed, then stepping with features left 0. The CPU keeps reporting B0
+ * of the slot no longer enabled (DR6 0xffff4ff1 at 0x1003); the guest never
+ * programmed its debug registers, so it never gets a #DB.
+ */
+START_TEST(test_x86_stale_b_bits_not_injected)
+{
+	static const uint64_t steps[] = {0x1004, 0x1002, 0x1003, 0x1004};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (i) {
+			/* The step past the breakpoint (no RF with features 0). */
+			x86_db(0, 0x1004, DR6_BS);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		}
+		x86_db(0, 0x1003, 1u << 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	}
+	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	for (unsigned int i = 0; i < 4; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_INJECT_DB | KVMDBG_CTL_HW), 0);
+		/* Stale B0 with the step, at 0x1003 and elsewhere. */
+		x86_db(0, steps[i], DR6_BS | (i == 2 || i == 3 ? 1u : 0u));
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+		ck_assert_uint_eq(ev.pc, steps[i]);
+	}
+	/* Stale B bits alone, with nothing of ours running: nothing at all. */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x1003, 0xf);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_DB, 0);
+
+	/* The same exit once the guest enabled its own DR0 there (KVM ran the
+	 * guest's registers: we applied no slot): the guest's, as B0. */
+	fh.guest.dr7 = 0x400 | 2u; /* G0, execution */
+	fh.guest.value[KVMDBG_POOL_BP][0] = 0x1003;
+	x86_db(0, 0x1003, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	/* A guest write watchpoint in DR1: its B bit is the guest's whatever
+	 * the PC; DR0's B bit at another PC is not. */
+	fh.guest.dr7 = 0x400 | 2u | 2u << 2 | 0xdu << 20; /* DR1: write, 4 bytes */
+	fh.guest.value[KVMDBG_POOL_BP][1] = 0x3000;
+	x86_db(0, 0x1010, 1u << 0 | 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 1);
+	env_free(&e);
+}
+END_TEST
+
+/* x86 causes only the guest can raise: ICEBP, BLD, BT, BD under its GD. */
+START_TEST(test_x86_guest_only_causes)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	for (int vmx = 0; vmx < 2; vmx++) {
+		env_new(&e, KVMDBG_ARCH_X86_64, 0);
+		fh.icebp_on_insn = vmx;
+		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		/* ICEBP at 0x300: VMX stops on it, SVM after it. */
+		fh.mem[0x300] = 0xf1;
+		x86_db(0, vmx ? 0x300 : 0x301, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+		ck_assert_uint_eq(fh.v[0].pc, 0x301);
+		ck_assert_int_eq(fh.v[0].advance_calls, vmx);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].inject_calls, 1);
+		ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+		ck_assert_uint_eq(fh.v[0].injected.dr6, 0);
+		/* A causeless #DB where no ICEBP is: nothing, the PC stays. */
+		fh.mem[0x300] = 0x90;
+		x86_db(0, vmx ? 0x300 : 0x301, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_uint_eq(fh.v[0].pc, vmx ? 0x300 : 0x301);
+		/* VMX: if the PC cannot move, nothing changes and the error
+		 * comes back; the same exit classifies again. */
+		if (vmx) {
+			fh.mem[0x300] = 0xf1;
+			fh_fault_arm_site(FH_ADVANCE_PC, 1, EIO);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), -EIO);
+			ck_assert_uint_eq(fh.v[0].pc, 0x300);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			ck_assert_uint_eq(fh.v[0].pc, 0x301);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		}
+		env_free(&e);
+	}
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Bus lock: raw DR6 bit 11 clear. */
+	fh.v[0].exit = (struct kvmdbg_exit){
+		.exception = 1, .pc = 0x400, .dr6 = 0xffff0ff0ull & ~(1ull << 11), .dr7 = 0x400};
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 11);
+	/* Task switch with T: BT. */
+	x86_db(0, 0x400, 1ull << 15);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 15);
+	/* BD: only under the guest's own DR7.GD. */
+	x86_db(0, 0x400, 1ull << 13);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	fh.guest.dr7 = 0x400 | 1ull << 13;
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 13);
+	ck_assert_int_eq(fh.v[0].inject_calls, 3);
 	env_free(&e);
 }
 END_TEST
@@ -1567,6 +1744,8 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_step_onto_breakpoint);
 	add_test(tc, test_x86_stale_and_removed);
 	add_test(tc, test_x86_guest_reinjection);
+	add_test(tc, test_x86_stale_b_bits_not_injected);
+	add_test(tc, test_x86_guest_only_causes);
 	add_test(tc, test_x86_watch_trap);
 	add_test(tc, test_x86_sw_break);
 	add_test(tc, test_sw_removed_while_lifted);

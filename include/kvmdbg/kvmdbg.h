@@ -474,16 +474,33 @@ struct kvmdbg_event {
  * Classify the KVM_EXIT_DEBUG that the vCPU's struct kvm_run holds.
  *
  * Call after KVM_RUN returned with exit_reason KVM_EXIT_DEBUG. Never trusts
- * the guest: an exit that matches nothing of the host's is the guest's
- * (KVMDBG_STOP_GUEST, re-injected at the next prepare: nothing to do but
- * run again); a hit of a point removed since this vCPU last prepared is
- * KVMDBG_STOP_NONE. After an error nothing has changed: the VMM may call
- * it again for the same exit.
+ * the guest, and never gives it an exception it did not raise: an exit is
+ * the guest's (KVMDBG_STOP_GUEST, re-injected at the next prepare: nothing
+ * to do but run again) only where the library can show it: a slot the
+ * guest enabled in its own registers that matches this exit while those
+ * registers ran in hardware (merged by the overlay; KVM running them
+ * because the host applied no slot; or a verified KVM keeping them live,
+ * KVMDBG_FEAT_GUEST_BP_LIVE), the guest's own single-step (x86 TF, arm64
+ * SS), x86 ICEBP proven by the byte at the PC (on hosts whose KVM stops
+ * before it completes, VMX, the PC is first moved past it, as the trap
+ * leaves it), DR6.BLD or DR6.BT, DR6.BD under the guest's own DR7.GD, or a
+ * breakpoint instruction that is not the library's. Anything else,
+ * including x86 B0-B3 bits of slots nobody enabled (the CPU sets them for
+ * disabled slots too) and a hit of a point removed since this vCPU last
+ * prepared, is KVMDBG_STOP_NONE. This holds with opts.features left 0: a
+ * guest that never programmed its debug registers never gets one.
+ *
+ * To decide, it may read the guest's debug registers (one ioctl, only for
+ * an exit nothing of the host's explains) and guest memory (through the
+ * session's memory callbacks). After an error nothing has changed: the VMM
+ * may call it again for the same exit.
  *
  * @param vcpu the vCPU whose KVM_RUN returned.
  * @param ev   filled with the event.
  * @return 0, or -EINVAL (NULL, or exit_reason is not KVM_EXIT_DEBUG),
- *         -errno of an ioctl needed to read the exit (arm64 PC).
+ *         -errno of an ioctl needed to read the exit (arm64 PC), to read
+ *         the guest's debug registers or to move the PC past an ICEBP,
+ *         or of the memory callback reading a breakpoint instruction.
  */
 int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *vcpu, struct kvmdbg_event *ev);
 

@@ -92,6 +92,14 @@ struct kvmdbg_decoded {
 	int write;          /* watchpoint: 1 write, 0 read, -1 unknown */
 	uint64_t dr6_other; /* x86: positive-polarity DR6 bits not explained by the
 	                       applied state (candidate guest bits) */
+	bool hw_unmatched;  /* a breakpoint/watchpoint match no applied slot explains
+	                       (x86: a B bit of a slot not enabled, which the CPU may
+	                       set for disabled slots too; arm64: a breakpoint or
+	                       watchpoint EC with no hit): maybe the guest's own
+	                       registers, if they were live */
+	bool causeless;     /* x86: a #DB whose DR6 names no cause at all (no step,
+	                       BD, BT, BLD, nor a hit of an applied slot; stale B
+	                       bits aside): ICEBP (INT1) is the only one */
 };
 
 /* The guest's own debug registers, raw, as the glue read them (overlay). */
@@ -118,6 +126,9 @@ struct kvmdbg_arch_ops {
 	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */
 	uint32_t sw_imm;           /* the immediate decode() reports for it in brk_imm
 	                              (arm64 BRK #imm; 0 where there is none: x86) */
+	unsigned int icebp_len;    /* x86 ICEBP (INT1, 0xF1): its length, 0 where the
+	                              arch has no such instruction */
+	uint8_t icebp_insn;        /* its opcode byte */
 
 	/*
 	 * Cover [addr, addr + len) for a point of this type with the fewest
@@ -162,6 +173,17 @@ struct kvmdbg_arch_ops {
 	 */
 	void (*guest_slots)(const struct kvmdbg_guest_regs *g, struct kvmdbg_hwstate *out,
 			    unsigned int *rejected);
+	/*
+	 * The guest's own registers g, exactly as the guest set them (as KVM
+	 * runs them where the host applies no slot), that explain exit: the
+	 * KVMDBG_HIT_BIT()s of the enabled ones that match it, in the guest's
+	 * numbering (x86: a B bit in DR6 of a slot the guest's DR7 enables,
+	 * an execution breakpoint only at the PC; arm64: what the ESR's
+	 * breakpoint/watchpoint EC and the PC/FAR select). exec_only: execution
+	 * breakpoints only. 0 for an exit that is no such match.
+	 */
+	uint32_t (*guest_raw_hits)(const struct kvmdbg_guest_regs *g, const struct kvmdbg_exit *exit,
+				   bool exec_only);
 };
 
 extern const struct kvmdbg_arch_ops kvmdbg_x86_ops;

@@ -19,6 +19,7 @@ const char *const fh_site_names[FH_NR_SITES] = {
 	[FH_RESTORE_IRQS] = "restore_irqs",
 	[FH_INJECT] = "inject",
 	[FH_READ_GUEST_REGS] = "read_guest_regs",
+	[FH_ADVANCE_PC] = "advance_pc",
 	[FH_MEM_READ] = "mem_read",
 	[FH_MEM_WRITE] = "mem_write",
 };
@@ -275,6 +276,23 @@ static int read_guest_regs(int fd, struct kvmdbg_guest_regs *g)
 	return 0;
 }
 
+static bool icebp_exit_on_insn(void)
+{
+	return fh.icebp_on_insn;
+}
+
+static int advance_pc(int fd, unsigned int len)
+{
+	struct fh_vcpu *v;
+	int r = enter(fd, FH_ADVANCE_PC, &v);
+
+	if (r)
+		return r;
+	v->pc += len;
+	v->advance_calls++;
+	return 0;
+}
+
 static const struct kvmdbg_host_ops host_x86 = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = probe,
@@ -284,6 +302,8 @@ static const struct kvmdbg_host_ops host_x86 = {
 	.set_resume_flag = set_rf,
 	.inject = inject,
 	.read_guest_regs = read_guest_regs,
+	.icebp_exit_on_insn = icebp_exit_on_insn,
+	.advance_pc = advance_pc,
 };
 
 static const struct kvmdbg_host_ops host_x86_no_rf = {
@@ -294,6 +314,8 @@ static const struct kvmdbg_host_ops host_x86_no_rf = {
 	.get_pc = get_pc,
 	.inject = inject,
 	.read_guest_regs = read_guest_regs,
+	.icebp_exit_on_insn = icebp_exit_on_insn,
+	.advance_pc = advance_pc,
 };
 
 static const struct kvmdbg_host_ops host_arm64 = {

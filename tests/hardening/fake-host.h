@@ -34,6 +34,7 @@ enum fh_site {
 	FH_RESTORE_IRQS,
 	FH_INJECT,
 	FH_READ_GUEST_REGS,
+	FH_ADVANCE_PC,
 	FH_MEM_READ,
 	FH_MEM_WRITE,
 	FH_NR_SITES,
@@ -50,7 +51,7 @@ struct fh_vcpu {
 	uint64_t daif;        /* arm64 PSTATE.DAIF */
 	unsigned int masked;  /* mask_irqs calls not yet restored */
 	/* Successful calls of this vCPU, since fh_reset(). */
-	unsigned int rf_calls, mask_calls, restore_calls, guest_reads;
+	unsigned int rf_calls, mask_calls, restore_calls, guest_reads, advance_calls;
 	/* The exit the next read_exit returns. */
 	struct kvmdbg_exit exit;
 	unsigned int inject_calls;
@@ -61,6 +62,7 @@ struct fh_state {
 	enum kvmdbg_arch arch;
 	struct kvmdbg_caps caps;
 	bool no_rf_op;        /* x86: no set_resume_flag op */
+	bool icebp_on_insn;   /* x86: ICEBP exits with the PC on it (VMX), not after (SVM) */
 	/* The guest's own debug registers (overlay), what read_guest_regs gives. */
 	struct kvmdbg_guest_regs guest;
 	unsigned int guest_reads;

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arch/arch.h"
 
@@ -600,8 +601,46 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 	default:
 		return;
 	}
+	/* A breakpoint or watchpoint exception that no applied slot explains. */
+	out->hw_unmatched = !out->step && !out->hits;
 	/* KVM routes the guest's (EL1/EL0) debug exceptions to EL2: the _LOW ECs. */
 	out->from_lower_el = !(ESR_EC(esr) & 1);
+}
+
+static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
+				     const struct kvmdbg_exit *exit, bool exec_only)
+{
+	struct kvmdbg_hwstate raw;
+	uint32_t hits = 0;
+
+	memset(&raw, 0, sizeof(raw));
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int n = 0; n < g->nr[pool] && n < KVMDBG_MAX_SLOTS; n++) {
+			raw.slot[pool][n].value = g->value[pool][n];
+			raw.slot[pool][n].ctrl = g->ctrl[pool][n];
+		}
+	switch (ESR_EC(exit->esr)) {
+	case EC_BREAKPT_LOW:
+	case EC_BREAKPT_CUR:
+		hits = bp_hits(&raw, exit->pc);
+		/* No address match: an enabled context-matching breakpoint
+		 * (BT other than 0b000x) is the only other source. */
+		for (unsigned int n = 0; !hits && n < KVMDBG_MAX_SLOTS; n++) {
+			uint64_t ctrl = raw.slot[KVMDBG_POOL_BP][n].ctrl;
+
+			if ((ctrl & CR_E) && ((ctrl >> CR_BT_SHIFT) & 0xf) > 1)
+				hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
+		}
+		return hits;
+	case EC_WATCHPT_LOW:
+	case EC_WATCHPT_CUR:
+		if (exec_only)
+			return 0;
+		return wp_hits(&raw, (uint64_t)sign_extend(exit->far, 55),
+			       !!(exit->esr & ESR_ISS_WNR));
+	default:
+		return 0;
+	}
 }
 
 static enum kvmdbg_type arm64_slot_type(unsigned int pool, uint64_t ctrl)
@@ -817,4 +856,5 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	.decode = arm64_decode,
 	.slot_type = arm64_slot_type,
 	.guest_slots = arm64_guest_slots,
+	.guest_raw_hits = arm64_guest_raw_hits,
 };

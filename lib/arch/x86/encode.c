@@ -281,6 +281,12 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 
 	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
 	out->dr6_other = dr6;
+	out->hw_unmatched = dr6 & DR6_B_ALL;
+	/* No cause the CPU names: a step, BD, BT and BLD set their bits, a
+	 * slot's match its B bit. ICEBP (INT1) sets none; B bits of slots we
+	 * did not enable may be left from any match (see above). */
+	out->causeless = !out->step && !out->gd && !out->hits &&
+			 !(dr6 & (DR6_BT | DR6_BLD));
 }
 
 /*
@@ -364,6 +370,29 @@ static void x86_guest_slots(const struct kvmdbg_guest_regs *g, struct kvmdbg_hws
 	}
 }
 
+static uint32_t x86_guest_raw_hits(const struct kvmdbg_guest_regs *g,
+				   const struct kvmdbg_exit *exit, bool exec_only)
+{
+	uint64_t dr6;
+	uint32_t hits = 0;
+
+	if (exit->exception != X86_VEC_DB)
+		return 0;
+	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_B_ALL;
+	for (unsigned int n = 0; n < X86_NR_DR; n++) {
+		unsigned int rw = (g->dr7 >> (16 + 4 * n)) & X86_RW_MASK;
+
+		/* Matched (B bit) and enabled (L or G): the B bit alone is not
+		 * enough, the CPU sets it for disabled slots too. */
+		if (!(dr6 & DR6_B(n)) || !(g->dr7 & (3ull << (2 * n))))
+			continue;
+		if (rw == X86_RW_EXEC ? g->value[KVMDBG_POOL_BP][n] != exit->pc : exec_only)
+			continue;
+		hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
+	}
+	return hits;
+}
+
 const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.arch = KVMDBG_ARCH_X86_64,
 	.name = "x86_64",
@@ -374,9 +403,12 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.sw_align = 1,
 	.sw_insn = { 0xcc }, /* int3 */
 	.sw_imm = 0,         /* int3 has none; decode() leaves brk_imm 0 */
+	.icebp_len = 1,
+	.icebp_insn = 0xf1,  /* ICEBP / INT1: a #DB trap, DR6 untouched */
 	.cover = x86_cover,
 	.decode = x86_decode,
 	.slot_type = x86_slot_type,
 	.insn_restarts = x86_insn_restarts,
 	.guest_slots = x86_guest_slots,
+	.guest_raw_hits = x86_guest_raw_hits,
 };

@@ -4,6 +4,7 @@
  * arch-neutral state, exits into struct kvmdbg_exit, RFLAGS.RF, and the
  * re-injection of the guest's own #DB/#BP.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -208,6 +209,34 @@ static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
 	return 0;
 }
 
+/*
+ * Where KVM reports a guest ICEBP's #DB: VMX exits on the exception before
+ * the instruction completes (interruption type "privileged software
+ * exception", RIP on the ICEBP), SVM after it. KVM's vendor module is the
+ * CPU's: AMD and Hygon run SVM, every other x86-64 vendor VMX.
+ */
+static bool x86_icebp_exit_on_insn(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx))
+		return true;
+	/* "AuthenticAMD", "HygonGenuine": EBX holds the first four bytes. */
+	return !(ebx == 0x68747541 /* Auth */ || ebx == 0x6f677948 /* Hygo */);
+}
+
+static int x86_advance_pc(int vcpu_fd, unsigned int len)
+{
+	struct kvm_regs regs;
+	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+
+	if (r < 0)
+		return r;
+	regs.rip += len;
+	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
+	return r < 0 ? r : 0;
+}
+
 const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = x86_probe,
@@ -221,4 +250,6 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.restore_irqs = NULL,
 	.inject = x86_inject,
 	.read_guest_regs = x86_read_guest_regs,
+	.icebp_exit_on_insn = x86_icebp_exit_on_insn,
+	.advance_pc = x86_advance_pc,
 };
