@@ -30,6 +30,7 @@
 #define DR6_B(n)  (1ull << (n))
 #define DR6_BD    (1ull << 13)
 #define DR6_BS    (1ull << 14)
+#define DR6_BT    (1ull << 15)
 #define DR6_BLD   (1ull << 11) /* positive polarity: raw bit 11 clear */
 #define DR6_RTM   (1ull << 16) /* positive polarity: raw bit 16 clear */
 #define DR7_RTM   (1ull << 11)
@@ -297,7 +298,7 @@ START_TEST(test_x86_bd)
 END_TEST
 
 /* Bus lock detection: raw DR6 bit 11 clear. Only a guest that enabled
- * DEBUGCTL.BLD gets these; it gets #DB with DR6.BLD. */
+ * DEBUGCTL.BLD gets these; it gets #DB with DR6.BLD. And DR6.BT. */
 START_TEST(test_x86_bld)
 {
 	const uint64_t features = x86_feature_sets[_i];
@@ -323,6 +324,15 @@ START_TEST(test_x86_bld)
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (DR6_BLD | DR6_BS | 0xf), DR6_BLD);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 0), 0);
+
+	/* DR6.BT (bit 15, positive): a task switch into a TSS whose T bit the
+	 * guest set: its own, without the stale bits beside it. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
+	x86_exit(1, 0x810, RAW_DR6 | DR6_BT | DR6_B(3), 0x400);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
+	ck_assert(inj);
+	ck_assert_uint_eq(fh.v[0].injected.dr6 & (DR6_BT | DR6_BS | 0xf), DR6_BT);
 	env_free(&e);
 }
 END_TEST
