@@ -97,6 +97,10 @@
 	X(g_int3) \
 	X(g_int3_insn) \
 	X(g_int3_after) \
+	X(g_icebp) \
+	X(g_icebp_insn) \
+	X(g_icebp_after) \
+	X(g_icebp_hostbp) \
 	X(g_int3_hostbp) \
 	X(g_mp) \
 	X(g_mp_bp) \

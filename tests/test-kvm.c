@@ -1113,6 +1113,58 @@ START_TEST(test_reinject_bp)
 }
 END_TEST
 
+/* Issue 12 item 2: the guest's own ICEBP while the host debugs with a
+ * hardware slot (so KVM intercepts every #DB): its handler runs once, with
+ * the return address after the ICEBP, whatever KVM reports (VMX: the PC on
+ * the ICEBP, SVM: after it), with the verified features and with 0. */
+START_TEST(test_reinject_icebp)
+{
+	struct kt_vm_opts o = { .features_set = _i == 1, .features = 0 };
+	unsigned int guests = 0, breaks = 0;
+	struct kt_vm vm;
+	struct kt_stop st;
+	char d[320];
+	uint64_t dr6;
+
+	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
+		return;
+	kt_vm_create(&vm, &o);
+	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_icebp_hostbp), 1), 0);
+	kt_vcpu_start(&vm, 0, g_icebp);
+	for (unsigned int i = 0; i < 8; i++) {
+		kt_run(&vm, 0, KT_RUN_GUEST, &st);
+		if (st.what == KT_DONE)
+			break;
+		ck_assert_msg(st.what == KT_EVENT, "%s", kt_describe(&vm, &st, d, sizeof(d)));
+		if (st.ev.kind == KVMDBG_STOP_GUEST) {
+			/* Classified after the ICEBP, the PC moved past it
+			 * where KVM stopped on it. */
+			ck_assert_uint_eq(st.ev.pc, kt_gva(&vm, g_icebp_after));
+			ck_assert_uint_eq(kt_rip(&vm, 0), kt_gva(&vm, g_icebp_after));
+			ck_assert_uint_eq(kt_peek(&vm, kt_db_count), 0);
+			guests++;
+			continue;
+		}
+		ck_assert_msg(st.ev.kind == KVMDBG_STOP_BREAK &&
+				      st.ev.pc == kt_gva(&vm, g_icebp_hostbp),
+			      "unexpected %s", kt_describe(&vm, &st, d, sizeof(d)));
+		breaks++;
+	}
+	ck_assert_msg(st.what == KT_DONE, "guest did not finish: %s",
+		      kt_describe(&vm, &st, d, sizeof(d)));
+	ck_assert_uint_eq(breaks, 1);
+	ck_assert_uint_le(guests, 1);
+	ck_assert_uint_eq(kt_peek(&vm, kt_db_count), 1);
+	ck_assert_uint_eq(((uint64_t *)kt_hva(&vm, kt_db_rip))[0], kt_gva(&vm, g_icebp_after));
+	if (!guests)
+		kt_note("the guest's ICEBP never reached userspace here (KVM delivered it "
+			"itself); the VMX exit, PC on the ICEBP, is covered on the fake KVM");
+	dr6 = ((uint64_t *)kt_hva(&vm, kt_db_dr6))[0];
+	ck_assert_msg(!(dr6 & (0xf | DR6_BS)), "guest dr6 %#llx", (unsigned long long)dr6);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 /* Issue 12 item 5: our software breakpoint on the guest's own INT3. The stop
  * is reported once; resuming delivers the guest's #BP to its handler (with
  * the return address after the INT3) and the guest runs on. */
@@ -1321,6 +1373,7 @@ TEST_SUITE_KVM(kvm_reinject)
 	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
 	tcase_add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
 	add_test(tc, test_reinject_bp);
+	tcase_add_loop_test(tc, test_reinject_icebp, 0, 2);
 	add_test(tc, test_sw_break_on_guest_int3);
 	add_test(tc, test_inject_bp_return_rip);
 }

@@ -338,6 +338,26 @@ GLABEL g_int3_hostbp
 	DONE
 
 /*
+ * g_icebp: the guest's own ICEBP (INT1, 0xf1: a #DB trap that leaves DR6
+ * alone; handler kt_db_handler), then the host's breakpoint target
+ * g_icebp_hostbp.
+ */
+GLABEL g_icebp
+	call kt_idt_init
+	movl $1, %edi
+	leaq kt_db_handler(%rip), %rsi
+	call kt_idt_set
+	movq $0xffff0ff0, %rax
+	movq %rax, %dr6
+GLABEL g_icebp_insn
+	.byte 0xf1
+GLABEL g_icebp_after
+	nop
+GLABEL g_icebp_hostbp
+	nop
+	DONE
+
+/*
  * g_rep: a breakpoint target that is a REP string instruction (8 iterations,
  * g_rep_src to g_rep_dst); single-step traps come after each iteration with
  * RIP still on the instruction.
