@@ -791,7 +791,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	struct kvmdbg_vm *vm;
 	bool ours_step, guest = false, cover_hit = false;
 	uint64_t guest_dr6 = 0, cover_addr = 0;
-	uint32_t guest_exc = 1, guest_hw = 0, own_hits = 0;
+	uint32_t guest_exc = 1, guest_hw = 0, own_hits = 0, restep_slots = 0;
 	enum { SW_NONE, SW_OURS, SW_STALE, SW_GUEST } sw = SW_NONE;
 	bool icebp = false, guest_gd = false;
 	unsigned int icebp_skip = 0;
@@ -904,7 +904,13 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		if (r)
 			return r;
 		/* Any other debug exit ends the internal step: the instruction
-		 * completed, or raised something first (classified below). */
+		 * completed, or raised something first (classified below). A
+		 * watchpoint that stops before the access (arm64) and fired at
+		 * the PC stepped from has not let the instruction complete: what
+		 * this step had disarmed stays disarmed for the next one, or
+		 * the watchpoints on one access report each other in turn. */
+		if (vm->arch->watch_is_fault && ex.pc == v->so_pc)
+			restep_slots = v->so_slots;
 		stepover_finish(v);
 	}
 
@@ -1093,7 +1099,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		v->so_pc_stale = false;
 		v->so_slots = guest_hw & ~(guest ? guest_hw : 0);
 		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
-			v->so_slots |= ev->hits;
+			v->so_slots |= ev->hits | restep_slots;
 		cover_sync(v);
 	}
 	return 0;
