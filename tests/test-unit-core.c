@@ -794,6 +794,20 @@ START_TEST(test_x86_stale_and_removed)
 }
 END_TEST
 
+/* A #DB with dr6_bits that is the guest's: reported as KVMDBG_STOP_GUEST,
+ * and the next prepare gives the guest guest_dr6. */
+static void expect_guest_db(struct env *e, int cpu, uint64_t pc, uint64_t dr6_bits,
+			    uint64_t guest_dr6)
+{
+	struct kvmdbg_event ev;
+
+	x86_db(cpu, pc, dr6_bits);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e->v[cpu], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[cpu]), 0);
+	ck_assert_uint_eq(fh.v[cpu].injected.dr6, guest_dr6);
+}
+
 START_TEST(test_x86_guest_reinjection)
 {
 	struct kvmdbg_event ev;
@@ -842,11 +856,7 @@ START_TEST(test_x86_guest_reinjection)
 	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
 	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	x86_db(0, 0x555, 1u << 2);
-	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 2);
+	expect_guest_db(&e, 0, 0x555, 1u << 2, 1u << 2);
 	/* ...but not at another PC: a stale bit of the same slot. */
 	x86_db(0, 0x556, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -938,11 +948,7 @@ START_TEST(test_x86_stale_b_bits_not_injected)
 	 * the PC; DR0's B bit at another PC is not. */
 	fh.guest.dr7 = 0x400 | 2u | 2u << 2 | 0xdu << 20; /* DR1: write, 4 bytes */
 	fh.guest.value[KVMDBG_POOL_BP][1] = 0x3000;
-	x86_db(0, 0x1010, 1u << 0 | 1u << 1);
-	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 1);
+	expect_guest_db(&e, 0, 0x1010, 1u << 0 | 1u << 1, 1u << 1);
 	env_free(&e);
 }
 END_TEST
@@ -1001,11 +1007,7 @@ START_TEST(test_x86_guest_only_causes)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 11);
 	/* Task switch with T: BT. */
-	x86_db(0, 0x400, 1ull << 15);
-	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 15);
+	expect_guest_db(&e, 0, 0x400, 1ull << 15, 1ull << 15);
 	/* BD: only under the guest's own DR7.GD. */
 	x86_db(0, 0x400, 1ull << 13);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
