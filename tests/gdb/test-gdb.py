@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: MIT
 """Meson test `gdb-sessions`: real gdb (batch mode) against kvmdbg-run --gdb.
 
-usage: test-gdb.py KVMDBG_RUN [GDB]
+usage: test-gdb.py KVMDBG_RUN [GDB] [--flat IMAGE]
 
 Each case starts `kvmdbg-run --gdb 127.0.0.1:PORT` (a free port chosen now),
 runs `gdb -batch -nx -ex ...` against it with a time limit, and checks the
 stop addresses, registers and memory against the built-in guest's layout
 (examples/demo-guest.S: code at 0x100000, bump() at 0x100020, counter at
 0x200000 (+8 per vCPU), stack top 0x300000 (-0x10000 per vCPU)).
+
+With --flat IMAGE (tests/gdb/flat-pm-guest.S, a firmware image that
+switches to 32-bit protected mode) a session also steps that image from its
+reset vector through the switch: gdb's pc is linear (CS base + IP) there too.
 
 Cases whose feature the host cannot deliver (kvmdbg-run --probe --json,
 verified column) are skipped and named. Exit 0 all passed, 1 a failure, 77
@@ -120,11 +124,17 @@ def check(name, cond, out):
 
 
 def main():
-    if len(sys.argv) < 2:
-        print("usage: test-gdb.py KVMDBG_RUN [GDB]", file=sys.stderr)
+    argv = list(sys.argv)
+    flat = None
+    if "--flat" in argv[:-1]:
+        i = argv.index("--flat")
+        flat = argv[i + 1]
+        del argv[i:i + 2]
+    if len(argv) < 2:
+        print("usage: test-gdb.py KVMDBG_RUN [GDB] [--flat IMAGE]", file=sys.stderr)
         return 2
-    run = sys.argv[1]
-    gdb = sys.argv[2] if len(sys.argv) > 2 else shutil.which("gdb")
+    run = argv[1]
+    gdb = argv[2] if len(argv) > 2 else shutil.which("gdb")
     if not gdb:
         print("test-gdb: skipped: no gdb (apt-get install gdb)")
         return 77
@@ -257,6 +267,29 @@ def main():
         check("break on a host without software breakpoints: refused, guest not harmed",
               "Cannot insert breakpoint 1" in out and reg(out, "rip") == [0x100000], out)
         print("skipped: software breakpoint stops (verified probe lacks sw_break)")
+
+    # 6. A firmware image (--flat) entering 32-bit protected mode: after
+    # `mov %eax,%cr0` sets PE, CS keeps its real-mode base 0xf0000 until the
+    # far jump, so the linear pc is 0xf0012 (the stub used to report the bare
+    # IP 0x12 once PE was set, an address gdb cannot use). The stepping stops
+    # before the far jump: stepping through it loses KVM's single-step in the
+    # x86 SVM bed (bench/flat-guest.S).
+    if flat and {"hw_break", "step"} <= verified:
+        out, sout, rc = session(run, gdb, ["--flat", flat], [
+            "info registers rip", "stepi", "stepi", "stepi", "stepi", "stepi",
+            "info registers rip cs cr0", "x/2xb $pc",
+            "hbreak *0xf0100", "continue", "continue", "info registers rip eax", "kill"], log)
+        check("--flat protected-mode switch: stepi stops at linear 0xf0000 .. 0xf0012",
+              reg(out, "rip")[:2] == [0xffff0, 0xf0012] and
+              stops(out)[:5] == [0xf0000, 0xf0001, 0xf0008, 0xf000b, 0xf0012], out)
+        check("--flat: PE set, CS still 0xf000 at 0xf0012, the far jump's bytes there",
+              reg(out, "cs")[:1] == [0xf000] and (reg(out, "cr0")[:1] or [0])[0] & 1 and
+              re.search(r"=> 0xf0012:\s+(?:data16 )?ljmp", out) is not None, out)
+        check("--flat: hbreak in protected mode stops at 0xf0100 twice, one iteration apart",
+              out.count("Breakpoint 1, 0x%016x" % 0xf0100) == 2 and
+              reg(out, "rip")[-1:] == [0xf0100] and reg(out, "eax")[-1:] == [1], out)
+    elif flat:
+        print("skipped: --flat session (verified probe lacks hw_break or step)")
 
     print("test-gdb: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
