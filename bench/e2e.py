@@ -97,7 +97,7 @@ def qemu_cmd(port, flat, accel="kvm"):
 def kvmdbg_run_cmd(path, port, flat):
     """THE HOOK for issue 6 (kvmdbg-run's gdb stub). Return the command that
     starts kvmdbg-run serving the gdb remote protocol on 127.0.0.1:port with
-    the flat guest loaded like QEMU's -bios (64 KiB at 0xf0000, real mode,
+    the flat guest loaded like QEMU's -bios (64 KiB at 0xf0000, started in real mode,
     reset vector at 0xffff0), or None with the reason on stdout when it
     cannot. Adjust the option names here when the stub lands."""
     if not path or not os.access(path, os.X_OK):
