@@ -281,10 +281,10 @@ def main():
             "hbreak *0xf0100", "continue", "continue", "info registers rip eax", "kill"], log)
         check("--flat protected-mode switch: stepi stops at linear 0xf0000 .. 0xf0012",
               reg(out, "rip")[:2] == [0xffff0, 0xf0012] and
-              stops(out)[:5] == [0xf0000, 0xf0001, 0xf0008, 0xf000b, 0xf0012], out)
+              stops(out)[:6] == [0xffff0, 0xf0000, 0xf0001, 0xf0008, 0xf000b, 0xf0012], out)
         check("--flat: PE set, CS still 0xf000 at 0xf0012, the far jump's bytes there",
               reg(out, "cs")[:1] == [0xf000] and (reg(out, "cr0")[:1] or [0])[0] & 1 and
-              re.search(r"=> 0xf0012:\s+(?:data16 )?ljmp", out) is not None, out)
+              re.search(r"^0xf0012:\s+0x66\s+0xea$", out, re.M) is not None, out)
         check("--flat: hbreak in protected mode stops at 0xf0100 twice, one iteration apart",
               out.count("Breakpoint 1, 0x%016x" % 0xf0100) == 2 and
               reg(out, "rip")[-1:] == [0xf0100] and reg(out, "eax")[-1:] == [1], out)
