@@ -17,7 +17,10 @@
  * steps: single-stepping through the switch itself (the `mov %eax,%cr0`
  * KVM emulates, then the far jump) loses KVM's single-step in that bed, and
  * the guest runs free from the far jump on, without stopping at steps or
- * hardware breakpoints. Until the far jump CS keeps its real-mode base
+ * hardware breakpoints. Nor can a hbreak stand in for those steps: one
+ * on the far jump (0xf0012: PE set, CS still the 16-bit real-mode segment)
+ * makes the bed's QEMU die with SIGSEGV too, as in real mode (seen once, by
+ * hand). Until the far jump CS keeps its real-mode base
  * 0xf0000: the linear pc is 0xf0012 there (tests/gdb/flat-pm-guest.S checks
  * that kvmdbg-run's gdb stub says so).
  * Built with the ordinary C toolchain into a raw binary (bench/meson.build).
