@@ -2020,6 +2020,16 @@ static int g_thread_alive(void *ctx, int t)
 #ifdef __x86_64__
 #define XREG(b, r) ((b) + x86_reg_off[r])
 
+/* The linear pc, as the library and KVM's debug exits have it: CS base + IP
+ * (EIP) unless CS is a 64-bit code segment. Not CR0.PE: between setting PE
+ * and the far jump CS keeps its real-mode base (0xf0000 in a firmware). */
+static uint64_t linear_pc(const struct kvm_sregs *sr, uint64_t rip)
+{
+	if (sr->cs.l)
+		return rip;
+	return (sr->cs.base + rip) & 0xffffffffULL;
+}
+
 static int g_read_regs(void *ctx, int t, uint8_t *b)
 {
 	struct vmm *m = ctx;
@@ -2039,9 +2049,11 @@ static int g_read_regs(void *ctx, int t, uint8_t *b)
 		for (unsigned int i = 0; i < 16; i++)
 			put_le(XREG(b, i), g[i], 8);
 	}
-	/* Real mode: gdb sees the linear pc (CS base + IP), the address space its
-	 * breakpoints and the library's events use. */
-	put_le(XREG(b, X86_RIP), sr.cr0 & 1 ? r.rip : sr.cs.base + r.rip, 8);
+	/* gdb sees the linear pc (CS base + IP outside 64-bit code), the address
+	 * space its breakpoints and the library's events use: in real mode, and
+	 * equally right after CR0.PE is set, while CS still holds its real-mode
+	 * base until the far jump. */
+	put_le(XREG(b, X86_RIP), linear_pc(&sr, r.rip), 8);
 	put_le(XREG(b, X86_EFLAGS), r.rflags, 4);
 	put_le(XREG(b, X86_CS + 0), sr.cs.selector, 4);
 	put_le(XREG(b, X86_CS + 1), sr.ss.selector, 4);
@@ -2095,8 +2107,8 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	for (unsigned int i = 0; i < 16; i++)
 		*g[i] = get_le(XREG(b, i), 8);
 	r.rip = get_le(XREG(b, X86_RIP), 8);
-	if (!(sr.cr0 & 1)) /* real mode: linear pc back to IP */
-		r.rip = (r.rip - sr.cs.base) & 0xffff;
+	if (!sr.cs.l) /* linear pc back to IP or EIP */
+		r.rip = (r.rip - sr.cs.base) & (sr.cs.db ? 0xffffffffULL : 0xffffULL);
 	r.rflags = get_le(XREG(b, X86_EFLAGS), 4) | 2;
 	for (unsigned int i = 0; i < 6; i++) {
 		uint16_t sel = (uint16_t)get_le(XREG(b, X86_CS + i), 4);
