@@ -654,7 +654,7 @@ static void bench_bp(int kvm_fd)
 
 	side_new(&s, kvm_fd, 1, bg_bp, true);
 	l.target = gva(&s, bg_bp_target);
-	r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1);
+	r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1);
 	if (r)
 		die("insert: %s", strerror(-r));
 	raw_debug_state(&raw_states[0], true, false, l.target);
@@ -703,12 +703,12 @@ static void bench_sw_or_watch(int kvm_fd, bool sw)
 	if (sw) {
 		l.target = gva(&s, bg_bp_target);
 		sw_orig = s.m.mem[l.target];
-		r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_SW, l.target, 1);
+		r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, l.target, 1);
 		raw_sw_state(&raw_states[0], false);
 		raw_sw_state(&raw_states[1], true);
 	} else {
 		l.target = gva(&s, bg_watch_var);
-		r = kvmdbg_insert(s.dbg, KVMDBG_WATCH_WRITE, l.target, 8);
+		r = kvmdbg_vm_insert(s.dbg, KVMDBG_WATCH_WRITE, l.target, 8);
 		raw_watch_state(&raw_states[0], l.target);
 		raw_states[1] = raw_states[0];
 	}
@@ -755,10 +755,10 @@ static void bench_change(int kvm_fd)
 	kvmdbg_set_ioctl_hook(counting_ioctl);
 	for (int change = -1; change < 4; change++) {
 		switch (change) {
-		case 0: r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
-		case 1: r = kvmdbg_insert(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
-		case 2: r = kvmdbg_remove(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
-		case 3: r = kvmdbg_remove(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
+		case 0: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
+		case 1: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
+		case 2: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
+		case 3: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
 		default: r = 0;
 		}
 		if (r)
@@ -822,7 +822,7 @@ static int loop_only(int kvm_fd, const char *loop, const char *who, unsigned int
 	if (bp) {
 		l.target = gva(&s, bg_bp_target);
 		if (lib) {
-			if (kvmdbg_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1))
+			if (kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1))
 				die("insert");
 			lib_bp_loop(&l, n);
 		} else {

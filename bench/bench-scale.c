@@ -9,7 +9,7 @@
  * memory, so only the library's own work is timed. Per size n:
  *  - classification: kvmdbg_vcpu_handle_exit() on a synthetic x86 #BP exit at
  *    one of the n breakpoints, chosen at random (public API);
- *  - insert / remove: kvmdbg_insert() / kvmdbg_remove() of a new software
+ *  - insert / remove: kvmdbg_vm_insert() / kvmdbg_vm_remove() of a new software
  *    breakpoint while n are set, in batches of 8 (public API);
  *  - memory: the table's bytes over the breakpoints it holds;
  *  - baseline: a doubly linked list of malloc'ed nodes (QEMU's struct
@@ -243,12 +243,12 @@ static void measure_lib_insert(struct libctx *c, double budget_ns)
 			c->batch[k] = bp_addr(c->n + 1 + (c->next_new++ % (1u << 20)));
 		t = bench_ns();
 		for (int k = 0; k < 8; k++)
-			if (kvmdbg_insert(c->vm, KVMDBG_BREAK_SW, c->batch[k], 1))
+			if (kvmdbg_vm_insert(c->vm, KVMDBG_BREAK_SW, c->batch[k], 1))
 				die("insert");
 		c->ins_v[rounds] = (double)(bench_ns() - t) / 8;
 		t = bench_ns();
 		for (int k = 0; k < 8; k++)
-			if (kvmdbg_remove(c->vm, KVMDBG_BREAK_SW, c->batch[k], 1))
+			if (kvmdbg_vm_remove(c->vm, KVMDBG_BREAK_SW, c->batch[k], 1))
 				die("remove");
 		c->rem_v[rounds] = (double)(bench_ns() - t) / 8;
 		rounds++;
@@ -279,7 +279,7 @@ static struct result measure(size_t n, uint64_t *seed)
 
 	t = bench_ns();
 	for (size_t i = 0; i < n; i++)
-		if ((r = kvmdbg_insert(c.vm, KVMDBG_BREAK_SW, bp_addr(i), 1)))
+		if ((r = kvmdbg_vm_insert(c.vm, KVMDBG_BREAK_SW, bp_addr(i), 1)))
 			die("insert #%zu: %s", i, strerror(-r));
 	res.build_ns = (double)(bench_ns() - t) / n;
 	if (c.vm->sw.count != n)
@@ -407,11 +407,11 @@ int main(int argc, char **argv)
 						"%zu vs at 10", NHOT, hi->n),
 			  bench_fmt("%.0f", hi->hot_ns), bench_fmt("%.0f", lo->hot_ns),
 			  bench_fmt("%.2fx", hr), "<= 2x", hr <= 2 ? "met" : "missed");
-		bench_row("4. scale", bench_fmt("insert ns (kvmdbg_insert, sw-break) at %zu vs at 10",
+		bench_row("4. scale", bench_fmt("insert ns (kvmdbg_vm_insert, sw-break) at %zu vs at 10",
 						hi->n),
 			  bench_fmt("%.0f", hi->insert_ns), bench_fmt("%.0f", lo->insert_ns),
 			  bench_fmt("%.2fx", ir), "<= 2x", ir <= 2 ? "met" : "missed");
-		bench_row("4. scale", bench_fmt("remove ns (kvmdbg_remove, sw-break) at %zu vs at 10",
+		bench_row("4. scale", bench_fmt("remove ns (kvmdbg_vm_remove, sw-break) at %zu vs at 10",
 						hi->n),
 			  bench_fmt("%.0f", hi->remove_ns), bench_fmt("%.0f", lo->remove_ns),
 			  bench_fmt("%.2fx", rr), "<= 2x", rr <= 2 ? "met" : "missed");

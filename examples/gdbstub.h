@@ -5,7 +5,7 @@
  * The stub owns one connected socket and speaks the protocol on it; it reaches
  * the machine being debugged only through struct gdbstub_ops. It knows nothing
  * of KVM or libkvmdbg: the VMM maps the callbacks onto its vCPUs and onto
- * kvmdbg_insert()/kvmdbg_remove(). Threads are the VMM's vCPUs, numbered
+ * kvmdbg_vm_insert()/kvmdbg_vm_remove(). Threads are the VMM's vCPUs, numbered
  * 0..nthreads-1 here and 1..nthreads on the wire.
  *
  * All-stop: when gdbstub_serve() calls ops->resume(), the VMM runs the vCPUs

@@ -133,7 +133,7 @@ struct mmu {
  */
 struct pin {
 	uint64_t gva, gpa;
-	unsigned int refs; /* the library's references: kvmdbg_insert - kvmdbg_remove */
+	unsigned int refs; /* the library's references: kvmdbg_vm_insert - kvmdbg_vm_remove */
 };
 
 #if defined(__x86_64__)
@@ -1037,7 +1037,7 @@ static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 }
 
 /*
- * kvmdbg_insert/kvmdbg_remove with the memory callbacks working for vCPU
+ * kvmdbg_vm_insert/kvmdbg_vm_remove with the memory callbacks working for vCPU
  * vcpu. A software breakpoint is pinned to the guest-physical bytes that
  * vcpu's tables map its address to when it is first inserted (its first
  * reference); further references and the removal use that pin, whatever
@@ -1052,8 +1052,8 @@ static int point_change(struct vmm *m, int vcpu, bool insert, enum kvmdbg_type t
 	int r = 0;
 
 	if (type != KVMDBG_BREAK_SW)
-		return insert ? kvmdbg_insert(m->dbg, type, addr, len)
-			      : kvmdbg_remove(m->dbg, type, addr, len);
+		return insert ? kvmdbg_vm_insert(m->dbg, type, addr, len)
+			      : kvmdbg_vm_remove(m->dbg, type, addr, len);
 	pthread_mutex_lock(&m->pin_lock);
 	if (insert && !pin_find(m, addr)) {
 		struct mmu mmu;
@@ -1087,7 +1087,7 @@ static int point_change(struct vmm *m, int vcpu, bool insert, enum kvmdbg_type t
 
 	mem_vcpu = vcpu;
 	mem_controller = true;
-	r = insert ? kvmdbg_insert(m->dbg, type, addr, len) : kvmdbg_remove(m->dbg, type, addr, len);
+	r = insert ? kvmdbg_vm_insert(m->dbg, type, addr, len) : kvmdbg_vm_remove(m->dbg, type, addr, len);
 	mem_controller = false;
 	mem_vcpu = -1;
 
@@ -1103,13 +1103,13 @@ static int point_change(struct vmm *m, int vcpu, bool insert, enum kvmdbg_type t
 	return r;
 }
 
-/* kvmdbg_remove_all: every software breakpoint is restored at its pin. */
+/* kvmdbg_vm_remove_all: every software breakpoint is restored at its pin. */
 static int points_clear(struct vmm *m)
 {
 	int r;
 
 	mem_controller = true;
-	r = kvmdbg_remove_all(m->dbg);
+	r = kvmdbg_vm_remove_all(m->dbg);
 	mem_controller = false;
 	if (!r) {
 		pthread_mutex_lock(&m->pin_lock);
@@ -1754,11 +1754,11 @@ static int insert_points(struct vmm *m)
 		r = point_change(m, 0, true, p->type, p->addr, p->len);
 		if (r == -ENOSPC) {
 			err("%s: not enough free hardware slots (needs %d)", what,
-			    kvmdbg_slots_needed(m->dbg, p->type, p->addr, p->len));
+			    kvmdbg_vm_slots_needed(m->dbg, p->type, p->addr, p->len));
 			return -1;
 		}
 		if (r < 0) {
-			err("kvmdbg_insert(%s, len %" PRIu64 "): %s", what, p->len, strerror(-r));
+			err("kvmdbg_vm_insert(%s, len %" PRIu64 "): %s", what, p->len, strerror(-r));
 			return -1;
 		}
 		p->inserted = true;
@@ -1778,7 +1778,7 @@ static int remove_points(struct vmm *m)
 			continue;
 		r = point_change(m, 0, false, p->type, p->addr, p->len);
 		if (r < 0) {
-			err("kvmdbg_remove(%s at 0x%" PRIx64 "): %s", kvmdbg_type_name(p->type),
+			err("kvmdbg_vm_remove(%s at 0x%" PRIx64 "): %s", kvmdbg_type_name(p->type),
 			    p->addr, strerror(-r));
 			return -1;
 		}
@@ -2340,7 +2340,7 @@ static void g_detach(void *ctx)
 	int r = points_clear(m);
 
 	if (r < 0)
-		err("kvmdbg_remove_all: %s", strerror(-r));
+		err("kvmdbg_vm_remove_all: %s", strerror(-r));
 	vmm_drop_pending(m);
 }
 

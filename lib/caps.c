@@ -6,16 +6,6 @@
 
 #include "kvmdbg-int.h"
 
-/* Copy a full result into a caller's sized struct, keeping the caller's sz. */
-static void copy_out(void *dst, const void *src, size_t full)
-{
-	size_t sz = *(const size_t *)dst;
-
-	sz = sz < full ? sz : full;
-	memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
-	       sz - sizeof(size_t));
-}
-
 KVMDBG_EXPORT int kvmdbg_probe(int fd, struct kvmdbg_caps *caps)
 {
 	struct kvmdbg_caps full = {.sz = sizeof(full)};
@@ -28,8 +18,7 @@ KVMDBG_EXPORT int kvmdbg_probe(int fd, struct kvmdbg_caps *caps)
 	r = kvmdbg_host.probe(fd, &full);
 	if (r)
 		return r;
-	copy_out(caps, &full, sizeof(full));
-	return 0;
+	return kvmdbg_sized_out(caps, &full, sizeof(full));
 }
 
 KVMDBG_EXPORT int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps)
@@ -45,8 +34,7 @@ KVMDBG_EXPORT int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps
 	r = kvmdbg_host.probe_guest(vcpu_fd, &full);
 	if (r)
 		return r;
-	copy_out(caps, &full, sizeof(full));
-	return 0;
+	return kvmdbg_sized_out(caps, &full, sizeof(full));
 }
 
 KVMDBG_EXPORT int kvmdbg_probe_verified(int kvm_fd, uint64_t *features)

@@ -119,7 +119,7 @@ void kvmdbg_slots_to_hw(const struct kvmdbg_slots *s, struct kvmdbg_hwstate *hw)
 struct kvmdbg_swbp {
 	uint64_t addr;
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
-	uint16_t refs;    /* kvmdbg_insert() references */
+	uint16_t refs;    /* kvmdbg_vm_insert() references */
 	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
 	                     always the number of attached vCPUs with so_sw at
 	                     addr (an entry added while some are keeps them) */
@@ -258,6 +258,14 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 /* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
 
 /* Returns the ioctl's result, or -errno (never -1 with errno). */
+/* lib/sized.c: sized structs across the ABI. _in copies the caller's
+ * struct into a zeroed full one: -EINVAL (NULL, sz below sizeof(size_t)),
+ * -E2BIG (non-zero bytes past the fields this library knows). _out copies a
+ * full result into the caller's struct as far as its sz reaches, keeping
+ * its sz: -EINVAL (NULL, sz too small). */
+int kvmdbg_sized_in(void *dst, size_t dst_size, const void *src);
+int kvmdbg_sized_out(void *dst, const void *src, size_t src_size);
+
 int kvmdbg_ioctl(int fd, unsigned long req, void *arg);
 /* Tests: replace the ioctl (fault injection, counting). NULL restores. */
 typedef int (*kvmdbg_ioctl_fn)(int fd, unsigned long req, void *arg);

@@ -95,8 +95,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *v,
 		.reinjected = v->nr_reinjected,
 		.refreshes = v->nr_refreshes,
 	};
-	memcpy(st, &full, st->sz < sizeof(full) ? st->sz : sizeof(full));
-	return 0;
+	return kvmdbg_sized_out(st, &full, sizeof(full));
 }
 
 /* Re-read the guest's own debug registers; dirty if its slots changed. */

@@ -19,16 +19,6 @@ static bool is_exec(enum kvmdbg_type type)
 	return type == KVMDBG_BREAK_SW || type == KVMDBG_BREAK_HW;
 }
 
-/* Copy the caller's view of a sized struct into a full zeroed one. */
-static int copy_sized(void *dst, size_t dst_size, const void *src, size_t src_sz)
-{
-	if (src_sz < sizeof(size_t))
-		return -EINVAL;
-	memset(dst, 0, dst_size);
-	memcpy(dst, src, src_sz < dst_size ? src_sz : dst_size);
-	return 0;
-}
-
 int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out)
 {
@@ -39,8 +29,11 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	if (!out || !host)
 		return -EINVAL;
 	*out = NULL;
-	if (opts && copy_sized(&o, sizeof(o), opts, opts->sz))
-		return -EINVAL;
+	if (opts) {
+		r = kvmdbg_sized_in(&o, sizeof(o), opts);
+		if (r)
+			return r;
+	}
 	if (o.overlay != KVMDBG_OVERLAY_OFF && o.overlay != KVMDBG_OVERLAY_GUEST)
 		return -EINVAL;
 	if (o.mem && (!o.mem->read || !o.mem->write))
@@ -253,7 +246,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 	return 0;
 }
 
-KVMDBG_EXPORT int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+KVMDBG_EXPORT int kvmdbg_vm_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
 				uint64_t len)
 {
 	int r = check_point(vm, type, addr, len);
@@ -285,7 +278,7 @@ static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)
 	memset(p, 0, sizeof(*p));
 }
 
-KVMDBG_EXPORT int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
 				uint64_t len)
 {
 	int r = 0;
@@ -322,7 +315,7 @@ KVMDBG_EXPORT int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uin
 	return r;
 }
 
-KVMDBG_EXPORT int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type,
+KVMDBG_EXPORT int kvmdbg_vm_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type,
 				      uint64_t addr, uint64_t len)
 {
 	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
@@ -385,7 +378,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 	return first;
 }
 
-KVMDBG_EXPORT int kvmdbg_remove_all(struct kvmdbg_vm *vm)
+KVMDBG_EXPORT int kvmdbg_vm_remove_all(struct kvmdbg_vm *vm)
 {
 	int r;
 

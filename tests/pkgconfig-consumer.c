@@ -63,7 +63,7 @@ int main(void)
 	memset(&caps, 0, sizeof(caps));
 	caps.sz = sizeof(caps);
 	CHECK(kvmdbg_probe(-1, &caps) == -EBADF);
-	CHECK(kvmdbg_insert(NULL, KVMDBG_BREAK_HW, 0x1000, 1) == -EINVAL);
+	CHECK(kvmdbg_vm_insert(NULL, KVMDBG_BREAK_HW, 0x1000, 1) == -EINVAL);
 	CHECK(kvmdbg_vcpu_prepare(NULL) == -EINVAL);
 	kvmdbg_vcpu_free(NULL);
 	kvmdbg_vm_free(NULL);

@@ -427,11 +427,11 @@ static int do_step(struct run *rn, const struct sstep *s, int *kind)
 	*kind = -1;
 	switch (s->op) {
 	case S_INSERT:
-		return kvmdbg_insert(rn->vm, (enum kvmdbg_type)s->type, s->addr, s->len);
+		return kvmdbg_vm_insert(rn->vm, (enum kvmdbg_type)s->type, s->addr, s->len);
 	case S_REMOVE:
-		return kvmdbg_remove(rn->vm, (enum kvmdbg_type)s->type, s->addr, s->len);
+		return kvmdbg_vm_remove(rn->vm, (enum kvmdbg_type)s->type, s->addr, s->len);
 	case S_REMOVE_ALL:
-		return kvmdbg_remove_all(rn->vm);
+		return kvmdbg_vm_remove_all(rn->vm);
 	case S_SET_STEP:
 		return kvmdbg_vcpu_set_step(rn->v[s->cpu], (int)s->addr);
 	case S_PREPARE:
@@ -733,7 +733,7 @@ START_TEST(test_fault_frees)
 		fh_reset(KVMDBG_ARCH_X86_64);
 		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &vm), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
-		ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);
 		fh_fault_arm(1, fault_errnos[e]);
 		kvmdbg_vcpu_free(v);
@@ -841,7 +841,7 @@ static void kvm_loop_scenario(uint64_t features, unsigned long fail_at, int err,
 	atomic_store(&ioctl_injected, 0);
 	kvmdbg_set_ioctl_hook(fault_ioctl);
 
-	r = LIB(res, kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1));
+	r = LIB(res, kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1));
 	ck_assert_int_eq(r, 0);
 	for (;;) {
 		kt_run(&vm, 0, 0, &st);
@@ -864,7 +864,7 @@ static void kvm_loop_scenario(uint64_t features, unsigned long fail_at, int err,
 			LIB(res, kvmdbg_vcpu_set_step(vm.vcpu[0], 0));
 		}
 		if (res->stops == 3)
-			LIB(res, kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, bp, 1));
+			LIB(res, kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, bp, 1));
 	}
 	kvmdbg_set_ioctl_hook(NULL);
 	atomic_store(&ioctl_fail_at, 0);
@@ -904,7 +904,7 @@ static void kvm_reinject_scenario(uint64_t features, unsigned long fail_at, int 
 	atomic_store(&ioctl_err, err);
 	atomic_store(&ioctl_injected, 0);
 	kvmdbg_set_ioctl_hook(fault_ioctl);
-	r = LIB(res, kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1));
+	r = LIB(res, kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1));
 	ck_assert_int_eq(r, 0);
 	for (unsigned int i = 0; i < 8; i++) {
 		kt_run(&vm, 0, 0, &st);

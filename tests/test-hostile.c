@@ -70,10 +70,10 @@ static void env_new(struct env *e, enum kvmdbg_arch arch)
 	e->bp_hw = 0x200;
 	e->bp_sw = 0x100;
 	e->watch = 0x1000;
-	ck_assert_int_eq(kvmdbg_insert(e->vm, KVMDBG_BREAK_HW, e->bp_hw, x86 ? 1 : 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e->vm, KVMDBG_BREAK_SW, e->bp_sw, x86 ? 1 : 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e->vm, KVMDBG_WATCH_WRITE, e->watch, 8), 0);
-	ck_assert_int_eq(kvmdbg_insert(e->vm, KVMDBG_WATCH_ACCESS, e->watch + 0x40, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e->vm, KVMDBG_BREAK_HW, e->bp_hw, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e->vm, KVMDBG_BREAK_SW, e->bp_sw, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e->vm, KVMDBG_WATCH_WRITE, e->watch, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e->vm, KVMDBG_WATCH_ACCESS, e->watch + 0x40, 4), 0);
 	memcpy(e->points, e->vm->points, sizeof(e->points));
 	e->slots = e->vm->slots;
 	memcpy(e->mem, fh.mem, sizeof(e->mem));
@@ -495,9 +495,9 @@ static void overlay_hostile(enum kvmdbg_arch arch)
 	}
 	ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_HW, 0x200, x86 ? 1 : 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x100, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_HW, 0x200, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x100, x86 ? 1 : 4), 0);
 	for (unsigned long it = 0; it < 20000; it++) {
 		struct kvmdbg_exit ex;
 		struct kvmdbg_event ev;
@@ -546,7 +546,7 @@ static void overlay_hostile(enum kvmdbg_arch arch)
 	       "%lu step %lu break %lu watch %lu guest %lu none\n", x86 ? "x86_64" : "arm64",
 	       guest_slots, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4]);
 	fflush(stdout);
-	ck_assert_int_eq(kvmdbg_remove_all(vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm), 0);
 	kvmdbg_vcpu_free(v);
 	kvmdbg_vm_free(vm);
 	ck_assert(fh_mem_is_orig());

@@ -233,7 +233,7 @@ START_TEST(test_hw_break_loop)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_loop);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	for (unsigned int i = 0; i < KA_LOOP_N; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 
@@ -262,7 +262,7 @@ START_TEST(test_hw_break_stepi)
 	need(KVMDBG_FEAT_HW_BREAK | KVMDBG_FEAT_STEP, "hw_break and step");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_loop);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	st = run_event(&vm, KVMDBG_STOP_STEP, g_loop_after);
@@ -272,7 +272,7 @@ START_TEST(test_hw_break_stepi)
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
 	/* Removed while stopped on it: no step-over needed, straight to the end. */
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N);
 	kt_vm_destroy(&vm);
@@ -295,9 +295,9 @@ START_TEST(test_hw_break_all_slots)
 	n = c.hw_breakpoints < 10 ? c.hw_breakpoints : 10;
 	kt_vcpu_start(&vm, 0, g_step);
 	for (unsigned int i = 0; i < n; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[i]), 4), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[i]), 4), 0);
 	if (n < 10 && n == c.hw_breakpoints)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[n]), 4),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, at[n]), 4),
 				 -ENOSPC);
 	for (unsigned int i = 0; i < n; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, at[i]);
@@ -320,7 +320,7 @@ START_TEST(test_hw_break_regs_changed)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_loop);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	/* Skip the add of this iteration. */
 	ka_set_reg(&vm, 0,
@@ -330,7 +330,7 @@ START_TEST(test_hw_break_regs_changed)
 	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(vm.vcpu[0]), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_uint_eq(ka_x(&vm, 0, 0), 0);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 4), 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N - 1);
 	kt_vm_destroy(&vm);
@@ -350,7 +350,7 @@ START_TEST(test_sw_break_two_vcpus)
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_vcpu_start(&vm, 1, g_loop);
 	at = kt_gva(&vm, g_loop_bp);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	for (unsigned int i = 0; i < 3; i++) {
 		for (unsigned int v = 0; v < 2; v++) {
 			struct kvmdbg_event ev =
@@ -361,7 +361,7 @@ START_TEST(test_sw_break_two_vcpus)
 		}
 	}
 	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
 	kt_expect_done(&vm, 0);
 	kt_expect_done(&vm, 1);
@@ -397,14 +397,14 @@ static void sw_hits_all_stop(bool fill_slots)
 	at = kt_gva(&vm, g_swhits_bp);
 	for (unsigned int k = 0; fill_slots; k++) {
 		/* Instructions of g_step, which no vCPU runs here. */
-		int r = kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + 4 * k, 4);
+		int r = kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + 4 * k, 4);
 
 		if (r == -ENOSPC || r == -EOPNOTSUPP)
 			break;
 		ck_assert_int_eq(r, 0);
 		filled++;
 	}
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	stops = kt_allstop_breaks(&vm, 2, at, breaks, err, sizeof(err));
 	ck_assert_msg(!err[0], "%s", err);
 	kt_note("software breakpoint hit by 2 vCPUs, all-stop%s: %u + %u stops of %u + %u "
@@ -417,7 +417,7 @@ static void sw_hits_all_stop(bool fill_slots)
 			      breaks[v], SWHITS_N, breaks[v] < SWHITS_N ? "hits lost" : "hits doubled");
 	}
 	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
 	(void)filled;
 	kt_vm_destroy(&vm);
@@ -470,7 +470,7 @@ static void watch_scenario(enum kvmdbg_type type, uint64_t off, uint64_t len,
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_watch);
 	var = kt_gva(&vm, g_watch_var);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, var + off, len), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, var + off, len), 0);
 	for (unsigned int i = 0; i < n; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_WATCH, hits[i]->insn);
 		uint64_t esr = ka_last_esr(&vm, 0);
@@ -555,8 +555,8 @@ START_TEST(test_watch_mask_block)
 	kt_vcpu_start(&vm, 0, g_watch);
 	blk = kt_gva(&vm, g_watch_blk);
 	ck_assert_uint_eq(blk % 64, 0);
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk, 64), 0);
 	st = run_event(&vm, KVMDBG_STOP_WATCH, g_watch_blk_w);
 	ck_assert_uint_eq(st.ev.data_addr, blk + 40);
 	ck_assert_uint_eq(st.ev.addr, blk);
@@ -584,9 +584,9 @@ START_TEST(test_watch_all_slots)
 	kt_vcpu_start(&vm, 0, g_watch8);
 	blk = kt_gva(&vm, g_watch_blk);
 	for (unsigned int i = 0; i < n; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * i, 8), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * i, 8), 0);
 	if (n < 8 && n == c.hw_watchpoints)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * n, 8),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, blk + 8 * n, 8),
 				 -ENOSPC);
 	for (unsigned int i = 0; i < n; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_WATCH, NULL);
@@ -616,7 +616,7 @@ START_TEST(test_watch_while_stepping)
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_watch);
 	var = kt_gva(&vm, g_watch_var);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, var, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, var, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	for (unsigned int i = 0; i < 4; i++)
 		run_event(&vm, KVMDBG_STOP_STEP, NULL);
@@ -659,8 +659,8 @@ START_TEST(test_sw_break_loop)
 	at = kt_gva(&vm, g_loop_bp);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
 	/* Refcounted: two inserts, the BRK written once. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
 	for (unsigned int i = 0; i < KA_LOOP_N; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
@@ -675,14 +675,14 @@ START_TEST(test_sw_break_loop)
 		ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
 		if (i == 2) {
 			/* One reference dropped: still there. */
-			ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 			ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
 		}
 	}
 	/* The last reference: the guest's bytes come back. */
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), -ENOENT);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), KA_LOOP_N);
 	kt_vm_destroy(&vm);
@@ -701,7 +701,7 @@ START_TEST(test_sw_break_stepi)
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_loop);
 	at = kt_gva(&vm, g_loop_bp);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	st = run_event(&vm, KVMDBG_STOP_STEP, g_loop_after);
@@ -739,7 +739,7 @@ START_TEST(test_daif_unmasked)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_daif);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_daif_bp);
 	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
 	kt_expect_done(&vm, 0);
@@ -757,7 +757,7 @@ START_TEST(test_daif_changed_by_insn)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_daif3);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif3_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif3_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_daif3_bp);
 	/* D, A, F masked, I open. */
 	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0x340);
@@ -778,7 +778,7 @@ START_TEST(test_daif_step_into_exception)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_svc);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_svc_insn), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_svc_insn), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_svc_insn);
 	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
 	kt_expect_done(&vm, 0);
@@ -851,7 +851,7 @@ START_TEST(test_guest_brk_reinjected)
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_brkg);
 	/* Any host debugging will do; this breakpoint is never reached. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
 	st = run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_insn);
 	ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_BRK64);
 	ck_assert_uint_eq(ka_last_esr(&vm, 0) & 0xffff, 0x800);
@@ -873,7 +873,7 @@ START_TEST(test_guest_brk_then_ours)
 	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_brkg);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_after), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_after), 4), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_insn);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_brkg_after);
 	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 1);
@@ -893,7 +893,7 @@ START_TEST(test_guest_brk_our_imm)
 	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_brkg_ours);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_loop_bp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_loop_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_ours_insn);
 	kt_expect_done(&vm, 0);
 	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PSTATE_DAIF);
@@ -911,7 +911,7 @@ START_TEST(test_sw_break_on_guest_brk)
 	need(KVMDBG_FEAT_SW_BREAK, "sw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_brkg_ours);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_ours_insn), 4),
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_brkg_ours_insn), 4),
 			 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_brkg_ours_insn);
 	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 0);
@@ -931,7 +931,7 @@ START_TEST(test_guest_brk_el0)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_el0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_el0_brk);
 	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_MODE, 0);
 	kt_expect_done(&vm, 0);
@@ -1142,8 +1142,8 @@ START_TEST(test_overlay_guest_own_debug)
 	/* 1: the host attaches. The guest changed its registers while KVM ran
 	 * them: the VMM has the library look (kvmdbg_vcpu_refresh_guest), and
 	 * the read costs `reads` ONE_REGs. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(v), 0);
 	ov_get_one_reg = 0;
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);
@@ -1162,11 +1162,11 @@ START_TEST(test_overlay_guest_own_debug)
 
 	/* 2: the host takes every slot (on code and data g_ov never touches). */
 	for (unsigned int i = 1; i < c.hw_breakpoints; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4 * i,
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4 * i,
 					       4),
 				 0);
 	for (unsigned int i = 1; i < c.hw_watchpoints; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE,
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE,
 					       kt_gva(&vm, g_watch_blk) + 8 * i, 8),
 				 0);
 	ov_iteration(&vm, 2, true, 0);
@@ -1174,14 +1174,14 @@ START_TEST(test_overlay_guest_own_debug)
 	OV_EXPECT(&vm, 0u, 2u, 1u, 2u);
 
 	/* 3: one watchpoint slot back: the guest's watchpoint runs in it. */
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_watch_blk) + 8, 8),
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_watch_blk) + 8, 8),
 			 0);
 	ov_iteration(&vm, 3, true, 1);
 	ov_expect_guest(&vm, 2, 3, esr_bp, esr_wp);
 	OV_EXPECT(&vm, 1u, 1u, 1u, 3u);
 
 	/* 4: the host detaches: as if nothing had happened. */
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	ov_iteration(&vm, 4, false, 0);
 	ov_expect_guest(&vm, 3, 4, esr_bp, esr_wp);
 	kt_expect_done(&vm, 0);
@@ -1268,7 +1268,7 @@ START_TEST(test_overlay_guest_el0_no_kde)
 	ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_elr, EC_BREAKPT_LOW), kt_gva(&vm, g_ovu_bp));
 	ck_assert_uint_eq(kt_peek(&vm, kt_dbg_vec), 0x400);
 
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ovu_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ovu_hbp), 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(v), 0);
 	ck_assert_uint_eq(ov_run_iter(&vm, 1, g_ovu_hbp), 1);
 	OV_COUNTS(&vm, { 2, 0, 0, 0, 0, 0 });
@@ -1284,7 +1284,7 @@ START_TEST(test_overlay_guest_el0_no_kde)
 	}
 
 	for (n = 1; n < c.hw_breakpoints; n++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4 * n,
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4 * n,
 					       4),
 				 0);
 	ck_assert_uint_eq(ov_run_iter(&vm, 2, g_ovu_hbp), 0);
@@ -1292,12 +1292,12 @@ START_TEST(test_overlay_guest_el0_no_kde)
 	OV_EXPECT(&vm, 0u, 2u, 0u, 1u);
 
 	/* One slot back: the guest's register 0 first. */
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step) + 4, 4), 0);
 	ck_assert_uint_eq(ov_run_iter(&vm, 3, g_ovu_hbp), 1);
 	OV_COUNTS(&vm, { 3, 0, 0, 0, 0, 0 });
 	OV_EXPECT(&vm, 1u, 1u, 0u, 2u);
 
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	ck_assert_uint_eq(ov_run_iter(&vm, 4, NULL), 0);
 	OV_COUNTS(&vm, { 4, 0, 0, 0, 0, 0 });
 	ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_LOW), esr);
@@ -1334,7 +1334,7 @@ START_TEST(test_overlay_guest_step)
 	ck_assert_uint_eq(esr & ~0x1ffffffull, (uint64_t)0x33 << 26 | ESR_IL);
 	ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_elr, 0x33), kt_gva(&vm, g_ovs_after));
 
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ovs_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ovs_hbp), 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
 	g = ov_run_iter(&vm, 1, g_ovs_hbp);
 	steps = dbg_rec(&vm, kt_dbg_count, 0x33);
@@ -1353,7 +1353,7 @@ START_TEST(test_overlay_guest_step)
 	 * attached left MDSCR_EL1.SS set with PSTATE.D clear (the handler that
 	 * clears it never ran): natively that is a pending step, taken right
 	 * after the marker, before the iteration's own. */
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	ck_assert_uint_eq(ov_run_iter(&vm, 2, NULL), 0);
 	OV_COUNTS(&vm, { 0, 0, 0, steps + (g ? 1 : 2), 0, 0 });
 	ck_assert_uint_eq(dbg_rec(&vm, kt_dbg_esr, 0x33), esr);
@@ -1385,8 +1385,8 @@ START_TEST(test_overlay_same_address)
 	esr_bp = dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR);
 	esr_wp = dbg_rec(&vm, kt_dbg_esr, EC_WATCHPT_CUR);
 
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_gbp), 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_gvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_gbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_gvar), 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
 	for (unsigned int it = 1; it < KA_OV_N - 1; it++) {
 		st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_gbp);
@@ -1403,7 +1403,7 @@ START_TEST(test_overlay_same_address)
 		ov_expect_guest(&vm, 1 + it, 1 + it, esr_bp, esr_wp);
 	}
 	OV_EXPECT(&vm, 2u, 0u, 1u, 2u * (KA_OV_N - 2));
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	ov_iteration(&vm, KA_OV_N - 1, false, 0);
 	ov_expect_guest(&vm, KA_OV_N, KA_OV_N, esr_bp, esr_wp);
 	kt_expect_done(&vm, 0);
@@ -1448,7 +1448,7 @@ static void sw_only(enum kvmdbg_overlay ov)
 	ov_expect_guest(&vm, 1, 1, 0, 0);
 	esr_bp = dbg_rec(&vm, kt_dbg_esr, EC_BREAKPT_CUR);
 	esr_wp = dbg_rec(&vm, kt_dbg_esr, EC_WATCHPT_CUR);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_ov_hbp), 4), 0);
 	if (ov == KVMDBG_OVERLAY_OFF && !kt_has(KVMDBG_FEAT_GUEST_REGS_RAW)) {
 		/* Inert: its breakpoint, its watched store and its hostile
 		 * breakpoint run in iteration 1 with no exception at all. */
@@ -1506,8 +1506,8 @@ START_TEST(test_overlay_attach_sees_guest)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 0, 0);
 	ov_iteration(&vm, 0, false, 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
 	ov_iteration(&vm, 1, true, 2);
 	ov_expect_guest(&vm, 2, 2, 0, 0);
 	kt_vm_destroy(&vm);
@@ -1524,8 +1524,8 @@ START_TEST(test_overlay_guest_turns_off)
 	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
 	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 0, 1);
 	ov_iteration(&vm, 0, false, 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_ov_hvar), 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
 	ov_iteration(&vm, 1, true, 2);
 	ov_iteration(&vm, 2, true, 2);
@@ -1559,7 +1559,7 @@ START_TEST(test_overlay_guest_d_masked)
 	ov_start(&vm, KVMDBG_OVERLAY_GUEST, 1, 0);
 	ov_iteration(&vm, 0, false, 0);
 	ov_expect_guest(&vm, 0, 0, 0, 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_ov_hbp), 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
 	for (unsigned int it = 1; it < KA_OV_N - 1; it++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_ov_hbp);
@@ -1568,7 +1568,7 @@ START_TEST(test_overlay_guest_d_masked)
 		kt_expect_mark(&vm, 0, it + 1);
 	}
 	ov_expect_guest(&vm, 0, 0, 0, 0);
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	ov_iteration(&vm, KA_OV_N - 1, false, 0);
 	ov_expect_guest(&vm, 0, 0, 0, 0);
 	kt_vm_destroy(&vm);

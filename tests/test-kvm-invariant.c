@@ -642,7 +642,7 @@ START_TEST(test_headline_real_mode)
 	watch_injections();
 	x_start(&vm, 0, XM_REAL, 0x1000);
 
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	for (unsigned int i = 0; i < 3; i++) {
 		res = lib_run(&vm, 0, 5000000, &o);
 		ck_assert_msg(res == RUN_STOP, "breakpoint stop %u: %s", i + 1,
@@ -655,7 +655,7 @@ START_TEST(test_headline_real_mode)
 		ck_assert_uint_eq(g_pc(&vm, 0), 0x1003);
 		ck_assert_uint_eq(ax_of(&vm), i + 1);
 	}
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	for (unsigned int i = 0; i < 4; i++) {
 		res = lib_run(&vm, 0, 5000000, &o);
@@ -1051,7 +1051,7 @@ static void do_insert(struct inv *t)
 	if (k == P_WW || k == P_WA)
 		i = 0;
 	point_args(t, k, i, &addr, &len);
-	r = kvmdbg_insert(t->vm.dbg, ptype(k), addr, len);
+	r = kvmdbg_vm_insert(t->vm.dbg, ptype(k), addr, len);
 	inv_log(t, "insert %s %#llx/%llu: %d", kvmdbg_type_name(ptype(k)),
 		(unsigned long long)addr, (unsigned long long)len, r);
 	if (r == -ENOSPC && k != P_SW)
@@ -1059,7 +1059,7 @@ static void do_insert(struct inv *t)
 	if (k == P_WW || k == P_WA)
 		t->wgen++;
 	if (r)
-		INV_FAIL(t, "kvmdbg_insert(%s, %#llx, %llu): %s", kvmdbg_type_name(ptype(k)),
+		INV_FAIL(t, "kvmdbg_vm_insert(%s, %#llx, %llu): %s", kvmdbg_type_name(ptype(k)),
 			 (unsigned long long)addr, (unsigned long long)len, strerror(-r));
 	t->refs[k][i]++;
 }
@@ -1080,19 +1080,19 @@ static void do_remove(struct inv *t)
 	if (!n) {
 		/* Nothing held: removing something is -ENOENT, and changes nothing. */
 		point_args(t, P_HW, 2, &addr, &len);
-		r = kvmdbg_remove(t->vm.dbg, KVMDBG_BREAK_HW, addr, len);
+		r = kvmdbg_vm_remove(t->vm.dbg, KVMDBG_BREAK_HW, addr, len);
 		inv_log(t, "remove of nothing: %d", r);
 		if (r != -ENOENT)
-			INV_FAIL(t, "kvmdbg_remove of a point not inserted: %d", r);
+			INV_FAIL(t, "kvmdbg_vm_remove of a point not inserted: %d", r);
 		return;
 	}
 	n = rnd(n);
 	point_args(t, (enum pkind)held[n][0], held[n][1], &addr, &len);
-	r = kvmdbg_remove(t->vm.dbg, ptype((enum pkind)held[n][0]), addr, len);
+	r = kvmdbg_vm_remove(t->vm.dbg, ptype((enum pkind)held[n][0]), addr, len);
 	inv_log(t, "remove %s %#llx: %d", kvmdbg_type_name(ptype((enum pkind)held[n][0])),
 		(unsigned long long)addr, r);
 	if (r)
-		INV_FAIL(t, "kvmdbg_remove(%s, %#llx): %s",
+		INV_FAIL(t, "kvmdbg_vm_remove(%s, %#llx): %s",
 			 kvmdbg_type_name(ptype((enum pkind)held[n][0])), (unsigned long long)addr,
 			 strerror(-r));
 	t->refs[held[n][0]][held[n][1]]--;
@@ -1216,10 +1216,10 @@ START_TEST(test_invariant)
 		} else if (x < 40) {
 			do_remove(&t);
 		} else if (x < 42) {
-			r = kvmdbg_remove_all(t.vm.dbg);
+			r = kvmdbg_vm_remove_all(t.vm.dbg);
 			inv_log(&t, "remove_all: %d", r);
 			if (r)
-				INV_FAIL(&t, "kvmdbg_remove_all: %s", strerror(-r));
+				INV_FAIL(&t, "kvmdbg_vm_remove_all: %s", strerror(-r));
 			memset(t.refs, 0, sizeof(t.refs));
 			t.wgen++;
 		} else if (x < 52) {
@@ -1236,7 +1236,7 @@ START_TEST(test_invariant)
 		}
 	}
 	/* Drop everything and run free: still nothing for the guest. */
-	ck_assert_int_eq(kvmdbg_remove_all(t.vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(t.vm.dbg), 0);
 	memset(t.refs, 0, sizeof(t.refs));
 	for (unsigned int i = 0; i < nr; i++) {
 		t.stepping[i] = false;

@@ -75,7 +75,7 @@ START_TEST(test_overlay_guest_and_host)
 					     (size_t)(ovg_end - ovg_start)),
 			 0);
 	ck_assert_int_eq(kvmdbg_microvm_start(&vm.m, 0, ovg(ovg_entry), vm.m.mem_size - 64), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_host), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_host), 1), 0);
 	if (!watch)
 		kt_not_exercised("overlay guest watchpoints",
 				 "watchpoints do not fire on this host");
@@ -91,15 +91,15 @@ START_TEST(test_overlay_guest_and_host)
 		ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(vm.vcpu[0]), 0);
 		switch (phase) {
 		case 2: /* the host takes every slot: the host wins */
-			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h1), 1), 0);
-			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h2), 1), 0);
-			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h3), 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h1), 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h2), 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h3), 1), 0);
 			break;
 		case 3: /* one comes back */
-			ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h1), 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, ovg(ovg_h1), 1), 0);
 			break;
 		case 4: /* the host detaches */
-			ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 			break;
 		}
 		if (phase < 4) {

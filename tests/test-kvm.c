@@ -317,26 +317,26 @@ START_TEST(test_hw_four_slots)
 		l4 = kt_gva(&vm, g_bp4_l4);
 		for (unsigned int i = 0; i < 4; i++)
 			ck_assert_int_eq(
-				kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
+				kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
 		/* A fifth does not fit and changes nothing. */
-		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
+		ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
 		kvmdbg_set_ioctl_hook(counting_ioctl);
 		counts_reset();
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 		ck_assert_uint_eq(n_sgd, 1);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
-		ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOENT);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
+		ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOENT);
 		counts_reset();
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 		ck_assert_uint_eq(n_ioctl, 0);
 		kvmdbg_set_ioctl_hook(NULL);
-		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
+		ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
 		/* A second reference to an inserted one needs no slot. */
-		ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1),
+		ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1),
 				 0);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
-		ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[0]), 1), 0);
 
 		for (unsigned int i = 0; i < 4; i++) {
 			struct kvmdbg_event ev = kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, l[i]);
@@ -382,7 +382,7 @@ START_TEST(test_hw_loop_n)
 
 		kt_vm_create(&vm, &o);
 		kt_poke(&vm, g_loop_n, LOOP_N);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
 				 0);
 		kt_vcpu_start(&vm, 0, g_loop);
 		for (;;) {
@@ -413,7 +413,7 @@ START_TEST(test_hw_step_at_break)
 		return;
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 3);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 0);
@@ -455,11 +455,11 @@ START_TEST(test_hw_remove_while_stopped)
 		return;
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 4);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1),
 			 -ENOENT);
 
 	/* Runs on to the end: no further stop, and no step-over was needed. */
@@ -484,10 +484,10 @@ START_TEST(test_hw_remove_all_while_stopped)
 		return;
 	kt_vm_create(&vm, NULL);
 	for (unsigned int i = 0; i < 4; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, l[i]), 1), 0);
 	kt_vcpu_start(&vm, 0, g_bp4);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
-	ck_assert_int_eq(kvmdbg_remove_all(vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(vm.dbg), 0);
 	kt_run(&vm, 0, 0, &st);
 	ck_assert_msg(st.what == KT_DONE, "expected done, got %s",
 		      kt_describe(&vm, &st, d, sizeof(d)));
@@ -513,7 +513,7 @@ START_TEST(test_hw_break_on_io)
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 3);
 	kt_poke(&vm, g_loop_mark, 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_out), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_out), 1), 0);
 	kt_vcpu_start(&vm, 0, g_loop);
 	for (unsigned int left = 3; left-- > 0;) {
 		kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_out);
@@ -562,7 +562,7 @@ START_TEST(test_hw_break_on_rep)
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_rep_insn), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_rep_insn), 1), 0);
 	kt_vcpu_start(&vm, 0, g_rep);
 	for (;;) {
 		kt_run(&vm, 0, 0, &st);
@@ -599,9 +599,9 @@ START_TEST(test_hw_regs_changed)
 		struct kvm_regs regs;
 
 		kt_vm_create(&vm, NULL);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l0), 1),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l0), 1),
 				 0);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l2), 1),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_bp4_l2), 1),
 				 0);
 		kt_vcpu_start(&vm, 0, g_bp4);
 		kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_bp4_l0);
@@ -629,7 +629,7 @@ START_TEST(test_hw_vcpu_free_disables)
 		return;
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 3);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
 	kvmdbg_vcpu_free(vm.vcpu[0]);
@@ -864,7 +864,7 @@ static unsigned int continue_with_pending(bool sti, int (*queue)(struct kt_vm *v
 
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_step_sti, sti);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_3), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_3), 1), 0);
 	kt_vcpu_start(&vm, 0, g_step);
 	kt_expect_mark(&vm, 0, 1);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_step_3);
@@ -1013,7 +1013,7 @@ START_TEST(test_reinject_db)
 		return;
 	}
 	ck_assert_msg(r == 0, "kvmdbg_vm_new: %s", strerror(-r));
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1),
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_guestdb_hostbp), 1),
 			 0);
 	kt_vcpu_start(&vm, 0, g_guestdb);
 	for (unsigned int i = 0; i < 16; i++) {
@@ -1093,7 +1093,7 @@ START_TEST(test_reinject_bp)
 		return;
 	}
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_int3_hostbp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_int3_hostbp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_int3);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_GUEST, NULL);
 	ck_assert_uint_eq(kt_peek(&vm, kt_bp_count), 0);
@@ -1129,7 +1129,7 @@ START_TEST(test_reinject_icebp)
 	if (!need(KVMDBG_FEAT_HW_BREAK, NULL))
 		return;
 	kt_vm_create(&vm, &o);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_icebp_hostbp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_icebp_hostbp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_icebp);
 	for (unsigned int i = 0; i < 8; i++) {
 		kt_run(&vm, 0, KT_RUN_GUEST, &st);
@@ -1179,7 +1179,7 @@ START_TEST(test_sw_break_on_guest_int3)
 		return;
 	}
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_int3_insn), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_int3_insn), 1), 0);
 	kt_vcpu_start(&vm, 0, g_int3);
 	ev = kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_int3_insn);
 	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1272,7 +1272,7 @@ START_TEST(test_inject_bp_return_rip)
 	if (c.sw_breakpoints && !kt_host_is_pvm()) {
 		kt_vm_create(&vm, NULL);
 		kt_poke(&vm, kt_bp_count, 0);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_bp4_l4), 1),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_bp4_l4), 1),
 				 0);
 		kt_vcpu_start(&vm, 0, g_int3);
 		kt_run(&vm, 0, KT_RUN_GUEST, &st);
@@ -1313,11 +1313,11 @@ START_TEST(test_inject_bp_return_rip)
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, kt_bp_count, 0);
 	kt_poke(&vm, kt_bp_rip, 0);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_int3_insn), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_int3_insn), 1), 0);
 	kt_vcpu_start(&vm, 0, g_int3);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_int3_insn);
 	ck_assert_uint_eq(kt_rip(&vm, 0), kt_gva(&vm, g_int3_insn));
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_int3_insn), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_int3_insn), 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 	ex = raw_inject_bp_run(&vm);
 	right = ex == KVM_EXIT_IO && vm.m.run[0]->io.port == KT_PORT_DONE &&
@@ -1340,10 +1340,10 @@ START_TEST(test_inject_bp_return_rip)
 		return;
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
 	kt_vcpu_start(&vm, 0, g_loop);
 	kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_bp), 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 	ex = raw_inject_bp_run(&vm);
 	if (ex == KVM_EXIT_IO && vm.m.run[0]->io.port == KT_PORT_FAIL) {
@@ -1482,7 +1482,7 @@ static void smp_start(struct smp *s, struct smp_thread t[2], void *(*fn)(void *)
 		kt_vcpu_start(&s->vm, i, g_mp);
 	if (bp_label)
 		ck_assert_int_eq(
-			kvmdbg_insert(s->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&s->vm, bp_label), 1), 0);
+			kvmdbg_vm_insert(s->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&s->vm, bp_label), 1), 0);
 	ck_assert_int_eq(pthread_barrier_init(&s->bar, NULL, 3), 0);
 	for (unsigned int i = 0; i < 2; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
@@ -1512,14 +1512,14 @@ START_TEST(test_smp_both_stop)
 	smp_start(&s, t, smp_both_thread, NULL);
 	bp = kt_gva(&s.vm, g_mp_bp);
 	pthread_barrier_wait(&s.bar); /* 1: both at the marker */
-	ck_assert_int_eq(kvmdbg_insert(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	pthread_barrier_wait(&s.bar); /* 2 */
 	pthread_barrier_wait(&s.bar); /* 3: both stopped, before the first increment */
 	ck_assert_uint_eq(kt_peek(&s.vm, g_mp_count), 0);
 	pthread_barrier_wait(&s.bar); /* 4 */
 	pthread_barrier_wait(&s.bar); /* 5: both stopped again, one increment each */
 	mid_count = kt_peek(&s.vm, g_mp_count);
-	ck_assert_int_eq(kvmdbg_remove(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	pthread_barrier_wait(&s.bar); /* 6 */
 	smp_join(&s, t);
 
@@ -1551,7 +1551,7 @@ START_TEST(test_smp_removed_before_run)
 	smp_start(&s, t, smp_stale_thread, g_mp_bp);
 	bp = kt_gva(&s.vm, g_mp_bp);
 	pthread_barrier_wait(&s.bar); /* 1: both prepared with it, not running */
-	ck_assert_int_eq(kvmdbg_remove(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(s.vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	pthread_barrier_wait(&s.bar); /* 2: KVM_RUN with the old state */
 	smp_join(&s, t);
 
@@ -1644,9 +1644,9 @@ START_TEST(test_smp_stress)
 		unsigned int k = changes++ % 3 == 2 ? 1 : 0;
 
 		if (in[k])
-			ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
 		else
-			ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, bp[k], 1), 0);
 		in[k] = !in[k];
 		usleep(20);
 	}
@@ -1802,7 +1802,7 @@ START_TEST(test_smp_all_stop)
 	kt_poke(&a->vm, g_spin_stop, 0);
 	kt_vcpu_start(&a->vm, 0, g_loop);
 	kt_vcpu_start(&a->vm, 1, g_spin);
-	ck_assert_int_eq(kvmdbg_insert(a->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&a->vm, g_loop_bp), 1),
+	ck_assert_int_eq(kvmdbg_vm_insert(a->vm.dbg, KVMDBG_BREAK_HW, kt_gva(&a->vm, g_loop_bp), 1),
 			 0);
 	a->pinned = cpus >= 2;
 	for (unsigned int i = 0; i < 2; i++) {
@@ -1839,7 +1839,7 @@ START_TEST(test_smp_all_stop)
 			      "round %u: vCPU 1 stopped at %s", r,
 			      kt_sym(&a->vm, a->rip1[r], b, sizeof(b)));
 		if (r == ALLSTOP_ROUNDS - 1)
-			ck_assert_int_eq(kvmdbg_insert(a->vm.dbg, KVMDBG_BREAK_HW,
+			ck_assert_int_eq(kvmdbg_vm_insert(a->vm.dbg, KVMDBG_BREAK_HW,
 						       kt_gva(&a->vm, g_spin_loop), 1),
 					 0);
 		sem_post(&a->go[0]);
@@ -1850,7 +1850,7 @@ START_TEST(test_smp_all_stop)
 		ck_assert_msg(!a->failed[0], "%s", a->err[0]);
 		sem_wait(&a->stopped[1]);
 		ck_assert_msg(!a->failed[1], "%s", a->err[1]);
-		ck_assert_int_eq(kvmdbg_remove(a->vm.dbg, KVMDBG_BREAK_HW,
+		ck_assert_int_eq(kvmdbg_vm_remove(a->vm.dbg, KVMDBG_BREAK_HW,
 					       kt_gva(&a->vm, g_spin_loop), 1),
 				 0);
 		kt_poke(&a->vm, g_spin_stop, 1);
@@ -1859,7 +1859,7 @@ START_TEST(test_smp_all_stop)
 	} else {
 		/* A vCPU thread failed: stop the other one and report. */
 		kt_poke(&a->vm, g_spin_stop, 1);
-		kvmdbg_remove_all(a->vm.dbg);
+		kvmdbg_vm_remove_all(a->vm.dbg);
 		for (unsigned int i = 0; i < 2; i++) {
 			sem_post(&a->go[i]);
 			sem_post(&a->go[i]);
@@ -1912,13 +1912,13 @@ static void sw_hits_all_stop(bool fill_slots)
 	at = kt_gva(&vm, g_loop_bp);
 	for (unsigned int k = 0; fill_slots; k++) {
 		/* Instructions of g_step, which no vCPU runs here. */
-		int r = kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + k, 1);
+		int r = kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step_0) + k, 1);
 
 		if (r == -ENOSPC || r == -EOPNOTSUPP)
 			break;
 		ck_assert_int_eq(r, 0);
 	}
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
 	stops = kt_allstop_breaks(&vm, 2, at, breaks, err, sizeof(err));
 	ck_assert_msg(!err[0], "%s", err);
 	kt_note("software breakpoint hit by 2 vCPUs, all-stop%s: %u + %u stops of %u + %u "
@@ -1928,7 +1928,7 @@ static void sw_hits_all_stop(bool fill_slots)
 		ck_assert_msg(breaks[v] == SWHITS_N,
 			      "vCPU %u: %u stops at the software breakpoint in %u iterations (%s)", v,
 			      breaks[v], SWHITS_N, breaks[v] < SWHITS_N ? "hits lost" : "hits doubled");
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 1), 0);
 	kt_vm_destroy(&vm);
 }
 
@@ -1983,7 +1983,7 @@ START_TEST(test_prepare_ioctl_counts)
 	ck_assert_uint_eq(n_ioctl, 0);
 
 	/* One change: exactly one KVM_SET_GUEST_DEBUG, then none. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	counts_reset();
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 	ck_assert_uint_eq(n_sgd, 1);
@@ -1993,8 +1993,8 @@ START_TEST(test_prepare_ioctl_counts)
 	ck_assert_uint_eq(n_ioctl, 0);
 
 	/* Changes that cancel out leave KVM alone. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
 	counts_reset();
@@ -2029,7 +2029,7 @@ START_TEST(test_prepare_ioctl_counts)
 	ck_assert_uint_eq(n_ioctl, 0);
 
 	/* Remove: one KVM_SET_GUEST_DEBUG, then none. */
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	counts_reset();
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 	ck_assert_uint_eq(n_sgd, 1);
@@ -2097,7 +2097,7 @@ static void run_failing(int mode)
 	atomic_store(&n_failed, 0);
 	retries_without_sgd = 0;
 
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
 	atomic_store(&fail_armed, mode);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), -EINTR);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
@@ -2171,8 +2171,8 @@ static void watch_run(enum kvmdbg_type type, const char *const *stops, unsigned 
 
 	kt_vm_create(&vm, NULL);
 	var = kt_gva(&vm, g_watch_var);
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, type, var, 8), 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, var, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, type, var, 8), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, var, 8), 0);
 	kt_vcpu_start(&vm, 0, g_watch);
 	for (unsigned int i = 0; i < n; i++) {
 		struct kvmdbg_event ev = kt_expect_event(&vm, 0, KVMDBG_STOP_WATCH, stops[i]);
@@ -2196,7 +2196,7 @@ static void watch_silent(enum kvmdbg_type type)
 	struct kt_vm vm;
 
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, kt_gva(&vm, g_watch_var), 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, kt_gva(&vm, g_watch_var), 8), 0);
 	kt_vcpu_start(&vm, 0, g_watch);
 	kt_expect_done(&vm, 0);
 	kt_vm_destroy(&vm);
@@ -2234,7 +2234,7 @@ START_TEST(test_watch_read_unsupported)
 
 	/* x86 hardware has no read-only match. */
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_READ, kt_gva(&vm, g_watch_var), 8),
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_READ, kt_gva(&vm, g_watch_var), 8),
 			 -EOPNOTSUPP);
 	ck_assert(!kt_has(KVMDBG_FEAT_WATCH_READ));
 	kt_vm_destroy(&vm);
@@ -2254,29 +2254,29 @@ START_TEST(test_sw_break)
 	p = kt_hva(&vm, g_loop_bp);
 	orig = *p;
 	if (!c.sw_breakpoints) {
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), -EOPNOTSUPP);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), -EOPNOTSUPP);
 		ck_assert_uint_eq(*p, orig);
 		kt_not_exercised("sw_break", "USE_SW_BP not advertised");
 		kt_vm_destroy(&vm);
 		return;
 	}
 	/* The guest byte through the memory callbacks, refcounted. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
 	ck_assert_uint_eq(*p, 0xcc);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
 	ck_assert_uint_eq(*p, 0xcc);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
 	ck_assert_uint_eq(*p, orig);
-	ck_assert_int_eq(kvmdbg_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, bp, 1), -ENOENT);
 	/* Out of guest memory: the callback's error, nothing changed. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, vm.m.mem_size, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, vm.m.mem_size, 1), -EFAULT);
 
 	if (kt_has(KVMDBG_FEAT_SW_BREAK)) {
 		struct kvmdbg_event ev;
 
 		kt_poke(&vm, g_loop_n, 3);
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
 		kt_vcpu_start(&vm, 0, g_loop);
 		ev = kt_expect_event(&vm, 0, KVMDBG_STOP_BREAK, g_loop_bp);
 		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -2294,7 +2294,7 @@ START_TEST(test_sw_break)
 	} else {
 		kt_not_exercised("sw_break", "%s; only the guest-memory side was checked",
 				 missing_why(KVMDBG_FEAT_SW_BREAK));
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, bp, 1), 0);
 	}
 	/* Freeing the session puts the guest's byte back. */
 	for (unsigned int i = 0; i < vm.nr_vcpus; i++) {
@@ -2546,10 +2546,10 @@ START_TEST(test_dregs_watch_slot)
 		return;
 	kt_vm_create(&vm, NULL);
 	for (unsigned int i = 0; i < k; i++)
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, fill[i]), 1),
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, fill[i]), 1),
 				 0);
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, type, acc_w(&vm), 4), 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, acc_w(&vm), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, type, acc_w(&vm), 4), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, acc_w(&vm), 4), 0);
 	ns = acc_run(&vm, a, sizeof(a) / sizeof(a[0]), s);
 	acc_check(&vm, a, sizeof(a) / sizeof(a[0]), &r, 1, s, ns, NULL);
 	ck_assert_uint_eq(ns, type == KVMDBG_WATCH_WRITE ? 3 : 5);
@@ -2580,11 +2580,11 @@ START_TEST(test_dregs_watch_four)
 	kt_vm_create(&vm, NULL);
 	for (unsigned int j = 0; j < 4; j++) {
 		r[j] = (struct wrange){ type, 16 * (int)j, 8 };
-		ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, acc_w(&vm) + r[j].rel, 8), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, acc_w(&vm) + r[j].rel, 8), 0);
 		slot_of[j] = 0;
 	}
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, type, acc_w(&vm) + 64, 1), 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, acc_w(&vm) + 64, 1), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, type, acc_w(&vm) + 64, 1), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, acc_w(&vm) + 64, 1), -ENOSPC);
 	for (unsigned int j = 0; j < 4; j++) {
 		a[n++] = (struct acc){ KT_ACC_W8, 16 * (int)j };
 		a[n++] = (struct acc){ KT_ACC_R1, 16 * (int)j + 7 };
@@ -2634,8 +2634,8 @@ START_TEST(test_dregs_watch_lengths)
 	for (unsigned int i = 0; i < n; i++)
 		expect += acc_hits(&a[i], &r);
 	kt_vm_create(&vm, NULL);
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, type, acc_w(&vm) + 8, len), 1);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, acc_w(&vm) + 8, len), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, type, acc_w(&vm) + 8, len), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, acc_w(&vm) + 8, len), 0);
 	ns = acc_run(&vm, a, n, s);
 	acc_check(&vm, a, n, &r, 1, s, ns, NULL);
 	ck_assert_uint_eq(ns, expect);
@@ -2706,8 +2706,8 @@ START_TEST(test_dregs_watch_range)
 	}
 	kt_vm_create(&vm, NULL);
 	w = acc_w(&vm);
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, type, w + r.rel, r.len), range_cases[c].slots);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, type, w + r.rel, r.len), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, type, w + r.rel, r.len), range_cases[c].slots);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, type, w + r.rel, r.len), 0);
 	ns = acc_run(&vm, a, n, s);
 	acc_check(&vm, a, n, &r, 1, s, ns, NULL);
 
@@ -2810,11 +2810,11 @@ START_TEST(test_dregs_watch_range_nospc)
 	kt_vm_create(&vm, NULL);
 	w = acc_w(&vm);
 	/* 1 + 2 + 4 + 8 + 8 + 4 + 2 + 1 */
-	ck_assert_int_eq(kvmdbg_slots_needed(vm.dbg, KVMDBG_WATCH_WRITE, w + 1, 30), 8);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 1, 30), -ENOSPC);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 8, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_WATCH_WRITE, w + 1, 30), 8);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 1, 30), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 8, 1), 0);
 	/* 3 slots left: a 4-slot range does not fit, a 3-slot one does. */
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 19, 10), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, w + 19, 10), -ENOSPC);
 	ns = acc_run(&vm, a, 4, s);
 	acc_check(&vm, a, 4, &r, 1, s, ns, NULL);
 	ck_assert_uint_eq(ns, 1);
@@ -2843,7 +2843,7 @@ START_TEST(test_dregs_watch_while_stepping)
 		tab[4 * i + 3] = 0;
 	}
 	memset(tab + 8, 0, 4);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, acc_w(&vm), 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, acc_w(&vm), 4), 0);
 	kt_vcpu_start(&vm, 0, g_acc);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	for (;;) {
@@ -2895,7 +2895,7 @@ START_TEST(test_dregs_watch_rep)
 		return;
 	kt_vm_create(&vm, NULL);
 	dst = kt_hva(&vm, g_rep_dst);
-	ck_assert_int_eq(kvmdbg_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_rep_dst) + 3, 1),
+	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_WATCH_WRITE, kt_gva(&vm, g_rep_dst) + 3, 1),
 			 0);
 	kt_vcpu_start(&vm, 0, g_rep);
 	ev = kt_expect_event(&vm, 0, KVMDBG_STOP_WATCH, NULL);

@@ -270,7 +270,7 @@ static void debugger(double secs)
 		pthread_mutex_lock(&T.lock);
 		if (rnd(64) == 0) {
 			b = atomic_fetch_add(&T.seq, 1) + 1;
-			r = kvmdbg_remove_all(T.vm.dbg);
+			r = kvmdbg_vm_remove_all(T.vm.dbg);
 			if (!r) {
 				e = atomic_fetch_add(&T.seq, 1) + 1;
 				for (int j = 0; j < NADDR; j++)
@@ -283,7 +283,7 @@ static void debugger(double secs)
 			}
 		} else if (T.inserted[k]) {
 			b = atomic_fetch_add(&T.seq, 1) + 1;
-			r = kvmdbg_remove(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
+			r = kvmdbg_vm_remove(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
 			if (!r) {
 				e = atomic_fetch_add(&T.seq, 1) + 1;
 				T.hist[k][T.nhist[k] - 1].rem0 = b;
@@ -293,7 +293,7 @@ static void debugger(double secs)
 			}
 		} else if (T.nhist[k] < MAXINC) {
 			b = atomic_fetch_add(&T.seq, 1) + 1;
-			r = kvmdbg_insert(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
+			r = kvmdbg_vm_insert(T.vm.dbg, KVMDBG_BREAK_HW, T.addr[k], 1);
 			if (r == -ENOSPC) {
 				r = 0; /* four slots, five candidates */
 			} else if (!r) {
@@ -385,7 +385,7 @@ START_TEST(test_threads_insert_remove_while_running)
 	       sum.kicks, sum.iterations);
 	fflush(stdout);
 	ck_assert_msg(!atomic_load(&T.failed), "%s", T.err);
-	ck_assert_int_eq(kvmdbg_remove_all(T.vm.dbg), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(T.vm.dbg), 0);
 	kt_vm_destroy(&T.vm);
 	pthread_mutex_destroy(&T.lock);
 	ck_assert_uint_gt(sum.stops, 0);

@@ -217,35 +217,73 @@ START_TEST(test_vm_new_errors)
 }
 END_TEST
 
+/* Sized options from a newer caller (libbpf's OPTS_VALID): unknown trailing
+ * bytes must be zero; KVMDBG_OPTS sets sz. */
+START_TEST(test_vm_opts_sized)
+{
+	const struct kvmdbg_host_ops *fake_x86 = fake_host(KVMDBG_ARCH_X86_64);
+	struct {
+		struct kvmdbg_vm_opts known;
+		uint64_t future;
+	} newer;
+	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
+	struct kvmdbg_overlay_stats st;
+	KVMDBG_OPTS(kvmdbg_vm_opts, o, .allow_overcover = 1);
+
+	ck_assert_uint_eq(o.sz, sizeof(struct kvmdbg_vm_opts));
+	ck_assert_ptr_null(o.mem);
+	ck_assert_int_eq(o.allow_overcover, 1);
+
+	memset(&newer, 0, sizeof(newer));
+	newer.known.sz = sizeof(newer);
+	newer.future = 1;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), -E2BIG);
+	ck_assert_ptr_null(vm);
+	newer.future = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
+
+	/* Result structs: a NULL or a too-small one is refused. */
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(NULL, &st), -EINVAL);
+
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_STEP));
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_BREAK));
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_WATCH));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_GUEST));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_NONE));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(-1));
+}
+END_TEST
+
 START_TEST(test_insert_errors_change_nothing)
 {
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(NULL, KVMDBG_BREAK_HW, 0x100, 1), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, 9, 0x100, 1), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x100, 0), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, UINT64_MAX - 2, 8), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x100, 4), -EOPNOTSUPP);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), -ENOENT);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x100, 1), -ENOENT);
-	ck_assert_int_eq(kvmdbg_remove(NULL, KVMDBG_BREAK_SW, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(NULL, KVMDBG_BREAK_HW, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, 9, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x100, 0), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, UINT64_MAX - 2, 8), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x100, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(NULL, KVMDBG_BREAK_SW, 0x100, 1), -EINVAL);
 
 	/* Three slots taken, then a 3-slot watchpoint does not fit: -ENOSPC and
 	 * nothing half-inserted. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
-	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), 3);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), 3);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), -ENOSPC);
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 2);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), -ENOSPC);
 	/* Counting is not limited by what is free. */
-	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), 4);
-	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 14), 6);
-	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
-	ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), 4);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 14), 6);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
 	env_free(&e);
 }
 END_TEST
@@ -255,27 +293,27 @@ START_TEST(test_refcounts)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
 	/* Same address, other length: another point. */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 2), -ENOENT);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 2), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 4);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), -ENOENT);
 	/* Execution breakpoints: identified by address, whatever gdb's kind. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x500, 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x500, 0), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x500, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x500, 0), 0);
 
 	/* Software breakpoints: refcounted, bytes restored on the last remove. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
 	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
 	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
 	ck_assert_uint_eq(fh.mem[0x600], fh.orig[0x600]);
 	env_free(&e);
 }
@@ -287,27 +325,27 @@ START_TEST(test_sw_memory_failures)
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	fh_fault_arm_site(FH_MEM_READ, 1, EFAULT);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
 	ck_assert_uint_eq(e.vm->sw.count, 0);
 	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
 	ck_assert_uint_eq(e.vm->sw.count, 0);
 	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 	/* The last byte of the address space is a valid int3 address; the
 	 * memory callback refuses it and nothing changes. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 1), -EFAULT);
 	ck_assert_uint_eq(e.vm->sw.count, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, MEM_SIZE + 5, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, MEM_SIZE + 5, 1), -EFAULT);
 
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), 0);
 	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
 	ck_assert_uint_eq(fh.mem[0x700], 0xcc); /* still inserted, still tracked */
 	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
 	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
-	ck_assert_int_eq(kvmdbg_remove_all(e.vm), -EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), -EFAULT);
 	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
-	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
 	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 	env_free(&e);
 
@@ -316,7 +354,7 @@ START_TEST(test_sw_memory_failures)
 		struct kvmdbg_vm *vm;
 
 		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), 0);
-		ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
 		kvmdbg_vm_free(vm);
 	}
 }
@@ -334,9 +372,9 @@ START_TEST(test_vm_free_restores_memory)
 		seed = seed * 1103515245 + 12345;
 		a = (seed >> 4) % MEM_SIZE;
 		if ((seed >> 28) & 1)
-			kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, a, 1);
+			kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, a, 1);
 		else
-			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, a, 1), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, a, 1), 0);
 	}
 	ck_assert_uint_gt(e.vm->sw.count, 100);
 	env_free(&e);
@@ -397,16 +435,16 @@ START_TEST(test_sw_break_top_address)
 			runs[i].exit_reason = KVM_EXIT_DEBUG;
 		}
 		if (!x86)
-			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 4),
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 4),
 					 -EINVAL);
-		ck_assert_int_eq(kvmdbg_slots_needed(e.vm, KVMDBG_BREAK_SW, at, len), 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x100, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x100, len), 0);
 		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
 		ck_assert_uint_eq(e.vm->sw.count, 2);
 		ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, at));
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
 		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
 
 		/* Hit, reported, stepped over with the guest's bytes back. */
@@ -434,17 +472,17 @@ START_TEST(test_sw_break_top_address)
 		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
 
 		/* Removed: the guest's bytes back, the table empty of it. */
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
 		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
 		ck_assert_ptr_null(kvmdbg_swtab_find(&e.vm->sw, at));
 		ck_assert_uint_eq(e.vm->sw.count, 1);
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, len), -ENOENT);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), -ENOENT);
 		/* remove_all and vm_free restore it too. */
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
-		ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
 		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
 		ck_assert_uint_eq(e.vm->sw.count, 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
 		env_free(&e);
 		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
 		ck_assert(fh_mem_is_orig());
@@ -468,8 +506,8 @@ START_TEST(test_points_array_full)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
 	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000 + 4 * i, 4), 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x8000 + 8 * i, 8), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000 + 4 * i, 4), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x8000 + 8 * i, 8), 0);
 	}
 	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
 		ck_assert_uint_ne(e.vm->points[i].id, 0);
@@ -477,15 +515,15 @@ START_TEST(test_points_array_full)
 	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, KVMDBG_POOL_WP), 0);
 	memcpy(points, e.vm->points, sizeof(points));
 	slots = e.vm->slots;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), -ENOSPC);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x9000, 8), -ENOSPC);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x9000, 8), -ENOSPC);
 	ck_assert_int_eq(memcmp(points, e.vm->points, sizeof(points)), 0);
 	ck_assert_int_eq(memcmp(&slots, &e.vm->slots, sizeof(slots)), 0);
 	/* One removed: its entry and slot are free for the next. */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), 0);
-	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
 	env_free(&e);
 }
 END_TEST
@@ -500,8 +538,8 @@ START_TEST(test_vm_free_busy)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	VM_FREE_BUSY(e.vm);
 	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
 	ck_assert_uint_eq(e.vm->sw.count, 1);
@@ -543,25 +581,25 @@ START_TEST(test_point_ids_unique)
 	uint32_t a, b, c;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	a = e.vm->points[0].id;
 	/* Failed inserts: -EOPNOTSUPP, -EINVAL, -ENOSPC (3 slots asked, 3 free
 	 * but 4 needed), each consuming nothing. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x1000, 4), -EOPNOTSUPP);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 0), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x1000, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 0), -EINVAL);
 	for (int i = 0; i < 100; i++)
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), -ENOSPC);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
 	b = e.vm->points[1].id;
 	ck_assert_uint_eq(b, a + 1);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
 
 	/* The numbering about to wrap while id a is live: the wrapped ids skip
 	 * it. */
 	e.vm->next_id = KVMDBG_OWNER_SW - 2;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
 		uint32_t id = e.vm->points[i].id;
 
@@ -580,7 +618,7 @@ START_TEST(test_point_ids_unique)
 	ck_assert_uint_eq(ev.addr, 0x200);
 	c = e.vm->next_id;
 	/* A failed insert after the wrap takes none either. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x2000, 8), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x2000, 8), -ENOSPC);
 	ck_assert_uint_eq(e.vm->next_id, c);
 	env_free(&e);
 }
@@ -602,7 +640,7 @@ START_TEST(test_prepare_generation)
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].set_calls, 1);
 
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].set_calls, 2);
@@ -616,7 +654,7 @@ START_TEST(test_prepare_generation)
 	ck_assert_uint_eq(fh.v[1].hw.slot[0][0].value, 0x100);
 
 	/* A failing ioctl: error returned, retried next time. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -634,8 +672,8 @@ START_TEST(test_prepare_generation)
 	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
 	ck_assert_int_eq(fh.v[0].set_calls, 5);
 	/* Insert then remove before a prepare: same state, no ioctl. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].set_calls, 5);
 	env_free(&e);
@@ -650,8 +688,8 @@ START_TEST(test_x86_hw_break_stepover)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 
 	x86_db(0, 0x180, 1u << 1);
@@ -694,7 +732,7 @@ START_TEST(test_x86_rf_resume)
 	int calls;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	calls = fh.v[0].set_calls;
 	x86_db(0, 0x100, 1u << 0);
@@ -728,7 +766,7 @@ START_TEST(test_x86_step_onto_breakpoint)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x104, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x104, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* Step lands on the breakpoint's address: a step stop. */
@@ -760,19 +798,19 @@ START_TEST(test_x86_stale_and_removed)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* Removed before this vCPU prepared again: never reported as a hit. */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(fh.v[0].inject_calls, 0);
 	/* ...even when another point took the same slot number meanwhile. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	x86_db(1, 0x200, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
@@ -782,7 +820,7 @@ START_TEST(test_x86_stale_and_removed)
 	x86_db(0, 0x300, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].ctl, 0);
 
@@ -814,7 +852,7 @@ START_TEST(test_x86_guest_reinjection)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* The guest single-steps itself (TF) while the host is not stepping. */
 	x86_db(0, 0x444, DR6_BS);
@@ -854,7 +892,7 @@ START_TEST(test_x86_guest_reinjection)
 	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE);
 	fh.guest.dr7 = 0x400 | 3u << 4;
 	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	expect_guest_db(&e, 0, 0x555, 1u << 2, 1u << 2);
 	/* ...but not at another PC: a stale bit of the same slot. */
@@ -876,7 +914,7 @@ START_TEST(test_x86_guest_reinjection)
 	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED);
 	fh.guest.dr7 = 0x400 | 3u << 4;
 	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x555, 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -898,7 +936,7 @@ START_TEST(test_x86_stale_b_bits_not_injected)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 		if (i) {
@@ -912,7 +950,7 @@ START_TEST(test_x86_stale_b_bits_not_injected)
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	}
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
 	for (unsigned int i = 0; i < 4; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -925,7 +963,7 @@ START_TEST(test_x86_stale_b_bits_not_injected)
 	}
 	/* Stale B bits alone, with nothing of ours running: nothing at all. */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x1003, 0xf);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -962,7 +1000,7 @@ START_TEST(test_x86_guest_only_causes)
 	for (int vmx = 0; vmx < 2; vmx++) {
 		env_new(&e, KVMDBG_ARCH_X86_64, 0);
 		fh.icebp_on_insn = vmx;
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 		/* ICEBP at 0x300: VMX stops on it, SVM after it. */
 		fh.mem[0x300] = 0xf1;
@@ -997,7 +1035,7 @@ START_TEST(test_x86_guest_only_causes)
 	}
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	/* Bus lock: raw DR6 bit 11 clear. */
 	fh.v[0].exit = (struct kvmdbg_exit){
@@ -1029,7 +1067,7 @@ START_TEST(test_x86_watch_trap)
 	int calls;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1003, 6), 0); /* 3 slots */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1003, 6), 0); /* 3 slots */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	calls = fh.v[0].set_calls;
 	x86_db(0, 0x123, 1u << 1);
@@ -1053,7 +1091,7 @@ START_TEST(test_x86_sw_break)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP);
 	x86_bp(0, 0x800);
@@ -1093,7 +1131,7 @@ START_TEST(test_x86_sw_break)
 
 	/* Hit, then removed before the exit was handled: run again, no
 	 * injection (the guest's byte is back). */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	x86_bp(0, 0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
@@ -1108,17 +1146,17 @@ START_TEST(test_sw_removed_while_lifted)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_bp(0, 0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* lifted */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
 	x86_db(0, 0x802, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0); /* not re-inserted */
 	/* Freed mid step-over: the guest's bytes are restored too. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x810, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x810, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_bp(0, 0x810);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1134,7 +1172,7 @@ START_TEST(test_regs_changed_stepover)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1159,7 +1197,7 @@ START_TEST(test_x86_rep_string_stepover)
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
 	fh.mem[0x100] = 0xf3; /* rep movsb */
 	fh.mem[0x101] = 0xa4;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x100, 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1187,7 +1225,7 @@ START_TEST(test_x86_rep_string_stepover)
 	fh.mem[0x180] = 0xf0; /* lock incl (%rax) */
 	fh.mem[0x181] = 0xff;
 	fh.mem[0x182] = 0x00;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x180, 1u << 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1198,12 +1236,12 @@ START_TEST(test_x86_rep_string_stepover)
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
 	x86_db(0, 0x183, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
 
 	/* A jump to itself completes every step: the breakpoint fires again. */
 	fh.mem[0x200] = 0xeb; /* jmp . */
 	fh.mem[0x201] = 0xfe;
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	x86_db(0, 0x200, 1u << 1);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1224,10 +1262,10 @@ START_TEST(test_x86_data_addr_of_reported_point)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2001, 3), 0); /* 2 slots */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2001, 3), 0); /* 2 slots */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
 	/* Slot 0 (removed point) and slot 2 (second piece of the live one). */
 	x86_db(0, 0x50, 1u << 0 | 1u << 2);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1257,9 +1295,9 @@ START_TEST(test_arm64_break_watch_stepover)
 	struct env e;
 
 	env_new(&e, KVMDBG_ARCH_ARM64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1002, 4), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_READ, 0x3004, 2), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1002, 4), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x3004, 2), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
@@ -1321,8 +1359,8 @@ START_TEST(test_arm64_brk)
 			  (((uint32_t)brk[0] | (uint32_t)brk[1] << 8 | (uint32_t)brk[2] << 16 |
 			    (uint32_t)brk[3] << 24) >> 5) & 0xffff);
 	ck_assert_uint_eq(kvmdbg_x86_ops.sw_imm, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x802, 4), -EINVAL);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x802, 4), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
@@ -1378,7 +1416,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		struct env e;
 
 		env_new(&e, arches[k], 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
 		/* Both vCPUs stop at it. */
 		for (int i = 0; i < 2; i++) {
 			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
@@ -1395,8 +1433,8 @@ START_TEST(test_sw_reinserted_while_lifted)
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
 		/* Removed and inserted again under the step: still the guest's
 		 * bytes (else vCPU 0's step runs our instruction again). */
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
 		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
 			      "%s: the breakpoint was written back under a vCPU's step",
 			      x86 ? "x86" : "arm64");
@@ -1433,8 +1471,8 @@ START_TEST(test_sw_reinserted_while_lifted)
 			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
 		env_free(&e);
 		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 	}
@@ -1475,7 +1513,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		int s;
 
 		env_new(&e, arches[k], 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
 		for (int i = 0; i < 2; i++) {
 			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
 			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
@@ -1538,7 +1576,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		/* No free slot: vCPU 1 waits (-EAGAIN, nothing applied) from
 		 * vCPU 0's stop until its step-over has ended. */
 		for (unsigned int n = 0; n < e.vm->lim.nr[KVMDBG_POOL_BP]; n++)
-			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
 		for (int i = 0; i < 2; i++)
 			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
 		if (x86)
@@ -1604,7 +1642,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			memcpy(fh.orig + at, a->sw_insn, 4);
 		}
 		ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
 
 		for (int user_step = 0; user_step < 2; user_step++) {
 			ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], user_step), 0);
@@ -1661,7 +1699,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			arm64_exit(1, ESR_EC(0x3c) | a->sw_imm, at, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
 		env_free(&e);
 		ck_assert(fh_mem_is_orig());
 	}
@@ -1705,7 +1743,7 @@ START_TEST(test_overlay_merge_route_suspend)
 
 	/* The host takes slot 0: the guest's DR0 moves to a free slot, its DR1
 	 * to the next; the I/O breakpoint never reaches the hardware. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, 0); /* GD exit not verified */
@@ -1743,9 +1781,9 @@ START_TEST(test_overlay_merge_route_suspend)
 	ck_assert_uint_eq(st.reinjected, 2);
 
 	/* The host takes every slot: the host wins, both guest slots wait. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x120, 1), 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x130, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x120, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x130, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* steps past 0x100 */
 	x86_db(0, 0x101, DR6_BS);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
@@ -1756,7 +1794,7 @@ START_TEST(test_overlay_merge_route_suspend)
 	for (int i = 0; i < 4; i++)
 		ck_assert_uint_lt(owner_of(e.v[0], i), KVMDBG_OWNER_GUEST);
 	/* One freed: the guest's DR1 may have its own number back... DR0 first. */
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
 	ck_assert_uint_eq(st.merged, 1);
@@ -1781,7 +1819,7 @@ START_TEST(test_overlay_merge_route_suspend)
 	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x580);
 
 	/* The host detaches: the guest's own registers run as before. */
-	ck_assert_int_eq(kvmdbg_remove_all(e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].ctl, 0);
 	env_free(&e);
@@ -1827,7 +1865,7 @@ START_TEST(test_overlay_gd_exit)
 
 	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
 			KVMDBG_OVERLAY_GUEST);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
 
@@ -1896,7 +1934,7 @@ START_TEST(test_overlay_guest_bp_live)
 			KVMDBG_OVERLAY_GUEST);
 	fh.guest.value[0][0] = 0x100;
 	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
 	ck_assert_uint_eq(st.merged, 0);
@@ -1961,6 +1999,7 @@ TEST_SUITE(core)
 	add_test(tc, test_slots_all_or_nothing);
 	add_test(tc, test_swtab_model);
 	add_test(tc, test_vm_new_errors);
+	add_test(tc, test_vm_opts_sized);
 	add_test(tc, test_insert_errors_change_nothing);
 	add_test(tc, test_refcounts);
 	add_test(tc, test_sw_memory_failures);

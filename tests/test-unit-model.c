@@ -83,7 +83,7 @@ START_TEST(test_arm64_watch_steps_past)
 	fh_reset(KVMDBG_ARCH_ARM64);
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
-	ck_assert_int_eq(kvmdbg_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);
 	ck_assert_uint_ne(f->hw.slot[KVMDBG_POOL_WP][0].ctrl, 0);
 	/* str x1, [x0] at 0x600 writes 0x1000: watchpoint, EC 0x34, WnR. */

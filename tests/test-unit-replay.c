@@ -134,7 +134,7 @@ START_TEST(test_x86_headline_replay)
 
 	env_new(&e, KVMDBG_ARCH_X86_64, features);
 	put(0x1000, (const uint8_t[]){0x31, 0xc0, 0x40, 0x90, 0xeb, 0xfc}, 6);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	for (int i = 0; i < 3; i++) {
 		x86_exit(1, 0x1003, 0xffff0ff1, 0x402);
@@ -150,7 +150,7 @@ START_TEST(test_x86_headline_replay)
 			x86_exit(1, 0x1002, 0xffff0ff0, 0x402);
 		}
 	}
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	for (int i = 0; i < 4; i++) {
@@ -204,7 +204,7 @@ START_TEST(test_x86_stale_b_bits)
 		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 0), 0);
 
 		/* 3. Our breakpoint in slot 0 with stale bits of the others. */
-		ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x400, 1), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x400, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 		x86_exit(1, 0x400, RAW_DR6 | DR6_B(0) | (stale & ~1ull), 0x402);
 		ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
@@ -274,7 +274,7 @@ START_TEST(test_x86_bd)
 
 	env_new(&e, KVMDBG_ARCH_X86_64, features);
 	no_f1_near(0x700);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	/* The guest never set GD: a BD nobody asked for is not delivered. */
 	x86_exit(1, 0x700, RAW_DR6 | DR6_BD, 0x402);
@@ -358,7 +358,7 @@ START_TEST(test_x86_rtm)
 	ck_assert(!inj);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 0), 0);
 	/* Our breakpoint inside a transaction (DR7.RTM as we ran): ours. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x910, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x910, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	x86_exit(1, 0x910, (RAW_DR6 & ~DR6_RTM) | DR6_B(0), 0x402 | DR7_RTM);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
@@ -454,12 +454,12 @@ START_TEST(test_x86_int3)
 
 	env_new(&e, KVMDBG_ARCH_X86_64, features);
 	put(0xd00, (const uint8_t[]){0x90, 0xcc, 0x90, 0x90}, 4);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	x86_exit(3, 0xd02, RAW_DR6, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 	ck_assert(!inj);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
 	ck_assert_uint_eq(fh.mem[0xd02], 0x90);
 	x86_exit(3, 0xd02, RAW_DR6, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
@@ -520,8 +520,8 @@ START_TEST(test_arm64_esr_variants)
 			bool inj;
 
 			env_new(&e, KVMDBG_ARCH_ARM64, features);
-			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
-			ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
 			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 
 			a_exit(bk, 0x1000, 0);
@@ -553,8 +553,8 @@ START_TEST(test_arm64_esr_variants)
 				  ev.kind == KVMDBG_STOP_WATCH);
 
 			/* Both removed: their syndromes in flight are stale. */
-			ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
-			ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+			ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
 			a_exit(bk, 0x1000, 0);
 			ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_NONE && !inj,
 				      "features %#llx stale esr %#llx: %s, injected %d",
@@ -606,7 +606,7 @@ START_TEST(test_arm64_brk_variants)
 
 	env_new(&e, KVMDBG_ARCH_ARM64, features);
 	put(0x2000, nop, 4);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	a_exit(ESR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
@@ -614,7 +614,7 @@ START_TEST(test_arm64_brk_variants)
 	a_exit(ESR_EC(EC_SS_CUR), 0x2004, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
-	ck_assert_int_eq(kvmdbg_remove(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
 	a_exit(ESR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
@@ -639,7 +639,7 @@ START_TEST(test_arm64_unasked_step)
 	bool inj;
 
 	env_new(&e, KVMDBG_ARCH_ARM64, features);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	a_exit(ESR_EC(EC_SS_CUR), 0x1234, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
@@ -672,14 +672,14 @@ START_TEST(test_arm64_watch_pingpong)
 	int slots = 0;
 
 	env_new(&e, KVMDBG_ARCH_ARM64, 0);
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
 	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
 	/* Stopped at the store; the user adds an access watchpoint. The
 	 * replay's prepare began the step past the store: redo it. */
-	ck_assert_int_eq(kvmdbg_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x3000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x3000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);

@@ -12,9 +12,20 @@
  *   changed: no half-inserted watchpoint, no guest byte left modified, no
  *   hardware slot leaked.
  * - Option and result structs start with `size_t sz`, which the caller sets
- *   to `sizeof(struct ...)` as it knows it; the library only touches the
- *   fields that fit, so the structs can grow without breaking the ABI.
+ *   to `sizeof(struct ...)` as it knows it (KVMDBG_OPTS() does it); the
+ *   library only touches the fields that fit, so the structs can grow
+ *   without breaking the ABI. Options from a newer caller whose unknown
+ *   trailing bytes are not all zero are refused with -E2BIG.
  * - `_free(NULL)` is a no-op.
+ *
+ * Naming: every function is `kvmdbg_<object>_<verb>`, the object being the
+ * handle it takes first (`vm`, `vcpu`) or, for functions without one, the
+ * thing it asks about (`probe`, `stop`, `type`, `feature`). A *point* is a
+ * breakpoint or a watchpoint (enum kvmdbg_type says which); points are
+ * VM-wide and are inserted and removed (`kvmdbg_vm_insert/remove`), never
+ * "added" or "set"; a vCPU is prepared before KVM_RUN and handles the exit
+ * after it. Constants are `KVMDBG_<GROUP>_<NAME>`; `_new` returns a handle
+ * through an out parameter, `_free` releases it.
  *
  * The run loop a VMM writes, on both arches:
  * @code
@@ -86,6 +97,11 @@ enum kvmdbg_arch {
 	KVMDBG_ARCH_X86_64 = 1,
 	KVMDBG_ARCH_ARM64 = 2,
 };
+
+/**
+ * @defgroup probe Capability discovery: what the host and the guest offer
+ * @{
+ */
 
 /**
  * Capabilities the host's KVM advertises (KVM_CHECK_EXTENSION).
@@ -197,6 +213,12 @@ int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps);
  *         -errno of an ioctl or mmap that setting up the micro-VM needs.
  */
 int kvmdbg_probe_verified(int kvm_fd, uint64_t *features);
+/** @} */
+
+/**
+ * @defgroup session Sessions: one per VM, one per vCPU
+ * @{
+ */
 
 /** Guest memory access for software breakpoints, by guest-virtual address. */
 struct kvmdbg_mem_ops {
@@ -221,6 +243,13 @@ enum kvmdbg_overlay {
 	 *  kvmdbg_vcpu_refresh_guest() for how soon guest changes are seen. */
 	KVMDBG_OVERLAY_GUEST = 1,
 };
+
+/**
+ * Declare and initialise an options struct with its `sz` set, e.g.
+ * `KVMDBG_OPTS(kvmdbg_vm_opts, o, .overlay = KVMDBG_OVERLAY_GUEST);`. The
+ * fields not named are zero.
+ */
+#define KVMDBG_OPTS(TYPE, NAME, ...) struct TYPE NAME = {.sz = sizeof(struct TYPE), __VA_ARGS__}
 
 /** Options of kvmdbg_vm_new(). */
 struct kvmdbg_vm_opts {
@@ -248,7 +277,8 @@ struct kvmdbg_vm_opts {
  * not call back into the library.
  *
  * @return 0, or -EINVAL (NULL out, opts->sz too small, bad enum value, mem
- *         without both callbacks), -ENOMEM, -ENOTTY (the host has no guest
+ *         without both callbacks), -E2BIG (opts from a newer header with a
+ *         field this library does not know set), -ENOMEM, -ENOTTY (the host has no guest
  *         debugging, or vm_fd is not a KVM fd), -EOPNOTSUPP
  *         (KVMDBG_OVERLAY_GUEST on a host that cannot read the guest's
  *         own debug registers).
@@ -287,6 +317,12 @@ int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
  * @param vcpu the handle, or NULL.
  */
 void kvmdbg_vcpu_free(struct kvmdbg_vcpu *vcpu);
+/** @} */
+
+/**
+ * @defgroup points Points: breakpoints and watchpoints, VM-wide
+ * @{
+ */
 
 /** Breakpoint and watchpoint kinds: the semantics of gdb's Z0..Z4. */
 enum kvmdbg_type {
@@ -302,7 +338,7 @@ enum kvmdbg_type {
  * Insert a breakpoint or watchpoint, VM-wide.
  *
  * Inserting the same (type, addr, len) again takes another reference; each
- * reference is dropped by one kvmdbg_remove(). Hardware points are covered
+ * reference is dropped by one kvmdbg_vm_remove(). Hardware points are covered
  * by the fewest slots and inserted all-or-nothing. A software breakpoint
  * is written into guest memory now, through the kvmdbg_mem_ops.
  *
@@ -331,7 +367,7 @@ enum kvmdbg_type {
  *         errno of a failed memory callback (then the guest bytes are as
  *         they were).
  */
-int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+int kvmdbg_vm_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
 
 /**
  * Drop one reference to a breakpoint or watchpoint inserted with the same
@@ -346,21 +382,21 @@ int kvmdbg_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, ui
  *         or the negative errno of a failed memory callback (then the
  *         breakpoint stays inserted).
  */
-int kvmdbg_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
 
 /**
- * How many hardware slots kvmdbg_insert() would take for this point now.
+ * How many hardware slots kvmdbg_vm_insert() would take for this point now.
  *
  * @param vm   the session.
- * @param type as for kvmdbg_insert().
- * @param addr as for kvmdbg_insert().
- * @param len  as for kvmdbg_insert().
+ * @param type as for kvmdbg_vm_insert().
+ * @param addr as for kvmdbg_vm_insert().
+ * @param len  as for kvmdbg_vm_insert().
  * @return the count (0 for a software breakpoint or a reference to a point
- *         already inserted), or the errors of kvmdbg_insert(); a count
+ *         already inserted), or the errors of kvmdbg_vm_insert(); a count
  *         larger than the free slots is returned as is, and -ENOSPC only
  *         means the range needs more than 32 slots.
  */
-int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
+int kvmdbg_vm_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr, uint64_t len);
 
 /**
  * Remove every breakpoint and watchpoint, restoring guest memory.
@@ -369,7 +405,13 @@ int kvmdbg_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t ad
  * @return 0, or -EINVAL (NULL vm), or the first negative errno of a failed
  *         memory callback (the breakpoints it could not restore stay in).
  */
-int kvmdbg_remove_all(struct kvmdbg_vm *vm);
+int kvmdbg_vm_remove_all(struct kvmdbg_vm *vm);
+/** @} */
+
+/**
+ * @defgroup run The run loop: before KVM_RUN
+ * @{
+ */
 
 /**
  * Single-step this vCPU from its next kvmdbg_vcpu_prepare() on.
@@ -474,6 +516,12 @@ int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *vcpu, struct kvmdbg_over
  * @return 0, or -EINVAL (NULL), -EOPNOTSUPP (no overlay in this session).
  */
 int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *vcpu);
+/** @} */
+
+/**
+ * @defgroup exit Exits: what a KVM_EXIT_DEBUG means
+ * @{
+ */
 
 /** What a debug exit means. */
 enum kvmdbg_stop {
@@ -488,8 +536,9 @@ enum kvmdbg_stop {
 	KVMDBG_STOP_NONE = 4,   /**< internal or stale: just run again */
 };
 
-/** True for the kinds a debugger reports to its user. */
-#define KVMDBG_STOP_IS_REPORTABLE(kind) ((kind) <= KVMDBG_STOP_WATCH)
+/** True for the kinds a debugger reports to its user (step, break, watch). */
+#define KVMDBG_STOP_IS_REPORTABLE(kind)                                                  \
+	((kind) == KVMDBG_STOP_STEP || (kind) == KVMDBG_STOP_BREAK || (kind) == KVMDBG_STOP_WATCH)
 
 /** An arch-neutral debug event. */
 struct kvmdbg_event {
@@ -542,6 +591,12 @@ struct kvmdbg_event {
  *         or of the memory callback reading a breakpoint instruction.
  */
 int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *vcpu, struct kvmdbg_event *ev);
+/** @} */
+
+/**
+ * @defgroup names Names and feature helpers
+ * @{
+ */
 
 /**
  * @param kind a stop kind.
@@ -570,6 +625,7 @@ const char *kvmdbg_feature_name(uint64_t feature);
  *         bit of its kind), or 0 for an unknown type.
  */
 uint64_t kvmdbg_type_feature(enum kvmdbg_type type);
+/** @} */
 
 #ifdef __cplusplus
 }

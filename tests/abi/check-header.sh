@@ -45,7 +45,7 @@ int use(int fd)
 	if (!r)
 		r = kvmdbg_vm_new(fd, &opts, &vm);
 	if (!r)
-		r = kvmdbg_insert(vm, KVMDBG_BREAK_HW, 0x1000, 1);
+		r = kvmdbg_vm_insert(vm, KVMDBG_BREAK_HW, 0x1000, 1);
 	kvmdbg_vm_free(vm);
 	return r + (KVMDBG_STOP_IS_REPORTABLE(ev.kind) ? 1 : 0) +
 	       (kvmdbg_stop_name(ev.kind) != 0) + (kvmdbg_type_name(KVMDBG_WATCH_WRITE) != 0);
@@ -75,11 +75,11 @@ if [ -n "$cxx" ]; then
 		try "$std" "$cxx" -std="$std" -pedantic -Werror -Wall -Wextra -Wundef "$tmp/use.cc"
 	done
 	# C++ linkage: the symbol must be the C one, not a mangled name.
-	if nm "$tmp/out.o" | grep -q ' U kvmdbg_insert$'; then
+	if nm "$tmp/out.o" | grep -q ' U kvmdbg_vm_insert$'; then
 		echo "abi-header: extern \"C\": ok"
 		passed=$((passed + 1))
 	else
-		echo "abi-header: extern \"C\": FAILED: C++ references a mangled kvmdbg_insert"
+		echo "abi-header: extern \"C\": FAILED: C++ references a mangled kvmdbg_vm_insert"
 		failed=$((failed + 1))
 	fi
 else

@@ -99,7 +99,7 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 	for (unsigned int i = 0; i < n; i++) {
 		enum kvmdbg_type t = (enum kvmdbg_type)(fin_u8(in) % 5);
 		uint64_t addr = fin_u8(in) & 1 ? fin_u64(in) : (fin_bytes(in, 2) % FH_MEM_SIZE);
-		(void)kvmdbg_insert(vm, t, addr, fin_u8(in) % 24);
+		(void)kvmdbg_vm_insert(vm, t, addr, fin_u8(in) % 24);
 	}
 	memcpy(points, vm->points, sizeof(points));
 	slots = vm->slots;
@@ -162,7 +162,7 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 				FUZZ_REQUIRE(ours, "guest byte %#zx changed", i);
 			}
 	}
-	FUZZ_REQUIRE(kvmdbg_remove_all(vm) == 0, "remove_all");
+	FUZZ_REQUIRE(kvmdbg_vm_remove_all(vm) == 0, "remove_all");
 	FUZZ_REQUIRE(fh_mem_is_orig(), "guest memory not restored");
 	kvmdbg_vcpu_free(v);
 	kvmdbg_vm_free(vm);

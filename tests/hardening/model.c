@@ -497,7 +497,7 @@ static bool op_insert(struct ctx *c)
 					want = -ENOSPC;
 		}
 	}
-	r = kvmdbg_insert(c->vm, t, addr, len);
+	r = kvmdbg_vm_insert(c->vm, t, addr, len);
 	CHECK(r == want, "insert %s %#llx %llu returned %d, model %d", kvmdbg_type_name(t),
 	      (unsigned long long)addr, (unsigned long long)len, r, want);
 	if (r)
@@ -587,7 +587,7 @@ static bool op_remove(struct ctx *c)
 		if (m && --m->refs == 0)
 			m->used = false;
 	}
-	r = kvmdbg_remove(c->vm, t, addr, len);
+	r = kvmdbg_vm_remove(c->vm, t, addr, len);
 	CHECK(r == want, "remove %s %#llx %llu returned %d, model %d", kvmdbg_type_name(t),
 	      (unsigned long long)addr, (unsigned long long)len, r, want);
 	return true;
@@ -598,7 +598,7 @@ static bool op_remove_all(struct ctx *c)
 	int r;
 
 	logop(c, "remove_all");
-	r = kvmdbg_remove_all(c->vm);
+	r = kvmdbg_vm_remove_all(c->vm);
 	CHECK(r == 0, "remove_all returned %d", r);
 	memset(c->hw, 0, sizeof(c->hw));
 	memset(c->sw, 0, sizeof(c->sw));
@@ -624,7 +624,7 @@ static bool op_slots_needed(struct ctx *c)
 				lim.nr[p] = KVMDBG_MAX_PIECES;
 		want = c->a->cover(&lim, t, addr, len, pc, KVMDBG_MAX_PIECES);
 	}
-	r = kvmdbg_slots_needed(c->vm, t, addr, len);
+	r = kvmdbg_vm_slots_needed(c->vm, t, addr, len);
 	CHECK(r == want, "slots_needed %s %#llx %llu returned %d, model %d", kvmdbg_type_name(t),
 	      (unsigned long long)addr, (unsigned long long)len, r, want);
 	return true;
