@@ -80,6 +80,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <kvmdbg/kvmdbg-version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -625,6 +627,23 @@ const char *kvmdbg_feature_name(uint64_t feature);
  *         bit of its kind), or 0 for an unknown type.
  */
 uint64_t kvmdbg_type_feature(enum kvmdbg_type type);
+/** @} */
+
+/**
+ * @defgroup version Version
+ * The headers' version is KVMDBG_VERSION_MAJOR/MINOR/MICRO and
+ * KVMDBG_CHECK_VERSION() (<kvmdbg/kvmdbg-version.h>, included above); the
+ * library's own is kvmdbg_version().
+ * @{
+ */
+
+/**
+ * The version of the library the program runs with, which can be newer
+ * than the headers it was compiled with (KVMDBG_VERSION_STRING).
+ *
+ * @return "MAJOR.MINOR.MICRO", a static string; never NULL.
+ */
+const char *kvmdbg_version(void);
 /** @} */
 
 #ifdef __cplusplus

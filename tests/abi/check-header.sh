@@ -1,13 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# usage: check-header.sh INCLUDE_DIR
+# usage: check-header.sh INCLUDE_DIR...
+# (the source include/ and the build's, which has the generated
+# kvmdbg/kvmdbg-version.h)
 # The public header on its own, as C99 with -pedantic -Werror, as C11 and
 # C17, and as C++ (C++11, C++17, C++20; <stdint.h> and 1ULL need C++11) with -pedantic -Werror, using $CC
 # (default cc) and $CXX (default g++, then clang++): self-contained, no GNU
 # extensions, extern "C" linkage that a C++ program can call.
 # Prints one kvmdbg-result line counting the language modes.
 set -u
-inc=$1
+inc=
+for d in "$@"; do inc="$inc -I$d"; done
 cc=${CC:-cc}
 cxx=${CXX:-}
 if [ -z "$cxx" ]; then
@@ -47,8 +50,13 @@ int use(int fd)
 	if (!r)
 		r = kvmdbg_vm_insert(vm, KVMDBG_BREAK_HW, 0x1000, 1);
 	kvmdbg_vm_free(vm);
+#if !KVMDBG_CHECK_VERSION(KVMDBG_VERSION_MAJOR, KVMDBG_VERSION_MINOR, KVMDBG_VERSION_MICRO) || \
+	KVMDBG_CHECK_VERSION(KVMDBG_VERSION_MAJOR + 1, 0, 0)
+#error KVMDBG_CHECK_VERSION
+#endif
 	return r + (KVMDBG_STOP_IS_REPORTABLE(ev.kind) ? 1 : 0) +
-	       (kvmdbg_stop_name(ev.kind) != 0) + (kvmdbg_type_name(KVMDBG_WATCH_WRITE) != 0);
+	       (kvmdbg_stop_name(ev.kind) != 0) + (kvmdbg_type_name(KVMDBG_WATCH_WRITE) != 0) +
+	       (kvmdbg_version() != 0);
 }
 SRC
 cp "$tmp/use.c" "$tmp/use.cc"
@@ -56,7 +64,8 @@ cp "$tmp/use.c" "$tmp/use.cc"
 try() {
 	what=$1
 	shift
-	if "$@" -I"$inc" -c -o "$tmp/out.o" >"$tmp/log" 2>&1; then
+	# shellcheck disable=SC2086 # one -I per directory
+	if "$@" $inc -c -o "$tmp/out.o" >"$tmp/log" 2>&1; then
 		echo "abi-header: $what: ok"
 		passed=$((passed + 1))
 	else
