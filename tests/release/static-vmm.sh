@@ -1,0 +1,63 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Meson test `static-vmm` (suite release): a statically linked VMM. Install
+# the build into a DESTDIR under WORK_DIR, build consumer.c with
+#   cc -static ... $(pkg-config --static --cflags --libs kvmdbg)
+# against it and nothing else, check that the result has no dynamic section
+# (libkvmdbg.a, not the .so), and run it.
+#
+# usage: static-vmm.sh BUILD_DIR WORK_DIR VERSION CONSUMER.c [MESON COMMAND...]
+# (the C compiler command from $CC)
+set -eu
+build=${1:?build dir}
+work=${2:?work dir}/static-vmm
+version=${3:?version}
+consumer=${4:?consumer source}
+shift 4
+[ $# -gt 0 ] || set -- meson
+CC=${CC:-cc}
+
+fail() { echo "static-vmm: FAIL: $*"; exit 1; }
+step() { echo "static-vmm: $*"; }
+
+rm -rf "$work"
+mkdir -p "$work"
+dest=$work/dest
+"$@" install -C "$build" --no-rebuild --quiet --destdir "$dest" >"$work/install.log" 2>&1 ||
+	{ cat "$work/install.log"; fail "meson install --destdir"; }
+pc=$(find "$dest" -name kvmdbg.pc)
+[ -n "$pc" ] || fail "no kvmdbg.pc installed"
+a=$(find "$dest" -name libkvmdbg.a)
+[ -n "$a" ] || fail "no libkvmdbg.a installed (default_library=$(
+	"$@" introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="default_library"][0])'))"
+step "installed ${a#"$dest"}"
+
+PKG_CONFIG_LIBDIR=$(dirname "$pc")
+PKG_CONFIG_PATH=$PKG_CONFIG_LIBDIR
+PKG_CONFIG_SYSROOT_DIR=$dest
+export PKG_CONFIG_LIBDIR PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+libs=$(pkg-config --libs kvmdbg) || fail "pkg-config --libs kvmdbg"
+slibs=$(pkg-config --static --libs kvmdbg) || fail "pkg-config --static --libs kvmdbg"
+step "pkg-config --libs: $libs"
+step "pkg-config --static --libs: $slibs"
+case " $slibs " in
+*" -pthread "*) ;;
+*) fail "Libs.private lacks -pthread (libkvmdbg uses POSIX threads)" ;;
+esac
+
+# shellcheck disable=SC2046,SC2086
+$CC -static -std=c11 -Wall -Wextra -Werror -o "$work/vmm" "$consumer" \
+	$(pkg-config --static --cflags kvmdbg) $slibs || fail "building the static VMM"
+if LC_ALL=C readelf -d "$work/vmm" | grep -q 'There is no dynamic section'; then
+	step "built $work/vmm: static, no dynamic section"
+else
+	LC_ALL=C readelf -d "$work/vmm"
+	fail "the VMM is not static"
+fi
+nm "$work/vmm" | grep -q ' T kvmdbg_version$' || fail "kvmdbg_version is not linked into the VMM"
+
+out=$("$work/vmm" "$version") || { echo "$out"; fail "the static VMM failed"; }
+echo "$out" | sed 's/^/  | /'
+rm -rf "$dest"
+step "ok"
