@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Meson test `man` (suite release): the man pages say what the code has.
+#  - libkvmdbg(3) names every symbol of lib/kvmdbg.sym;
+#  - kvmdbg-run(1) documents exactly the long options of `kvmdbg-run --help`
+#    (an option added to the program fails this until the page has it);
+#  - each generated page formats without a groff or man warning (what
+#    lintian's groff-message check sees), where man(1) is installed.
+#
+# usage: check-man.sh KVMDBG_SYM LIBKVMDBG_3_SCD LIBKVMDBG_3 [KVMDBG_RUN_1_SCD KVMDBG_RUN_1 KVMDBG_RUN]
+set -u
+sym=$1
+lib_scd=$2
+lib_man=$3
+run_scd=${4:-}
+run_man=${5:-}
+run=${6:-}
+passed=0
+failed=0
+ok() { echo "man: $1: ok"; passed=$((passed + 1)); }
+bad() { echo "man: $1: FAILED${2:+: $2}"; failed=$((failed + 1)); }
+
+missing=
+for s in $(sed -n '/global:/,/local:/p' "$sym" | sed -n 's/^[[:space:]]*\(kvmdbg_[A-Za-z0-9_]*\);.*/\1/p'); do
+	grep -q "\*$s\*(" "$lib_scd" || missing="$missing $s"
+done
+if [ -z "$missing" ]; then ok "libkvmdbg(3) names every exported function"; else
+	bad "libkvmdbg(3) names every exported function" "missing:$missing"; fi
+
+pages=$lib_man
+if [ -n "$run" ]; then
+	pages="$pages $run_man"
+	"$run" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >"$run_man.help-opts"
+	sed -n 's/^\*\(-h\*, \*\)\{0,1\}\(--[a-z][a-z-]*\)\*.*/\2/p' "$run_scd" | sort -u >"$run_man.page-opts"
+	d=$(diff "$run_man.help-opts" "$run_man.page-opts" | sed -n 's/^< /only in --help: /p; s/^> /only in the page: /p' | tr '\n' ' ')
+	if [ -z "$d" ] && [ -s "$run_man.help-opts" ]; then
+		ok "kvmdbg-run(1) documents the $(wc -l <"$run_man.help-opts") options of kvmdbg-run --help"
+	else
+		bad "kvmdbg-run(1) documents the options of kvmdbg-run --help" "$d"
+	fi
+	rm -f "$run_man.help-opts" "$run_man.page-opts"
+fi
+
+for page in $pages; do
+	name=$(basename "$page")
+	if ! command -v man >/dev/null 2>&1; then
+		echo "man: $name: man(1) not installed: formatting not checked"
+		continue
+	fi
+	w=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
+	if [ -z "$w" ]; then ok "$name formats without warnings"; else bad "$name formats without warnings" "$w"; fi
+done
+echo "kvmdbg-result: man: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
