@@ -21,7 +21,8 @@ ok() { echo "man: $1: ok"; passed=$((passed + 1)); }
 bad() { echo "man: $1: FAILED${2:+: $2}"; failed=$((failed + 1)); }
 
 missing=
-for s in $(sed -n '/global:/,/local:/p' "$sym" | sed -n 's/^[[:space:]]*\(kvmdbg_[A-Za-z0-9_]*\);.*/\1/p'); do
+syms=$(sed -n '/global:/,/local:/p' "$sym" | sed -n 's/^[[:space:]]*\(kvmdbg_[A-Za-z0-9_]*\);.*/\1/p')
+for s in $syms; do
 	grep -q "\*$s\*(" "$lib_scd" || missing="$missing $s"
 done
 if [ -z "$missing" ]; then ok "libkvmdbg(3) names every exported function"; else

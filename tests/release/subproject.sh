@@ -24,12 +24,12 @@ step() { echo "subproject: $*"; }
 
 # The outside project: its meson.build, the consumer, and of this source
 # tree what a subproject with tests, examples, docs and benchmarks disabled
-# builds from (the top-level meson files, include/, lib/).
+# builds from (the top-level meson files, include/, lib/, man/).
 rm -rf "$work"
 mkdir -p "$work/proj/subprojects/libkvmdbg"
 cp "$proj/meson.build" "$proj/meson_options.txt" "$consumer" "$work/proj/"
 cp "$proj/libkvmdbg.wrap" "$work/proj/subprojects/"
-for f in meson.build meson_options.txt include lib; do
+for f in meson.build meson_options.txt include lib man; do
 	cp -R "$src/$f" "$work/proj/subprojects/libkvmdbg/"
 done
 step "outside project in $work/proj, libkvmdbg $version as subprojects/libkvmdbg"
@@ -38,9 +38,11 @@ for lib in shared static; do
 	b=$work/build-$lib
 	"$@" setup "$b" "$work/proj" --wrap-mode=forcefallback -Dkvmdbg_library=$lib \
 		>"$b.log" 2>&1 || { cat "$b.log"; fail "meson setup ($lib)"; }
-	grep -q "^Executing subproject libkvmdbg" "$b.log" &&
-		grep -q "^Dependency kvmdbg found: YES $version (overridden)" "$b.log" ||
-		{ cat "$b.log"; fail "dependency('kvmdbg') did not come from the subproject ($lib)"; }
+	if ! grep -q "^Executing subproject libkvmdbg" "$b.log" ||
+		! grep -q "^Dependency kvmdbg found: YES $version (overridden)" "$b.log"; then
+		cat "$b.log"
+		fail "dependency('kvmdbg') did not come from the subproject ($lib)"
+	fi
 	"$@" compile -C "$b" >>"$b.log" 2>&1 || { tail -n 40 "$b.log"; fail "build ($lib)"; }
 	needed=$(LC_ALL=C readelf -d "$b/consumer" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p' | tr '\n' ' ')
 	case "$lib:$needed" in
