@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gdbstub: the GDB remote serial protocol over one connection (a socket, a
- * serial line or a virtio port), for kvmdbg-run.
- * See gdbstub.h. No KVM and no libkvmdbg here: only struct gdbstub_ops.
+ * The protocol engine of libkvmdbg-gdb: the GDB remote serial protocol over
+ * one connection (a socket, a serial line or a virtio port). See
+ * <kvmdbg/gdb.h>. No KVM and no libkvmdbg here: only struct kvmdbg_gdb_ops.
  */
-#include "gdbstub.h"
+#include "gdb-int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,14 +16,28 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
+#define MAX_REGS 256
 #define MAX_REG_BYTES 2048
 
+struct kvmdbg_gdb {
+	struct kvmdbg_gdb_ops ops;
+	void *ctx;
+	struct kvmdbg_gdb_stats stats;
+	const char *xml;
+	unsigned int nregs, pc_regno;
+	size_t g_bytes;
+	uint16_t reg_size[MAX_REGS];
+	uint32_t reg_off[MAX_REGS];
+};
+
 struct stub {
+	struct kvmdbg_gdb *g;
 	int fd;
-	const struct gdbstub_ops *ops;
+	const struct kvmdbg_gdb_ops *ops;
 	void *ctx;
 	bool is_sock;              /* fd is a socket (else a tty or virtio port) */
 	bool noack;
@@ -34,21 +45,28 @@ struct stub {
 	int g_thread;              /* Hg: registers and memory */
 	int c_thread;              /* Hc: s and c (-1: all) */
 	unsigned long packets;
+	int64_t deadline;          /* the first packet's, CLOCK_MONOTONIC ms (0: none) */
 	/* input buffer */
 	unsigned char in[4096];
 	size_t in_len, in_pos;
 	/* packet being received (raw, still escaped) */
-	char pkt[GDBSTUB_PACKET_SIZE + 1];
+	char pkt[KVMDBG_GDB_PACKET_SIZE + 1];
 	size_t pkt_len;
 	/* reply being built (payload only) */
-	char out[GDBSTUB_PACKET_SIZE + 1];
+	char out[KVMDBG_GDB_PACKET_SIZE + 1];
 	size_t out_len;
 	bool out_overflow;
 	/* the last frame sent, for '-' retransmission */
-	char last[GDBSTUB_PACKET_SIZE + 8];
+	char last[KVMDBG_GDB_PACKET_SIZE + 8];
 	size_t last_len;
 	uint8_t regs[MAX_REG_BYTES];
+	/* memory of m, M and X */
+	uint8_t scratch[KVMDBG_GDB_PACKET_SIZE];
 };
+
+/* Internal session ends besides enum kvmdbg_gdb_end: go on, and a failure (-EIO). */
+#define GO_ON (-1)
+#define END_ERROR 100
 
 static const char hexd[] = "0123456789abcdef";
 
@@ -63,7 +81,7 @@ static int hexval(int c)
 	return -1;
 }
 
-/* ---- I/O: a socket or a character device --------------------------------------------------------- */
+/* ---- I/O: a socket or a character device ------------------------------------------ */
 
 static bool write_all(struct stub *s, const void *buf, size_t len)
 {
@@ -80,6 +98,7 @@ static bool write_all(struct stub *s, const void *buf, size_t len)
 			s->eof = true;
 			return false;
 		}
+		s->g->stats.bytes_out += (uint64_t)n;
 		p += n;
 		len -= (size_t)n;
 	}
@@ -109,20 +128,39 @@ static int fill(struct stub *s, int timeout_ms)
 		s->eof = true;
 		return -1;
 	}
+	s->g->stats.bytes_in += (uint64_t)n;
 	s->in_len = (size_t)n;
 	s->in_pos = 0;
 	return 1;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The next byte; -1 at EOF, -2 when the handshake deadline passed first. */
 static int getbyte(struct stub *s)
 {
-	int r;
+	for (;;) {
+		int timeout = -1, r;
 
-	while ((r = fill(s, -1)) == 0)
-		;
-	if (r < 0)
-		return -1;
-	return s->in[s->in_pos++];
+		if (s->deadline && !s->packets) {
+			int64_t left = s->deadline - now_ms();
+
+			if (left <= 0 && s->in_pos >= s->in_len)
+				return -2;
+			timeout = left <= 0 ? 0 : (int)left;
+		}
+		r = fill(s, timeout);
+		if (r > 0)
+			return s->in[s->in_pos++];
+		if (r < 0)
+			return -1;
+	}
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -135,7 +173,7 @@ static void out_reset(struct stub *s)
 
 static void out_char(struct stub *s, char c)
 {
-	if (s->out_len >= GDBSTUB_PACKET_SIZE) {
+	if (s->out_len >= KVMDBG_GDB_PACKET_SIZE) {
 		s->out_overflow = true;
 		return;
 	}
@@ -200,6 +238,7 @@ static bool send_reply(struct stub *s)
 	s->last[n++] = hexd[sum >> 4];
 	s->last[n++] = hexd[sum & 15];
 	s->last_len = n;
+	s->g->stats.packets_out++;
 	return write_all(s, s->last, n);
 }
 
@@ -222,7 +261,7 @@ static bool reply_errno(struct stub *s, int e)
 
 /* ---- packets ------------------------------------------------------------ */
 
-enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT };
+enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT, RX_SILENT };
 
 /* Receive one packet into s->pkt (NUL-terminated, escapes kept). */
 static enum rx read_packet(struct stub *s)
@@ -234,7 +273,7 @@ static enum rx read_packet(struct stub *s)
 
 		c = getbyte(s);
 		if (c < 0)
-			return RX_EOF;
+			return c == -2 ? RX_SILENT : RX_EOF;
 		if (c == '-') {
 			if (!s->noack && s->last_len)
 				write_all(s, s->last, s->last_len);
@@ -251,13 +290,13 @@ restart:
 		for (;;) {
 			c = getbyte(s);
 			if (c < 0)
-				return RX_EOF;
+				return c == -2 ? RX_SILENT : RX_EOF;
 			if (c == '#')
 				break;
 			if (c == '$')
 				goto restart; /* a new packet start: resynchronise */
 			sum = (uint8_t)(sum + c);
-			if (s->pkt_len < GDBSTUB_PACKET_SIZE)
+			if (s->pkt_len < KVMDBG_GDB_PACKET_SIZE)
 				s->pkt[s->pkt_len++] = (char)c;
 			else
 				too_long = true;
@@ -266,7 +305,7 @@ restart:
 		h = getbyte(s);
 		l = h < 0 ? -1 : getbyte(s);
 		if (l < 0)
-			return RX_EOF;
+			return l == -2 || h == -2 ? RX_SILENT : RX_EOF;
 		h = hexval(h);
 		l = hexval(l);
 		if (!s->noack) {
@@ -279,6 +318,7 @@ restart:
 			continue; /* no-ack mode: drop it, the client times out */
 		}
 		s->packets++;
+		s->g->stats.packets_in++;
 		return too_long ? RX_TOO_LONG : RX_OK;
 	}
 }
@@ -327,23 +367,6 @@ static bool parse_thread(struct stub *s, const char **p, int *out)
 	return true;
 }
 
-static size_t regs_total(const struct gdbstub_ops *ops)
-{
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < ops->nregs; i++)
-		n += ops->reg_sizes[i];
-	return n;
-}
-
-static size_t reg_offset(const struct gdbstub_ops *ops, unsigned int regno)
-{
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < regno; i++)
-		n += ops->reg_sizes[i];
-	return n;
-}
 
 /* Decode hex into buf; false on odd length or a bad digit. */
 static bool unhex(const char *p, size_t nchars, uint8_t *buf)
@@ -367,7 +390,7 @@ static int cur_thread(struct stub *s)
 
 static bool handle_g(struct stub *s)
 {
-	size_t n = regs_total(s->ops);
+	size_t n = s->g->g_bytes;
 	int r = s->ops->read_regs(s->ctx, cur_thread(s), s->regs);
 
 	if (r < 0)
@@ -379,7 +402,7 @@ static bool handle_g(struct stub *s)
 
 static bool handle_G(struct stub *s, const char *p)
 {
-	size_t n = regs_total(s->ops), len = strlen(p);
+	size_t n = s->g->g_bytes, len = strlen(p);
 	int r;
 
 	if (len != 2 * n || !unhex(p, len, s->regs))
@@ -394,11 +417,11 @@ static bool handle_p(struct stub *s, const char *p, bool write)
 	size_t off, size;
 	int r;
 
-	if (!parse_hex(&p, &regno) || regno >= s->ops->nregs || (write && *p != '=') ||
+	if (!parse_hex(&p, &regno) || regno >= s->g->nregs || (write && *p != '=') ||
 	    (!write && *p))
 		return reply(s, "E16");
-	off = reg_offset(s->ops, (unsigned int)regno);
-	size = s->ops->reg_sizes[regno];
+	off = s->g->reg_off[regno];
+	size = s->g->reg_size[regno];
 	r = s->ops->read_regs(s->ctx, cur_thread(s), s->regs);
 	if (r < 0)
 		return reply_errno(s, r);
@@ -431,7 +454,8 @@ static bool parse_addr_len(const char **p, uint64_t *addr, uint64_t *len, char s
 
 static bool handle_m(struct stub *s, const char *p)
 {
-	uint8_t buf[(GDBSTUB_PACKET_SIZE - 1) / 2];
+	uint8_t *buf = s->scratch;
+	const size_t bufsize = (KVMDBG_GDB_PACKET_SIZE - 1) / 2;
 	uint64_t addr, len;
 	long n;
 
@@ -439,8 +463,8 @@ static bool handle_m(struct stub *s, const char *p)
 		return reply(s, "E16");
 	if (len == 0)
 		return reply(s, "");
-	if (len > sizeof(buf))
-		len = sizeof(buf); /* a short read is allowed */
+	if (len > bufsize)
+		len = bufsize; /* a short read is allowed */
 	n = s->ops->read_mem(s->ctx, cur_thread(s), addr, buf, (size_t)len);
 	if (n <= 0)
 		return reply_errno(s, n < 0 ? (int)n : -EFAULT);
@@ -465,10 +489,10 @@ static bool write_mem_all(struct stub *s, uint64_t addr, const uint8_t *buf, siz
 
 static bool handle_M(struct stub *s, const char *p)
 {
-	uint8_t buf[GDBSTUB_PACKET_SIZE / 2];
+	uint8_t *buf = s->scratch;
 	uint64_t addr, len;
 
-	if (!parse_addr_len(&p, &addr, &len, ':') || len > sizeof(buf) ||
+	if (!parse_addr_len(&p, &addr, &len, ':') || len > KVMDBG_GDB_PACKET_SIZE / 2 ||
 	    strlen(p) != 2 * len || !unhex(p, 2 * len, buf))
 		return reply(s, "E16");
 	if (len == 0)
@@ -478,12 +502,13 @@ static bool handle_M(struct stub *s, const char *p)
 
 static bool handle_X(struct stub *s, const char *p)
 {
-	uint8_t buf[GDBSTUB_PACKET_SIZE];
+	uint8_t *buf = s->scratch;
+	const size_t bufsize = sizeof(s->scratch);
 	const char *end = s->pkt + s->pkt_len;
 	uint64_t addr, len;
 	size_t n = 0;
 
-	if (!parse_addr_len(&p, &addr, &len, ':') || len > sizeof(buf))
+	if (!parse_addr_len(&p, &addr, &len, ':') || len > bufsize)
 		return reply(s, "E16");
 	while (p < end) {
 		char c = *p++;
@@ -493,7 +518,7 @@ static bool handle_X(struct stub *s, const char *p)
 				return reply(s, "E16");
 			c = (char)(*p++ ^ 0x20);
 		}
-		if (n == sizeof(buf))
+		if (n == bufsize)
 			return reply(s, "E16");
 		buf[n++] = (uint8_t)c;
 	}
@@ -517,53 +542,53 @@ static bool handle_Z(struct stub *s, const char *p, bool insert)
 		return reply(s, "E16");
 	if (type > 4)
 		return reply(s, "");
-	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind)
-		   : s->ops->remove(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind);
+	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind)
+		   : s->ops->remove(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind);
 	if (r == -EOPNOTSUPP)
 		return reply(s, "");
 	return r < 0 ? reply_errno(s, r) : reply(s, "OK");
 }
 
-static void out_stop(struct stub *s, const struct gdbstub_stop *st)
+static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
 {
 	out_reset(s);
 	switch (st->kind) {
-	case GDBSTUB_STOP_EXITED:
+	case KVMDBG_GDB_STOP_EXITED:
 		out_fmt(s, "W%02x", st->signal & 0xff);
 		return;
-	case GDBSTUB_STOP_KILLED:
+	case KVMDBG_GDB_STOP_KILLED:
 		out_fmt(s, "X%02x", st->signal & 0xff);
 		return;
-	case GDBSTUB_STOP_SIGNAL:
+	case KVMDBG_GDB_STOP_SIGNAL:
 		break;
 	}
 	out_fmt(s, "T%02x", st->signal & 0xff);
 	switch (st->reason) {
-	case GDBSTUB_REASON_SWBREAK:
+	case KVMDBG_GDB_REASON_SWBREAK:
 		out_str(s, "swbreak:;");
 		break;
-	case GDBSTUB_REASON_HWBREAK:
+	case KVMDBG_GDB_REASON_HWBREAK:
 		out_str(s, "hwbreak:;");
 		break;
-	case GDBSTUB_REASON_WATCH:
+	case KVMDBG_GDB_REASON_WATCH:
 		out_fmt(s, "watch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_RWATCH:
+	case KVMDBG_GDB_REASON_RWATCH:
 		out_fmt(s, "rwatch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_AWATCH:
+	case KVMDBG_GDB_REASON_AWATCH:
 		out_fmt(s, "awatch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_NONE:
+	case KVMDBG_GDB_REASON_NONE:
 		break;
 	}
 	out_fmt(s, "thread:%x;", st->thread + 1);
 }
 
 /* Resume and wait for the stop; Ctrl-C interrupts. Returns the end state or -1 to go on. */
-static int resume_and_wait(struct stub *s, const enum gdbstub_action *actions)
+static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions)
 {
-	struct gdbstub_stop st;
+	struct kvmdbg_gdb_stop st;
 	int r, sfd;
 	bool interrupted = false;
 
@@ -582,17 +607,17 @@ static int resume_and_wait(struct stub *s, const enum gdbstub_action *actions)
 		r = s->ops->get_stop(s->ctx, &st);
 		if (r < 0) {
 			reply_errno(s, r);
-			return GDBSTUB_ERROR;
+			return END_ERROR;
 		}
 		if (r > 0)
 			break;
 		/* Bytes the client sent while running: ^C interrupts, the rest waits. */
 		if (s->in_pos < s->in_len || (!s->eof && !interrupted)) {
 			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-				return GDBSTUB_ERROR;
+				return END_ERROR;
 		} else {
 			if (poll(&pfd[1], 1, -1) < 0 && errno != EINTR)
-				return GDBSTUB_ERROR;
+				return END_ERROR;
 			pfd[0].revents = 0;
 		}
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && !interrupted) {
@@ -614,11 +639,11 @@ static int resume_and_wait(struct stub *s, const enum gdbstub_action *actions)
 			}
 		}
 	}
-	if (st.kind == GDBSTUB_STOP_SIGNAL && st.thread >= 0)
+	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
 		s->g_thread = st.thread;
 	out_stop(s, &st);
 	send_reply(s);
-	return st.kind == GDBSTUB_STOP_SIGNAL ? -1 : GDBSTUB_GUEST_EXITED;
+	return st.kind == KVMDBG_GDB_STOP_SIGNAL ? -1 : KVMDBG_GDB_GUEST_EXITED;
 }
 
 static int nthreads(struct stub *s)
@@ -631,13 +656,13 @@ static int nthreads(struct stub *s)
 /* c/s [ADDR]: set the pc first when given. */
 static int handle_cs(struct stub *s, const char *p, bool step)
 {
-	enum gdbstub_action act[MAX_THREADS];
+	enum kvmdbg_gdb_action act[MAX_THREADS];
 	int n = nthreads(s), t;
 
 	if (*p) {
 		uint64_t addr;
-		unsigned int pc = s->ops->pc_regno;
-		size_t off = reg_offset(s->ops, pc), size = s->ops->reg_sizes[pc];
+		unsigned int pc = s->g->pc_regno;
+		size_t off = s->g->reg_off[pc], size = s->g->reg_size[pc];
 		int r;
 
 		if (!parse_hex(&p, &addr) || *p || size > 8) {
@@ -658,39 +683,39 @@ static int handle_cs(struct stub *s, const char *p, bool step)
 	}
 	t = s->c_thread >= 0 ? s->c_thread : cur_thread(s);
 	for (int i = 0; i < n; i++)
-		act[i] = step ? (i == t ? GDBSTUB_STEP : GDBSTUB_STAY) : GDBSTUB_CONTINUE;
+		act[i] = step ? (i == t ? KVMDBG_GDB_STEP : KVMDBG_GDB_STAY) : KVMDBG_GDB_CONTINUE;
 	return resume_and_wait(s, act);
 }
 
 /* vCont;ACTION[:TID]...: the leftmost action that names a thread wins. */
 static int handle_vcont(struct stub *s, const char *p)
 {
-	enum gdbstub_action act[MAX_THREADS];
+	enum kvmdbg_gdb_action act[MAX_THREADS];
 	bool set[MAX_THREADS] = { false };
 	int n = nthreads(s);
 	bool any = false;
 
 	for (int i = 0; i < n; i++)
-		act[i] = GDBSTUB_STAY;
+		act[i] = KVMDBG_GDB_STAY;
 	while (*p == ';') {
-		enum gdbstub_action a;
+		enum kvmdbg_gdb_action a;
 		int t = -2;
 
 		p++;
 		switch (*p) {
 		case 'c':
-			a = GDBSTUB_CONTINUE;
+			a = KVMDBG_GDB_CONTINUE;
 			p++;
 			break;
 		case 's':
-			a = GDBSTUB_STEP;
+			a = KVMDBG_GDB_STEP;
 			p++;
 			break;
 		case 'C':
 		case 'S': { /* with a signal: the signal is ignored (no guest signals) */
 			uint64_t sig;
 
-			a = *p == 'C' ? GDBSTUB_CONTINUE : GDBSTUB_STEP;
+			a = *p == 'C' ? KVMDBG_GDB_CONTINUE : KVMDBG_GDB_STEP;
 			p++;
 			if (!parse_hex(&p, &sig)) {
 				reply(s, "E16");
@@ -699,7 +724,7 @@ static int handle_vcont(struct stub *s, const char *p)
 			break;
 		}
 		case 't': /* stop: all-stop threads are stopped already */
-			a = GDBSTUB_STAY;
+			a = KVMDBG_GDB_STAY;
 			p++;
 			break;
 		default:
@@ -721,7 +746,7 @@ static int handle_vcont(struct stub *s, const char *p)
 			if ((t == -2 || t == i) && !set[i]) {
 				set[i] = true;
 				act[i] = a;
-				any |= a != GDBSTUB_STAY;
+				any |= a != KVMDBG_GDB_STAY;
 			}
 		}
 	}
@@ -734,7 +759,7 @@ static int handle_vcont(struct stub *s, const char *p)
 
 static bool handle_xfer(struct stub *s, const char *p)
 {
-	const char *xml = s->ops->target_xml;
+	const char *xml = s->g->xml;
 	size_t total = strlen(xml);
 	uint64_t off, len;
 
@@ -745,8 +770,8 @@ static bool handle_xfer(struct stub *s, const char *p)
 		return reply(s, "E16");
 	if (off > total)
 		return reply(s, "E16");
-	if (len > (GDBSTUB_PACKET_SIZE - 1) / 2)
-		len = (GDBSTUB_PACKET_SIZE - 1) / 2; /* room for escapes */
+	if (len > (KVMDBG_GDB_PACKET_SIZE - 1) / 2)
+		len = (KVMDBG_GDB_PACKET_SIZE - 1) / 2; /* room for escapes */
 	out_reset(s);
 	if (total - off <= len) {
 		out_char(s, 'l');
@@ -763,7 +788,7 @@ static bool handle_q(struct stub *s, const char *p)
 	if (strncmp(p, "qSupported", 10) == 0) {
 		out_reset(s);
 		out_fmt(s, "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;"
-			"vContSupported+;QStartNoAckMode+", GDBSTUB_PACKET_SIZE);
+			"vContSupported+;QStartNoAckMode+", KVMDBG_GDB_PACKET_SIZE);
 		return send_reply(s);
 	}
 	if (strncmp(p, "qXfer:features:read:", 20) == 0)
@@ -815,7 +840,7 @@ static int dispatch(struct stub *s)
 
 	switch (p[0]) {
 	case '?': {
-		struct gdbstub_stop st = { .kind = GDBSTUB_STOP_SIGNAL, .signal = 5,
+		struct kvmdbg_gdb_stop st = { .kind = KVMDBG_GDB_STOP_SIGNAL, .signal = 5,
 					   .thread = cur_thread(s) };
 
 		out_stop(s, &st);
@@ -911,129 +936,133 @@ static int dispatch(struct stub *s)
 			return handle_vcont(s, p + 5);
 		if (strncmp(p, "vKill", 5) == 0) {
 			reply(s, "OK");
-			return GDBSTUB_KILLED;
+			return KVMDBG_GDB_KILLED;
 		}
 		reply(s, ""); /* vMustReplyEmpty, vFile, vRun, ... */
 		return -1;
 	case 'k':
-		return GDBSTUB_KILLED; /* no reply */
+		return KVMDBG_GDB_KILLED; /* no reply */
 	case 'D':
 		s->ops->detach(s->ctx);
 		reply(s, "OK");
-		return GDBSTUB_DETACHED;
+		return KVMDBG_GDB_DETACHED;
 	default:
 		reply(s, "");
 		return -1;
 	}
 }
 
-enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
-			       unsigned long *packets)
-{
-	struct stub *s = calloc(1, sizeof(*s));
-	struct stat st;
-	int end = -1;
 
+GDB_EXPORT int kvmdbg_gdb_serve(struct kvmdbg_gdb *g, int fd,
+				 const struct kvmdbg_gdb_serve_opts *opts)
+{
+	struct kvmdbg_gdb_serve_opts o = { .sz = sizeof(o) };
+	struct stub *s;
+	struct stat st;
+	int end = GO_ON, r;
+
+	if (!g || fd < 0)
+		return -EINVAL;
+	if (opts) {
+		r = gdb_sized_in(&o, sizeof(o), opts);
+		if (r < 0)
+			return r;
+		if (o.handshake_ms < 0)
+			return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s)
-		return GDBSTUB_ERROR;
+		return -ENOMEM;
+	s->g = g;
 	s->fd = fd;
 	s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	s->ops = ops;
-	s->ctx = ctx;
+	s->ops = &g->ops;
+	s->ctx = g->ctx;
 	s->g_thread = 0;
 	s->c_thread = -1;
-	if (regs_total(ops) > MAX_REG_BYTES) {
-		free(s);
-		return GDBSTUB_ERROR;
-	}
+	if (o.handshake_ms)
+		s->deadline = now_ms() + o.handshake_ms;
+	g->stats.sessions++;
 	while (end < 0) {
 		switch (read_packet(s)) {
 		case RX_EOF:
-			end = GDBSTUB_DISCONNECTED;
+			end = KVMDBG_GDB_DISCONNECTED;
+			break;
+		case RX_SILENT:
+			end = KVMDBG_GDB_SILENT;
 			break;
 		case RX_TOO_LONG:
 			reply(s, "E01");
 			break;
-		case RX_INTERRUPT: /* ^C while stopped: say where we are */
+		case RX_INTERRUPT: /* ^C while stopped: nothing runs */
 			break;
 		case RX_OK:
 			end = dispatch(s);
 			if (s->eof && end < 0)
-				end = GDBSTUB_DISCONNECTED;
+				end = KVMDBG_GDB_DISCONNECTED;
 			break;
 		}
 	}
-	if (packets)
-		*packets = s->packets;
 	free(s);
-	return (enum gdbstub_end)end;
+	return end == END_ERROR ? -EIO : end;
 }
 
-int gdbstub_listen(const char *spec, char *errbuf, size_t errlen)
+GDB_EXPORT int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx,
+			       struct kvmdbg_gdb **out)
 {
-	char host[64] = "127.0.0.1";
-	const char *colon = strrchr(spec, ':'), *port = spec;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} addr;
-	socklen_t alen;
-	char *end;
-	long pn;
-	int fd, one = 1;
+	struct kvmdbg_gdb *g;
+	struct kvmdbg_gdb_reg reg = { .sz = sizeof(reg) };
+	int n, r;
 
-	if (colon) {
-		size_t hl = (size_t)(colon - spec);
+	if (!ops || !out)
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	r = gdb_sized_in(&g->ops, sizeof(g->ops), ops);
+	if (r < 0)
+		goto fail;
+	r = -EINVAL;
+	if (!g->ops.nthreads || !g->ops.thread_alive || !g->ops.read_regs ||
+	    !g->ops.write_regs || !g->ops.read_mem || !g->ops.write_mem || !g->ops.insert ||
+	    !g->ops.remove || !g->ops.resume || !g->ops.stop_fd || !g->ops.get_stop ||
+	    !g->ops.interrupt || !g->ops.detach)
+		goto fail;
+	n = kvmdbg_gdb_reg_count(g->ops.arch, &g->g_bytes);
+	if (n < 0 || n > MAX_REGS || g->g_bytes > MAX_REG_BYTES)
+		goto fail;
+	g->nregs = (unsigned int)n;
+	for (unsigned int i = 0; i < g->nregs; i++) {
+		r = kvmdbg_gdb_reg_get(g->ops.arch, i, &reg);
+		if (r < 0)
+			goto fail;
+		g->reg_size[i] = (uint16_t)reg.size;
+		g->reg_off[i] = reg.offset;
+	}
+	r = kvmdbg_gdb_reg_lookup(g->ops.arch, g->ops.arch == KVMDBG_GDB_ARCH_X86_64 ? "rip" : "pc",
+				  &reg);
+	if (r < 0)
+		goto fail;
+	g->pc_regno = (unsigned int)r;
+	g->xml = kvmdbg_gdb_target_xml(g->ops.arch);
+	g->ctx = ctx;
+	g->stats.sz = sizeof(g->stats);
+	*out = g;
+	return 0;
+fail:
+	free(g);
+	return r;
+}
 
-		if (hl >= sizeof(host)) {
-			snprintf(errbuf, errlen, "'%s': address too long", spec);
-			return -1;
-		}
-		if (hl) {
-			memcpy(host, spec, hl);
-			host[hl] = '\0';
-			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-				memmove(host, host + 1, hl - 2);
-				host[hl - 2] = '\0';
-			}
-		}
-		port = colon + 1;
-	}
-	errno = 0;
-	pn = strtol(port, &end, 10);
-	if (!*port || *end || errno || pn < 0 || pn > 65535) {
-		snprintf(errbuf, errlen, "'%s': expected HOST:PORT or PORT (0-65535)", spec);
-		return -1;
-	}
-	/* Numeric addresses only (and "localhost"): no resolver, so the static
-	 * build for the VM test beds needs no NSS at run time. */
-	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	memset(&addr, 0, sizeof(addr));
-	if (inet_pton(AF_INET, host, &addr.in4.sin_addr) == 1) {
-		addr.in4.sin_family = AF_INET;
-		addr.in4.sin_port = htons((uint16_t)pn);
-		alen = sizeof(addr.in4);
-	} else if (inet_pton(AF_INET6, host, &addr.in6.sin6_addr) == 1) {
-		addr.in6.sin6_family = AF_INET6;
-		addr.in6.sin6_port = htons((uint16_t)pn);
-		alen = sizeof(addr.in6);
-	} else {
-		snprintf(errbuf, errlen, "'%s': not a numeric IPv4 or IPv6 address (or localhost)",
-			 host);
-		return -1;
-	}
-	fd = socket(addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, &addr.sa, alen) || listen(fd, 1)) {
-		snprintf(errbuf, errlen, "cannot listen on %s:%s: %s", host, port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+GDB_EXPORT void kvmdbg_gdb_free(struct kvmdbg_gdb *g)
+{
+	free(g);
+}
+
+GDB_EXPORT int kvmdbg_gdb_stats_get(const struct kvmdbg_gdb *g,
+				     struct kvmdbg_gdb_stats *stats)
+{
+	if (!g)
+		return -EINVAL;
+	return gdb_sized_out(stats, &g->stats, sizeof(g->stats));
 }
