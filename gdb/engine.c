@@ -42,6 +42,8 @@ struct stub {
 	bool is_sock;              /* fd is a socket (else a tty or virtio port) */
 	bool noack;
 	bool eof;
+	bool ctrl_c;               /* ^C seen while running */
+	enum { SCAN_OUT, SCAN_PACKET, SCAN_SUM1, SCAN_SUM2 } scan; /* framing, while running */
 	int g_thread;              /* Hg: registers and memory */
 	int c_thread;              /* Hc: s and c (-1: all) */
 	unsigned long packets;
@@ -585,7 +587,67 @@ static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
 	out_fmt(s, "thread:%x;", st->thread + 1);
 }
 
-/* Resume and wait for the stop; Ctrl-C interrupts. Returns the end state or -1 to go on. */
+/*
+ * While the machine runs: read what the client sent (poll said it can be
+ * read: this never blocks) and keep it for after the stop, except Ctrl-C
+ * outside a packet, which is taken out and noted in s->ctrl_c. What does
+ * not fit in the input buffer is dropped (its packet then fails its
+ * checksum or its framing and is NAKed or resynchronised on). 0, or -1 at
+ * EOF: the client went away.
+ */
+static int absorb(struct stub *s)
+{
+	unsigned char tmp[1024];
+	ssize_t n;
+
+	if (s->in_pos > 0) {
+		memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
+		s->in_len -= s->in_pos;
+		s->in_pos = 0;
+	}
+	n = read(s->fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		s->eof = true;
+		return -1;
+	}
+	s->g->stats.bytes_in += (uint64_t)n;
+	for (ssize_t i = 0; i < n; i++) {
+		unsigned char c = tmp[i];
+
+		switch (s->scan) {
+		case SCAN_OUT:
+			if (c == 0x03) {
+				s->ctrl_c = true;
+				continue; /* not queued */
+			}
+			if (c == '$')
+				s->scan = SCAN_PACKET;
+			break;
+		case SCAN_PACKET:
+			if (c == '#')
+				s->scan = SCAN_SUM1;
+			break;
+		case SCAN_SUM1:
+			s->scan = SCAN_SUM2;
+			break;
+		case SCAN_SUM2:
+			s->scan = SCAN_OUT;
+			break;
+		}
+		if (s->in_len < sizeof(s->in))
+			s->in[s->in_len++] = c;
+	}
+	return 0;
+}
+
+/*
+ * Resume and wait for the stop. Ctrl-C interrupts, at any moment: also
+ * behind packets the client sent meanwhile (answered after the stop); a
+ * client that goes away stops the machine too. Returns the end state or -1
+ * to go on.
+ */
 static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions)
 {
 	struct kvmdbg_gdb_stop st;
@@ -598,12 +660,37 @@ static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions
 		return -1;
 	}
 	sfd = s->ops->stop_fd(s->ctx);
+	s->scan = SCAN_OUT; /* read_packet() leaves whole packets, or nothing, before in_pos */
+	s->ctrl_c = false;
+	/* Bytes already queued (sent with the resuming packet): ^C among them counts. */
+	for (size_t i = s->in_pos; i < s->in_len; i++) {
+		if (s->in[i] == 0x03 && s->scan == SCAN_OUT) {
+			memmove(s->in + i, s->in + i + 1, s->in_len - i - 1);
+			s->in_len--;
+			s->ctrl_c = true;
+			i--;
+			continue;
+		}
+		s->scan = s->scan == SCAN_OUT	 ? (s->in[i] == '$' ? SCAN_PACKET : SCAN_OUT)
+			  : s->scan == SCAN_PACKET ? (s->in[i] == '#' ? SCAN_SUM1 : SCAN_PACKET)
+			  : s->scan == SCAN_SUM1   ? SCAN_SUM2
+						   : SCAN_OUT;
+	}
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = s->fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
+			{ .fd = s->fd, .events = POLLIN },
 		};
+		nfds_t npfd = s->eof ? 1 : 2;
 
+		if ((s->ctrl_c || s->eof) && !interrupted) {
+			/* ^C, or the client went away while running: stop */
+			s->ops->interrupt(s->ctx);
+			interrupted = true;
+		}
+		s->ctrl_c = false;
+		memset(&st, 0, sizeof(st));
+		st.sz = sizeof(st);
 		r = s->ops->get_stop(s->ctx, &st);
 		if (r < 0) {
 			reply_errno(s, r);
@@ -611,33 +698,13 @@ static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions
 		}
 		if (r > 0)
 			break;
-		/* Bytes the client sent while running: ^C interrupts, the rest waits. */
-		if (s->in_pos < s->in_len || (!s->eof && !interrupted)) {
-			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-				return END_ERROR;
-		} else {
-			if (poll(&pfd[1], 1, -1) < 0 && errno != EINTR)
-				return END_ERROR;
-			pfd[0].revents = 0;
-		}
-		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && !interrupted) {
-			int fr = fill(s, 0);
-
-			if (fr < 0) { /* the client went away while running: stop */
-				s->ops->interrupt(s->ctx);
-				interrupted = true;
+		if (poll(pfd, npfd, -1) < 0) {
+			if (errno == EINTR)
 				continue;
-			}
-			/* Ctrl-C is only looked for at the head; anything else stays queued. */
-			while (s->in_pos < s->in_len && s->in[s->in_pos] != 0x03 &&
-			       s->in[s->in_pos] != '$')
-				s->in_pos++; /* stray acks */
-			if (s->in_pos < s->in_len && s->in[s->in_pos] == 0x03) {
-				s->in_pos++;
-				s->ops->interrupt(s->ctx);
-				interrupted = true;
-			}
+			return END_ERROR;
 		}
+		if (npfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+			absorb(s);
 	}
 	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
 		s->g_thread = st.thread;

@@ -11,6 +11,7 @@
  * serves one client.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,7 +235,7 @@ int main(int argc, char **argv)
 		regs[t][PC] = BASE + 0x10 * (uint64_t)t;
 		regs[t][33] = 0x3c5; /* EL1h, DAIF masked */
 	}
-	if (pipe(notify) || kvmdbg_gdb_new(&ops, NULL, &g) < 0)
+	if (pipe2(notify, O_NONBLOCK) || kvmdbg_gdb_new(&ops, NULL, &g) < 0)
 		return 1;
 	lfd = kvmdbg_gdb_listen("127.0.0.1:0", e, sizeof(e));
 	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl)) {
