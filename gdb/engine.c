@@ -585,6 +585,16 @@ static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
 		break;
 	}
 	out_fmt(s, "thread:%x;", st->thread + 1);
+	/* Every register of the stopped thread, expedited: gdb fills its
+	 * register cache from them and needs no g after a step or a break. */
+	if (st->thread >= 0 && st->thread < s->ops->nthreads(s->ctx) &&
+	    s->ops->read_regs(s->ctx, st->thread, s->regs) == 0) {
+		for (unsigned int i = 0; i < s->g->nregs; i++) {
+			out_fmt(s, "%x:", i);
+			out_hex(s, s->regs + s->g->reg_off[i], s->g->reg_size[i]);
+			out_char(s, ';');
+		}
+	}
 }
 
 /*
