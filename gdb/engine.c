@@ -896,6 +896,40 @@ static bool handle_xfer_threads(struct stub *s, const char *p)
 	return xfer_reply(s, p, s->threads_xml, s->threads_len);
 }
 
+/* qRcmd,HEX: `monitor CMD`. Built in: `info version`; the rest goes to
+ * ops->monitor when the VMM has one. The output is sent hex-encoded. */
+static bool handle_monitor(struct stub *s, const char *p)
+{
+	char cmd[256], *text = (char *)s->scratch;
+	const size_t textsize = (KVMDBG_GDB_PACKET_SIZE - 1) / 2;
+	size_t n = strlen(p) / 2;
+	int r;
+
+	if (n >= sizeof(cmd) || !unhex(p, 2 * n, (uint8_t *)cmd) || p[2 * n])
+		return reply(s, "E16");
+	cmd[n] = '\0';
+	if (strcmp(cmd, "info version") == 0) {
+		r = snprintf(text, textsize, "libkvmdbg-gdb %s\n", KVMDBG_GDB_VERSION);
+	} else if (s->ops->monitor) {
+		text[0] = '\0';
+		r = s->ops->monitor(s->ctx, cmd, text, textsize);
+		if (r == -ENOENT)
+			r = snprintf(text, textsize, "unknown monitor command: %s\n", cmd);
+		else if (r < 0)
+			return reply_errno(s, r);
+	} else {
+		r = snprintf(text, textsize, "unknown monitor command: %s (have: info version)\n",
+			     cmd);
+	}
+	if (r <= 0)
+		return reply(s, "OK");
+	if ((size_t)r >= textsize)
+		r = (int)textsize - 1;
+	out_reset(s);
+	out_hex(s, (const uint8_t *)text, (size_t)r);
+	return send_reply(s);
+}
+
 static bool handle_q(struct stub *s, const char *p)
 {
 	if (strncmp(p, "qSupported", 10) == 0) {
@@ -931,6 +965,10 @@ static bool handle_q(struct stub *s, const char *p)
 	}
 	if (strcmp(p, "qsThreadInfo") == 0)
 		return reply(s, "l");
+	if (strcmp(p, "qOffsets") == 0)
+		return reply(s, "Text=0;Data=0;Bss=0"); /* addresses are the guest's own */
+	if (strncmp(p, "qRcmd,", 6) == 0)
+		return handle_monitor(s, p + 6);
 	if (strcmp(p, "qAttached") == 0)
 		return reply(s, "0");
 	if (strncmp(p, "qThreadExtraInfo,", 17) == 0) {

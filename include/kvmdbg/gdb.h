@@ -152,7 +152,7 @@ enum kvmdbg_gdb_point {
  * The machine. Every callback returns 0 or a negative errno unless said
  * otherwise; the thread arguments are 0-based and always < nthreads().
  * Register and memory callbacks are only called while everything is stopped.
- * All callbacks are required.
+ * All callbacks are required but monitor.
  */
 struct kvmdbg_gdb_ops {
 	size_t sz;                  /**< sizeof(struct kvmdbg_gdb_ops) */
@@ -194,6 +194,11 @@ struct kvmdbg_gdb_ops {
 	/** D: remove every breakpoint and watchpoint; the VMM resumes after
 	 * kvmdbg_gdb_serve() returned KVMDBG_GDB_DETACHED. */
 	void (*detach)(void *ctx);
+	/** Optional (NULL: none): `monitor CMD` beyond the built-in
+	 * `monitor info version`. Write the text to show into out (outlen
+	 * bytes, NUL-terminated) and return its length, or -ENOENT for a
+	 * command the VMM does not have, or another negative errno (an E reply). */
+	int (*monitor)(void *ctx, const char *cmd, char *out, size_t outlen);
 };
 
 /** @} */

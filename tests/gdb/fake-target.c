@@ -171,6 +171,14 @@ static int f_get_stop(void *c, struct kvmdbg_gdb_stop *st)
 
 static void f_nop(void *c) { (void)c; }
 
+static int f_monitor(void *c, const char *cmd, char *out, size_t len)
+{
+	(void)c;
+	if (strcmp(cmd, "fake pc") != 0)
+		return -ENOENT;
+	return snprintf(out, len, "pc %#llx\n", (unsigned long long)regs[0][PC]);
+}
+
 static void f_interrupt(void *c)
 {
 	(void)c;
@@ -195,7 +203,7 @@ int main(int argc, char **argv)
 		.read_regs = f_read_regs, .write_regs = f_write_regs, .read_mem = f_read_mem,
 		.write_mem = f_write_mem, .insert = f_insert, .remove = f_remove,
 		.resume = f_resume, .stop_fd = f_stop_fd, .get_stop = f_get_stop,
-		.interrupt = f_interrupt, .detach = f_nop,
+		.interrupt = f_interrupt, .detach = f_nop, .monitor = f_monitor,
 	};
 	static const char *const ends[] = { "detached", "killed", "disconnected",
 					    "guest-exited", "silent" };

@@ -13,6 +13,7 @@ gdb: raw packets.
 - A peer that connects and sends nothing: dropped after --handshake MS, and
   the next client is served.
 - Ctrl-C inside the packet that resumes, and before it (ignored while stopped).
+- monitor commands (the built-in `info version`, the VMM's, an unknown one), qOffsets.
 
 usage: test-gdb-engine.py GDBSTUB_FAKE
 """
@@ -166,6 +167,15 @@ s.sendall(b"\x03")
 s.sendall(frame(b"qC"))
 got = read_packets(s, 1)
 check("Ctrl-C while stopped is ignored", got == [b"QC1"], repr(got))
+for cmd, want in [(b"info version", b"libkvmdbg-gdb "), (b"fake pc", b"pc 0x400000\n"),
+                  (b"no such", b"unknown monitor command: no such")]:
+    s.sendall(frame(b"qRcmd," + cmd.hex().encode()))
+    got = read_packets(s, 1)
+    text = bytes.fromhex(got[0].decode()) if got and got[0][:1] not in (b"E", b"") else b""
+    check("monitor %s" % cmd.decode(), text.startswith(want), repr(got))
+s.sendall(frame(b"qOffsets"))
+got = read_packets(s, 1)
+check("qOffsets: 0", got == [b"Text=0;Data=0;Bss=0"], repr(got))
 s.sendall(frame(b"vCont;c") + b"\x03")
 got = read_packets(s, 1)
 check("Ctrl-C right behind vCont;c stops it", len(got) == 1 and got[0].startswith(b"T02"),
