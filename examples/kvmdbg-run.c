@@ -2214,12 +2214,25 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 }
 #endif
 
+/* `monitor phys on`: gdb's addresses are guest-physical, not the thread's
+ * guest-virtual ones (the memory commands only; breakpoints stay virtual). */
+static bool gdb_phys;
+
 static long g_access_mem(struct vmm *m, int t, uint64_t addr, void *buf, size_t len, bool wr)
 {
 	struct mmu mmu;
 	size_t n;
-	int r = get_mmu(m, t, &mmu);
+	int r;
 
+	if (gdb_phys) {
+		if (addr >= MEM_SIZE)
+			return -EFAULT;
+		if (len > MEM_SIZE - addr)
+			len = (size_t)(MEM_SIZE - addr);
+		memcpy(wr ? m->mem + addr : buf, wr ? buf : m->mem + addr, len);
+		return (long)len;
+	}
+	r = get_mmu(m, t, &mmu);
 	if (r < 0)
 		return r;
 	n = access_virt(m, &mmu, addr, buf, len, wr);
@@ -2349,6 +2362,20 @@ static void g_detach(void *ctx)
 	vmm_drop_pending(m);
 }
 
+/* monitor phys on|off, monitor phys: the memory mode. */
+static int g_monitor(void *ctx, const char *cmd, char *out, size_t outlen)
+{
+	(void)ctx;
+	if (strcmp(cmd, "phys on") == 0)
+		gdb_phys = true;
+	else if (strcmp(cmd, "phys off") == 0)
+		gdb_phys = false;
+	else if (strcmp(cmd, "phys") != 0)
+		return -ENOENT;
+	return snprintf(out, outlen, "memory: guest-%s addresses\n",
+			gdb_phys ? "physical" : "virtual (the selected thread's page tables)");
+}
+
 static const struct kvmdbg_gdb_ops gdb_ops = {
 	.sz = sizeof(struct kvmdbg_gdb_ops),
 	.arch = GDB_ARCH,
@@ -2365,6 +2392,7 @@ static const struct kvmdbg_gdb_ops gdb_ops = {
 	.get_stop = g_get_stop,
 	.interrupt = g_interrupt,
 	.detach = g_detach,
+	.monitor = g_monitor,
 };
 
 /* A client that sends nothing for this long after connecting is dropped and

@@ -273,6 +273,25 @@ def main():
         r = c.packet()
         r2 = c.cmd("m200100,%x" % len(data))
         check("X with escapes writes the bytes", r == "OK" and r2 == data.hex(), r + " " + r2)
+        # Monitor commands: the library's own, kvmdbg-run's phys mode.
+        def monitor(cmd):
+            r = c.cmd("qRcmd," + cmd.encode().hex())
+            try:
+                return bytes.fromhex(r).decode()
+            except ValueError:
+                return r
+        r = monitor("info version")
+        check("monitor info version", r.startswith("libkvmdbg-gdb "), r)
+        r = monitor("phys on")
+        r2 = c.cmd("m100000,3")
+        r3 = c.cmd("m3ffffe,4")
+        r4 = monitor("phys off")
+        check("monitor phys on: guest-physical reads (the code at 0x100000; a short "
+              "read at the end of the 4 MiB of RAM)",
+              "physical" in r and r2 == "89f3e8" and len(r3) == 4 and "virtual" in r4,
+              " / ".join((r, r2, r3, r4)))
+        r = monitor("no such thing")
+        check("unknown monitor command", r.startswith("unknown monitor command"), r)
         g = c.cmd("g")
         check("g: all registers", len(g) == 2 * (16 * 8 + 8 + 4 + 24 + 80 + 32 + 256 + 4 + 56),
               str(len(g)))
