@@ -2026,6 +2026,21 @@ static uint64_t linear_pc(const struct kvm_sregs *sr, uint64_t rip)
 	return (sr->cs.base + rip) & 0xffffffffULL;
 }
 
+/* MSR_KERNEL_GS_BASE (the k_gs_base register): read or write. */
+static int kernel_gs_base(int fd, uint64_t *v, bool write)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} msrs = { .h.nmsrs = 1, .e.index = 0xc0000102 };
+
+	msrs.e.data = write ? *v : 0;
+	if (ioctl(fd, write ? KVM_SET_MSRS : KVM_GET_MSRS, &msrs) != 1)
+		return -EIO;
+	*v = msrs.e.data;
+	return 0;
+}
+
 static int g_read_regs(void *ctx, int t, uint8_t *b)
 {
 	struct vmm *m = ctx;
@@ -2088,6 +2103,15 @@ static int g_read_regs(void *ctx, int t, uint8_t *b)
 	put_le(reg_at(b, "cr3", 8), sr.cr3, 8);
 	put_le(reg_at(b, "cr4", 8), sr.cr4, 8);
 	put_le(reg_at(b, "efer", 8), sr.efer, 8);
+	put_le(reg_at(b, "cr8", 8), sr.cr8, 8);
+	{
+		uint64_t kgs;
+		int e = kernel_gs_base(fd, &kgs, false);
+
+		if (e < 0)
+			return e;
+		put_le(reg_at(b, "k_gs_base", 8), kgs, 8);
+	}
 	return 0;
 }
 
@@ -2147,6 +2171,17 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	sr.cr3 = get_le(creg_at(b, "cr3", 8), 8);
 	sr.cr4 = get_le(creg_at(b, "cr4", 8), 8);
 	sr.efer = get_le(creg_at(b, "efer", 8), 8);
+	sr.cr8 = get_le(creg_at(b, "cr8", 8), 8);
+	{
+		uint64_t kgs, kgs0;
+		int e = kernel_gs_base(v->fd, &kgs0, false);
+
+		kgs = get_le(creg_at(b, "k_gs_base", 8), 8);
+		if (e == 0 && kgs != kgs0)
+			e = kernel_gs_base(v->fd, &kgs, true);
+		if (e < 0)
+			return e;
+	}
 	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
 	if (memcmp(&sr, &sr0, sizeof(sr)) && ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
@@ -2313,6 +2348,14 @@ static int g_get_stop(void *ctx, struct kvmdbg_gdb_stop *st)
 	}
 	w = take_stop(m, &vcpu, &ev);
 	pthread_mutex_unlock(&m->lock);
+#ifdef KVM_KVMCLOCK_CTRL
+	/* Paused for the debugger: tell a guest using kvmclock, so that its
+	 * soft-lockup watchdog does not fire when it runs again. EINVAL when
+	 * the guest has not set kvmclock up (our guests): nothing to do. */
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (ioctl(m->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+			info("gdb: KVM_KVMCLOCK_CTRL on vCPU %u: %s", i, strerror(errno));
+#endif
 	memset(st, 0, sizeof(*st));
 	st->thread = vcpu;
 	st->kind = KVMDBG_GDB_STOP_SIGNAL;

@@ -79,7 +79,8 @@ static const struct reg_def x86_segments[] = {
 static const struct reg_def x86_sys[] = {
 	{ "cr0", 64, "int", "system" }, { "cr2", 64, "int", "system" },
 	{ "cr3", 64, "int", "system" }, { "cr4", 64, "int", "system" },
-	{ "efer", 64, "int", "system" },
+	{ "efer", 64, "int", "system" }, { "cr8", 64, "int", "system" },
+	{ "k_gs_base", 64, "int", "system" },
 };
 
 #define F(start, end) "<field name=\"" start "\" start=\"" end "\" end=\"" end "\"/>"

@@ -293,7 +293,7 @@ def main():
         r = monitor("no such thing")
         check("unknown monitor command", r.startswith("unknown monitor command"), r)
         g = c.cmd("g")
-        check("g: all registers", len(g) == 2 * (16 * 8 + 8 + 4 + 24 + 80 + 32 + 256 + 4 + 56),
+        check("g: all registers", len(g) == 2 * (16 * 8 + 8 + 4 + 24 + 80 + 32 + 256 + 4 + 72),
               str(len(g)))
         r = c.cmd("G" + g)
         check("G writes them back", r == "OK", r)
