@@ -2348,7 +2348,7 @@ static int g_get_stop(void *ctx, struct kvmdbg_gdb_stop *st)
 	}
 	w = take_stop(m, &vcpu, &ev);
 	pthread_mutex_unlock(&m->lock);
-#ifdef KVM_KVMCLOCK_CTRL
+#if defined(__x86_64__) && defined(KVM_KVMCLOCK_CTRL)
 	/* Paused for the debugger: tell a guest using kvmclock, so that its
 	 * soft-lockup watchdog does not fire when it runs again. EINVAL when
 	 * the guest has not set kvmclock up (our guests): nothing to do. */
