@@ -43,6 +43,8 @@ struct stub {
 	bool noack;
 	bool eof;
 	bool ctrl_c;               /* ^C seen while running */
+	int range_thread;          /* vCont;r: the thread stepping in [range_start, range_end) */
+	uint64_t range_start, range_end;
 	enum { SCAN_OUT, SCAN_PACKET, SCAN_SUM1, SCAN_SUM2 } scan; /* framing, while running */
 	int g_thread;              /* Hg: registers and memory */
 	int c_thread;              /* Hc: s and c (-1: all) */
@@ -667,6 +669,7 @@ static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions
 	int r, sfd;
 	bool interrupted = false;
 
+again:
 	r = s->ops->resume(s->ctx, actions);
 	if (r < 0) {
 		reply_errno(s, r);
@@ -719,6 +722,21 @@ static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions
 		if (npfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			absorb(s);
 	}
+	/* vCont;r: a plain step of the range thread that is still inside the
+	 * range is not reported: step again (^C and other stops end it). */
+	if (s->range_thread >= 0 && st.kind == KVMDBG_GDB_STOP_SIGNAL && st.signal == 5 &&
+	    st.reason == KVMDBG_GDB_REASON_NONE && st.thread == s->range_thread && !interrupted &&
+	    !s->ctrl_c && !s->eof && s->ops->read_regs(s->ctx, st.thread, s->regs) == 0) {
+		uint64_t pc = 0;
+
+		for (size_t i = 0; i < s->g->reg_size[s->g->pc_regno] && i < 8; i++)
+			pc |= (uint64_t)s->regs[s->g->reg_off[s->g->pc_regno] + i] << (8 * i);
+		if (pc >= s->range_start && pc < s->range_end) {
+			s->g->stats.range_steps++;
+			goto again;
+		}
+	}
+	s->range_thread = -1;
 	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
 		s->g_thread = st.thread;
 	out_stop(s, &st);
@@ -772,7 +790,8 @@ static int handle_vcont(struct stub *s, const char *p)
 {
 	enum kvmdbg_gdb_action act[MAX_THREADS];
 	bool set[MAX_THREADS] = { false };
-	int n = nthreads(s);
+	int n = nthreads(s), rng = -1;
+	uint64_t rstart = 0, rend = 0;
 	bool any = false;
 
 	for (int i = 0; i < n; i++)
@@ -807,6 +826,16 @@ static int handle_vcont(struct stub *s, const char *p)
 			a = KVMDBG_GDB_STAY;
 			p++;
 			break;
+		case 'r': /* rSTART,END: step while the pc stays in [START, END) */
+			a = KVMDBG_GDB_STEP;
+			p++;
+			if (rng >= 0 || !parse_hex(&p, &rstart) || *p++ != ',' ||
+			    !parse_hex(&p, &rend)) { /* one range at a time */
+				reply(s, "E16");
+				return -1;
+			}
+			rng = -3; /* this action's thread, set below */
+			break;
 		default:
 			reply(s, "E16");
 			return -1;
@@ -822,6 +851,13 @@ static int handle_vcont(struct stub *s, const char *p)
 			reply(s, "E16");
 			return -1;
 		}
+		if (rng == -3) { /* a range needs one thread */
+			if (t < 0 || set[t]) {
+				reply(s, "E16");
+				return -1;
+			}
+			rng = t;
+		}
 		for (int i = 0; i < n; i++) {
 			if ((t == -2 || t == i) && !set[i]) {
 				set[i] = true;
@@ -834,6 +870,9 @@ static int handle_vcont(struct stub *s, const char *p)
 		reply(s, "E16");
 		return -1;
 	}
+	s->range_thread = rng;
+	s->range_start = rstart;
+	s->range_end = rend;
 	return resume_and_wait(s, act);
 }
 
@@ -1082,7 +1121,7 @@ static int dispatch(struct stub *s)
 		return -1;
 	case 'v':
 		if (strcmp(p, "vCont?") == 0) {
-			reply(s, "vCont;c;C;s;S;t");
+			reply(s, "vCont;c;C;s;S;t;r");
 			return -1;
 		}
 		if (strncmp(p, "vCont;", 6) == 0)
@@ -1133,6 +1172,7 @@ GDB_EXPORT int kvmdbg_gdb_serve(struct kvmdbg_gdb *g, int fd,
 	s->ctx = g->ctx;
 	s->g_thread = 0;
 	s->c_thread = -1;
+	s->range_thread = -1;
 	if (o.handshake_ms)
 		s->deadline = now_ms() + o.handshake_ms;
 	g->stats.sessions++;

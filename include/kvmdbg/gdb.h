@@ -265,6 +265,7 @@ struct kvmdbg_gdb_stats {
 	uint64_t bytes_in;         /**< bytes read from the connection */
 	uint64_t bytes_out;        /**< bytes written to it */
 	uint64_t sessions;         /**< kvmdbg_gdb_serve() calls */
+	uint64_t range_steps;      /**< vCont;r steps inside the range, not reported to gdb */
 };
 
 /**

@@ -13,10 +13,12 @@ gdb: raw packets.
 - A peer that connects and sends nothing: dropped after --handshake MS, and
   the next client is served.
 - Ctrl-C inside the packet that resumes, and before it (ignored while stopped).
+- vCont;r range stepping (one reply for many steps).
 - monitor commands (the built-in `info version`, the VMM's, an unknown one), qOffsets.
 
 usage: test-gdb-engine.py GDBSTUB_FAKE
 """
+import re
 import socket
 import subprocess
 import sys
@@ -173,6 +175,21 @@ for cmd, want in [(b"info version", b"libkvmdbg-gdb "), (b"fake pc", b"pc 0x4000
     got = read_packets(s, 1)
     text = bytes.fromhex(got[0].decode()) if got and got[0][:1] not in (b"E", b"") else b""
     check("monitor %s" % cmd.decode(), text.startswith(want), repr(got))
+s.sendall(frame(b"vCont?"))
+got = read_packets(s, 1)
+check("vCont? offers r (range stepping)", got and b";r" in got[0], repr(got))
+for rng, want in [(b"r400000,400010:1", 0x400010), (b"r400000,400010:1", 0x400014),
+                  (b"r400000,400100:2;c", 0x400100)]:
+    s.sendall(frame(b"vCont;" + rng))
+    got = read_packets(s, 1)
+    pc = re.search(rb";20:([0-9a-f]{16});", got[0]) if got else None
+    pc = int.from_bytes(bytes.fromhex(pc.group(1).decode()), "little") if pc else None
+    check("vCont;%s: one stop reply, at %#x" % (rng.decode(), want),
+          len(got) == 1 and got[0].startswith(b"T05") and pc == want,
+          "%r (pc %s)" % (got, pc and hex(pc)))
+s.sendall(frame(b"vCont;r400000,400010"))
+got = read_packets(s, 1)
+check("vCont;r without a thread -> E", got and got[0].startswith(b"E"), repr(got))
 s.sendall(frame(b"qOffsets"))
 got = read_packets(s, 1)
 check("qOffsets: 0", got == [b"Text=0;Data=0;Bss=0"], repr(got))
