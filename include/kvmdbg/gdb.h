@@ -24,6 +24,15 @@
  * structs start with `size_t sz` (KVMDBG_OPTS() sets it), and unknown
  * non-zero trailing bytes from a newer caller are refused with -E2BIG.
  *
+ * Protocol: qSupported with PacketSize 0x4000, no-ack mode, binary X, vCont
+ * (c, C, s, S, t and r: range stepping), qXfer:features (target.xml) and
+ * qXfer:threads, qOffsets, monitor commands (qRcmd: `info version` built in,
+ * the VMM's through kvmdbg_gdb_ops::monitor); stop replies (swbreak,
+ * hwbreak, watch/rwatch/awatch:ADDR) expedite every register of the stopped
+ * thread, so gdb needs no `g` after a stop. Ctrl-C and a client that goes
+ * away are noticed at any moment, also while the machine runs with packets
+ * queued; serve options bound how long a new client may stay silent.
+ *
  * Every buffer is bounded: packets longer than KVMDBG_GDB_PACKET_SIZE are
  * discarded with an error reply, bad checksums are NAKed, unknown packets get
  * the empty reply.

@@ -127,7 +127,8 @@ static const struct kvmdbg_gdb_ops ops = {
 
 static const char *const dict[] = {
 	"g", "G", "p", "P", "m", "M", "X", "Z0,", "Z1,", "Z2,", "z0,", "z3,", "c", "s", "C05",
-	"S05;", "vCont;c", "vCont;s:1;c", "vCont;t", "vCont;S05:2", "vCont;r1000,1010:", "vCont?", "Hg", "Hc", "T",
+	"S05;", "vCont;c", "vCont;s:1;c", "vCont;t", "vCont;S05:2", "vCont;r1000,1010:",
+	"vCont?", "Hg", "Hc", "T",
 	"qSupported:", "qXfer:features:read:target.xml:", "qXfer:threads:read::",
 	"qC", "qfThreadInfo", "qsThreadInfo", "qAttached", "qThreadExtraInfo,", "qRcmd,",
 	"qOffsets", "QStartNoAckMode", "?", "vMustReplyEmpty", "D", "k", "vKill",
