@@ -102,8 +102,9 @@ static void *vcpu_thread(void *arg)
 			}
 			if (ioctl(m.vcpu_fd, KVM_RUN, 0) < 0 && errno == EINTR)
 				continue; /* kicked: g_interrupt() */
-			if (m.run->exit_reason != KVM_EXIT_DEBUG) {
-				st.kind = KVMDBG_GDB_STOP_KILLED; /* HLT, I/O, a crash: none here */
+			if (m.run->exit_reason != KVM_EXIT_DEBUG) { /* HLT, I/O, a crash */
+				fprintf(stderr, "gdb-minimal: exit reason %u\n", m.run->exit_reason);
+				st.kind = KVMDBG_GDB_STOP_KILLED;
 				break;
 			}
 			if (kvmdbg_vcpu_handle_exit(m.vcpu, &ev) < 0 ||
