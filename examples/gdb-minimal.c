@@ -10,8 +10,9 @@
  * (or ./gdb-minimal /dev/ttyS1: a serial line or a virtio-serial port).
  *
  * x86-64 hosts. One vCPU in real mode runs `inc %ax; jmp .-1` at 0x1000
- * (linear = guest-virtual = guest-physical): stepi, hbreak, break, watch, Ctrl-C,
- * registers and memory work; detach lets it run on, kill ends it.
+ * (linear = guest-virtual = guest-physical): stepi, hbreak, watch, Ctrl-C,
+ * registers and memory; detach lets it run on, kill ends it. (break: in the
+ * x86 VM test bed, a real-mode INT3 reached the guest instead of exiting.)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
