@@ -10,7 +10,7 @@
  * KVM_RUN, kvmdbg_vcpu_handle_exit() on KVM_EXIT_DEBUG.
  *
  * Each vCPU runs in its own thread; the main thread is the controller
- * (scripted mode, or the gdb stub of gdbstub.c with --gdb). All-stop: when a
+ * (scripted mode, or libkvmdbg-gdb's server with --gdb). All-stop: when a
  * vCPU stops, the others are kicked out of KVM_RUN (immediate_exit and a
  * signal) and park until the controller resumes them.
  *
@@ -45,7 +45,7 @@
 
 #include <kvmdbg/kvmdbg.h>
 
-#include "gdbstub.h"
+#include <kvmdbg/gdb.h>
 
 #define PROG "kvmdbg-run"
 
@@ -1586,10 +1586,10 @@ static void stop_vcpus(struct vmm *m)
 }
 
 /*
- * Resume the vCPUs: actions[i] is GDBSTUB_STAY, _CONTINUE or _STEP. A vCPU
+ * Resume the vCPUs: actions[i] is KVMDBG_GDB_STAY, _CONTINUE or _STEP. A vCPU
  * with an event not reported yet is not run: the next wait reports it.
  */
-static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
+static void vmm_resume(struct vmm *m, const enum kvmdbg_gdb_action *actions)
 {
 	char buf[16];
 
@@ -1598,7 +1598,7 @@ static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
 	pthread_mutex_lock(&m->lock);
 	m->immediate = false;
 	for (unsigned int i = 0; i < m->nvcpus; i++)
-		if (actions[i] != GDBSTUB_STAY && m->vcpus[i].pending && !m->vcpus[i].finished)
+		if (actions[i] != KVMDBG_GDB_STAY && m->vcpus[i].pending && !m->vcpus[i].finished)
 			m->immediate = true;
 	if (!m->immediate) {
 		__atomic_store_n(&m->stopping, 0, __ATOMIC_SEQ_CST);
@@ -1606,9 +1606,9 @@ static void vmm_resume(struct vmm *m, const enum gdbstub_action *actions)
 		for (unsigned int i = 0; i < m->nvcpus; i++) {
 			struct vcpu *v = &m->vcpus[i];
 
-			if (actions[i] == GDBSTUB_STAY || v->finished)
+			if (actions[i] == KVMDBG_GDB_STAY || v->finished)
 				continue;
-			v->step = actions[i] == GDBSTUB_STEP;
+			v->step = actions[i] == KVMDBG_GDB_STEP;
 			v->go = true;
 			v->running = true;
 			v->result = VR_NONE;
@@ -1710,11 +1710,11 @@ static enum stop_what vmm_wait(struct vmm *m, int *vcpu, struct kvmdbg_event *ev
 static enum stop_what run_until_stop(struct vmm *m, int step_vcpu, int *vcpu,
 				     struct kvmdbg_event *ev)
 {
-	enum gdbstub_action act[MAX_VCPUS];
+	enum kvmdbg_gdb_action act[MAX_VCPUS];
 
 	for (unsigned int i = 0; i < m->nvcpus; i++)
-		act[i] = step_vcpu < 0 ? GDBSTUB_CONTINUE
-				       : (int)i == step_vcpu ? GDBSTUB_STEP : GDBSTUB_STAY;
+		act[i] = step_vcpu < 0 ? KVMDBG_GDB_CONTINUE
+				       : (int)i == step_vcpu ? KVMDBG_GDB_STEP : KVMDBG_GDB_STAY;
 	vmm_resume(m, act);
 	return vmm_wait(m, vcpu, ev);
 }
@@ -1953,37 +1953,28 @@ static int run_demo(struct vmm *m)
 /* ---- the gdb remote stub's target --------------------------------------- */
 
 #ifdef __x86_64__
-#define TARGET_XML gdbstub_tdesc_x86_64
+#define GDB_ARCH KVMDBG_GDB_ARCH_X86_64
+#else
+#define GDB_ARCH KVMDBG_GDB_ARCH_AARCH64
+#endif
 
-/* The g packet: 16 GPRs, rip, eflags, 6 selectors, 8 x87, 8 x87 control,
- * 16 xmm, mxcsr, fs_base, gs_base, cr0, cr2, cr3, cr4, efer. */
-enum { X86_RIP = 16, X86_EFLAGS, X86_CS, X86_ST0 = 24, X86_FCTRL = 32, X86_XMM0 = 40,
-       X86_MXCSR = 56, X86_FS_BASE, X86_GS_BASE, X86_CR0, X86_CR2, X86_CR3, X86_CR4,
-       X86_EFER, X86_NREGS };
-static uint16_t reg_size_tab[X86_NREGS];
-static size_t x86_reg_off[X86_NREGS + 1];
-
-static void init_x86_regs(void)
+/* Where register NAME is in a g packet's data: the library's layout
+ * (kvmdbg_gdb_reg_lookup()), the one gdb reads in the target description. */
+static uint8_t *reg_at(uint8_t *b, const char *name, size_t size)
 {
-	for (unsigned int i = 0; i < X86_NREGS; i++) {
-		uint16_t sz = 8;
+	struct kvmdbg_gdb_reg reg = { .sz = sizeof(reg) };
 
-		if (i == X86_EFLAGS || (i >= X86_CS && i < X86_ST0) ||
-		    (i >= X86_FCTRL && i < X86_XMM0) || i == X86_MXCSR)
-			sz = 4;
-		else if (i >= X86_ST0 && i < X86_FCTRL)
-			sz = 10;
-		else if (i >= X86_XMM0 && i < X86_MXCSR)
-			sz = 16;
-		reg_size_tab[i] = sz;
-		x86_reg_off[i + 1] = x86_reg_off[i] + sz;
+	if (kvmdbg_gdb_reg_lookup(GDB_ARCH, name, &reg) < 0 || reg.size != size) {
+		err("gdb: the register layout has no %zu-byte %s", size, name);
+		abort();
 	}
+	return b + reg.offset;
 }
 
-#define NREGS X86_NREGS
-#define PC_REGNO X86_RIP
-#define init_regs init_x86_regs
-#endif
+static const uint8_t *creg_at(const uint8_t *b, const char *name, size_t size)
+{
+	return reg_at((uint8_t *)b, name, size);
+}
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
 {
@@ -2018,7 +2009,12 @@ static int g_thread_alive(void *ctx, int t)
 }
 
 #ifdef __x86_64__
-#define XREG(b, r) ((b) + x86_reg_off[r])
+static const char *const x86_gpr[16] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
+					 "rsp", "r8",  "r9",  "r10", "r11", "r12", "r13",
+					 "r14", "r15" };
+static const char *const x86_seg[6] = { "cs", "ss", "ds", "es", "fs", "gs" };
+static const char *const x87_ctl[8] = { "fctrl", "fstat", "ftag",  "fiseg",
+					"fioff", "foseg", "fooff", "fop" };
 
 /* The linear pc, as the library and KVM's debug exits have it: CS base + IP
  * (EIP) unless CS is a 64-bit code segment. Not CR0.PE: between setting PE
@@ -2028,6 +2024,21 @@ static uint64_t linear_pc(const struct kvm_sregs *sr, uint64_t rip)
 	if (sr->cs.l)
 		return rip;
 	return (sr->cs.base + rip) & 0xffffffffULL;
+}
+
+/* MSR_KERNEL_GS_BASE (the k_gs_base register): read or write. */
+static int kernel_gs_base(int fd, uint64_t *v, bool write)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} msrs = { .h.nmsrs = 1, .e.index = 0xc0000102 };
+
+	msrs.e.data = write ? *v : 0;
+	if (ioctl(fd, write ? KVM_SET_MSRS : KVM_GET_MSRS, &msrs) != 1)
+		return -EIO;
+	*v = msrs.e.data;
+	return 0;
 }
 
 static int g_read_regs(void *ctx, int t, uint8_t *b)
@@ -2047,44 +2058,60 @@ static int g_read_regs(void *ctx, int t, uint8_t *b)
 					 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 };
 
 		for (unsigned int i = 0; i < 16; i++)
-			put_le(XREG(b, i), g[i], 8);
+			put_le(reg_at(b, x86_gpr[i], 8), g[i], 8);
 	}
 	/* gdb sees the linear pc (CS base + IP outside 64-bit code), the address
 	 * space its breakpoints and the library's events use: in real mode, and
 	 * equally right after CR0.PE is set, while CS still holds its real-mode
 	 * base until the far jump. */
-	put_le(XREG(b, X86_RIP), linear_pc(&sr, r.rip), 8);
-	put_le(XREG(b, X86_EFLAGS), r.rflags, 4);
-	put_le(XREG(b, X86_CS + 0), sr.cs.selector, 4);
-	put_le(XREG(b, X86_CS + 1), sr.ss.selector, 4);
-	put_le(XREG(b, X86_CS + 2), sr.ds.selector, 4);
-	put_le(XREG(b, X86_CS + 3), sr.es.selector, 4);
-	put_le(XREG(b, X86_CS + 4), sr.fs.selector, 4);
-	put_le(XREG(b, X86_CS + 5), sr.gs.selector, 4);
+	put_le(reg_at(b, "rip", 8), linear_pc(&sr, r.rip), 8);
+	put_le(reg_at(b, "eflags", 4), r.rflags, 4);
+	{
+		const struct kvm_segment *seg[6] = { &sr.cs, &sr.ss, &sr.ds,
+						     &sr.es, &sr.fs, &sr.gs };
+
+		for (unsigned int i = 0; i < 6; i++)
+			put_le(reg_at(b, x86_seg[i], 4), seg[i]->selector, 4);
+	}
 	for (unsigned int i = 0; i < 8; i++) {
-		memcpy(XREG(b, X86_ST0 + i), fpu.fpr[i], 10);
+		char name[8];
+
+		snprintf(name, sizeof(name), "st%u", i);
+		memcpy(reg_at(b, name, 10), fpu.fpr[i], 10);
 		/* abridged tag (1 = valid) to the full tag word (11 = empty) */
 		if (!(fpu.ftwx & (1u << i)))
 			ftag |= (uint16_t)(3u << (2 * i));
 	}
-	put_le(XREG(b, X86_FCTRL + 0), fpu.fcw, 4);
-	put_le(XREG(b, X86_FCTRL + 1), fpu.fsw, 4);
-	put_le(XREG(b, X86_FCTRL + 2), ftag, 4);
-	put_le(XREG(b, X86_FCTRL + 3), 0, 4);
-	put_le(XREG(b, X86_FCTRL + 4), (uint32_t)fpu.last_ip, 4);
-	put_le(XREG(b, X86_FCTRL + 5), 0, 4);
-	put_le(XREG(b, X86_FCTRL + 6), (uint32_t)fpu.last_dp, 4);
-	put_le(XREG(b, X86_FCTRL + 7), fpu.last_opcode, 4);
-	for (unsigned int i = 0; i < 16; i++)
-		memcpy(XREG(b, X86_XMM0 + i), fpu.xmm[i], 16);
-	put_le(XREG(b, X86_MXCSR), fpu.mxcsr, 4);
-	put_le(XREG(b, X86_FS_BASE), sr.fs.base, 8);
-	put_le(XREG(b, X86_GS_BASE), sr.gs.base, 8);
-	put_le(XREG(b, X86_CR0), sr.cr0, 8);
-	put_le(XREG(b, X86_CR2), sr.cr2, 8);
-	put_le(XREG(b, X86_CR3), sr.cr3, 8);
-	put_le(XREG(b, X86_CR4), sr.cr4, 8);
-	put_le(XREG(b, X86_EFER), sr.efer, 8);
+	{
+		const uint64_t ctl[8] = { fpu.fcw, fpu.fsw, ftag, 0, (uint32_t)fpu.last_ip, 0,
+					  (uint32_t)fpu.last_dp, fpu.last_opcode };
+
+		for (unsigned int i = 0; i < 8; i++)
+			put_le(reg_at(b, x87_ctl[i], 4), ctl[i], 4);
+	}
+	for (unsigned int i = 0; i < 16; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "xmm%u", i);
+		memcpy(reg_at(b, name, 16), fpu.xmm[i], 16);
+	}
+	put_le(reg_at(b, "mxcsr", 4), fpu.mxcsr, 4);
+	put_le(reg_at(b, "fs_base", 8), sr.fs.base, 8);
+	put_le(reg_at(b, "gs_base", 8), sr.gs.base, 8);
+	put_le(reg_at(b, "cr0", 8), sr.cr0, 8);
+	put_le(reg_at(b, "cr2", 8), sr.cr2, 8);
+	put_le(reg_at(b, "cr3", 8), sr.cr3, 8);
+	put_le(reg_at(b, "cr4", 8), sr.cr4, 8);
+	put_le(reg_at(b, "efer", 8), sr.efer, 8);
+	put_le(reg_at(b, "cr8", 8), sr.cr8, 8);
+	{
+		uint64_t kgs;
+		int e = kernel_gs_base(fd, &kgs, false);
+
+		if (e < 0)
+			return e;
+		put_le(reg_at(b, "k_gs_base", 8), kgs, 8);
+	}
 	return 0;
 }
 
@@ -2105,13 +2132,13 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	sr0 = sr;
 	fpu0 = fpu;
 	for (unsigned int i = 0; i < 16; i++)
-		*g[i] = get_le(XREG(b, i), 8);
-	r.rip = get_le(XREG(b, X86_RIP), 8);
+		*g[i] = get_le(creg_at(b, x86_gpr[i], 8), 8);
+	r.rip = get_le(creg_at(b, "rip", 8), 8);
 	if (!sr.cs.l) /* linear pc back to IP or EIP */
 		r.rip = (r.rip - sr.cs.base) & (sr.cs.db ? 0xffffffffULL : 0xffffULL);
-	r.rflags = get_le(XREG(b, X86_EFLAGS), 4) | 2;
+	r.rflags = get_le(creg_at(b, "eflags", 4), 4) | 2;
 	for (unsigned int i = 0; i < 6; i++) {
-		uint16_t sel = (uint16_t)get_le(XREG(b, X86_CS + i), 4);
+		uint16_t sel = (uint16_t)get_le(creg_at(b, x86_seg[i], 4), 4);
 
 		if (sel != seg[i]->selector) {
 			if (!(sr.cr0 & 1)) /* real mode: the base follows the selector */
@@ -2121,21 +2148,40 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 			seg[i]->selector = sel;
 		}
 	}
-	for (unsigned int i = 0; i < 8; i++)
-		memcpy(fpu.fpr[i], XREG(b, X86_ST0 + i), 10);
-	fpu.fcw = (uint16_t)get_le(XREG(b, X86_FCTRL + 0), 4);
-	fpu.fsw = (uint16_t)get_le(XREG(b, X86_FCTRL + 1), 4);
-	fpu.last_opcode = (uint16_t)get_le(XREG(b, X86_FCTRL + 7), 4);
-	for (unsigned int i = 0; i < 16; i++)
-		memcpy(fpu.xmm[i], XREG(b, X86_XMM0 + i), 16);
-	fpu.mxcsr = (uint32_t)get_le(XREG(b, X86_MXCSR), 4);
-	sr.fs.base = get_le(XREG(b, X86_FS_BASE), 8);
-	sr.gs.base = get_le(XREG(b, X86_GS_BASE), 8);
-	sr.cr0 = get_le(XREG(b, X86_CR0), 8);
-	sr.cr2 = get_le(XREG(b, X86_CR2), 8);
-	sr.cr3 = get_le(XREG(b, X86_CR3), 8);
-	sr.cr4 = get_le(XREG(b, X86_CR4), 8);
-	sr.efer = get_le(XREG(b, X86_EFER), 8);
+	for (unsigned int i = 0; i < 8; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "st%u", i);
+		memcpy(fpu.fpr[i], creg_at(b, name, 10), 10);
+	}
+	fpu.fcw = (uint16_t)get_le(creg_at(b, "fctrl", 4), 4);
+	fpu.fsw = (uint16_t)get_le(creg_at(b, "fstat", 4), 4);
+	fpu.last_opcode = (uint16_t)get_le(creg_at(b, "fop", 4), 4);
+	for (unsigned int i = 0; i < 16; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "xmm%u", i);
+		memcpy(fpu.xmm[i], creg_at(b, name, 16), 16);
+	}
+	fpu.mxcsr = (uint32_t)get_le(creg_at(b, "mxcsr", 4), 4);
+	sr.fs.base = get_le(creg_at(b, "fs_base", 8), 8);
+	sr.gs.base = get_le(creg_at(b, "gs_base", 8), 8);
+	sr.cr0 = get_le(creg_at(b, "cr0", 8), 8);
+	sr.cr2 = get_le(creg_at(b, "cr2", 8), 8);
+	sr.cr3 = get_le(creg_at(b, "cr3", 8), 8);
+	sr.cr4 = get_le(creg_at(b, "cr4", 8), 8);
+	sr.efer = get_le(creg_at(b, "efer", 8), 8);
+	sr.cr8 = get_le(creg_at(b, "cr8", 8), 8);
+	{
+		uint64_t kgs, kgs0;
+		int e = kernel_gs_base(v->fd, &kgs0, false);
+
+		kgs = get_le(creg_at(b, "k_gs_base", 8), 8);
+		if (e == 0 && kgs != kgs0)
+			e = kernel_gs_base(v->fd, &kgs, true);
+		if (e < 0)
+			return e;
+	}
 	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
 	if (memcmp(&sr, &sr0, sizeof(sr)) && ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
@@ -2147,19 +2193,6 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 }
 
 #else /* __aarch64__ */
-
-#define TARGET_XML gdbstub_tdesc_aarch64
-
-/* x0-x30, sp (of the current EL: SP_EL1 in EL1h), pc, cpsr (PSTATE). */
-enum { A64_SP = 31, A64_PC, A64_CPSR, NREGS };
-#define PC_REGNO A64_PC
-static uint16_t reg_size_tab[NREGS];
-
-static void init_regs(void)
-{
-	for (unsigned int i = 0; i < NREGS; i++)
-		reg_size_tab[i] = i == A64_CPSR ? 4 : 8;
-}
 
 static uint64_t a64_sp_id(uint64_t pstate)
 {
@@ -2174,16 +2207,19 @@ static int g_read_regs(void *ctx, int t, uint8_t *b)
 
 	r = get_one(fd, ARM64_CORE(regs.pstate), &pstate);
 	for (unsigned int i = 0; !r && i < 31; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "x%u", i);
 		r = get_one(fd, ARM64_CORE(regs.regs[i]), &v);
-		put_le(b + 8 * i, v, 8);
+		put_le(reg_at(b, name, 8), v, 8);
 	}
 	if (!r)
 		r = get_one(fd, a64_sp_id(pstate), &v);
-	put_le(b + 8 * A64_SP, v, 8);
+	put_le(reg_at(b, "sp", 8), v, 8);
 	if (!r)
 		r = get_one(fd, ARM64_CORE(regs.pc), &v);
-	put_le(b + 8 * A64_PC, v, 8);
-	put_le(b + 8 * A64_CPSR, pstate, 4);
+	put_le(reg_at(b, "pc", 8), v, 8);
+	put_le(reg_at(b, "cpsr", 4), pstate, 4);
 	return r;
 }
 
@@ -2195,26 +2231,43 @@ static int g_write_regs(void *ctx, int t, const uint8_t *b)
 	int r;
 
 	r = get_one(v->fd, ARM64_CORE(regs.pstate), &pstate);
-	for (unsigned int i = 0; !r && i < 31; i++)
-		r = set_one(v->fd, ARM64_CORE(regs.regs[i]), get_le(b + 8 * i, 8));
+	for (unsigned int i = 0; !r && i < 31; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "x%u", i);
+		r = set_one(v->fd, ARM64_CORE(regs.regs[i]), get_le(creg_at(b, name, 8), 8));
+	}
 	if (!r)
-		r = set_one(v->fd, a64_sp_id(pstate), get_le(b + 8 * A64_SP, 8));
+		r = set_one(v->fd, a64_sp_id(pstate), get_le(creg_at(b, "sp", 8), 8));
 	if (!r)
-		r = set_one(v->fd, ARM64_CORE(regs.pc), get_le(b + 8 * A64_PC, 8));
-	if (!r && get_le(b + 8 * A64_CPSR, 4) != (uint32_t)pstate)
+		r = set_one(v->fd, ARM64_CORE(regs.pc), get_le(creg_at(b, "pc", 8), 8));
+	if (!r && get_le(creg_at(b, "cpsr", 4), 4) != (uint32_t)pstate)
 		r = set_one(v->fd, ARM64_CORE(regs.pstate),
-			    (pstate & ~0xffffffffULL) | get_le(b + 8 * A64_CPSR, 4));
+			    (pstate & ~0xffffffffULL) | get_le(creg_at(b, "cpsr", 4), 4));
 	kvmdbg_vcpu_regs_changed(v->dbg);
 	return r;
 }
 #endif
 
+/* `monitor phys on`: gdb's addresses are guest-physical, not the thread's
+ * guest-virtual ones (the memory commands only; breakpoints stay virtual). */
+static bool gdb_phys;
+
 static long g_access_mem(struct vmm *m, int t, uint64_t addr, void *buf, size_t len, bool wr)
 {
 	struct mmu mmu;
 	size_t n;
-	int r = get_mmu(m, t, &mmu);
+	int r;
 
+	if (gdb_phys) {
+		if (addr >= MEM_SIZE)
+			return -EFAULT;
+		if (len > MEM_SIZE - addr)
+			len = (size_t)(MEM_SIZE - addr);
+		memcpy(wr ? m->mem + addr : buf, wr ? buf : m->mem + addr, len);
+		return (long)len;
+	}
+	r = get_mmu(m, t, &mmu);
 	if (r < 0)
 		return r;
 	n = access_virt(m, &mmu, addr, buf, len, wr);
@@ -2231,7 +2284,7 @@ static long g_write_mem(void *ctx, int t, uint64_t addr, const void *buf, size_t
 	return g_access_mem(ctx, t, addr, (void *)buf, len, true);
 }
 
-static int g_point(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind,
+static int g_point(void *ctx, int t, enum kvmdbg_gdb_point type, uint64_t addr, uint64_t kind,
 		   bool insert)
 {
 	struct vmm *m = ctx;
@@ -2246,7 +2299,7 @@ static int g_point(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uin
 		/* Software breakpoints: an error, not the empty reply, or gdb falls
 		 * back to writing the breakpoint instruction itself, which this host
 		 * cannot deliver either (--force lets it try). */
-		return type == GDBSTUB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
+		return type == KVMDBG_GDB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
 	}
 	/* A software breakpoint goes where gdb's selected thread's tables map
 	 * addr; its removal restores those same bytes (point_change). */
@@ -2257,17 +2310,17 @@ static int g_point(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uin
 	return r;
 }
 
-static int g_insert(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int g_insert(void *ctx, int t, enum kvmdbg_gdb_point type, uint64_t addr, uint64_t kind)
 {
 	return g_point(ctx, t, type, addr, kind, true);
 }
 
-static int g_remove(void *ctx, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int g_remove(void *ctx, int t, enum kvmdbg_gdb_point type, uint64_t addr, uint64_t kind)
 {
 	return g_point(ctx, t, type, addr, kind, false);
 }
 
-static int g_resume(void *ctx, const enum gdbstub_action *actions)
+static int g_resume(void *ctx, const enum kvmdbg_gdb_action *actions)
 {
 	vmm_resume(ctx, actions);
 	return 0;
@@ -2278,7 +2331,7 @@ static int g_stop_fd(void *ctx)
 	return ((struct vmm *)ctx)->notify[0];
 }
 
-static int g_get_stop(void *ctx, struct gdbstub_stop *st)
+static int g_get_stop(void *ctx, struct kvmdbg_gdb_stop *st)
 {
 	struct vmm *m = ctx;
 	struct kvmdbg_event ev;
@@ -2295,19 +2348,27 @@ static int g_get_stop(void *ctx, struct gdbstub_stop *st)
 	}
 	w = take_stop(m, &vcpu, &ev);
 	pthread_mutex_unlock(&m->lock);
+#if defined(__x86_64__) && defined(KVM_KVMCLOCK_CTRL)
+	/* Paused for the debugger: tell a guest using kvmclock, so that its
+	 * soft-lockup watchdog does not fire when it runs again. EINVAL when
+	 * the guest has not set kvmclock up (our guests): nothing to do. */
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (ioctl(m->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+			info("gdb: KVM_KVMCLOCK_CTRL on vCPU %u: %s", i, strerror(errno));
+#endif
 	memset(st, 0, sizeof(*st));
 	st->thread = vcpu;
-	st->kind = GDBSTUB_STOP_SIGNAL;
+	st->kind = KVMDBG_GDB_STOP_SIGNAL;
 	switch (w) {
 	case SW_EVENT:
 		st->signal = 5;
 		if (ev.kind == KVMDBG_STOP_BREAK)
-			st->reason = ev.type == KVMDBG_BREAK_SW ? GDBSTUB_REASON_SWBREAK
-							       : GDBSTUB_REASON_HWBREAK;
+			st->reason = ev.type == KVMDBG_BREAK_SW ? KVMDBG_GDB_REASON_SWBREAK
+							       : KVMDBG_GDB_REASON_HWBREAK;
 		else if (ev.kind == KVMDBG_STOP_WATCH) {
-			st->reason = ev.type == KVMDBG_WATCH_WRITE  ? GDBSTUB_REASON_WATCH
-				     : ev.type == KVMDBG_WATCH_READ ? GDBSTUB_REASON_RWATCH
-								    : GDBSTUB_REASON_AWATCH;
+			st->reason = ev.type == KVMDBG_WATCH_WRITE  ? KVMDBG_GDB_REASON_WATCH
+				     : ev.type == KVMDBG_WATCH_READ ? KVMDBG_GDB_REASON_RWATCH
+								    : KVMDBG_GDB_REASON_AWATCH;
 			st->data_addr = ev.data_addr;
 		}
 		if (opt.json)
@@ -2317,12 +2378,12 @@ static int g_get_stop(void *ctx, struct gdbstub_stop *st)
 		st->signal = 2;
 		break;
 	case SW_FINISHED:
-		st->kind = GDBSTUB_STOP_EXITED;
+		st->kind = KVMDBG_GDB_STOP_EXITED;
 		st->signal = 0;
 		break;
 	case SW_ERROR:
 	case SW_TIMEOUT:
-		st->kind = GDBSTUB_STOP_KILLED;
+		st->kind = KVMDBG_GDB_STOP_KILLED;
 		st->signal = 6; /* SIGABRT: the VM cannot go on */
 		break;
 	}
@@ -2344,11 +2405,23 @@ static void g_detach(void *ctx)
 	vmm_drop_pending(m);
 }
 
-static const struct gdbstub_ops gdb_ops = {
-	.target_xml = TARGET_XML,
-	.reg_sizes = reg_size_tab,
-	.nregs = NREGS,
-	.pc_regno = PC_REGNO,
+/* monitor phys on|off, monitor phys: the memory mode. */
+static int g_monitor(void *ctx, const char *cmd, char *out, size_t outlen)
+{
+	(void)ctx;
+	if (strcmp(cmd, "phys on") == 0)
+		gdb_phys = true;
+	else if (strcmp(cmd, "phys off") == 0)
+		gdb_phys = false;
+	else if (strcmp(cmd, "phys") != 0)
+		return -ENOENT;
+	return snprintf(out, outlen, "memory: guest-%s addresses\n",
+			gdb_phys ? "physical" : "virtual (the selected thread's page tables)");
+}
+
+static const struct kvmdbg_gdb_ops gdb_ops = {
+	.sz = sizeof(struct kvmdbg_gdb_ops),
+	.arch = GDB_ARCH,
 	.nthreads = g_nthreads,
 	.thread_alive = g_thread_alive,
 	.read_regs = g_read_regs,
@@ -2362,73 +2435,55 @@ static const struct gdbstub_ops gdb_ops = {
 	.get_stop = g_get_stop,
 	.interrupt = g_interrupt,
 	.detach = g_detach,
+	.monitor = g_monitor,
 };
 
-/*
- * --gdb DEVICE: a serial line (made raw) or a virtio-serial port. A virtio
- * port reports POLLHUP while nobody is connected on the host side; wait for
- * the host to connect before serving (and after a client that never spoke).
- * Returns the open fd, or -1 with a message printed.
- */
-static int gdb_open_device(const char *path)
-{
-	struct termios t;
-	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+/* A client that sends nothing for this long after connecting is dropped and
+ * the next one accepted (a port probe, a stuck peer). */
+#define GDB_HANDSHAKE_MS 10000
 
-	if (fd < 0) {
-		err("--gdb %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (isatty(fd)) {
-		if (tcgetattr(fd, &t) == 0) {
-			cfmakeraw(&t);
-			tcsetattr(fd, TCSANOW, &t);
-		}
-	}
-	return fd;
-}
-
-static void gdb_wait_device(int fd)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (poll(&p, 1, 1000) > 0 && !(p.revents & POLLHUP))
-			return; /* data, or a connected port */
-		if (p.revents & POLLHUP)
-			usleep(20000); /* no host side yet */
-	}
-}
-
-/* --gdb: serve one client, then let the guest run on (detach) or end. */
+/* --gdb: serve one client, then let the guest run on (detach) or end. A
+ * device (a serial line or a virtio-serial port) is served once it has a
+ * peer: a virtio port reports POLLHUP while nobody is connected on the
+ * host side. */
 static int run_gdb(struct vmm *m)
 {
+	KVMDBG_OPTS(kvmdbg_gdb_serve_opts, sopts, .handshake_ms = GDB_HANDSHAKE_MS);
+	KVMDBG_OPTS(kvmdbg_gdb_stats, stats);
+	struct kvmdbg_gdb *g = NULL;
 	char ebuf[256];
-	int lfd = -1, fd = -1, one = 1;
+	int lfd = -1, fd = -1, one = 1, end, r;
 	bool device = opt.gdb[0] == '/';
-	enum gdbstub_end end;
-	unsigned long packets = 0;
+	uint64_t before;
 
-	init_regs();
+	r = kvmdbg_gdb_new(&gdb_ops, m, &g);
+	if (r < 0) {
+		err("kvmdbg_gdb_new: %s", strerror(-r));
+		return 1;
+	}
 	alarm_vmm = m;
 	if (opt.timeout)
 		alarm((unsigned int)opt.timeout);
 	if (device) {
-		fd = gdb_open_device(opt.gdb);
-		if (fd < 0)
+		fd = kvmdbg_gdb_device_open(opt.gdb);
+		if (fd < 0) {
+			err("--gdb %s: %s", opt.gdb, strerror(-fd));
+			kvmdbg_gdb_free(g);
 			return 1;
+		}
 		info("gdb: serving on %s", opt.gdb);
 	} else {
-		lfd = gdbstub_listen(opt.gdb, ebuf, sizeof(ebuf));
+		lfd = kvmdbg_gdb_listen(opt.gdb, ebuf, sizeof(ebuf));
 		if (lfd < 0) {
 			err("--gdb %s", ebuf);
+			kvmdbg_gdb_free(g);
 			return 1;
 		}
 		info("gdb: listening on %s (target remote %s)", opt.gdb, opt.gdb);
 	}
 	for (;;) {
 		if (device) {
-			gdb_wait_device(fd);
+			kvmdbg_gdb_device_wait(fd, -1);
 		} else {
 			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0) {
@@ -2436,14 +2491,21 @@ static int run_gdb(struct vmm *m)
 					continue;
 				err("accept: %s", strerror(errno));
 				close(lfd);
+				kvmdbg_gdb_free(g);
 				return 1;
 			}
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
-		end = gdbstub_serve(fd, &gdb_ops, m, &packets);
+		kvmdbg_gdb_stats_get(g, &stats);
+		before = stats.packets_in;
+		end = kvmdbg_gdb_serve(g, fd, &sopts);
+		kvmdbg_gdb_stats_get(g, &stats);
 		if (!device)
 			close(fd);
-		if (end != GDBSTUB_DISCONNECTED || packets > 0)
+		if (end == KVMDBG_GDB_SILENT)
+			info("gdb: the client sent nothing for %d ms; waiting for the next one",
+			     GDB_HANDSHAKE_MS);
+		else if (end != KVMDBG_GDB_DISCONNECTED || stats.packets_in > before)
 			break;
 		/* a connection that never spoke (a port probe): wait for the real client */
 	}
@@ -2451,8 +2513,13 @@ static int run_gdb(struct vmm *m)
 		close(fd);
 	else
 		close(lfd);
+	kvmdbg_gdb_free(g);
+	if (end < 0) {
+		err("gdb: the session failed: %s", strerror(-end));
+		return 1;
+	}
 	switch (end) {
-	case GDBSTUB_DETACHED: {
+	case KVMDBG_GDB_DETACHED: {
 		struct kvmdbg_event ev;
 		enum stop_what w;
 		int vcpu;
@@ -2468,16 +2535,15 @@ static int run_gdb(struct vmm *m)
 			info("guest finished: exit value %" PRIu32, m->vcpus[0].exit_value);
 		return 0;
 	}
-	case GDBSTUB_KILLED:
+	case KVMDBG_GDB_KILLED:
 		info("gdb: killed");
 		return 0;
-	case GDBSTUB_DISCONNECTED:
+	case KVMDBG_GDB_DISCONNECTED:
 		info("gdb: the client went away; stopping the guest");
 		return 0;
-	case GDBSTUB_GUEST_EXITED:
+	case KVMDBG_GDB_GUEST_EXITED:
 		info("gdb: the guest ended");
 		return 0;
-	case GDBSTUB_ERROR:
 	default:
 		err("gdb: the session failed");
 		return 1;

@@ -11,13 +11,15 @@
  * serves one client.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "gdbstub.h"
+#include <kvmdbg/gdb.h>
 
 #define BASE 0x400000ULL
 #define SIZE 0x10000ULL
@@ -27,9 +29,11 @@
 
 static uint8_t mem[SIZE];
 static uint64_t regs[NTHREADS][NREGS];
-static uint16_t sizes[NREGS];
+static unsigned int sizes[NREGS];   /* the library's layout: kvmdbg_gdb_reg_get() */
+static int run_forever;             /* --run-forever: c without a point ahead runs on */
+static int running;
 static struct { int type; uint64_t addr; int used; } points[16];
-static struct gdbstub_stop pending;
+static struct kvmdbg_gdb_stop pending;
 static int notify[2];
 
 static int f_nthreads(void *c) { (void)c; return NTHREADS; }
@@ -39,7 +43,7 @@ static int f_read_regs(void *c, int t, uint8_t *b)
 {
 	(void)c;
 	for (int i = 0; i < NREGS; i++)
-		for (int j = 0; j < sizes[i]; j++)
+		for (unsigned int j = 0; j < sizes[i]; j++)
 			*b++ = (uint8_t)(regs[t][i] >> (8 * j));
 	return 0;
 }
@@ -49,7 +53,7 @@ static int f_write_regs(void *c, int t, const uint8_t *b)
 	(void)c;
 	for (int i = 0; i < NREGS; i++) {
 		regs[t][i] = 0;
-		for (int j = 0; j < sizes[i]; j++)
+		for (unsigned int j = 0; j < sizes[i]; j++)
 			regs[t][i] |= (uint64_t)*b++ << (8 * j);
 	}
 	return 0;
@@ -80,10 +84,10 @@ static long f_write_mem(void *c, int t, uint64_t a, const void *b, size_t l)
 	return f_mem(a, (void *)b, l, 1);
 }
 
-static int f_insert(void *c, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int f_insert(void *c, int t, enum kvmdbg_gdb_point type, uint64_t addr, uint64_t kind)
 {
 	(void)c; (void)t;
-	if (type > GDBSTUB_HW_BREAK)
+	if (type > KVMDBG_GDB_HW_BREAK)
 		return -EOPNOTSUPP; /* no watchpoints here: the empty reply */
 	if (kind != 4)
 		return -EINVAL;
@@ -97,7 +101,7 @@ static int f_insert(void *c, int t, enum gdbstub_point type, uint64_t addr, uint
 	return -ENOSPC;
 }
 
-static int f_remove(void *c, int t, enum gdbstub_point type, uint64_t addr, uint64_t kind)
+static int f_remove(void *c, int t, enum kvmdbg_gdb_point type, uint64_t addr, uint64_t kind)
 {
 	(void)c; (void)t; (void)kind;
 	for (int i = 0; i < 16; i++)
@@ -108,13 +112,13 @@ static int f_remove(void *c, int t, enum gdbstub_point type, uint64_t addr, uint
 	return -ENOENT;
 }
 
-static int f_resume(void *c, const enum gdbstub_action *act)
+static int f_resume(void *c, const enum kvmdbg_gdb_action *act)
 {
 	(void)c;
 	memset(&pending, 0, sizeof(pending));
 	pending.signal = 5;
 	for (int t = 0; t < NTHREADS; t++)
-		if (act[t] == GDBSTUB_STEP) {
+		if (act[t] == KVMDBG_GDB_STEP) {
 			regs[t][PC] += 4;
 			pending.thread = t;
 			goto out;
@@ -123,7 +127,7 @@ static int f_resume(void *c, const enum gdbstub_action *act)
 		uint64_t best = 0;
 		int bi = -1;
 
-		if (act[t] != GDBSTUB_CONTINUE)
+		if (act[t] != KVMDBG_GDB_CONTINUE)
 			continue;
 		for (int i = 0; i < 16; i++)
 			if (points[i].used && points[i].addr > regs[t][PC] &&
@@ -131,15 +135,19 @@ static int f_resume(void *c, const enum gdbstub_action *act)
 				best = points[i].addr;
 				bi = i;
 			}
+		if (bi < 0 && run_forever) {
+			running = 1; /* until f_interrupt() */
+			return 0;
+		}
 		if (bi < 0) {
-			pending.kind = GDBSTUB_STOP_EXITED;
+			pending.kind = KVMDBG_GDB_STOP_EXITED;
 			pending.signal = 0;
 			goto out;
 		}
 		regs[t][PC] = best;
 		pending.thread = t;
-		pending.reason = points[bi].type == GDBSTUB_SW_BREAK ? GDBSTUB_REASON_SWBREAK
-								     : GDBSTUB_REASON_HWBREAK;
+		pending.reason = points[bi].type == KVMDBG_GDB_SW_BREAK ? KVMDBG_GDB_REASON_SWBREAK
+								     : KVMDBG_GDB_REASON_HWBREAK;
 		goto out;
 	}
 out:
@@ -150,7 +158,7 @@ out:
 
 static int f_stop_fd(void *c) { (void)c; return notify[0]; }
 
-static int f_get_stop(void *c, struct gdbstub_stop *st)
+static int f_get_stop(void *c, struct kvmdbg_gdb_stop *st)
 {
 	char b;
 
@@ -163,23 +171,69 @@ static int f_get_stop(void *c, struct gdbstub_stop *st)
 
 static void f_nop(void *c) { (void)c; }
 
-int main(void)
+static int f_monitor(void *c, const char *cmd, char *out, size_t len)
 {
-	struct gdbstub_ops ops = {
-		.target_xml = gdbstub_tdesc_aarch64, .reg_sizes = sizes, .nregs = NREGS,
-		.pc_regno = PC, .nthreads = f_nthreads, .thread_alive = f_alive,
+	(void)c;
+	if (strcmp(cmd, "fake pc") != 0)
+		return -ENOENT;
+	return snprintf(out, len, "pc %#llx\n", (unsigned long long)regs[0][PC]);
+}
+
+static void f_interrupt(void *c)
+{
+	(void)c;
+	if (!running)
+		return;
+	running = 0;
+	pending.thread = 0;
+	pending.signal = 2;
+	if (write(notify[1], "x", 1) != 1)
+		abort();
+}
+
+/* usage: gdbstub-fake [--run-forever] [--handshake MS]
+ * Prints the port, serves clients until one spoke (with --handshake, a
+ * client silent that long is dropped), prints how the session ended and the
+ * counters on stderr. Exit 0 unless the session failed. */
+int main(int argc, char **argv)
+{
+	struct kvmdbg_gdb_ops ops = {
+		.sz = sizeof(ops), .arch = KVMDBG_GDB_ARCH_AARCH64,
+		.nthreads = f_nthreads, .thread_alive = f_alive,
 		.read_regs = f_read_regs, .write_regs = f_write_regs, .read_mem = f_read_mem,
 		.write_mem = f_write_mem, .insert = f_insert, .remove = f_remove,
 		.resume = f_resume, .stop_fd = f_stop_fd, .get_stop = f_get_stop,
-		.interrupt = f_nop, .detach = f_nop,
+		.interrupt = f_interrupt, .detach = f_nop, .monitor = f_monitor,
 	};
+	static const char *const ends[] = { "detached", "killed", "disconnected",
+					    "guest-exited", "silent" };
+	KVMDBG_OPTS(kvmdbg_gdb_serve_opts, sopts);
+	KVMDBG_OPTS(kvmdbg_gdb_stats, st);
+	struct kvmdbg_gdb *g;
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	char e[128];
-	int lfd, fd;
+	int lfd, fd, end;
 
-	for (int i = 0; i < NREGS; i++)
-		sizes[i] = i == 33 ? 4 : 8;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--run-forever"))
+			run_forever = 1;
+		else if (!strcmp(argv[i], "--handshake") && i + 1 < argc)
+			sopts.handshake_ms = atoi(argv[++i]);
+		else
+			return 2;
+	}
+	for (unsigned int i = 0; i < NREGS; i++) {
+		struct kvmdbg_gdb_reg r = { .sz = sizeof(r) };
+
+		if (kvmdbg_gdb_reg_get(KVMDBG_GDB_ARCH_AARCH64, i, &r) < 0)
+			return 1;
+		sizes[i] = r.size;
+	}
+	if (kvmdbg_gdb_reg_count(KVMDBG_GDB_ARCH_AARCH64, NULL) != NREGS ||
+	    kvmdbg_gdb_reg_lookup(KVMDBG_GDB_ARCH_AARCH64, "pc", &(struct kvmdbg_gdb_reg){
+		    .sz = sizeof(struct kvmdbg_gdb_reg) }) != PC)
+		return 1;
 	for (uint64_t i = 0; i < SIZE; i += 4) { /* A64 NOP */
 		mem[i] = 0x1f; mem[i + 1] = 0x20; mem[i + 2] = 0x03; mem[i + 3] = 0xd5;
 	}
@@ -189,17 +243,28 @@ int main(void)
 		regs[t][PC] = BASE + 0x10 * (uint64_t)t;
 		regs[t][33] = 0x3c5; /* EL1h, DAIF masked */
 	}
-	if (pipe(notify))
+	if (pipe2(notify, O_NONBLOCK) || kvmdbg_gdb_new(&ops, NULL, &g) < 0)
 		return 1;
-	lfd = gdbstub_listen("127.0.0.1:0", e, sizeof(e));
+	lfd = kvmdbg_gdb_listen("127.0.0.1:0", e, sizeof(e));
 	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl)) {
 		fprintf(stderr, "gdbstub-fake: %s\n", e);
 		return 1;
 	}
 	printf("%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
-	fd = accept(lfd, NULL, NULL);
-	if (fd < 0)
-		return 1;
-	return gdbstub_serve(fd, &ops, NULL, NULL) == GDBSTUB_ERROR;
+	do {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			return 1;
+		end = kvmdbg_gdb_serve(g, fd, &sopts);
+		close(fd);
+		fprintf(stderr, "gdbstub-fake: session: %s\n", end < 0 ? strerror(-end) : ends[end]);
+	} while (end == KVMDBG_GDB_SILENT);
+	kvmdbg_gdb_stats_get(g, &st);
+	fprintf(stderr, "gdbstub-fake: packets in %llu out %llu, bytes in %llu out %llu, "
+		"sessions %llu\n", (unsigned long long)st.packets_in,
+		(unsigned long long)st.packets_out, (unsigned long long)st.bytes_in,
+		(unsigned long long)st.bytes_out, (unsigned long long)st.sessions);
+	kvmdbg_gdb_free(g);
+	return end < 0;
 }

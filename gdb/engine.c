@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gdbstub: the GDB remote serial protocol over one connection (a socket, a
- * serial line or a virtio port), for kvmdbg-run.
- * See gdbstub.h. No KVM and no libkvmdbg here: only struct gdbstub_ops.
+ * The protocol engine of libkvmdbg-gdb: the GDB remote serial protocol over
+ * one connection (a socket, a serial line or a virtio port). See
+ * <kvmdbg/gdb.h>. No KVM and no libkvmdbg here: only struct kvmdbg_gdb_ops.
  */
-#include "gdbstub.h"
+#include "gdb-int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,36 +16,64 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
+#define MAX_REGS 256
 #define MAX_REG_BYTES 2048
 
+struct kvmdbg_gdb {
+	struct kvmdbg_gdb_ops ops;
+	void *ctx;
+	struct kvmdbg_gdb_stats stats;
+	const char *xml;
+	unsigned int nregs, pc_regno;
+	size_t g_bytes;
+	uint16_t reg_size[MAX_REGS];
+	uint32_t reg_off[MAX_REGS];
+};
+
 struct stub {
+	struct kvmdbg_gdb *g;
 	int fd;
-	const struct gdbstub_ops *ops;
+	const struct kvmdbg_gdb_ops *ops;
 	void *ctx;
 	bool is_sock;              /* fd is a socket (else a tty or virtio port) */
 	bool noack;
 	bool eof;
+	bool ctrl_c;               /* ^C seen while running */
+	int range_thread;          /* vCont;r: the thread stepping in [range_start, range_end) */
+	uint64_t range_start, range_end;
+	enum { SCAN_OUT, SCAN_PACKET, SCAN_SUM1, SCAN_SUM2 } scan; /* framing, while running */
 	int g_thread;              /* Hg: registers and memory */
 	int c_thread;              /* Hc: s and c (-1: all) */
 	unsigned long packets;
+	int64_t deadline;          /* the first packet's, CLOCK_MONOTONIC ms (0: none) */
 	/* input buffer */
 	unsigned char in[4096];
 	size_t in_len, in_pos;
 	/* packet being received (raw, still escaped) */
-	char pkt[GDBSTUB_PACKET_SIZE + 1];
+	char pkt[KVMDBG_GDB_PACKET_SIZE + 1];
 	size_t pkt_len;
 	/* reply being built (payload only) */
-	char out[GDBSTUB_PACKET_SIZE + 1];
+	char out[KVMDBG_GDB_PACKET_SIZE + 1];
 	size_t out_len;
 	bool out_overflow;
 	/* the last frame sent, for '-' retransmission */
-	char last[GDBSTUB_PACKET_SIZE + 8];
+	char last[KVMDBG_GDB_PACKET_SIZE + 8];
 	size_t last_len;
 	uint8_t regs[MAX_REG_BYTES];
+	/* qXfer:threads:read's document */
+	char threads_xml[64 * 48 + 64];
+	size_t threads_len;
+	/* memory of m, M and X */
+	uint8_t scratch[KVMDBG_GDB_PACKET_SIZE];
 };
+
+/* Internal session ends besides enum kvmdbg_gdb_end: go on, and a failure (-EIO). */
+#define GO_ON (-1)
+#define END_ERROR 100
 
 static const char hexd[] = "0123456789abcdef";
 
@@ -63,7 +88,7 @@ static int hexval(int c)
 	return -1;
 }
 
-/* ---- I/O: a socket or a character device --------------------------------------------------------- */
+/* ---- I/O: a socket or a character device ------------------------------------------ */
 
 static bool write_all(struct stub *s, const void *buf, size_t len)
 {
@@ -80,6 +105,7 @@ static bool write_all(struct stub *s, const void *buf, size_t len)
 			s->eof = true;
 			return false;
 		}
+		s->g->stats.bytes_out += (uint64_t)n;
 		p += n;
 		len -= (size_t)n;
 	}
@@ -109,20 +135,39 @@ static int fill(struct stub *s, int timeout_ms)
 		s->eof = true;
 		return -1;
 	}
+	s->g->stats.bytes_in += (uint64_t)n;
 	s->in_len = (size_t)n;
 	s->in_pos = 0;
 	return 1;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The next byte; -1 at EOF, -2 when the handshake deadline passed first. */
 static int getbyte(struct stub *s)
 {
-	int r;
+	for (;;) {
+		int timeout = -1, r;
 
-	while ((r = fill(s, -1)) == 0)
-		;
-	if (r < 0)
-		return -1;
-	return s->in[s->in_pos++];
+		if (s->deadline && !s->packets) {
+			int64_t left = s->deadline - now_ms();
+
+			if (left <= 0 && s->in_pos >= s->in_len)
+				return -2;
+			timeout = left <= 0 ? 0 : (int)left;
+		}
+		r = fill(s, timeout);
+		if (r > 0)
+			return s->in[s->in_pos++];
+		if (r < 0)
+			return -1;
+	}
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -135,7 +180,7 @@ static void out_reset(struct stub *s)
 
 static void out_char(struct stub *s, char c)
 {
-	if (s->out_len >= GDBSTUB_PACKET_SIZE) {
+	if (s->out_len >= KVMDBG_GDB_PACKET_SIZE) {
 		s->out_overflow = true;
 		return;
 	}
@@ -200,6 +245,7 @@ static bool send_reply(struct stub *s)
 	s->last[n++] = hexd[sum >> 4];
 	s->last[n++] = hexd[sum & 15];
 	s->last_len = n;
+	s->g->stats.packets_out++;
 	return write_all(s, s->last, n);
 }
 
@@ -222,7 +268,7 @@ static bool reply_errno(struct stub *s, int e)
 
 /* ---- packets ------------------------------------------------------------ */
 
-enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT };
+enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT, RX_SILENT };
 
 /* Receive one packet into s->pkt (NUL-terminated, escapes kept). */
 static enum rx read_packet(struct stub *s)
@@ -234,7 +280,7 @@ static enum rx read_packet(struct stub *s)
 
 		c = getbyte(s);
 		if (c < 0)
-			return RX_EOF;
+			return c == -2 ? RX_SILENT : RX_EOF;
 		if (c == '-') {
 			if (!s->noack && s->last_len)
 				write_all(s, s->last, s->last_len);
@@ -251,13 +297,13 @@ restart:
 		for (;;) {
 			c = getbyte(s);
 			if (c < 0)
-				return RX_EOF;
+				return c == -2 ? RX_SILENT : RX_EOF;
 			if (c == '#')
 				break;
 			if (c == '$')
 				goto restart; /* a new packet start: resynchronise */
 			sum = (uint8_t)(sum + c);
-			if (s->pkt_len < GDBSTUB_PACKET_SIZE)
+			if (s->pkt_len < KVMDBG_GDB_PACKET_SIZE)
 				s->pkt[s->pkt_len++] = (char)c;
 			else
 				too_long = true;
@@ -266,7 +312,7 @@ restart:
 		h = getbyte(s);
 		l = h < 0 ? -1 : getbyte(s);
 		if (l < 0)
-			return RX_EOF;
+			return l == -2 || h == -2 ? RX_SILENT : RX_EOF;
 		h = hexval(h);
 		l = hexval(l);
 		if (!s->noack) {
@@ -279,6 +325,7 @@ restart:
 			continue; /* no-ack mode: drop it, the client times out */
 		}
 		s->packets++;
+		s->g->stats.packets_in++;
 		return too_long ? RX_TOO_LONG : RX_OK;
 	}
 }
@@ -327,23 +374,6 @@ static bool parse_thread(struct stub *s, const char **p, int *out)
 	return true;
 }
 
-static size_t regs_total(const struct gdbstub_ops *ops)
-{
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < ops->nregs; i++)
-		n += ops->reg_sizes[i];
-	return n;
-}
-
-static size_t reg_offset(const struct gdbstub_ops *ops, unsigned int regno)
-{
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < regno; i++)
-		n += ops->reg_sizes[i];
-	return n;
-}
 
 /* Decode hex into buf; false on odd length or a bad digit. */
 static bool unhex(const char *p, size_t nchars, uint8_t *buf)
@@ -367,7 +397,7 @@ static int cur_thread(struct stub *s)
 
 static bool handle_g(struct stub *s)
 {
-	size_t n = regs_total(s->ops);
+	size_t n = s->g->g_bytes;
 	int r = s->ops->read_regs(s->ctx, cur_thread(s), s->regs);
 
 	if (r < 0)
@@ -379,7 +409,7 @@ static bool handle_g(struct stub *s)
 
 static bool handle_G(struct stub *s, const char *p)
 {
-	size_t n = regs_total(s->ops), len = strlen(p);
+	size_t n = s->g->g_bytes, len = strlen(p);
 	int r;
 
 	if (len != 2 * n || !unhex(p, len, s->regs))
@@ -394,11 +424,11 @@ static bool handle_p(struct stub *s, const char *p, bool write)
 	size_t off, size;
 	int r;
 
-	if (!parse_hex(&p, &regno) || regno >= s->ops->nregs || (write && *p != '=') ||
+	if (!parse_hex(&p, &regno) || regno >= s->g->nregs || (write && *p != '=') ||
 	    (!write && *p))
 		return reply(s, "E16");
-	off = reg_offset(s->ops, (unsigned int)regno);
-	size = s->ops->reg_sizes[regno];
+	off = s->g->reg_off[regno];
+	size = s->g->reg_size[regno];
 	r = s->ops->read_regs(s->ctx, cur_thread(s), s->regs);
 	if (r < 0)
 		return reply_errno(s, r);
@@ -431,7 +461,8 @@ static bool parse_addr_len(const char **p, uint64_t *addr, uint64_t *len, char s
 
 static bool handle_m(struct stub *s, const char *p)
 {
-	uint8_t buf[(GDBSTUB_PACKET_SIZE - 1) / 2];
+	uint8_t *buf = s->scratch;
+	const size_t bufsize = (KVMDBG_GDB_PACKET_SIZE - 1) / 2;
 	uint64_t addr, len;
 	long n;
 
@@ -439,8 +470,8 @@ static bool handle_m(struct stub *s, const char *p)
 		return reply(s, "E16");
 	if (len == 0)
 		return reply(s, "");
-	if (len > sizeof(buf))
-		len = sizeof(buf); /* a short read is allowed */
+	if (len > bufsize)
+		len = bufsize; /* a short read is allowed */
 	n = s->ops->read_mem(s->ctx, cur_thread(s), addr, buf, (size_t)len);
 	if (n <= 0)
 		return reply_errno(s, n < 0 ? (int)n : -EFAULT);
@@ -465,10 +496,10 @@ static bool write_mem_all(struct stub *s, uint64_t addr, const uint8_t *buf, siz
 
 static bool handle_M(struct stub *s, const char *p)
 {
-	uint8_t buf[GDBSTUB_PACKET_SIZE / 2];
+	uint8_t *buf = s->scratch;
 	uint64_t addr, len;
 
-	if (!parse_addr_len(&p, &addr, &len, ':') || len > sizeof(buf) ||
+	if (!parse_addr_len(&p, &addr, &len, ':') || len > KVMDBG_GDB_PACKET_SIZE / 2 ||
 	    strlen(p) != 2 * len || !unhex(p, 2 * len, buf))
 		return reply(s, "E16");
 	if (len == 0)
@@ -478,12 +509,13 @@ static bool handle_M(struct stub *s, const char *p)
 
 static bool handle_X(struct stub *s, const char *p)
 {
-	uint8_t buf[GDBSTUB_PACKET_SIZE];
+	uint8_t *buf = s->scratch;
+	const size_t bufsize = sizeof(s->scratch);
 	const char *end = s->pkt + s->pkt_len;
 	uint64_t addr, len;
 	size_t n = 0;
 
-	if (!parse_addr_len(&p, &addr, &len, ':') || len > sizeof(buf))
+	if (!parse_addr_len(&p, &addr, &len, ':') || len > bufsize)
 		return reply(s, "E16");
 	while (p < end) {
 		char c = *p++;
@@ -493,7 +525,7 @@ static bool handle_X(struct stub *s, const char *p)
 				return reply(s, "E16");
 			c = (char)(*p++ ^ 0x20);
 		}
-		if (n == sizeof(buf))
+		if (n == bufsize)
 			return reply(s, "E16");
 		buf[n++] = (uint8_t)c;
 	}
@@ -517,108 +549,199 @@ static bool handle_Z(struct stub *s, const char *p, bool insert)
 		return reply(s, "E16");
 	if (type > 4)
 		return reply(s, "");
-	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind)
-		   : s->ops->remove(s->ctx, cur_thread(s), (enum gdbstub_point)type, addr, kind);
+	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind)
+		   : s->ops->remove(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind);
 	if (r == -EOPNOTSUPP)
 		return reply(s, "");
 	return r < 0 ? reply_errno(s, r) : reply(s, "OK");
 }
 
-static void out_stop(struct stub *s, const struct gdbstub_stop *st)
+static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
 {
 	out_reset(s);
 	switch (st->kind) {
-	case GDBSTUB_STOP_EXITED:
+	case KVMDBG_GDB_STOP_EXITED:
 		out_fmt(s, "W%02x", st->signal & 0xff);
 		return;
-	case GDBSTUB_STOP_KILLED:
+	case KVMDBG_GDB_STOP_KILLED:
 		out_fmt(s, "X%02x", st->signal & 0xff);
 		return;
-	case GDBSTUB_STOP_SIGNAL:
+	case KVMDBG_GDB_STOP_SIGNAL:
 		break;
 	}
 	out_fmt(s, "T%02x", st->signal & 0xff);
 	switch (st->reason) {
-	case GDBSTUB_REASON_SWBREAK:
+	case KVMDBG_GDB_REASON_SWBREAK:
 		out_str(s, "swbreak:;");
 		break;
-	case GDBSTUB_REASON_HWBREAK:
+	case KVMDBG_GDB_REASON_HWBREAK:
 		out_str(s, "hwbreak:;");
 		break;
-	case GDBSTUB_REASON_WATCH:
+	case KVMDBG_GDB_REASON_WATCH:
 		out_fmt(s, "watch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_RWATCH:
+	case KVMDBG_GDB_REASON_RWATCH:
 		out_fmt(s, "rwatch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_AWATCH:
+	case KVMDBG_GDB_REASON_AWATCH:
 		out_fmt(s, "awatch:%" PRIx64 ";", st->data_addr);
 		break;
-	case GDBSTUB_REASON_NONE:
+	case KVMDBG_GDB_REASON_NONE:
 		break;
 	}
 	out_fmt(s, "thread:%x;", st->thread + 1);
+	/* Every register of the stopped thread, expedited: gdb fills its
+	 * register cache from them and needs no g after a step or a break. */
+	if (st->thread >= 0 && st->thread < s->ops->nthreads(s->ctx) &&
+	    s->ops->read_regs(s->ctx, st->thread, s->regs) == 0) {
+		for (unsigned int i = 0; i < s->g->nregs; i++) {
+			out_fmt(s, "%x:", i);
+			out_hex(s, s->regs + s->g->reg_off[i], s->g->reg_size[i]);
+			out_char(s, ';');
+		}
+	}
 }
 
-/* Resume and wait for the stop; Ctrl-C interrupts. Returns the end state or -1 to go on. */
-static int resume_and_wait(struct stub *s, const enum gdbstub_action *actions)
+/*
+ * While the machine runs: read what the client sent (poll said it can be
+ * read: this never blocks) and keep it for after the stop, except Ctrl-C
+ * outside a packet, which is taken out and noted in s->ctrl_c. What does
+ * not fit in the input buffer is dropped (its packet then fails its
+ * checksum or its framing and is NAKed or resynchronised on). 0, or -1 at
+ * EOF: the client went away.
+ */
+static int absorb(struct stub *s)
 {
-	struct gdbstub_stop st;
+	unsigned char tmp[1024];
+	ssize_t n;
+
+	if (s->in_pos > 0) {
+		memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
+		s->in_len -= s->in_pos;
+		s->in_pos = 0;
+	}
+	n = read(s->fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		s->eof = true;
+		return -1;
+	}
+	s->g->stats.bytes_in += (uint64_t)n;
+	for (ssize_t i = 0; i < n; i++) {
+		unsigned char c = tmp[i];
+
+		switch (s->scan) {
+		case SCAN_OUT:
+			if (c == 0x03) {
+				s->ctrl_c = true;
+				continue; /* not queued */
+			}
+			if (c == '$')
+				s->scan = SCAN_PACKET;
+			break;
+		case SCAN_PACKET:
+			if (c == '#')
+				s->scan = SCAN_SUM1;
+			break;
+		case SCAN_SUM1:
+			s->scan = SCAN_SUM2;
+			break;
+		case SCAN_SUM2:
+			s->scan = SCAN_OUT;
+			break;
+		}
+		if (s->in_len < sizeof(s->in))
+			s->in[s->in_len++] = c;
+	}
+	return 0;
+}
+
+/*
+ * Resume and wait for the stop. Ctrl-C interrupts, at any moment: also
+ * behind packets the client sent meanwhile (answered after the stop); a
+ * client that goes away stops the machine too. Returns the end state or -1
+ * to go on.
+ */
+static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions)
+{
+	struct kvmdbg_gdb_stop st;
 	int r, sfd;
 	bool interrupted = false;
 
+again:
 	r = s->ops->resume(s->ctx, actions);
 	if (r < 0) {
 		reply_errno(s, r);
 		return -1;
 	}
 	sfd = s->ops->stop_fd(s->ctx);
+	s->scan = SCAN_OUT; /* read_packet() leaves whole packets, or nothing, before in_pos */
+	s->ctrl_c = false;
+	/* Bytes already queued (sent with the resuming packet): ^C among them counts. */
+	for (size_t i = s->in_pos; i < s->in_len; i++) {
+		if (s->in[i] == 0x03 && s->scan == SCAN_OUT) {
+			memmove(s->in + i, s->in + i + 1, s->in_len - i - 1);
+			s->in_len--;
+			s->ctrl_c = true;
+			i--;
+			continue;
+		}
+		s->scan = s->scan == SCAN_OUT	 ? (s->in[i] == '$' ? SCAN_PACKET : SCAN_OUT)
+			  : s->scan == SCAN_PACKET ? (s->in[i] == '#' ? SCAN_SUM1 : SCAN_PACKET)
+			  : s->scan == SCAN_SUM1   ? SCAN_SUM2
+						   : SCAN_OUT;
+	}
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = s->fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
+			{ .fd = s->fd, .events = POLLIN },
 		};
+		nfds_t npfd = s->eof ? 1 : 2;
 
+		if ((s->ctrl_c || s->eof) && !interrupted) {
+			/* ^C, or the client went away while running: stop */
+			s->ops->interrupt(s->ctx);
+			interrupted = true;
+		}
+		s->ctrl_c = false;
+		memset(&st, 0, sizeof(st));
+		st.sz = sizeof(st);
 		r = s->ops->get_stop(s->ctx, &st);
 		if (r < 0) {
 			reply_errno(s, r);
-			return GDBSTUB_ERROR;
+			return END_ERROR;
 		}
 		if (r > 0)
 			break;
-		/* Bytes the client sent while running: ^C interrupts, the rest waits. */
-		if (s->in_pos < s->in_len || (!s->eof && !interrupted)) {
-			if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-				return GDBSTUB_ERROR;
-		} else {
-			if (poll(&pfd[1], 1, -1) < 0 && errno != EINTR)
-				return GDBSTUB_ERROR;
-			pfd[0].revents = 0;
-		}
-		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && !interrupted) {
-			int fr = fill(s, 0);
-
-			if (fr < 0) { /* the client went away while running: stop */
-				s->ops->interrupt(s->ctx);
-				interrupted = true;
+		if (poll(pfd, npfd, -1) < 0) {
+			if (errno == EINTR)
 				continue;
-			}
-			/* Ctrl-C is only looked for at the head; anything else stays queued. */
-			while (s->in_pos < s->in_len && s->in[s->in_pos] != 0x03 &&
-			       s->in[s->in_pos] != '$')
-				s->in_pos++; /* stray acks */
-			if (s->in_pos < s->in_len && s->in[s->in_pos] == 0x03) {
-				s->in_pos++;
-				s->ops->interrupt(s->ctx);
-				interrupted = true;
-			}
+			return END_ERROR;
+		}
+		if (npfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+			absorb(s);
+	}
+	/* vCont;r: a plain step of the range thread that is still inside the
+	 * range is not reported: step again (^C and other stops end it). */
+	if (s->range_thread >= 0 && st.kind == KVMDBG_GDB_STOP_SIGNAL && st.signal == 5 &&
+	    st.reason == KVMDBG_GDB_REASON_NONE && st.thread == s->range_thread && !interrupted &&
+	    !s->ctrl_c && !s->eof && s->ops->read_regs(s->ctx, st.thread, s->regs) == 0) {
+		uint64_t pc = 0;
+
+		for (size_t i = 0; i < s->g->reg_size[s->g->pc_regno] && i < 8; i++)
+			pc |= (uint64_t)s->regs[s->g->reg_off[s->g->pc_regno] + i] << (8 * i);
+		if (pc >= s->range_start && pc < s->range_end) {
+			s->g->stats.range_steps++;
+			goto again;
 		}
 	}
-	if (st.kind == GDBSTUB_STOP_SIGNAL && st.thread >= 0)
+	s->range_thread = -1;
+	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
 		s->g_thread = st.thread;
 	out_stop(s, &st);
 	send_reply(s);
-	return st.kind == GDBSTUB_STOP_SIGNAL ? -1 : GDBSTUB_GUEST_EXITED;
+	return st.kind == KVMDBG_GDB_STOP_SIGNAL ? -1 : KVMDBG_GDB_GUEST_EXITED;
 }
 
 static int nthreads(struct stub *s)
@@ -631,13 +754,13 @@ static int nthreads(struct stub *s)
 /* c/s [ADDR]: set the pc first when given. */
 static int handle_cs(struct stub *s, const char *p, bool step)
 {
-	enum gdbstub_action act[MAX_THREADS];
+	enum kvmdbg_gdb_action act[MAX_THREADS];
 	int n = nthreads(s), t;
 
 	if (*p) {
 		uint64_t addr;
-		unsigned int pc = s->ops->pc_regno;
-		size_t off = reg_offset(s->ops, pc), size = s->ops->reg_sizes[pc];
+		unsigned int pc = s->g->pc_regno;
+		size_t off = s->g->reg_off[pc], size = s->g->reg_size[pc];
 		int r;
 
 		if (!parse_hex(&p, &addr) || *p || size > 8) {
@@ -658,39 +781,40 @@ static int handle_cs(struct stub *s, const char *p, bool step)
 	}
 	t = s->c_thread >= 0 ? s->c_thread : cur_thread(s);
 	for (int i = 0; i < n; i++)
-		act[i] = step ? (i == t ? GDBSTUB_STEP : GDBSTUB_STAY) : GDBSTUB_CONTINUE;
+		act[i] = step ? (i == t ? KVMDBG_GDB_STEP : KVMDBG_GDB_STAY) : KVMDBG_GDB_CONTINUE;
 	return resume_and_wait(s, act);
 }
 
 /* vCont;ACTION[:TID]...: the leftmost action that names a thread wins. */
 static int handle_vcont(struct stub *s, const char *p)
 {
-	enum gdbstub_action act[MAX_THREADS];
+	enum kvmdbg_gdb_action act[MAX_THREADS];
 	bool set[MAX_THREADS] = { false };
-	int n = nthreads(s);
+	int n = nthreads(s), rng = -1;
+	uint64_t rstart = 0, rend = 0;
 	bool any = false;
 
 	for (int i = 0; i < n; i++)
-		act[i] = GDBSTUB_STAY;
+		act[i] = KVMDBG_GDB_STAY;
 	while (*p == ';') {
-		enum gdbstub_action a;
+		enum kvmdbg_gdb_action a;
 		int t = -2;
 
 		p++;
 		switch (*p) {
 		case 'c':
-			a = GDBSTUB_CONTINUE;
+			a = KVMDBG_GDB_CONTINUE;
 			p++;
 			break;
 		case 's':
-			a = GDBSTUB_STEP;
+			a = KVMDBG_GDB_STEP;
 			p++;
 			break;
 		case 'C':
 		case 'S': { /* with a signal: the signal is ignored (no guest signals) */
 			uint64_t sig;
 
-			a = *p == 'C' ? GDBSTUB_CONTINUE : GDBSTUB_STEP;
+			a = *p == 'C' ? KVMDBG_GDB_CONTINUE : KVMDBG_GDB_STEP;
 			p++;
 			if (!parse_hex(&p, &sig)) {
 				reply(s, "E16");
@@ -699,8 +823,18 @@ static int handle_vcont(struct stub *s, const char *p)
 			break;
 		}
 		case 't': /* stop: all-stop threads are stopped already */
-			a = GDBSTUB_STAY;
+			a = KVMDBG_GDB_STAY;
 			p++;
+			break;
+		case 'r': /* rSTART,END: step while the pc stays in [START, END) */
+			a = KVMDBG_GDB_STEP;
+			p++;
+			if (rng >= 0 || !parse_hex(&p, &rstart) || *p++ != ',' ||
+			    !parse_hex(&p, &rend)) { /* one range at a time */
+				reply(s, "E16");
+				return -1;
+			}
+			rng = -3; /* this action's thread, set below */
 			break;
 		default:
 			reply(s, "E16");
@@ -717,11 +851,18 @@ static int handle_vcont(struct stub *s, const char *p)
 			reply(s, "E16");
 			return -1;
 		}
+		if (rng == -3) { /* a range needs one thread */
+			if (t < 0 || set[t]) {
+				reply(s, "E16");
+				return -1;
+			}
+			rng = t;
+		}
 		for (int i = 0; i < n; i++) {
 			if ((t == -2 || t == i) && !set[i]) {
 				set[i] = true;
 				act[i] = a;
-				any |= a != GDBSTUB_STAY;
+				any |= a != KVMDBG_GDB_STAY;
 			}
 		}
 	}
@@ -729,32 +870,102 @@ static int handle_vcont(struct stub *s, const char *p)
 		reply(s, "E16");
 		return -1;
 	}
+	s->range_thread = rng;
+	s->range_start = rstart;
+	s->range_end = rend;
 	return resume_and_wait(s, act);
 }
 
-static bool handle_xfer(struct stub *s, const char *p)
+/* A qXfer read of the object text (total bytes) at "OFF,LEN". */
+static bool xfer_reply(struct stub *s, const char *p, const char *text, size_t total)
 {
-	const char *xml = s->ops->target_xml;
-	size_t total = strlen(xml);
 	uint64_t off, len;
 
-	if (strncmp(p, "target.xml:", 11) != 0)
-		return reply(s, "E00");
-	p += 11;
 	if (!parse_addr_len(&p, &off, &len, 0))
 		return reply(s, "E16");
 	if (off > total)
 		return reply(s, "E16");
-	if (len > (GDBSTUB_PACKET_SIZE - 1) / 2)
-		len = (GDBSTUB_PACKET_SIZE - 1) / 2; /* room for escapes */
+	if (len > (KVMDBG_GDB_PACKET_SIZE - 1) / 2)
+		len = (KVMDBG_GDB_PACKET_SIZE - 1) / 2; /* room for escapes */
 	out_reset(s);
 	if (total - off <= len) {
 		out_char(s, 'l');
-		out_bin(s, xml + off, total - off);
+		out_bin(s, text + off, total - off);
 	} else {
 		out_char(s, 'm');
-		out_bin(s, xml + off, (size_t)len);
+		out_bin(s, text + off, (size_t)len);
 	}
+	return send_reply(s);
+}
+
+static bool handle_xfer_features(struct stub *s, const char *p)
+{
+	if (strncmp(p, "target.xml:", 11) != 0)
+		return reply(s, "E00");
+	return xfer_reply(s, p + 11, s->g->xml, strlen(s->g->xml));
+}
+
+/* qXfer:threads:read::OFF,LEN: the live threads in one reply instead of
+ * qfThreadInfo, qsThreadInfo and a qThreadExtraInfo each (the element's
+ * text, "vCPU N"; no name attribute: gdb would print it instead). Made
+ * afresh at offset 0, kept for the reads that follow. */
+static bool handle_xfer_threads(struct stub *s, const char *p)
+{
+	if (*p++ != ':')
+		return reply(s, "E00");
+	if (p[0] == '0' && p[1] == ',') {
+		int n = nthreads(s);
+		size_t len = 0;
+
+		len += (size_t)snprintf(s->threads_xml, sizeof(s->threads_xml),
+					"<?xml version=\"1.0\"?>\n<threads>\n");
+		for (int i = 0; i < n && len < sizeof(s->threads_xml); i++) {
+			if (!s->ops->thread_alive(s->ctx, i))
+				continue;
+			len += (size_t)snprintf(s->threads_xml + len, sizeof(s->threads_xml) - len,
+						"<thread id=\"%x\">vCPU %d</thread>\n", i + 1, i);
+		}
+		if (len < sizeof(s->threads_xml))
+			len += (size_t)snprintf(s->threads_xml + len, sizeof(s->threads_xml) - len,
+						"</threads>\n");
+		if (len >= sizeof(s->threads_xml))
+			return reply(s, "E0c");
+		s->threads_len = len;
+	}
+	return xfer_reply(s, p, s->threads_xml, s->threads_len);
+}
+
+/* qRcmd,HEX: `monitor CMD`. Built in: `info version`; the rest goes to
+ * ops->monitor when the VMM has one. The output is sent hex-encoded. */
+static bool handle_monitor(struct stub *s, const char *p)
+{
+	char cmd[256], *text = (char *)s->scratch;
+	const size_t textsize = (KVMDBG_GDB_PACKET_SIZE - 1) / 2;
+	size_t n = strlen(p) / 2;
+	int r;
+
+	if (n >= sizeof(cmd) || !unhex(p, 2 * n, (uint8_t *)cmd) || p[2 * n])
+		return reply(s, "E16");
+	cmd[n] = '\0';
+	if (strcmp(cmd, "info version") == 0) {
+		r = snprintf(text, textsize, "libkvmdbg-gdb %s\n", KVMDBG_GDB_VERSION);
+	} else if (s->ops->monitor) {
+		text[0] = '\0';
+		r = s->ops->monitor(s->ctx, cmd, text, textsize);
+		if (r == -ENOENT)
+			r = snprintf(text, textsize, "unknown monitor command: %s\n", cmd);
+		else if (r < 0)
+			return reply_errno(s, r);
+	} else {
+		r = snprintf(text, textsize, "unknown monitor command: %s (have: info version)\n",
+			     cmd);
+	}
+	if (r <= 0)
+		return reply(s, "OK");
+	if ((size_t)r >= textsize)
+		r = (int)textsize - 1;
+	out_reset(s);
+	out_hex(s, (const uint8_t *)text, (size_t)r);
 	return send_reply(s);
 }
 
@@ -762,12 +973,14 @@ static bool handle_q(struct stub *s, const char *p)
 {
 	if (strncmp(p, "qSupported", 10) == 0) {
 		out_reset(s);
-		out_fmt(s, "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;"
-			"vContSupported+;QStartNoAckMode+", GDBSTUB_PACKET_SIZE);
+		out_fmt(s, "PacketSize=%x;qXfer:features:read+;qXfer:threads:read+;swbreak+;hwbreak+;"
+			"vContSupported+;QStartNoAckMode+", KVMDBG_GDB_PACKET_SIZE);
 		return send_reply(s);
 	}
 	if (strncmp(p, "qXfer:features:read:", 20) == 0)
-		return handle_xfer(s, p + 20);
+		return handle_xfer_features(s, p + 20);
+	if (strncmp(p, "qXfer:threads:read:", 19) == 0)
+		return handle_xfer_threads(s, p + 19);
 	if (strcmp(p, "qC") == 0) {
 		out_reset(s);
 		out_fmt(s, "QC%x", cur_thread(s) + 1);
@@ -791,6 +1004,10 @@ static bool handle_q(struct stub *s, const char *p)
 	}
 	if (strcmp(p, "qsThreadInfo") == 0)
 		return reply(s, "l");
+	if (strcmp(p, "qOffsets") == 0)
+		return reply(s, "Text=0;Data=0;Bss=0"); /* addresses are the guest's own */
+	if (strncmp(p, "qRcmd,", 6) == 0)
+		return handle_monitor(s, p + 6);
 	if (strcmp(p, "qAttached") == 0)
 		return reply(s, "0");
 	if (strncmp(p, "qThreadExtraInfo,", 17) == 0) {
@@ -815,7 +1032,7 @@ static int dispatch(struct stub *s)
 
 	switch (p[0]) {
 	case '?': {
-		struct gdbstub_stop st = { .kind = GDBSTUB_STOP_SIGNAL, .signal = 5,
+		struct kvmdbg_gdb_stop st = { .kind = KVMDBG_GDB_STOP_SIGNAL, .signal = 5,
 					   .thread = cur_thread(s) };
 
 		out_stop(s, &st);
@@ -904,136 +1121,141 @@ static int dispatch(struct stub *s)
 		return -1;
 	case 'v':
 		if (strcmp(p, "vCont?") == 0) {
-			reply(s, "vCont;c;C;s;S;t");
+			reply(s, "vCont;c;C;s;S;t;r");
 			return -1;
 		}
 		if (strncmp(p, "vCont;", 6) == 0)
 			return handle_vcont(s, p + 5);
 		if (strncmp(p, "vKill", 5) == 0) {
 			reply(s, "OK");
-			return GDBSTUB_KILLED;
+			return KVMDBG_GDB_KILLED;
 		}
 		reply(s, ""); /* vMustReplyEmpty, vFile, vRun, ... */
 		return -1;
 	case 'k':
-		return GDBSTUB_KILLED; /* no reply */
+		return KVMDBG_GDB_KILLED; /* no reply */
 	case 'D':
 		s->ops->detach(s->ctx);
 		reply(s, "OK");
-		return GDBSTUB_DETACHED;
+		return KVMDBG_GDB_DETACHED;
 	default:
 		reply(s, "");
 		return -1;
 	}
 }
 
-enum gdbstub_end gdbstub_serve(int fd, const struct gdbstub_ops *ops, void *ctx,
-			       unsigned long *packets)
-{
-	struct stub *s = calloc(1, sizeof(*s));
-	struct stat st;
-	int end = -1;
 
+GDB_EXPORT int kvmdbg_gdb_serve(struct kvmdbg_gdb *g, int fd,
+				 const struct kvmdbg_gdb_serve_opts *opts)
+{
+	struct kvmdbg_gdb_serve_opts o = { .sz = sizeof(o) };
+	struct stub *s;
+	struct stat st;
+	int end = GO_ON, r;
+
+	if (!g || fd < 0)
+		return -EINVAL;
+	if (opts) {
+		r = gdb_sized_in(&o, sizeof(o), opts);
+		if (r < 0)
+			return r;
+		if (o.handshake_ms < 0)
+			return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s)
-		return GDBSTUB_ERROR;
+		return -ENOMEM;
+	s->g = g;
 	s->fd = fd;
 	s->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	s->ops = ops;
-	s->ctx = ctx;
+	s->ops = &g->ops;
+	s->ctx = g->ctx;
 	s->g_thread = 0;
 	s->c_thread = -1;
-	if (regs_total(ops) > MAX_REG_BYTES) {
-		free(s);
-		return GDBSTUB_ERROR;
-	}
+	s->range_thread = -1;
+	if (o.handshake_ms)
+		s->deadline = now_ms() + o.handshake_ms;
+	g->stats.sessions++;
 	while (end < 0) {
 		switch (read_packet(s)) {
 		case RX_EOF:
-			end = GDBSTUB_DISCONNECTED;
+			end = KVMDBG_GDB_DISCONNECTED;
+			break;
+		case RX_SILENT:
+			end = KVMDBG_GDB_SILENT;
 			break;
 		case RX_TOO_LONG:
 			reply(s, "E01");
 			break;
-		case RX_INTERRUPT: /* ^C while stopped: say where we are */
+		case RX_INTERRUPT: /* ^C while stopped: nothing runs */
 			break;
 		case RX_OK:
 			end = dispatch(s);
 			if (s->eof && end < 0)
-				end = GDBSTUB_DISCONNECTED;
+				end = KVMDBG_GDB_DISCONNECTED;
 			break;
 		}
 	}
-	if (packets)
-		*packets = s->packets;
 	free(s);
-	return (enum gdbstub_end)end;
+	return end == END_ERROR ? -EIO : end;
 }
 
-int gdbstub_listen(const char *spec, char *errbuf, size_t errlen)
+GDB_EXPORT int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx,
+			       struct kvmdbg_gdb **out)
 {
-	char host[64] = "127.0.0.1";
-	const char *colon = strrchr(spec, ':'), *port = spec;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} addr;
-	socklen_t alen;
-	char *end;
-	long pn;
-	int fd, one = 1;
+	struct kvmdbg_gdb *g;
+	struct kvmdbg_gdb_reg reg = { .sz = sizeof(reg) };
+	int n, r;
 
-	if (colon) {
-		size_t hl = (size_t)(colon - spec);
+	if (!ops || !out)
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	r = gdb_sized_in(&g->ops, sizeof(g->ops), ops);
+	if (r < 0)
+		goto fail;
+	r = -EINVAL;
+	if (!g->ops.nthreads || !g->ops.thread_alive || !g->ops.read_regs ||
+	    !g->ops.write_regs || !g->ops.read_mem || !g->ops.write_mem || !g->ops.insert ||
+	    !g->ops.remove || !g->ops.resume || !g->ops.stop_fd || !g->ops.get_stop ||
+	    !g->ops.interrupt || !g->ops.detach)
+		goto fail;
+	n = kvmdbg_gdb_reg_count(g->ops.arch, &g->g_bytes);
+	if (n < 0 || n > MAX_REGS || g->g_bytes > MAX_REG_BYTES)
+		goto fail;
+	g->nregs = (unsigned int)n;
+	for (unsigned int i = 0; i < g->nregs; i++) {
+		r = kvmdbg_gdb_reg_get(g->ops.arch, i, &reg);
+		if (r < 0)
+			goto fail;
+		g->reg_size[i] = (uint16_t)reg.size;
+		g->reg_off[i] = reg.offset;
+	}
+	r = kvmdbg_gdb_reg_lookup(g->ops.arch, g->ops.arch == KVMDBG_GDB_ARCH_X86_64 ? "rip" : "pc",
+				  &reg);
+	if (r < 0)
+		goto fail;
+	g->pc_regno = (unsigned int)r;
+	g->xml = kvmdbg_gdb_target_xml(g->ops.arch);
+	g->ctx = ctx;
+	g->stats.sz = sizeof(g->stats);
+	*out = g;
+	return 0;
+fail:
+	free(g);
+	return r;
+}
 
-		if (hl >= sizeof(host)) {
-			snprintf(errbuf, errlen, "'%s': address too long", spec);
-			return -1;
-		}
-		if (hl) {
-			memcpy(host, spec, hl);
-			host[hl] = '\0';
-			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-				memmove(host, host + 1, hl - 2);
-				host[hl - 2] = '\0';
-			}
-		}
-		port = colon + 1;
-	}
-	errno = 0;
-	pn = strtol(port, &end, 10);
-	if (!*port || *end || errno || pn < 0 || pn > 65535) {
-		snprintf(errbuf, errlen, "'%s': expected HOST:PORT or PORT (0-65535)", spec);
-		return -1;
-	}
-	/* Numeric addresses only (and "localhost"): no resolver, so the static
-	 * build for the VM test beds needs no NSS at run time. */
-	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	memset(&addr, 0, sizeof(addr));
-	if (inet_pton(AF_INET, host, &addr.in4.sin_addr) == 1) {
-		addr.in4.sin_family = AF_INET;
-		addr.in4.sin_port = htons((uint16_t)pn);
-		alen = sizeof(addr.in4);
-	} else if (inet_pton(AF_INET6, host, &addr.in6.sin6_addr) == 1) {
-		addr.in6.sin6_family = AF_INET6;
-		addr.in6.sin6_port = htons((uint16_t)pn);
-		alen = sizeof(addr.in6);
-	} else {
-		snprintf(errbuf, errlen, "'%s': not a numeric IPv4 or IPv6 address (or localhost)",
-			 host);
-		return -1;
-	}
-	fd = socket(addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, &addr.sa, alen) || listen(fd, 1)) {
-		snprintf(errbuf, errlen, "cannot listen on %s:%s: %s", host, port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+GDB_EXPORT void kvmdbg_gdb_free(struct kvmdbg_gdb *g)
+{
+	free(g);
+}
+
+GDB_EXPORT int kvmdbg_gdb_stats_get(const struct kvmdbg_gdb *g,
+				     struct kvmdbg_gdb_stats *stats)
+{
+	if (!g)
+		return -EINVAL;
+	return gdb_sized_out(stats, &g->stats, sizeof(g->stats));
 }
