@@ -24,12 +24,12 @@ step() { echo "subproject: $*"; }
 
 # The outside project: its meson.build, the consumer, and of this source
 # tree what a subproject with tests, examples, docs and benchmarks disabled
-# builds from (the top-level meson files, include/, lib/, man/).
+# builds from (the top-level meson files, include/, lib/, gdb/, man/).
 rm -rf "$work"
 mkdir -p "$work/proj/subprojects/libkvmdbg"
 cp "$proj/meson.build" "$proj/meson_options.txt" "$consumer" "$work/proj/"
 cp "$proj/libkvmdbg.wrap" "$work/proj/subprojects/"
-for f in meson.build meson_options.txt include lib man; do
+for f in meson.build meson_options.txt include lib gdb man; do
 	cp -R "$src/$f" "$work/proj/subprojects/libkvmdbg/"
 done
 step "outside project in $work/proj, libkvmdbg $version as subprojects/libkvmdbg"
