@@ -13,10 +13,14 @@
  * The machine: RAM from 0 (e820: 0-639 KiB and 1 MiB-end usable, the BIOS
  * area reserved), KVM's in-kernel PIC/IOAPIC/LAPIC and PIT, CPUID from
  * KVM_GET_SUPPORTED_CPUID with each vCPU's APIC ID, a 16550A at 0x3f8 on
- * IRQ 4, and ACPI tables (RSDP, XSDT, a hardware-reduced FADT, a DSDT with
- * \_S5, a MADT with one local APIC per vCPU): the MADT brings the secondary
- * CPUs up (INIT/SIPI are KVM's), the FADT's sleep control register powers
- * off and its reset register resets.
+ * IRQ 4, and ACPI tables (RSDP, XSDT, FADT with FACS, a DSDT with \_S5, a
+ * MADT with one local APIC per vCPU): the MADT brings the secondary CPUs up
+ * (INIT/SIPI are KVM's), SLP_EN in the FADT's PM1a control block powers off
+ * and its reset register resets. Not a hardware-reduced FADT: Linux then
+ * drops the legacy PIC and with it the ISA IRQs, the UART's among them (its
+ * tty open fails and user space writes get EIO). The PM1 event block has a
+ * status that never changes, its enable bits and the control block read
+ * back what was written (SCI_EN always set), and the SCI (IRQ 9) never fires.
  *
  * Guest-physical layout:
  *   0x1000  GDT (0x10 __BOOT_CS, 0x18 __BOOT_DS, 0x20 TSS)   0x1100 TSS
@@ -57,8 +61,9 @@
 
 #define COM1_PORT       0x3f8
 #define COM1_IRQ        4
-#define SLEEP_CTL_PORT  0x600   /* FADT sleep control register */
-#define SLEEP_STS_PORT  0x601   /* FADT sleep status register */
+#define PM1_EVT_PORT    0x600   /* FADT PM1a event block: status, enable (2 x 16 bits) */
+#define PM1_CNT_PORT    0x604   /* FADT PM1a control block (16 bits) */
+#define PM1_CNT_SLP_EN  0x2000  /* SLP_EN: enter the sleep state SLP_TYP names */
 #define RESET_PORT      0xcf9   /* FADT reset register (value 6) */
 #define KBD_CMD_PORT    0x64    /* 0xfe: pulse the reset line */
 #define SCI_IRQ         9
@@ -99,6 +104,7 @@ struct linux_vm {
 	uint64_t kernel_size, initrd_gpa, initrd_size;
 	struct kvm_cpuid2 *cpuid;
 	struct uart8250 com1;
+	uint8_t pm1[8];             /* PM1a status (reads 0), enable, control; under out_lock */
 	pthread_mutex_t out_lock;   /* console line buffer, end */
 	char line[512];
 	size_t nline;
@@ -201,7 +207,7 @@ static void build_acpi(struct linux_vm *l)
 {
 	uint8_t *base = l->mem + ACPI_GPA;
 	const uint64_t rsdp = ACPI_GPA, xsdt = ACPI_GPA + 0x40, fadt = ACPI_GPA + 0x100,
-		       dsdt = ACPI_GPA + 0x300, madt = ACPI_GPA + 0x400;
+		       facs = ACPI_GPA + 0x240, dsdt = ACPI_GPA + 0x300, madt = ACPI_GPA + 0x400;
 	/* DSDT: Name (_S5, Package () { 5, 5, 0, 0 }) */
 	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 				      0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00 };
@@ -226,21 +232,31 @@ static void build_acpi(struct linux_vm *l)
 	put64(t, 44, madt);
 	acpi_done(t, 52);
 
-	/* FADT 6.x, hardware-reduced: no PM blocks, no SCI events, no 8042, no CMOS RTC */
+	/* FADT 6.x: PM1a event and control blocks, no SMI (always in ACPI mode),
+	 * no PM timer, no GPEs, no 8042, no CMOS RTC */
 	t = l->mem + fadt;
 	acpi_header(t, "FACP", 6);
+	put32(t, 36, (uint32_t)facs);
 	put32(t, 40, (uint32_t)dsdt);
 	put16(t, 46, SCI_IRQ);
+	put32(t, 56, PM1_EVT_PORT);
+	put32(t, 64, PM1_CNT_PORT);
+	put8(t, 88, 4);                                    /* PM1_EVT_LEN */
+	put8(t, 89, 2);                                    /* PM1_CNT_LEN */
 	put16(t, 109, (1u << 2) | (1u << 3) | (1u << 5)); /* no VGA, no MSI, no CMOS RTC */
-	put32(t, 112, (1u << 10) | (1u << 20));            /* RESET_REG_SUP, HW_REDUCED_ACPI */
+	put32(t, 112, (1u << 0) | (1u << 10));             /* WBINVD, RESET_REG_SUP */
 	gas_io8(t + 116, RESET_PORT);
 	put8(t, 128, 0x06);
 	put8(t, 131, 0);                                   /* minor version */
+	put64(t, 132, facs);
 	put64(t, 140, dsdt);
-	gas_io8(t + 244, SLEEP_CTL_PORT);
-	gas_io8(t + 256, SLEEP_STS_PORT);
 	memcpy(t + 268, "KVMDBGRN", 8);
 	acpi_done(t, 276);
+
+	t = l->mem + facs;
+	memcpy(t, "FACS", 4);
+	put32(t, 4, 64);
+	put8(t, 32, 2);                                    /* version */
 
 	t = l->mem + dsdt;
 	acpi_header(t, "DSDT", 2);
@@ -590,7 +606,15 @@ static uint8_t pio_in(struct linux_vm *l, uint16_t port)
 {
 	if (port >= COM1_PORT && port < COM1_PORT + 8)
 		return uart8250_read(&l->com1, port - COM1_PORT);
-	if (port == SLEEP_STS_PORT || port == RESET_PORT)
+	if (port >= PM1_EVT_PORT && port < PM1_CNT_PORT + 2) {
+		uint8_t v;
+
+		pthread_mutex_lock(&l->out_lock);
+		v = port < PM1_EVT_PORT + 2 ? 0 : l->pm1[port - PM1_EVT_PORT];
+		pthread_mutex_unlock(&l->out_lock);
+		return port == PM1_CNT_PORT ? (uint8_t)(v | 1) : v; /* SCI_EN: ACPI mode */
+	}
+	if (port == RESET_PORT)
 		return 0;
 	return 0xff;
 }
@@ -599,8 +623,13 @@ static void pio_out(struct linux_vm *l, uint16_t port, uint8_t v)
 {
 	if (port >= COM1_PORT && port < COM1_PORT + 8)
 		uart8250_write(&l->com1, port - COM1_PORT, v);
-	else if (port == SLEEP_CTL_PORT && (v & 0x20))  /* SLP_EN */
-		set_end(l, LINUX_POWER_OFF);
+	else if (port == PM1_CNT_PORT + 1 && (v & (PM1_CNT_SLP_EN >> 8)))
+		set_end(l, LINUX_POWER_OFF); /* SLP_TYP is \_S5's: the only state the DSDT has */
+	else if (port >= PM1_EVT_PORT + 2 && port < PM1_CNT_PORT + 2) {
+		pthread_mutex_lock(&l->out_lock);
+		l->pm1[port - PM1_EVT_PORT] = v;
+		pthread_mutex_unlock(&l->out_lock);
+	}
 	else if ((port == RESET_PORT && (v & 0x04)) || (port == KBD_CMD_PORT && v == 0xfe))
 		set_end(l, LINUX_RESET);
 }

@@ -26,7 +26,7 @@ struct linux_opts {
 /* How the guest ended; kvmdbg-run's exit status in parentheses. */
 enum linux_end {
 	LINUX_RUNNING,       /* not yet */
-	LINUX_POWER_OFF,     /* (0) ACPI S5 through the FADT's sleep control register */
+	LINUX_POWER_OFF,     /* (0) ACPI S5: SLP_EN in the FADT's PM1a control block */
 	LINUX_RESET,         /* (3) reset register, keyboard controller reset, or triple fault */
 	LINUX_PANIC,         /* (4) "Kernel panic - not syncing" on the console */
 };
