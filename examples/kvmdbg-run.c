@@ -47,10 +47,13 @@
 
 #include <kvmdbg/gdb.h>
 
+#include "linux.h"
+
 #define PROG "kvmdbg-run"
 
 /* Guest physical layout; guest-virtual addresses are identical. */
-#define MEM_SIZE   (4ULL << 20)
+#define MEM_SIZE   guest_mem_size /* 4 MiB; --kernel: --mem */
+static unsigned long long guest_mem_size = 4ULL << 20;
 #define GDT_GPA    0x1000ULL
 #define TSS_GPA    0x1100ULL
 #define PML4_GPA   0x2000ULL
@@ -104,13 +107,14 @@ struct point {
 };
 
 static struct options {
-	bool probe, json, force, overlay, timeout_given;
+	bool probe, json, force, overlay, timeout_given, step_given;
 	unsigned long step, max_stops, loops, timeout;
 	unsigned int npoints, vcpus;
 	struct point points[MAX_POINTS];
 	const char *gdb;    /* --gdb HOST:PORT */
 	const char *flat;   /* --flat IMAGE: real-mode firmware */
 	const char *guest;  /* GUEST: flat long-mode binary or ELF */
+	struct linux_opts lx; /* --kernel, --initrd, --append, --mem */
 } opt = {
 	.step = 4,
 	.max_stops = 3,
@@ -179,6 +183,7 @@ struct vmm {
 	unsigned int nvcpus;
 	struct vcpu vcpus[MAX_VCPUS];
 	bool builtin;                /* the demo guest: symbols, counters */
+	struct linux_vm *lx;         /* --kernel: the Linux machine (linux.h) */
 	uint64_t entry;
 	bool real_mode;
 	unsigned int nstops;
@@ -288,6 +293,13 @@ static void usage(FILE *f)
 		"  --flat IMAGE         a real-mode firmware image instead of GUEST, loaded\n"
 		"                       like QEMU's -bios: it ends at 1 MiB (a 64 KiB image at\n"
 		"                       0xf0000), started at the reset vector f000:fff0\n"
+		"  --kernel IMAGE       boot a Linux kernel instead of GUEST (x86-64: a\n"
+		"                       bzImage, 64-bit boot protocol; console: a 16550A at\n"
+		"                       0x3f8, IRQ 4, on stdout; ACPI with one CPU per vCPU)\n"
+		"  --initrd FILE        with --kernel: the initramfs\n"
+		"  --append CMDLINE     with --kernel: the kernel command line\n"
+		"  --mem SIZE           with --kernel: RAM, e.g. 512M or 1G (default 256M,\n"
+		"                       32M to 3G)\n"
 		"  --help               show this help\n"
 		"\n"
 		"ADDR is a guest address (C syntax: 0x100020), SYM is one of the built-in\n"
@@ -295,7 +307,10 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < NR_SYMBOLS; i++)
 		fprintf(f, "  %-8s 0x%-8" PRIx64 " %s\n", symbols[i].name, symbols[i].gva,
 			symbols[i].what);
-	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 bad arguments.\n");
+	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 bad arguments.\n"
+		"With --kernel: 0 the guest powered off (ACPI S5), 3 it reset, 4 it panicked\n"
+		"(\"Kernel panic - not syncing\" on its console), 5 --timeout, 1 a failure.\n"
+		"With --kernel, --timeout and --step default to 0.\n");
 }
 
 __attribute__((format(printf, 1, 2), noreturn)) static void bad_args(const char *fmt, ...)
@@ -396,7 +411,8 @@ static void add_point(const char *optname, enum kvmdbg_type type, const char *ar
 static void parse_args(int argc, char **argv)
 {
 	enum { O_PROBE = 256, O_HBREAK, O_BREAK, O_WATCH, O_STEP, O_MAX_STOPS, O_LOOPS,
-	       O_TIMEOUT, O_FORCE, O_JSON, O_VCPUS, O_OVERLAY, O_GDB, O_FLAT };
+	       O_TIMEOUT, O_FORCE, O_JSON, O_VCPUS, O_OVERLAY, O_GDB, O_FLAT, O_KERNEL,
+	       O_INITRD, O_CMDLINE, O_MEM };
 	static const struct option longopts[] = {
 		{ "probe", no_argument, NULL, O_PROBE },
 		{ "hbreak", required_argument, NULL, O_HBREAK },
@@ -412,6 +428,10 @@ static void parse_args(int argc, char **argv)
 		{ "overlay", no_argument, NULL, O_OVERLAY },
 		{ "gdb", required_argument, NULL, O_GDB },
 		{ "flat", required_argument, NULL, O_FLAT },
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "append", required_argument, NULL, O_CMDLINE },
+		{ "mem", required_argument, NULL, O_MEM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -434,6 +454,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_STEP:
 			opt.step = parse_count("step", optarg, 1000000);
+			opt.step_given = true;
 			break;
 		case O_MAX_STOPS:
 			opt.max_stops = parse_count("max-stops", optarg, 1000000);
@@ -461,6 +482,20 @@ static void parse_args(int argc, char **argv)
 		case O_FLAT:
 			opt.flat = optarg;
 			break;
+		case O_KERNEL:
+			opt.lx.kernel = optarg;
+			break;
+		case O_INITRD:
+			opt.lx.initrd = optarg;
+			break;
+		case O_CMDLINE:
+			opt.lx.append = optarg;
+			break;
+		case O_MEM:
+			if (!linux_parse_size(optarg, &opt.lx.mem_size) ||
+			    opt.lx.mem_size < LINUX_MEM_MIN || opt.lx.mem_size > LINUX_MEM_MAX)
+				bad_args("--mem '%s': a size from 32M to 3G", optarg);
+			break;
 		case O_FORCE:
 			opt.force = true;
 			break;
@@ -482,6 +517,26 @@ static void parse_args(int argc, char **argv)
 		bad_args("unexpected argument '%s'", argv[optind]);
 	if (opt.guest && opt.flat)
 		bad_args("either GUEST or --flat IMAGE, not both");
+	if (opt.lx.kernel && (opt.guest || opt.flat))
+		bad_args("either --kernel IMAGE or a GUEST/--flat IMAGE, not both");
+	if (!opt.lx.kernel && (opt.lx.initrd || opt.lx.append || opt.lx.mem_size))
+		bad_args("--initrd, --append and --mem go with --kernel");
+	if (opt.lx.kernel && access(opt.lx.kernel, R_OK) < 0)
+		bad_args("--kernel '%s': %s", opt.lx.kernel, strerror(errno));
+	if (opt.lx.initrd && access(opt.lx.initrd, R_OK) < 0)
+		bad_args("--initrd '%s': %s", opt.lx.initrd, strerror(errno));
+	if (opt.lx.kernel) {
+		if (opt.probe)
+			bad_args("--probe does not run a guest: no --kernel with it");
+		if (!opt.lx.mem_size)
+			opt.lx.mem_size = LINUX_MEM_DEFAULT;
+		opt.lx.vcpus = opt.vcpus;
+		guest_mem_size = opt.lx.mem_size;
+		if (!opt.timeout_given)
+			opt.timeout = 0;
+		if (!opt.step_given)
+			opt.step = 0;
+	}
 	if (opt.guest && access(opt.guest, R_OK) < 0)
 		bad_args("GUEST '%s': %s", opt.guest, strerror(errno));
 	if (opt.flat && access(opt.flat, R_OK) < 0)
@@ -494,7 +549,7 @@ static void parse_args(int argc, char **argv)
 		bad_args("--gdb '%s': %s", opt.gdb, strerror(errno));
 	if (opt.gdb && !opt.timeout_given)
 		opt.timeout = 0;
-	if (!opt.probe && !opt.gdb && !opt.npoints && !opt.guest && !opt.flat)
+	if (!opt.probe && !opt.gdb && !opt.npoints && !opt.guest && !opt.flat && !opt.lx.kernel)
 		add_point("hbreak", KVMDBG_BREAK_HW, "bump");
 }
 
@@ -842,9 +897,14 @@ static int vmm_create(struct vmm *m)
 		return -1;
 	}
 	m->run_size = (size_t)size;
-	setup_memory(m);
-	if (load_guest(m) < 0)
-		return -1;
+	if (opt.lx.kernel) {
+		if (linux_vm_create(&opt.lx, m->kvm_fd, m->vm_fd, m->mem, &m->lx) < 0)
+			return -1;
+	} else {
+		setup_memory(m);
+		if (load_guest(m) < 0)
+			return -1;
+	}
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
 
@@ -858,6 +918,11 @@ static int vmm_create(struct vmm *m)
 			v->run = NULL;
 			err("mmap of the vCPU's kvm_run: %s", strerror(errno));
 			return -1;
+		}
+		if (m->lx) {
+			if (linux_vcpu_setup(m->lx, v->fd, i) < 0)
+				return -1;
+			continue;
 		}
 #ifdef __x86_64__
 		if (set_cpuid(m, v->fd) < 0)
@@ -874,6 +939,7 @@ static void vmm_destroy(struct vmm *m)
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		kvmdbg_vcpu_free(m->vcpus[i].dbg);
 	kvmdbg_vm_free(m->dbg); /* restores what is left, through the pins */
+	linux_vm_free(m->lx);
 	free(m->pins);
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
@@ -1421,6 +1487,12 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 			err("KVM_RUN: %s", strerror(errno));
 			return VR_ERROR;
 		}
+		if (m->lx && run->exit_reason != KVM_EXIT_DEBUG &&
+		    linux_handle_exit(m->lx, run) > 0) {
+			if (linux_end(m->lx) != LINUX_RUNNING)
+				return VR_FINISHED; /* the machine ended: every vCPU with it */
+			continue;
+		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_DEBUG:
 			memset(ev, 0, sizeof(*ev));
@@ -1525,6 +1597,8 @@ static void *vcpu_thread(void *arg)
 				v->step_set = step;
 		}
 		res = r < 0 ? VR_ERROR : vcpu_run(m, v);
+		if (m->lx && linux_end(m->lx) != LINUX_RUNNING && res != VR_ERROR)
+			res = VR_FINISHED; /* kicked out, or stopped, after the machine ended */
 
 		pthread_mutex_lock(&m->lock);
 		v->result = res;
@@ -1533,7 +1607,8 @@ static void *vcpu_thread(void *arg)
 			v->pending = true;
 		if (res == VR_FINISHED)
 			v->finished = true;
-		if ((res == VR_EVENT || res == VR_ERROR || res == VR_TIMEOUT) &&
+		if ((res == VR_EVENT || res == VR_ERROR || res == VR_TIMEOUT ||
+		     (res == VR_FINISHED && m->lx)) &&
 		    !__atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST)) {
 			m->first = v->id;
 			kick_others(m, v);
@@ -1948,6 +2023,17 @@ static int run_demo(struct vmm *m)
 	}
 	(void)r;
 	return ok ? 0 : 1;
+}
+
+/* --kernel: the exit status by how the guest ended (see usage()). */
+static int linux_exit_status(struct linux_vm *lx, int ret)
+{
+	enum linux_end e = linux_end(lx);
+
+	if (e == LINUX_RUNNING)
+		return timed_out ? 5 : ret; /* run_demo said so; or a gdb session's end */
+	info("guest %s", linux_end_name(e));
+	return e == LINUX_POWER_OFF ? 0 : e == LINUX_RESET ? 3 : 4;
 }
 
 /* ---- the gdb remote stub's target --------------------------------------- */
@@ -2620,7 +2706,12 @@ int main(int argc, char **argv)
 		     "0x%llx, %lu loops%s",
 		     (size_t)(demo_guest_end - demo_guest_start), CODE_GPA, symbols[SYM_BUMP].gva,
 		     DATA_GPA, opt.loops, m.nvcpus > 1 ? " (vCPU n: counter + 8 * n)" : "");
-	else
+	else if (m.lx) {
+		char what[512];
+
+		linux_describe(m.lx, what, sizeof(what));
+		info("guest: %s", what);
+	} else
 		info("guest: %s, %s mode, entry 0x%" PRIx64, opt.flat ? opt.flat : opt.guest,
 		     m.real_mode ? "real" : "long", m.entry);
 	if (m.nvcpus > 1)
@@ -2632,6 +2723,8 @@ int main(int argc, char **argv)
 		ret = opt.gdb ? run_gdb(&m) : run_demo(&m);
 	alarm(0);
 	stop_vcpus(&m);
+	if (m.lx)
+		ret = linux_exit_status(m.lx, ret);
 	vmm_destroy(&m);
 	return ret;
 }

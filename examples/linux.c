@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* kvmdbg-run --kernel: what every arch's Linux machine shares (linux.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "linux.h"
+
+bool linux_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	if (!*s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (~0ULL >> shift)))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+const char *linux_end_name(enum linux_end e)
+{
+	switch (e) {
+	case LINUX_POWER_OFF:
+		return "powered off";
+	case LINUX_RESET:
+		return "reset";
+	case LINUX_PANIC:
+		return "panicked";
+	case LINUX_RUNNING:
+	default:
+		return "running";
+	}
+}

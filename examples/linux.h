@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmdbg-run --kernel: boot a Linux kernel (x86-64: a bzImage through the
+ * 64-bit boot protocol) on kvmdbg-run's VM. The VMM owns the VM, its memory
+ * and the vCPU threads; this part fills the memory, creates the in-kernel
+ * interrupt controllers, sets each vCPU up, and emulates the devices the
+ * guest reaches through KVM_EXIT_IO / KVM_EXIT_MMIO / KVM_EXIT_SHUTDOWN.
+ */
+#ifndef KVMDBG_RUN_LINUX_H
+#define KVMDBG_RUN_LINUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+struct linux_opts {
+	const char *kernel;  /* x86-64: bzImage */
+	const char *initrd;  /* NULL: none */
+	const char *append;  /* the kernel command line, NULL: empty */
+	uint64_t mem_size;   /* bytes of RAM at guest-physical 0 */
+	unsigned int vcpus;
+};
+
+/* How the guest ended; kvmdbg-run's exit status in parentheses. */
+enum linux_end {
+	LINUX_RUNNING,       /* not yet */
+	LINUX_POWER_OFF,     /* (0) ACPI S5: SLP_EN in the FADT's PM1a control block */
+	LINUX_RESET,         /* (3) reset register, keyboard controller reset, or triple fault */
+	LINUX_PANIC,         /* (4) "Kernel panic - not syncing" on the console */
+};
+
+#define LINUX_MEM_DEFAULT (256ULL << 20)
+#define LINUX_MEM_MIN     (32ULL << 20)
+#define LINUX_MEM_MAX     (3ULL << 30) /* below the 32-bit MMIO hole */
+
+struct linux_vm;
+
+/* "256M", "1G", "1048576": bytes; false when malformed. */
+bool linux_parse_size(const char *s, uint64_t *out);
+
+/*
+ * After KVM_CREATE_VM and the memory slot (mem: o->mem_size bytes at
+ * guest-physical 0), before any KVM_CREATE_VCPU: create the irqchip and PIT,
+ * load kernel, initrd, command line, boot_params and the ACPI tables. Messages
+ * go to stderr; returns 0 or -1.
+ */
+int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *mem,
+		    struct linux_vm **out);
+/* One vCPU: CPUID (its APIC ID), and for vCPU 0 the 64-bit entry state. */
+int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id);
+/*
+ * An exit KVM_RUN returned: 1 handled (run on), 0 not one of the devices'
+ * (the VMM's to report), or the guest ended (linux_end() says how: 1 too).
+ */
+int linux_handle_exit(struct linux_vm *l, struct kvm_run *run);
+enum linux_end linux_end(const struct linux_vm *l);
+const char *linux_end_name(enum linux_end e);
+/* One line about the guest (kernel, protocol, memory, vCPUs). */
+void linux_describe(const struct linux_vm *l, char *buf, size_t size);
+void linux_vm_free(struct linux_vm *l);
+
+#endif
