@@ -186,6 +186,17 @@ struct kvmdbg_vm {
 	unsigned int nr_cover;     /* vCPUs with cover_on */
 };
 
+/* ---- the point table (points.c), under vm->lock ---- */
+
+/* The live point of this type at addr (execution breakpoints: addr alone;
+ * watchpoints: addr and len), or NULL. */
+struct kvmdbg_hwpoint *kvmdbg_point_find(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+					uint64_t len);
+/* The id a new point takes (see struct kvmdbg_hwpoint.id). */
+uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm);
+/* The live point with this id, or NULL (id 0 too). */
+const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id);
+
 /* Bump vm->gen: every vCPU re-composes at its next prepare. */
 static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
 {

@@ -635,16 +635,6 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	return r;
 }
 
-static const struct kvmdbg_hwpoint *point_by_id(const struct kvmdbg_vm *vm, uint32_t id)
-{
-	if (!id)
-		return NULL;
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
-		if (vm->points[i].id == id)
-			return &vm->points[i];
-	return NULL;
-}
-
 static void queue_reinject(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
 			   const struct kvmdbg_exit *ex)
 {
@@ -961,7 +951,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 				cover_addr = v->applied.slot[pool][slot].start;
 				continue;
 			}
-			p = point_by_id(vm, v->applied_owner[pool][slot]);
+			p = kvmdbg_point_by_id(vm, v->applied_owner[pool][slot]);
 			if (!p)
 				continue;
 			ev->hits |= bit;
