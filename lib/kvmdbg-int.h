@@ -203,6 +203,12 @@ static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
 	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
 }
 
+/* A software breakpoint of ours is at addr. Locked. */
+static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
+{
+	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
+}
+
 /* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
@@ -255,6 +261,35 @@ struct kvmdbg_vcpu {
 	unsigned int guest_merged, guest_suspended;
 	uint64_t nr_reinjected, nr_refreshes;
 };
+
+/* ---- the step-over and the cover (stepover.c) ---- */
+
+/* What prepare saves to undo a step-over it began. */
+struct kvmdbg_stepover_saved {
+	enum kvmdbg_stepover so;
+	uint32_t slots;
+	uint64_t pc;
+	bool pc_stale;
+};
+
+/* Publish where the others must catch a software breakpoint for v (its
+ * step-over's address), bumping the generation when that changes. */
+void kvmdbg_cover_sync(struct kvmdbg_vcpu *v);
+/* Add to v's hardware state the slots that catch the others' lifted software
+ * breakpoints; false when one is needed and none is free. Locked. */
+bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Give the guest back the interrupt mask a step-over took. */
+int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* Give back what a finished or abandoned step-over holds. */
+int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
+/* End an internal step. */
+void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
+/* Step past what is armed at the PC of a reported stop. */
+int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
+void kvmdbg_stepover_restore(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover_saved *s);
+/* Whether the instruction at pc can stop a step unfinished (x86 REP). */
+bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
 
 /* Write len bytes of guest memory; if the write fails (maybe half-way),
  * write the old bytes back so the guest sees one or the other, never a mix.

@@ -170,87 +170,6 @@ KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
-static bool sw_table_has(const struct kvmdbg_vm *vm, uint64_t addr)
-{
-	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
-}
-
-/*
- * The address the other vCPUs must catch for this one: a software breakpoint
- * it has lifted for its step-over, or the place of a reported stop it will
- * step past at its next prepare (where it will lift one, if one is there
- * then). Publish it under the lock; a change that concerns a live software
- * breakpoint bumps the generation so the others re-compose.
- */
-static void cover_sync(struct kvmdbg_vcpu *v)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	bool on = v->so_sw || v->so == KVMDBG_SO_ARMED;
-	uint64_t addr = v->so_sw ? v->so_sw_addr : on ? v->so_pc : 0;
-
-	if (on == v->cover_on && addr == v->cover_addr)
-		return;
-	pthread_mutex_lock(&vm->lock);
-	if ((v->cover_on && sw_table_has(vm, v->cover_addr)) || (on && sw_table_has(vm, addr)))
-		kvmdbg_bump_gen(vm);
-	vm->nr_cover = vm->nr_cover - v->cover_on + on;
-	v->cover_on = on;
-	v->cover_addr = addr;
-	pthread_mutex_unlock(&vm->lock);
-}
-
-/*
- * Catch, in this vCPU's own hardware slots, every live software breakpoint
- * another vCPU has lifted or will lift for its step-over: while the guest's
- * bytes are back there, this vCPU would run them and miss the breakpoint.
- * Not for a vCPU in an internal step: it runs one instruction, the one at
- * its own stop. Returns false when a slot is needed but none is free (the
- * fence: this vCPU must not run). Called with vm->lock held, after the
- * host's slots are in hw and owner.
- */
-static bool cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
-			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
-{
-	struct kvmdbg_vm *vm = v->vm;
-
-	if (!vm->nr_cover || v->so == KVMDBG_SO_STEPPING)
-		return true;
-	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
-		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
-		uint64_t addr = o->cover_addr;
-		unsigned int pool, m;
-		bool have = false;
-		int n;
-
-		if (o == v || !o->cover_on || !sw_table_has(vm, addr))
-			continue;
-		/* An execution slot at addr already (a hardware breakpoint of
-		 * the host's, or one added for another vCPU's cover). */
-		for (m = 0; m < KVMDBG_MAX_SLOTS && !have; m++) {
-			const struct kvmdbg_hwslot *h = &hw->slot[KVMDBG_POOL_BP][m];
-
-			have = h->ctrl && h->start == addr &&
-			       vm->arch->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW;
-		}
-		if (have)
-			continue;
-		n = vm->arch->cover(&vm->lim, KVMDBG_BREAK_HW, addr, vm->arch->sw_len, pc,
-				    KVMDBG_MAX_PIECES);
-		if (n != 1)
-			return false;
-		pool = pc[0].pool;
-		for (m = 0; m < vm->slots.nr[pool]; m++)
-			if (!owner[pool][m] && !hw->slot[pool][m].ctrl)
-				break;
-		if (m >= vm->slots.nr[pool])
-			return false;
-		hw->slot[pool][m] = (struct kvmdbg_hwslot){
-			.value = pc[0].value, .ctrl = pc[0].ctrl, .start = pc[0].start, .len = pc[0].len};
-		owner[pool][m] = KVMDBG_OWNER_SW;
-	}
-	return true;
-}
-
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
  * false when the vCPU must not run now (cover_locked). */
 static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
@@ -271,7 +190,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	kvmdbg_slots_to_hw(&vm->slots, hw);
 	memcpy(owner, vm->slots.owner, sizeof(vm->slots.owner));
 	/* Before the guest's merge: the host's need comes first. */
-	may_run = cover_locked(v, hw, owner);
+	may_run = kvmdbg_cover_locked(v, hw, owner);
 
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
@@ -319,164 +238,6 @@ flags:
 	return may_run;
 }
 
-/* Put a software breakpoint back after a step over it. Called locked. On
- * failure it stays lifted (so_sw set) and the next prepare tries again. */
-static int sw_unlift_locked(struct kvmdbg_vcpu *v)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
-	int r;
-
-	if (!e || !e->lifted) {
-		v->so_sw = false; /* removed meanwhile: its bytes are the guest's */
-		return 0;
-	}
-	if (e->lifted == 1) {
-		r = kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig, vm->arch->sw_len);
-		if (r)
-			return r;
-	}
-	e->lifted--;
-	v->so_sw = false;
-	return 0;
-}
-
-/* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
- * On failure it stays pending (so_irq_masked set). */
-static int irqs_give_back(struct kvmdbg_vcpu *v)
-{
-	const struct kvmdbg_host_ops *h = v->vm->host;
-	int r;
-
-	if (!v->so_irq_masked || !h->restore_irqs)
-		return 0;
-	r = h->restore_irqs(v->fd, v->so_irq_saved);
-	if (!r)
-		v->so_irq_masked = false;
-	return r;
-}
-
-/*
- * Give back what a finished or abandoned step-over holds: the software
- * breakpoint it lifted, the guest's interrupt mask. What fails stays
- * pending; prepare settles it first and returns the error until it works.
- */
-static int stepover_settle(struct kvmdbg_vcpu *v)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	int first = 0, r;
-
-	if (v->so_sw) {
-		pthread_mutex_lock(&vm->lock);
-		first = sw_unlift_locked(v);
-		pthread_mutex_unlock(&vm->lock);
-	}
-	/* Independent of the breakpoint: the guest's interrupts come back. */
-	r = irqs_give_back(v);
-	return first ? first : r;
-}
-
-/* End an internal step: re-arm, re-insert, give interrupts back. */
-static void stepover_finish(struct kvmdbg_vcpu *v)
-{
-	v->so = KVMDBG_SO_NONE;
-	v->so_slots = 0;
-	v->dirty = true;
-	/* A failure stays pending: the next prepare retries it and reports it. */
-	stepover_settle(v);
-	cover_sync(v);
-}
-
-/*
- * A reported stop is being resumed: find what is armed at the PC and step
- * past it. Returns 0 (maybe with v->so = KVMDBG_SO_STEPPING) or -errno with
- * nothing changed.
- */
-static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	const struct kvmdbg_host_ops *h = vm->host;
-	uint32_t slots = 0, watch_slots = 0;
-	bool sw = false;
-	uint64_t pc = v->so_pc;
-	int r;
-
-	/* Nothing can be armed anywhere: done without the lock (the common
-	 * case of a user stepping with no breakpoint set). */
-	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so_slots) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_pc_stale = false;
-		return 0;
-	}
-	if (v->so_pc_stale) {
-		r = h->get_pc(v->fd, &pc);
-		if (r)
-			return r;
-	}
-
-	pthread_mutex_lock(&vm->lock);
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
-		const struct kvmdbg_hwpoint *p = &vm->points[i];
-
-		if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
-			slots |= p->slots;
-	}
-	/* Watchpoints that stop before the access, only if the PC is where
-	 * they stopped (the VMM may have moved it). */
-	if (!v->so_pc_stale || pc == v->so_pc)
-		watch_slots = v->so_slots;
-	slots |= watch_slots;
-	sw = sw_table_has(vm, pc);
-	pthread_mutex_unlock(&vm->lock);
-
-	v->so_pc = pc;
-	v->so_pc_stale = false;
-	if (!slots && !sw) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_slots = 0;
-		return 0;
-	}
-
-	/* Only execution breakpoints, and the host honours RF: no step needed.
-	 * prepare sets RF last, once nothing else can fail. */
-	if (!sw && !(slots & watch_slots) && !v->user_step &&
-	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_slots = 0;
-		*need_rf = true;
-		return 0;
-	}
-
-	if (h->mask_irqs && !v->so_irq_masked) {
-		r = h->mask_irqs(v->fd, &v->so_irq_saved);
-		if (r)
-			return r;
-		v->so_irq_masked = true;
-	}
-	if (sw) {
-		pthread_mutex_lock(&vm->lock);
-		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, pc);
-
-		r = 0;
-		if (e && e->lifted == 0)
-			r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
-		if (e && !r) {
-			e->lifted++;
-			v->so_sw = true;
-			v->so_sw_addr = pc;
-		}
-		pthread_mutex_unlock(&vm->lock);
-		if (r) {
-			irqs_give_back(v); /* a failure stays pending */
-			return r;
-		}
-	}
-	v->so = KVMDBG_SO_STEPPING;
-	v->so_slots = slots;
-	v->dirty = true;
-	return 0;
-}
-
 /* KVM holds what this vCPU would apply now: nothing changed, nothing to
  * deliver, nothing to re-read. */
 static bool applied_current(const struct kvmdbg_vcpu *v)
@@ -485,29 +246,13 @@ static bool applied_current(const struct kvmdbg_vcpu *v)
 	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
 }
 
-/* What prepare saves to undo a step-over it began. */
-struct stepover_saved {
-	enum kvmdbg_stepover so;
-	uint32_t slots;
-	uint64_t pc;
-	bool pc_stale;
-};
-
-static void stepover_restore(struct kvmdbg_vcpu *v, const struct stepover_saved *s)
-{
-	v->so = s->so;
-	v->so_slots = s->slots;
-	v->so_pc = s->pc;
-	v->so_pc_stale = s->pc_stale;
-}
-
 static int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t ctl, once = 0;
-	struct stepover_saved saved;
+	struct kvmdbg_stepover_saved saved;
 	uint64_t gen;
 	bool need_rf = false, may_run;
 	int r;
@@ -519,7 +264,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 
 	/* What an earlier step-over could not give back yet. */
 	if (v->so != KVMDBG_SO_STEPPING) {
-		r = stepover_settle(v);
+		r = kvmdbg_stepover_settle(v);
 		if (r)
 			return r;
 	}
@@ -535,10 +280,10 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 			return r;
 	}
 
-	saved = (struct stepover_saved){
+	saved = (struct kvmdbg_stepover_saved){
 		.so = v->so, .slots = v->so_slots, .pc = v->so_pc, .pc_stale = v->so_pc_stale};
 	if (v->so == KVMDBG_SO_ARMED) {
-		r = stepover_begin(v, &need_rf);
+		r = kvmdbg_stepover_begin(v, &need_rf);
 		if (r)
 			return r;
 		/* Nothing to step past: maybe nothing changed at all. */
@@ -593,7 +338,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	if (need_rf) {
 		r = vm->host->set_resume_flag(v->fd);
 		if (r)
-			stepover_restore(v, &saved);
+			kvmdbg_stepover_restore(v, &saved);
 	}
 	v->applied = hw;
 	memcpy(v->applied_owner, owner, sizeof(owner));
@@ -614,8 +359,8 @@ rollback:
 	 * skips the breakpoint the retry skips anyway. */
 	if (saved.so == KVMDBG_SO_ARMED) {
 		if (v->so == KVMDBG_SO_STEPPING)
-			stepover_settle(v);
-		stepover_restore(v, &saved);
+			kvmdbg_stepover_settle(v);
+		kvmdbg_stepover_restore(v, &saved);
 	}
 	return r;
 }
@@ -631,7 +376,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	 * finished, or given up by the VMM moving the PC). On failure nothing
 	 * changed, the generation included. */
 	if (!r)
-		cover_sync(v);
+		kvmdbg_cover_sync(v);
 	return r;
 }
 
@@ -646,27 +391,6 @@ static void queue_reinject(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t d
 		.far = ex->far,
 		.pc = ex->pc,
 	};
-}
-
-/* Whether the instruction at pc can stop a step unfinished (see arch.h). */
-static bool insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc)
-{
-	static const size_t tries[] = {KVMDBG_MAX_INSN, 8, 4, 2, 1};
-	struct kvmdbg_vm *vm = v->vm;
-	uint8_t insn[KVMDBG_MAX_INSN];
-	bool r = false;
-
-	if (!vm->arch->insn_restarts || !vm->mem)
-		return false;
-	pthread_mutex_lock(&vm->lock);
-	/* The instruction may end just before unmapped memory: read less. */
-	for (size_t i = 0; i < ARRAY_SIZE(tries); i++)
-		if (vm->mem->read(vm->mem_ctx, pc, insn, tries[i]) == 0) {
-			r = vm->arch->insn_restarts(insn, tries[i]);
-			break;
-		}
-	pthread_mutex_unlock(&vm->lock);
-	return r;
 }
 
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
@@ -885,11 +609,11 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		 * with the PC still on it. Keep stepping with the breakpoint
 		 * out of the way until the instruction is done, as RF would. */
 		if (ours_step && !v->user_step && !dec.hits && !dec.swbp && !dec.gd &&
-		    ex.pc == v->so_pc && insn_unfinished(v, ex.pc))
+		    ex.pc == v->so_pc && kvmdbg_stepover_insn_unfinished(v, ex.pc))
 			return 0;
 		/* The step-over ends here. The guest's interrupt mask first:
 		 * if that fails nothing has changed, and the VMM may retry. */
-		r = irqs_give_back(v);
+		r = kvmdbg_stepover_irqs_give_back(v);
 		if (r)
 			return r;
 		/* Any other debug exit ends the internal step: the instruction
@@ -900,7 +624,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		 * the watchpoints on one access report each other in turn. */
 		if (vm->arch->watch_is_fault && ex.pc == v->so_pc)
 			restep_slots = v->so_slots;
-		stepover_finish(v);
+		kvmdbg_stepover_finish(v);
 	}
 
 	if (v->gd_stepping) {
@@ -1067,7 +791,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 				v->so_pc = ex.pc;
 				v->so_pc_stale = false;
 				v->so_slots = guest_hw;
-				cover_sync(v);
+				kvmdbg_cover_sync(v);
 				return 0;
 			}
 		}
@@ -1089,7 +813,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		v->so_slots = guest_hw & ~(guest ? guest_hw : 0);
 		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
 			v->so_slots |= ev->hits | restep_slots;
-		cover_sync(v);
+		kvmdbg_cover_sync(v);
 	}
 	return 0;
 }
@@ -1103,7 +827,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 		return;
 	vm = v->vm;
 	if (v->so == KVMDBG_SO_STEPPING)
-		stepover_finish(v);
+		kvmdbg_stepover_finish(v);
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
@@ -1121,7 +845,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	}
 	if (v->cover_on) {
 		vm->nr_cover--;
-		if (sw_table_has(vm, v->cover_addr))
+		if (kvmdbg_sw_has(vm, v->cover_addr))
 			kvmdbg_bump_gen(vm);
 	}
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
