@@ -262,6 +262,33 @@ struct kvmdbg_vcpu {
 	uint64_t nr_reinjected, nr_refreshes;
 };
 
+/* The vCPU runs the overlay (KVMDBG_OVERLAY_GUEST). */
+static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
+{
+	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+}
+
+/* ---- the guest's side: overlay, attribution, re-injection (overlay.c) ---- */
+
+/* Re-read the guest's own debug registers; dirty if its slots changed. */
+int kvmdbg_overlay_refresh(struct kvmdbg_vcpu *v);
+/* Put the guest's enabled slots into the hardware slots the host leaves
+ * free. Locked, after the host's slots are in hw. */
+void kvmdbg_overlay_merge_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+				 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Queue a guest-owned debug exception for the next prepare. */
+void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
+			   const struct kvmdbg_exit *ex);
+/* The guest's own debug registers as they are at this exit (*out = NULL
+ * where the glue cannot read them). */
+int kvmdbg_guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
+			  const struct kvmdbg_guest_regs **out);
+/* The guest's own slots, live in hardware, that explain this exit. */
+int kvmdbg_guest_own_hits(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, uint32_t *hits);
+/* x86 ICEBP: a causeless #DB the byte at the PC proves the guest's. */
+int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool *icebp,
+		       unsigned int *skip);
+
 /* ---- the step-over and the cover (stepover.c) ---- */
 
 /* What prepare saves to undo a step-over it began. */

@@ -63,105 +63,6 @@ KVMDBG_EXPORT int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *v)
 	return v->user_step || v->so == KVMDBG_SO_STEPPING || v->gd_stepping;
 }
 
-static bool overlay_on(const struct kvmdbg_vcpu *v)
-{
-	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
-}
-
-KVMDBG_EXPORT int kvmdbg_vcpu_refresh_guest(struct kvmdbg_vcpu *v)
-{
-	if (!v)
-		return -EINVAL;
-	if (!overlay_on(v))
-		return -EOPNOTSUPP;
-	v->guest_stale = true;
-	return 0;
-}
-
-KVMDBG_EXPORT int kvmdbg_vcpu_overlay_stats(const struct kvmdbg_vcpu *v,
-					    struct kvmdbg_overlay_stats *st)
-{
-	struct kvmdbg_overlay_stats full;
-
-	if (!v || !st || st->sz < sizeof(size_t))
-		return -EINVAL;
-	if (!overlay_on(v))
-		return -EOPNOTSUPP;
-	full = (struct kvmdbg_overlay_stats){
-		.sz = st->sz,
-		.merged = v->guest_merged,
-		.suspended = v->guest_suspended,
-		.rejected = v->guest_rejected,
-		.reinjected = v->nr_reinjected,
-		.refreshes = v->nr_refreshes,
-	};
-	return kvmdbg_sized_out(st, &full, sizeof(full));
-}
-
-/* Re-read the guest's own debug registers; dirty if its slots changed. */
-static int guest_refresh(struct kvmdbg_vcpu *v)
-{
-	const struct kvmdbg_vm *vm = v->vm;
-	struct kvmdbg_hwstate slots;
-	unsigned int rejected;
-	int r = vm->host->read_guest_regs(v->fd, &v->guest_regs);
-
-	if (r)
-		return r;
-	v->nr_refreshes++;
-	v->guest_stale = false;
-	vm->arch->guest_slots(&v->guest_regs, &slots, &rejected);
-	if (memcmp(&slots, &v->guest, sizeof(slots)) || rejected != v->guest_rejected) {
-		v->guest = slots;
-		v->guest_rejected = rejected;
-		v->dirty = true;
-	}
-	return 0;
-}
-
-/*
- * Overlay: put the guest's enabled slots into the hardware slots the host
- * leaves free, under the guest's own number where the host does not hold
- * it, else any free one; what does not fit is suspended (the host wins).
- * Called with vm->lock held, after the host's slots are in hw.
- */
-static void merge_guest_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
-			       uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
-{
-	const struct kvmdbg_vm *vm = v->vm;
-	bool live_exec = (vm->features & KVMDBG_FEAT_VERIFIED) &&
-			 (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE);
-
-	v->guest_merged = v->guest_suspended = 0;
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++) {
-		unsigned int nr = vm->slots.nr[pool];
-
-		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
-			const struct kvmdbg_hwslot *g = &v->guest.slot[pool][n];
-			unsigned int m = KVMDBG_MAX_SLOTS;
-
-			if (!g->ctrl)
-				continue;
-			/* This KVM keeps the guest's own execution breakpoints
-			 * running beside the host's: merging would double them. */
-			if (live_exec && vm->arch->slot_type(pool, g->ctrl) == KVMDBG_BREAK_HW)
-				continue;
-			if (n < nr && !vm->slots.owner[pool][n] && !owner[pool][n])
-				m = n;
-			for (unsigned int i = 0; m == KVMDBG_MAX_SLOTS && i < nr; i++)
-				if (!vm->slots.owner[pool][i] && !owner[pool][i])
-					m = i;
-			if (m == KVMDBG_MAX_SLOTS) {
-				v->guest_suspended++;
-				continue;
-			}
-			hw->slot[pool][m] = *g;
-			owner[pool][m] = KVMDBG_OWNER_GUEST_ID(pool, n);
-			v->guest_merged++;
-		}
-	}
-}
-
 KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 {
 	if (!v)
@@ -200,12 +101,12 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	 * (MDCR_EL2.TDE, KVMDBG_FEAT_GUEST_REGS_RAW) or runs none of them
 	 * (Linux 6.14 on). So merge whenever KVM will debug this vCPU, not only
 	 * when the host holds hardware slots. */
-	if (overlay_on(v) && (host_hw || vm->sw.count || v->user_step ||
+	if (kvmdbg_overlay_on(v) && (host_hw || vm->sw.count || v->user_step ||
 			      v->so == KVMDBG_SO_STEPPING)) {
-		merge_guest_locked(v, hw, owner);
+		kvmdbg_overlay_merge_locked(v, hw, owner);
 		if (vm->features & KVMDBG_FEAT_GD_EXIT)
 			*ctl |= KVMDBG_CTL_GD;
-	} else if (overlay_on(v)) {
+	} else if (kvmdbg_overlay_on(v)) {
 		v->guest_merged = v->guest_suspended = 0;
 	}
 	/* Slots disarmed while this vCPU steps past the stop that hit them
@@ -272,10 +173,10 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	/* Until now KVM ran the guest's own registers (nothing applied yet, or
 	 * no hardware slot of ours): the guest may have changed them without
 	 * any exit. Look before merging them. */
-	if (overlay_on(v) && !(v->applied_valid && (v->applied_ctl & KVMDBG_CTL_HW)))
+	if (kvmdbg_overlay_on(v) && !(v->applied_valid && (v->applied_ctl & KVMDBG_CTL_HW)))
 		v->guest_stale = true;
-	if (overlay_on(v) && v->guest_stale) {
-		r = guest_refresh(v);
+	if (kvmdbg_overlay_on(v) && v->guest_stale) {
+		r = kvmdbg_overlay_refresh(v);
 		if (r)
 			return r;
 	}
@@ -380,19 +281,6 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	return r;
 }
 
-static void queue_reinject(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
-			   const struct kvmdbg_exit *ex)
-{
-	v->reinject = (struct kvmdbg_reinject){
-		.pending = true,
-		.exception = exception,
-		.dr6 = dr6,
-		.esr = ex->esr,
-		.far = ex->far,
-		.pc = ex->pc,
-	};
-}
-
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
 static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 {
@@ -410,90 +298,6 @@ static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 #define X86_DR6_BT (1ull << 15)
 #define X86_DR6_RTM (1ull << 16)
 #define X86_DR7_GD (1ull << 13)
-
-/*
- * The guest's own debug registers as they are at this exit: the overlay's
- * copy (re-read at every exit), else read now into *tmp. *out = NULL where
- * the glue cannot read them.
- */
-static int guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
-			  const struct kvmdbg_guest_regs **out)
-{
-	int r;
-
-	*out = NULL;
-	if (overlay_on(v)) {
-		*out = &v->guest_regs;
-		return 0;
-	}
-	if (!v->vm->host->read_guest_regs)
-		return 0;
-	r = v->vm->host->read_guest_regs(v->fd, tmp);
-	if (!r)
-		*out = tmp;
-	return r;
-}
-
-/*
- * The guest's own slots that explain this exit, in the guest's numbering:
- * enabled in its registers as they are now (re-read for this exit outside
- * the overlay) and matched by it (see arch guest_raw_hits). Only where its
- * registers were live in hardware: KVM ran them as the guest set them
- * because we applied no slot, or a verified KVM keeps its execution
- * breakpoints live beside ours (KVMDBG_FEAT_GUEST_BP_LIVE). Anything else
- * cannot be shown to be the guest's (the CPU sets x86 B bits of disabled
- * slots too).
- */
-static int guest_own_hits(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, uint32_t *hits)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	const uint64_t live_feat = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE;
-	bool live_all = !(v->applied_ctl & KVMDBG_CTL_HW);
-	bool live_exec = live_all || (vm->features & live_feat) == live_feat;
-	const struct kvmdbg_guest_regs *regs;
-	struct kvmdbg_guest_regs tmp;
-	int r;
-
-	*hits = 0;
-	if (!live_exec || !vm->arch->guest_raw_hits)
-		return 0;
-	r = guest_regs_now(v, &tmp, &regs);
-	if (r || !regs)
-		return r;
-	*hits = vm->arch->guest_raw_hits(regs, ex, !live_all);
-	return 0;
-}
-
-/*
- * x86 ICEBP (INT1): a #DB whose DR6 names no cause. KVM reports it with the
- * PC on the ICEBP (VMX: before the instruction completes) or after it
- * (SVM); the byte there proves it. *skip: bytes the PC must move for the
- * guest to see its trap after the ICEBP.
- */
-static int guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool *icebp,
-		       unsigned int *skip)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	const unsigned int len = vm->arch->icebp_len;
-	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn();
-	uint64_t at = on ? ex->pc : ex->pc - len;
-	uint8_t b[1];
-	int r;
-
-	*icebp = false;
-	*skip = 0;
-	if (len != 1 || !vm->mem || (on && !vm->host->advance_pc) || (!on && ex->pc < len))
-		return 0;
-	pthread_mutex_lock(&vm->lock);
-	r = vm->mem->read(vm->mem_ctx, at, b, 1);
-	pthread_mutex_unlock(&vm->lock);
-	/* Unreadable: nothing shows it is the guest's. */
-	if (r || b[0] != vm->arch->icebp_insn)
-		return 0;
-	*icebp = true;
-	*skip = on ? len : 0;
-	return 0;
-}
 
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
@@ -524,8 +328,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		return r;
 	/* Overlay: the guest's registers as they are now (its changes since
 	 * the last look, and what its own slots match at this exit). */
-	if (overlay_on(v)) {
-		r = guest_refresh(v);
+	if (kvmdbg_overlay_on(v)) {
+		r = kvmdbg_overlay_refresh(v);
 		if (r)
 			return r;
 	}
@@ -571,7 +375,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	/* A hardware match nothing applied explains: the guest's own slot, if
 	 * one can be shown (reads, before anything changes). */
 	if (dec.hw_unmatched) {
-		r = guest_own_hits(v, &ex, &own_hits);
+		r = kvmdbg_guest_own_hits(v, &ex, &own_hits);
 		if (r)
 			return r;
 	}
@@ -582,7 +386,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		const struct kvmdbg_guest_regs *g;
 		struct kvmdbg_guest_regs tmp;
 
-		r = guest_regs_now(v, &tmp, &g);
+		r = kvmdbg_guest_regs_now(v, &tmp, &g);
 		if (r)
 			return r;
 		guest_gd = g && (g->dr7 & X86_DR7_GD);
@@ -591,7 +395,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * KVM stopped before it completed, the guest's trap comes after it:
 	 * the PC moves now, the last thing here that can fail. */
 	if (dec.causeless && !own_hits) {
-		r = guest_icebp(v, &ex, &icebp, &icebp_skip);
+		r = kvmdbg_guest_icebp(v, &ex, &icebp, &icebp_skip);
 		if (r)
 			return r;
 		if (icebp_skip) {
@@ -747,7 +551,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	/* A KVM that keeps the guest's execution breakpoints live fires both
 	 * when host and guest break on the same instruction, even in the same
 	 * slot number: the guest gets its own. */
-	if (overlay_on(v) && ev->kind == KVMDBG_STOP_BREAK && ev->type == KVMDBG_BREAK_HW &&
+	if (kvmdbg_overlay_on(v) && ev->kind == KVMDBG_STOP_BREAK && ev->type == KVMDBG_BREAK_HW &&
 	    (vm->features & KVMDBG_FEAT_VERIFIED) && (vm->features & KVMDBG_FEAT_GUEST_BP_LIVE)) {
 		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
 			const struct kvmdbg_hwslot *g = &v->guest.slot[KVMDBG_POOL_BP][n];
@@ -799,7 +603,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	if (guest) {
 		/* RTM: the #DB the guest gets came inside its transaction. */
 		guest_dr6 |= dec.dr6_other & X86_DR6_RTM;
-		queue_reinject(v, guest_exc, guest_dr6, &ex);
+		kvmdbg_reinject_queue(v, guest_exc, guest_dr6, &ex);
 		if (ev->kind == KVMDBG_STOP_NONE)
 			ev->kind = KVMDBG_STOP_GUEST;
 	}
