@@ -85,8 +85,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		 * is the guest's own, which was there before ours (its own INT3,
 		 * or a BRK with our immediate). The stop at it was reported
 		 * already: look at the bytes below like any that is not ours. */
-		if (e && e->lifted && v->so == KVMDBG_SO_STEPPING && v->so_sw &&
-		    v->so_sw_addr == ex.pc)
+		if (e && e->lifted && v->so.state == KVMDBG_SO_STEPPING && v->so.sw &&
+		    v->so.sw_addr == ex.pc)
 			e = NULL;
 		if (!ours_imm || !vm->mem) {
 			sw = SW_GUEST;
@@ -139,12 +139,12 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	}
 
 	ours_step = dec.step && (v->applied_ctl & KVMDBG_CTL_STEP);
-	if (v->so == KVMDBG_SO_STEPPING) {
+	if (v->so.state == KVMDBG_SO_STEPPING) {
 		/* One iteration of a REP string instruction: the step trapped
 		 * with the PC still on it. Keep stepping with the breakpoint
 		 * out of the way until the instruction is done, as RF would. */
 		if (ours_step && !v->user_step && !dec.hits && !dec.swbp && !dec.gd &&
-		    ex.pc == v->so_pc && kvmdbg_stepover_insn_unfinished(v, ex.pc))
+		    ex.pc == v->so.pc && kvmdbg_stepover_insn_unfinished(v, ex.pc))
 			return 0;
 		/* The step-over ends here. The guest's interrupt mask first:
 		 * if that fails nothing has changed, and the VMM may retry. */
@@ -157,8 +157,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		 * the PC stepped from has not let the instruction complete: what
 		 * this step had disarmed stays disarmed for the next one, or
 		 * the watchpoints on one access report each other in turn. */
-		if (vm->arch->watch_is_fault && ex.pc == v->so_pc)
-			restep_slots = v->so_slots;
+		if (vm->arch->watch_is_fault && ex.pc == v->so.pc)
+			restep_slots = v->so.slots;
 		kvmdbg_stepover_finish(v);
 	}
 
@@ -322,10 +322,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		if (masked) {
 			guest = false;
 			if (!KVMDBG_STOP_IS_REPORTABLE(ev->kind)) {
-				v->so = KVMDBG_SO_ARMED;
-				v->so_pc = ex.pc;
-				v->so_pc_stale = false;
-				v->so_slots = guest_hw;
+				v->so.state = KVMDBG_SO_ARMED;
+				v->so.pc = ex.pc;
+				v->so.pc_stale = false;
+				v->so.slots = guest_hw;
 				kvmdbg_cover_sync(v);
 				return 0;
 			}
@@ -342,12 +342,12 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	if (KVMDBG_STOP_IS_REPORTABLE(ev->kind)) {
 		/* Resuming from a reported stop never reports the same place
 		 * again: the next prepare steps past whatever is armed here. */
-		v->so = KVMDBG_SO_ARMED;
-		v->so_pc = ex.pc;
-		v->so_pc_stale = false;
-		v->so_slots = guest_hw & ~(guest ? guest_hw : 0);
+		v->so.state = KVMDBG_SO_ARMED;
+		v->so.pc = ex.pc;
+		v->so.pc_stale = false;
+		v->so.slots = guest_hw & ~(guest ? guest_hw : 0);
 		if (vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
-			v->so_slots |= ev->hits | restep_slots;
+			v->so.slots |= ev->hits | restep_slots;
 		kvmdbg_cover_sync(v);
 	}
 	return 0;

@@ -121,7 +121,7 @@ struct kvmdbg_swbp {
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
 	uint16_t refs;    /* kvmdbg_vm_insert() references */
 	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
-	                     always the number of attached vCPUs with so_sw at
+	                     always the number of attached vCPUs with so.sw at
 	                     addr (an entry added while some are keeps them) */
 };
 
@@ -212,11 +212,25 @@ static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
 /* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
-/* The vCPU's pending step past a breakpoint. */
-enum kvmdbg_stepover {
+/* Where a vCPU's step past a breakpoint stands. */
+enum kvmdbg_so_state {
 	KVMDBG_SO_NONE = 0,
 	KVMDBG_SO_ARMED,   /* a stop at a breakpoint was reported; resume must step past */
 	KVMDBG_SO_STEPPING /* the internal step is running */
+};
+
+/* A vCPU's step past a breakpoint (stepover.c). */
+struct kvmdbg_stepover {
+	enum kvmdbg_so_state state;
+	uint32_t slots;     /* slots disarmed for the step */
+	uint64_t pc;        /* pc of the stop */
+	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
+	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
+	bool pc_stale;      /* the VMM changed registers: re-read the pc */
+	bool sw;            /* a software breakpoint is lifted: a step runs, or
+	                       putting it back failed and is pending */
+	bool irq_masked;    /* interrupts masked for a step (or restoring them
+	                       failed and is pending) */
 };
 
 struct kvmdbg_vcpu {
@@ -232,20 +246,11 @@ struct kvmdbg_vcpu {
 	bool user_step;
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
-	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
-	bool so_sw;              /* a software breakpoint is lifted: a step runs, or
-	                            putting it back failed and is pending */
-	bool so_irq_masked;      /* interrupts masked for a step (or restoring them
-	                            failed and is pending) */
-	enum kvmdbg_stepover so;
-	uint32_t so_slots;       /* slots disarmed for the step */
-	uint64_t so_pc;          /* pc of the stop */
-	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
-	uint64_t so_irq_saved;
+	struct kvmdbg_stepover so;
 	struct kvmdbg_reinject reinject;
 
 	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
-	 * a software breakpoint lifted (so_sw): the other vCPUs catch a live
+	 * a software breakpoint lifted (so.sw): the other vCPUs catch a live
 	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
 	bool cover_on;
@@ -291,14 +296,6 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 
 /* ---- the step-over and the cover (stepover.c) ---- */
 
-/* What prepare saves to undo a step-over it began. */
-struct kvmdbg_stepover_saved {
-	enum kvmdbg_stepover so;
-	uint32_t slots;
-	uint64_t pc;
-	bool pc_stale;
-};
-
 /* Publish where the others must catch a software breakpoint for v (its
  * step-over's address), bumping the generation when that changes. */
 void kvmdbg_cover_sync(struct kvmdbg_vcpu *v);
@@ -314,7 +311,9 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
-void kvmdbg_stepover_restore(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover_saved *s);
+/* Undo a step-over prepare began from saved (a copy of v->so before it):
+ * give back what it lifted or masked, and arm it again. */
+void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
 /* Whether the instruction at pc can stop a step unfinished (x86 REP). */
 bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
 

@@ -21,8 +21,8 @@
 void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	bool on = v->so_sw || v->so == KVMDBG_SO_ARMED;
-	uint64_t addr = v->so_sw ? v->so_sw_addr : on ? v->so_pc : 0;
+	bool on = v->so.sw || v->so.state == KVMDBG_SO_ARMED;
+	uint64_t addr = v->so.sw ? v->so.sw_addr : on ? v->so.pc : 0;
 
 	if (on == v->cover_on && addr == v->cover_addr)
 		return;
@@ -49,7 +49,7 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 {
 	struct kvmdbg_vm *vm = v->vm;
 
-	if (!vm->nr_cover || v->so == KVMDBG_SO_STEPPING)
+	if (!vm->nr_cover || v->so.state == KVMDBG_SO_STEPPING)
 		return true;
 	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
 		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
@@ -88,15 +88,15 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 }
 
 /* Put a software breakpoint back after a step over it. Called locked. On
- * failure it stays lifted (so_sw set) and the next prepare tries again. */
+ * failure it stays lifted (so.sw set) and the next prepare tries again. */
 static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
+	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
 	int r;
 
 	if (!e || !e->lifted) {
-		v->so_sw = false; /* removed meanwhile: its bytes are the guest's */
+		v->so.sw = false; /* removed meanwhile: its bytes are the guest's */
 		return 0;
 	}
 	if (e->lifted == 1) {
@@ -105,22 +105,22 @@ static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 			return r;
 	}
 	e->lifted--;
-	v->so_sw = false;
+	v->so.sw = false;
 	return 0;
 }
 
 /* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
- * On failure it stays pending (so_irq_masked set). */
+ * On failure it stays pending (so.irq_masked set). */
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
 	int r;
 
-	if (!v->so_irq_masked || !h->restore_irqs)
+	if (!v->so.irq_masked || !h->restore_irqs)
 		return 0;
-	r = h->restore_irqs(v->fd, v->so_irq_saved);
+	r = h->restore_irqs(v->fd, v->so.irq_saved);
 	if (!r)
-		v->so_irq_masked = false;
+		v->so.irq_masked = false;
 	return r;
 }
 
@@ -134,7 +134,7 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 	struct kvmdbg_vm *vm = v->vm;
 	int first = 0, r;
 
-	if (v->so_sw) {
+	if (v->so.sw) {
 		pthread_mutex_lock(&vm->lock);
 		first = sw_unlift_locked(v);
 		pthread_mutex_unlock(&vm->lock);
@@ -147,8 +147,8 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 /* End an internal step: re-arm, re-insert, give interrupts back. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 {
-	v->so = KVMDBG_SO_NONE;
-	v->so_slots = 0;
+	v->so.state = KVMDBG_SO_NONE;
+	v->so.slots = 0;
 	v->dirty = true;
 	/* A failure stays pending: the next prepare retries it and reports it. */
 	kvmdbg_stepover_settle(v);
@@ -157,7 +157,7 @@ void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 
 /*
  * A reported stop is being resumed: find what is armed at the PC and step
- * past it. Returns 0 (maybe with v->so = KVMDBG_SO_STEPPING) or -errno with
+ * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING) or -errno with
  * nothing changed.
  */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
@@ -166,17 +166,17 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	const struct kvmdbg_host_ops *h = vm->host;
 	uint32_t slots = 0, watch_slots = 0;
 	bool sw = false;
-	uint64_t pc = v->so_pc;
+	uint64_t pc = v->so.pc;
 	int r;
 
 	/* Nothing can be armed anywhere: done without the lock (the common
 	 * case of a user stepping with no breakpoint set). */
-	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so_slots) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_pc_stale = false;
+	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so.slots) {
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.pc_stale = false;
 		return 0;
 	}
-	if (v->so_pc_stale) {
+	if (v->so.pc_stale) {
 		r = h->get_pc(v->fd, &pc);
 		if (r)
 			return r;
@@ -191,17 +191,17 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
 	 * they stopped (the VMM may have moved it). */
-	if (!v->so_pc_stale || pc == v->so_pc)
-		watch_slots = v->so_slots;
+	if (!v->so.pc_stale || pc == v->so.pc)
+		watch_slots = v->so.slots;
 	slots |= watch_slots;
 	sw = kvmdbg_sw_has(vm, pc);
 	pthread_mutex_unlock(&vm->lock);
 
-	v->so_pc = pc;
-	v->so_pc_stale = false;
+	v->so.pc = pc;
+	v->so.pc_stale = false;
 	if (!slots && !sw) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_slots = 0;
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.slots = 0;
 		return 0;
 	}
 
@@ -209,17 +209,17 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	 * prepare sets RF last, once nothing else can fail. */
 	if (!sw && !(slots & watch_slots) && !v->user_step &&
 	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
-		v->so = KVMDBG_SO_NONE;
-		v->so_slots = 0;
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.slots = 0;
 		*need_rf = true;
 		return 0;
 	}
 
-	if (h->mask_irqs && !v->so_irq_masked) {
-		r = h->mask_irqs(v->fd, &v->so_irq_saved);
+	if (h->mask_irqs && !v->so.irq_masked) {
+		r = h->mask_irqs(v->fd, &v->so.irq_saved);
 		if (r)
 			return r;
-		v->so_irq_masked = true;
+		v->so.irq_masked = true;
 	}
 	if (sw) {
 		pthread_mutex_lock(&vm->lock);
@@ -230,8 +230,8 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
 		if (e && !r) {
 			e->lifted++;
-			v->so_sw = true;
-			v->so_sw_addr = pc;
+			v->so.sw = true;
+			v->so.sw_addr = pc;
 		}
 		pthread_mutex_unlock(&vm->lock);
 		if (r) {
@@ -239,18 +239,28 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 		}
 	}
-	v->so = KVMDBG_SO_STEPPING;
-	v->so_slots = slots;
+	v->so.state = KVMDBG_SO_STEPPING;
+	v->so.slots = slots;
 	v->dirty = true;
 	return 0;
 }
 
-void kvmdbg_stepover_restore(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover_saved *s)
+/*
+ * Nothing may change on failure: a step-over begun by a failed prepare goes
+ * back to armed, giving back what it lifted or masked (a failure of that
+ * stays pending and is retried first next time). x86 RF, if set, only
+ * skips the breakpoint the retry skips anyway.
+ */
+void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved)
 {
-	v->so = s->so;
-	v->so_slots = s->slots;
-	v->so_pc = s->pc;
-	v->so_pc_stale = s->pc_stale;
+	if (saved->state != KVMDBG_SO_ARMED)
+		return;
+	if (v->so.state == KVMDBG_SO_STEPPING)
+		kvmdbg_stepover_settle(v);
+	v->so.state = saved->state;
+	v->so.slots = saved->slots;
+	v->so.pc = saved->pc;
+	v->so.pc_stale = saved->pc_stale;
 }
 
 /* Whether the instruction at pc can stop a step unfinished (see arch.h). */

@@ -59,14 +59,14 @@ KVMDBG_EXPORT int kvmdbg_vcpu_is_stepping(const struct kvmdbg_vcpu *v)
 		return -EINVAL;
 	/* A pending step-over (ARMED) becomes a step at the next prepare only
 	 * if something is armed at the PC; answer for the state KVM will run. */
-	return v->user_step || v->so == KVMDBG_SO_STEPPING || v->gd_stepping;
+	return v->user_step || v->so.state == KVMDBG_SO_STEPPING || v->gd_stepping;
 }
 
 KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 {
 	if (!v)
 		return -EINVAL;
-	v->so_pc_stale = true;
+	v->so.pc_stale = true;
 	return 0;
 }
 
@@ -101,7 +101,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	 * (Linux 6.14 on). So merge whenever KVM will debug this vCPU, not only
 	 * when the host holds hardware slots. */
 	if (kvmdbg_overlay_on(v) && (host_hw || vm->sw.count || v->user_step ||
-			      v->so == KVMDBG_SO_STEPPING)) {
+			      v->so.state == KVMDBG_SO_STEPPING)) {
 		kvmdbg_overlay_merge_locked(v, hw, owner);
 		if (vm->features & KVMDBG_FEAT_GD_EXIT)
 			*ctl |= KVMDBG_CTL_GD;
@@ -113,8 +113,8 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	 * which puts a guest slot where it was). */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			if (v->so == KVMDBG_SO_STEPPING &&
-			    (v->so_slots & KVMDBG_HIT_BIT(pool, slot))) {
+			if (v->so.state == KVMDBG_SO_STEPPING &&
+			    (v->so.slots & KVMDBG_HIT_BIT(pool, slot))) {
 				hw->slot[pool][slot].ctrl = 0;
 				owner[pool][slot] = 0;
 			}
@@ -128,7 +128,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 flags:
 	if (vm->sw.count)
 		*ctl |= KVMDBG_CTL_SW_BP;
-	if (v->user_step || v->so == KVMDBG_SO_STEPPING || v->gd_stepping) {
+	if (v->user_step || v->so.state == KVMDBG_SO_STEPPING || v->gd_stepping) {
 		*ctl |= KVMDBG_CTL_STEP;
 		if (vm->caps.block_irq)
 			*ctl |= KVMDBG_CTL_BLOCKIRQ;
@@ -152,18 +152,19 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t ctl, once = 0;
-	struct kvmdbg_stepover_saved saved;
+	struct kvmdbg_stepover saved;
 	uint64_t gen;
 	bool need_rf = false, may_run;
 	int r;
 
 	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
-	if (v->so != KVMDBG_SO_ARMED &&
-	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)) && applied_current(v))
+	if (v->so.state != KVMDBG_SO_ARMED &&
+	    (v->so.state == KVMDBG_SO_STEPPING || !(v->so.sw || v->so.irq_masked)) &&
+	    applied_current(v))
 		return 0;
 
 	/* What an earlier step-over could not give back yet. */
-	if (v->so != KVMDBG_SO_STEPPING) {
+	if (v->so.state != KVMDBG_SO_STEPPING) {
 		r = kvmdbg_stepover_settle(v);
 		if (r)
 			return r;
@@ -180,9 +181,8 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 			return r;
 	}
 
-	saved = (struct kvmdbg_stepover_saved){
-		.so = v->so, .slots = v->so_slots, .pc = v->so_pc, .pc_stale = v->so_pc_stale};
-	if (v->so == KVMDBG_SO_ARMED) {
+	saved = v->so;
+	if (v->so.state == KVMDBG_SO_ARMED) {
 		r = kvmdbg_stepover_begin(v, &need_rf);
 		if (r)
 			return r;
@@ -238,7 +238,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	if (need_rf) {
 		r = vm->host->set_resume_flag(v->fd);
 		if (r)
-			kvmdbg_stepover_restore(v, &saved);
+			kvmdbg_stepover_rollback(v, &saved);
 	}
 	v->applied = hw;
 	memcpy(v->applied_owner, owner, sizeof(owner));
@@ -253,15 +253,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	return r;
 
 rollback:
-	/* Nothing may change on failure: a step-over begun here goes back to
-	 * armed, giving back what it lifted or masked (a failure of that stays
-	 * pending and is retried first next time). x86 RF, if set, only
-	 * skips the breakpoint the retry skips anyway. */
-	if (saved.so == KVMDBG_SO_ARMED) {
-		if (v->so == KVMDBG_SO_STEPPING)
-			kvmdbg_stepover_settle(v);
-		kvmdbg_stepover_restore(v, &saved);
-	}
+	kvmdbg_stepover_rollback(v, &saved);
 	return r;
 }
 
@@ -288,14 +280,14 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	if (!v)
 		return;
 	vm = v->vm;
-	if (v->so == KVMDBG_SO_STEPPING)
+	if (v->so.state == KVMDBG_SO_STEPPING)
 		kvmdbg_stepover_finish(v);
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
-	if (v->so_sw) {
+	if (v->so.sw) {
 		/* Putting it back failed: last try, then its lift is dropped. */
-		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so_sw_addr);
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
 
 		if (e && e->lifted) {
 			if (e->lifted == 1)
@@ -303,7 +295,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 						   vm->arch->sw_len);
 			e->lifted--;
 		}
-		v->so_sw = false;
+		v->so.sw = false;
 	}
 	if (v->cover_on) {
 		vm->nr_cover--;

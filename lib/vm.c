@@ -97,7 +97,7 @@ unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
 	unsigned int n = 0;
 
 	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
-		n += v->so_sw && v->so_sw_addr == addr;
+		n += v->so.sw && v->so.sw_addr == addr;
 	return n;
 }
 
