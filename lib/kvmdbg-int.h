@@ -194,6 +194,8 @@ struct kvmdbg_hwpoint *kvmdbg_point_find(struct kvmdbg_vm *vm, enum kvmdbg_type 
 					uint64_t len);
 /* The id a new point takes (see struct kvmdbg_hwpoint.id). */
 uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm);
+/* The KVMDBG_HIT_BIT()s of the execution breakpoints at pc. */
+uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc);
 /* The live point with this id, or NULL (id 0 too). */
 const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id);
 
@@ -307,6 +309,8 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
 /* Give back what a finished or abandoned step-over holds. */
 int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
+/* The vCPU goes away: drop its lift and its cover. Locked. */
+void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */

@@ -38,6 +38,20 @@ uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm)
 	return id;
 }
 
+/* The slots of the execution breakpoints at pc. */
+uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc)
+{
+	uint32_t slots = 0;
+
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		const struct kvmdbg_hwpoint *p = &vm->points[i];
+
+		if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
+			slots |= p->slots;
+	}
+	return slots;
+}
+
 const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id)
 {
 	if (!id)

@@ -109,6 +109,51 @@ static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
+/* Put the guest's bytes back under our software breakpoint at pc for a
+ * step over it (the first vCPU to lift it writes them). */
+static int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_swbp *e;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, pc);
+	if (e && e->lifted == 0)
+		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
+	if (e && !r) {
+		e->lifted++;
+		v->so.sw = true;
+		v->so.sw_addr = pc;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+/* The vCPU goes away: what its step-over holds in the VM goes too. A lift
+ * that putting back failed gets a last try, then it is dropped. Locked. */
+void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	if (v->so.sw) {
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
+
+		if (e && e->lifted) {
+			if (e->lifted == 1)
+				kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig,
+						   vm->arch->sw_len);
+			e->lifted--;
+		}
+		v->so.sw = false;
+	}
+	if (v->cover_on) {
+		vm->nr_cover--;
+		if (kvmdbg_sw_has(vm, v->cover_addr))
+			kvmdbg_bump_gen(vm);
+	}
+}
+
 /* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
  * On failure it stays pending (so.irq_masked set). */
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
@@ -157,14 +202,14 @@ void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 
 /*
  * A reported stop is being resumed: find what is armed at the PC and step
- * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING) or -errno with
- * nothing changed.
+ * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING) or
+ * -errno with nothing changed.
  */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;
-	uint32_t slots = 0, watch_slots = 0;
+	uint32_t slots, watch_slots = 0;
 	bool sw = false;
 	uint64_t pc = v->so.pc;
 	int r;
@@ -183,12 +228,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	pthread_mutex_lock(&vm->lock);
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
-		const struct kvmdbg_hwpoint *p = &vm->points[i];
-
-		if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
-			slots |= p->slots;
-	}
+	slots = kvmdbg_point_exec_slots_at(vm, pc);
 	/* Watchpoints that stop before the access, only if the PC is where
 	 * they stopped (the VMM may have moved it). */
 	if (!v->so.pc_stale || pc == v->so.pc)
@@ -222,18 +262,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		v->so.irq_masked = true;
 	}
 	if (sw) {
-		pthread_mutex_lock(&vm->lock);
-		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, pc);
-
-		r = 0;
-		if (e && e->lifted == 0)
-			r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
-		if (e && !r) {
-			e->lifted++;
-			v->so.sw = true;
-			v->so.sw_addr = pc;
-		}
-		pthread_mutex_unlock(&vm->lock);
+		r = sw_lift(v, pc);
 		if (r) {
 			kvmdbg_stepover_irqs_give_back(v); /* a failure stays pending */
 			return r;

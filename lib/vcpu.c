@@ -285,23 +285,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
-	if (v->so.sw) {
-		/* Putting it back failed: last try, then its lift is dropped. */
-		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
-
-		if (e && e->lifted) {
-			if (e->lifted == 1)
-				kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig,
-						   vm->arch->sw_len);
-			e->lifted--;
-		}
-		v->so.sw = false;
-	}
-	if (v->cover_on) {
-		vm->nr_cover--;
-		if (kvmdbg_sw_has(vm, v->cover_addr))
-			kvmdbg_bump_gen(vm);
-	}
+	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
 		if (*pp == v) {
 			*pp = v->next;
