@@ -33,15 +33,6 @@
 #define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
 
-/* A guest-owned debug exception waiting to be delivered back to the guest. */
-struct kvmdbg_reinject {
-	bool pending;
-	uint32_t exception; /* x86: 1 (#DB) or 3 (#BP) */
-	uint64_t dr6;       /* x86: positive-polarity DR6 bits the guest must see */
-	uint64_t esr, far;  /* arm64: syndrome and fault address (watchpoints) */
-	uint64_t pc;        /* where the exception was taken */
-};
-
 /*
  * The ioctl glue of one host arch (lib/arch/<arch>/kvm.c), or a fake KVM in
  * tests. Every function returns 0 or a negative errno and leaves the vCPU
@@ -283,9 +274,10 @@ int kvmdbg_overlay_refresh(struct kvmdbg_vcpu *v);
  * free. Locked, after the host's slots are in hw. */
 void kvmdbg_overlay_merge_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 				 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
-/* Queue a guest-owned debug exception for the next prepare. */
-void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
-			   const struct kvmdbg_exit *ex);
+/* Queue the guest's own exception for cause at exit ex (decoded as dec),
+ * delivered at the next prepare. */
+void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, const struct kvmdbg_decoded *dec,
+			   const struct kvmdbg_guest_cause *cause, const struct kvmdbg_exit *ex);
 /* The guest's own debug registers as they are at this exit (*out = NULL
  * where the glue cannot read them). */
 int kvmdbg_guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
@@ -311,6 +303,9 @@ int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
 int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
 /* The vCPU goes away: drop its lift and its cover. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
+/* A stop at pc was reported: the next prepare steps past what is armed
+ * there, and past slots (disarmed for that step) besides. */
+void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots);
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */
@@ -320,6 +315,50 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
 void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
 /* Whether the instruction at pc can stop a step unfinished (x86 REP). */
 bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
+
+/* ---- classification of a debug exit (classify.c) ---- */
+
+/* Whose a breakpoint instruction at the exit's PC is. */
+enum kvmdbg_sw_whose {
+	KVMDBG_SW_NONE = 0, /* no breakpoint instruction */
+	KVMDBG_SW_OURS,     /* ours, in the table */
+	KVMDBG_SW_STALE,    /* ours, removed since: the guest's bytes are back */
+	KVMDBG_SW_GUEST,    /* the guest's own */
+};
+
+/* One exit being classified: what each phase found for the next. */
+struct kvmdbg_classify {
+	struct kvmdbg_exit ex;
+	struct kvmdbg_decoded dec;
+	enum kvmdbg_sw_whose sw;
+	bool ours_step;         /* a step trap this vCPU asked KVM for */
+	uint32_t own_hits;      /* the guest's own slots, live in hardware, that match
+	                           (guest numbering) */
+	bool guest_dbg_access;  /* a debug-register access trap the guest asked for */
+	bool icebp;             /* x86: the guest's ICEBP */
+	uint32_t restep_slots;  /* slots the ended step had disarmed, to keep so */
+	bool cover_hit;         /* the slot catching another vCPU's lift fired */
+	uint64_t cover_addr;    /* its address */
+	bool have_hit;          /* hit holds the host's point that fired */
+	struct kvmdbg_hwpoint hit; /* a copy: the set may change once unlocked */
+	bool guest;             /* the guest gets an exception */
+	uint32_t guest_hw;      /* hardware slots of the guest's merged slots that fired */
+	struct kvmdbg_guest_cause cause;
+};
+
+/* The phases of kvmdbg_vcpu_handle_exit() that call no host op, in order;
+ * each reads what the ones before it left in c. */
+int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c);
+void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			  struct kvmdbg_event *ev);
+void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			   struct kvmdbg_event *ev);
+void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			   const struct kvmdbg_event *ev);
+void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			    struct kvmdbg_event *ev);
 
 /* Write len bytes of guest memory; if the write fails (maybe half-way),
  * write the old bytes back so the guest sees one or the other, never a mix.

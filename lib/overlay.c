@@ -104,17 +104,11 @@ void kvmdbg_overlay_merge_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *h
 	}
 }
 
-void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, uint32_t exception, uint64_t dr6,
-			   const struct kvmdbg_exit *ex)
+void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, const struct kvmdbg_decoded *dec,
+			   const struct kvmdbg_guest_cause *cause, const struct kvmdbg_exit *ex)
 {
-	v->reinject = (struct kvmdbg_reinject){
-		.pending = true,
-		.exception = exception,
-		.dr6 = dr6,
-		.esr = ex->esr,
-		.far = ex->far,
-		.pc = ex->pc,
-	};
+	v->vm->arch->guest_exception(dec, cause, ex, &v->reinject);
+	v->reinject.pending = true;
 }
 
 /*

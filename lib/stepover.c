@@ -189,6 +189,15 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 	return first ? first : r;
 }
 
+void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots)
+{
+	v->so.state = KVMDBG_SO_ARMED;
+	v->so.pc = pc;
+	v->so.pc_stale = false;
+	v->so.slots = slots;
+	kvmdbg_cover_sync(v);
+}
+
 /* End an internal step: re-arm, re-insert, give interrupts back. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 {
