@@ -146,6 +146,87 @@ static bool applied_current(const struct kvmdbg_vcpu *v)
 	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
 }
 
+/* Before composing: give back what an earlier step-over could not yet,
+ * and look at the guest's registers where they may have changed. */
+static int prepare_look(struct kvmdbg_vcpu *v)
+{
+	int r;
+
+	/* What an earlier step-over could not give back yet. */
+	if (v->so.state != KVMDBG_SO_STEPPING) {
+		r = kvmdbg_stepover_settle(v);
+		if (r)
+			return r;
+	}
+	/* Until now KVM ran the guest's own registers (nothing applied yet, or
+	 * no hardware slot of ours): the guest may have changed them without
+	 * any exit. Look before merging them. */
+	if (kvmdbg_overlay_on(v) && !(v->applied_valid && (v->applied_ctl & KVMDBG_CTL_HW)))
+		v->guest_stale = true;
+	if (kvmdbg_overlay_on(v) && v->guest_stale)
+		return kvmdbg_overlay_refresh(v);
+	return 0;
+}
+
+/*
+ * Hand KVM the composed state hw / *ctl and the pending re-injection; *once
+ * gets the one-shot bits that went with it (also in *ctl). On failure KVM
+ * holds what it held before (or applied_valid is false: unknown).
+ */
+static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
+			uint32_t *once)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	int r;
+
+	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
+	if (v->reinject.pending && !h->inject_emulated) {
+		r = h->inject(v->fd, &v->reinject, once);
+		if (r)
+			return r;
+	}
+	*ctl |= *once;
+	if (*once)
+		*ctl |= KVMDBG_CTL_ENABLE;
+	if (*once || !v->applied_valid || *ctl != v->applied_ctl ||
+	    memcmp(hw, &v->applied, sizeof(*hw))) {
+		r = h->set_guest_debug(v->fd, *ctl, hw);
+		if (r)
+			return r;
+	}
+	/* arm64: the exception entry is emulated once the rest is in place;
+	 * if it fails, KVM gets its previous debug state back. */
+	if (v->reinject.pending && h->inject_emulated) {
+		r = h->inject(v->fd, &v->reinject, once);
+		if (r) {
+			if (!v->applied_valid ||
+			    h->set_guest_debug(v->fd, v->applied_ctl, &v->applied))
+				v->applied_valid = false; /* unknown: apply next time */
+			return r;
+		}
+		v->reinject.pending = false;
+		v->nr_reinjected++;
+	}
+	return 0;
+}
+
+/* KVM holds hw / ctl, composed at generation gen. */
+static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
+			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t ctl,
+			   uint64_t gen, uint32_t once)
+{
+	v->applied = *hw;
+	memcpy(v->applied_owner, owner, sizeof(v->applied_owner));
+	v->applied_ctl = ctl;
+	v->applied_valid = true;
+	v->gen = gen;
+	v->dirty = false;
+	if (once) {
+		v->reinject.pending = false;
+		v->nr_reinjected++;
+	}
+}
+
 static int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
@@ -162,24 +243,9 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	    (v->so.state == KVMDBG_SO_STEPPING || !(v->so.sw || v->so.irq_masked)) &&
 	    applied_current(v))
 		return 0;
-
-	/* What an earlier step-over could not give back yet. */
-	if (v->so.state != KVMDBG_SO_STEPPING) {
-		r = kvmdbg_stepover_settle(v);
-		if (r)
-			return r;
-	}
-
-	/* Until now KVM ran the guest's own registers (nothing applied yet, or
-	 * no hardware slot of ours): the guest may have changed them without
-	 * any exit. Look before merging them. */
-	if (kvmdbg_overlay_on(v) && !(v->applied_valid && (v->applied_ctl & KVMDBG_CTL_HW)))
-		v->guest_stale = true;
-	if (kvmdbg_overlay_on(v) && v->guest_stale) {
-		r = kvmdbg_overlay_refresh(v);
-		if (r)
-			return r;
-	}
+	r = prepare_look(v);
+	if (r)
+		return r;
 
 	saved = v->so;
 	if (v->so.state == KVMDBG_SO_ARMED) {
@@ -198,40 +264,10 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	/* The fence: another vCPU's step-over has (or is about to have) the
 	 * guest's bytes back under a software breakpoint this vCPU cannot
 	 * catch in a hardware slot. It waits; nothing has changed. */
-	if (!may_run) {
-		r = -EAGAIN;
-		goto rollback;
-	}
-
-	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
-	if (v->reinject.pending && !vm->host->inject_emulated) {
-		r = vm->host->inject(v->fd, &v->reinject, &once);
-		if (r)
-			goto rollback;
-	}
-
-	ctl |= once;
-	if (once)
-		ctl |= KVMDBG_CTL_ENABLE;
-	r = 0;
-	if (once || !v->applied_valid || ctl != v->applied_ctl ||
-	    memcmp(&hw, &v->applied, sizeof(hw))) {
-		r = vm->host->set_guest_debug(v->fd, ctl, &hw);
-		if (r)
-			goto rollback;
-	}
-	/* arm64: the exception entry is emulated once the rest is in place;
-	 * if it fails, KVM gets its previous debug state back. */
-	if (v->reinject.pending && vm->host->inject_emulated) {
-		r = vm->host->inject(v->fd, &v->reinject, &once);
-		if (r) {
-			if (!v->applied_valid ||
-			    vm->host->set_guest_debug(v->fd, v->applied_ctl, &v->applied))
-				v->applied_valid = false; /* unknown: apply next time */
-			goto rollback;
-		}
-		v->reinject.pending = false;
-		v->nr_reinjected++;
+	r = may_run ? apply_to_kvm(v, &hw, &ctl, &once) : -EAGAIN;
+	if (r) {
+		kvmdbg_stepover_rollback(v, &saved);
+		return r;
 	}
 	/* Last, so that nothing fails after it. On failure KVM already holds
 	 * the new state: record it, and stay armed to set RF again. */
@@ -240,20 +276,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 		if (r)
 			kvmdbg_stepover_rollback(v, &saved);
 	}
-	v->applied = hw;
-	memcpy(v->applied_owner, owner, sizeof(owner));
-	v->applied_ctl = ctl;
-	v->applied_valid = true;
-	v->gen = gen;
-	v->dirty = false;
-	if (once) {
-		v->reinject.pending = false;
-		v->nr_reinjected++;
-	}
-	return r;
-
-rollback:
-	kvmdbg_stepover_rollback(v, &saved);
+	record_applied(v, &hw, owner, ctl, gen, once);
 	return r;
 }
 
