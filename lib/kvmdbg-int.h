@@ -1,5 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* Private types shared by the generic files. No arch #ifdef in here. */
+/*
+ * Private types shared by the generic files. No arch #ifdef in here.
+ *
+ * Where each concept lives:
+ *
+ *   concept                                               file
+ *   ----------------------------------------------------  ---------------------------
+ *   the VM session, insert / remove, its lock and gen     vm.c
+ *   the point table: find, new id, by id, exec at a pc    points.c
+ *   hardware slot allocator                               slots.c
+ *   software breakpoint table                             swbp.c
+ *   vCPU lifecycle and the prepare composer               vcpu.c
+ *   step-over (struct kvmdbg_stepover) and the cover      stepover.c
+ *   overlay: refresh, merge, attribution to the guest,
+ *     re-injection queue, stats                           overlay.c
+ *   handle_exit: classification in named phases           classify.c
+ *   arch encoding, range cover, exit decoding (portable)  arch/<arch>/encode.c
+ *   arch ioctl glue (struct kvmdbg_host_ops)              arch/<arch>/kvm.c
+ *   sized structs, ioctl seam, capabilities, names        sized.c, ioctl.c, caps.c, names.c
+ *
+ * Glossary:
+ *   applied    the debug state KVM holds for a vCPU (applied, applied_ctl,
+ *              applied_owner): what it really ran with, so exits are
+ *              classified against it, never against the set as it is now.
+ *   lifted     a software breakpoint of ours with the guest's bytes put back
+ *              while a vCPU steps over it (kvmdbg_swbp.lifted counts the
+ *              vCPUs, kvmdbg_stepover.sw marks the one); the others catch it
+ *              in a hardware slot (the cover) or wait (the fence, -EAGAIN).
+ *   stale      true when the vCPU prepared, not any more: a hit of a point
+ *              removed since, our breakpoint instruction removed since
+ *              (KVMDBG_SW_STALE), a guest slot moved since the merge; such an
+ *              exit explains nothing and the vCPU just runs again. Also what
+ *              must be re-read first (guest_stale, kvmdbg_stepover.pc_stale).
+ *   give back  return to the guest what a step-over took (its bytes under a
+ *              lifted breakpoint: ours goes back in; its interrupt mask), or
+ *              an exception of its own (re-injection). What fails stays
+ *              pending and the next prepare retries it first (settle).
+ */
 #ifndef KVMDBG_INT_H
 #define KVMDBG_INT_H
 
