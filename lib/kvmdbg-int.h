@@ -242,6 +242,16 @@ static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
 /* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
+/* Write len bytes of guest memory; if the write fails (maybe half-way),
+ * write the old bytes back so the guest sees one or the other, never a mix.
+ * Returns 0 or the write's negative errno. Called with vm->lock held. */
+int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		       const void *old_bytes, size_t len);
+
+/* Internal constructor with an explicit host glue (tests: a fake KVM). */
+int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
+		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+
 /* Where a vCPU's step past a breakpoint stands. */
 enum kvmdbg_so_state {
 	KVMDBG_SO_NONE = 0,
@@ -396,16 +406,6 @@ void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 			   const struct kvmdbg_event *ev);
 void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev);
-
-/* Write len bytes of guest memory; if the write fails (maybe half-way),
- * write the old bytes back so the guest sees one or the other, never a mix.
- * Returns 0 or the write's negative errno. Called with vm->lock held. */
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
-		       const void *old_bytes, size_t len);
-
-/* Internal constructor with an explicit host glue (tests: a fake KVM). */
-int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
 
 /* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
 
