@@ -1,5 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* Private types shared by the generic files. No arch #ifdef in here. */
+/*
+ * Private types shared by the generic files. No arch #ifdef in here.
+ *
+ * Where each concept lives:
+ *
+ *   concept                                               file
+ *   ----------------------------------------------------  ---------------------------
+ *   the VM session, insert / remove, its lock and gen     vm.c
+ *   the point table: find, new id, by id, exec at a pc    points.c
+ *   hardware slot allocator                               slots.c
+ *   software breakpoint table                             swbp.c
+ *   vCPU lifecycle and the prepare composer               vcpu.c
+ *   step-over (struct kvmdbg_stepover) and the cover      stepover.c
+ *   overlay: refresh, merge, attribution to the guest,
+ *     re-injection queue, stats                           overlay.c
+ *   handle_exit: classification in named phases           classify.c
+ *   arch encoding, range cover, exit decoding (portable)  arch/<arch>/encode.c
+ *   arch ioctl glue (struct kvmdbg_host_ops)              arch/<arch>/kvm.c
+ *   sized structs, ioctl seam, capabilities, names        sized.c, ioctl.c, caps.c, names.c
+ *
+ * Glossary:
+ *   applied    the debug state KVM holds for a vCPU (applied, applied_ctl,
+ *              applied_owner): what it really ran with, so exits are
+ *              classified against it, never against the set as it is now.
+ *   lifted     a software breakpoint of ours with the guest's bytes put back
+ *              while a vCPU steps over it (kvmdbg_swbp.lifted counts the
+ *              vCPUs, kvmdbg_stepover.sw marks the one); the others catch it
+ *              in a hardware slot (the cover) or wait (the fence, -EAGAIN).
+ *   stale      true when the vCPU prepared, not any more: a hit of a point
+ *              removed since, our breakpoint instruction removed since
+ *              (KVMDBG_SW_STALE), a guest slot moved since the merge; such an
+ *              exit explains nothing and the vCPU just runs again. Also what
+ *              must be re-read first (guest_stale, kvmdbg_stepover.pc_stale).
+ *   give back  return to the guest what a step-over took (its bytes under a
+ *              lifted breakpoint: ours goes back in; its interrupt mask), or
+ *              an exception of its own (re-injection). What fails stays
+ *              pending and the next prepare retries it first (settle).
+ */
 #ifndef KVMDBG_INT_H
 #define KVMDBG_INT_H
 
@@ -32,15 +69,6 @@
  * that software breakpoint's stop (the slot's start is its address). */
 #define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
-
-/* A guest-owned debug exception waiting to be delivered back to the guest. */
-struct kvmdbg_reinject {
-	bool pending;
-	uint32_t exception; /* x86: 1 (#DB) or 3 (#BP) */
-	uint64_t dr6;       /* x86: positive-polarity DR6 bits the guest must see */
-	uint64_t esr, far;  /* arm64: syndrome and fault address (watchpoints) */
-	uint64_t pc;        /* where the exception was taken */
-};
 
 /*
  * The ioctl glue of one host arch (lib/arch/<arch>/kvm.c), or a fake KVM in
@@ -121,7 +149,7 @@ struct kvmdbg_swbp {
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
 	uint16_t refs;    /* kvmdbg_vm_insert() references */
 	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
-	                     always the number of attached vCPUs with so_sw at
+	                     always the number of attached vCPUs with so.sw at
 	                     addr (an entry added while some are keeps them) */
 };
 
@@ -186,20 +214,63 @@ struct kvmdbg_vm {
 	unsigned int nr_cover;     /* vCPUs with cover_on */
 };
 
+/* ---- the point table (points.c), under vm->lock ---- */
+
+/* The live point of this type at addr (execution breakpoints: addr alone;
+ * watchpoints: addr and len), or NULL. */
+struct kvmdbg_hwpoint *kvmdbg_point_find(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+					uint64_t len);
+/* The id a new point takes (see struct kvmdbg_hwpoint.id). */
+uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm);
+/* The KVMDBG_HIT_BIT()s of the execution breakpoints at pc. */
+uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc);
+/* The live point with this id, or NULL (id 0 too). */
+const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id);
+
 /* Bump vm->gen: every vCPU re-composes at its next prepare. */
 static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
 {
 	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
 }
 
+/* A software breakpoint of ours is at addr. Locked. */
+static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
+{
+	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
+}
+
 /* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
-/* The vCPU's pending step past a breakpoint. */
-enum kvmdbg_stepover {
+/* Write len bytes of guest memory; if the write fails (maybe half-way),
+ * write the old bytes back so the guest sees one or the other, never a mix.
+ * Returns 0 or the write's negative errno. Called with vm->lock held. */
+int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		       const void *old_bytes, size_t len);
+
+/* Internal constructor with an explicit host glue (tests: a fake KVM). */
+int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
+		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+
+/* Where a vCPU's step past a breakpoint stands. */
+enum kvmdbg_so_state {
 	KVMDBG_SO_NONE = 0,
 	KVMDBG_SO_ARMED,   /* a stop at a breakpoint was reported; resume must step past */
 	KVMDBG_SO_STEPPING /* the internal step is running */
+};
+
+/* A vCPU's step past a breakpoint (stepover.c). */
+struct kvmdbg_stepover {
+	enum kvmdbg_so_state state;
+	uint32_t slots;     /* slots disarmed for the step */
+	uint64_t pc;        /* pc of the stop */
+	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
+	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
+	bool pc_stale;      /* the VMM changed registers: re-read the pc */
+	bool sw;            /* a software breakpoint is lifted: a step runs, or
+	                       putting it back failed and is pending */
+	bool irq_masked;    /* interrupts masked for a step (or restoring them
+	                       failed and is pending) */
 };
 
 struct kvmdbg_vcpu {
@@ -215,20 +286,11 @@ struct kvmdbg_vcpu {
 	bool user_step;
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
-	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
-	bool so_sw;              /* a software breakpoint is lifted: a step runs, or
-	                            putting it back failed and is pending */
-	bool so_irq_masked;      /* interrupts masked for a step (or restoring them
-	                            failed and is pending) */
-	enum kvmdbg_stepover so;
-	uint32_t so_slots;       /* slots disarmed for the step */
-	uint64_t so_pc;          /* pc of the stop */
-	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
-	uint64_t so_irq_saved;
+	struct kvmdbg_stepover so;
 	struct kvmdbg_reinject reinject;
 
 	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
-	 * a software breakpoint lifted (so_sw): the other vCPUs catch a live
+	 * a software breakpoint lifted (so.sw): the other vCPUs catch a live
 	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
 	bool cover_on;
@@ -245,15 +307,105 @@ struct kvmdbg_vcpu {
 	uint64_t nr_reinjected, nr_refreshes;
 };
 
-/* Write len bytes of guest memory; if the write fails (maybe half-way),
- * write the old bytes back so the guest sees one or the other, never a mix.
- * Returns 0 or the write's negative errno. Called with vm->lock held. */
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
-		       const void *old_bytes, size_t len);
+/* The vCPU runs the overlay (KVMDBG_OVERLAY_GUEST). */
+static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
+{
+	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+}
 
-/* Internal constructor with an explicit host glue (tests: a fake KVM). */
-int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+/* ---- the guest's side: overlay, attribution, re-injection (overlay.c) ---- */
+
+/* Re-read the guest's own debug registers; dirty if its slots changed. */
+int kvmdbg_overlay_refresh(struct kvmdbg_vcpu *v);
+/* Put the guest's enabled slots into the hardware slots the host leaves
+ * free. Locked, after the host's slots are in hw. */
+void kvmdbg_overlay_merge_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+				 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Queue the guest's own exception for cause at exit ex (decoded as dec),
+ * delivered at the next prepare. */
+void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, const struct kvmdbg_decoded *dec,
+			   const struct kvmdbg_guest_cause *cause, const struct kvmdbg_exit *ex);
+/* The guest's own debug registers as they are at this exit (*out = NULL
+ * where the glue cannot read them). */
+int kvmdbg_guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
+			  const struct kvmdbg_guest_regs **out);
+/* The guest's own slots, live in hardware, that explain this exit. */
+int kvmdbg_guest_own_hits(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, uint32_t *hits);
+/* x86 ICEBP: a causeless #DB the byte at the PC proves the guest's. */
+int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool *icebp,
+		       unsigned int *skip);
+
+/* ---- the step-over and the cover (stepover.c) ---- */
+
+/* Publish where the others must catch a software breakpoint for v (its
+ * step-over's address), bumping the generation when that changes. */
+void kvmdbg_cover_sync(struct kvmdbg_vcpu *v);
+/* Add to v's hardware state the slots that catch the others' lifted software
+ * breakpoints; false when one is needed and none is free. Locked. */
+bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Give the guest back the interrupt mask a step-over took. */
+int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* Give back what a finished or abandoned step-over holds. */
+int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
+/* The vCPU goes away: drop its lift and its cover. Locked. */
+void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
+/* A stop at pc was reported: the next prepare steps past what is armed
+ * there, and past slots (disarmed for that step) besides. */
+void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots);
+/* End an internal step. */
+void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
+/* Step past what is armed at the PC of a reported stop. */
+int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
+/* Undo a step-over prepare began from saved (a copy of v->so before it):
+ * give back what it lifted or masked, and arm it again. */
+void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
+/* Whether the instruction at pc can stop a step unfinished (x86 REP). */
+bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
+
+/* ---- classification of a debug exit (classify.c) ---- */
+
+/* Whose a breakpoint instruction at the exit's PC is. */
+enum kvmdbg_sw_whose {
+	KVMDBG_SW_NONE = 0, /* no breakpoint instruction */
+	KVMDBG_SW_OURS,     /* ours, in the table */
+	KVMDBG_SW_STALE,    /* ours, removed since: the guest's bytes are back */
+	KVMDBG_SW_GUEST,    /* the guest's own */
+};
+
+/* One exit being classified: what each phase found for the next. */
+struct kvmdbg_classify {
+	struct kvmdbg_exit ex;
+	struct kvmdbg_decoded dec;
+	enum kvmdbg_sw_whose sw;
+	bool ours_step;         /* a step trap this vCPU asked KVM for */
+	uint32_t own_hits;      /* the guest's own slots, live in hardware, that match
+	                           (guest numbering) */
+	bool guest_dbg_access;  /* a debug-register access trap the guest asked for */
+	bool icebp;             /* x86: the guest's ICEBP */
+	uint32_t restep_slots;  /* slots the ended step had disarmed, to keep so */
+	bool cover_hit;         /* the slot catching another vCPU's lift fired */
+	uint64_t cover_addr;    /* its address */
+	bool have_hit;          /* hit holds the host's point that fired */
+	struct kvmdbg_hwpoint hit; /* a copy: the set may change once unlocked */
+	bool guest;             /* the guest gets an exception */
+	uint32_t guest_hw;      /* hardware slots of the guest's merged slots that fired */
+	struct kvmdbg_guest_cause cause;
+};
+
+/* The phases of kvmdbg_vcpu_handle_exit() that call no host op, in order;
+ * each reads what the ones before it left in c. */
+int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c);
+void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			  struct kvmdbg_event *ev);
+void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			   struct kvmdbg_event *ev);
+void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			   const struct kvmdbg_event *ev);
+void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			    struct kvmdbg_event *ev);
 
 /* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
 

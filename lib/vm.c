@@ -97,23 +97,8 @@ unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
 	unsigned int n = 0;
 
 	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
-		n += v->so_sw && v->so_sw_addr == addr;
+		n += v->so.sw && v->so.sw_addr == addr;
 	return n;
-}
-
-static struct kvmdbg_hwpoint *find_point(struct kvmdbg_vm *vm, enum kvmdbg_type type,
-					 uint64_t addr, uint64_t len)
-{
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
-		struct kvmdbg_hwpoint *p = &vm->points[i];
-
-		/* Execution breakpoints are identified by address alone: gdb's
-		 * "kind" may differ between insert and remove. */
-		if (p->id && p->type == type && p->addr == addr &&
-		    (type == KVMDBG_BREAK_HW || p->len == len))
-			return p;
-	}
-	return NULL;
 }
 
 /* Validate what every type shares; the arch cover checks the rest. */
@@ -187,28 +172,11 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	return 0;
 }
 
-/* The id after vm->next_id that no live point holds (ids are 1 to
- * KVMDBG_OWNER_SW - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
-static uint32_t next_free_id(const struct kvmdbg_vm *vm)
-{
-	uint32_t id = vm->next_id;
-	bool used;
-
-	do {
-		if (++id >= KVMDBG_OWNER_SW)
-			id = 1;
-		used = false;
-		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS && !used; i++)
-			used = vm->points[i].id == id;
-	} while (used);
-	return id;
-}
-
 static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
 			    uint64_t len)
 {
 	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
-	struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+	struct kvmdbg_hwpoint *p = kvmdbg_point_find(vm, type, addr, len);
 	uint32_t mask, id;
 	int n, r;
 
@@ -227,7 +195,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 		;
 	if (p == vm->points + KVMDBG_MAX_POINTS)
 		return -ENOSPC;
-	id = next_free_id(vm);
+	id = kvmdbg_point_new_id(vm);
 	r = kvmdbg_slots_alloc(&vm->slots, id, pieces, (unsigned int)n, &mask);
 	if (r)
 		return r;
@@ -302,7 +270,7 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 			}
 		}
 	} else {
-		struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+		struct kvmdbg_hwpoint *p = kvmdbg_point_find(vm, type, addr, len);
 
 		if (!p) {
 			r = -ENOENT;
@@ -327,7 +295,7 @@ KVMDBG_EXPORT int kvmdbg_vm_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type 
 	if (type == KVMDBG_BREAK_SW)
 		return 0;
 	pthread_mutex_lock(&vm->lock);
-	if (find_point(vm, type, addr, len)) {
+	if (kvmdbg_point_find(vm, type, addr, len)) {
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	}

@@ -220,15 +220,15 @@ static void take_snap(const struct run *rn, struct snap *s)
 		s->v[i].applied = v->applied;
 		memcpy(s->v[i].applied_owner, v->applied_owner, sizeof(v->applied_owner));
 		s->v[i].user_step = v->user_step;
-		s->v[i].so_pc_stale = v->so_pc_stale;
-		s->v[i].so_sw = v->so_sw;
-		s->v[i].so_irq_masked = v->so_irq_masked;
+		s->v[i].so_pc_stale = v->so.pc_stale;
+		s->v[i].so_sw = v->so.sw;
+		s->v[i].so_irq_masked = v->so.irq_masked;
 		s->v[i].dirty = v->dirty;
 		s->v[i].ri_pending = v->reinject.pending;
-		s->v[i].so = v->so;
-		s->v[i].so_pc = v->so_pc;
-		s->v[i].so_irq_saved = v->so_irq_saved;
-		s->v[i].so_slots = v->so_slots;
+		s->v[i].so = v->so.state;
+		s->v[i].so_pc = v->so.pc;
+		s->v[i].so_irq_saved = v->so.irq_saved;
+		s->v[i].so_slots = v->so.slots;
 		s->v[i].ri_exception = v->reinject.exception;
 		s->v[i].ri_dr6 = v->reinject.dr6;
 		s->v[i].ri_esr = v->reinject.esr;
@@ -409,7 +409,7 @@ static const char *invariants(const struct run *rn, char *buf, size_t len)
 		}
 	}
 	for (int i = 0; i < NCPU && !x86(); i++)
-		if (!!fh.v[i].masked != (rn->v[i]->so == KVMDBG_SO_STEPPING)) {
+		if (!!fh.v[i].masked != (rn->v[i]->so.state == KVMDBG_SO_STEPPING)) {
 			snprintf(buf, len, "vcpu%d: interrupts masked %u time(s) outside an internal "
 				 "step (PSTATE.DAIF %#llx)", i, fh.v[i].masked,
 				 (unsigned long long)fh.v[i].daif);

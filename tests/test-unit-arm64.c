@@ -657,11 +657,11 @@ START_TEST(test_arm64_decode_ec)
 		ck_assert_msg(d.recognised == known, "EC %#x", ec);
 		ck_assert_msg(d.step == (ec == 0x32 || ec == 0x33), "EC %#x", ec);
 		ck_assert_msg(d.swbp == (ec == 0x38 || ec == 0x3c), "EC %#x", ec);
-		ck_assert_msg(d.from_lower_el == (ec == 0x30 || ec == 0x32 || ec == 0x34), "EC %#x",
-			      ec);
-		ck_assert(!d.gd);
+		ck_assert_msg(d.raw.arm64.from_lower_el == (ec == 0x30 || ec == 0x32 || ec == 0x34),
+			      "EC %#x", ec);
+		ck_assert(!d.dbg_access);
 		ck_assert_uint_eq(d.hits, 0);
-		ck_assert_uint_eq(d.dr6_other, 0);
+		ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 		if (ec == 0x34 || ec == 0x35) {
 			ck_assert_uint_eq(d.data_addr, 0x2000);
 			ck_assert_int_eq(d.write, 0);
@@ -670,7 +670,7 @@ START_TEST(test_arm64_decode_ec)
 			ck_assert_int_eq(d.write, -1);
 		}
 		if (!d.swbp)
-			ck_assert_uint_eq(d.brk_imm, 0);
+			ck_assert_uint_eq(d.raw.arm64.brk_imm, 0);
 	}
 	/* NULL state: nothing of ours. */
 	{
@@ -692,16 +692,16 @@ START_TEST(test_arm64_decode_hsr_high)
 	add_point(&hw, 0, KVMDBG_WATCH_WRITE, 0x1000, 8);
 	/* ISS2 bits in hsr_high (ESR[55:32]) must not change the EC or the ISS. */
 	d = dec(&hw, 0x00ffffff00000000ull | EC(0x32) | IL, 0, 0);
-	ck_assert(d.recognised && d.step && d.from_lower_el);
+	ck_assert(d.recognised && d.step && d.raw.arm64.from_lower_el);
 	d = dec(&hw, 0x00ffffff00000000ull | IL, 0, 0);
 	ck_assert(!d.recognised);
 	d = dec(&hw, (0x3cull << 32) | (0x3cull << 58) | EC(0x34) | IL | WNR, 0, 0x1004);
-	ck_assert(d.recognised && !d.swbp && d.from_lower_el);
+	ck_assert(d.recognised && !d.swbp && d.raw.arm64.from_lower_el);
 	ck_assert_int_eq(d.write, 1);
 	ck_assert_uint_eq(d.hits, WP(0));
 	d = dec(&hw, 0xffffffff00000000ull | EC(0x3c) | IL | 0x4b44, 0, 0);
 	ck_assert(d.swbp);
-	ck_assert_uint_eq(d.brk_imm, 0x4b44);
+	ck_assert_uint_eq(d.raw.arm64.brk_imm, 0x4b44);
 }
 END_TEST
 
@@ -717,16 +717,17 @@ START_TEST(test_arm64_decode_brk)
 	for (unsigned int i = 0; i < sizeof(imms) / sizeof(imms[0]); i++) {
 		/* BRK (AArch64): ISS[15:0] is the immediate; ISS[24:16] RES0. */
 		d = dec(NULL, EC(0x3c) | IL | imms[i], 0xffff800010000000, 0);
-		ck_assert(d.recognised && d.swbp && !d.step && !d.from_lower_el);
-		ck_assert_uint_eq(d.brk_imm, imms[i]);
+		ck_assert(d.recognised && d.swbp && !d.step && !d.raw.arm64.from_lower_el);
+		ck_assert_uint_eq(d.raw.arm64.brk_imm, imms[i]);
+		ck_assert(d.swbp_our_kind == (imms[i] == ours));
 		ck_assert_uint_eq(d.hits, 0);
 		/* BKPT (AArch32): the comment field too (A32 imm16, T32 imm8). */
 		d = dec(NULL, EC(0x38) | imms[i], 0x8000, 0);
 		ck_assert(d.recognised && d.swbp);
-		ck_assert_uint_eq(d.brk_imm, imms[i]);
+		ck_assert_uint_eq(d.raw.arm64.brk_imm, imms[i]);
 	}
-	ck_assert_uint_ne(dec(NULL, EC(0x3c) | IL | 0x800, 0, 0).brk_imm, ours);
-	ck_assert_uint_ne(dec(NULL, EC(0x3c) | IL, 0, 0).brk_imm, ours);
+	ck_assert_uint_ne(dec(NULL, EC(0x3c) | IL | 0x800, 0, 0).raw.arm64.brk_imm, ours);
+	ck_assert_uint_ne(dec(NULL, EC(0x3c) | IL, 0, 0).raw.arm64.brk_imm, ours);
 }
 END_TEST
 
@@ -748,11 +749,11 @@ START_TEST(test_arm64_decode_breakpoint)
 	add_point(&hw, 0, KVMDBG_WATCH_ACCESS, 0x400000, 4);
 
 	d = dec(&hw, EC(0x30) | IL, 0x400000, 0);
-	ck_assert(d.recognised && d.from_lower_el && !d.step && !d.swbp);
+	ck_assert(d.recognised && d.raw.arm64.from_lower_el && !d.step && !d.swbp);
 	ck_assert_uint_eq(d.hits, BP(0));
 	ck_assert_int_eq(d.write, -1);
 	d = dec(&hw, EC(0x31) | IL, 0xffff800010000000, 0);
-	ck_assert(d.recognised && !d.from_lower_el);
+	ck_assert(d.recognised && !d.raw.arm64.from_lower_el);
 	ck_assert_uint_eq(d.hits, BP(3));
 	/* Not one of ours: the guest's. */
 	ck_assert_uint_eq(dec(&hw, EC(0x30) | IL, 0x400004, 0).hits, 0);
@@ -787,7 +788,7 @@ START_TEST(test_arm64_decode_watchpoint)
 
 	/* FAR inside. */
 	d = dec(&hw, w, 0x4000, 0x1003);
-	ck_assert(d.recognised && d.from_lower_el);
+	ck_assert(d.recognised && d.raw.arm64.from_lower_el);
 	ck_assert_int_eq(d.write, 1);
 	ck_assert_uint_eq(d.data_addr, 0x1003);
 	ck_assert_uint_eq(d.hits, WP(0));
@@ -796,7 +797,7 @@ START_TEST(test_arm64_decode_watchpoint)
 	ck_assert_uint_eq(dec(&hw, r, 0, 0x1017).hits, WP(2));
 	ck_assert_int_eq(dec(&hw, r, 0, 0x1017).write, 0);
 	ck_assert_uint_eq(dec(&hw, EC(0x35) | WNR, 0, 0x2080).hits, WP(1));
-	ck_assert(!dec(&hw, EC(0x35) | WNR, 0, 0x2080).from_lower_el);
+	ck_assert(!dec(&hw, EC(0x35) | WNR, 0, 0x2080).raw.arm64.from_lower_el);
 
 	/* FAR outside (the access started below the watched bytes): nearest. */
 	ck_assert_uint_eq(dec(&hw, w, 0, 0x0ff0).hits, WP(0));

@@ -1680,7 +1680,7 @@ START_TEST(test_sw_break_on_guest_insn)
 				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | a->sw_imm);
 			}
 			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
-			ck_assert_uint_eq(e.v[0]->so, KVMDBG_SO_NONE);
+			ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
 			if (user_step) {
 				/* The user's step ends in the guest's handler. */
 				if (x86)

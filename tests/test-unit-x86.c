@@ -562,12 +562,12 @@ START_TEST(test_decode_each_slot)
 		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n));
 		ck_assert(!d.step);
 		ck_assert(!d.swbp);
-		ck_assert(!d.gd);
-		ck_assert(!d.from_lower_el);
-		ck_assert_uint_eq(d.brk_imm, 0);
+		ck_assert(!d.dbg_access);
+		ck_assert(!d.raw.arm64.from_lower_el);
+		ck_assert_uint_eq(d.raw.arm64.brk_imm, 0);
 		ck_assert_uint_eq(d.data_addr, 0);
 		ck_assert_int_eq(d.write, -1);
-		ck_assert_uint_eq(d.dr6_other, 0);
+		ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	}
 	/* All four at once. */
 	ck_assert_uint_eq(decode(&hw, 1, DR6_IDLE | 0xf).hits, 0xf);
@@ -584,7 +584,7 @@ START_TEST(test_decode_active_low)
 	d = decode(&hw, 1, 0xffff0ff1ull);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0));
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	ck_assert(!d.step);
 
 	/* Idle DR6: recognised #DB, but nothing in it. */
@@ -592,18 +592,18 @@ START_TEST(test_decode_active_low)
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert(!d.step);
-	ck_assert(!d.gd);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert(!d.dbg_access);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 
 	/* Reserved bits, including the upper half, are ignored whatever they hold. */
 	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_IDLE | 0x2);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 1));
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* Reserved bits 4-10 and 17-31 clear, reserved-0 bit 12 set: still just BS. */
 	d = decode(&hw, 1, (DR6_IDLE & ~0xfffe07f0ull) | 0x1000 | DR6_BS);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 }
 END_TEST
 
@@ -624,7 +624,7 @@ START_TEST(test_decode_disabled_slots)
 	d = decode(&hw, 1, DR6_IDLE | 0xf);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0) |
 				  KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 2));
-	ck_assert_uint_eq(d.dr6_other, 0xa); /* B1 | B3: candidate guest bits */
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xa); /* B1 | B3: candidate guest bits */
 	ck_assert_uint_eq(d.data_addr, 0x2000);
 	ck_assert_int_eq(d.write, 1);
 
@@ -632,7 +632,7 @@ START_TEST(test_decode_disabled_slots)
 	d = decode(&hw, 1, DR6_IDLE | 0x2);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0x2);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0x2);
 	ck_assert_uint_eq(d.data_addr, 0);
 	ck_assert_int_eq(d.write, -1);
 
@@ -640,7 +640,7 @@ START_TEST(test_decode_disabled_slots)
 	memset(&hw, 0, sizeof(hw));
 	d = decode(&hw, 1, DR6_IDLE | 0xf);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0xf);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xf);
 }
 END_TEST
 
@@ -655,18 +655,18 @@ START_TEST(test_decode_step_and_hit)
 	ck_assert(d.recognised);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* A step that lands on a breakpoint reports both. */
 	d = decode(&hw, 1, DR6_IDLE | DR6_BS | 0x4);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 2));
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* BS + a B bit of a disabled slot. */
 	hw.slot[KVMDBG_POOL_BP][1].ctrl = 0;
 	d = decode(&hw, 1, DR6_IDLE | DR6_BS | 0x2);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0x2);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0x2);
 }
 END_TEST
 
@@ -678,12 +678,12 @@ START_TEST(test_decode_bd)
 	all_exec(&hw);
 	d = decode(&hw, 1, DR6_IDLE | DR6_BD);
 	ck_assert(d.recognised);
-	ck_assert(d.gd);
+	ck_assert(d.dbg_access);
 	ck_assert(!d.step);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	d = decode(&hw, 1, DR6_IDLE | DR6_BD | DR6_BS | 0x1);
-	ck_assert(d.gd);
+	ck_assert(d.dbg_access);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 1);
 }
@@ -701,10 +701,11 @@ START_TEST(test_decode_other_bits)
 	 */
 	d = decode_dr7(&hw, 1, (DR6_IDLE & ~DR6_RTM) | 0x1, 0x4ff | DR7_RTM);
 	ck_assert_uint_eq(d.hits, 1);
-	ck_assert_uint_eq(d.dr6_other, DR6_RTM);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_RTM);
+	ck_assert(!d.guest_only); /* RTM only comes with another cause */
 	d = decode_dr7(&hw, 1, DR6_IDLE | DR6_RTM | 0x1, 0x4ff | DR7_RTM);
 	ck_assert_uint_eq(d.hits, 1);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/*
 	 * Without DR7.RTM a clear bit 16 is an artefact: older kernels built
 	 * the VMX exit's DR6 as exit qualification | 0xfffe0ff0, leaving bit
@@ -712,18 +713,20 @@ START_TEST(test_decode_other_bits)
 	 */
 	d = decode_dr7(&hw, 1, 0xfffe0ff0ull | 0x1, 0x4ff);
 	ck_assert_uint_eq(d.hits, 1);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	d = decode_dr7(&hw, 1, 0xfffe0ff0ull | DR6_BS, 0);
 	ck_assert(d.step);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* Bus-lock detect (bit 11) is active-low too. */
 	d = decode(&hw, 1, DR6_IDLE & ~DR6_BLD);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, DR6_BLD);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_BLD);
+	ck_assert(d.guest_only && !d.causeless);
 	/* BT (task switch) is positive. */
 	d = decode(&hw, 1, DR6_IDLE | DR6_BT);
-	ck_assert_uint_eq(d.dr6_other, DR6_BT);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_BT);
+	ck_assert(d.guest_only);
 	ck_assert(!d.step);
 	/* All together, with a disabled slot's B bit. */
 	hw.slot[KVMDBG_POOL_BP][3].ctrl = 0;
@@ -731,7 +734,7 @@ START_TEST(test_decode_other_bits)
 		       0x4ff | DR7_RTM);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 1);
-	ck_assert_uint_eq(d.dr6_other, DR6_BT | DR6_RTM | DR6_BLD | 0x8);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_BT | DR6_RTM | DR6_BLD | 0x8);
 }
 END_TEST
 
@@ -774,7 +777,7 @@ START_TEST(test_decode_watch)
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 3));
 	ck_assert_uint_eq(d.data_addr, 0x2008);
 	ck_assert_int_eq(d.write, 1);
-	ck_assert_uint_eq(d.dr6_other, 0x2);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0x2);
 }
 END_TEST
 
@@ -816,25 +819,26 @@ START_TEST(test_decode_bp_and_unknown)
 	d = decode(&hw, 3, DR6_IDLE | 0xf | DR6_BS);
 	ck_assert(d.recognised);
 	ck_assert(d.swbp);
+	ck_assert(d.swbp_our_kind); /* every INT3 may be ours */
 	ck_assert(!d.step);
-	ck_assert(!d.gd);
+	ck_assert(!d.dbg_access);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.data_addr, 0);
 	ck_assert_int_eq(d.write, -1);
-	ck_assert_uint_eq(d.dr6_other, 0);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 
 	for (unsigned int i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		d = decode(&hw, others[i], DR6_IDLE | 0xf | DR6_BS);
 		ck_assert(!d.recognised);
 		ck_assert(!d.swbp);
 		ck_assert(!d.step);
-		ck_assert(!d.gd);
-		ck_assert(!d.from_lower_el);
-		ck_assert_uint_eq(d.brk_imm, 0);
+		ck_assert(!d.dbg_access);
+		ck_assert(!d.raw.arm64.from_lower_el);
+		ck_assert_uint_eq(d.raw.arm64.brk_imm, 0);
 		ck_assert_uint_eq(d.hits, 0);
 		ck_assert_uint_eq(d.data_addr, 0);
 		ck_assert_int_eq(d.write, -1);
-		ck_assert_uint_eq(d.dr6_other, 0);
+		ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	}
 }
 END_TEST
@@ -852,7 +856,7 @@ START_TEST(test_decode_ignores_other_pools)
 		hw.slot[KVMDBG_POOL_WP][n].ctrl = ENABLE | 0x1;
 	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_IDLE | 0xf);
 	ck_assert_uint_eq(d.hits, 0);
-	ck_assert_uint_eq(d.dr6_other, 0xf);
+	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xf);
 }
 END_TEST
 

@@ -64,14 +64,14 @@ static void fuzz_decode(const struct kvmdbg_arch_ops *a, struct fin *in)
 					     pool, slot);
 	FUZZ_REQUIRE(!(d1.hits & ~0xffffffffu), "hits %#x", d1.hits);
 	if (!d1.recognised)
-		FUZZ_REQUIRE(!d1.hits && !d1.step && !d1.swbp && !d1.gd,
+		FUZZ_REQUIRE(!d1.hits && !d1.step && !d1.swbp && !d1.dbg_access,
 			     "unrecognised exit with content");
 	if (a->arch == KVMDBG_ARCH_X86_64) {
-		FUZZ_REQUIRE(!(d1.dr6_other & ~0x1f80full), "dr6_other %#llx",
-			     (unsigned long long)d1.dr6_other);
+		FUZZ_REQUIRE(!(d1.raw.x86.dr6_other & ~0x1f80full), "dr6_other %#llx",
+			     (unsigned long long)d1.raw.x86.dr6_other);
 		FUZZ_REQUIRE(!(d1.hits >> 4), "x86 hit beyond DR3: %#x", d1.hits);
 	} else {
-		FUZZ_REQUIRE(!d1.dr6_other && !d1.gd, "arm64 decoded x86 bits");
+		FUZZ_REQUIRE(!d1.raw.x86.dr6_other && !d1.dbg_access, "arm64 decoded x86 bits");
 	}
 	/* Decoding against nothing finds no slot. */
 	memset(&hw, 0, sizeof(hw));

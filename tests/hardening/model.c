@@ -318,8 +318,8 @@ static bool check_vm(struct ctx *c)
 		      "software breakpoint %#llx saved bytes are not the guest's",
 		      (unsigned long long)m->addr);
 		for (int v = 0; v < NV; v++)
-			stepping += c->v[v] && c->v[v]->so == KVMDBG_SO_STEPPING && c->v[v]->so_sw &&
-				    c->v[v]->so_pc == m->addr;
+			stepping += c->v[v] && c->v[v]->so.state == KVMDBG_SO_STEPPING &&
+				    c->v[v]->so.sw && c->v[v]->so.pc == m->addr;
 		CHECK(e->lifted <= stepping, "software breakpoint %#llx lifted %u, %u vCPUs step",
 		      (unsigned long long)m->addr, e->lifted, stepping);
 		if (!e->lifted)
@@ -343,13 +343,13 @@ static bool check_applied(struct ctx *c, int i)
 			const struct kvmdbg_hwslot *want = &c->vm->slots.hw[pool][s];
 			const struct kvmdbg_hwslot *got = &f->hw.slot[pool][s];
 			bool on = c->vm->slots.owner[pool][s] &&
-				  !(v->so == KVMDBG_SO_STEPPING &&
-				    (v->so_slots & KVMDBG_HIT_BIT(pool, s)));
+				  !(v->so.state == KVMDBG_SO_STEPPING &&
+				    (v->so.slots & KVMDBG_HIT_BIT(pool, s)));
 
 			/* Catching another vCPU's software breakpoint while that
 			 * one steps over it (issue 12 item 4). */
 			if (got->ctrl && v->applied_owner[pool][s] == KVMDBG_OWNER_SW) {
-				CHECK(!c->vm->slots.owner[pool][s] && v->so != KVMDBG_SO_STEPPING &&
+				CHECK(!c->vm->slots.owner[pool][s] && v->so.state != KVMDBG_SO_STEPPING &&
 					      m_find_sw(c, got->start),
 				      "vcpu%d: slot %u/%u catches %#llx, no software breakpoint of "
 				      "another vCPU's step-over", i, pool, s,
@@ -372,7 +372,7 @@ static bool check_applied(struct ctx *c, int i)
 	 * at and will lift, is caught in this vCPU's hardware (or it may not
 	 * run: prepare said -EAGAIN), unless this vCPU only runs its own
 	 * internal step. */
-	for (int o = 0; o < NV && v->so != KVMDBG_SO_STEPPING; o++) {
+	for (int o = 0; o < NV && v->so.state != KVMDBG_SO_STEPPING; o++) {
 		const struct kvmdbg_vcpu *ov = c->v[o];
 		bool caught = false;
 
@@ -387,7 +387,7 @@ static bool check_applied(struct ctx *c, int i)
 		CHECK(caught, "vcpu%d runs without catching %#llx, which vcpu%d steps over", i,
 		      (unsigned long long)ov->cover_addr, o);
 	}
-	step = v->user_step || v->so == KVMDBG_SO_STEPPING;
+	step = v->user_step || v->so.state == KVMDBG_SO_STEPPING;
 	CHECK(!!(f->ctl & KVMDBG_CTL_HW) == any_hw, "vcpu%d: ctl %#x, hw slots %d", i, f->ctl,
 	      any_hw);
 	CHECK(!!(f->ctl & KVMDBG_CTL_SW_BP) == (m_sw_count(c) > 0), "vcpu%d: ctl %#x, %u sw bps", i,
@@ -396,9 +396,9 @@ static bool check_applied(struct ctx *c, int i)
 	CHECK(!!(f->ctl & KVMDBG_CTL_ENABLE) == !!(f->ctl & ~KVMDBG_CTL_ENABLE),
 	      "vcpu%d: ctl %#x: ENABLE must go with any other bit", i, f->ctl);
 	if (c->a->arch == KVMDBG_ARCH_ARM64)
-		CHECK(!!f->masked == (v->so == KVMDBG_SO_STEPPING),
+		CHECK(!!f->masked == (v->so.state == KVMDBG_SO_STEPPING),
 		      "vcpu%d: interrupts masked %u, internal step %d", i, f->masked,
-		      v->so == KVMDBG_SO_STEPPING);
+		      v->so.state == KVMDBG_SO_STEPPING);
 	return true;
 }
 
@@ -677,7 +677,7 @@ static bool op_prepare(struct ctx *c, int i)
 		for (int o = 0; o < NV; o++)
 			other |= o != i && c->v[o] && c->v[o]->cover_on &&
 				 m_find_sw(c, c->v[o]->cover_addr);
-		CHECK(other && v->so != KVMDBG_SO_STEPPING,
+		CHECK(other && v->so.state != KVMDBG_SO_STEPPING,
 		      "vcpu%d: prepare fenced (-EAGAIN) with no other vCPU's step-over to wait for",
 		      i);
 		CHECK(f->inject_calls == injects, "vcpu%d: fenced prepare injected", i);
@@ -703,7 +703,7 @@ static bool op_prepare(struct ctx *c, int i)
 				CHECK(f->rf, "vcpu%d: resuming at the breakpoint %#llx without RF", i,
 				      (unsigned long long)pc);
 			} else {
-				CHECK(v->so == KVMDBG_SO_STEPPING && (f->ctl & KVMDBG_CTL_STEP),
+				CHECK(v->so.state == KVMDBG_SO_STEPPING && (f->ctl & KVMDBG_CTL_STEP),
 				      "vcpu%d: resuming at %s%s%s %#llx without stepping past it", i,
 				      hw ? "hw-break " : "", sw ? "sw-break " : "",
 				      watch ? "watchpoint " : "", (unsigned long long)pc);
@@ -711,7 +711,7 @@ static bool op_prepare(struct ctx *c, int i)
 					const struct mhw *m = m_find_hw(c, KVMDBG_BREAK_HW, pc, 0);
 					const struct kvmdbg_hwpoint *p = lib_point(c, m->id);
 
-					CHECK(p && (v->so_slots & p->slots),
+					CHECK(p && (v->so.slots & p->slots),
 					      "vcpu%d: breakpoint %#llx not disarmed for the step", i,
 					      (unsigned long long)pc);
 				}
@@ -721,7 +721,7 @@ static bool op_prepare(struct ctx *c, int i)
 					      i, (unsigned long long)pc);
 			}
 		} else {
-			CHECK(v->so == KVMDBG_SO_NONE, "vcpu%d: steps past nothing at %#llx", i,
+			CHECK(v->so.state == KVMDBG_SO_NONE, "vcpu%d: steps past nothing at %#llx", i,
 			      (unsigned long long)pc);
 		}
 		mv->armed = false;
@@ -877,8 +877,8 @@ static bool op_handle(struct ctx *c, int i)
 	/* This vCPU steps over its reported stop at our software breakpoint
 	 * p->addr, with the guest's bytes back: a breakpoint instruction there
 	 * now is the guest's own (issue 12 item 5). */
-	bool own_lift = p->what == GEN_SW && se && se->lifted && v->so == KVMDBG_SO_STEPPING &&
-			v->so_sw && v->so_sw_addr == p->addr;
+	bool own_lift = p->what == GEN_SW && se && se->lifted &&
+			v->so.state == KVMDBG_SO_STEPPING && v->so.sw && v->so.sw_addr == p->addr;
 	bool insn_before = own_lift && mem_is_insn(c, p->addr); /* the step-over's end puts ours back */
 	int r;
 

@@ -562,7 +562,8 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 	static const struct kvmdbg_hwstate none;
 	uint64_t esr;
 
-	*out = (struct kvmdbg_decoded){ .write = -1 };
+	memset(out, 0, sizeof(*out));
+	out->write = -1;
 	if (!exit)
 		return;
 	if (!applied)
@@ -596,7 +597,8 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 		/* Same EC from every EL; the comment field is ISS[15:0]. */
 		out->recognised = true;
 		out->swbp = true;
-		out->brk_imm = (uint32_t)(esr & ESR_ISS_COMMENT);
+		out->raw.arm64.brk_imm = (uint32_t)(esr & ESR_ISS_COMMENT);
+		out->swbp_our_kind = out->raw.arm64.brk_imm == KVMDBG_ARM64_BRK_IMM;
 		return;
 	default:
 		return;
@@ -604,7 +606,7 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 	/* A breakpoint or watchpoint exception that no applied slot explains. */
 	out->hw_unmatched = !out->step && !out->hits;
 	/* KVM routes the guest's (EL1/EL0) debug exceptions to EL2: the _LOW ECs. */
-	out->from_lower_el = !(ESR_EC(esr) & 1);
+	out->raw.arm64.from_lower_el = !(ESR_EC(esr) & 1);
 }
 
 static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
@@ -837,6 +839,16 @@ static void arm64_guest_slots(const struct kvmdbg_guest_regs *g, struct kvmdbg_h
 	}
 }
 
+/* The guest gets the exception as it came: its syndrome, FAR, PC. */
+static void arm64_guest_exception(const struct kvmdbg_decoded *dec,
+				  const struct kvmdbg_guest_cause *c,
+				  const struct kvmdbg_exit *exit, struct kvmdbg_reinject *out)
+{
+	(void)dec;
+	(void)c;
+	*out = (struct kvmdbg_reinject){.esr = exit->esr, .far = exit->far, .pc = exit->pc};
+}
+
 #define BRK_BYTE(n) ((uint8_t)(ARM64_BRK_INSN(KVMDBG_ARM64_BRK_IMM) >> (8 * (n))))
 
 const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
@@ -857,4 +869,5 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	.slot_type = arm64_slot_type,
 	.guest_slots = arm64_guest_slots,
 	.guest_raw_hits = arm64_guest_raw_hits,
+	.guest_exception = arm64_guest_exception,
 };
