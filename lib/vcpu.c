@@ -11,6 +11,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 
 KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
@@ -689,14 +690,6 @@ static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 	return 0;
 }
 
-/* x86 DR6 bits in positive polarity. */
-#define X86_DR6_BLD (1ull << 11)
-#define X86_DR6_BD (1ull << 13)
-#define X86_DR6_BS (1ull << 14)
-#define X86_DR6_BT (1ull << 15)
-#define X86_DR6_RTM (1ull << 16)
-#define X86_DR7_GD (1ull << 13)
-
 /*
  * The guest's own debug registers as they are at this exit: the overlay's
  * copy (re-read at every exit), else read now into *tmp. *out = NULL where
@@ -871,7 +864,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		r = guest_regs_now(v, &tmp, &g);
 		if (r)
 			return r;
-		guest_gd = g && (g->dr7 & X86_DR7_GD);
+		guest_gd = g && (g->dr7 & DR7_GD);
 	}
 	/* No cause at all: the guest's ICEBP, if the byte proves it. Where
 	 * KVM stopped before it completed, the guest's trap comes after it:
@@ -1010,7 +1003,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
 	if (dec.step && !ours_step) {
 		guest = true;
-		guest_dr6 |= X86_DR6_BS;
+		guest_dr6 |= DR6_BS;
 	}
 	/* The guest's own slots, live in hardware, that match this exit (see
 	 * guest_own_hits): x86 B bits under the guest's own numbers, arm64 the
@@ -1026,9 +1019,9 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * detection), a task switch to a TSS with the T bit: the guest's. */
 	if (icebp)
 		guest = true;
-	if (dec.dr6_other & (X86_DR6_BLD | X86_DR6_BT)) {
+	if (dec.dr6_other & (DR6_BLD | DR6_BT)) {
 		guest = true;
-		guest_dr6 |= dec.dr6_other & (X86_DR6_BLD | X86_DR6_BT);
+		guest_dr6 |= dec.dr6_other & (DR6_BLD | DR6_BT);
 	}
 	/* A KVM that keeps the guest's execution breakpoints live fires both
 	 * when host and guest break on the same instruction, even in the same
@@ -1049,7 +1042,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	 * DR7.GD. */
 	if (guest_gd) {
 		guest = true;
-		guest_dr6 |= X86_DR6_BD;
+		guest_dr6 |= DR6_BD;
 	}
 	/* Anything else that explains nothing (a hit of a point removed since
 	 * this vCPU prepared, a #DB with no bit we know) is just run again. */
@@ -1084,7 +1077,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	}
 	if (guest) {
 		/* RTM: the #DB the guest gets came inside its transaction. */
-		guest_dr6 |= dec.dr6_other & X86_DR6_RTM;
+		guest_dr6 |= dec.dr6_other & DR6_RTM;
 		queue_reinject(v, guest_exc, guest_dr6, &ex);
 		if (ev->kind == KVMDBG_STOP_NONE)
 			ev->kind = KVMDBG_STOP_GUEST;

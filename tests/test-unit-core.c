@@ -11,6 +11,8 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
 #include "hardening/fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
@@ -79,7 +81,6 @@ static void x86_bp(int cpu, uint64_t pc)
 	fh.v[cpu].pc = pc;
 }
 
-#define DR6_BS (1ull << 14)
 
 static int enabled_slots(const struct fh_vcpu *f, unsigned int pool)
 {
@@ -1281,7 +1282,6 @@ END_TEST
 
 /* ---- arm64 flows through the same generic code ---- */
 
-#define ESR_EC(ec) ((uint64_t)(ec) << 26 | 1ull << 25)
 
 static void arm64_exit(int cpu, uint64_t esr, uint64_t pc, uint64_t far)
 {
@@ -1303,7 +1303,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
 
-	arm64_exit(0, ESR_EC(0x30), 0x1000, 0);
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_uint_eq(ev.hits, 1u << 0);
@@ -1312,7 +1312,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(fh.v[0].mask_calls, 1);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
-	arm64_exit(0, ESR_EC(0x32), 0x1004, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(fh.v[0].restore_calls, 1);
@@ -1323,7 +1323,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	/* A load that touches the watched bytes: FAR anywhere in the access,
 	 * reported as is; the access has not happened, so resuming steps past
 	 * it with the watchpoint disarmed. */
-	arm64_exit(0, ESR_EC(0x34), 0x1010, 0x3000);
+	arm64_exit(0, ESR_FOR_EC(0x34), 0x1010, 0x3000);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
 	ck_assert_int_eq(ev.type, KVMDBG_WATCH_READ);
@@ -1334,7 +1334,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 0);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
-	arm64_exit(0, ESR_EC(0x32), 0x1014, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1014, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -1363,25 +1363,25 @@ START_TEST(test_arm64_brk)
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, 4), 0);
-	arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 
 	/* The guest's own BRK #0x800 (BUG) at one of our addresses is still
 	 * the guest's: the immediate tells. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	arm64_exit(0, ESR_EC(0x3c) | 0x800, 0x800, 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x800, 0x800, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].inject_calls, 1);
-	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | 0x800);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | 0x800);
 	ck_assert_uint_eq(fh.v[0].injected.pc, 0x800);
 	env_free(&e);
 	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
@@ -1423,7 +1423,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 			if (x86)
 				x86_bp(i, 0x800);
 			else
-				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1446,7 +1446,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
@@ -1457,7 +1457,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_db(1, 0x802, DR6_BS);
 		else
-			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1468,7 +1468,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
@@ -1523,7 +1523,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -1538,7 +1538,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(1, 0x800, 1ull << s);
 		else
-			arm64_exit(1, ESR_EC(0x30), 0x800, 0);
+			arm64_exit(1, ESR_FOR_EC(0x30), 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1553,7 +1553,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
 		/* Now vCPU 0 catches it while vCPU 1 steps. */
@@ -1562,7 +1562,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(1, 0x802, DR6_BS);
 		else
-			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1582,7 +1582,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		sets = fh.v[1].set_calls;
@@ -1594,7 +1594,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -1604,7 +1604,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 			if (x86)
 				x86_bp(i, 0x800);
 			else
-				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 		}
 		for (int i = 0; i < 2; i++)
@@ -1613,7 +1613,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 			if (x86)
 				x86_db(i, 0x802, DR6_BS);
 			else
-				arm64_exit(i, ESR_EC(0x32), 0x804, 0);
+				arm64_exit(i, ESR_FOR_EC(0x32), 0x804, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 		}
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1651,7 +1651,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			if (x86)
 				x86_bp(0, at);
 			else
-				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1664,7 +1664,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			if (x86)
 				x86_bp(0, at);
 			else
-				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 			ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
@@ -1677,7 +1677,7 @@ START_TEST(test_sw_break_on_guest_insn)
 				ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
 						  KVMDBG_CTL_INJECT_BP);
 			} else {
-				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | a->sw_imm);
+				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | a->sw_imm);
 			}
 			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
 			ck_assert_uint_eq(e.v[0]->so, KVMDBG_SO_NONE);
@@ -1686,7 +1686,7 @@ START_TEST(test_sw_break_on_guest_insn)
 				if (x86)
 					x86_db(0, 0x400, DR6_BS);
 				else
-					arm64_exit(0, ESR_EC(0x32), 0x400, 0);
+					arm64_exit(0, ESR_FOR_EC(0x32), 0x400, 0);
 				ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 				ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
 			}
@@ -1696,7 +1696,7 @@ START_TEST(test_sw_break_on_guest_insn)
 		if (x86)
 			x86_bp(1, at);
 		else
-			arm64_exit(1, ESR_EC(0x3c) | a->sw_imm, at, 0);
+			arm64_exit(1, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);

@@ -29,6 +29,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
 #include "kvmdbg-int.h"
 
 /* lib/arch/arm64/probe.c */
@@ -46,69 +47,6 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
-
-/* ONE_REG ids. */
-#define CORE_REG(name) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_PC               CORE_REG(regs.pc)
-#define REG_PSTATE           CORE_REG(regs.pstate)
-#define REG_SP_EL1           CORE_REG(sp_el1)
-#define REG_ELR_EL1          CORE_REG(elr_el1)
-#define REG_SPSR_EL1         CORE_REG(spsr[KVM_SPSR_EL1])
-#define REG_ESR_EL1          ARM64_SYS_REG(3, 0, 5, 2, 0)
-#define REG_FAR_EL1          ARM64_SYS_REG(3, 0, 6, 0, 0)
-#define REG_VBAR_EL1         ARM64_SYS_REG(3, 0, 12, 0, 0)
-#define REG_SCTLR_EL1        ARM64_SYS_REG(3, 0, 1, 0, 0)
-#define REG_ID_AA64DFR0_EL1  ARM64_SYS_REG(3, 0, 0, 5, 0)
-#define REG_ID_AA64PFR1_EL1  ARM64_SYS_REG(3, 0, 0, 4, 1)
-#define REG_ID_AA64MMFR1_EL1 ARM64_SYS_REG(3, 0, 0, 7, 1)
-/* Debug system registers are op0 = 2 (op0 = 3, CRn = 0 is the ID space). */
-#define REG_MDSCR_EL1        ARM64_SYS_REG(2, 0, 0, 2, 2)
-#define REG_OSLSR_EL1        ARM64_SYS_REG(2, 0, 1, 1, 4)
-#define REG_DBGBVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 4)
-#define REG_DBGBCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 5)
-#define REG_DBGWVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 6)
-#define REG_DBGWCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 7)
-
-#define MDSCR_MDE  (1ull << 15)
-#define OSLSR_OSLK (1ull << 1)
-
-/* PSTATE (SPSR layout for AArch64). */
-#define PS_MODE_MASK 0x1full
-#define PS_MODE_EL0t 0x0ull
-#define PS_MODE_EL1t 0x4ull
-#define PS_MODE_EL1h 0x5ull
-#define PS_MODE32    (1ull << 4) /* nRW: the exception came from AArch32 */
-#define PS_F         (1ull << 6)
-#define PS_I         (1ull << 7)
-#define PS_A         (1ull << 8)
-#define PS_D         (1ull << 9)
-#define PS_DAIF      (PS_D | PS_A | PS_I | PS_F)
-#define PS_AIF       (PS_A | PS_I | PS_F)
-#define PS_BTYPE     (3ull << 10)
-#define PS_SSBS      (1ull << 12)
-#define PS_SS        (1ull << 21)
-#define PS_PAN       (1ull << 22)
-#define PS_UAO       (1ull << 23)
-#define PS_DIT       (1ull << 24)
-#define PS_TCO       (1ull << 25)
-
-#define SCTLR_SPAN  (1ull << 23)
-#define SCTLR_DSSBS (1ull << 44)
-
-/* Exception vector offsets from VBAR_EL1 (synchronous exceptions). */
-#define VEC_CUR_SP0   0x000
-#define VEC_CUR_SPX   0x200
-#define VEC_LOWER_A64 0x400
-#define VEC_LOWER_A32 0x600
-
-/* ESR classes: the "lower EL" debug ECs KVM reports are even; +1 is the
- * same-EL variant. */
-#define ESR_EC_SHIFT   26
-#define ESR_EC(esr)    (((esr) >> ESR_EC_SHIFT) & 0x3f)
-#define EC_BREAKPT_LOW 0x30
-#define EC_SOFTSTP_LOW 0x32
-#define EC_WATCHPT_LOW 0x34
 
 static int check_ext(int fd, long cap)
 {

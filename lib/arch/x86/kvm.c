@@ -10,17 +10,11 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 
 /* lib/arch/x86/probe.c */
 int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
-
-#define X86_RFLAGS_RF (1ull << 16)
-#define X86_DR6_ACTIVE_LOW 0xffff0ff0ull
-#define X86_DR6_RTM (1ull << 16)
-#define X86_DR7_FIXED_1 0x400ull
-#define X86_DR7_GE (1ull << 9)
-#define X86_DR7_GD (1ull << 13)
 
 /* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
 #define X86_DEBUG_FLAGS_DEFAULT                                                                \
@@ -88,7 +82,7 @@ static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
 static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
-	uint64_t dr7 = X86_DR7_FIXED_1;
+	uint64_t dr7 = DR7_FIXED_1;
 
 	memset(&dbg, 0, sizeof(dbg));
 	if (ctl & KVMDBG_CTL_ENABLE)
@@ -115,13 +109,13 @@ static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hw
 		/* G bit (global enable: survives guest task switches), and the
 		 * slot's RW/LEN nibble. */
 		dr7 |= 1ull << (2 * i + 1);
-		dr7 |= (s->ctrl & 0xf) << (16 + 4 * i);
+		dr7 |= (s->ctrl & 0xf) << DR7_CTRL_SHIFT(i);
 		if (s->ctrl & 0x3)
-			dr7 |= X86_DR7_GE; /* exact data breakpoints */
+			dr7 |= DR7_GE; /* exact data breakpoints */
 	}
 	/* Overlay: every guest MOV DR exits to userspace with DR6.BD. */
 	if (ctl & KVMDBG_CTL_GD)
-		dr7 |= X86_DR7_GD;
+		dr7 |= DR7_GD;
 	dbg.arch.debugreg[7] = dr7;
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
@@ -160,7 +154,7 @@ static int x86_set_resume_flag(int vcpu_fd)
 
 	if (r < 0)
 		return r;
-	regs.rflags |= X86_RFLAGS_RF;
+	regs.rflags |= RFLAGS_RF;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
 	return r < 0 ? r : 0;
 }
@@ -183,9 +177,9 @@ static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *c
 	/* As the CPU (and KVM's own #DB payload delivery) does: B0-B3 describe
 	 * this exception only, BD/BS/BT are sticky, active-low bits flip. */
 	dr.dr6 &= ~0xfull;
-	dr.dr6 |= X86_DR6_ACTIVE_LOW;
+	dr.dr6 |= DR6_ACTIVE_LOW;
 	dr.dr6 |= ri->dr6;
-	dr.dr6 ^= ri->dr6 & X86_DR6_ACTIVE_LOW;
+	dr.dr6 ^= ri->dr6 & DR6_ACTIVE_LOW;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;

@@ -44,6 +44,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
@@ -81,10 +82,6 @@
 #define CR4_OSXMMEXCPT (1ull << 10)
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
-
-/* Architectural reset values: DR6 reads with its active-low bits set. */
-#define DR6_INIT 0xffff0ff0ull
-#define DR7_INIT 0x400ull
 
 /* Code/data descriptor: access byte and the flags nibble (G, D/B, L, AVL). */
 static uint64_t seg_desc(uint8_t access, uint8_t flags)
@@ -254,8 +251,8 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 * even of 0. A guest that sets BTF turns later single-steps into
 	 * branch steps until it clears it.
 	 */
-	dr.dr6 = DR6_INIT;
-	dr.dr7 = DR7_INIT;
+	dr.dr6 = DR6_ACTIVE_LOW; /* reset values */
+	dr.dr7 = DR7_FIXED_1;
 	r = kvmdbg_ioctl(fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
