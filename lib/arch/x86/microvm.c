@@ -235,12 +235,12 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 * STI/MOV SS shadow. Flags select the optional fields we zero too.
 	 */
 	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
-	r = kvmdbg_ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_VCPU_EVENTS, &ev);
 	if (r < 0)
 		return r;
 
 	/* No guest debugging: also makes KVM drop the TF it set for stepping. */
-	r = kvmdbg_ioctl(fd, KVM_SET_GUEST_DEBUG, &dbg);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		return r;
 
@@ -253,11 +253,11 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 */
 	dr.dr6 = DR6_ACTIVE_LOW; /* reset values */
 	dr.dr7 = DR7_FIXED_1;
-	r = kvmdbg_ioctl(fd, KVM_SET_DEBUGREGS, &dr);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
 
-	r = kvmdbg_ioctl(fd, KVM_GET_SREGS, &sregs);
+	r = kvmdbg_ioctl_chk(fd, KVM_GET_SREGS, &sregs);
 	if (r < 0)
 		return r;
 	set_seg(&sregs.cs, MICROVM_SEL_CODE64, 0xb, true);
@@ -283,14 +283,14 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	sregs.efer = EFER_LME | EFER_LMA;
 	/* Without an in-kernel irqchip a set bit here would queue an interrupt. */
 	memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
-	r = kvmdbg_ioctl(fd, KVM_SET_SREGS, &sregs);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_SREGS, &sregs);
 	if (r < 0)
 		return r;
 
 	regs.rip = pc;
 	regs.rsp = sp;
 	regs.rflags = 0x2; /* bit 1 is reserved, always 1; IF = 0 */
-	r = kvmdbg_ioctl(fd, KVM_SET_REGS, &regs);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_REGS, &regs);
 	if (r < 0)
 		return r;
 
