@@ -15,7 +15,7 @@ KVMDBG_EXPORT int kvmdbg_probe(int fd, struct kvmdbg_caps *caps)
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	r = kvmdbg_host.probe(fd, &full);
+	r = kvmdbg_host.probe(NULL, fd, &full);
 	if (r)
 		return r;
 	return kvmdbg_sized_out(caps, &full, sizeof(full));
@@ -31,7 +31,7 @@ KVMDBG_EXPORT int kvmdbg_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *caps
 		return -EINVAL;
 	if (vcpu_fd < 0)
 		return -EBADF;
-	r = kvmdbg_host.probe_guest(vcpu_fd, &full);
+	r = kvmdbg_host.probe_guest(NULL, vcpu_fd, &full);
 	if (r)
 		return r;
 	return kvmdbg_sized_out(caps, &full, sizeof(full));
@@ -43,7 +43,7 @@ KVMDBG_EXPORT int kvmdbg_probe_verified(int kvm_fd, uint64_t *features)
 		return -EINVAL;
 	if (kvm_fd < 0)
 		return -EBADF;
-	if (!kvmdbg_host.probe_verified)
+	if (!kvmdbg_host.verified)
 		return -EOPNOTSUPP;
-	return kvmdbg_host.probe_verified(kvm_fd, features);
+	return kvmdbg_probe_run_checks(&kvmdbg_host, kvm_fd, features);
 }

@@ -105,7 +105,7 @@ static int guest_refresh(struct kvmdbg_vcpu *v)
 	const struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_hwstate slots;
 	unsigned int rejected;
-	int r = vm->host->read_guest_regs(v->fd, &v->guest_regs);
+	int r = vm->host->read_guest_regs(vm->host_ctx, v->fd, &v->guest_regs);
 
 	if (r)
 		return r;
@@ -351,7 +351,7 @@ static int irqs_give_back(struct kvmdbg_vcpu *v)
 
 	if (!v->so_irq_masked || !h->restore_irqs)
 		return 0;
-	r = h->restore_irqs(v->fd, v->so_irq_saved);
+	r = h->restore_irqs(v->vm->host_ctx, v->fd, v->so_irq_saved);
 	if (!r)
 		v->so_irq_masked = false;
 	return r;
@@ -410,7 +410,7 @@ static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		return 0;
 	}
 	if (v->so_pc_stale) {
-		r = h->get_pc(v->fd, &pc);
+		r = h->get_pc(vm->host_ctx, v->fd, &pc);
 		if (r)
 			return r;
 	}
@@ -449,7 +449,7 @@ static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so_irq_masked) {
-		r = h->mask_irqs(v->fd, &v->so_irq_saved);
+		r = h->mask_irqs(vm->host_ctx, v->fd, &v->so_irq_saved);
 		if (r)
 			return r;
 		v->so_irq_masked = true;
@@ -561,7 +561,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 
 	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
 	if (v->reinject.pending && !vm->host->inject_emulated) {
-		r = vm->host->inject(v->fd, &v->reinject, &once);
+		r = vm->host->inject(vm->host_ctx, v->fd, &v->reinject, &once);
 		if (r)
 			goto rollback;
 	}
@@ -572,17 +572,17 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	r = 0;
 	if (once || !v->applied_valid || ctl != v->applied_ctl ||
 	    memcmp(&hw, &v->applied, sizeof(hw))) {
-		r = vm->host->set_guest_debug(v->fd, ctl, &hw);
+		r = vm->host->set_guest_debug(vm->host_ctx, v->fd, ctl, &hw);
 		if (r)
 			goto rollback;
 	}
 	/* arm64: the exception entry is emulated once the rest is in place;
 	 * if it fails, KVM gets its previous debug state back. */
 	if (v->reinject.pending && vm->host->inject_emulated) {
-		r = vm->host->inject(v->fd, &v->reinject, &once);
+		r = vm->host->inject(vm->host_ctx, v->fd, &v->reinject, &once);
 		if (r) {
 			if (!v->applied_valid ||
-			    vm->host->set_guest_debug(v->fd, v->applied_ctl, &v->applied))
+			    vm->host->set_guest_debug(vm->host_ctx, v->fd, v->applied_ctl, &v->applied))
 				v->applied_valid = false; /* unknown: apply next time */
 			goto rollback;
 		}
@@ -592,7 +592,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	/* Last, so that nothing fails after it. On failure KVM already holds
 	 * the new state: record it, and stay armed to set RF again. */
 	if (need_rf) {
-		r = vm->host->set_resume_flag(v->fd);
+		r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
 		if (r)
 			stepover_restore(v, &saved);
 	}
@@ -707,7 +707,7 @@ static int guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
 	}
 	if (!v->vm->host->read_guest_regs)
 		return 0;
-	r = v->vm->host->read_guest_regs(v->fd, tmp);
+	r = v->vm->host->read_guest_regs(v->vm->host_ctx, v->fd, tmp);
 	if (!r)
 		*out = tmp;
 	return r;
@@ -754,7 +754,7 @@ static int guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const unsigned int len = vm->arch->icebp_len;
-	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn();
+	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn(vm->host_ctx);
 	uint64_t at = on ? ex->pc : ex->pc - len;
 	uint8_t b[1];
 	int r;
@@ -798,7 +798,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		return -EINVAL;
 	vm = v->vm;
 
-	r = vm->host->read_exit(v->fd, v->run, &ex);
+	r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, &ex);
 	if (r)
 		return r;
 	/* Overlay: the guest's registers as they are now (its changes since
@@ -874,7 +874,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		if (r)
 			return r;
 		if (icebp_skip) {
-			r = vm->host->advance_pc(v->fd, icebp_skip);
+			r = vm->host->advance_pc(vm->host_ctx, v->fd, icebp_skip);
 			if (r)
 				return r;
 			ex.pc += icebp_skip;
@@ -1060,7 +1060,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	if (guest && guest_hw && !dec.swbp && !(dec.step && !ours_step) && vm->host->guest_masked) {
 		bool masked = false;
 
-		r = vm->host->guest_masked(v->fd, &v->guest_regs, &masked);
+		r = vm->host->guest_masked(vm->host_ctx, v->fd, &v->guest_regs, &masked);
 		if (r)
 			return r;
 		if (masked) {
@@ -1108,7 +1108,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	if (v->so == KVMDBG_SO_STEPPING)
 		stepover_finish(v);
 	memset(&none, 0, sizeof(none));
-	vm->host->set_guest_debug(v->fd, 0, &none);
+	vm->host->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
 	if (v->so_sw) {
 		/* Putting it back failed: last try, then its lift is dropped. */

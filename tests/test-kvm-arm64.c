@@ -25,7 +25,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "arch/arm64/regs.h"
 #include "kvm-util-arm64.h"
 #include "kvmdbg-int.h"

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "arch/arm64/regs.h"
 #include "test-common.h"
 

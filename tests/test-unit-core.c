@@ -41,11 +41,11 @@ static void env_new_overlay(struct env *e, enum kvmdbg_arch arch, uint64_t featu
 			    enum kvmdbg_overlay overlay)
 {
 	struct kvmdbg_vm_opts o = {
-		.sz = sizeof(o), .mem = &fh_mem_ops, .features = features, .overlay = overlay};
+		.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features, .overlay = overlay};
 	const struct kvmdbg_host_ops *host = fake_host(arch);
 
 	memset(runs, 0, sizeof(runs));
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &e->vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &fh, &e->vm), 0);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
 		runs[i].exit_reason = KVM_EXIT_DEBUG;
@@ -193,23 +193,23 @@ START_TEST(test_vm_new_errors)
 	struct kvmdbg_mem_ops half = {.read = fh_mem_ops.read};
 	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
 
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, &fh, NULL), -EINVAL);
 	o.sz = 4;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	ck_assert_ptr_null(vm);
 	o.sz = sizeof(o);
 	o.overlay = 7;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	o.overlay = KVMDBG_OVERLAY_OFF;
 	o.mem = &half;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	o.mem = NULL;
 	fh.caps.guest_debug = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -ENOTTY);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -ENOTTY);
 	fh.caps.guest_debug = 1;
 	/* An older, smaller opts struct (only sz and mem) is accepted. */
 	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), 0);
 	ck_assert_ptr_nonnull(vm);
 	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
 	ck_assert_int_eq(kvmdbg_vm_free(NULL), 0);
@@ -238,10 +238,10 @@ START_TEST(test_vm_opts_sized)
 	memset(&newer, 0, sizeof(newer));
 	newer.known.sz = sizeof(newer);
 	newer.future = 1;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), -E2BIG);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), -E2BIG);
 	ck_assert_ptr_null(vm);
 	newer.future = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), 0);
 	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
 
 	/* Result structs: a NULL or a too-small one is refused. */
@@ -354,7 +354,7 @@ START_TEST(test_sw_memory_failures)
 	{
 		struct kvmdbg_vm *vm;
 
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &fh, &vm), 0);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
 		kvmdbg_vm_free(vm);
 	}
@@ -418,7 +418,7 @@ START_TEST(test_sw_break_top_address)
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
 
 	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
-		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops};
+		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops, .mem_ctx = &fh};
 		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
 		uint64_t at = x86 ? UINT64_MAX : UINT64_MAX - 3;
 		unsigned int off = (unsigned int)(at - TOP_BASE), len = x86 ? 1 : 4;
@@ -430,7 +430,7 @@ START_TEST(test_sw_break_top_address)
 		for (unsigned int i = 0; i < sizeof(top_mem); i++)
 			top_mem[i] = (uint8_t)(0x90 + i);
 		memcpy(orig, top_mem, sizeof(orig));
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
 		for (int i = 0; i < 2; i++) {
 			ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
 			runs[i].exit_reason = KVM_EXIT_DEBUG;
@@ -496,14 +496,14 @@ END_TEST
  * the array for a free entry (valgrind: no invalid read). */
 START_TEST(test_points_array_full)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
 	struct env e;
 
 	fake_host(KVMDBG_ARCH_ARM64);
 	fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = KVMDBG_MAX_SLOTS;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
 	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
@@ -1969,7 +1969,7 @@ START_TEST(test_overlay_api_errors)
 	no_regs = *fake_host(KVMDBG_ARCH_ARM64);
 	no_regs.read_guest_regs = NULL;
 	fh.caps.guest_state = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &vm), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &fh, &vm), -EOPNOTSUPP);
 }
 END_TEST
 

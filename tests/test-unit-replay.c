@@ -51,7 +51,7 @@ static const uint64_t x86_feature_sets[] = {
 
 static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .features = features};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features};
 
 	fh_reset(arch);
 	fh_mem_resize(MEM_SIZE);
@@ -66,7 +66,7 @@ static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
 		fh.guest.nr[KVMDBG_POOL_WP] = 4;
 	}
 	memset(runs, 0, sizeof(runs));
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e->vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e->vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, 0, &runs[0], &e->v), 0);
 	runs[0].exit_reason = KVM_EXIT_DEBUG;
 }

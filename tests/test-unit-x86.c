@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "arch/x86/regs.h"
 #include "test-common.h"
 

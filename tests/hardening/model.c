@@ -1039,7 +1039,7 @@ int model_run(enum kvmdbg_arch arch, struct model_src *src, unsigned int max_ops
 {
 	static struct ctx cx;
 	struct ctx *c = &cx;
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	bool ok = true;
 	int r;
 
@@ -1062,7 +1062,7 @@ int model_run(enum kvmdbg_arch arch, struct model_src *src, unsigned int max_ops
 		o.allow_overcover = (int)pick(c, 2);
 	}
 	o.features = c->features;
-	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &c->vm);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &c->vm);
 	if (r) {
 		snprintf(err, errlen, "kvmdbg_vm_new_host: %d", r);
 		return -1;

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "arch/arm64/regs.h"
 
 /*

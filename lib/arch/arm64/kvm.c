@@ -32,9 +32,6 @@
 #include "arch/arm64/regs.h"
 #include "kvmdbg-int.h"
 
-/* lib/arch/arm64/probe.c */
-int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
-
 #ifndef KVM_DEBUG_ARCH_HSR_HIGH_VALID
 #define KVM_DEBUG_ARCH_HSR_HIGH_VALID (1 << 0)
 #endif
@@ -69,11 +66,12 @@ static int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 	return r < 0 ? r : 0;
 }
 
-static int arm64_probe(int fd, struct kvmdbg_caps *c)
+static int arm64_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
 	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
 	uint64_t flags;
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
@@ -119,11 +117,12 @@ static int arm64_probe(int fd, struct kvmdbg_caps *c)
 	return 0;
 }
 
-static int arm64_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
+static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 {
 	uint64_t dfr0;
 	int r = get_reg(vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
 
+	(void)ctx;
 	if (r)
 		return r;
 	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
@@ -135,11 +134,13 @@ static int arm64_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int arm64_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+				 const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
 	int r;
 
+	(void)ctx;
 	/* No inject or BLOCKIRQ flag exists on arm64 (KVM would say -EINVAL). */
 	if (ctl & (KVMDBG_CTL_BLOCKIRQ | KVMDBG_CTL_INJECT_DB | KVMDBG_CTL_INJECT_BP))
 		return -EOPNOTSUPP;
@@ -173,12 +174,14 @@ static int arm64_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_
 	return r < 0 ? r : 0;
 }
 
-static int arm64_get_pc(int vcpu_fd, uint64_t *pc)
+static int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
+	(void)ctx;
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-static int arm64_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
+			   struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;
 	int r;
@@ -190,7 +193,7 @@ static int arm64_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg
 	/* FAR is only written for watchpoints; elsewhere it is stale. */
 	if (ESR_EC(esr) == EC_WATCHPT_LOW)
 		ex->far = run->debug.arch.far;
-	r = arm64_get_pc(vcpu_fd, &ex->pc);
+	r = arm64_get_pc(ctx, vcpu_fd, &ex->pc);
 	return r;
 }
 
@@ -231,11 +234,12 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(int vcpu_fd, uint64_t *saved)
+static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t *saved)
 {
 	uint64_t pstate, pc;
 	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
+	(void)ctx;
 	if (r)
 		return r;
 	r = get_reg(vcpu_fd, REG_PC, &pc);
@@ -249,13 +253,14 @@ static int arm64_mask_irqs(int vcpu_fd, uint64_t *saved)
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
-static int arm64_restore_irqs(int vcpu_fd, uint64_t saved)
+static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 {
 	uint64_t orig = ((saved >> SAVED_AIF_SHIFT) & 7) << 6;
 	uint64_t pc0 = saved_pc(saved);
 	uint64_t pstate, pc, elr, vbar, spsr, want;
 	int r;
 
+	(void)ctx;
 	if (saved & SAVED_KEEP)
 		return 0;
 	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
@@ -297,13 +302,14 @@ static int arm64_restore_irqs(int vcpu_fd, uint64_t saved)
  * written; a failed write leaves the earlier ones written, which only
  * changes EL1 syndrome registers the guest cannot observe before the PC.
  */
-static int arm64_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
 	uint64_t pstate, vbar, sctlr, pfr1 = 0, mmfr1 = 0;
 	uint64_t esr = ri->esr, mode, vec, np;
 	unsigned int ec = (unsigned int)ESR_EC(esr);
 	int r;
 
+	(void)ctx;
 	*ctl = 0;
 	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 	if (!r)
@@ -385,7 +391,7 @@ static int arm64_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t 
  * A kernel without OSLSR_EL1 in ONE_REG (before the OS Lock emulation) is
  * taken as unlocked.
  */
-static int arm64_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+static int arm64_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g)
 {
 	static const uint64_t cr[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS] = {
 #define CR4(f, n) f(n), f(n + 1), f(n + 2), f(n + 3)
@@ -405,6 +411,7 @@ static int arm64_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
 	uint64_t oslsr = 0, dfr0;
 	int r;
 
+	(void)ctx;
 	memset(&n, 0, sizeof(n));
 	r = get_reg(vcpu_fd, REG_MDSCR_EL1, &n.mdscr);
 	if (r)
@@ -439,11 +446,13 @@ out:
 
 /* Debug exceptions from EL1 to EL1 need MDSCR_EL1.KDE and PSTATE.D clear;
  * from EL0 (to EL1) they are never masked. One ioctl (PSTATE). */
-static int arm64_guest_masked(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked)
+static int arm64_guest_masked(void *ctx, int vcpu_fd, const struct kvmdbg_guest_regs *g,
+			      bool *masked)
 {
 	uint64_t pstate;
 	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
+	(void)ctx;
 	if (r)
 		return r;
 	*masked = !(pstate & PS_MODE32) && (pstate & PS_MODE_MASK) != PS_MODE_EL0t &&
@@ -455,7 +464,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_arm64_ops,
 	.probe = arm64_probe,
 	.probe_guest = arm64_probe_guest,
-	.probe_verified = kvmdbg_arm64_probe_verified,
+	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = arm64_set_guest_debug,
 	.read_exit = arm64_read_exit,
 	.get_pc = arm64_get_pc,

@@ -19,7 +19,7 @@
 #define ESR_ISS_COMMENT 0xffffull    /* BRK / BKPT: the immediate */
 #define ESR_FSC_DEBUG   0x22ull      /* IFSC / DFSC of a breakpoint / watchpoint */
 /* An ESR of class ec with IL set and an empty ISS (tests build exits with it). */
-#define ESR_FOR_EC(ec)  ((unsigned long long)(ec) << ESR_EC_SHIFT | ESR_IL)
+#define ESR_FOR_EC(ec) ((unsigned long long)(ec) << ESR_EC_SHIFT | ESR_IL)
 
 /* Debug exception classes: the "lower EL" ones are even, +1 is the same EL. */
 #define EC_BREAKPT_LOW 0x30
@@ -42,7 +42,7 @@
 #define CR_BAS_SHIFT   5           /* byte address select */
 #define CR_HMC         (1ull << 13)
 #define CR_SSC_SHIFT   14
-#define CR_BT_SHIFT    20          /* breakpoints: type */
+#define CR_BT_SHIFT    20           /* breakpoints: type */
 #define CR_WT          (1ull << 20) /* watchpoints: linked */
 #define CR_MASK_SHIFT  24
 #define PXC_EL1        1u /* PMC / PAC bit 0: match at EL1 */
@@ -107,12 +107,12 @@
 #define REG_ID_AA64PFR1_EL1  ARM64_SYS_REG(3, 0, 0, 4, 1)
 #define REG_ID_AA64MMFR1_EL1 ARM64_SYS_REG(3, 0, 0, 7, 1)
 /* Debug system registers are op0 = 2 (op0 = 3, CRn = 0 is the ID space). */
-#define REG_MDSCR_EL1        ARM64_SYS_REG(2, 0, 0, 2, 2)
-#define REG_OSLSR_EL1        ARM64_SYS_REG(2, 0, 1, 1, 4)
-#define REG_DBGBVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 4)
-#define REG_DBGBCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 5)
-#define REG_DBGWVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 6)
-#define REG_DBGWCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 7)
+#define REG_MDSCR_EL1     ARM64_SYS_REG(2, 0, 0, 2, 2)
+#define REG_OSLSR_EL1     ARM64_SYS_REG(2, 0, 1, 1, 4)
+#define REG_DBGBVR_EL1(n) ARM64_SYS_REG(2, 0, 0, (n), 4)
+#define REG_DBGBCR_EL1(n) ARM64_SYS_REG(2, 0, 0, (n), 5)
+#define REG_DBGWVR_EL1(n) ARM64_SYS_REG(2, 0, 0, (n), 6)
+#define REG_DBGWCR_EL1(n) ARM64_SYS_REG(2, 0, 0, (n), 7)
 #endif /* __aarch64__ */
 
 #endif /* KVMDBG_ARCH_ARM64_REGS_H */

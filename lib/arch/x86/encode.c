@@ -32,7 +32,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "arch/x86/regs.h"
 
 #define X86_MAX_INSN	15	/* longest legal x86 instruction */

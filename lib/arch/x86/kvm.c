@@ -13,9 +13,6 @@
 #include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 
-/* lib/arch/x86/probe.c */
-int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
-
 /* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
 #define X86_DEBUG_FLAGS_DEFAULT                                                                \
 	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
@@ -26,11 +23,12 @@ static int check_ext(int fd, long cap)
 	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
 }
 
-static int x86_probe(int fd, struct kvmdbg_caps *c)
+static int x86_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
 	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
 	uint64_t flags;
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
@@ -62,11 +60,12 @@ static int x86_probe(int fd, struct kvmdbg_caps *c)
 	return 0;
 }
 
-static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
+static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 {
 	struct kvm_debugregs dr;
 	int r;
 
+	(void)ctx;
 	/* Prove the fd is a vCPU: the guest's registers are readable. */
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 	if (r < 0)
@@ -79,11 +78,13 @@ static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+			       const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
 	uint64_t dr7 = DR7_FIXED_1;
 
+	(void)ctx;
 	memset(&dbg, 0, sizeof(dbg));
 	if (ctl & KVMDBG_CTL_ENABLE)
 		dbg.control |= KVM_GUESTDBG_ENABLE;
@@ -120,8 +121,9 @@ static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hw
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static int x86_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
 {
+	(void)ctx;
 	(void)vcpu_fd;
 	memset(ex, 0, sizeof(*ex));
 	ex->exception = run->debug.arch.exception;
@@ -131,12 +133,13 @@ static int x86_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_e
 	return 0;
 }
 
-static int x86_get_pc(int vcpu_fd, uint64_t *pc)
+static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_SREGS, &sregs);
@@ -147,11 +150,12 @@ static int x86_get_pc(int vcpu_fd, uint64_t *pc)
 	return 0;
 }
 
-static int x86_set_resume_flag(int vcpu_fd)
+static int x86_set_resume_flag(void *ctx, int vcpu_fd)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	regs.rflags |= RFLAGS_RF;
@@ -159,11 +163,12 @@ static int x86_set_resume_flag(int vcpu_fd)
 	return r < 0 ? r : 0;
 }
 
-static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
 	struct kvm_debugregs dr;
 	int r;
 
+	(void)ctx;
 	*ctl = 0;
 	if (ri->exception == 3) {
 		*ctl = KVMDBG_CTL_INJECT_BP;
@@ -187,11 +192,12 @@ static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *c
 	return 0;
 }
 
-static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+static int x86_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g)
 {
 	struct kvm_debugregs dr;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	memset(g, 0, sizeof(*g));
@@ -209,21 +215,23 @@ static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
  * exception", RIP on the ICEBP), SVM after it. KVM's vendor module is the
  * CPU's: AMD and Hygon run SVM, every other x86-64 vendor VMX.
  */
-static bool x86_icebp_exit_on_insn(void)
+static bool x86_icebp_exit_on_insn(void *ctx)
 {
 	unsigned int eax, ebx, ecx, edx;
 
+	(void)ctx;
 	if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx))
 		return true;
 	/* "AuthenticAMD", "HygonGenuine": EBX holds the first four bytes. */
 	return !(ebx == 0x68747541 /* Auth */ || ebx == 0x6f677948 /* Hygo */);
 }
 
-static int x86_advance_pc(int vcpu_fd, unsigned int len)
+static int x86_advance_pc(void *ctx, int vcpu_fd, unsigned int len)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	regs.rip += len;
@@ -235,7 +243,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = x86_probe,
 	.probe_guest = x86_probe_guest,
-	.probe_verified = kvmdbg_x86_probe_verified,
+	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = x86_set_guest_debug,
 	.read_exit = x86_read_exit,
 	.get_pc = x86_get_pc,

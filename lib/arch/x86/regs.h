@@ -25,27 +25,27 @@
 #define RFLAGS_RF (1ull << 16)
 
 /* DR6, positive polarity. */
-#define DR6_B(n)       (1ull << (n)) /* slot n's condition matched */
-#define DR6_B_ALL      0xfull
-#define DR6_BLD        (1ull << 11) /* bus-lock #DB (active-low in raw DR6) */
-#define DR6_BD         (1ull << 13) /* debug-register access under DR7.GD */
-#define DR6_BS         (1ull << 14) /* single step (TF) */
-#define DR6_BT         (1ull << 15) /* task switch with T bit */
-#define DR6_RTM        (1ull << 16) /* #DB inside an RTM region (active-low in raw DR6) */
+#define DR6_B(n)  (1ull << (n)) /* slot n's condition matched */
+#define DR6_B_ALL 0xfull
+#define DR6_BLD   (1ull << 11) /* bus-lock #DB (active-low in raw DR6) */
+#define DR6_BD    (1ull << 13) /* debug-register access under DR7.GD */
+#define DR6_BS    (1ull << 14) /* single step (TF) */
+#define DR6_BT    (1ull << 15) /* task switch with T bit */
+#define DR6_RTM   (1ull << 16) /* #DB inside an RTM region (active-low in raw DR6) */
 /* Bits that read as 1 when inactive: reserved ones and the active-low
  * BLD/RTM; also DR6's reset value. */
 #define DR6_ACTIVE_LOW 0xffff0ff0ull
 /* Bits that carry information; everything else is reserved. */
-#define DR6_VOLATILE   (DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
+#define DR6_VOLATILE (DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
 
 /* DR7. */
-#define DR7_L(n)     (1ull << (2 * (n)))     /* slot n enabled, local */
-#define DR7_G(n)     (1ull << (2 * (n) + 1)) /* slot n enabled, global */
-#define DR7_GE       (1ull << 9)             /* exact data breakpoints */
-#define DR7_FIXED_1  0x400ull                /* bit 10 reads 1; DR7's reset value */
-#define DR7_RTM      (1ull << 11)            /* RTM debugging: DR6.RTM can report */
-#define DR7_GD       (1ull << 13)            /* general detect: MOV DR raises #DB (BD) */
-#define DR7_CTRL_SHIFT(n) (16 + 4 * (n))     /* slot n's R/W | LEN << 2 nibble */
+#define DR7_L(n)               (1ull << (2 * (n)))     /* slot n enabled, local */
+#define DR7_G(n)               (1ull << (2 * (n) + 1)) /* slot n enabled, global */
+#define DR7_GE                 (1ull << 9)             /* exact data breakpoints */
+#define DR7_FIXED_1            0x400ull                /* bit 10 reads 1; DR7's reset value */
+#define DR7_RTM                (1ull << 11)            /* RTM debugging: DR6.RTM can report */
+#define DR7_GD                 (1ull << 13)            /* general detect: MOV DR raises #DB (BD) */
+#define DR7_CTRL_SHIFT(n)      (16 + 4 * (n))          /* slot n's R/W | LEN << 2 nibble */
 #define DR7_RW_LEN(n, rw, len) ((unsigned long long)((rw) | (len) << 2) << DR7_CTRL_SHIFT(n))
 
 /* DR7 R/W field values (bits 0-1 of a slot's nibble). */
