@@ -169,6 +169,15 @@ struct kvmdbg_probe_checks {
 	unsigned int nr_checks;
 };
 
+/* The initializer of an arch's table: mem_size, run_budget, timeout_ns, the
+ * load hook and the array of checks. */
+#define KVMDBG_PROBE_CHECKS(mem, runs, timeout, load_fn, checks)                  \
+	{                                                                         \
+		.mem_size = (mem), .run_budget = (runs), .timeout_ns = (timeout), \
+		.load = (load_fn), .check = (checks),                             \
+		.nr_checks = sizeof(checks) / sizeof((checks)[0]),                \
+	}
+
 /* The host arch's checks (lib/arch/<arch>/probe.c), kvmdbg_host.verified. */
 extern const struct kvmdbg_probe_checks kvmdbg_probe_checks;
 

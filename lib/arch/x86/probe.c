@@ -543,11 +543,5 @@ static const struct kvmdbg_probe_check checks[] = {
 	{ "block_irq", check_block_irq },
 };
 
-const struct kvmdbg_probe_checks kvmdbg_probe_checks = {
-	.mem_size = PROBE_MEM_SIZE,
-	.run_budget = PROBE_RUN_BUDGET,
-	.timeout_ns = PROBE_TIMEOUT_NS,
-	.load = load_guest,
-	.check = checks,
-	.nr_checks = ARRAY_SIZE(checks),
-};
+const struct kvmdbg_probe_checks kvmdbg_probe_checks =
+	KVMDBG_PROBE_CHECKS(PROBE_MEM_SIZE, PROBE_RUN_BUDGET, PROBE_TIMEOUT_NS, load_guest, checks);
