@@ -80,7 +80,7 @@ int kvmdbg_probe_run_checks(const struct kvmdbg_host_ops *host, int kvm_fd, uint
 
 	if (!features || !c)
 		return -EINVAL;
-	r = kvmdbg_ioctl(kvm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_SET_GUEST_DEBUG);
+	r = kvmdbg_check_ext(kvm_fd, KVM_CAP_SET_GUEST_DEBUG);
 	if (r < 0)
 		return r;
 	if (r == 0) {

@@ -114,6 +114,16 @@ struct kvmdbg_host_ops {
 /* The glue of the arch this library was built for. */
 extern const struct kvmdbg_host_ops kvmdbg_host;
 
+/* For the glue (lib/caps.c): KVM_CHECK_EXTENSION on fd (the count, 0, or a
+ * negative errno), and the caps every arch fills alike -- everything past
+ * c->sz zeroed, then arch, guest_debug (KVM_CAP_SET_GUEST_DEBUG) and, where
+ * the host debugs guests at all, debug_flags (KVM_CAP_SET_GUEST_DEBUG2, else
+ * default_flags), single_step and sw_breakpoints. Returns 1 when the host
+ * debugs guests, 0 when it does not, or a negative errno. */
+int kvmdbg_check_ext(int fd, long cap);
+int kvmdbg_probe_debug_caps(int fd, enum kvmdbg_arch arch, uint64_t default_flags,
+			    struct kvmdbg_caps *c);
+
 /* ---- 3. micro-VM hooks (lib/arch/<arch>/microvm.c) ---- */
 
 /*

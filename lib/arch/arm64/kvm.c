@@ -45,11 +45,6 @@
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
 
-static int check_ext(int fd, long cap)
-{
-	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
-}
-
 static int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)val };
@@ -68,28 +63,18 @@ static int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 
 static int arm64_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
-	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
+	int r = kvmdbg_probe_debug_caps(fd, KVMDBG_ARCH_ARM64, ARM64_DEBUG_FLAGS_DEFAULT, c);
 	uint64_t flags;
 
 	(void)ctx;
 	if (r < 0)
 		return r;
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = KVMDBG_ARCH_ARM64;
-	c->guest_debug = r > 0;
 	/* ONE_REG reaches the guest's own DBGB/W{C,V}R and MDSCR_EL1 on every
 	 * arm64 KVM. */
 	c->guest_state = 1;
-	if (!c->guest_debug)
+	if (!r)
 		return 0;
-
-	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
-	if (r < 0)
-		return r;
-	flags = r > 0 ? (uint64_t)r : ARM64_DEBUG_FLAGS_DEFAULT;
-	c->debug_flags = flags;
-	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
-	c->sw_breakpoints = !!(flags & KVM_GUESTDBG_USE_SW_BP);
+	flags = c->debug_flags;
 	c->hw_debug = !!(flags & KVM_GUESTDBG_USE_HW);
 	/* arm64 has neither: interrupts are masked through PSTATE.DAIF and
 	 * exceptions are re-injected by emulating their entry. */
@@ -101,11 +86,11 @@ static int arm64_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 	if (c->hw_debug) {
 		/* Host slots (the hardware's, not the guest's ID_AA64DFR0_EL1).
 		 * 0 means "unknown" from an old kernel on a /dev/kvm fd. */
-		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_BPS);
+		r = kvmdbg_check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_BPS);
 		if (r < 0)
 			return r;
 		c->hw_breakpoints = (unsigned int)r;
-		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_WPS);
+		r = kvmdbg_check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_WPS);
 		if (r < 0)
 			return r;
 		c->hw_watchpoints = (unsigned int)r;
@@ -456,7 +441,7 @@ static int arm64_guest_masked(void *ctx, int vcpu_fd, const struct kvmdbg_guest_
 	if (r)
 		return r;
 	*masked = !(pstate & PS_MODE32) && (pstate & PS_MODE_MASK) != PS_MODE_EL0t &&
-		  ((pstate & PS_D) || !(g->mdscr & (1ull << 13)));
+		  ((pstate & PS_D) || !(g->mdscr & MDSCR_KDE));
 	return 0;
 }
 

@@ -18,32 +18,15 @@
 	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
 	 KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)
 
-static int check_ext(int fd, long cap)
-{
-	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
-}
-
 static int x86_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
-	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
+	int r = kvmdbg_probe_debug_caps(fd, KVMDBG_ARCH_X86_64, X86_DEBUG_FLAGS_DEFAULT, c);
 	uint64_t flags;
 
 	(void)ctx;
-	if (r < 0)
+	if (r <= 0)
 		return r;
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = KVMDBG_ARCH_X86_64;
-	c->guest_debug = r > 0;
-	if (!c->guest_debug)
-		return 0;
-
-	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
-	if (r < 0)
-		return r;
-	flags = r > 0 ? (uint64_t)r : X86_DEBUG_FLAGS_DEFAULT;
-	c->debug_flags = flags;
-	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
-	c->sw_breakpoints = !!(flags & KVM_GUESTDBG_USE_SW_BP);
+	flags = c->debug_flags;
 	c->hw_debug = !!(flags & KVM_GUESTDBG_USE_HW_BP);
 	c->block_irq = !!(flags & KVM_GUESTDBG_BLOCKIRQ);
 	c->inject_db = !!(flags & KVM_GUESTDBG_INJECT_DB);
@@ -53,7 +36,7 @@ static int x86_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 	c->hw_watchpoints = c->hw_debug ? 4 : 0;
 	c->shared_slots = 1;
 	c->max_watch_len = 8;
-	r = check_ext(fd, KVM_CAP_DEBUGREGS);
+	r = kvmdbg_check_ext(fd, KVM_CAP_DEBUGREGS);
 	if (r < 0)
 		return r;
 	c->guest_state = r > 0;
@@ -109,7 +92,7 @@ static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 		dbg.arch.debugreg[i] = s->value;
 		/* G bit (global enable: survives guest task switches), and the
 		 * slot's RW/LEN nibble. */
-		dr7 |= 1ull << (2 * i + 1);
+		dr7 |= DR7_G(i);
 		dr7 |= (s->ctrl & 0xf) << DR7_CTRL_SHIFT(i);
 		if (s->ctrl & 0x3)
 			dr7 |= DR7_GE; /* exact data breakpoints */

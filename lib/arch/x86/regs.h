@@ -61,4 +61,21 @@
 #define X86_LEN_8 0x2u
 #define X86_LEN_4 0x3u
 
+/* Control registers, EFER, and the paging-structure entry bits. */
+#define CR0_PE         (1ull << 0)
+#define CR0_MP         (1ull << 1)
+#define CR0_ET         (1ull << 4)
+#define CR0_NE         (1ull << 5)
+#define CR0_WP         (1ull << 16)
+#define CR0_PG         (1ull << 31)
+#define CR4_PAE        (1ull << 5)
+#define CR4_OSFXSR     (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define EFER_LME       (1ull << 8)
+#define EFER_LMA       (1ull << 10)
+#define PTE_P          (1ull << 0)
+#define PTE_RW         (1ull << 1)
+#define PTE_US         (1ull << 2)
+#define PTE_PS         (1ull << 7) /* a large page (PDE: 2 MiB) */
+
 #endif /* KVMDBG_ARCH_X86_REGS_H */
