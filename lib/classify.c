@@ -21,7 +21,7 @@
 static int exit_read(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	int r = vm->host->read_exit(v->fd, v->run, &c->ex);
+	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, &c->ex);
 
 	if (r)
 		return r;
@@ -119,7 +119,7 @@ static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct 
 		if (r)
 			return r;
 		if (icebp_skip) {
-			r = vm->host->advance_pc(v->fd, icebp_skip);
+			r = vm->host->advance_pc(vm->host_ctx, v->fd, icebp_skip);
 			if (r)
 				return r;
 			c->ex.pc += icebp_skip;
@@ -359,7 +359,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 
 	if (!c->guest || !c->guest_hw || c->dec.swbp || c->cause.step || !h->guest_masked)
 		return 0;
-	r = h->guest_masked(v->fd, &v->guest_regs, &masked);
+	r = h->guest_masked(v->vm->host_ctx, v->fd, &v->guest_regs, &masked);
 	if (r || !masked)
 		return r;
 	c->guest = false;

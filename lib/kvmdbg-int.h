@@ -16,7 +16,11 @@
  *     re-injection queue, stats                           overlay.c
  *   handle_exit: classification in named phases           classify.c
  *   arch encoding, range cover, exit decoding (portable)  arch/<arch>/encode.c
+ *   everything a backend provides (arch ops, host ops
+ *     taking ctx, micro-VM hooks, probe checks)           arch/backend.h
+ *   arch register constants (DR6/DR7, ESR, ...)           arch/<arch>/regs.h
  *   arch ioctl glue (struct kvmdbg_host_ops)              arch/<arch>/kvm.c
+ *   verified-probe runner / the arch's checks             probe.c / arch/<arch>/probe.c
  *   sized structs, ioctl seam, capabilities, names        sized.c, ioctl.c, caps.c, names.c
  *
  * Glossary:
@@ -45,21 +49,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "kvmdbg/kvmdbg.h"
 
 #define KVMDBG_EXPORT __attribute__((visibility("default")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Arch-neutral KVM_SET_GUEST_DEBUG control bits; the host glue maps them. */
-#define KVMDBG_CTL_ENABLE (1u << 0)
-#define KVMDBG_CTL_STEP (1u << 1)
-#define KVMDBG_CTL_SW_BP (1u << 2)
-#define KVMDBG_CTL_HW (1u << 3)
-#define KVMDBG_CTL_BLOCKIRQ (1u << 4)
-#define KVMDBG_CTL_INJECT_DB (1u << 5)
-#define KVMDBG_CTL_INJECT_BP (1u << 6)
-#define KVMDBG_CTL_GD (1u << 7) /* x86: DR7.GD in the host's DR7 (overlay) */
 
 /* Slot owners of the overlay: the guest's register n of a pool. Host point
  * ids stay below KVMDBG_OWNER_SW. */
@@ -69,60 +63,6 @@
  * that software breakpoint's stop (the slot's start is its address). */
 #define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
-
-/*
- * The ioctl glue of one host arch (lib/arch/<arch>/kvm.c), or a fake KVM in
- * tests. Every function returns 0 or a negative errno and leaves the vCPU
- * as it was on failure.
- */
-struct kvmdbg_host_ops {
-	const struct kvmdbg_arch_ops *arch;
-	/* Fill every field of caps (caps->sz is the library's own size). */
-	int (*probe)(int fd, struct kvmdbg_caps *caps);
-	int (*probe_guest)(int vcpu_fd, struct kvmdbg_guest_caps *caps);
-	int (*probe_verified)(int kvm_fd, uint64_t *features);
-	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state. */
-	int (*set_guest_debug)(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw);
-	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC). */
-	int (*read_exit)(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *exit);
-	/* The vCPU's PC (x86: linear RIP). */
-	int (*get_pc)(int vcpu_fd, uint64_t *pc);
-	/* x86: set RFLAGS.RF so the next instruction ignores execution
-	 * breakpoints. NULL where the arch has no such flag. */
-	int (*set_resume_flag)(int vcpu_fd);
-	/* Mask interrupts for one internal step and restore them exactly
-	 * (arm64 PSTATE.DAIF). NULL where KVMDBG_CTL_BLOCKIRQ does it. */
-	int (*mask_irqs)(int vcpu_fd, uint64_t *saved);
-	int (*restore_irqs)(int vcpu_fd, uint64_t saved);
-	/* Deliver r to the guest before the next KVM_RUN; may return extra
-	 * one-shot control bits in *ctl (x86: KVMDBG_CTL_INJECT_DB/BP after
-	 * writing the guest's DR6; arm64 emulates the exception entry and
-	 * returns none). */
-	int (*inject)(int vcpu_fd, const struct kvmdbg_reinject *r, uint32_t *ctl);
-	/* inject() emulates the exception entry itself (arm64: register
-	 * writes, no ctl bits): prepare calls it after KVM_SET_GUEST_DEBUG
-	 * succeeded, so a failure of that leaves the guest untouched. */
-	bool inject_emulated;
-	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
-	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
-	int (*read_guest_regs)(int vcpu_fd, struct kvmdbg_guest_regs *g);
-	/* Overlay: whether the guest, in its state now (at a debug exit), masks
-	 * the breakpoint/watchpoint exceptions of its own registers g (arm64:
-	 * at EL1 with PSTATE.D set or MDSCR_EL1.KDE clear), so that one of its
-	 * slots firing in hardware must not reach it. NULL: never masked. */
-	int (*guest_masked)(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked);
-	/* x86: whether this host's KVM reports a guest ICEBP's #DB with the PC
-	 * still on the ICEBP (VMX: the exit comes before the instruction
-	 * completes) rather than after it (SVM). NULL: after it. */
-	bool (*icebp_exit_on_insn)(void);
-	/* Move the vCPU's PC forward by len bytes (x86: RIP), for an exception
-	 * KVM reported before the instruction that raised it as a trap
-	 * completed. NULL where never needed. */
-	int (*advance_pc)(int vcpu_fd, unsigned int len);
-};
-
-/* The glue of the arch this library was built for. */
-extern const struct kvmdbg_host_ops kvmdbg_host;
 
 /* ---- hardware slot allocator (slots.c) ---- */
 
@@ -195,6 +135,7 @@ struct kvmdbg_vm {
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
 	const struct kvmdbg_host_ops *host;
+	void *host_ctx;           /* every host op's ctx */
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -248,9 +189,10 @@ unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
 		       const void *old_bytes, size_t len);
 
-/* Internal constructor with an explicit host glue (tests: a fake KVM). */
+/* Internal constructor with an explicit host glue and the ctx its ops get
+ * (tests: a fake KVM and its state). */
 int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+		       const struct kvmdbg_host_ops *host, void *host_ctx, struct kvmdbg_vm **out);
 
 /* Where a vCPU's step past a breakpoint stands. */
 enum kvmdbg_so_state {

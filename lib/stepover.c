@@ -163,7 +163,7 @@ int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 
 	if (!v->so.irq_masked || !h->restore_irqs)
 		return 0;
-	r = h->restore_irqs(v->fd, v->so.irq_saved);
+	r = h->restore_irqs(v->vm->host_ctx, v->fd, v->so.irq_saved);
 	if (!r)
 		v->so.irq_masked = false;
 	return r;
@@ -231,7 +231,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		return 0;
 	}
 	if (v->so.pc_stale) {
-		r = h->get_pc(v->fd, &pc);
+		r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
 		if (r)
 			return r;
 	}
@@ -265,7 +265,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->fd, &v->so.irq_saved);
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, &v->so.irq_saved);
 		if (r)
 			return r;
 		v->so.irq_masked = true;

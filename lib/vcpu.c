@@ -181,7 +181,7 @@ static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, 
 
 	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
 	if (v->reinject.pending && !h->inject_emulated) {
-		r = h->inject(v->fd, &v->reinject, once);
+		r = h->inject(v->vm->host_ctx, v->fd, &v->reinject, once);
 		if (r)
 			return r;
 	}
@@ -190,17 +190,17 @@ static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, 
 		*ctl |= KVMDBG_CTL_ENABLE;
 	if (*once || !v->applied_valid || *ctl != v->applied_ctl ||
 	    memcmp(hw, &v->applied, sizeof(*hw))) {
-		r = h->set_guest_debug(v->fd, *ctl, hw);
+		r = h->set_guest_debug(v->vm->host_ctx, v->fd, *ctl, hw);
 		if (r)
 			return r;
 	}
 	/* arm64: the exception entry is emulated once the rest is in place;
 	 * if it fails, KVM gets its previous debug state back. */
 	if (v->reinject.pending && h->inject_emulated) {
-		r = h->inject(v->fd, &v->reinject, once);
+		r = h->inject(v->vm->host_ctx, v->fd, &v->reinject, once);
 		if (r) {
 			if (!v->applied_valid ||
-			    h->set_guest_debug(v->fd, v->applied_ctl, &v->applied))
+			    h->set_guest_debug(v->vm->host_ctx, v->fd, v->applied_ctl, &v->applied))
 				v->applied_valid = false; /* unknown: apply next time */
 			return r;
 		}
@@ -272,7 +272,7 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	/* Last, so that nothing fails after it. On failure KVM already holds
 	 * the new state: record it, and stay armed to set RF again. */
 	if (need_rf) {
-		r = vm->host->set_resume_flag(v->fd);
+		r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
 		if (r)
 			kvmdbg_stepover_rollback(v, &saved);
 	}
@@ -306,7 +306,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	if (v->so.state == KVMDBG_SO_STEPPING)
 		kvmdbg_stepover_finish(v);
 	memset(&none, 0, sizeof(none));
-	vm->host->set_guest_debug(v->fd, 0, &none);
+	vm->host->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
 	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)

@@ -20,7 +20,7 @@ static bool is_exec(enum kvmdbg_type type)
 }
 
 int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out)
+		       const struct kvmdbg_host_ops *host, void *host_ctx, struct kvmdbg_vm **out)
 {
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
 	struct kvmdbg_vm *vm;
@@ -43,7 +43,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	if (!vm)
 		return -ENOMEM;
 	vm->caps.sz = sizeof(vm->caps);
-	r = host->probe(vm_fd, &vm->caps);
+	r = host->probe(host_ctx, vm_fd, &vm->caps);
 	if (r) {
 		free(vm);
 		return r;
@@ -64,6 +64,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 		return -r;
 	}
 	vm->host = host;
+	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
 	vm->vm_fd = vm_fd;
 	vm->mem = o.mem;
@@ -84,7 +85,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 				struct kvmdbg_vm **out)
 {
-	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, out);
+	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, NULL, out);
 }
 
 static void bump_gen(struct kvmdbg_vm *vm)

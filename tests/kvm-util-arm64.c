@@ -14,11 +14,9 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
 #include "kvm-util-arm64.h"
 
-#define CORE_REG(name) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
 
 /* ---- symbols ---- */
 

@@ -69,7 +69,5 @@ uint64_t ka_last_esr(const struct kt_vm *vm, unsigned int idx);
 /* Little-endian 32-bit word at a guest address. */
 uint32_t ka_peek32(const struct kt_vm *vm, uint64_t gva);
 
-#define KA_ESR_EC(esr) (((esr) >> 26) & 0x3f)
-
 #endif /* __ASSEMBLER__ */
 #endif

@@ -480,7 +480,7 @@ static bool run_scenario(enum kvmdbg_arch arch, uint64_t features, unsigned long
 			 bool partial, const struct result *base, struct result *res,
 			 struct fault_stats *fs, int *site, char *msg, size_t msglen)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .features = features,
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features,
 				   .overlay = fault_overlay};
 	const struct sstep *sc = scen_of(arch);
 	struct run rn;
@@ -501,7 +501,7 @@ static bool run_scenario(enum kvmdbg_arch arch, uint64_t features, unsigned long
 		fh.guest.ctrl[KVMDBG_POOL_BP][1] = 1 | 6 | 0xfull << 5;
 		fh.guest.value[KVMDBG_POOL_BP][1] = 0x700;
 	}
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &rn.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &rn.vm), 0);
 	for (int i = 0; i < NCPU; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_new(rn.vm, i, &rn.kr[i], &rn.v[i]), 0);
 	fh_fault_arm(fail_at, err);
@@ -712,9 +712,9 @@ START_TEST(test_fault_vm_new)
 
 		fh_reset(KVMDBG_ARCH_X86_64);
 		fh_fault_arm(1, fault_errnos[e]);
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), -fault_errnos[e]);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &fh, &vm), -fault_errnos[e]);
 		ck_assert_ptr_null(vm);
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &fh, &vm), 0);
 		kvmdbg_vm_free(vm);
 	}
 }
@@ -724,14 +724,14 @@ END_TEST
  * reported; everything is still freed (no leak) and nothing crashes. */
 START_TEST(test_fault_frees)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	struct kvm_run kr;
 	struct kvmdbg_vm *vm;
 	struct kvmdbg_vcpu *v;
 
 	for (size_t e = 0; e < ARRAY_SIZE(fault_errnos); e++) {
 		fh_reset(KVMDBG_ARCH_X86_64);
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &vm), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);

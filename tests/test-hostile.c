@@ -57,12 +57,12 @@ struct env {
 
 static void env_new(struct env *e, enum kvmdbg_arch arch)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	bool x86 = arch == KVMDBG_ARCH_X86_64;
 
 	memset(e, 0, sizeof(*e));
 	fh_reset(arch);
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e->vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e->vm), 0);
 	for (int i = 0; i < NCPU; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &e->kr[i], &e->v[i]), 0);
 		e->kr[i].exit_reason = KVM_EXIT_DEBUG;
@@ -476,7 +476,7 @@ END_TEST
 /* The overlay on: absurd guest state and absurd exits together. */
 static void overlay_hostile(enum kvmdbg_arch arch)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops,
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh,
 				   .overlay = KVMDBG_OVERLAY_GUEST};
 	struct kvmdbg_vm *vm;
 	struct kvmdbg_vcpu *v;
@@ -487,7 +487,7 @@ static void overlay_hostile(enum kvmdbg_arch arch)
 	int r;
 
 	fh_reset(arch);
-	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &vm);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &vm);
 	if (r == -EOPNOTSUPP) {
 		printf("not exercised here: overlay on %s (kvmdbg_vm_new: -EOPNOTSUPP)\n",
 		       x86 ? "x86_64" : "arm64");

@@ -25,24 +25,16 @@
 
 #include <linux/kvm.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/arm64/regs.h"
 #include "kvm-util-arm64.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
-#define EC_BREAKPT_LOW 0x30
-#define EC_SOFTSTP_LOW 0x32
-#define EC_WATCHPT_LOW 0x34
-#define EC_BRK64       0x3c
-#define ESR_IL         (1ull << 25)
 #define OUR_BRK_IMM    0x4b44u
-#define BRK_INSN(imm)  (0xd4200000u | ((uint32_t)(imm) << 5))
 #define NOP_INSN       0xd503201fu
 #define ADD_X0_1       0x91000400u /* add x0, x0, #1 */
 
-#define PSTATE_DAIF 0x3c0ull
-#define PSTATE_MODE 0x1full
-#define PSTATE_EL1H 0x5ull
 
 static void suite_fixture(void)
 {
@@ -178,7 +170,7 @@ START_TEST(test_step_range)
 		ck_assert_uint_eq(st.ev.pc, prev + 4);
 		ck_assert_int_eq(st.ev.stepped, 1);
 		ck_assert_uint_eq(st.nones, 0);
-		ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_SOFTSTP_LOW);
+		ck_assert_uint_eq(ESR_EC(ka_last_esr(&vm, 0)), EC_SOFTSTP_LOW);
 		ck_assert_uint_eq(ka_pc(&vm, 0), st.ev.pc);
 		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
 		prev = st.ev.pc;
@@ -240,7 +232,7 @@ START_TEST(test_hw_break_loop)
 		ck_assert_int_eq(st.ev.type, KVMDBG_BREAK_HW);
 		ck_assert_uint_eq(st.ev.addr, kt_gva(&vm, g_loop_bp));
 		ck_assert_uint_eq(st.ev.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0));
-		ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_BREAKPT_LOW);
+		ck_assert_uint_eq(ESR_EC(ka_last_esr(&vm, 0)), EC_BREAKPT_LOW);
 		/* Not executed: x0 counts the iterations before this one. */
 		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
 		/* The step-over of the previous stop came back as nothing. */
@@ -360,7 +352,7 @@ START_TEST(test_sw_break_two_vcpus)
 			ck_assert_uint_eq(ka_x(&vm, v, 0), i);
 		}
 	}
-	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
 	kt_expect_done(&vm, 0);
@@ -416,7 +408,7 @@ static void sw_hits_all_stop(bool fill_slots)
 			      "vCPU %u: %u stops at the software breakpoint in %u iterations (%s)", v,
 			      breaks[v], SWHITS_N, breaks[v] < SWHITS_N ? "hits lost" : "hits doubled");
 	}
-	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_uint_eq(ka_peek32(&vm, at), ADD_X0_1);
 	(void)filled;
@@ -478,7 +470,7 @@ static void watch_scenario(enum kvmdbg_type type, uint64_t off, uint64_t len,
 		ck_assert_int_eq(st.ev.type, type);
 		ck_assert_uint_eq(st.ev.addr, var + off);
 		ck_assert_uint_eq(st.ev.len, len);
-		ck_assert_uint_eq(KA_ESR_EC(esr), EC_WATCHPT_LOW);
+		ck_assert_uint_eq(ESR_EC(esr), EC_WATCHPT_LOW);
 		ck_assert_int_eq(!!(esr & (1u << 6)), hits[i]->write);
 		ck_assert_int_eq(st.ev.write, hits[i]->write);
 		/* FAR: an address of the access (QEMU and most cores: its first
@@ -661,22 +653,22 @@ START_TEST(test_sw_break_loop)
 	/* Refcounted: two inserts, the BRK written once. */
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
-	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 	for (unsigned int i = 0; i < KA_LOOP_N; i++) {
 		struct kt_stop st = run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 		uint64_t esr = ka_last_esr(&vm, 0);
 
 		ck_assert_int_eq(st.ev.type, KVMDBG_BREAK_SW);
 		ck_assert_uint_eq(st.ev.addr, at);
-		ck_assert_uint_eq(KA_ESR_EC(esr), EC_BRK64);
+		ck_assert_uint_eq(ESR_EC(esr), EC_BRK64);
 		ck_assert_uint_eq(esr & 0xffff, OUR_BRK_IMM);
 		ck_assert_uint_eq(ka_x(&vm, 0, 0), i);
 		/* Between stops the BRK is in memory again. */
-		ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+		ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 		if (i == 2) {
 			/* One reference dropped: still there. */
 			ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_SW, at, 4), 0);
-			ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+			ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 		}
 	}
 	/* The last reference: the guest's bytes come back. */
@@ -707,7 +699,7 @@ START_TEST(test_sw_break_stepi)
 	st = run_event(&vm, KVMDBG_STOP_STEP, g_loop_after);
 	ck_assert_int_eq(st.ev.stepped, 1);
 	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
-	ck_assert_uint_eq(ka_peek32(&vm, at), BRK_INSN(OUR_BRK_IMM));
+	ck_assert_uint_eq(ka_peek32(&vm, at), ARM64_BRK_INSN(OUR_BRK_IMM));
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_loop_bp);
 	ck_assert_uint_eq(ka_x(&vm, 0, 0), 1);
@@ -741,7 +733,7 @@ START_TEST(test_daif_unmasked)
 	kt_vcpu_start(&vm, 0, g_daif);
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_daif_bp);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
 	kt_vm_destroy(&vm);
@@ -760,7 +752,7 @@ START_TEST(test_daif_changed_by_insn)
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif3_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_daif3_bp);
 	/* D, A, F masked, I open. */
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0x340);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0x340);
 	kt_expect_done(&vm, 0);
 	/* F opened by the instruction: D and A stay. */
 	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0x300);
@@ -780,11 +772,11 @@ START_TEST(test_daif_step_into_exception)
 	kt_vcpu_start(&vm, 0, g_svc);
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_svc_insn), 4), 0);
 	run_event(&vm, KVMDBG_STOP_BREAK, g_svc_insn);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_DAIF, 0);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, kt_svc_count), 1);
-	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PSTATE_DAIF, 0);
-	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PSTATE_MODE, PSTATE_EL1H);
+	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PS_DAIF, 0);
+	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PS_MODE_MASK, PS_MODE_EL1h);
 	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
 	kt_vm_destroy(&vm);
 }
@@ -809,16 +801,16 @@ static void expect_guest_brk_from(struct kt_vm *vm, const char *insn, uint32_t i
 	/* What the CPU itself would have written: EC 0x3c, IL, the immediate. */
 	ck_assert_uint_eq(esr, (uint64_t)EC_BRK64 << 26 | ESR_IL | imm);
 	ck_assert_uint_eq(kt_peek(vm, kt_brk_elr), kt_gva(vm, insn));
-	ck_assert_uint_eq(spsr & PSTATE_MODE, spsr_mode);
-	ck_assert_uint_eq(spsr & PSTATE_DAIF, spsr_daif);
+	ck_assert_uint_eq(spsr & PS_MODE_MASK, spsr_mode);
+	ck_assert_uint_eq(spsr & PS_DAIF, spsr_daif);
 	/* Through the vector of the EL it came from (both run with SP_EL1). */
-	ck_assert_uint_eq(kt_peek(vm, kt_brk_vec), spsr_mode == PSTATE_EL1H ? 0x200 : 0x400);
+	ck_assert_uint_eq(kt_peek(vm, kt_brk_vec), spsr_mode == PS_MODE_EL1h ? 0x200 : 0x400);
 }
 
 static void expect_guest_brk_handled(struct kt_vm *vm, const char *insn, uint32_t imm,
 				     uint64_t spsr_daif)
 {
-	expect_guest_brk_from(vm, insn, imm, PSTATE_EL1H, spsr_daif);
+	expect_guest_brk_from(vm, insn, imm, PS_MODE_EL1h, spsr_daif);
 }
 
 /* Without host debugging the guest's BRK never leaves the guest. */
@@ -833,7 +825,7 @@ START_TEST(test_guest_brk_native)
 	kt_run(&vm, 0, 0, &st);
 	ck_assert_msg(st.what == KT_DONE, "got %s", kt_describe(&vm, &st, d, sizeof(d)));
 	ck_assert_uint_eq(st.guests, 0);
-	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PS_DAIF);
 	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
 	kt_vm_destroy(&vm);
 }
@@ -853,12 +845,12 @@ START_TEST(test_guest_brk_reinjected)
 	/* Any host debugging will do; this breakpoint is never reached. */
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
 	st = run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_insn);
-	ck_assert_uint_eq(KA_ESR_EC(ka_last_esr(&vm, 0)), EC_BRK64);
+	ck_assert_uint_eq(ESR_EC(ka_last_esr(&vm, 0)), EC_BRK64);
 	ck_assert_uint_eq(ka_last_esr(&vm, 0) & 0xffff, 0x800);
 	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 0);
 	(void)st;
 	kt_expect_done(&vm, 0);
-	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PS_DAIF);
 	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
 	kt_vm_destroy(&vm);
 }
@@ -879,7 +871,7 @@ START_TEST(test_guest_brk_then_ours)
 	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 1);
 	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 0);
 	kt_expect_done(&vm, 0);
-	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PSTATE_DAIF);
+	expect_guest_brk_handled(&vm, g_brkg_insn, 0x800, PS_DAIF);
 	ck_assert_uint_eq(kt_peek(&vm, g_brkg_passed), 1);
 	kt_vm_destroy(&vm);
 }
@@ -896,7 +888,7 @@ START_TEST(test_guest_brk_our_imm)
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_loop_bp), 4), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_ours_insn);
 	kt_expect_done(&vm, 0);
-	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PSTATE_DAIF);
+	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PS_DAIF);
 	kt_vm_destroy(&vm);
 }
 END_TEST
@@ -917,7 +909,7 @@ START_TEST(test_sw_break_on_guest_brk)
 	ck_assert_uint_eq(kt_peek(&vm, kt_brk_count), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_brkg_ours_insn);
 	kt_expect_done(&vm, 0);
-	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PSTATE_DAIF);
+	expect_guest_brk_handled(&vm, g_brkg_ours_insn, OUR_BRK_IMM, PS_DAIF);
 	kt_vm_destroy(&vm);
 }
 END_TEST
@@ -933,11 +925,11 @@ START_TEST(test_guest_brk_el0)
 	kt_vcpu_start(&vm, 0, g_el0);
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_step), 4), 0);
 	run_event(&vm, KVMDBG_STOP_GUEST, g_el0_brk);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_MODE, 0);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_MODE_MASK, 0);
 	kt_expect_done(&vm, 0);
-	expect_guest_brk_from(&vm, g_el0_brk, 0x800, 0, PSTATE_DAIF);
+	expect_guest_brk_from(&vm, g_el0_brk, 0x800, 0, PS_DAIF);
 	/* Back at EL0 after the handler's eret. */
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PSTATE_MODE, 0);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_MODE_MASK, 0);
 	kt_vm_destroy(&vm);
 }
 END_TEST
@@ -955,10 +947,6 @@ TEST_SUITE_KVM(kvm_arm64_reinject)
 
 /* ---- the guest's own debug registers beside the host's (overlay) ---- */
 
-#define EC_BREAKPT_CUR 0x31
-#define EC_WATCHPT_CUR 0x35
-#define ESR_WNR        (1ull << 6)
-#define ESR_FSC_DEBUG  0x22ull /* IFSC / DFSC: debug exception */
 
 /* What the guest's handler recorded (tests/guest/arm64-guests.S, kt_dbg). */
 static uint64_t dbg_rec(const struct kt_vm *vm, const char *tab, unsigned int ec)
@@ -1136,7 +1124,7 @@ START_TEST(test_overlay_guest_own_debug)
 	ck_assert_uint_eq(esr_bp & ~0x1ffffffull, (uint64_t)EC_BREAKPT_CUR << 26 | ESR_IL);
 	ck_assert_uint_eq(esr_bp & 0x3f, ESR_FSC_DEBUG);
 	ck_assert_uint_eq(esr_wp & ~0x1ffffffull, (uint64_t)EC_WATCHPT_CUR << 26 | ESR_IL);
-	ck_assert_uint_eq(esr_wp & (ESR_WNR | 0x3f), ESR_WNR | ESR_FSC_DEBUG);
+	ck_assert_uint_eq(esr_wp & (ESR_ISS_WNR | 0x3f), ESR_ISS_WNR | ESR_FSC_DEBUG);
 	OV_EXPECT(&vm, 0u, 0u, 0u, 0u);
 
 	/* 1: the host attaches. The guest changed its registers while KVM ran
@@ -1411,8 +1399,6 @@ START_TEST(test_overlay_same_address)
 }
 END_TEST
 
-#define REG_X(n) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.regs[n]))
 
 /* g_ov with its variant flags: x19 keeps PSTATE.D masked, x18 has the guest
  * clear MDSCR_EL1 at the end of iteration 2. */

@@ -60,6 +60,7 @@
 #include "kvm-util.h"
 #include "kvmdbg-int.h"
 #ifdef __aarch64__
+#include "arch/arm64/regs.h"
 #include "kvm-util-arm64.h"
 #endif
 #include "test-common.h"
@@ -360,9 +361,6 @@ static void fail_detail(struct kt_vm *vm, unsigned int idx, uint32_t port, uint3
 
 #elif defined(__aarch64__)
 
-#define CORE_REG(name) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_VBAR_EL1 ARM64_SYS_REG(3, 0, 12, 0, 0)
 
 #define A_CODE    0x190000ull
 #define A_DATA    0x190800ull

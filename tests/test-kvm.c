@@ -33,12 +33,11 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvm-util.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
-#define DR6_B0 (1ull << 0)
-#define DR6_BS (1ull << 14)
 
 /* Library ioctls through kvmdbg_set_ioctl_hook(): counted, and failed once
  * on demand. */
@@ -1055,11 +1054,11 @@ START_TEST(test_reinject_db)
 
 		if (live) {
 			ck_assert_uint_eq(rip[0], kt_gva(&vm, g_guestdb_gbp));
-			ck_assert_msg(dr6[0] & DR6_B0, "dr6 %#llx", (unsigned long long)dr6[0]);
+			ck_assert_msg(dr6[0] & DR6_B(0), "dr6 %#llx", (unsigned long long)dr6[0]);
 		}
 		ck_assert_uint_eq(rip[t], kt_gva(&vm, g_guestdb_after_tf));
 		ck_assert_msg(dr6[t] & DR6_BS, "dr6 %#llx", (unsigned long long)dr6[t]);
-		ck_assert_msg(!(dr6[t] & DR6_B0), "dr6 %#llx", (unsigned long long)dr6[t]);
+		ck_assert_msg(!(dr6[t] & DR6_B(0)), "dr6 %#llx", (unsigned long long)dr6[t]);
 	}
 	if (!guests)
 		kt_note("the guest's own #DB never reached userspace here (%s): "

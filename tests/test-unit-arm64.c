@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/arm64/regs.h"
 #include "test-common.h"
 
 #define OPS (&kvmdbg_arm64_ops)
@@ -852,8 +853,6 @@ END_TEST
 
 /* ---- the guest's own registers (overlay sanitiser) ---- */
 
-#define MDSCR_MDE (1ull << 15)
-#define MDSCR_KDE (1ull << 13)
 #define BP_POOL   KVMDBG_POOL_BP
 #define WP_POOL   KVMDBG_POOL_WP
 

@@ -11,6 +11,8 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
 #include "hardening/fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
@@ -39,11 +41,11 @@ static void env_new_overlay(struct env *e, enum kvmdbg_arch arch, uint64_t featu
 			    enum kvmdbg_overlay overlay)
 {
 	struct kvmdbg_vm_opts o = {
-		.sz = sizeof(o), .mem = &fh_mem_ops, .features = features, .overlay = overlay};
+		.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features, .overlay = overlay};
 	const struct kvmdbg_host_ops *host = fake_host(arch);
 
 	memset(runs, 0, sizeof(runs));
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &e->vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &fh, &e->vm), 0);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
 		runs[i].exit_reason = KVM_EXIT_DEBUG;
@@ -79,7 +81,6 @@ static void x86_bp(int cpu, uint64_t pc)
 	fh.v[cpu].pc = pc;
 }
 
-#define DR6_BS (1ull << 14)
 
 static int enabled_slots(const struct fh_vcpu *f, unsigned int pool)
 {
@@ -192,23 +193,23 @@ START_TEST(test_vm_new_errors)
 	struct kvmdbg_mem_ops half = {.read = fh_mem_ops.read};
 	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
 
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, &fh, NULL), -EINVAL);
 	o.sz = 4;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	ck_assert_ptr_null(vm);
 	o.sz = sizeof(o);
 	o.overlay = 7;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	o.overlay = KVMDBG_OVERLAY_OFF;
 	o.mem = &half;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
 	o.mem = NULL;
 	fh.caps.guest_debug = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), -ENOTTY);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -ENOTTY);
 	fh.caps.guest_debug = 1;
 	/* An older, smaller opts struct (only sz and mem) is accepted. */
 	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), 0);
 	ck_assert_ptr_nonnull(vm);
 	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
 	ck_assert_int_eq(kvmdbg_vm_free(NULL), 0);
@@ -237,10 +238,10 @@ START_TEST(test_vm_opts_sized)
 	memset(&newer, 0, sizeof(newer));
 	newer.known.sz = sizeof(newer);
 	newer.future = 1;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), -E2BIG);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), -E2BIG);
 	ck_assert_ptr_null(vm);
 	newer.future = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), 0);
 	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
 
 	/* Result structs: a NULL or a too-small one is refused. */
@@ -353,7 +354,7 @@ START_TEST(test_sw_memory_failures)
 	{
 		struct kvmdbg_vm *vm;
 
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &fh, &vm), 0);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
 		kvmdbg_vm_free(vm);
 	}
@@ -417,7 +418,7 @@ START_TEST(test_sw_break_top_address)
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
 
 	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
-		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops};
+		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops, .mem_ctx = &fh};
 		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
 		uint64_t at = x86 ? UINT64_MAX : UINT64_MAX - 3;
 		unsigned int off = (unsigned int)(at - TOP_BASE), len = x86 ? 1 : 4;
@@ -429,7 +430,7 @@ START_TEST(test_sw_break_top_address)
 		for (unsigned int i = 0; i < sizeof(top_mem); i++)
 			top_mem[i] = (uint8_t)(0x90 + i);
 		memcpy(orig, top_mem, sizeof(orig));
-		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
 		for (int i = 0; i < 2; i++) {
 			ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
 			runs[i].exit_reason = KVM_EXIT_DEBUG;
@@ -495,14 +496,14 @@ END_TEST
  * the array for a free entry (valgrind: no invalid read). */
 START_TEST(test_points_array_full)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
 	struct env e;
 
 	fake_host(KVMDBG_ARCH_ARM64);
 	fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = KVMDBG_MAX_SLOTS;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
 	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
@@ -1281,7 +1282,6 @@ END_TEST
 
 /* ---- arm64 flows through the same generic code ---- */
 
-#define ESR_EC(ec) ((uint64_t)(ec) << 26 | 1ull << 25)
 
 static void arm64_exit(int cpu, uint64_t esr, uint64_t pc, uint64_t far)
 {
@@ -1303,7 +1303,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
 
-	arm64_exit(0, ESR_EC(0x30), 0x1000, 0);
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_uint_eq(ev.hits, 1u << 0);
@@ -1312,7 +1312,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(fh.v[0].mask_calls, 1);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
-	arm64_exit(0, ESR_EC(0x32), 0x1004, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(fh.v[0].restore_calls, 1);
@@ -1323,7 +1323,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	/* A load that touches the watched bytes: FAR anywhere in the access,
 	 * reported as is; the access has not happened, so resuming steps past
 	 * it with the watchpoint disarmed. */
-	arm64_exit(0, ESR_EC(0x34), 0x1010, 0x3000);
+	arm64_exit(0, ESR_FOR_EC(0x34), 0x1010, 0x3000);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
 	ck_assert_int_eq(ev.type, KVMDBG_WATCH_READ);
@@ -1334,7 +1334,7 @@ START_TEST(test_arm64_break_watch_stepover)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 0);
 	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
-	arm64_exit(0, ESR_EC(0x32), 0x1014, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1014, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
@@ -1363,25 +1363,25 @@ START_TEST(test_arm64_brk)
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, 4), 0);
-	arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
 
 	/* The guest's own BRK #0x800 (BUG) at one of our addresses is still
 	 * the guest's: the immediate tells. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	arm64_exit(0, ESR_EC(0x3c) | 0x800, 0x800, 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x800, 0x800, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	ck_assert_int_eq(fh.v[0].inject_calls, 1);
-	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | 0x800);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | 0x800);
 	ck_assert_uint_eq(fh.v[0].injected.pc, 0x800);
 	env_free(&e);
 	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
@@ -1423,7 +1423,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 			if (x86)
 				x86_bp(i, 0x800);
 			else
-				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1446,7 +1446,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
@@ -1457,7 +1457,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_db(1, 0x802, DR6_BS);
 		else
-			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1468,7 +1468,7 @@ START_TEST(test_sw_reinserted_while_lifted)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
@@ -1523,7 +1523,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -1538,7 +1538,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(1, 0x800, 1ull << s);
 		else
-			arm64_exit(1, ESR_EC(0x30), 0x800, 0);
+			arm64_exit(1, ESR_FOR_EC(0x30), 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1553,7 +1553,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
 		/* Now vCPU 0 catches it while vCPU 1 steps. */
@@ -1562,7 +1562,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(1, 0x802, DR6_BS);
 		else
-			arm64_exit(1, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1582,7 +1582,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_bp(0, 0x800);
 		else
-			arm64_exit(0, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		sets = fh.v[1].set_calls;
@@ -1594,7 +1594,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 		if (x86)
 			x86_db(0, 0x802, DR6_BS);
 		else
-			arm64_exit(0, ESR_EC(0x32), 0x804, 0);
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
@@ -1604,7 +1604,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 			if (x86)
 				x86_bp(i, 0x800);
 			else
-				arm64_exit(i, ESR_EC(0x3c) | 0x4b44, 0x800, 0);
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 		}
 		for (int i = 0; i < 2; i++)
@@ -1613,7 +1613,7 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 			if (x86)
 				x86_db(i, 0x802, DR6_BS);
 			else
-				arm64_exit(i, ESR_EC(0x32), 0x804, 0);
+				arm64_exit(i, ESR_FOR_EC(0x32), 0x804, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 		}
 		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
@@ -1651,7 +1651,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			if (x86)
 				x86_bp(0, at);
 			else
-				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
@@ -1664,7 +1664,7 @@ START_TEST(test_sw_break_on_guest_insn)
 			if (x86)
 				x86_bp(0, at);
 			else
-				arm64_exit(0, ESR_EC(0x3c) | a->sw_imm, at, 0);
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 			ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
@@ -1677,7 +1677,7 @@ START_TEST(test_sw_break_on_guest_insn)
 				ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
 						  KVMDBG_CTL_INJECT_BP);
 			} else {
-				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(0x3c) | a->sw_imm);
+				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | a->sw_imm);
 			}
 			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
 			ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
@@ -1686,7 +1686,7 @@ START_TEST(test_sw_break_on_guest_insn)
 				if (x86)
 					x86_db(0, 0x400, DR6_BS);
 				else
-					arm64_exit(0, ESR_EC(0x32), 0x400, 0);
+					arm64_exit(0, ESR_FOR_EC(0x32), 0x400, 0);
 				ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 				ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
 			}
@@ -1696,7 +1696,7 @@ START_TEST(test_sw_break_on_guest_insn)
 		if (x86)
 			x86_bp(1, at);
 		else
-			arm64_exit(1, ESR_EC(0x3c) | a->sw_imm, at, 0);
+			arm64_exit(1, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
 		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
 		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
@@ -1969,7 +1969,7 @@ START_TEST(test_overlay_api_errors)
 	no_regs = *fake_host(KVMDBG_ARCH_ARM64);
 	no_regs.read_guest_regs = NULL;
 	fh.caps.guest_state = 0;
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &vm), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &fh, &vm), -EOPNOTSUPP);
 }
 END_TEST
 

@@ -73,7 +73,7 @@ END_TEST
  */
 START_TEST(test_arm64_watch_steps_past)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	struct kvmdbg_vm *vm;
 	struct kvmdbg_vcpu *v;
 	struct kvm_run kr = {.exit_reason = KVM_EXIT_DEBUG};
@@ -81,7 +81,7 @@ START_TEST(test_arm64_watch_steps_past)
 	struct fh_vcpu *f = &fh.v[0];
 
 	fh_reset(KVMDBG_ARCH_ARM64);
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_new(vm, 0, &kr, &v), 0);
 	ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(v), 0);

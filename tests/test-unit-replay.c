@@ -20,21 +20,14 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
 #include "hardening/fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
 #define MEM_SIZE 0x10000
 
-#define RAW_DR6   0xffff0ff0ull /* nothing */
-#define DR6_B(n)  (1ull << (n))
-#define DR6_BD    (1ull << 13)
-#define DR6_BS    (1ull << 14)
-#define DR6_BT    (1ull << 15)
-#define DR6_BLD   (1ull << 11) /* positive polarity: raw bit 11 clear */
-#define DR6_RTM   (1ull << 16) /* positive polarity: raw bit 16 clear */
-#define DR7_RTM   (1ull << 11)
-#define DR7_GD    (1ull << 13)
 
 static struct kvm_run runs[2];
 
@@ -58,7 +51,7 @@ static const uint64_t x86_feature_sets[] = {
 
 static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .features = features};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features};
 
 	fh_reset(arch);
 	fh_mem_resize(MEM_SIZE);
@@ -66,14 +59,14 @@ static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
 	memset(&fh.guest, 0, sizeof(fh.guest));
 	if (arch == KVMDBG_ARCH_X86_64) {
 		fh.guest.nr[KVMDBG_POOL_BP] = 4;
-		fh.guest.dr6 = RAW_DR6;
+		fh.guest.dr6 = DR6_ACTIVE_LOW;
 		fh.guest.dr7 = 0x400;
 	} else {
 		fh.guest.nr[KVMDBG_POOL_BP] = 6;
 		fh.guest.nr[KVMDBG_POOL_WP] = 4;
 	}
 	memset(runs, 0, sizeof(runs));
-	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &e->vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e->vm), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, 0, &runs[0], &e->v), 0);
 	runs[0].exit_reason = KVM_EXIT_DEBUG;
 }
@@ -186,7 +179,7 @@ START_TEST(test_x86_stale_b_bits)
 		env_new(&e, KVMDBG_ARCH_X86_64, features);
 		no_f1_near(0x300);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-		x86_exit(1, 0x300, RAW_DR6 | stale, 0x400);
+		x86_exit(1, 0x300, DR6_ACTIVE_LOW | stale, 0x400);
 		ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 			      "features %#llx, stale %#llx, nothing armed: %s, injected %d",
 			      (unsigned long long)features, (unsigned long long)stale,
@@ -196,7 +189,7 @@ START_TEST(test_x86_stale_b_bits)
 		/* 2. Our step: BS with stale B bits is a step, nothing more. */
 		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-		x86_exit(1, 0x301, RAW_DR6 | DR6_BS | stale, 0x400);
+		x86_exit(1, 0x301, DR6_ACTIVE_LOW | DR6_BS | stale, 0x400);
 		ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 		ck_assert_msg(!inj, "features %#llx, BS | stale %#llx: injected dr6 %#llx",
 			      (unsigned long long)features, (unsigned long long)stale,
@@ -206,7 +199,7 @@ START_TEST(test_x86_stale_b_bits)
 		/* 3. Our breakpoint in slot 0 with stale bits of the others. */
 		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x400, 1), 0);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-		x86_exit(1, 0x400, RAW_DR6 | DR6_B(0) | (stale & ~1ull), 0x402);
+		x86_exit(1, 0x400, DR6_ACTIVE_LOW | DR6_B(0) | (stale & ~1ull), 0x402);
 		ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 		ck_assert_uint_eq(ev.hits, 1);
 		ck_assert_msg(!inj, "features %#llx, B0 ours | stale %#llx: injected dr6 %#llx",
@@ -215,7 +208,7 @@ START_TEST(test_x86_stale_b_bits)
 
 		/* The step past it, where it takes one (no RF). */
 		if (kvmdbg_vcpu_is_stepping(e.v)) {
-			x86_exit(1, 0x401, RAW_DR6 | DR6_BS | (stale & ~1ull), 0x400);
+			x86_exit(1, 0x401, DR6_ACTIVE_LOW | DR6_BS | (stale & ~1ull), 0x400);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 			ck_assert(!inj);
 		}
@@ -223,7 +216,7 @@ START_TEST(test_x86_stale_b_bits)
 		/* 4. The guest's own TF (we are not stepping): the guest gets
 		 * its #DB, with BS and without the stale B bits. */
 		no_f1_near(0x500);
-		x86_exit(1, 0x500, RAW_DR6 | DR6_BS | (stale & ~1ull), 0x402);
+		x86_exit(1, 0x500, DR6_ACTIVE_LOW | DR6_BS | (stale & ~1ull), 0x402);
 		ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 		ck_assert(inj);
 		ck_assert_uint_eq(fh.v[0].injected.exception, 1);
@@ -249,13 +242,13 @@ START_TEST(test_x86_guest_slot_enabled)
 	fh.guest.dr7 = 0x400 | 1ull << 4; /* L2, execution */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x600, RAW_DR6 | DR6_BS | DR6_B(2), 0x400);
+	x86_exit(1, 0x600, DR6_ACTIVE_LOW | DR6_BS | DR6_B(2), 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
 	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_B(2));
 	/* Its slot 2 enabled, the stale B1 beside it is not passed on. */
-	x86_exit(1, 0x600, RAW_DR6 | DR6_BS | DR6_B(2) | DR6_B(1), 0x400);
+	x86_exit(1, 0x600, DR6_ACTIVE_LOW | DR6_BS | DR6_B(2) | DR6_B(1), 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_B(2));
@@ -277,18 +270,18 @@ START_TEST(test_x86_bd)
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	/* The guest never set GD: a BD nobody asked for is not delivered. */
-	x86_exit(1, 0x700, RAW_DR6 | DR6_BD, 0x402);
+	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD, 0x402);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: BD with the guest's DR7.GD clear: %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
 	/* With stale B bits beside it: still nothing. */
-	x86_exit(1, 0x700, RAW_DR6 | DR6_BD | DR6_B(3) | DR6_B(2), 0x402);
+	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD | DR6_B(3) | DR6_B(2), 0x402);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: BD | B3 | B2: %s, injected %d", (unsigned long long)features,
 		      kvmdbg_stop_name(ev.kind), inj);
 	/* The guest set GD: its MOV DR faulted, it gets #DB with BD. */
 	fh.guest.dr7 = 0x400 | DR7_GD;
-	x86_exit(1, 0x700, RAW_DR6 | DR6_BD, 0x402);
+	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD, 0x402);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & DR6_BD, DR6_BD);
@@ -309,7 +302,7 @@ START_TEST(test_x86_bld)
 	env_new(&e, KVMDBG_ARCH_X86_64, features);
 	no_f1_near(0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x800, RAW_DR6 & ~DR6_BLD, 0x400);
+	x86_exit(1, 0x800, DR6_ACTIVE_LOW & ~DR6_BLD, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
 		      "features %#llx: BLD: %s, injected %d", (unsigned long long)features,
 		      kvmdbg_stop_name(ev.kind), inj);
@@ -320,7 +313,7 @@ START_TEST(test_x86_bld)
 	 * (stale B bits not passed on). */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x802, (RAW_DR6 & ~DR6_BLD) | DR6_BS | DR6_B(1), 0x400);
+	x86_exit(1, 0x802, (DR6_ACTIVE_LOW & ~DR6_BLD) | DR6_BS | DR6_B(1), 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (DR6_BLD | DR6_BS | 0xf), DR6_BLD);
@@ -329,7 +322,7 @@ START_TEST(test_x86_bld)
 	/* DR6.BT (bit 15, positive): a task switch into a TSS whose T bit the
 	 * guest set: its own, without the stale bits beside it. */
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x810, RAW_DR6 | DR6_BT | DR6_B(3), 0x400);
+	x86_exit(1, 0x810, DR6_ACTIVE_LOW | DR6_BT | DR6_B(3), 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (DR6_BT | DR6_BS | 0xf), DR6_BT);
@@ -350,21 +343,21 @@ START_TEST(test_x86_rtm)
 	no_f1_near(0x900);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x900, (RAW_DR6 & ~DR6_RTM) | DR6_BS, 0x400);
+	x86_exit(1, 0x900, (DR6_ACTIVE_LOW & ~DR6_RTM) | DR6_BS, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(!inj);
-	x86_exit(1, 0x901, (RAW_DR6 & ~DR6_RTM) | DR6_BS | DR6_B(2), 0x400);
+	x86_exit(1, 0x901, (DR6_ACTIVE_LOW & ~DR6_RTM) | DR6_BS | DR6_B(2), 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(!inj);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 0), 0);
 	/* Our breakpoint inside a transaction (DR7.RTM as we ran): ours. */
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x910, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(1, 0x910, (RAW_DR6 & ~DR6_RTM) | DR6_B(0), 0x402 | DR7_RTM);
+	x86_exit(1, 0x910, (DR6_ACTIVE_LOW & ~DR6_RTM) | DR6_B(0), 0x402 | DR7_RTM);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 	ck_assert(!inj);
 	/* A bare RTM bit, nothing else: not a reason either. */
-	x86_exit(1, 0x920, RAW_DR6 & ~DR6_RTM, 0x400);
+	x86_exit(1, 0x920, DR6_ACTIVE_LOW & ~DR6_RTM, 0x400);
 	no_f1_near(0x920);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: bare RTM: %s, injected %d", (unsigned long long)features,
@@ -392,7 +385,7 @@ START_TEST(test_x86_icebp)
 	/* SVM style: pc after the 0xf1. */
 	fh.icebp_on_insn = false;
 	put(0xa00, (const uint8_t[]){0x90, 0xf1, 0x90, 0x90}, 4);
-	x86_exit(1, 0xa02, RAW_DR6, 0x400);
+	x86_exit(1, 0xa02, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
 		      "features %#llx: ICEBP (SVM, pc after it): %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
@@ -403,7 +396,7 @@ START_TEST(test_x86_icebp)
 	/* An SVM host never reports the pc on it: 0xf1 at the pc is some
 	 * other instruction's byte (nothing was executed). */
 	put(0xa80, (const uint8_t[]){0x90, 0x90, 0xf1, 0x90}, 4);
-	x86_exit(1, 0xa82, RAW_DR6, 0x400);
+	x86_exit(1, 0xa82, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: SVM host, 0xf1 at the pc, not before: %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
@@ -411,7 +404,7 @@ START_TEST(test_x86_icebp)
 	/* VMX style: pc on the 0xf1; the guest's #DB comes after it. */
 	fh.icebp_on_insn = true;
 	put(0xb00, (const uint8_t[]){0x90, 0x90, 0xf1, 0x90}, 4);
-	x86_exit(1, 0xb02, RAW_DR6, 0x400);
+	x86_exit(1, 0xb02, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
 		      "features %#llx: ICEBP (VMX, pc on it): %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
@@ -421,7 +414,7 @@ START_TEST(test_x86_icebp)
 	ck_assert_uint_eq(fh.v[0].advance_calls, 1);
 	/* A VMX host never reports the pc after it. */
 	put(0xb80, (const uint8_t[]){0x90, 0xf1, 0x90, 0x90}, 4);
-	x86_exit(1, 0xb82, RAW_DR6, 0x400);
+	x86_exit(1, 0xb82, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: VMX host, 0xf1 before the pc: %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
@@ -430,12 +423,12 @@ START_TEST(test_x86_icebp)
 
 	/* The same DR6 where no 0xf1 is: nothing to deliver. */
 	no_f1_near(0xc00);
-	x86_exit(1, 0xc00, RAW_DR6, 0x400);
+	x86_exit(1, 0xc00, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: #DB with no cause and no ICEBP: %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
 	/* ... nor with only stale B bits. */
-	x86_exit(1, 0xc00, RAW_DR6 | DR6_B(1) | DR6_B(3), 0x400);
+	x86_exit(1, 0xc00, DR6_ACTIVE_LOW | DR6_B(1) | DR6_B(3), 0x400);
 	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 		      "features %#llx: stale B1 B3, no ICEBP: %s, injected %d",
 		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
@@ -456,16 +449,16 @@ START_TEST(test_x86_int3)
 	put(0xd00, (const uint8_t[]){0x90, 0xcc, 0x90, 0x90}, 4);
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	x86_exit(3, 0xd02, RAW_DR6, 0x400);
+	x86_exit(3, 0xd02, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 	ck_assert(!inj);
 	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0xd02, 0), 0);
 	ck_assert_uint_eq(fh.mem[0xd02], 0x90);
-	x86_exit(3, 0xd02, RAW_DR6, 0x400);
+	x86_exit(3, 0xd02, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
 	/* The guest's own INT3. */
-	x86_exit(3, 0xd01, RAW_DR6, 0x400);
+	x86_exit(3, 0xd01, DR6_ACTIVE_LOW, 0x400);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 	ck_assert(inj);
 	ck_assert_uint_eq(fh.v[0].injected.exception, 3);
@@ -477,16 +470,6 @@ END_TEST
  * arm64
  * ====================================================================== */
 
-#define ESR_IL      (1ull << 25)
-#define ESR_EC(ec)  ((uint64_t)(ec) << 26 | ESR_IL)
-#define ESR_WNR     (1ull << 6)
-#define EC_BKPT_LOW 0x30
-#define EC_BKPT_CUR 0x31
-#define EC_SS_LOW   0x32
-#define EC_SS_CUR   0x33
-#define EC_WP_LOW   0x34
-#define EC_WP_CUR   0x35
-#define EC_BRK64    0x3c
 
 static const uint64_t arm64_feature_sets[] = {
 	0,
@@ -513,8 +496,8 @@ START_TEST(test_arm64_esr_variants)
 
 	for (unsigned int lvl = 0; lvl < 2; lvl++)
 		for (unsigned int h = 0; h < 2; h++) {
-			uint64_t bk = ESR_EC(lvl ? EC_BKPT_CUR : EC_BKPT_LOW) | high[h];
-			uint64_t wp = ESR_EC(lvl ? EC_WP_CUR : EC_WP_LOW) | high[h];
+			uint64_t bk = ESR_FOR_EC(lvl ? EC_BREAKPT_CUR : EC_BREAKPT_LOW) | high[h];
+			uint64_t wp = ESR_FOR_EC(lvl ? EC_WATCHPT_CUR : EC_WATCHPT_LOW) | high[h];
 			struct kvmdbg_event ev;
 			struct env e;
 			bool inj;
@@ -528,26 +511,26 @@ START_TEST(test_arm64_esr_variants)
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 			ck_assert(!inj);
 			/* The step past it. */
-			a_exit(ESR_EC(EC_SS_CUR), 0x1004, 0);
+			a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1004, 0);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 			ck_assert(!inj);
 
 			/* A store inside the range (WnR): a write stop at FAR. */
-			a_exit(wp | ESR_WNR, 0x1010, 0x3004);
+			a_exit(wp | ESR_ISS_WNR, 0x1010, 0x3004);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
 			ck_assert_uint_eq(ev.data_addr, 0x3004);
 			ck_assert(!inj);
-			a_exit(ESR_EC(EC_SS_CUR), 0x1014, 0);
+			a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1014, 0);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 			ck_assert(!inj);
 
 			/* FAR outside anything watched (ours or the guest's):
 			 * nobody's. */
-			a_exit(wp | ESR_WNR, 0x1020, 0x5000);
+			a_exit(wp | ESR_ISS_WNR, 0x1020, 0x5000);
 			ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
 				      "features %#llx esr %#llx far 0x5000: %s, injected %d",
 				      (unsigned long long)features,
-				      (unsigned long long)(wp | ESR_WNR), kvmdbg_stop_name(ev.kind),
+				      (unsigned long long)(wp | ESR_ISS_WNR), kvmdbg_stop_name(ev.kind),
 				      inj);
 			ck_assert(!KVMDBG_STOP_IS_REPORTABLE(ev.kind) ||
 				  ev.kind == KVMDBG_STOP_WATCH);
@@ -585,7 +568,7 @@ START_TEST(test_arm64_esr_variants)
 				      "disabled: %s, injected %d",
 				      (unsigned long long)features, (unsigned long long)bk,
 				      kvmdbg_stop_name(ev.kind), inj);
-			a_exit(ESR_EC(lvl ? EC_SS_CUR : EC_SS_LOW) | high[h], 0x1004, 0);
+			a_exit(ESR_FOR_EC(lvl ? EC_SOFTSTP_CUR : EC_SOFTSTP_LOW) | high[h], 0x1004, 0);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 			ck_assert(!inj);
 			env_free(&e);
@@ -608,21 +591,21 @@ START_TEST(test_arm64_brk_variants)
 	put(0x2000, nop, 4);
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	a_exit(ESR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
+	a_exit(ESR_FOR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_BREAK);
 	ck_assert(!inj);
-	a_exit(ESR_EC(EC_SS_CUR), 0x2004, 0);
+	a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x2004, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
 	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x2000, 4), 0);
-	a_exit(ESR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
+	a_exit(ESR_FOR_EC(EC_BRK64) | kvmdbg_arm64_ops.sw_imm, 0x2000, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
 	/* The guest's own BRK #0x800. */
-	a_exit(ESR_EC(EC_BRK64) | 0x800, 0x2100, 0);
+	a_exit(ESR_FOR_EC(EC_BRK64) | 0x800, 0x2100, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 	ck_assert(inj);
-	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(EC_BRK64) | 0x800);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(EC_BRK64) | 0x800);
 	env_free(&e);
 }
 END_TEST
@@ -641,14 +624,14 @@ START_TEST(test_arm64_unasked_step)
 	env_new(&e, KVMDBG_ARCH_ARM64, features);
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	a_exit(ESR_EC(EC_SS_CUR), 0x1234, 0);
+	a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1234, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_GUEST);
 	ck_assert(inj);
-	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_EC(EC_SS_CUR));
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(EC_SOFTSTP_CUR));
 	/* Our step: never the guest's. */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	a_exit(ESR_EC(EC_SS_CUR), 0x1238, 0);
+	a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1238, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 	ck_assert(!inj);
 	env_free(&e);
@@ -674,14 +657,14 @@ START_TEST(test_arm64_watch_pingpong)
 	env_new(&e, KVMDBG_ARCH_ARM64, 0);
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
+	a_exit(ESR_FOR_EC(EC_WATCHPT_CUR) | ESR_ISS_WNR, 0x1010, 0x3000);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
 	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
 	/* Stopped at the store; the user adds an access watchpoint. The
 	 * replay's prepare began the step past the store: redo it. */
 	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x3000, 8), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
-	a_exit(ESR_EC(EC_WP_CUR) | ESR_WNR, 0x1010, 0x3000);
+	a_exit(ESR_FOR_EC(EC_WATCHPT_CUR) | ESR_ISS_WNR, 0x1010, 0x3000);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
 	ck_assert_int_eq(ev.type, KVMDBG_WATCH_ACCESS);
 	/* The resume from here: a step past the store, no watch slot armed. */
@@ -692,7 +675,7 @@ START_TEST(test_arm64_watch_pingpong)
 		      "the step past the store keeps %d watch slot(s) armed: the write "
 		      "watchpoint reported at this store fires again",
 		      slots);
-	a_exit(ESR_EC(EC_SS_CUR), 0x1014, 0);
+	a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1014, 0);
 	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
 	ck_assert(!inj);
 	env_free(&e);

@@ -13,19 +13,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/x86/regs.h"
 #include "test-common.h"
 
 #define ENABLE KVMDBG_X86_CTRL_ENABLE
 
 /* Raw DR6 with nothing to report, as KVM hands it to userspace. */
-#define DR6_IDLE 0xffff0ff0ull
-#define DR6_BD (1ull << 13)
-#define DR6_BS (1ull << 14)
-#define DR6_BT (1ull << 15)
-#define DR6_BLD (1ull << 11) /* active-low */
-#define DR6_RTM (1ull << 16) /* active-low */
-#define DR7_RTM (1ull << 11)
 
 #define MAX_TEST_LEN 40   /* lengths of the exhaustive windows */
 #define MAX_BRUTE_LEN 320 /* lengths of the random samples: up to ~40 pieces */
@@ -556,7 +550,7 @@ START_TEST(test_decode_each_slot)
 
 	all_exec(&hw);
 	for (unsigned int n = 0; n < 4; n++) {
-		struct kvmdbg_decoded d = decode(&hw, 1, DR6_IDLE | 1ull << n);
+		struct kvmdbg_decoded d = decode(&hw, 1, DR6_ACTIVE_LOW | 1ull << n);
 
 		ck_assert(d.recognised);
 		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n));
@@ -570,7 +564,7 @@ START_TEST(test_decode_each_slot)
 		ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	}
 	/* All four at once. */
-	ck_assert_uint_eq(decode(&hw, 1, DR6_IDLE | 0xf).hits, 0xf);
+	ck_assert_uint_eq(decode(&hw, 1, DR6_ACTIVE_LOW | 0xf).hits, 0xf);
 }
 END_TEST
 
@@ -588,7 +582,7 @@ START_TEST(test_decode_active_low)
 	ck_assert(!d.step);
 
 	/* Idle DR6: recognised #DB, but nothing in it. */
-	d = decode(&hw, 1, DR6_IDLE);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert(!d.step);
@@ -596,11 +590,11 @@ START_TEST(test_decode_active_low)
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 
 	/* Reserved bits, including the upper half, are ignored whatever they hold. */
-	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_IDLE | 0x2);
+	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_ACTIVE_LOW | 0x2);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 1));
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* Reserved bits 4-10 and 17-31 clear, reserved-0 bit 12 set: still just BS. */
-	d = decode(&hw, 1, (DR6_IDLE & ~0xfffe07f0ull) | 0x1000 | DR6_BS);
+	d = decode(&hw, 1, (DR6_ACTIVE_LOW & ~0xfffe07f0ull) | 0x1000 | DR6_BS);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
@@ -621,7 +615,7 @@ START_TEST(test_decode_disabled_slots)
 	hw.slot[KVMDBG_POOL_BP][3].start = 0x3000;
 	hw.slot[KVMDBG_POOL_BP][3].len = 1;
 
-	d = decode(&hw, 1, DR6_IDLE | 0xf);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0xf);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0) |
 				  KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 2));
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xa); /* B1 | B3: candidate guest bits */
@@ -629,7 +623,7 @@ START_TEST(test_decode_disabled_slots)
 	ck_assert_int_eq(d.write, 1);
 
 	/* Only bits of disabled slots: no hit at all. */
-	d = decode(&hw, 1, DR6_IDLE | 0x2);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0x2);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0x2);
@@ -638,7 +632,7 @@ START_TEST(test_decode_disabled_slots)
 
 	/* Nothing enabled: every B bit is someone else's. */
 	memset(&hw, 0, sizeof(hw));
-	d = decode(&hw, 1, DR6_IDLE | 0xf);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0xf);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xf);
 }
@@ -651,19 +645,19 @@ START_TEST(test_decode_step_and_hit)
 
 	all_exec(&hw);
 	/* BS alone. */
-	d = decode(&hw, 1, DR6_IDLE | DR6_BS);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BS);
 	ck_assert(d.recognised);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* A step that lands on a breakpoint reports both. */
-	d = decode(&hw, 1, DR6_IDLE | DR6_BS | 0x4);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BS | 0x4);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 2));
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* BS + a B bit of a disabled slot. */
 	hw.slot[KVMDBG_POOL_BP][1].ctrl = 0;
-	d = decode(&hw, 1, DR6_IDLE | DR6_BS | 0x2);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BS | 0x2);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0x2);
@@ -676,13 +670,13 @@ START_TEST(test_decode_bd)
 	struct kvmdbg_decoded d;
 
 	all_exec(&hw);
-	d = decode(&hw, 1, DR6_IDLE | DR6_BD);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BD);
 	ck_assert(d.recognised);
 	ck_assert(d.dbg_access);
 	ck_assert(!d.step);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
-	d = decode(&hw, 1, DR6_IDLE | DR6_BD | DR6_BS | 0x1);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BD | DR6_BS | 0x1);
 	ck_assert(d.dbg_access);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 1);
@@ -699,11 +693,11 @@ START_TEST(test_decode_other_bits)
 	 * RTM is active-low: bit 16 clear means "inside an RTM region", which
 	 * the CPU can only report with DR7.RTM (bit 11) set.
 	 */
-	d = decode_dr7(&hw, 1, (DR6_IDLE & ~DR6_RTM) | 0x1, 0x4ff | DR7_RTM);
+	d = decode_dr7(&hw, 1, (DR6_ACTIVE_LOW & ~DR6_RTM) | 0x1, 0x4ff | DR7_RTM);
 	ck_assert_uint_eq(d.hits, 1);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_RTM);
 	ck_assert(!d.guest_only); /* RTM only comes with another cause */
-	d = decode_dr7(&hw, 1, DR6_IDLE | DR6_RTM | 0x1, 0x4ff | DR7_RTM);
+	d = decode_dr7(&hw, 1, DR6_ACTIVE_LOW | DR6_RTM | 0x1, 0x4ff | DR7_RTM);
 	ck_assert_uint_eq(d.hits, 1);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/*
@@ -718,19 +712,19 @@ START_TEST(test_decode_other_bits)
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 	/* Bus-lock detect (bit 11) is active-low too. */
-	d = decode(&hw, 1, DR6_IDLE & ~DR6_BLD);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW & ~DR6_BLD);
 	ck_assert(d.recognised);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_BLD);
 	ck_assert(d.guest_only && !d.causeless);
 	/* BT (task switch) is positive. */
-	d = decode(&hw, 1, DR6_IDLE | DR6_BT);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | DR6_BT);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, DR6_BT);
 	ck_assert(d.guest_only);
 	ck_assert(!d.step);
 	/* All together, with a disabled slot's B bit. */
 	hw.slot[KVMDBG_POOL_BP][3].ctrl = 0;
-	d = decode_dr7(&hw, 1, ((DR6_IDLE | DR6_BT | DR6_BS | 0x9) & ~(DR6_RTM | DR6_BLD)),
+	d = decode_dr7(&hw, 1, ((DR6_ACTIVE_LOW | DR6_BT | DR6_BS | 0x9) & ~(DR6_RTM | DR6_BLD)),
 		       0x4ff | DR7_RTM);
 	ck_assert(d.step);
 	ck_assert_uint_eq(d.hits, 1);
@@ -750,30 +744,30 @@ START_TEST(test_decode_watch)
 	put_slot(&hw, 3, KVMDBG_WATCH_WRITE, 0x2008, 2);
 
 	/* Write slot: write = 1. */
-	d = decode(&hw, 1, DR6_IDLE | 0x4);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0x4);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 2));
 	ck_assert_uint_eq(d.data_addr, 0x2004);
 	ck_assert_int_eq(d.write, 1);
 	/* Access slot: x86 cannot tell a read from a write. */
-	d = decode(&hw, 1, DR6_IDLE | 0x2);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0x2);
 	ck_assert_uint_eq(d.data_addr, 0x3000);
 	ck_assert_int_eq(d.write, -1);
 	/* Execution breakpoint only: no data address. */
-	d = decode(&hw, 1, DR6_IDLE | 0x1);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0x1);
 	ck_assert_uint_eq(d.hits, 1);
 	ck_assert_uint_eq(d.data_addr, 0);
 	ck_assert_int_eq(d.write, -1);
 	/* Several: the first hit watch slot in slot order, after an exec hit. */
-	d = decode(&hw, 1, DR6_IDLE | 0xd);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0xd);
 	ck_assert_uint_eq(d.hits, 0xd);
 	ck_assert_uint_eq(d.data_addr, 0x2004);
 	ck_assert_int_eq(d.write, 1);
-	d = decode(&hw, 1, DR6_IDLE | 0xe);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0xe);
 	ck_assert_uint_eq(d.data_addr, 0x3000);
 	ck_assert_int_eq(d.write, -1);
 	/* A disabled watch slot's B bit does not provide the data address. */
 	hw.slot[KVMDBG_POOL_BP][1].ctrl = 0;
-	d = decode(&hw, 1, DR6_IDLE | 0xa);
+	d = decode(&hw, 1, DR6_ACTIVE_LOW | 0xa);
 	ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 3));
 	ck_assert_uint_eq(d.data_addr, 0x2008);
 	ck_assert_int_eq(d.write, 1);
@@ -799,7 +793,7 @@ START_TEST(test_decode_multi_piece_watch)
 		hw.slot[KVMDBG_POOL_BP][i].len = p[i].len;
 	}
 	for (int i = 0; i < n; i++) {
-		struct kvmdbg_decoded d = decode(&hw, 1, DR6_IDLE | 1ull << i);
+		struct kvmdbg_decoded d = decode(&hw, 1, DR6_ACTIVE_LOW | 1ull << i);
 
 		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(KVMDBG_POOL_BP, i));
 		ck_assert_uint_eq(d.data_addr, p[i].start);
@@ -816,7 +810,7 @@ START_TEST(test_decode_bp_and_unknown)
 
 	all_exec(&hw);
 	/* #BP: a software breakpoint; DR6 is irrelevant to it. */
-	d = decode(&hw, 3, DR6_IDLE | 0xf | DR6_BS);
+	d = decode(&hw, 3, DR6_ACTIVE_LOW | 0xf | DR6_BS);
 	ck_assert(d.recognised);
 	ck_assert(d.swbp);
 	ck_assert(d.swbp_our_kind); /* every INT3 may be ours */
@@ -828,7 +822,7 @@ START_TEST(test_decode_bp_and_unknown)
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0);
 
 	for (unsigned int i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-		d = decode(&hw, others[i], DR6_IDLE | 0xf | DR6_BS);
+		d = decode(&hw, others[i], DR6_ACTIVE_LOW | 0xf | DR6_BS);
 		ck_assert(!d.recognised);
 		ck_assert(!d.swbp);
 		ck_assert(!d.step);
@@ -854,7 +848,7 @@ START_TEST(test_decode_ignores_other_pools)
 		hw.slot[KVMDBG_POOL_BP][n].ctrl = ENABLE;
 	for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++)
 		hw.slot[KVMDBG_POOL_WP][n].ctrl = ENABLE | 0x1;
-	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_IDLE | 0xf);
+	d = decode(&hw, 1, 0xffffffff00000000ull | DR6_ACTIVE_LOW | 0xf);
 	ck_assert_uint_eq(d.hits, 0);
 	ck_assert_uint_eq(d.raw.x86.dr6_other, 0xf);
 }

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hooks every arch backend implements.
- *
- * Two tables per arch:
- *  - struct kvmdbg_arch_ops: portable logic (encoding, range cover, exit
- *    decoding). Built and unit-tested on every host for every arch, so no
- *    <asm/kvm.h> type appears here: exits come in as struct kvmdbg_exit and
- *    hardware state goes out as struct kvmdbg_hwstate.
- *  - struct kvmdbg_host_ops (lib/kvmdbg-int.h): the ioctl glue, built only
- *    for the host arch (lib/arch/<arch>/kvm.c), replaceable by a fake KVM
- *    in tests.
+ * The portable part of the backend contract: struct kvmdbg_arch_ops and its
+ * types (encoding, range cover, exit decoding), built and unit-tested on
+ * every host for every arch, so no <asm/kvm.h> type appears here: exits come
+ * in as struct kvmdbg_exit and hardware state goes out as struct
+ * kvmdbg_hwstate. Include lib/arch/backend.h, which declares everything a
+ * backend provides (this, the host ops, the micro-VM hooks, the verified
+ * probe's checks).
  */
 #ifndef KVMDBG_ARCH_H
 #define KVMDBG_ARCH_H

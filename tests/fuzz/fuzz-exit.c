@@ -81,7 +81,7 @@ static void fuzz_decode(const struct kvmdbg_arch_ops *a, struct fin *in)
 
 static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	static struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	static struct kvmdbg_slots slots;
 	struct kvmdbg_vm *vm;
@@ -92,7 +92,7 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 	fh_reset(arch);
 	o.features = fin_u8(in) & 1 ? KVMDBG_FEAT_VERIFIED | (fin_u8(in) & 1 ? KVMDBG_FEAT_RF_RESUME : 0) : 0;
 	o.allow_overcover = fin_u8(in) & 1;
-	if (kvmdbg_vm_new_host(-1, &o, fh_host(), &vm))
+	if (kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &vm))
 		abort();
 	if (kvmdbg_vcpu_new(vm, 0, &run, &v))
 		abort();

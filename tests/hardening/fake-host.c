@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
 #include "fake-host.h"
 
 struct fh_state fh;
-
-static uint8_t mem_buf[FH_MEM_MAX], orig_buf[FH_MEM_MAX];
 
 const char *const fh_site_names[FH_NR_SITES] = {
 	[FH_PROBE] = "probe",
@@ -25,17 +25,17 @@ const char *const fh_site_names[FH_NR_SITES] = {
 };
 
 /* Count a fallible call; the armed one fails. */
-static int fault(enum fh_site site)
+static int fault(struct fh_state *s, enum fh_site site)
 {
-	fh.site_calls[site]++;
-	fh.calls++;
-	if (!fh.fail_at)
+	s->site_calls[site]++;
+	s->calls++;
+	if (!s->fail_at)
 		return 0;
-	if (fh.fail_one_site ? site != fh.fail_site || ++fh.fail_site_calls != fh.fail_at
-			     : fh.calls != fh.fail_at)
+	if (s->fail_one_site ? site != s->fail_site || ++s->fail_site_calls != s->fail_at
+			     : s->calls != s->fail_at)
 		return 0;
-	fh.failed_site = (int)site;
-	return -fh.fail_errno;
+	s->failed_site = (int)site;
+	return -s->fail_errno;
 }
 
 void fh_fault_arm(unsigned long nth, int err)
@@ -55,46 +55,56 @@ void fh_fault_arm_site(enum fh_site site, unsigned long nth, int err)
 	fh.fail_site_calls = 0;
 }
 
-void fh_mem_resize(size_t size)
+void fh_state_mem_resize(struct fh_state *s, size_t size)
 {
 	if (size > FH_MEM_MAX)
 		size = FH_MEM_MAX;
 	for (size_t i = 0; i < size; i++)
-		fh.mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 175, 431, ... */
-	memcpy(fh.orig, fh.mem, size);
-	fh.mem_size = size;
+		s->mem[i] = (uint8_t)(i * 7 + 3); /* 0xcc at i = 175, 431, ... */
+	memcpy(s->orig, s->mem, size);
+	s->mem_size = size;
+}
+
+void fh_mem_resize(size_t size)
+{
+	fh_state_mem_resize(&fh, size);
+}
+
+void fh_state_reset(struct fh_state *s, enum kvmdbg_arch arch)
+{
+	memset(s, 0, sizeof(*s));
+	s->arch = arch;
+	s->failed_site = -1;
+	s->mem = s->mem_buf;
+	s->orig = s->orig_buf;
+	fh_state_mem_resize(s, FH_MEM_SIZE);
+	for (int i = 0; i < FH_MAX_VCPUS; i++)
+		s->v[i].daif = PS_DAIF;
+
+	s->caps.sz = sizeof(s->caps);
+	s->caps.arch = arch;
+	s->caps.guest_debug = 1;
+	s->caps.single_step = s->caps.sw_breakpoints = s->caps.hw_debug = 1;
+	s->caps.guest_state = 1;
+	s->guest.nr[KVMDBG_POOL_BP] = arch == KVMDBG_ARCH_X86_64 ? 4 : 6;
+	s->guest.nr[KVMDBG_POOL_WP] = arch == KVMDBG_ARCH_X86_64 ? 0 : 4;
+	s->guest.dr6 = DR6_ACTIVE_LOW;
+	s->guest.dr7 = DR7_FIXED_1;
+	if (arch == KVMDBG_ARCH_X86_64) {
+		s->caps.hw_breakpoints = s->caps.hw_watchpoints = 4;
+		s->caps.shared_slots = 1;
+		s->caps.block_irq = s->caps.inject_db = s->caps.inject_bp = 1;
+		s->caps.max_watch_len = 8;
+	} else {
+		s->caps.hw_breakpoints = 6;
+		s->caps.hw_watchpoints = 4;
+		s->caps.max_watch_len = 1ull << 31;
+	}
 }
 
 void fh_reset(enum kvmdbg_arch arch)
 {
-	memset(&fh, 0, sizeof(fh));
-	fh.arch = arch;
-	fh.failed_site = -1;
-	fh.mem = mem_buf;
-	fh.orig = orig_buf;
-	fh_mem_resize(FH_MEM_SIZE);
-	for (int i = 0; i < FH_MAX_VCPUS; i++)
-		fh.v[i].daif = 0x3c0;
-
-	fh.caps.sz = sizeof(fh.caps);
-	fh.caps.arch = arch;
-	fh.caps.guest_debug = 1;
-	fh.caps.single_step = fh.caps.sw_breakpoints = fh.caps.hw_debug = 1;
-	fh.caps.guest_state = 1;
-	fh.guest.nr[KVMDBG_POOL_BP] = arch == KVMDBG_ARCH_X86_64 ? 4 : 6;
-	fh.guest.nr[KVMDBG_POOL_WP] = arch == KVMDBG_ARCH_X86_64 ? 0 : 4;
-	fh.guest.dr6 = 0xffff0ff0ull;
-	fh.guest.dr7 = 0x400;
-	if (arch == KVMDBG_ARCH_X86_64) {
-		fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = 4;
-		fh.caps.shared_slots = 1;
-		fh.caps.block_irq = fh.caps.inject_db = fh.caps.inject_bp = 1;
-		fh.caps.max_watch_len = 8;
-	} else {
-		fh.caps.hw_breakpoints = 6;
-		fh.caps.hw_watchpoints = 4;
-		fh.caps.max_watch_len = 1ull << 31;
-	}
+	fh_state_reset(&fh, arch);
 }
 
 bool fh_mem_is_orig(void)
@@ -106,31 +116,31 @@ bool fh_mem_is_orig(void)
 
 static int mem_read(void *ctx, uint64_t gva, void *buf, size_t len)
 {
-	int r = fault(FH_MEM_READ);
+	struct fh_state *s = ctx;
+	int r = fault(s, FH_MEM_READ);
 
-	(void)ctx;
 	if (r)
 		return r;
-	if (gva > fh.mem_size || len > fh.mem_size - gva)
+	if (gva > s->mem_size || len > s->mem_size - gva)
 		return -EFAULT;
-	memcpy(buf, fh.mem + gva, len);
+	memcpy(buf, s->mem + gva, len);
 	return 0;
 }
 
 static int mem_write(void *ctx, uint64_t gva, const void *buf, size_t len)
 {
-	int r = fault(FH_MEM_WRITE);
+	struct fh_state *s = ctx;
+	int r = fault(s, FH_MEM_WRITE);
 
-	(void)ctx;
-	if (gva > fh.mem_size || len > fh.mem_size - gva)
+	if (gva > s->mem_size || len > s->mem_size - gva)
 		return -EFAULT;
 	if (r) {
 		/* A write that failed half-way. */
-		if (fh.fail_partial && len)
-			memcpy(fh.mem + gva, buf, 1);
+		if (s->fail_partial && len)
+			memcpy(s->mem + gva, buf, 1);
 		return r;
 	}
-	memcpy(fh.mem + gva, buf, len);
+	memcpy(s->mem + gva, buf, len);
 	return 0;
 }
 
@@ -138,38 +148,40 @@ const struct kvmdbg_mem_ops fh_mem_ops = {.read = mem_read, .write = mem_write};
 
 /* ---- host ops ---- */
 
-static struct fh_vcpu *vcpu(int fd)
+static struct fh_vcpu *vcpu(struct fh_state *s, int fd)
 {
-	return fd >= 0 && fd < FH_MAX_VCPUS ? &fh.v[fd] : NULL;
+	return fd >= 0 && fd < FH_MAX_VCPUS ? &s->v[fd] : NULL;
 }
 
 /* A fallible call at site on vCPU fd: counted (and maybe failed) first,
  * then *v; -EBADF for an unknown fd, else the injected error or 0. */
-static int enter(int fd, enum fh_site site, struct fh_vcpu **v)
+static int enter(struct fh_state *s, int fd, enum fh_site site, struct fh_vcpu **v)
 {
-	int r = fault(site);
+	int r = fault(s, site);
 
-	*v = vcpu(fd);
+	*v = vcpu(s, fd);
 	return *v ? r : -EBADF;
 }
 
-static int probe(int fd, struct kvmdbg_caps *c)
+static int probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
-	int r = fault(FH_PROBE);
+	struct fh_state *s = ctx;
+	int r = fault(s, FH_PROBE);
 	size_t sz = c->sz;
 
 	(void)fd;
 	if (r)
 		return r;
-	memcpy(c, &fh.caps, sizeof(*c));
+	memcpy(c, &s->caps, sizeof(*c));
 	c->sz = sz;
 	return 0;
 }
 
-static int set_guest_debug(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_SET_GUEST_DEBUG, &v);
+	int r = enter(s, fd, FH_SET_GUEST_DEBUG, &v);
 
 	if (r)
 		return r;
@@ -179,17 +191,18 @@ static int set_guest_debug(int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw
 	return 0;
 }
 
-static int read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int read_exit(void *ctx, int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
 {
-	struct fh_vcpu *v = vcpu(fd);
+	struct fh_state *s = ctx;
+	struct fh_vcpu *v = vcpu(s, fd);
 	int r;
 
 	(void)run;
 	if (!v)
 		return -EBADF;
 	/* x86 reads the exit from kvm_run alone: no ioctl, nothing to fail. */
-	if (fh.arch == KVMDBG_ARCH_ARM64) {
-		r = fault(FH_READ_EXIT);
+	if (s->arch == KVMDBG_ARCH_ARM64) {
+		r = fault(s, FH_READ_EXIT);
 		if (r)
 			return r;
 	}
@@ -197,10 +210,11 @@ static int read_exit(int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
 	return 0;
 }
 
-static int get_pc(int fd, uint64_t *pc)
+static int get_pc(void *ctx, int fd, uint64_t *pc)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_GET_PC, &v);
+	int r = enter(s, fd, FH_GET_PC, &v);
 
 	if (r)
 		return r;
@@ -208,10 +222,11 @@ static int get_pc(int fd, uint64_t *pc)
 	return 0;
 }
 
-static int set_rf(int fd)
+static int set_rf(void *ctx, int fd)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_SET_RF, &v);
+	int r = enter(s, fd, FH_SET_RF, &v);
 
 	if (r)
 		return r;
@@ -220,10 +235,11 @@ static int set_rf(int fd)
 	return 0;
 }
 
-static int mask_irqs(int fd, uint64_t *saved)
+static int mask_irqs(void *ctx, int fd, uint64_t *saved)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_MASK_IRQS, &v);
+	int r = enter(s, fd, FH_MASK_IRQS, &v);
 
 	if (r)
 		return r;
@@ -234,10 +250,11 @@ static int mask_irqs(int fd, uint64_t *saved)
 	return 0;
 }
 
-static int restore_irqs(int fd, uint64_t saved)
+static int restore_irqs(void *ctx, int fd, uint64_t saved)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_RESTORE_IRQS, &v);
+	int r = enter(s, fd, FH_RESTORE_IRQS, &v);
 
 	if (r)
 		return r;
@@ -248,43 +265,48 @@ static int restore_irqs(int fd, uint64_t saved)
 	return 0;
 }
 
-static int inject(int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+static int inject(void *ctx, int fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_INJECT, &v);
+	int r = enter(s, fd, FH_INJECT, &v);
 
 	*ctl = 0;
 	if (r)
 		return r;
 	v->inject_calls++;
 	v->injected = *ri;
-	if (fh.arch == KVMDBG_ARCH_X86_64)
+	if (s->arch == KVMDBG_ARCH_X86_64)
 		*ctl = ri->exception == 3 ? KVMDBG_CTL_INJECT_BP : KVMDBG_CTL_INJECT_DB;
 	return 0;
 }
 
-static int read_guest_regs(int fd, struct kvmdbg_guest_regs *g)
+static int read_guest_regs(void *ctx, int fd, struct kvmdbg_guest_regs *g)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_READ_GUEST_REGS, &v);
+	int r = enter(s, fd, FH_READ_GUEST_REGS, &v);
 
 	if (r)
 		return r;
-	fh.guest_reads++;
+	s->guest_reads++;
 	v->guest_reads++;
-	*g = fh.guest;
+	*g = s->guest;
 	return 0;
 }
 
-static bool icebp_exit_on_insn(void)
+static bool icebp_exit_on_insn(void *ctx)
 {
-	return fh.icebp_on_insn;
+	const struct fh_state *s = ctx;
+
+	return s->icebp_on_insn;
 }
 
-static int advance_pc(int fd, unsigned int len)
+static int advance_pc(void *ctx, int fd, unsigned int len)
 {
+	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(fd, FH_ADVANCE_PC, &v);
+	int r = enter(s, fd, FH_ADVANCE_PC, &v);
 
 	if (r)
 		return r;
@@ -331,19 +353,25 @@ static const struct kvmdbg_host_ops host_arm64 = {
 	.read_guest_regs = read_guest_regs,
 };
 
+const struct kvmdbg_host_ops *fh_state_host(const struct fh_state *s)
+{
+	if (s->arch == KVMDBG_ARCH_ARM64)
+		return &host_arm64;
+	return s->no_rf_op ? &host_x86_no_rf : &host_x86;
+}
+
 const struct kvmdbg_host_ops *fh_host(void)
 {
-	if (fh.arch == KVMDBG_ARCH_ARM64)
-		return &host_arm64;
-	return fh.no_rf_op ? &host_x86_no_rf : &host_x86;
+	return fh_state_host(&fh);
 }
 
 bool fh_swbp_unreadable(const struct kvmdbg_exit *ex, bool x86)
 {
-	uint32_t ec = (uint32_t)(ex->esr >> 26) & 0x3f;
+	uint32_t ec = (uint32_t)ESR_EC(ex->esr);
 	/* arm64: only our own immediate needs a look at memory. */
-	bool swbp = x86 ? ex->exception == 3
-			: (ec == 0x3c || ec == 0x38) && (ex->esr & 0xffff) == kvmdbg_arm64_ops.sw_imm;
+	bool swbp = x86 ? ex->exception == X86_VEC_BP :
+			  (ec == EC_BRK64 || ec == EC_BKPT32) &&
+				    (ex->esr & ESR_ISS_COMMENT) == kvmdbg_arm64_ops.sw_imm;
 
 	return swbp && (ex->pc >= fh.mem_size || fh.mem_size - ex->pc < (x86 ? 1 : 4));
 }

@@ -8,8 +8,12 @@
  * host op or a memory callback, or the nth call of one of them) with a
  * chosen errno.
  *
- * No Check in here: the fuzz targets link it too. One global instance (the
- * host ops only get an fd); vCPU fds are indices 0..FH_MAX_VCPUS-1.
+ * No Check in here: the fuzz targets link it too. The host ops and memory
+ * callbacks work on the struct fh_state passed as their ctx (the host ctx
+ * of kvmdbg_vm_new_host(), the mem_ctx of the VM options), so there can be
+ * any number of fakes; the fh_* functions without a state argument work on
+ * the default one, fh, which the tests use. vCPU fds are indices
+ * 0..FH_MAX_VCPUS-1.
  */
 #ifndef KVMDBG_TEST_FAKE_HOST_H
 #define KVMDBG_TEST_FAKE_HOST_H
@@ -68,9 +72,10 @@ struct fh_state {
 	unsigned int guest_reads;
 	struct fh_vcpu v[FH_MAX_VCPUS];
 	/* Guest memory: mem_size bytes at mem, their original bytes at orig
-	 * (static buffers of FH_MEM_MAX bytes). */
+	 * (mem_buf and orig_buf). */
 	uint8_t *mem, *orig;
 	size_t mem_size;
+	uint8_t mem_buf[FH_MEM_MAX], orig_buf[FH_MEM_MAX];
 	/* Fault injection: the fail_at-th fallible call (1-based, counted from
 	 * the last fh_fault_arm()) returns -fail_errno; after
 	 * fh_fault_arm_site(), the fail_at-th call of fail_site. */
@@ -85,17 +90,22 @@ struct fh_state {
 	unsigned long site_calls[FH_NR_SITES];
 };
 
+/* The default fake, what the fh_* functions without a state argument use. */
 extern struct fh_state fh;
+/* Guest memory callbacks: their ctx (mem_ctx) is the struct fh_state. */
 extern const struct kvmdbg_mem_ops fh_mem_ops;
 extern const char *const fh_site_names[FH_NR_SITES];
 
 /* Reset everything: arch caps as a typical host, FH_MEM_SIZE bytes of memory
  * in a fixed pattern (which contains some 0xcc bytes, like real code), no
  * faults armed. */
+void fh_state_reset(struct fh_state *s, enum kvmdbg_arch arch);
 void fh_reset(enum kvmdbg_arch arch);
 /* After fh_reset(): size bytes of memory (<= FH_MEM_MAX), the same pattern. */
+void fh_state_mem_resize(struct fh_state *s, size_t size);
 void fh_mem_resize(size_t size);
-/* The fake host ops of fh.arch. */
+/* The fake host ops of s->arch (their ctx is s). */
+const struct kvmdbg_host_ops *fh_state_host(const struct fh_state *s);
 const struct kvmdbg_host_ops *fh_host(void);
 /* Fail the nth next fallible call (1 = the next) with -err; 0 disarms. */
 void fh_fault_arm(unsigned long nth, int err);

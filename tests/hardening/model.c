@@ -7,6 +7,8 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
 #include "fake-host.h"
 #include "model.h"
 
@@ -14,11 +16,6 @@
 #define MAXP 64    /* model points of each kind */
 #define LOGN 12    /* operations kept for failure messages */
 
-#define DR6_FIXED 0xffff0ff0ull
-#define DR6_BS (1ull << 14)
-#define EC(x) ((uint64_t)(x) << 26)
-#define ESR_IL (1ull << 25)
-#define ESR_WNR (1ull << 6)
 #define ARM64_OUR_IMM 0x4b44u
 
 struct mhw {
@@ -785,10 +782,10 @@ static bool op_exit(struct ctx *c, int i)
 		ex->pc = pick_exec_addr(c);
 		if (x86) {
 			ex->exception = 1;
-			ex->dr6 = DR6_FIXED | DR6_BS;
+			ex->dr6 = DR6_ACTIVE_LOW | DR6_BS;
 			ex->dr7 = 0x400;
 		} else {
-			ex->esr = EC(0x32) | ESR_IL;
+			ex->esr = ESR_FOR_EC(EC_SOFTSTP_LOW);
 		}
 		break;
 	case GEN_HW: {
@@ -804,7 +801,7 @@ static bool op_exit(struct ctx *c, int i)
 			bool exec = (hs->ctrl & 3) == 0;
 
 			ex->exception = 1;
-			ex->dr6 = DR6_FIXED | (1ull << p->slot);
+			ex->dr6 = DR6_ACTIVE_LOW | (1ull << p->slot);
 			ex->dr7 = 0x400;
 			if (stepping && pick(c, 2)) {
 				ex->dr6 |= DR6_BS;
@@ -812,13 +809,13 @@ static bool op_exit(struct ctx *c, int i)
 			}
 			ex->pc = exec ? hs->value : pick_exec_addr(c);
 		} else if (p->pool == KVMDBG_POOL_BP) {
-			ex->esr = EC(0x30) | ESR_IL;
+			ex->esr = ESR_FOR_EC(EC_BREAKPT_LOW);
 			ex->pc = hs->value;
 		} else {
 			unsigned int lsc = (unsigned int)(hs->ctrl >> 3) & 3;
 			bool wnr = lsc == 2 || (lsc == 3 && pick(c, 2));
 
-			ex->esr = EC(0x34) | ESR_IL | (wnr ? ESR_WNR : 0);
+			ex->esr = ESR_FOR_EC(EC_WATCHPT_LOW) | (wnr ? ESR_ISS_WNR : 0);
 			ex->far = hs->start + pick(c, hs->len ? hs->len : 1);
 			ex->pc = pick_exec_addr(c);
 			/* Only a FAR no other armed watchpoint contains proves which. */
@@ -837,10 +834,10 @@ static bool op_exit(struct ctx *c, int i)
 		ex->pc = p->addr;
 		if (x86) {
 			ex->exception = 3;
-			ex->dr6 = DR6_FIXED;
+			ex->dr6 = DR6_ACTIVE_LOW;
 			ex->dr7 = 0x400;
 		} else {
-			ex->esr = EC(0x3c) | ESR_IL | ARM64_OUR_IMM;
+			ex->esr = ESR_FOR_EC(EC_BRK64) | ARM64_OUR_IMM;
 		}
 		break;
 	case GEN_JUNK: {
@@ -849,10 +846,10 @@ static bool op_exit(struct ctx *c, int i)
 
 		p->unique = false;
 		ex->exception = pick(c, 4) ? vec[pick(c, ARRAY_SIZE(vec))] : (uint32_t)pick64(c);
-		ex->dr6 = pick(c, 2) ? pick64(c) : DR6_FIXED | pick(c, 1u << 16);
+		ex->dr6 = pick(c, 2) ? pick64(c) : DR6_ACTIVE_LOW | pick(c, 1u << 16);
 		ex->dr7 = pick64(c);
 		ex->pc = pick(c, 2) ? pick_exec_addr(c) : pick64(c);
-		ex->esr = pick(c, 2) ? pick64(c) : EC(ecs[pick(c, ARRAY_SIZE(ecs))]) | pick(c, 1u << 25);
+		ex->esr = pick(c, 2) ? pick64(c) : (uint64_t)ecs[pick(c, ARRAY_SIZE(ecs))] << ESR_EC_SHIFT | pick(c, 1u << 25);
 		ex->far = pick(c, 2) ? pick64(c) : 0x1000 + pick(c, 0x60);
 		break;
 	}
@@ -1042,7 +1039,7 @@ int model_run(enum kvmdbg_arch arch, struct model_src *src, unsigned int max_ops
 {
 	static struct ctx cx;
 	struct ctx *c = &cx;
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	bool ok = true;
 	int r;
 
@@ -1065,7 +1062,7 @@ int model_run(enum kvmdbg_arch arch, struct model_src *src, unsigned int max_ops
 		o.allow_overcover = (int)pick(c, 2);
 	}
 	o.features = c->features;
-	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &c->vm);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &c->vm);
 	if (r) {
 		snprintf(err, errlen, "kvmdbg_vm_new_host: %d", r);
 		return -1;

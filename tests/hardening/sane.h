@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 
 /* A slot that may reach the hardware: re-encoded, nothing the guest could
  * use to watch the host (I/O, EL2, linked or context matches, reserved). */

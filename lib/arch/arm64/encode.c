@@ -21,7 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/arm64/regs.h"
 
 /*
  * Our software breakpoint: BRK #KVMDBG_ARM64_BRK_IMM.
@@ -44,32 +45,6 @@
  * 0x4b44 ("KD") is in none of those ranges.
  */
 #define KVMDBG_ARM64_BRK_IMM 0x4b44u
-#define ARM64_BRK_INSN(imm)  (0xd4200000u | ((uint32_t)(imm) << 5))
-
-/* ESR_ELx exception classes (ESR[31:26]) of debug exceptions. */
-#define EC_BREAKPT_LOW 0x30
-#define EC_BREAKPT_CUR 0x31
-#define EC_SOFTSTP_LOW 0x32
-#define EC_SOFTSTP_CUR 0x33
-#define EC_WATCHPT_LOW 0x34
-#define EC_WATCHPT_CUR 0x35
-#define EC_BKPT32      0x38
-#define EC_BRK64       0x3c
-
-#define ESR_EC(esr)     (((esr) >> 26) & 0x3f)
-#define ESR_ISS_WNR     (1ull << 6) /* watchpoint: the access was a write */
-#define ESR_ISS_COMMENT 0xffffull   /* BRK / BKPT: the immediate */
-
-/* Control register fields. */
-#define CR_E           (1ull << 0)
-#define CR_PxC_EL1_EL0 (3ull << 1) /* PMC / PAC = 0b11: EL1 and EL0 (HMC = 0, SSC = 0) */
-#define CR_LSC_SHIFT   3
-#define CR_BAS_SHIFT   5
-#define CR_BT_SHIFT    20
-#define CR_MASK_SHIFT  24
-
-#define LSC_LOAD  1u
-#define LSC_STORE 2u
 
 /*
  * Virtual addresses the value registers can hold.
@@ -681,16 +656,6 @@ static enum kvmdbg_type arm64_slot_type(unsigned int pool, uint64_t ctrl)
  * applied to a slot; the generic code must drop (and step past) a guest hit
  * taken at EL1 with PSTATE.D set.
  */
-#define MDSCR_SS  (1ull << 0)
-#define MDSCR_KDE (1ull << 13)
-#define MDSCR_MDE (1ull << 15)
-
-#define CR_PXC_SHIFT 1
-#define CR_HMC       (1ull << 13)
-#define CR_SSC_SHIFT 14
-#define CR_WT        (1ull << 20)
-#define PXC_EL1      1u /* PMC / PAC bit 0: match at EL1 */
-#define PXC_EL0      2u /* PMC / PAC bit 1: match at EL0 */
 
 /*
  * The privilege fields a guest may use: HMC = 0, SSC = 0b00 and PMC / PAC

@@ -32,38 +32,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/x86/regs.h"
 
-/* DR6, positive polarity after converting with DR6_ACTIVE_LOW. */
-#define DR6_B(n)	(1ull << (n))	/* slot n condition matched */
-#define DR6_B_ALL	0xfull
-#define DR6_BLD		(1ull << 11)	/* bus-lock #DB (active-low in raw DR6) */
-#define DR6_BD		(1ull << 13)	/* debug-register access under DR7.GD */
-#define DR6_BS		(1ull << 14)	/* single step (TF) */
-#define DR6_BT		(1ull << 15)	/* task switch with T bit */
-#define DR6_RTM		(1ull << 16)	/* #DB inside an RTM region (active-low in raw DR6) */
-/* Bits that read as 1 when inactive: reserved ones and the active-low BLD/RTM. */
-#define DR6_ACTIVE_LOW	0xffff0ff0ull
-/* Bits that carry information; everything else is reserved. */
-#define DR6_VOLATILE	(DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
-
-/* DR7 bit 11: RTM debugging enabled; DR6.RTM can only report with it set. */
-#define DR7_RTM		(1ull << 11)
-/* DR7 bit 13: general detect, a #DB (DR6.BD) before any MOV DR. */
-#define DR7_GD		(1ull << 13)
-
-/* DR7 R/W field values (bits 0-1 of a slot's ctrl nibble). */
-#define X86_RW_EXEC	0x0u
-#define X86_RW_WRITE	0x1u
-#define X86_RW_IO	0x2u
-#define X86_RW_ACCESS	0x3u
-#define X86_RW_MASK	0x3u
-
-/* Debug exception vectors as KVM reports them in kvm_run->debug.arch.exception. */
-#define X86_VEC_DB	1
-#define X86_VEC_BP	3
-
-#define X86_NR_DR	4	/* DR0-DR3 */
 #define X86_MAX_INSN	15	/* longest legal x86 instruction */
 #define X86_MAX_WATCH	8	/* largest LEN */
 
