@@ -12,7 +12,7 @@
  * the run loop turns into KT_DONE / KT_MARK / a failure. x28 is reserved
  * for it; the exception handlers use x10-x14.
  */
-#include "../kvm-util-arm64.h"
+#include "../common/kvm-util-arm64.h"
 
 .macro GLABEL name
 	.globl \name

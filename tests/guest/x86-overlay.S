@@ -8,7 +8,7 @@
  * refreshes the overlay and changes the host's breakpoints there) and then
  * executes ovg_t0, writes ovg_var and calls ovg_host (the host's target).
  */
-#include "../kvm-util.h"
+#include "../common/kvm-util.h"
 
 #define OVG_PHASES 4
 #define OVG_DB_MAX 32

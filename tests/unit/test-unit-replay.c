@@ -20,7 +20,7 @@
 
 #include <linux/kvm.h>
 
-#include "hardening/fake-host.h"
+#include "fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 

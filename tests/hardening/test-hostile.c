@@ -27,8 +27,8 @@
 
 #include <linux/kvm.h>
 
-#include "hardening/fake-host.h"
-#include "hardening/sane.h"
+#include "fake-host.h"
+#include "sane.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 

@@ -16,8 +16,8 @@
 
 #include <linux/kvm.h>
 
-#include "hardening/fake-host.h"
-#include "hardening/model.h"
+#include "fake-host.h"
+#include "model.h"
 #include "test-common.h"
 
 #define DEFAULT_SEEDS 300

@@ -39,7 +39,7 @@ static const int fault_errnos[] = {EINTR, EFAULT, EINVAL, EBUSY};
 
 #ifndef KVMDBG_FAULT_REAL_KVM
 
-#include "hardening/fake-host.h"
+#include "fake-host.h"
 
 /* ---- scenarios ---- */
 
