@@ -15,6 +15,17 @@
 
 static struct kvmdbg_test_suite *suites;
 
+struct kvmdbg_test_cases {
+	double timeout;
+	SFun fixtures[4];
+	unsigned int nfixtures;
+	struct {
+		const TTest *test;
+		int start, end;
+	} *tests;
+	unsigned int ntests;
+};
+
 void kvmdbg_test_register(struct kvmdbg_test_suite *suite)
 {
 	struct kvmdbg_test_suite **p = &suites;
@@ -24,6 +35,56 @@ void kvmdbg_test_register(struct kvmdbg_test_suite *suite)
 		p = &(*p)->next;
 	suite->next = NULL;
 	*p = suite;
+}
+
+void kvmdbg_test_add(struct kvmdbg_test_cases *tc, const TTest *test, int start, int end)
+{
+	void *p = realloc(tc->tests, (tc->ntests + 1) * sizeof(*tc->tests));
+
+	if (!p) {
+		perror("kvmdbg_test_add");
+		exit(1);
+	}
+	tc->tests = p;
+	tc->tests[tc->ntests].test = test;
+	tc->tests[tc->ntests].start = start;
+	tc->tests[tc->ntests].end = end;
+	tc->ntests++;
+}
+
+void tests_set_timeout(struct kvmdbg_test_cases *tc, double seconds)
+{
+	tc->timeout = seconds;
+}
+
+void tests_add_fixture(struct kvmdbg_test_cases *tc, SFun setup)
+{
+	if (tc->nfixtures == sizeof(tc->fixtures) / sizeof(tc->fixtures[0])) {
+		fprintf(stderr, "tests_add_fixture: too many fixtures\n");
+		exit(1);
+	}
+	tc->fixtures[tc->nfixtures++] = setup;
+}
+
+/* One Check test case per test, named after it: CK_RUN_CASE selects one. */
+static Suite *make_suite(struct kvmdbg_test_suite *t)
+{
+	struct kvmdbg_test_cases cases = {.timeout = 60};
+	Suite *s = suite_create(t->name);
+
+	t->setup(&cases);
+	for (unsigned int i = 0; i < cases.ntests; i++) {
+		TCase *tc = tcase_create(cases.tests[i].test->name);
+
+		tcase_set_timeout(tc, cases.timeout);
+		for (unsigned int j = 0; j < cases.nfixtures; j++)
+			tcase_add_unchecked_fixture(tc, cases.fixtures[j], NULL);
+		tcase_add_loop_test(tc, cases.tests[i].test, cases.tests[i].start,
+				    cases.tests[i].end);
+		suite_add_tcase(s, tc);
+	}
+	free(cases.tests);
+	return s;
 }
 
 /*
@@ -75,15 +136,10 @@ int main(int argc, char **argv)
 
 	for (struct kvmdbg_test_suite *t = suites; t; t = t->next) {
 		Suite *s;
-		TCase *tc;
 
 		if (only && strcmp(only, t->name) != 0)
 			continue;
-		s = suite_create(t->name);
-		tc = tcase_create(t->name);
-		tcase_set_timeout(tc, 60);
-		t->setup(s, tc);
-		suite_add_tcase(s, tc);
+		s = make_suite(t);
 		if (!sr)
 			sr = srunner_create(s);
 		else

@@ -404,6 +404,6 @@ END_TEST
 
 TEST_SUITE_KVM(threads)
 {
-	tcase_set_timeout(tc, 120);
+	tests_set_timeout(tc, 120);
 	add_test(tc, test_threads_insert_remove_while_running);
 }

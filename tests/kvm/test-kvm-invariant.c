@@ -677,7 +677,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_headline)
 {
-	tcase_add_unchecked_fixture(tc, kt_features_init, NULL);
+	tests_add_fixture(tc, kt_features_init);
 	add_test(tc, test_headline_real_mode);
 }
 
@@ -1258,6 +1258,6 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_invariant)
 {
-	tcase_add_unchecked_fixture(tc, inv_fixture, NULL);
-	tcase_add_loop_test(tc, test_invariant, 0, NR_CONFIGS);
+	tests_add_fixture(tc, inv_fixture);
+	add_loop_test(tc, test_invariant, 0, NR_CONFIGS);
 }

@@ -272,7 +272,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_probe)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_probe_caps);
 	add_test(tc, test_probe_guest);
 	add_test(tc, test_probe_verified);
@@ -651,7 +651,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_hwbreak)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_hw_four_slots);
 	add_test(tc, test_hw_loop_n);
 	add_test(tc, test_hw_step_at_break);
@@ -955,7 +955,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_step)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_step_sequence);
 	add_test(tc, test_step_emulated);
 	add_test(tc, test_step_blockirq_nmi);
@@ -1370,10 +1370,10 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_reinject)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
-	tcase_add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
+	tests_add_fixture(tc, suite_fixture);
+	add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
 	add_test(tc, test_reinject_bp);
-	tcase_add_loop_test(tc, test_reinject_icebp, 0, 2);
+	add_loop_test(tc, test_reinject_icebp, 0, 2);
 	add_test(tc, test_sw_break_on_guest_int3);
 	add_test(tc, test_inject_bp_return_rip);
 }
@@ -1946,7 +1946,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_smp)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_smp_both_stop);
 	add_test(tc, test_smp_removed_before_run);
 	add_test(tc, test_smp_stress);
@@ -2154,7 +2154,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_prepare)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_prepare_ioctl_counts);
 	add_test(tc, test_prepare_sgd_eintr);
 	add_test(tc, test_prepare_any_ioctl_eintr);
@@ -2310,7 +2310,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_watch)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_watch_write);
 	add_test(tc, test_watch_access);
 	add_test(tc, test_watch_read_unsupported);
@@ -2922,11 +2922,11 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_dregs)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
-	tcase_add_loop_test(tc, test_dregs_watch_slot, 0, 8);
-	tcase_add_loop_test(tc, test_dregs_watch_four, 0, 2);
-	tcase_add_loop_test(tc, test_dregs_watch_lengths, 0, 8);
-	tcase_add_loop_test(tc, test_dregs_watch_range, 0, 2 * RANGE_CASES);
+	tests_add_fixture(tc, suite_fixture);
+	add_loop_test(tc, test_dregs_watch_slot, 0, 8);
+	add_loop_test(tc, test_dregs_watch_four, 0, 2);
+	add_loop_test(tc, test_dregs_watch_lengths, 0, 8);
+	add_loop_test(tc, test_dregs_watch_range, 0, 2 * RANGE_CASES);
 	add_test(tc, test_dregs_watch_range_nospc);
 	add_test(tc, test_dregs_watch_while_stepping);
 	add_test(tc, test_dregs_watch_rep);
