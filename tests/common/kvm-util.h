@@ -32,6 +32,7 @@
 
 #ifndef __ASSEMBLER__
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -177,6 +178,16 @@ bool kt_host_is_pvm(void);
  * "x86-svm-tcg" = kvm-amd nested in QEMU TCG), or NULL outside one. */
 const char *kt_testbed(void);
 bool kt_testbed_is(const char *name);
+/* ---- kicking a vCPU thread out of KVM_RUN ---- */
+
+/* Install the kick's signal: a no-op SIGUSR1 handler without SA_RESTART, so
+ * the signal makes a KVM_RUN in progress return -EINTR. */
+void kt_kick_setup(void);
+/* Make the thread `tid` running (or about to run) KVM_RUN on `run` leave
+ * it: immediate_exit (atomically: shared with the thread and the kernel),
+ * then the signal. pthread_kill's result. */
+int kt_kick(struct kvm_run *run, pthread_t tid);
+
 /* CPUs online; in a test bed, asserted equal to the VM's -smp. */
 unsigned int kt_cpus(void);
 /* Print "not exercised here: <feature> (<why>)" on stdout. */

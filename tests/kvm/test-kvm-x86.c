@@ -1685,11 +1685,6 @@ struct allstop {
 	uint64_t rip1[ALLSTOP_ROUNDS];
 };
 
-static void allstop_sig(int sig)
-{
-	(void)sig;
-}
-
 static void allstop_pin(struct allstop *a, unsigned int i)
 {
 	if (a->pinned) {
@@ -1783,7 +1778,6 @@ static bool spin_moves(struct kt_vm *vm, unsigned int wait_ms)
 START_TEST(test_smp_all_stop)
 {
 	struct kt_vm_opts o = { .nr_vcpus = 2 };
-	struct sigaction sa = { .sa_handler = allstop_sig };
 	struct allstop *a;
 	unsigned int cpus;
 	char b[64];
@@ -1793,8 +1787,7 @@ START_TEST(test_smp_all_stop)
 	cpus = kt_cpus();
 	a = calloc(1, sizeof(*a));
 	ck_assert_ptr_nonnull(a);
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0); /* no SA_RESTART */
+	kt_kick_setup();
 	kt_vm_create(&a->vm, &o);
 	kt_poke(&a->vm, g_loop_n, ALLSTOP_ROUNDS);
 	kt_poke(&a->vm, g_loop_count, 0);
@@ -1825,9 +1818,7 @@ START_TEST(test_smp_all_stop)
 			      "round %u: vCPU 1 does not run while vCPU 0 is "
 			      "stopped",
 			      r);
-		/* Shared with the vCPU thread (and the kernel): atomically. */
-		__atomic_store_n(&a->vm.m.run[1]->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		ck_assert_int_eq(pthread_kill(a->tid[1], SIGUSR1), 0);
+		ck_assert_int_eq(kt_kick(a->vm.m.run[1], a->tid[1]), 0);
 		sem_wait(&a->stopped[1]);
 		if (a->failed[1])
 			break;
