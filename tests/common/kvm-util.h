@@ -167,7 +167,7 @@ KT_GUEST_SYMS(KT_DECLARE_SYM)
 /* ---- features the host really delivers ---- */
 
 /* Run kvmdbg_probe_verified() once per process (call it before forking
- * tests: tests/test-kvm.c does from an unchecked fixture). */
+ * tests: tests/kvm/test-kvm-x86.c does from an unchecked fixture). */
 void kt_features_init(void);
 /* The cached result; a failed probe fails the calling test. */
 uint64_t kt_features(void);
@@ -304,8 +304,8 @@ uint64_t kt_rip(struct kt_vm *vm, unsigned int idx);
 /*
  * ---- per-arch hooks ----
  *
- * tests/kvm-util.c is arch-neutral; what differs between the arches is in
- * tests/kvm-util-x86.c and tests/kvm-util-arm64.c (one of them is linked),
+ * tests/common/kvm-util.c is arch-neutral; what differs between the arches is in
+ * tests/common/kvm-util-x86.c and tests/common/kvm-util-arm64.c (one of them is linked),
  * which implement kt_rip() above and the following.
  */
 

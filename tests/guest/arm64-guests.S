@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Guest programs of the arm64 `kvm` suite (tests/test-kvm-arm64.c).
+ * Guest programs of the arm64 `kvm` suite (tests/kvm/test-kvm-arm64.c).
  *
  * One position-independent blob (only `adr`, no literal pools) copied to
  * the micro-VM's code_gpa and entered at a g_* label at EL1h, MMU off, DAIF

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The overlay test's guest (tests/test-kvm-overlay.c): a self-contained,
+ * The overlay test's guest (tests/kvm/test-kvm-x86-overlay.c): a self-contained,
  * position-independent long-mode program that debugs itself. It builds its
  * own IDT (#DB handler that records DR6 and RIP, sets RF and clears DR6),
  * programs its own DR0 (execution, ovg_t0) and DR1 (4-byte write, ovg_var),

@@ -14,7 +14,7 @@
  * overlay (KVMDBG_OVERLAY_GUEST): guests with their own vector table,
  * DBGBCR/DBGWCR and MDSCR_EL1 debugging themselves beside the host.
  *
- * Guests: tests/guest/arm64-guests.S; helpers: tests/kvm-util-arm64.c.
+ * Guests: tests/guest/arm64-guests.S; helpers: tests/common/kvm-util-arm64.c.
  */
 #include <check.h>
 #include <errno.h>

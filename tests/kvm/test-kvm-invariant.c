@@ -38,7 +38,7 @@
  * index); KVMDBG_INVARIANT_OPS=N sets the operations per configuration;
  * KVMDBG_INVARIANT_ONE_WATCH=1 (diagnosis only) never holds a write and an
  * access watchpoint at once, which keeps the arm64 watch ping-pong of
- * tests/test-unit-replay.c (test_arm64_watch_pingpong) out of the way.
+ * tests/unit/test-unit-replay.c (test_arm64_watch_pingpong) out of the way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

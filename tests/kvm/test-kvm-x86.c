@@ -1001,7 +1001,7 @@ START_TEST(test_reinject_db)
 	}
 	/* g_guestdb sets its breakpoint and hits it with no exit in between:
 	 * the overlay sees that in time only through a GD exit (elsewhere a
-	 * guest change waits for the next exit; tests/test-kvm-overlay.c
+	 * guest change waits for the next exit; tests/kvm/test-kvm-x86-overlay.c
 	 * covers that path). */
 	live = kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) ||
 	       (overlay == KVMDBG_OVERLAY_GUEST && kt_has(KVMDBG_FEAT_GD_EXIT));
