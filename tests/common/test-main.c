@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	bool needs_kvm = false;
 	SRunner *sr = NULL;
+	struct stat st;
 	char tap[64];
 	int tap_fd, failed;
 
@@ -152,19 +153,27 @@ int main(int argc, char **argv)
 	}
 
 	/*
-	 * stdout carries Check's TAP (one line per test, the plan last) and
-	 * nothing else, for `meson test` (protocol: 'tap') and the VM test
-	 * beds; the tests' own output and Check's progress go to stderr.
+	 * stdout carries Check's TAP (one line per test, the plan last), for
+	 * `meson test` (protocol: 'tap') and the VM test beds. Where it is a
+	 * pipe or a terminal, nothing else: the tests' own output and Check's
+	 * progress go to stderr, and Check writes the TAP to a reopened copy
+	 * of the original stdout. Into a file or a socket (which reopening
+	 * would truncate, or cannot open) everything goes to stdout, as TAP
+	 * readers skip what is not TAP.
 	 */
-	fflush(stdout);
-	tap_fd = dup(STDOUT_FILENO);
-	if (tap_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
-		perror("dup");
-		return 1;
+	if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+		fflush(stdout);
+		tap_fd = dup(STDOUT_FILENO);
+		if (tap_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+			perror("dup");
+			return 1;
+		}
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		snprintf(tap, sizeof(tap), "/proc/self/fd/%d", tap_fd);
+		srunner_set_tap(sr, tap);
+	} else {
+		srunner_set_tap(sr, "-");
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(tap, sizeof(tap), "/proc/self/fd/%d", tap_fd);
-	srunner_set_tap(sr, tap);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
