@@ -5,7 +5,7 @@
  * software breakpoints in a QTAILQ and kvm_find_sw_breakpoint() walks it).
  *
  * Portable: the library runs against a fake KVM (the struct kvmdbg_host_ops of
- * tests/hardening/fake-host.h, as in tests/test-unit-core.c) and fake guest
+ * tests/common/fake-host.h, as in tests/unit/test-unit-core.c) and fake guest
  * memory, so only the library's own work is timed. Per size n:
  *  - classification: kvmdbg_vcpu_handle_exit() on a synthetic x86 #BP exit at
  *    one of the n breakpoints, chosen at random (public API);

@@ -96,6 +96,25 @@ bool kt_testbed_is(const char *name)
 	return t && strcmp(t, name) == 0;
 }
 
+static void kick_signal(int sig)
+{
+	(void)sig;
+}
+
+void kt_kick_setup(void)
+{
+	struct sigaction sa = {.sa_handler = kick_signal};
+
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0); /* no SA_RESTART */
+}
+
+int kt_kick(struct kvm_run *run, pthread_t tid)
+{
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	return pthread_kill(tid, SIGUSR1);
+}
+
 unsigned int kt_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -531,11 +550,6 @@ struct allstop_arg {
 	unsigned int idx;
 };
 
-static void allstop_sigusr1(int sig)
-{
-	(void)sig;
-}
-
 /* With a->mu held: the last vCPU to park resumes the world. */
 static void allstop_park_locked(struct allstop_run *a, unsigned int idx)
 {
@@ -564,10 +578,8 @@ static void allstop_stop_locked(struct allstop_run *a, unsigned int idx)
 	a->stop = true;
 	a->stops++;
 	for (unsigned int j = 0; j < a->n; j++)
-		if (j != idx && a->running[j]) {
-			__atomic_store_n(&a->vm->m.run[j]->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			pthread_kill(a->tid[j], SIGUSR1);
-		}
+		if (j != idx && a->running[j])
+			kt_kick(a->vm->m.run[j], a->tid[j]);
 }
 
 static void *allstop_thread(void *arg)
@@ -628,15 +640,13 @@ static void *allstop_thread(void *arg)
 unsigned int kt_allstop_breaks(struct kt_vm *vm, unsigned int n, uint64_t bp,
 			       unsigned int breaks[], char *err, size_t errlen)
 {
-	struct sigaction sa = {.sa_handler = allstop_sigusr1};
 	struct allstop_arg args[KVMDBG_MICROVM_MAX_VCPUS];
 	struct allstop_run *a = calloc(1, sizeof(*a));
 	unsigned int stops;
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_uint_le(n, vm->nr_vcpus);
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0); /* no SA_RESTART */
+	kt_kick_setup();
 	a->vm = vm;
 	a->n = n;
 	a->bp = bp;

@@ -39,7 +39,7 @@ static const int fault_errnos[] = {EINTR, EFAULT, EINVAL, EBUSY};
 
 #ifndef KVMDBG_FAULT_REAL_KVM
 
-#include "hardening/fake-host.h"
+#include "fake-host.h"
 
 /* ---- scenarios ---- */
 
@@ -747,7 +747,7 @@ END_TEST
 
 TEST_SUITE(fault)
 {
-	tcase_set_timeout(tc, 300);
+	tests_set_timeout(tc, 300);
 	add_test(tc, test_fault_x86);
 	add_test(tc, test_fault_x86_rf);
 	add_test(tc, test_fault_arm64);
@@ -1061,8 +1061,8 @@ static void fault_fixture(void)
 
 TEST_SUITE_KVM(fault_kvm)
 {
-	tcase_set_timeout(tc, 300);
-	tcase_add_unchecked_fixture(tc, fault_fixture, NULL);
+	tests_set_timeout(tc, 300);
+	tests_add_fixture(tc, fault_fixture);
 	add_test(tc, test_fault_kvm_disarm);
 	add_test(tc, test_fault_kvm_rf);
 	add_test(tc, test_fault_kvm_reinject);

@@ -22,7 +22,7 @@
 
 #include "arch/arm64/regs.h"
 #include "arch/x86/regs.h"
-#include "hardening/fake-host.h"
+#include "fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
@@ -684,16 +684,16 @@ END_TEST
 
 TEST_SUITE(replay)
 {
-	tcase_add_loop_test(tc, test_x86_headline_replay, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_x86_stale_b_bits, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_headline_replay, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_stale_b_bits, 0, NR_FEATURE_SETS);
 	add_test(tc, test_x86_guest_slot_enabled);
-	tcase_add_loop_test(tc, test_x86_bd, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_x86_bld, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_x86_rtm, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_x86_icebp, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_x86_int3, 0, NR_FEATURE_SETS);
-	tcase_add_loop_test(tc, test_arm64_esr_variants, 0, 3);
-	tcase_add_loop_test(tc, test_arm64_brk_variants, 0, 3);
-	tcase_add_loop_test(tc, test_arm64_unasked_step, 0, 3);
+	add_loop_test(tc, test_x86_bd, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_bld, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_rtm, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_icebp, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_x86_int3, 0, NR_FEATURE_SETS);
+	add_loop_test(tc, test_arm64_esr_variants, 0, 3);
+	add_loop_test(tc, test_arm64_brk_variants, 0, 3);
+	add_loop_test(tc, test_arm64_unasked_step, 0, 3);
 	add_test(tc, test_arm64_watch_pingpong);
 }

@@ -5,8 +5,8 @@
  * regs_changed / prepare / synthetic exits / handle_exit against a reference
  * model of the breakpoint set, checked after every operation; at the end
  * guest memory is byte for byte the original and no slot is held. The engine
- * is tests/hardening/model.c (shared with the fuzz target
- * tests/fuzz/fuzz-api.c); the fake KVM is tests/hardening/fake-host.c.
+ * is tests/common/model.c (shared with the fuzz target
+ * tests/fuzz/fuzz-api.c); the fake KVM is tests/common/fake-host.c.
  *
  * KVMDBG_MODEL_SEEDS=N runs N seeds per arch instead of the default.
  */
@@ -16,8 +16,8 @@
 
 #include <linux/kvm.h>
 
-#include "hardening/fake-host.h"
-#include "hardening/model.h"
+#include "fake-host.h"
+#include "model.h"
 #include "test-common.h"
 
 #define DEFAULT_SEEDS 300

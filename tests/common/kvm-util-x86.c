@@ -2,7 +2,7 @@
 /*
  * x86-64 side of the `kvm` suite's helpers: the kt_arch_* hooks of
  * kvm-util.h for the x86 guest blob (tests/guest/x86-guests.S), whose "out"
- * ports are real I/O ports (KVM_EXIT_IO). Linked with tests/kvm-util.c on
+ * ports are real I/O ports (KVM_EXIT_IO). Linked with tests/common/kvm-util.c on
  * x86-64 hosts.
  */
 #include <check.h>

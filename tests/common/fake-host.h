@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A fake KVM for the hardening tests (model, fault injection, hostile exits),
- * the fuzz targets, the generic core's unit tests (tests/test-unit-core.c)
+ * the fuzz targets, the generic core's unit tests (tests/unit/test-unit-core.c)
  * and bench/bench-scale.c: a struct kvmdbg_host_ops for either arch with
  * fake guest memory behind struct kvmdbg_mem_ops, recording what the library
  * asks of "KVM", and a fault injector that can fail any one fallible call (a

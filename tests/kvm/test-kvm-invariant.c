@@ -38,7 +38,7 @@
  * index); KVMDBG_INVARIANT_OPS=N sets the operations per configuration;
  * KVMDBG_INVARIANT_ONE_WATCH=1 (diagnosis only) never holds a write and an
  * access watchpoint at once, which keeps the arm64 watch ping-pong of
- * tests/test-unit-replay.c (test_arm64_watch_pingpong) out of the way.
+ * tests/unit/test-unit-replay.c (test_arm64_watch_pingpong) out of the way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -675,7 +675,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_headline)
 {
-	tcase_add_unchecked_fixture(tc, kt_features_init, NULL);
+	tests_add_fixture(tc, kt_features_init);
 	add_test(tc, test_headline_real_mode);
 }
 
@@ -1256,6 +1256,6 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_invariant)
 {
-	tcase_add_unchecked_fixture(tc, inv_fixture, NULL);
-	tcase_add_loop_test(tc, test_invariant, 0, NR_CONFIGS);
+	tests_add_fixture(tc, inv_fixture);
+	add_loop_test(tc, test_invariant, 0, NR_CONFIGS);
 }

@@ -72,6 +72,76 @@ static void suite_fixture(void)
 	kt_features_init();
 }
 
+/*
+ * The hosts whose behaviour is known exactly, one row each: what the tests
+ * assert or excuse there, where it differs from real VMX/SVM hardware (on
+ * which nothing below is asserted or excused: the zero row).
+ */
+struct known_host {
+	const char *name;
+	/* x86 features (watch_read is arm64's) the verified probe must find
+	 * missing, those it may find either way, and guest_bp_live, which is
+	 * a property rather than a gap. */
+	uint64_t gaps, either;
+	bool guest_bp_live;
+	/* Every CPL0 guest instruction runs in KVM's emulator: the step trap
+	 * of an OUT completed in userspace is lost, an INT3 at CPL0 is an
+	 * emulation failure, INJECT_BP on a non-INT3 is not tried. */
+	bool emulates_cpl0;
+	/* Watchpoints never fire (the probe finds them missing, and the
+	 * guest runs through its accesses without a stop). */
+	bool watch_silent;
+	/* One B bit in DR6 per watchpoint stop, where the hardware sets one
+	 * per matching slot; a REP MOVSB watchpoint stops after the whole
+	 * instruction. */
+	bool watch_first_hit_only, watch_rep_after;
+};
+
+static const struct known_host known_hosts[] = {
+	{
+		/* kvm_pvm (the software KVM of the development host): CPL0
+		 * guest code runs in KVM's emulator. */
+		.name = "kvm_pvm",
+		.gaps = KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_ACCESS | KVMDBG_FEAT_SW_BREAK |
+			KVMDBG_FEAT_INJECT_BP | KVMDBG_FEAT_RF_RESUME | KVMDBG_FEAT_GD_EXIT,
+		.guest_bp_live = true,
+		.emulates_cpl0 = true,
+		.watch_silent = true,
+	},
+	{
+		/* kvm-amd nested in QEMU >= 10 TCG (tests/vm): QEMU's SVM
+		 * never checks the #BP exception intercept for INT3.
+		 * INJECT_BP is not a gap there: test_inject_bp_return_rip
+		 * shows the right return address at an INT3. The host's
+		 * DR7.GD is the kernel's: QEMU's SVM has no decode assists,
+		 * so KVM emulates the guest's MOV DR, and only a KVM whose
+		 * emulator checks the effective (the host's) DR7.GD and
+		 * exits to userspace delivers it (7.3 does; 6.1 and 6.12
+		 * look at the guest's own DR7 only). The probe decides;
+		 * test_reinject_db (overlay) and the overlay suite check
+		 * its answer: with GD_EXIT they need every guest MOV DR to
+		 * exit. QEMU's TCG (softmmu/watchpoint.c) stops at the first
+		 * watchpoint an access matches and flags only that one. */
+		.name = "x86-svm-tcg",
+		.gaps = KVMDBG_FEAT_SW_BREAK,
+		.either = KVMDBG_FEAT_GD_EXIT,
+		.watch_first_hit_only = true,
+		.watch_rep_after = true,
+	},
+};
+
+/* This host's row: kvm_pvm by its module, a VM test bed by $KVMDBG_TESTBED. */
+static const struct known_host *known_host(void)
+{
+	static const struct known_host hardware;
+
+	if (kt_host_is_pvm())
+		return &known_hosts[0];
+	if (kt_testbed_is(known_hosts[1].name))
+		return &known_hosts[1];
+	return &hardware;
+}
+
 static const char *missing_why(uint64_t f)
 {
 	switch (f) {
@@ -207,44 +277,19 @@ START_TEST(test_probe_verified)
 	fflush(stdout);
 
 	{
-		/* Where the host is known, its gaps are known exactly: the x86
-		 * features (watch_read is arm64's) the probe must find missing,
-		 * and guest_bp_live, which is a property rather than a gap. On
-		 * other hosts (real VMX/SVM hardware) nothing is asserted. */
+		/* Where the host is known, its gaps are known exactly
+		 * (known_hosts[]). On other hosts (real VMX/SVM hardware)
+		 * nothing is asserted. */
 		const uint64_t x86 = KVMDBG_FEAT_STEP | KVMDBG_FEAT_BLOCK_IRQ |
 				     KVMDBG_FEAT_HW_BREAK | KVMDBG_FEAT_WATCH_WRITE |
 				     KVMDBG_FEAT_WATCH_ACCESS | KVMDBG_FEAT_SW_BREAK |
 				     KVMDBG_FEAT_INJECT_DB | KVMDBG_FEAT_INJECT_BP |
 				     KVMDBG_FEAT_RF_RESUME | KVMDBG_FEAT_GD_EXIT;
-		const char *bed = NULL;
-		uint64_t gaps = 0, either = 0;
-		bool live = false;
+		const struct known_host *known = known_host();
+		const char *bed = known->name;
+		const uint64_t gaps = known->gaps, either = known->either;
+		const bool live = known->guest_bp_live;
 
-		if (kt_host_is_pvm()) {
-			/* kvm_pvm: CPL0 guest code runs in KVM's emulator. */
-			bed = "kvm_pvm";
-			gaps = KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_ACCESS |
-			       KVMDBG_FEAT_SW_BREAK | KVMDBG_FEAT_INJECT_BP |
-			       KVMDBG_FEAT_RF_RESUME | KVMDBG_FEAT_GD_EXIT;
-			live = true;
-		} else if (kt_testbed_is("x86-svm-tcg")) {
-			/* kvm-amd nested in QEMU >= 10 TCG (tests/vm): QEMU's SVM
-			 * never checks the #BP exception intercept for INT3.
-			 * INJECT_BP is not a gap there: test_inject_bp_return_rip
-			 * shows the right return address at an INT3. The host's
-			 * DR7.GD is the kernel's: QEMU's SVM has no decode assists,
-			 * so KVM emulates the guest's MOV DR, and only a KVM whose
-			 * emulator checks the effective (the host's) DR7.GD and
-			 * exits to userspace delivers it (7.3 does; 6.1 and 6.12
-			 * look at the guest's own DR7 only). The probe decides;
-			 * test_reinject_db (overlay) and the overlay suite check
-			 * its answer: with GD_EXIT they need every guest MOV DR to
-			 * exit. */
-			bed = "x86-svm-tcg";
-			gaps = KVMDBG_FEAT_SW_BREAK;
-			either = KVMDBG_FEAT_GD_EXIT;
-			live = false;
-		}
 		if (bed) {
 			uint64_t got = x86 & ~f;
 
@@ -271,7 +316,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_probe)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_probe_caps);
 	add_test(tc, test_probe_guest);
 	add_test(tc, test_probe_verified);
@@ -522,7 +567,8 @@ START_TEST(test_hw_break_on_io)
 			kt_run(&vm, 0, 0, &st);
 			ck_assert_msg(st.what == KT_EVENT && st.ev.kind == KVMDBG_STOP_STEP,
 				      "step over out: %s", kt_describe(&vm, &st, d, sizeof(d)));
-			if (kt_host_is_pvm() && st.ev.pc == kt_gva(&vm, g_loop_out_end) + 2) {
+			if (known_host()->emulates_cpl0 &&
+			    st.ev.pc == kt_gva(&vm, g_loop_out_end) + 2) {
 				/* KVM's emulator drops the single-step trap of an
 				 * OUT it completes in userspace (x86.c: "FIXME:
 				 * return into emulator if single-stepping"), and on
@@ -650,7 +696,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_hwbreak)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_hw_four_slots);
 	add_test(tc, test_hw_loop_n);
 	add_test(tc, test_hw_step_at_break);
@@ -954,7 +1000,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_step)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_step_sequence);
 	add_test(tc, test_step_emulated);
 	add_test(tc, test_step_blockirq_nmi);
@@ -1000,7 +1046,7 @@ START_TEST(test_reinject_db)
 	}
 	/* g_guestdb sets its breakpoint and hits it with no exit in between:
 	 * the overlay sees that in time only through a GD exit (elsewhere a
-	 * guest change waits for the next exit; tests/test-kvm-overlay.c
+	 * guest change waits for the next exit; tests/kvm/test-kvm-x86-overlay.c
 	 * covers that path). */
 	live = kt_has(KVMDBG_FEAT_GUEST_BP_LIVE) ||
 	       (overlay == KVMDBG_OVERLAY_GUEST && kt_has(KVMDBG_FEAT_GD_EXIT));
@@ -1268,7 +1314,7 @@ START_TEST(test_inject_bp_return_rip)
 	}
 
 	/* 1. */
-	if (c.sw_breakpoints && !kt_host_is_pvm()) {
+	if (c.sw_breakpoints && !known_host()->emulates_cpl0) {
 		kt_vm_create(&vm, NULL);
 		kt_poke(&vm, kt_bp_count, 0);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_SW, kt_gva(&vm, g_bp4_l4), 1),
@@ -1301,7 +1347,7 @@ START_TEST(test_inject_bp_return_rip)
 		kt_vm_destroy(&vm);
 	} else {
 		kt_not_exercised("#BP re-injection by the library",
-				 kt_host_is_pvm() ?
+				 known_host()->emulates_cpl0 ?
 					 "INT3 at CPL0 is an emulation failure on this host" :
 					 "USE_SW_BP not advertised");
 	}
@@ -1335,7 +1381,7 @@ START_TEST(test_inject_bp_return_rip)
 	kt_vm_destroy(&vm);
 
 	/* 3. */
-	if (kt_host_is_pvm())
+	if (known_host()->emulates_cpl0)
 		return;
 	kt_vm_create(&vm, NULL);
 	kt_poke(&vm, g_loop_n, 1);
@@ -1369,10 +1415,10 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_reinject)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
-	tcase_add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
+	tests_add_fixture(tc, suite_fixture);
+	add_loop_test(tc, test_reinject_db, KVMDBG_OVERLAY_OFF, KVMDBG_OVERLAY_GUEST + 1);
 	add_test(tc, test_reinject_bp);
-	tcase_add_loop_test(tc, test_reinject_icebp, 0, 2);
+	add_loop_test(tc, test_reinject_icebp, 0, 2);
 	add_test(tc, test_sw_break_on_guest_int3);
 	add_test(tc, test_inject_bp_return_rip);
 }
@@ -1684,11 +1730,6 @@ struct allstop {
 	uint64_t rip1[ALLSTOP_ROUNDS];
 };
 
-static void allstop_sig(int sig)
-{
-	(void)sig;
-}
-
 static void allstop_pin(struct allstop *a, unsigned int i)
 {
 	if (a->pinned) {
@@ -1782,7 +1823,6 @@ static bool spin_moves(struct kt_vm *vm, unsigned int wait_ms)
 START_TEST(test_smp_all_stop)
 {
 	struct kt_vm_opts o = { .nr_vcpus = 2 };
-	struct sigaction sa = { .sa_handler = allstop_sig };
 	struct allstop *a;
 	unsigned int cpus;
 	char b[64];
@@ -1792,8 +1832,7 @@ START_TEST(test_smp_all_stop)
 	cpus = kt_cpus();
 	a = calloc(1, sizeof(*a));
 	ck_assert_ptr_nonnull(a);
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0); /* no SA_RESTART */
+	kt_kick_setup();
 	kt_vm_create(&a->vm, &o);
 	kt_poke(&a->vm, g_loop_n, ALLSTOP_ROUNDS);
 	kt_poke(&a->vm, g_loop_count, 0);
@@ -1824,9 +1863,7 @@ START_TEST(test_smp_all_stop)
 			      "round %u: vCPU 1 does not run while vCPU 0 is "
 			      "stopped",
 			      r);
-		/* Shared with the vCPU thread (and the kernel): atomically. */
-		__atomic_store_n(&a->vm.m.run[1]->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		ck_assert_int_eq(pthread_kill(a->tid[1], SIGUSR1), 0);
+		ck_assert_int_eq(kt_kick(a->vm.m.run[1], a->tid[1]), 0);
 		sem_wait(&a->stopped[1]);
 		if (a->failed[1])
 			break;
@@ -1945,7 +1982,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_smp)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_smp_both_stop);
 	add_test(tc, test_smp_removed_before_run);
 	add_test(tc, test_smp_stress);
@@ -2153,7 +2190,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_prepare)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_prepare_ioctl_counts);
 	add_test(tc, test_prepare_sgd_eintr);
 	add_test(tc, test_prepare_any_ioctl_eintr);
@@ -2206,7 +2243,7 @@ START_TEST(test_watch_write)
 	const char *stops[] = { g_watch_w8_end, g_watch_w1_end };
 
 	if (!need(KVMDBG_FEAT_WATCH_WRITE, NULL)) {
-		if (kt_host_is_pvm())
+		if (known_host()->watch_silent)
 			watch_silent(KVMDBG_WATCH_WRITE);
 		return;
 	}
@@ -2219,7 +2256,7 @@ START_TEST(test_watch_access)
 	const char *stops[] = { g_watch_w8_end, g_watch_r8_end, g_watch_w1_end };
 
 	if (!need(KVMDBG_FEAT_WATCH_ACCESS, NULL)) {
-		if (kt_host_is_pvm())
+		if (known_host()->watch_silent)
 			watch_silent(KVMDBG_WATCH_ACCESS);
 		return;
 	}
@@ -2309,7 +2346,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_watch)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_watch_write);
 	add_test(tc, test_watch_access);
 	add_test(tc, test_watch_read_unsupported);
@@ -2772,10 +2809,7 @@ START_TEST(test_dregs_watch_range)
 			      acc_size(x->kind), x->rel, s[i].ev.hits, want);
 		if (s[i].ev.hits == want)
 			continue;
-		/* QEMU's TCG (softmmu/watchpoint.c) stops at the first watchpoint
-		 * an access matches and flags only that one, so DR6 gets one B bit
-		 * where the hardware sets one per matching slot. */
-		if (kt_testbed_is("x86-svm-tcg"))
+		if (known_host()->watch_first_hit_only)
 			ck_assert_msg(__builtin_popcount(s[i].ev.hits) == 1,
 				      "%u bytes at W%+d: hits %#x", acc_size(x->kind), x->rel,
 				      s[i].ev.hits);
@@ -2785,7 +2819,7 @@ START_TEST(test_dregs_watch_range)
 		kt_note("range W%+d+%u: %u accesses across pieces reported fewer slots than they "
 			"touch (%s)",
 			r.rel, r.len, partial,
-			kt_testbed_is("x86-svm-tcg") ?
+			known_host()->watch_first_hit_only ?
 				"QEMU TCG flags the first matching slot only" :
 				"DR6 had fewer B bits than matching slots");
 	kt_vm_destroy(&vm);
@@ -2911,7 +2945,7 @@ START_TEST(test_dregs_watch_rep)
 			      "stopped after, but copy incomplete");
 		kt_note("REP MOVSB: the watchpoint stopped after the whole instruction");
 	}
-	if (kt_testbed_is("x86-svm-tcg"))
+	if (known_host()->watch_rep_after)
 		ck_assert_uint_eq(ev.pc, kt_gva(&vm, g_rep_end));
 	kt_expect_done(&vm, 0);
 	ck_assert_msg(memcmp(dst, "kvmdbg!\n", 8) == 0, "copy incomplete");
@@ -2921,11 +2955,11 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_dregs)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
-	tcase_add_loop_test(tc, test_dregs_watch_slot, 0, 8);
-	tcase_add_loop_test(tc, test_dregs_watch_four, 0, 2);
-	tcase_add_loop_test(tc, test_dregs_watch_lengths, 0, 8);
-	tcase_add_loop_test(tc, test_dregs_watch_range, 0, 2 * RANGE_CASES);
+	tests_add_fixture(tc, suite_fixture);
+	add_loop_test(tc, test_dregs_watch_slot, 0, 8);
+	add_loop_test(tc, test_dregs_watch_four, 0, 2);
+	add_loop_test(tc, test_dregs_watch_lengths, 0, 8);
+	add_loop_test(tc, test_dregs_watch_range, 0, 2 * RANGE_CASES);
 	add_test(tc, test_dregs_watch_range_nospc);
 	add_test(tc, test_dregs_watch_while_stepping);
 	add_test(tc, test_dregs_watch_rep);

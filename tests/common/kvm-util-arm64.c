@@ -4,7 +4,7 @@
  * kvm-util.h for the arm64 guest blob (tests/guest/arm64-guests.S), whose
  * "out" ports are MMIO stores (KVM_EXIT_MMIO) and whose registers go through
  * ONE_REG, plus the ka_* helpers of kvm-util-arm64.h. Linked with
- * tests/kvm-util.c on arm64 hosts.
+ * tests/common/kvm-util.c on arm64 hosts.
  */
 #include <check.h>
 #include <errno.h>

@@ -92,17 +92,10 @@ static void tfail(const char *fmt, ...)
 	atomic_store(&T.stop, true);
 }
 
-static void on_kick(int sig)
-{
-	(void)sig;
-}
-
 static void kick_all(void)
 {
-	for (int i = 0; i < NVCPU; i++) {
-		__atomic_store_n(&T.vm.m.run[i]->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		pthread_kill(T.tid[i], SIGUSR1);
-	}
+	for (int i = 0; i < NVCPU; i++)
+		kt_kick(T.vm.m.run[i], T.tid[i]);
 }
 
 static double now(void)
@@ -320,7 +313,6 @@ static void debugger(double secs)
 START_TEST(test_threads_insert_remove_while_running)
 {
 	struct kt_vm_opts o = {.nr_vcpus = NVCPU};
-	struct sigaction sa;
 	const char *env = getenv("KVMDBG_THREADS_SECS");
 	double secs = env ? strtod(env, NULL) : 3.0, t0, took;
 	struct vstats sum = {0};
@@ -340,10 +332,7 @@ START_TEST(test_threads_insert_remove_while_running)
 	T.err[0] = 0;
 	pthread_mutex_init(&T.lock, NULL);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_kick;
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	kt_kick_setup();
 
 	kt_vm_create(&T.vm, &o);
 	T.addr[0] = kt_gva(&T.vm, g_loop_bp);
@@ -404,6 +393,6 @@ END_TEST
 
 TEST_SUITE_KVM(threads)
 {
-	tcase_set_timeout(tc, 120);
+	tests_set_timeout(tc, 120);
 	add_test(tc, test_threads_insert_remove_while_running);
 }

@@ -14,7 +14,7 @@
  * overlay (KVMDBG_OVERLAY_GUEST): guests with their own vector table,
  * DBGBCR/DBGWCR and MDSCR_EL1 debugging themselves beside the host.
  *
- * Guests: tests/guest/arm64-guests.S; helpers: tests/kvm-util-arm64.c.
+ * Guests: tests/guest/arm64-guests.S; helpers: tests/common/kvm-util-arm64.c.
  */
 #include <check.h>
 #include <errno.h>
@@ -143,7 +143,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_probe)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_probe_caps);
 	add_test(tc, test_probe_verified);
 }
@@ -209,7 +209,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_step)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_step_range);
 	add_test(tc, test_step_stop);
 }
@@ -429,7 +429,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_hwbreak)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_hw_break_loop);
 	add_test(tc, test_hw_break_stepi);
 	add_test(tc, test_hw_break_all_slots);
@@ -628,7 +628,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_watch)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_watch_write);
 	add_test(tc, test_watch_read);
 	add_test(tc, test_watch_access);
@@ -715,7 +715,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_swbreak)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_sw_break_loop);
 	add_test(tc, test_sw_break_stepi);
 }
@@ -784,7 +784,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_daif)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_daif_unmasked);
 	add_test(tc, test_daif_changed_by_insn);
 	add_test(tc, test_daif_step_into_exception);
@@ -936,7 +936,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_reinject)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_guest_brk_native);
 	add_test(tc, test_guest_brk_reinjected);
 	add_test(tc, test_guest_brk_then_ours);
@@ -1563,7 +1563,7 @@ END_TEST
 
 TEST_SUITE_KVM(kvm_arm64_overlay)
 {
-	tcase_add_unchecked_fixture(tc, suite_fixture, NULL);
+	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_overlay_guest_own_debug);
 	add_test(tc, test_overlay_guest_el0_no_kde);
 	add_test(tc, test_overlay_guest_step);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * arm64 side of the `kvm` suite's helpers: tests/kvm-util-arm64.c implements
- * the kt_arch_* hooks through which the arch-neutral tests/kvm-util.c (test
+ * arm64 side of the `kvm` suite's helpers: tests/common/kvm-util-arm64.c implements
+ * the kt_arch_* hooks through which the arch-neutral tests/common/kvm-util.c (test
  * VM, run loop, symbols) drives arm64 micro-VMs, plus the arm64-only helpers
  * below. Included by tests/guest/arm64-guests.S for the MMIO window.
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The generic core (vm.c, vcpu.c, slots.c, swbp.c) against a fake KVM
- * (tests/hardening/fake-host.h): a struct kvmdbg_host_ops that records what
+ * (tests/common/fake-host.h): a struct kvmdbg_host_ops that records what
  * the library asks of KVM and feeds it synthetic exits, with the real
  * portable arch ops behind it.
  */
@@ -13,11 +13,11 @@
 
 #include "arch/arm64/regs.h"
 #include "arch/x86/regs.h"
-#include "hardening/fake-host.h"
+#include "fake-host.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
-/* ---- the fake KVM: tests/hardening/fake-host.h ---- */
+/* ---- the fake KVM: tests/common/fake-host.h ---- */
 
 /* Guest memory: the fake's pattern over 64 KiB (rather than its default). */
 #define MEM_SIZE 0x10000

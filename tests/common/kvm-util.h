@@ -32,6 +32,7 @@
 
 #ifndef __ASSEMBLER__
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -166,7 +167,7 @@ KT_GUEST_SYMS(KT_DECLARE_SYM)
 /* ---- features the host really delivers ---- */
 
 /* Run kvmdbg_probe_verified() once per process (call it before forking
- * tests: tests/test-kvm.c does from an unchecked fixture). */
+ * tests: tests/kvm/test-kvm-x86.c does from an unchecked fixture). */
 void kt_features_init(void);
 /* The cached result; a failed probe fails the calling test. */
 uint64_t kt_features(void);
@@ -177,6 +178,16 @@ bool kt_host_is_pvm(void);
  * "x86-svm-tcg" = kvm-amd nested in QEMU TCG), or NULL outside one. */
 const char *kt_testbed(void);
 bool kt_testbed_is(const char *name);
+/* ---- kicking a vCPU thread out of KVM_RUN ---- */
+
+/* Install the kick's signal: a no-op SIGUSR1 handler without SA_RESTART, so
+ * the signal makes a KVM_RUN in progress return -EINTR. */
+void kt_kick_setup(void);
+/* Make the thread `tid` running (or about to run) KVM_RUN on `run` leave
+ * it: immediate_exit (atomically: shared with the thread and the kernel),
+ * then the signal. pthread_kill's result. */
+int kt_kick(struct kvm_run *run, pthread_t tid);
+
 /* CPUs online; in a test bed, asserted equal to the VM's -smp. */
 unsigned int kt_cpus(void);
 /* Print "not exercised here: <feature> (<why>)" on stdout. */
@@ -293,8 +304,8 @@ uint64_t kt_rip(struct kt_vm *vm, unsigned int idx);
 /*
  * ---- per-arch hooks ----
  *
- * tests/kvm-util.c is arch-neutral; what differs between the arches is in
- * tests/kvm-util-x86.c and tests/kvm-util-arm64.c (one of them is linked),
+ * tests/common/kvm-util.c is arch-neutral; what differs between the arches is in
+ * tests/common/kvm-util-x86.c and tests/common/kvm-util-arm64.c (one of them is linked),
  * which implement kt_rip() above and the following.
  */
 

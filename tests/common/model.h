@@ -4,7 +4,7 @@
  * with the real arch ops behind a fake KVM (fake-host.h).
  *
  * A run applies a sequence of operations chosen from a byte source (a seeded
- * PRNG for tests/test-unit-model.c, the fuzzer's input for
+ * PRNG for tests/unit/test-unit-model.c, the fuzzer's input for
  * tests/fuzz/fuzz-api.c): insert, remove, remove_all, slots_needed,
  * set_step, regs_changed, prepare, a synthetic exit generated from what the
  * fake KVM holds for the vCPU (a hit of an armed slot, a software

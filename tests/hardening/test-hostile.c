@@ -27,8 +27,8 @@
 
 #include <linux/kvm.h>
 
-#include "hardening/fake-host.h"
-#include "hardening/sane.h"
+#include "fake-host.h"
+#include "sane.h"
 #include "kvmdbg-int.h"
 #include "test-common.h"
 
@@ -566,7 +566,7 @@ END_TEST
 
 TEST_SUITE(hostile)
 {
-	tcase_set_timeout(tc, 300);
+	tests_set_timeout(tc, 300);
 	add_test(tc, test_hostile_x86);
 	add_test(tc, test_hostile_arm64);
 	add_test(tc, test_spin_x86);
