@@ -165,7 +165,14 @@ struct kvmdbg_hwpoint {
 struct kvmdbg_vm {
 	/* First: what every prepare and handle_exit reads. */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	/* Bumped (under the lock) on every change of the hardware points
+	 * alone: what the vCPUs' lock-free copies of them depend on. */
+	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
+	/* Software breakpoints in the table. Changed under the lock (seq_cst,
+	 * before the generation bump); read without it by cover_sync, whose
+	 * publication of a cover pairs with it (see there). */
+	atomic_uint nr_sw;
 	const struct kvmdbg_host_ops *host;
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
@@ -183,7 +190,7 @@ struct kvmdbg_vm {
 	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
-	unsigned int nr_cover;     /* vCPUs with cover_on */
+	atomic_uint nr_cover;      /* vCPUs with cover_on */
 };
 
 /* Bump vm->gen: every vCPU re-composes at its next prepare. */
@@ -227,12 +234,28 @@ struct kvmdbg_vcpu {
 	uint64_t so_irq_saved;
 	struct kvmdbg_reinject reinject;
 
-	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
-	 * a software breakpoint lifted (so_sw): the other vCPUs catch a live
-	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
+	/* Where this vCPU has a step-over pending (ARMED) or a software
+	 * breakpoint lifted (so_sw): the other vCPUs catch a live software
+	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by
+	 * this vCPU's thread (cover_addr first, then cover_on with release),
+	 * under vm->lock unless the VM has no software breakpoint at all; read
+	 * by the others under vm->lock (cover_on with acquire, then
+	 * cover_addr). */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
-	bool cover_on;
-	uint64_t cover_addr;
+	atomic_bool cover_on;
+	_Atomic uint64_t cover_addr;
+
+	/* The VM's hardware points as they were at vm->hw_gen == pts_gen,
+	 * copied under vm->lock, for the lock-free paths: while vm->hw_gen still
+	 * equals pts_gen they have not changed since. slot_pt: the host point
+	 * holding each slot (id 0: none); exec: the execution breakpoints'
+	 * addresses and slots. 0: not built. */
+	uint64_t pts_gen;
+	uint64_t exec_filter;     /* kvmdbg_exec_bit() of every exec_addr */
+	unsigned int nr_exec_pts;
+	uint64_t exec_addr[KVMDBG_MAX_SLOTS];
+	uint32_t exec_slots[KVMDBG_MAX_SLOTS];
+	struct kvmdbg_hwpoint slot_pt[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -244,6 +267,16 @@ struct kvmdbg_vcpu {
 	unsigned int guest_merged, guest_suspended;
 	uint64_t nr_reinjected, nr_refreshes;
 };
+
+/* Two bits of a 64-bit Bloom filter for an address: no execution breakpoint
+ * at pc where the filter lacks either, whatever number are armed (a PC
+ * that matches both by chance only looks at the list). */
+static inline uint64_t kvmdbg_exec_bit(uint64_t pc)
+{
+	uint64_t h = pc * 0x9e3779b97f4a7c15ull;
+
+	return 1ull << (h >> 58) | 1ull << ((h >> 52) & 63);
+}
 
 /* Write len bytes of guest memory; if the write fails (maybe half-way),
  * write the old bytes back so the guest sees one or the other, never a mix.

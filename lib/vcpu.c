@@ -179,24 +179,47 @@ static bool sw_table_has(const struct kvmdbg_vm *vm, uint64_t addr)
  * The address the other vCPUs must catch for this one: a software breakpoint
  * it has lifted for its step-over, or the place of a reported stop it will
  * step past at its next prepare (where it will lift one, if one is there
- * then). Publish it under the lock; a change that concerns a live software
+ * then). Published with atomics; a change that concerns a live software
  * breakpoint bumps the generation so the others re-compose.
+ *
+ * Where the VM has no software breakpoint at all, no change can concern
+ * one and the lock is not taken (the common single-step and hardware
+ * breakpoint stops). Publishing first and reading nr_sw after it, both
+ * seq_cst, pairs with kvmdbg_vm_insert, which raises nr_sw (seq_cst) before
+ * it bumps the generation: either this sees the new breakpoint and takes
+ * the lock to decide the bump, or every vCPU that composes after that bump
+ * sees this cover.
  */
-static void cover_sync(struct kvmdbg_vcpu *v)
+/* A published cover changed while the VM has software breakpoints: bump
+ * the generation if the change concerns a live one. */
+static __attribute__((noinline)) void cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
+						 bool on, uint64_t addr)
+{
+	pthread_mutex_lock(&vm->lock);
+	if ((was && sw_table_has(vm, old)) || (on && sw_table_has(vm, addr)))
+		kvmdbg_bump_gen(vm);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static inline __attribute__((always_inline)) void cover_sync(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	bool on = v->so_sw || v->so == KVMDBG_SO_ARMED;
-	uint64_t addr = v->so_sw ? v->so_sw_addr : on ? v->so_pc : 0;
+	uint64_t addr = v->so_sw ? v->so_sw_addr : v->so_pc;
+	bool was = atomic_load_explicit(&v->cover_on, memory_order_relaxed);
+	uint64_t old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
 
-	if (on == v->cover_on && addr == v->cover_addr)
+	if (on == was && (!on || addr == old))
 		return;
-	pthread_mutex_lock(&vm->lock);
-	if ((v->cover_on && sw_table_has(vm, v->cover_addr)) || (on && sw_table_has(vm, addr)))
-		kvmdbg_bump_gen(vm);
-	vm->nr_cover = vm->nr_cover - v->cover_on + on;
-	v->cover_on = on;
-	v->cover_addr = addr;
-	pthread_mutex_unlock(&vm->lock);
+	if (on)
+		atomic_store_explicit(&v->cover_addr, addr, memory_order_relaxed);
+	atomic_store(&v->cover_on, on);
+	if (on && !was)
+		atomic_fetch_add(&vm->nr_cover, 1);
+	else if (!on && was)
+		atomic_fetch_sub(&vm->nr_cover, 1);
+	if (atomic_load(&vm->nr_sw))
+		cover_bump(vm, was, old, on, addr);
 }
 
 /*
@@ -213,16 +236,19 @@ static bool cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 {
 	struct kvmdbg_vm *vm = v->vm;
 
-	if (!vm->nr_cover || v->so == KVMDBG_SO_STEPPING)
+	if (!atomic_load(&vm->nr_cover) || v->so == KVMDBG_SO_STEPPING)
 		return true;
 	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
 		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
-		uint64_t addr = o->cover_addr;
+		uint64_t addr;
 		unsigned int pool, m;
 		bool have = false;
 		int n;
 
-		if (o == v || !o->cover_on || !sw_table_has(vm, addr))
+		if (o == v || !atomic_load(&o->cover_on))
+			continue;
+		addr = atomic_load_explicit(&o->cover_addr, memory_order_relaxed);
+		if (!sw_table_has(vm, addr))
 			continue;
 		/* An execution slot at addr already (a hardware breakpoint of
 		 * the host's, or one added for another vCPU's cover). */
@@ -249,6 +275,62 @@ static bool cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 		owner[pool][m] = KVMDBG_OWNER_SW;
 	}
 	return true;
+}
+
+/*
+ * Copy what the lock-free paths need of the VM's hardware points into the
+ * vCPU (see struct kvmdbg_vcpu pts_gen), for vm->hw_gen == gen. Called
+ * with vm->lock held; nothing to do while they are the ones copied.
+ */
+static void points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	uint64_t filter = 0;
+	unsigned int n = 0;
+
+	if (v->pts_gen == gen)
+		return;
+	memset(v->slot_pt, 0, sizeof(v->slot_pt));
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		const struct kvmdbg_hwpoint *p = &vm->points[i];
+
+		if (!p->id)
+			continue;
+		for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+			for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+				if (p->slots & KVMDBG_HIT_BIT(pool, slot))
+					v->slot_pt[pool][slot] = *p;
+		/* Every execution breakpoint holds a slot of its own. */
+		if (p->type == KVMDBG_BREAK_HW && n < KVMDBG_MAX_SLOTS) {
+			v->exec_addr[n] = p->addr;
+			v->exec_slots[n] = p->slots;
+			filter |= kvmdbg_exec_bit(p->addr);
+			n++;
+		}
+	}
+	v->exec_filter = filter;
+	v->nr_exec_pts = n;
+	v->pts_gen = gen;
+}
+
+/* The VM's set is still the one of the vCPU's copy (points_cache_locked). */
+static bool points_cached(const struct kvmdbg_vcpu *v)
+{
+	return v->pts_gen == atomic_load_explicit(&v->vm->hw_gen, memory_order_acquire);
+}
+
+/* The slots of the execution breakpoints at pc, from the vCPU's copy. */
+static inline __attribute__((always_inline)) uint32_t cached_exec_slots(const struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	uint64_t bit = kvmdbg_exec_bit(pc);
+	uint32_t slots = 0;
+
+	if ((v->exec_filter & bit) != bit)
+		return 0;
+	for (unsigned int i = 0; i < v->nr_exec_pts; i++)
+		if (v->exec_addr[i] == pc)
+			slots |= v->exec_slots[i];
+	return slots;
 }
 
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
@@ -414,20 +496,27 @@ static int stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 	}
 
-	pthread_mutex_lock(&vm->lock);
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
-		const struct kvmdbg_hwpoint *p = &vm->points[i];
+	/* Whether a point is armed at the PC: without the lock while the set
+	 * is the one this vCPU copied and no software breakpoint exists (what
+	 * is in the table needs the lock). */
+	if (points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
+		slots = cached_exec_slots(v, pc);
+	} else {
+		pthread_mutex_lock(&vm->lock);
+		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+			const struct kvmdbg_hwpoint *p = &vm->points[i];
 
-		if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
-			slots |= p->slots;
+			if (p->id && p->type == KVMDBG_BREAK_HW && p->addr == pc)
+				slots |= p->slots;
+		}
+		sw = sw_table_has(vm, pc);
+		pthread_mutex_unlock(&vm->lock);
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
 	 * they stopped (the VMM may have moved it). */
 	if (!v->so_pc_stale || pc == v->so_pc)
 		watch_slots = v->so_slots;
 	slots |= watch_slots;
-	sw = sw_table_has(vm, pc);
-	pthread_mutex_unlock(&vm->lock);
 
 	v->so_pc = pc;
 	v->so_pc_stale = false;
@@ -501,7 +590,7 @@ static void stepover_restore(struct kvmdbg_vcpu *v, const struct stepover_saved 
 	v->so_pc_stale = s->pc_stale;
 }
 
-static int vcpu_prepare(struct kvmdbg_vcpu *v)
+static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -511,11 +600,6 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	uint64_t gen;
 	bool need_rf = false, may_run;
 	int r;
-
-	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
-	if (v->so != KVMDBG_SO_ARMED &&
-	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)) && applied_current(v))
-		return 0;
 
 	/* What an earlier step-over could not give back yet. */
 	if (v->so != KVMDBG_SO_STEPPING) {
@@ -541,14 +625,23 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 		r = stepover_begin(v, &need_rf);
 		if (r)
 			return r;
-		/* Nothing to step past: maybe nothing changed at all. */
-		if (!need_rf && applied_current(v))
-			return 0;
+		/* Nothing to step past, or only RF to set: maybe nothing
+		 * changed at all, and KVM holds what compose would build. RF
+		 * last, as below. */
+		if (applied_current(v)) {
+			if (!need_rf)
+				return 0;
+			r = vm->host->set_resume_flag(v->fd);
+			if (r)
+				stepover_restore(v, &saved);
+			return r;
+		}
 	}
 
 	pthread_mutex_lock(&vm->lock);
 	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
 	may_run = compose_locked(v, &hw, owner, &ctl);
+	points_cache_locked(v, atomic_load_explicit(&vm->hw_gen, memory_order_relaxed));
 	pthread_mutex_unlock(&vm->lock);
 	/* The fence: another vCPU's step-over has (or is about to have) the
 	 * guest's bytes back under a software breakpoint this vCPU cannot
@@ -620,12 +713,58 @@ rollback:
 	return r;
 }
 
+/*
+ * Resuming from a reported stop where nothing else changed: when nothing is
+ * armed at the PC (a single-step stop), or only execution breakpoints that
+ * RF skips, settle the step-over here without the lock or a compose:
+ * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
+ */
+static int resume_fast(struct kvmdbg_vcpu *v, int *r)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint32_t slots = 0;
+
+	if (v->so_sw || v->so_irq_masked || v->so_pc_stale || v->so_slots || !applied_current(v))
+		return 0;
+	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
+	if (overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
+		return 0;
+	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
+		if (!points_cached(v) || atomic_load_explicit(&vm->nr_sw, memory_order_acquire))
+			return 0;
+		slots = cached_exec_slots(v, v->so_pc);
+	}
+	if (slots) {
+		/* As stepover_begin: RF where the host honours it, else a step. */
+		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) ||
+		    !vm->host->set_resume_flag)
+			return 0;
+		*r = vm->host->set_resume_flag(v->fd);
+		if (*r)
+			return 1; /* still armed: the retry sets RF again */
+	}
+	v->so = KVMDBG_SO_NONE;
+	*r = 0;
+	cover_sync(v);
+	return 1;
+}
+
 KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	int r;
 
 	if (!v)
 		return -EINVAL;
+	/* Fast path, no lock: nothing changed since the last
+	 * KVM_SET_GUEST_DEBUG, no step-over to begin or give back, and the
+	 * others already see this vCPU's cover as it is. */
+	if (v->so != KVMDBG_SO_ARMED &&
+	    (v->so == KVMDBG_SO_STEPPING || !(v->so_sw || v->so_irq_masked)) &&
+	    atomic_load_explicit(&v->cover_on, memory_order_relaxed) == v->so_sw &&
+	    applied_current(v))
+		return 0;
+	if (v->so == KVMDBG_SO_ARMED && resume_fast(v, &r))
+		return r;
 	r = vcpu_prepare(v);
 	/* What the others must catch for this vCPU now (its step-over begun,
 	 * finished, or given up by the VMM moving the PC). On failure nothing
@@ -781,44 +920,86 @@ static int guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 	return 0;
 }
 
-KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+/*
+ * Hits of the host's own points and nothing else (no step, no instruction,
+ * no guest slot or cover slot, no overlay, no step-over running), settled
+ * from this vCPU's copy of the points while the set is unchanged, without
+ * the lock: what handle_exit_slow would do for them. 0: not this case,
+ * nothing changed.
+ */
+static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_event *ev,
+							   const struct kvmdbg_exit *ex,
+							   const struct kvmdbg_decoded *dec)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_hwpoint *hp = NULL;
+	uint32_t hits = 0;
+
+	if (!dec->hits || dec->step || dec->swbp || dec->gd || dec->hw_unmatched ||
+	    dec->dr6_other || v->so != KVMDBG_SO_NONE || v->gd_stepping || overlay_on(v) ||
+	    !points_cached(v))
+		return 0;
+	for (uint32_t left = dec->hits; left; left &= left - 1) {
+		unsigned int pool = (unsigned int)__builtin_ctz(left) / 16;
+		unsigned int slot = (unsigned int)__builtin_ctz(left) % 16;
+		uint32_t owner = v->applied_owner[pool][slot];
+		const struct kvmdbg_hwpoint *p = &v->slot_pt[pool][slot];
+
+		if (owner >= KVMDBG_OWNER_SW)
+			return 0; /* a guest's slot or a cover: the whole story */
+		/* Stale: its point was removed since this vCPU prepared. */
+		if (!owner || p->id != owner)
+			continue;
+		hits |= KVMDBG_HIT_BIT(pool, slot);
+		if (!hp || (p->type == KVMDBG_BREAK_HW && hp->type != KVMDBG_BREAK_HW))
+			hp = p;
+	}
+	if (!hp)
+		return 1; /* nothing that still exists: run again */
+	ev->hits = hits;
+	ev->type = hp->type;
+	ev->addr = hp->addr;
+	ev->len = hp->len;
+	if (hp->type == KVMDBG_BREAK_HW) {
+		ev->kind = KVMDBG_STOP_BREAK;
+	} else {
+		ev->kind = KVMDBG_STOP_WATCH;
+		ev->data_addr = vm->arch->reports_data_addr ? dec->data_addr
+							    : lowest_slot_start(v, hits & hp->slots);
+		ev->write = hp->type == KVMDBG_WATCH_WRITE  ? 1
+			    : hp->type == KVMDBG_WATCH_READ ? 0
+			    : vm->arch->reports_data_addr   ? dec->write
+							    : -1;
+	}
+	v->so = KVMDBG_SO_ARMED;
+	v->so_pc = ex->pc;
+	v->so_pc_stale = false;
+	v->so_slots = vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0;
+	cover_sync(v);
+	return 1;
+}
+
+/*
+ * Classify an exit the fast path of kvmdbg_vcpu_handle_exit did not settle:
+ * ev is initialised, ex read (with ev->pc) and decoded into dec.
+ */
+static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+						      struct kvmdbg_event *ev,
+						      struct kvmdbg_exit ex,
+						      const struct kvmdbg_decoded dec)
 {
 	struct kvmdbg_hwpoint hit = {0}; /* a copy: the set may change once unlocked */
 	const struct kvmdbg_hwpoint *hit_point = NULL;
-	struct kvmdbg_decoded dec;
-	struct kvmdbg_exit ex = {0};
-	struct kvmdbg_vm *vm;
+	struct kvmdbg_vm *vm = v->vm;
 	bool ours_step, guest = false, cover_hit = false;
 	uint64_t guest_dr6 = 0, cover_addr = 0;
 	uint32_t guest_exc = 1, guest_hw = 0, own_hits = 0, restep_slots = 0;
 	enum { SW_NONE, SW_OURS, SW_STALE, SW_GUEST } sw = SW_NONE;
-	bool icebp = false, guest_gd = false;
+	bool icebp = false, guest_gd = false, cached, locked;
 	unsigned int icebp_skip = 0;
 	int r;
 
-	if (!v || !ev)
-		return -EINVAL;
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = KVMDBG_STOP_NONE;
-	ev->write = -1;
-	if (v->run->exit_reason != KVM_EXIT_DEBUG)
-		return -EINVAL;
-	vm = v->vm;
-
-	r = vm->host->read_exit(v->fd, v->run, &ex);
-	if (r)
-		return r;
-	/* Overlay: the guest's registers as they are now (its changes since
-	 * the last look, and what its own slots match at this exit). */
-	if (overlay_on(v)) {
-		r = guest_refresh(v);
-		if (r)
-			return r;
-	}
-	vm->arch->decode(&v->applied, &ex, &dec);
-	ev->pc = ex.pc;
-	if (!dec.recognised)
-		return 0;
 
 	/* A breakpoint instruction: ours, ours but removed since this vCPU hit
 	 * it (the guest's bytes are back: run again), or the guest's own.
@@ -926,54 +1107,67 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		return 0;
 	}
 
-	/* A plain step names no slot and no instruction: no need for the set. */
-	if (dec.hits || dec.swbp)
+	/* A plain step names no slot and no instruction: no need for the set.
+	 * A hit of a slot needs the point that holds it: this vCPU's copy
+	 * while the set is unchanged since, else the VM's under the lock. */
+	cached = dec.hits && points_cached(v);
+	locked = dec.swbp || (dec.hits && !cached);
+	if (locked)
 		pthread_mutex_lock(&vm->lock);
 	/* Hardware slots: only hits of points that still exist count; a slot
 	 * whose point was removed since this vCPU prepared is stale. */
-	for (unsigned int pool = 0; dec.hits && pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++) {
-			uint32_t bit = KVMDBG_HIT_BIT(pool, slot);
-			const struct kvmdbg_hwpoint *p;
+	for (uint32_t left = dec.hits; left; left &= left - 1) {
+		unsigned int pool = (unsigned int)__builtin_ctz(left) / 16;
+		unsigned int slot = (unsigned int)__builtin_ctz(left) % 16;
+		uint32_t bit = KVMDBG_HIT_BIT(pool, slot);
+		const struct kvmdbg_hwpoint *p;
 
-			if (!(dec.hits & bit))
-				continue;
-			if (v->applied_owner[pool][slot] & KVMDBG_OWNER_GUEST) {
-				unsigned int n = v->applied_owner[pool][slot] & 0xff;
+		if (v->applied_owner[pool][slot] & KVMDBG_OWNER_GUEST) {
+			unsigned int n = v->applied_owner[pool][slot] & 0xff;
 
-				/* Stale: the guest disabled or moved it since the
-				 * merge (just re-read); the re-merge at the next
-				 * prepare updates the hardware, run again. */
-				if (memcmp(&v->guest.slot[pool][n], &v->applied.slot[pool][slot],
-					   sizeof(v->guest.slot[pool][n])))
-					continue;
-				/* A guest slot merged into this hardware slot:
-				 * re-injected under the guest's own number. */
-				guest = true;
-				guest_hw |= bit;
-				guest_dr6 |= 1ull << n;
+			/* Stale: the guest disabled or moved it since the
+			 * merge (just re-read); the re-merge at the next
+			 * prepare updates the hardware, run again. */
+			if (memcmp(&v->guest.slot[pool][n], &v->applied.slot[pool][slot],
+				   sizeof(v->guest.slot[pool][n])))
 				continue;
-			}
-			/* The slot catching another vCPU's lifted software
-			 * breakpoint: a stop at that breakpoint. */
-			if (v->applied_owner[pool][slot] == KVMDBG_OWNER_SW) {
-				cover_hit = true;
-				cover_addr = v->applied.slot[pool][slot].start;
-				continue;
-			}
-			p = point_by_id(vm, v->applied_owner[pool][slot]);
-			if (!p)
-				continue;
-			ev->hits |= bit;
-			/* Prefer an execution breakpoint over a watchpoint. */
-			if (!hit_point || (p->type == KVMDBG_BREAK_HW &&
-					   hit_point->type != KVMDBG_BREAK_HW)) {
-				hit = *p;
-				hit_point = &hit;
-			}
+			/* A guest slot merged into this hardware slot:
+			 * re-injected under the guest's own number. */
+			guest = true;
+			guest_hw |= bit;
+			guest_dr6 |= 1ull << n;
+			continue;
 		}
+		/* The slot catching another vCPU's lifted software
+		 * breakpoint: a stop at that breakpoint. */
+		if (v->applied_owner[pool][slot] == KVMDBG_OWNER_SW) {
+			cover_hit = true;
+			cover_addr = v->applied.slot[pool][slot].start;
+			continue;
+		}
+		if (!cached)
+			p = point_by_id(vm, v->applied_owner[pool][slot]);
+		else if (v->applied_owner[pool][slot] &&
+			 v->slot_pt[pool][slot].id == v->applied_owner[pool][slot])
+			p = &v->slot_pt[pool][slot];
+		else
+			p = NULL;
+		if (!p)
+			continue;
+		ev->hits |= bit;
+		/* Prefer an execution breakpoint over a watchpoint. */
+		if (!hit_point || (p->type == KVMDBG_BREAK_HW &&
+				   hit_point->type != KVMDBG_BREAK_HW)) {
+			hit = *p;
+			hit_point = &hit;
+		}
+	}
 
 	/* Ours, unless removed in the meantime (then its bytes are back). */
+	if (cover_hit && cover_addr == ex.pc && !locked) {
+		pthread_mutex_lock(&vm->lock);
+		locked = true;
+	}
 	if ((sw == SW_OURS || (cover_hit && cover_addr == ex.pc)) &&
 	    kvmdbg_swtab_find(&vm->sw, ex.pc)) {
 		ev->kind = KVMDBG_STOP_BREAK;
@@ -984,7 +1178,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		guest = true;
 		guest_exc = 3;
 	}
-	if (dec.hits || dec.swbp)
+	if (locked)
 		pthread_mutex_unlock(&vm->lock);
 
 	if (hit_point && ev->kind == KVMDBG_STOP_NONE) {
@@ -1104,6 +1298,56 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	return 0;
 }
 
+KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+{
+	struct kvmdbg_decoded dec;
+	struct kvmdbg_exit ex = {0};
+	struct kvmdbg_vm *vm;
+	int r;
+
+	if (!v || !ev)
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = KVMDBG_STOP_NONE;
+	ev->write = -1;
+	if (v->run->exit_reason != KVM_EXIT_DEBUG)
+		return -EINVAL;
+	vm = v->vm;
+
+	r = vm->host->read_exit(v->fd, v->run, &ex);
+	if (r)
+		return r;
+	/* Overlay: the guest's registers as they are now (its changes since
+	 * the last look, and what its own slots match at this exit). */
+	if (overlay_on(v)) {
+		r = guest_refresh(v);
+		if (r)
+			return r;
+	}
+	vm->arch->decode(&v->applied, &ex, &dec);
+	ev->pc = ex.pc;
+	if (!dec.recognised)
+		return 0;
+
+	/* The user's single-step and nothing else: the common case, settled
+	 * here without the set (what the rest below would do for it). */
+	if (dec.step && !dec.hits && !dec.swbp && !dec.gd && !dec.hw_unmatched && !dec.dr6_other &&
+	    (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step && v->so == KVMDBG_SO_NONE &&
+	    !v->gd_stepping) {
+		ev->stepped = 1;
+		ev->kind = KVMDBG_STOP_STEP;
+		v->so = KVMDBG_SO_ARMED;
+		v->so_pc = ex.pc;
+		v->so_pc_stale = false;
+		v->so_slots = 0;
+		cover_sync(v);
+		return 0;
+	}
+	if (hits_fast(v, ev, &ex, &dec))
+		return 0;
+	return handle_exit_slow(v, ev, ex, dec);
+}
+
 KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm;
@@ -1129,9 +1373,10 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 		}
 		v->so_sw = false;
 	}
-	if (v->cover_on) {
-		vm->nr_cover--;
-		if (sw_table_has(vm, v->cover_addr))
+	if (atomic_load(&v->cover_on)) {
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+		if (sw_table_has(vm, atomic_load_explicit(&v->cover_addr, memory_order_relaxed)))
 			kvmdbg_bump_gen(vm);
 	}
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
