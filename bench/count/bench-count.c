@@ -31,8 +31,9 @@
  * dumps; LABEL is arch/op/config. Outside valgrind it runs the same (the
  * checks) and the dumps are no-ops.
  *
- * usage: bench-count [--quick]   (--quick: without the 1,000,000 software
- *                                 breakpoints, for a guard that must stay short)
+ * usage: bench-count [--quick] [LABEL_PREFIX]
+ *   --quick: without the 1,000,000 software breakpoints, for a guard that
+ *   must stay short; LABEL_PREFIX: only the measurements it starts.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -330,15 +331,19 @@ static void teardown(struct ctx *c)
 		die("vm_free: %d", r);
 }
 
+static const char *only; /* measure only the labels that start with it */
+
 static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw, const char *config)
 {
 	struct ctx c = {.arch = arch, .op = op};
 	char label[128];
 
-	if (!setup(&c, slots, nsw))
-		return;
 	snprintf(label, sizeof(label), "%s/%s/%s", arch == KVMDBG_ARCH_X86_64 ? "x86" : "arm64",
 		 op_names[op], config);
+	if (only && strncmp(label, only, strlen(only)))
+		return;
+	if (!setup(&c, slots, nsw))
+		return;
 	CALLGRIND_START_INSTRUMENTATION;
 	for (int i = 0; i < WARM; i++)
 		iterate(&c);
@@ -368,6 +373,8 @@ int main(int argc, char **argv)
 		{"sw1m", OWN_ONLY, 1000000},
 	};
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+
+	only = argc > 1 + quick ? argv[1 + quick] : NULL;
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
 
 #ifndef HAVE_CALLGRIND
