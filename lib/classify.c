@@ -18,10 +18,13 @@
 #include "kvmdbg-int.h"
 
 /* Phase: read the exit, the guest's registers (overlay), decode. */
-static int exit_read(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
+static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_exit *ex,
+							   struct kvmdbg_decoded *dec,
+							   struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, &c->ex);
+	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, ex);
 
 	if (r)
 		return r;
@@ -32,8 +35,8 @@ static int exit_read(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kv
 		if (r)
 			return r;
 	}
-	vm->arch->decode(&v->applied, &c->ex, &c->dec);
-	ev->pc = c->ex.pc;
+	vm->arch->decode(&v->applied, ex, dec);
+	ev->pc = ex->pc;
 	return 0;
 }
 
@@ -188,9 +191,10 @@ bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_class
 }
 
 /* One hardware slot that fired, by who owns it in the state this vCPU ran.
- * Locked. */
-static void slot_hit_locked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
-			    struct kvmdbg_event *ev, unsigned int pool, unsigned int slot)
+ * The point that holds it comes from the vCPU's copy of the points where
+ * cached (the set unchanged since), else from the VM's under the lock. */
+static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
+		     unsigned int pool, unsigned int slot, bool cached)
 {
 	uint32_t bit = KVMDBG_HIT_BIT(pool, slot), owner = v->applied_owner[pool][slot];
 	const struct kvmdbg_hwpoint *p;
@@ -220,7 +224,7 @@ static void slot_hit_locked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 	}
 	/* Only hits of points that still exist count; a slot whose point was
 	 * removed since this vCPU prepared is stale. */
-	p = kvmdbg_point_by_id(v->vm, owner);
+	p = cached ? kvmdbg_cached_point(v, pool, slot, owner) : kvmdbg_point_by_id(v->vm, owner);
 	if (!p)
 		return;
 	ev->hits |= bit;
@@ -238,15 +242,28 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t pc = c->ex.pc;
+	bool cached, locked;
 
-	/* A plain step names no slot and no instruction: no need for the set. */
+	/* A plain step names no slot and no instruction: no need for the set.
+	 * A hit of a slot needs the point that holds it: this vCPU's copy
+	 * while the set is unchanged since, else the VM's under the lock. */
 	if (!c->dec.hits && !c->dec.swbp)
 		return;
-	pthread_mutex_lock(&vm->lock);
-	for (unsigned int pool = 0; c->dec.hits && pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			if (c->dec.hits & KVMDBG_HIT_BIT(pool, slot))
-				slot_hit_locked(v, c, ev, pool, slot);
+	cached = c->dec.hits && kvmdbg_points_cached(v);
+	locked = c->dec.swbp || (c->dec.hits && !cached);
+	if (locked)
+		pthread_mutex_lock(&vm->lock);
+	/* The hit slots by their bits, not all of them. */
+	for (uint32_t left = c->dec.hits; left; left &= left - 1) {
+		unsigned int bit = (unsigned int)__builtin_ctz(left);
+
+		slot_hit(v, c, ev, bit / 16, bit % 16, cached);
+	}
+	/* The software breakpoint table needs the lock. */
+	if (c->cover_hit && c->cover_addr == pc && !locked) {
+		pthread_mutex_lock(&vm->lock);
+		locked = true;
+	}
 	/* Ours, unless removed in the meantime (then its bytes are back). */
 	if ((c->sw == KVMDBG_SW_OURS || (c->cover_hit && c->cover_addr == pc)) &&
 	    kvmdbg_swtab_find(&vm->sw, pc)) {
@@ -258,7 +275,8 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 		c->guest = true;
 		c->cause.swbp = true;
 	}
-	pthread_mutex_unlock(&vm->lock);
+	if (locked)
+		pthread_mutex_unlock(&vm->lock);
 }
 
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
@@ -390,22 +408,79 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 	kvmdbg_stepover_arm(v, c->ex.pc, slots);
 }
 
-KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+/*
+ * Hits of the host's own points and nothing else (no step, no instruction,
+ * no guest slot or cover slot, no overlay, no step-over running), settled
+ * from this vCPU's copy of the points while the set is unchanged, without
+ * the lock: what the phases below would do for them. 0: not this case,
+ * nothing changed.
+ */
+static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_event *ev,
+							   const struct kvmdbg_exit *ex,
+							   const struct kvmdbg_decoded *dec)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_hwpoint *hp = NULL;
+	uint32_t hits = 0;
+
+	if (!dec->hits || dec->step || dec->swbp || dec->dbg_access || dec->hw_unmatched ||
+	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
+	    kvmdbg_overlay_on(v) || !kvmdbg_points_cached(v))
+		return 0;
+	for (uint32_t left = dec->hits; left; left &= left - 1) {
+		unsigned int pool = (unsigned int)__builtin_ctz(left) / 16;
+		unsigned int slot = (unsigned int)__builtin_ctz(left) % 16;
+		uint32_t owner = v->applied_owner[pool][slot];
+		const struct kvmdbg_hwpoint *p;
+
+		if (owner >= KVMDBG_OWNER_SW)
+			return 0; /* a guest's slot or a cover: the whole story */
+		/* Stale: its point was removed since this vCPU prepared. */
+		p = kvmdbg_cached_point(v, pool, slot, owner);
+		if (!p)
+			continue;
+		hits |= KVMDBG_HIT_BIT(pool, slot);
+		if (!hp || (p->type == KVMDBG_BREAK_HW && hp->type != KVMDBG_BREAK_HW))
+			hp = p;
+	}
+	if (!hp)
+		return 1; /* nothing that still exists: run again */
+	ev->hits = hits;
+	ev->type = hp->type;
+	ev->addr = hp->addr;
+	ev->len = hp->len;
+	if (hp->type == KVMDBG_BREAK_HW) {
+		ev->kind = KVMDBG_STOP_BREAK;
+	} else {
+		ev->kind = KVMDBG_STOP_WATCH;
+		ev->data_addr = vm->arch->reports_data_addr ? dec->data_addr
+							    : lowest_slot_start(v, hits & hp->slots);
+		ev->write = hp->type == KVMDBG_WATCH_WRITE  ? 1
+			    : hp->type == KVMDBG_WATCH_READ ? 0
+			    : vm->arch->reports_data_addr   ? dec->write
+							    : -1;
+	}
+	kvmdbg_stepover_arm(v, ex->pc,
+			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0);
+	return 1;
+}
+
+/*
+ * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
+ * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
+ * The phases in order over one struct kvmdbg_classify.
+ */
+static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+						      struct kvmdbg_event *ev,
+						      const struct kvmdbg_exit *ex,
+						      const struct kvmdbg_decoded *dec)
 {
 	struct kvmdbg_classify c = {0};
 	int r;
 
-	if (!v || !ev)
-		return -EINVAL;
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = KVMDBG_STOP_NONE;
-	ev->write = -1;
-	if (v->run->exit_reason != KVM_EXIT_DEBUG)
-		return -EINVAL;
-
-	r = exit_read(v, &c, ev);
-	if (r || !c.dec.recognised)
-		return r;
+	c.ex = *ex;
+	c.dec = *dec;
 	/* Reads: a failure here has changed nothing. */
 	r = kvmdbg_classify_swbp(v, &c);
 	if (!r)
@@ -426,4 +501,39 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 		return r < 0 ? r : 0;
 	kvmdbg_classify_finish(v, &c, ev);
 	return 0;
+}
+
+/* The short entry: read and decode, settle the common cases (the user's
+ * single-step, hits of the host's own points) here, the rest in
+ * handle_exit_slow (issue 17). */
+KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+{
+	struct kvmdbg_decoded dec;
+	struct kvmdbg_exit ex = {0};
+	int r;
+
+	if (!v || !ev)
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = KVMDBG_STOP_NONE;
+	ev->write = -1;
+	if (v->run->exit_reason != KVM_EXIT_DEBUG)
+		return -EINVAL;
+
+	r = exit_read(v, &ex, &dec, ev);
+	if (r || !dec.recognised)
+		return r;
+	/* The user's single-step and nothing else: the common case, settled
+	 * here without the set (what the phases would do for it). */
+	if (dec.step && !dec.hits && !dec.swbp && !dec.dbg_access && !dec.hw_unmatched &&
+	    !dec.guest_only && (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&
+	    v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {
+		ev->stepped = 1;
+		ev->kind = KVMDBG_STOP_STEP;
+		kvmdbg_stepover_arm(v, ex.pc, 0);
+		return 0;
+	}
+	if (hits_fast(v, ev, &ex, &dec))
+		return 0;
+	return handle_exit_slow(v, ev, &ex, &dec);
 }

@@ -133,7 +133,14 @@ struct kvmdbg_hwpoint {
 struct kvmdbg_vm {
 	/* First: what every prepare and handle_exit reads. */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	/* Bumped (under the lock) on every change of the hardware points
+	 * alone: what the vCPUs' lock-free copies of them depend on. */
+	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
+	/* Software breakpoints in the table. Changed under the lock (seq_cst,
+	 * before the generation bump); read without it by cover_sync, whose
+	 * publication of a cover pairs with it (see there). */
+	atomic_uint nr_sw;
 	const struct kvmdbg_host_ops *host;
 	void *host_ctx;           /* every host op's ctx */
 	const struct kvmdbg_arch_ops *arch;
@@ -152,7 +159,7 @@ struct kvmdbg_vm {
 	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
-	unsigned int nr_cover;     /* vCPUs with cover_on */
+	atomic_uint nr_cover;      /* vCPUs with cover_on */
 };
 
 /* ---- the point table (points.c), under vm->lock ---- */
@@ -231,12 +238,28 @@ struct kvmdbg_vcpu {
 	struct kvmdbg_stepover so;
 	struct kvmdbg_reinject reinject;
 
-	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
-	 * a software breakpoint lifted (so.sw): the other vCPUs catch a live
-	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
+	/* Where this vCPU has a step-over pending (ARMED) or a software
+	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
+	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by
+	 * this vCPU's thread (cover_addr first, then cover_on with release),
+	 * under vm->lock unless the VM has no software breakpoint at all; read
+	 * by the others under vm->lock (cover_on with acquire, then
+	 * cover_addr). See kvmdbg_cover_sync. */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
-	bool cover_on;
-	uint64_t cover_addr;
+	atomic_bool cover_on;
+	_Atomic uint64_t cover_addr;
+
+	/* The VM's hardware points as they were at vm->hw_gen == pts_gen,
+	 * copied under vm->lock, for the lock-free paths: while vm->hw_gen still
+	 * equals pts_gen they have not changed since. slot_pt: the host point
+	 * holding each slot (id 0: none); exec: the execution breakpoints'
+	 * addresses and slots. 0: not built. */
+	uint64_t pts_gen;
+	uint64_t exec_filter;     /* kvmdbg_exec_bit() of every exec_addr */
+	unsigned int nr_exec_pts;
+	uint64_t exec_addr[KVMDBG_MAX_SLOTS];
+	uint32_t exec_slots[KVMDBG_MAX_SLOTS];
+	struct kvmdbg_hwpoint slot_pt[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -253,6 +276,54 @@ struct kvmdbg_vcpu {
 static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
 {
 	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+}
+
+/* ---- the vCPU's copy of the point table (points.c), for the lock-free paths ---- */
+
+/* Two bits of a 64-bit Bloom filter for an address: no execution breakpoint
+ * at pc where the filter lacks either, whatever number are armed (a PC
+ * that matches both by chance only looks at the list). */
+static inline uint64_t kvmdbg_exec_bit(uint64_t pc)
+{
+	uint64_t h = pc * 0x9e3779b97f4a7c15ull;
+
+	return 1ull << (h >> 58) | 1ull << ((h >> 52) & 63);
+}
+
+/* Copy what the lock-free paths need of the VM's hardware points into v
+ * (struct kvmdbg_vcpu pts_gen), for vm->hw_gen == gen. Locked. */
+void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen);
+
+/* The VM's hardware points are still the ones of v's copy. */
+static inline bool kvmdbg_points_cached(const struct kvmdbg_vcpu *v)
+{
+	return v->pts_gen == atomic_load_explicit(&v->vm->hw_gen, memory_order_acquire);
+}
+
+/* The slots of the execution breakpoints at pc, from v's copy. */
+static inline __attribute__((always_inline)) uint32_t
+kvmdbg_cached_exec_slots(const struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	uint64_t bit = kvmdbg_exec_bit(pc);
+	uint32_t slots = 0;
+
+	if ((v->exec_filter & bit) != bit)
+		return 0;
+	for (unsigned int i = 0; i < v->nr_exec_pts; i++)
+		if (v->exec_addr[i] == pc)
+			slots |= v->exec_slots[i];
+	return slots;
+}
+
+/* The host point that held hardware slot pool/slot with id owner, from
+ * v's copy (while kvmdbg_points_cached), or NULL: removed since. */
+static inline const struct kvmdbg_hwpoint *kvmdbg_cached_point(const struct kvmdbg_vcpu *v,
+							       unsigned int pool, unsigned int slot,
+							       uint32_t owner)
+{
+	const struct kvmdbg_hwpoint *p = &v->slot_pt[pool][slot];
+
+	return owner && p->id == owner ? p : NULL;
 }
 
 /* ---- the guest's side: overlay, attribution, re-injection (overlay.c) ---- */
@@ -279,9 +350,45 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 
 /* ---- the step-over and the cover (stepover.c) ---- */
 
-/* Publish where the others must catch a software breakpoint for v (its
- * step-over's address), bumping the generation when that changes. */
-void kvmdbg_cover_sync(struct kvmdbg_vcpu *v);
+/* A published cover changed while the VM has software breakpoints: bump
+ * the generation if the change concerns a live one (takes the lock). */
+void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, uint64_t addr);
+
+/*
+ * Publish where the others must catch a software breakpoint for v: one it
+ * has lifted for its step-over, or the place of a reported stop it will
+ * step past at its next prepare (where it will lift one, if one is there
+ * then). Published with atomics; a change that concerns a live software
+ * breakpoint bumps the generation so the others re-compose.
+ *
+ * Where the VM has no software breakpoint at all, no change can concern
+ * one and the lock is not taken (the common single-step and hardware
+ * breakpoint stops). Publishing first and reading nr_sw after it, both
+ * seq_cst, pairs with kvmdbg_vm_insert, which raises nr_sw (seq_cst) before
+ * it bumps the generation: either this sees the new breakpoint and takes
+ * the lock to decide the bump, or every vCPU that composes after that bump
+ * sees this cover. Inline: it is on every exit's fast path.
+ */
+static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	bool on = v->so.sw || v->so.state == KVMDBG_SO_ARMED;
+	uint64_t addr = v->so.sw ? v->so.sw_addr : v->so.pc;
+	bool was = atomic_load_explicit(&v->cover_on, memory_order_relaxed);
+	uint64_t old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
+
+	if (on == was && (!on || addr == old))
+		return;
+	if (on)
+		atomic_store_explicit(&v->cover_addr, addr, memory_order_relaxed);
+	atomic_store(&v->cover_on, on);
+	if (on && !was)
+		atomic_fetch_add(&vm->nr_cover, 1);
+	else if (!on && was)
+		atomic_fetch_sub(&vm->nr_cover, 1);
+	if (atomic_load(&vm->nr_sw))
+		kvmdbg_cover_bump(vm, was, old, on, addr);
+}
 /* Add to v's hardware state the slots that catch the others' lifted software
  * breakpoints; false when one is needed and none is free. Locked. */
 bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
@@ -293,8 +400,17 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
 /* The vCPU goes away: drop its lift and its cover. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* A stop at pc was reported: the next prepare steps past what is armed
- * there, and past slots (disarmed for that step) besides. */
-void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots);
+ * there, and past slots (disarmed for that step) besides. Inline: the
+ * fast paths of handle_exit end with it. */
+static inline __attribute__((always_inline)) void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v,
+								      uint64_t pc, uint32_t slots)
+{
+	v->so.state = KVMDBG_SO_ARMED;
+	v->so.pc = pc;
+	v->so.pc_stale = false;
+	v->so.slots = slots;
+	kvmdbg_cover_sync(v);
+}
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */

@@ -11,27 +11,15 @@
 
 #include "kvmdbg-int.h"
 
-/*
- * The address the other vCPUs must catch for this one: a software breakpoint
- * it has lifted for its step-over, or the place of a reported stop it will
- * step past at its next prepare (where it will lift one, if one is there
- * then). Publish it under the lock; a change that concerns a live software
- * breakpoint bumps the generation so the others re-compose.
- */
-void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
+/* A published cover changed while the VM has software breakpoints (see
+ * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
+ * change concerns a live one. */
+__attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
+						 bool on, uint64_t addr)
 {
-	struct kvmdbg_vm *vm = v->vm;
-	bool on = v->so.sw || v->so.state == KVMDBG_SO_ARMED;
-	uint64_t addr = v->so.sw ? v->so.sw_addr : on ? v->so.pc : 0;
-
-	if (on == v->cover_on && addr == v->cover_addr)
-		return;
 	pthread_mutex_lock(&vm->lock);
-	if ((v->cover_on && kvmdbg_sw_has(vm, v->cover_addr)) || (on && kvmdbg_sw_has(vm, addr)))
+	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
 		kvmdbg_bump_gen(vm);
-	vm->nr_cover = vm->nr_cover - v->cover_on + on;
-	v->cover_on = on;
-	v->cover_addr = addr;
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -49,16 +37,19 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 {
 	struct kvmdbg_vm *vm = v->vm;
 
-	if (!vm->nr_cover || v->so.state == KVMDBG_SO_STEPPING)
+	if (!atomic_load(&vm->nr_cover) || v->so.state == KVMDBG_SO_STEPPING)
 		return true;
 	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
 		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
-		uint64_t addr = o->cover_addr;
+		uint64_t addr;
 		unsigned int pool, m;
 		bool have = false;
 		int n;
 
-		if (o == v || !o->cover_on || !kvmdbg_sw_has(vm, addr))
+		if (o == v || !atomic_load(&o->cover_on))
+			continue;
+		addr = atomic_load_explicit(&o->cover_addr, memory_order_relaxed);
+		if (!kvmdbg_sw_has(vm, addr))
 			continue;
 		/* An execution slot at addr already (a hardware breakpoint of
 		 * the host's, or one added for another vCPU's cover). */
@@ -147,9 +138,10 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 		}
 		v->so.sw = false;
 	}
-	if (v->cover_on) {
-		vm->nr_cover--;
-		if (kvmdbg_sw_has(vm, v->cover_addr))
+	if (atomic_load(&v->cover_on)) {
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+		if (kvmdbg_sw_has(vm, atomic_load_explicit(&v->cover_addr, memory_order_relaxed)))
 			kvmdbg_bump_gen(vm);
 	}
 }
@@ -187,15 +179,6 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 	/* Independent of the breakpoint: the guest's interrupts come back. */
 	r = kvmdbg_stepover_irqs_give_back(v);
 	return first ? first : r;
-}
-
-void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots)
-{
-	v->so.state = KVMDBG_SO_ARMED;
-	v->so.pc = pc;
-	v->so.pc_stale = false;
-	v->so.slots = slots;
-	kvmdbg_cover_sync(v);
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. */
@@ -236,15 +219,22 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 	}
 
-	pthread_mutex_lock(&vm->lock);
-	slots = kvmdbg_point_exec_slots_at(vm, pc);
+	/* Whether a point is armed at the PC: without the lock while the set
+	 * is the one this vCPU copied and no software breakpoint exists (what
+	 * is in the table needs the lock). */
+	if (kvmdbg_points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
+		slots = kvmdbg_cached_exec_slots(v, pc);
+	} else {
+		pthread_mutex_lock(&vm->lock);
+		slots = kvmdbg_point_exec_slots_at(vm, pc);
+		sw = kvmdbg_sw_has(vm, pc);
+		pthread_mutex_unlock(&vm->lock);
+	}
 	/* Watchpoints that stop before the access, only if the PC is where
 	 * they stopped (the VMM may have moved it). */
 	if (!v->so.pc_stale || pc == v->so.pc)
 		watch_slots = v->so.slots;
 	slots |= watch_slots;
-	sw = kvmdbg_sw_has(vm, pc);
-	pthread_mutex_unlock(&vm->lock);
 
 	v->so.pc = pc;
 	v->so.pc_stale = false;

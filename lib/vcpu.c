@@ -227,7 +227,9 @@ static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *h
 	}
 }
 
-static int vcpu_prepare(struct kvmdbg_vcpu *v)
+/* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
+ * settle. Out of line: the fast paths stay short. */
+static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -238,11 +240,6 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	bool need_rf = false, may_run;
 	int r;
 
-	/* Fast path: nothing changed since the last KVM_SET_GUEST_DEBUG. */
-	if (v->so.state != KVMDBG_SO_ARMED &&
-	    (v->so.state == KVMDBG_SO_STEPPING || !(v->so.sw || v->so.irq_masked)) &&
-	    applied_current(v))
-		return 0;
 	r = prepare_look(v);
 	if (r)
 		return r;
@@ -252,14 +249,23 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 		r = kvmdbg_stepover_begin(v, &need_rf);
 		if (r)
 			return r;
-		/* Nothing to step past: maybe nothing changed at all. */
-		if (!need_rf && applied_current(v))
-			return 0;
+		/* Nothing to step past, or only RF to set: maybe nothing
+		 * changed at all, and KVM holds what compose would build. RF
+		 * last, as below. */
+		if (applied_current(v)) {
+			if (!need_rf)
+				return 0;
+			r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+			if (r)
+				kvmdbg_stepover_rollback(v, &saved);
+			return r;
+		}
 	}
 
 	pthread_mutex_lock(&vm->lock);
 	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
 	may_run = compose_locked(v, &hw, owner, &ctl);
+	kvmdbg_points_cache_locked(v, atomic_load_explicit(&vm->hw_gen, memory_order_relaxed));
 	pthread_mutex_unlock(&vm->lock);
 	/* The fence: another vCPU's step-over has (or is about to have) the
 	 * guest's bytes back under a software breakpoint this vCPU cannot
@@ -280,12 +286,59 @@ static int vcpu_prepare(struct kvmdbg_vcpu *v)
 	return r;
 }
 
+/*
+ * Resuming from a reported stop where nothing else changed: when nothing is
+ * armed at the PC (a single-step stop), or only execution breakpoints that
+ * RF skips, settle the step-over here without the lock or a compose (what
+ * kvmdbg_stepover_begin would find, from the vCPU's copy of the points):
+ * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
+ */
+static int resume_fast(struct kvmdbg_vcpu *v, int *r)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint32_t slots = 0;
+
+	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || !applied_current(v))
+		return 0;
+	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
+	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
+		return 0;
+	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
+		if (!kvmdbg_points_cached(v) || atomic_load_explicit(&vm->nr_sw, memory_order_acquire))
+			return 0;
+		slots = kvmdbg_cached_exec_slots(v, v->so.pc);
+	}
+	if (slots) {
+		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
+		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) ||
+		    !vm->host->set_resume_flag)
+			return 0;
+		*r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+		if (*r)
+			return 1; /* still armed: the retry sets RF again */
+	}
+	v->so.state = KVMDBG_SO_NONE;
+	*r = 0;
+	kvmdbg_cover_sync(v);
+	return 1;
+}
+
 KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	int r;
 
 	if (!v)
 		return -EINVAL;
+	/* Fast path, no lock: nothing changed since the last
+	 * KVM_SET_GUEST_DEBUG, no step-over to begin or give back, and the
+	 * others already see this vCPU's cover as it is. */
+	if (v->so.state != KVMDBG_SO_ARMED &&
+	    (v->so.state == KVMDBG_SO_STEPPING || !(v->so.sw || v->so.irq_masked)) &&
+	    atomic_load_explicit(&v->cover_on, memory_order_relaxed) == v->so.sw &&
+	    applied_current(v))
+		return 0;
+	if (v->so.state == KVMDBG_SO_ARMED && resume_fast(v, &r))
+		return r;
 	r = vcpu_prepare(v);
 	/* What the others must catch for this vCPU now (its step-over begun,
 	 * finished, or given up by the VMM moving the PC). On failure nothing

@@ -78,6 +78,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	}
 	kvmdbg_slots_init(&vm->slots, &vm->lim);
 	atomic_init(&vm->gen, 1);
+	atomic_init(&vm->hw_gen, 1);
 	*out = vm;
 	return 0;
 }
@@ -91,6 +92,12 @@ KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 static void bump_gen(struct kvmdbg_vm *vm)
 {
 	kvmdbg_bump_gen(vm);
+}
+
+/* The hardware points changed: before the generation bump. */
+static void bump_hw_gen(struct kvmdbg_vm *vm)
+{
+	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);
 }
 
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
@@ -169,6 +176,7 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	e->refs = 1;
 	e->lifted = (uint16_t)lifters;
 	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+	atomic_fetch_add(&vm->nr_sw, 1); /* seq_cst: see cover_sync */
 	bump_gen(vm);
 	return 0;
 }
@@ -211,6 +219,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 	};
 	if (type == KVMDBG_BREAK_HW)
 		atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+	bump_hw_gen(vm);
 	bump_gen(vm);
 	return 0;
 }
@@ -245,6 +254,7 @@ static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)
 		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	kvmdbg_slots_release(&vm->slots, p->slots);
 	memset(p, 0, sizeof(*p));
+	bump_hw_gen(vm);
 }
 
 KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
@@ -267,6 +277,7 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 			if (!r) {
 				kvmdbg_swtab_del(&vm->sw, addr);
 				atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+				atomic_fetch_sub(&vm->nr_sw, 1);
 				bump_gen(vm);
 			}
 		}
@@ -322,6 +333,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 		if (!first) {
 			kvmdbg_swtab_del(&vm->sw, KVMDBG_SWTAB_EMPTY);
 			atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+			atomic_fetch_sub(&vm->nr_sw, 1);
 		}
 	}
 	for (size_t i = 0; i < vm->sw.cap;) {
@@ -342,6 +354,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 			/* Deletion may shift a later entry into slot i: look again. */
 		kvmdbg_swtab_del(&vm->sw, e->addr);
 		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+		atomic_fetch_sub(&vm->nr_sw, 1);
 	}
 	bump_gen(vm);
 	return first;

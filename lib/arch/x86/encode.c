@@ -230,7 +230,8 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 	out->dbg_access = dr6 & DR6_BD;
 	dr6 &= ~(DR6_BS | DR6_BD);
 
-	for (unsigned int n = 0; n < X86_NR_DR; n++) {
+	/* No B bit (a plain step): no slot to look at. */
+	for (unsigned int n = 0; (dr6 & DR6_B_ALL) && n < X86_NR_DR; n++) {
 		const struct kvmdbg_hwslot *s = &applied->slot[KVMDBG_POOL_BP][n];
 		enum kvmdbg_type t;
 
