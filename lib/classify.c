@@ -8,7 +8,7 @@
  * kvmdbg_vcpu_handle_exit() is a sequence of phases over one struct
  * kvmdbg_classify. The first ones only read (KVM, the guest's registers and
  * memory), so a failure there changes nothing; the ones named kvmdbg_classify_*
- * call no host op and are unit-tested alone (tests/test-unit-classify.c).
+ * call no host op and are unit-tested alone (tests/unit/test-unit-classify.c).
  */
 #include <errno.h>
 #include <string.h>

@@ -7,14 +7,17 @@
  *   concept                                               file
  *   ----------------------------------------------------  ---------------------------
  *   the VM session, insert / remove, its lock and gen     vm.c
- *   the point table: find, new id, by id, exec at a pc    points.c
+ *   the point table: find, new id, by id, exec at a pc,
+ *     each vCPU's lock-free copy of it (issue 17)         points.c
  *   hardware slot allocator                               slots.c
  *   software breakpoint table                             swbp.c
- *   vCPU lifecycle and the prepare composer               vcpu.c
+ *   vCPU lifecycle, prepare (its no-change check, the
+ *     lock-free resume, the composer)                     vcpu.c
  *   step-over (struct kvmdbg_stepover) and the cover      stepover.c
  *   overlay: refresh, merge, attribution to the guest,
  *     re-injection queue, stats                           overlay.c
- *   handle_exit: classification in named phases           classify.c
+ *   handle_exit: short entry with the fast paths (step,
+ *     host hits), classification in named phases          classify.c
  *   arch encoding, range cover, exit decoding (portable)  arch/<arch>/encode.c
  *   everything a backend provides (arch ops, host ops
  *     taking ctx, micro-VM hooks, probe checks)           arch/backend.h

@@ -5,7 +5,7 @@
  * state is per vCPU (so the fake itself never races), while a debugger
  * thread inserts and removes hardware breakpoints, a watchpoint and
  * software breakpoints. What a vCPU reports is checked against stamps the
- * debugger takes before and after each library call, as tests/test-threads.c
+ * debugger takes before and after each library call, as tests/hardening/test-threads.c
  * does on real KVM (the check that catches a vCPU running a stale set
  * that its classifier also trusts):
  *  - no phantom stop: a BREAK or WATCH never names a point whose removal
