@@ -33,6 +33,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "bench-common.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
@@ -41,13 +42,6 @@ extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[], bg_w
 	bg_watch_var[];
 
 #define MEM_SIZE (2ull << 20)
-#define DR6_B0 (1ull << 0)
-#define DR6_BS (1ull << 14)
-#define DR7_FIXED 0x400ull
-#define DR7_G0 (1ull << 1)
-#define RFLAGS_RF (1ull << 16)
-#define DR7_GE (1ull << 9)
-#define DR7_W8 (0x9ull << 16) /* slot 0: RW = 01 (write), LEN = 10 (8 bytes) */
 #define X86_INT3 0xcc
 
 static uint64_t features;
@@ -181,11 +175,11 @@ static void raw_debug_state(struct kvm_guest_debug *dp, bool armed, bool step, u
 
 	memset(&d, 0, sizeof(d));
 	d.control = KVM_GUESTDBG_ENABLE;
-	d.arch.debugreg[7] = DR7_FIXED;
+	d.arch.debugreg[7] = DR7_FIXED_1;
 	if (armed) {
 		d.control |= KVM_GUESTDBG_USE_HW_BP;
 		d.arch.debugreg[0] = target;
-		d.arch.debugreg[7] |= DR7_G0; /* execute, length 1 */
+		d.arch.debugreg[7] |= DR7_G(0); /* execute, length 1 */
 	}
 	if (step) {
 		d.control |= KVM_GUESTDBG_SINGLESTEP;
@@ -242,7 +236,7 @@ static void raw_bp_loop(struct loop *l, unsigned int n)
 			raw_set_debug(s, 0, true, false, l->target);
 		}
 		run_vcpu(s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B0) ||
+		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B(0)) ||
 		    run->debug.arch.pc != l->target)
 			die("raw bp: exit %u dr6 %#llx pc %#llx", run->exit_reason,
 			    (unsigned long long)run->debug.arch.dr6,
@@ -316,7 +310,7 @@ static void raw_sw_state(struct kvm_guest_debug *d, bool step)
 {
 	memset(d, 0, sizeof(*d));
 	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
-	d->arch.debugreg[7] = DR7_FIXED;
+	d->arch.debugreg[7] = DR7_FIXED_1;
 	if (step) {
 		d->control |= KVM_GUESTDBG_SINGLESTEP;
 		if (block_irq)
@@ -330,7 +324,7 @@ static void raw_watch_state(struct kvm_guest_debug *d, uint64_t addr)
 	memset(d, 0, sizeof(*d));
 	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
 	d->arch.debugreg[0] = addr;
-	d->arch.debugreg[7] = DR7_FIXED | DR7_G0 | DR7_W8 | DR7_GE;
+	d->arch.debugreg[7] = DR7_FIXED_1 | DR7_G(0) | DR7_RW_LEN(0, X86_RW_WRITE, X86_LEN_8) | DR7_GE;
 }
 
 static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
@@ -380,7 +374,7 @@ static void raw_watch_loop(struct loop *l, unsigned int n)
 
 	for (unsigned int i = 0; i < n; i++) {
 		run_vcpu(s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B0))
+		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B(0)))
 			die("raw watch: exit %u dr6 %#llx", run->exit_reason,
 			    (unsigned long long)run->debug.arch.dr6);
 	}

@@ -5,7 +5,7 @@
  * software breakpoints in a QTAILQ and kvm_find_sw_breakpoint() walks it).
  *
  * Portable: the library runs against a fake KVM (the struct kvmdbg_host_ops of
- * tests/hardening/fake-host.h, as in tests/test-unit-core.c) and fake guest
+ * tests/common/fake-host.h, as in tests/unit/test-unit-core.c) and fake guest
  * memory, so only the library's own work is timed. Per size n:
  *  - classification: kvmdbg_vcpu_handle_exit() on a synthetic x86 #BP exit at
  *    one of the n breakpoints, chosen at random (public API);
@@ -25,6 +25,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "bench-common.h"
 #include "fake-host.h"
 #include "kvmdbg-int.h"
@@ -268,14 +269,14 @@ static struct result measure(size_t n, uint64_t *seed)
 	int r;
 
 	fh_reset(KVMDBG_ARCH_X86_64);
-	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &c.vm);
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &c.vm);
 	if (r)
 		die("kvmdbg_vm_new_host: %s", strerror(-r));
 	r = kvmdbg_vcpu_new(c.vm, 0, &run, &c.v);
 	if (r)
 		die("kvmdbg_vcpu_new: %s", strerror(-r));
 	run.exit_reason = KVM_EXIT_DEBUG;
-	fh.v[0].exit = (struct kvmdbg_exit){.exception = 3, .dr6 = 0xffff0ff0ull, .dr7 = 0x400};
+	fh.v[0].exit = (struct kvmdbg_exit){.exception = 3, .dr6 = DR6_ACTIVE_LOW, .dr7 = DR7_FIXED_1};
 
 	t = bench_ns();
 	for (size_t i = 0; i < n; i++)

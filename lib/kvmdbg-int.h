@@ -1,5 +1,49 @@
 /* SPDX-License-Identifier: MIT */
-/* Private types shared by the generic files. No arch #ifdef in here. */
+/*
+ * Private types shared by the generic files. No arch #ifdef in here.
+ *
+ * Where each concept lives:
+ *
+ *   concept                                               file
+ *   ----------------------------------------------------  ---------------------------
+ *   the VM session, insert / remove, its lock and gen     vm.c
+ *   the point table: find, new id, by id, exec at a pc,
+ *     each vCPU's lock-free copy of it (issue 17)         points.c
+ *   hardware slot allocator                               slots.c
+ *   software breakpoint table                             swbp.c
+ *   vCPU lifecycle, prepare (its no-change check, the
+ *     lock-free resume, the composer)                     vcpu.c
+ *   step-over (struct kvmdbg_stepover) and the cover      stepover.c
+ *   overlay: refresh, merge, attribution to the guest,
+ *     re-injection queue, stats                           overlay.c
+ *   handle_exit: short entry with the fast paths (step,
+ *     host hits), classification in named phases          classify.c
+ *   arch encoding, range cover, exit decoding (portable)  arch/<arch>/encode.c
+ *   everything a backend provides (arch ops, host ops
+ *     taking ctx, micro-VM hooks, probe checks)           arch/backend.h
+ *   arch register constants (DR6/DR7, ESR, ...)           arch/<arch>/regs.h
+ *   arch ioctl glue (struct kvmdbg_host_ops)              arch/<arch>/kvm.c
+ *   verified-probe runner / the arch's checks             probe.c / arch/<arch>/probe.c
+ *   sized structs, ioctl seam, capabilities, names        sized.c, ioctl.c, caps.c, names.c
+ *
+ * Glossary:
+ *   applied    the debug state KVM holds for a vCPU (applied, applied_ctl,
+ *              applied_owner): what it really ran with, so exits are
+ *              classified against it, never against the set as it is now.
+ *   lifted     a software breakpoint of ours with the guest's bytes put back
+ *              while a vCPU steps over it (kvmdbg_swbp.lifted counts the
+ *              vCPUs, kvmdbg_stepover.sw marks the one); the others catch it
+ *              in a hardware slot (the cover) or wait (the fence, -EAGAIN).
+ *   stale      true when the vCPU prepared, not any more: a hit of a point
+ *              removed since, our breakpoint instruction removed since
+ *              (KVMDBG_SW_STALE), a guest slot moved since the merge; such an
+ *              exit explains nothing and the vCPU just runs again. Also what
+ *              must be re-read first (guest_stale, kvmdbg_stepover.pc_stale).
+ *   give back  return to the guest what a step-over took (its bytes under a
+ *              lifted breakpoint: ours goes back in; its interrupt mask), or
+ *              an exception of its own (re-injection). What fails stays
+ *              pending and the next prepare retries it first (settle).
+ */
 #ifndef KVMDBG_INT_H
 #define KVMDBG_INT_H
 
@@ -8,21 +52,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
 #include "kvmdbg/kvmdbg.h"
 
 #define KVMDBG_EXPORT __attribute__((visibility("default")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Arch-neutral KVM_SET_GUEST_DEBUG control bits; the host glue maps them. */
-#define KVMDBG_CTL_ENABLE (1u << 0)
-#define KVMDBG_CTL_STEP (1u << 1)
-#define KVMDBG_CTL_SW_BP (1u << 2)
-#define KVMDBG_CTL_HW (1u << 3)
-#define KVMDBG_CTL_BLOCKIRQ (1u << 4)
-#define KVMDBG_CTL_INJECT_DB (1u << 5)
-#define KVMDBG_CTL_INJECT_BP (1u << 6)
-#define KVMDBG_CTL_GD (1u << 7) /* x86: DR7.GD in the host's DR7 (overlay) */
 
 /* Slot owners of the overlay: the guest's register n of a pool. Host point
  * ids stay below KVMDBG_OWNER_SW. */
@@ -32,69 +66,6 @@
  * that software breakpoint's stop (the slot's start is its address). */
 #define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
-
-/* A guest-owned debug exception waiting to be delivered back to the guest. */
-struct kvmdbg_reinject {
-	bool pending;
-	uint32_t exception; /* x86: 1 (#DB) or 3 (#BP) */
-	uint64_t dr6;       /* x86: positive-polarity DR6 bits the guest must see */
-	uint64_t esr, far;  /* arm64: syndrome and fault address (watchpoints) */
-	uint64_t pc;        /* where the exception was taken */
-};
-
-/*
- * The ioctl glue of one host arch (lib/arch/<arch>/kvm.c), or a fake KVM in
- * tests. Every function returns 0 or a negative errno and leaves the vCPU
- * as it was on failure.
- */
-struct kvmdbg_host_ops {
-	const struct kvmdbg_arch_ops *arch;
-	/* Fill every field of caps (caps->sz is the library's own size). */
-	int (*probe)(int fd, struct kvmdbg_caps *caps);
-	int (*probe_guest)(int vcpu_fd, struct kvmdbg_guest_caps *caps);
-	int (*probe_verified)(int kvm_fd, uint64_t *features);
-	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state. */
-	int (*set_guest_debug)(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw);
-	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC). */
-	int (*read_exit)(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *exit);
-	/* The vCPU's PC (x86: linear RIP). */
-	int (*get_pc)(int vcpu_fd, uint64_t *pc);
-	/* x86: set RFLAGS.RF so the next instruction ignores execution
-	 * breakpoints. NULL where the arch has no such flag. */
-	int (*set_resume_flag)(int vcpu_fd);
-	/* Mask interrupts for one internal step and restore them exactly
-	 * (arm64 PSTATE.DAIF). NULL where KVMDBG_CTL_BLOCKIRQ does it. */
-	int (*mask_irqs)(int vcpu_fd, uint64_t *saved);
-	int (*restore_irqs)(int vcpu_fd, uint64_t saved);
-	/* Deliver r to the guest before the next KVM_RUN; may return extra
-	 * one-shot control bits in *ctl (x86: KVMDBG_CTL_INJECT_DB/BP after
-	 * writing the guest's DR6; arm64 emulates the exception entry and
-	 * returns none). */
-	int (*inject)(int vcpu_fd, const struct kvmdbg_reinject *r, uint32_t *ctl);
-	/* inject() emulates the exception entry itself (arm64: register
-	 * writes, no ctl bits): prepare calls it after KVM_SET_GUEST_DEBUG
-	 * succeeded, so a failure of that leaves the guest untouched. */
-	bool inject_emulated;
-	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
-	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
-	int (*read_guest_regs)(int vcpu_fd, struct kvmdbg_guest_regs *g);
-	/* Overlay: whether the guest, in its state now (at a debug exit), masks
-	 * the breakpoint/watchpoint exceptions of its own registers g (arm64:
-	 * at EL1 with PSTATE.D set or MDSCR_EL1.KDE clear), so that one of its
-	 * slots firing in hardware must not reach it. NULL: never masked. */
-	int (*guest_masked)(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked);
-	/* x86: whether this host's KVM reports a guest ICEBP's #DB with the PC
-	 * still on the ICEBP (VMX: the exit comes before the instruction
-	 * completes) rather than after it (SVM). NULL: after it. */
-	bool (*icebp_exit_on_insn)(void);
-	/* Move the vCPU's PC forward by len bytes (x86: RIP), for an exception
-	 * KVM reported before the instruction that raised it as a trap
-	 * completed. NULL where never needed. */
-	int (*advance_pc)(int vcpu_fd, unsigned int len);
-};
-
-/* The glue of the arch this library was built for. */
-extern const struct kvmdbg_host_ops kvmdbg_host;
 
 /* ---- hardware slot allocator (slots.c) ---- */
 
@@ -121,7 +92,7 @@ struct kvmdbg_swbp {
 	uint8_t orig[4];  /* the guest's bytes under our instruction */
 	uint16_t refs;    /* kvmdbg_vm_insert() references */
 	uint16_t lifted;  /* vCPUs stepping over it with the original bytes back:
-	                     always the number of attached vCPUs with so_sw at
+	                     always the number of attached vCPUs with so.sw at
 	                     addr (an entry added while some are keeps them) */
 };
 
@@ -165,8 +136,16 @@ struct kvmdbg_hwpoint {
 struct kvmdbg_vm {
 	/* First: what every prepare and handle_exit reads. */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	/* Bumped (under the lock) on every change of the hardware points
+	 * alone: what the vCPUs' lock-free copies of them depend on. */
+	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
+	/* Software breakpoints in the table. Changed under the lock (seq_cst,
+	 * before the generation bump); read without it by cover_sync, whose
+	 * publication of a cover pairs with it (see there). */
+	atomic_uint nr_sw;
 	const struct kvmdbg_host_ops *host;
+	void *host_ctx;           /* every host op's ctx */
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -183,8 +162,21 @@ struct kvmdbg_vm {
 	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
-	unsigned int nr_cover;     /* vCPUs with cover_on */
+	atomic_uint nr_cover;      /* vCPUs with cover_on */
 };
+
+/* ---- the point table (points.c), under vm->lock ---- */
+
+/* The live point of this type at addr (execution breakpoints: addr alone;
+ * watchpoints: addr and len), or NULL. */
+struct kvmdbg_hwpoint *kvmdbg_point_find(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
+					uint64_t len);
+/* The id a new point takes (see struct kvmdbg_hwpoint.id). */
+uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm);
+/* The KVMDBG_HIT_BIT()s of the execution breakpoints at pc. */
+uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc);
+/* The live point with this id, or NULL (id 0 too). */
+const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id);
 
 /* Bump vm->gen: every vCPU re-composes at its next prepare. */
 static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
@@ -192,14 +184,45 @@ static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
 	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
 }
 
+/* A software breakpoint of ours is at addr. Locked. */
+static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
+{
+	return kvmdbg_swtab_find(&vm->sw, addr) != NULL;
+}
+
 /* Attached vCPUs that hold a lift of the software breakpoint at addr. Locked. */
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
-/* The vCPU's pending step past a breakpoint. */
-enum kvmdbg_stepover {
+/* Write len bytes of guest memory; if the write fails (maybe half-way),
+ * write the old bytes back so the guest sees one or the other, never a mix.
+ * Returns 0 or the write's negative errno. Called with vm->lock held. */
+int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		       const void *old_bytes, size_t len);
+
+/* Internal constructor with an explicit host glue and the ctx its ops get
+ * (tests: a fake KVM and its state). */
+int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
+		       const struct kvmdbg_host_ops *host, void *host_ctx, struct kvmdbg_vm **out);
+
+/* Where a vCPU's step past a breakpoint stands. */
+enum kvmdbg_so_state {
 	KVMDBG_SO_NONE = 0,
 	KVMDBG_SO_ARMED,   /* a stop at a breakpoint was reported; resume must step past */
 	KVMDBG_SO_STEPPING /* the internal step is running */
+};
+
+/* A vCPU's step past a breakpoint (stepover.c). */
+struct kvmdbg_stepover {
+	enum kvmdbg_so_state state;
+	uint32_t slots;     /* slots disarmed for the step */
+	uint64_t pc;        /* pc of the stop */
+	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
+	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
+	bool pc_stale;      /* the VMM changed registers: re-read the pc */
+	bool sw;            /* a software breakpoint is lifted: a step runs, or
+	                       putting it back failed and is pending */
+	bool irq_masked;    /* interrupts masked for a step (or restoring them
+	                       failed and is pending) */
 };
 
 struct kvmdbg_vcpu {
@@ -215,24 +238,31 @@ struct kvmdbg_vcpu {
 	bool user_step;
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
-	bool so_pc_stale;        /* the VMM changed registers: re-read the pc */
-	bool so_sw;              /* a software breakpoint is lifted: a step runs, or
-	                            putting it back failed and is pending */
-	bool so_irq_masked;      /* interrupts masked for a step (or restoring them
-	                            failed and is pending) */
-	enum kvmdbg_stepover so;
-	uint32_t so_slots;       /* slots disarmed for the step */
-	uint64_t so_pc;          /* pc of the stop */
-	uint64_t so_sw_addr;     /* the software breakpoint lifted (while so_sw) */
-	uint64_t so_irq_saved;
+	struct kvmdbg_stepover so;
 	struct kvmdbg_reinject reinject;
 
-	/* Under vm->lock: where this vCPU has a step-over pending (ARMED) or
-	 * a software breakpoint lifted (so_sw): the other vCPUs catch a live
-	 * software breakpoint there with a hardware slot, or wait (-EAGAIN). */
+	/* Where this vCPU has a step-over pending (ARMED) or a software
+	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
+	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by
+	 * this vCPU's thread (cover_addr first, then cover_on with release),
+	 * under vm->lock unless the VM has no software breakpoint at all; read
+	 * by the others under vm->lock (cover_on with acquire, then
+	 * cover_addr). See kvmdbg_cover_sync. */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
-	bool cover_on;
-	uint64_t cover_addr;
+	atomic_bool cover_on;
+	_Atomic uint64_t cover_addr;
+
+	/* The VM's hardware points as they were at vm->hw_gen == pts_gen,
+	 * copied under vm->lock, for the lock-free paths: while vm->hw_gen still
+	 * equals pts_gen they have not changed since. slot_pt: the host point
+	 * holding each slot (id 0: none); exec: the execution breakpoints'
+	 * addresses and slots. 0: not built. */
+	uint64_t pts_gen;
+	uint64_t exec_filter;     /* kvmdbg_exec_bit() of every exec_addr */
+	unsigned int nr_exec_pts;
+	uint64_t exec_addr[KVMDBG_MAX_SLOTS];
+	uint32_t exec_slots[KVMDBG_MAX_SLOTS];
+	struct kvmdbg_hwpoint slot_pt[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -245,15 +275,198 @@ struct kvmdbg_vcpu {
 	uint64_t nr_reinjected, nr_refreshes;
 };
 
-/* Write len bytes of guest memory; if the write fails (maybe half-way),
- * write the old bytes back so the guest sees one or the other, never a mix.
- * Returns 0 or the write's negative errno. Called with vm->lock held. */
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
-		       const void *old_bytes, size_t len);
+/* The vCPU runs the overlay (KVMDBG_OVERLAY_GUEST). */
+static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
+{
+	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+}
 
-/* Internal constructor with an explicit host glue (tests: a fake KVM). */
-int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out);
+/* ---- the vCPU's copy of the point table (points.c), for the lock-free paths ---- */
+
+/* Two bits of a 64-bit Bloom filter for an address: no execution breakpoint
+ * at pc where the filter lacks either, whatever number are armed (a PC
+ * that matches both by chance only looks at the list). */
+static inline uint64_t kvmdbg_exec_bit(uint64_t pc)
+{
+	uint64_t h = pc * 0x9e3779b97f4a7c15ull;
+
+	return 1ull << (h >> 58) | 1ull << ((h >> 52) & 63);
+}
+
+/* Copy what the lock-free paths need of the VM's hardware points into v
+ * (struct kvmdbg_vcpu pts_gen), for vm->hw_gen == gen. Locked. */
+void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen);
+
+/* The VM's hardware points are still the ones of v's copy. */
+static inline bool kvmdbg_points_cached(const struct kvmdbg_vcpu *v)
+{
+	return v->pts_gen == atomic_load_explicit(&v->vm->hw_gen, memory_order_acquire);
+}
+
+/* The slots of the execution breakpoints at pc, from v's copy. */
+static inline __attribute__((always_inline)) uint32_t
+kvmdbg_cached_exec_slots(const struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	uint64_t bit = kvmdbg_exec_bit(pc);
+	uint32_t slots = 0;
+
+	if ((v->exec_filter & bit) != bit)
+		return 0;
+	for (unsigned int i = 0; i < v->nr_exec_pts; i++)
+		if (v->exec_addr[i] == pc)
+			slots |= v->exec_slots[i];
+	return slots;
+}
+
+/* The host point that held hardware slot pool/slot with id owner, from
+ * v's copy (while kvmdbg_points_cached), or NULL: removed since. */
+static inline const struct kvmdbg_hwpoint *kvmdbg_cached_point(const struct kvmdbg_vcpu *v,
+							       unsigned int pool, unsigned int slot,
+							       uint32_t owner)
+{
+	const struct kvmdbg_hwpoint *p = &v->slot_pt[pool][slot];
+
+	return owner && p->id == owner ? p : NULL;
+}
+
+/* ---- the guest's side: overlay, attribution, re-injection (overlay.c) ---- */
+
+/* Re-read the guest's own debug registers; dirty if its slots changed. */
+int kvmdbg_overlay_refresh(struct kvmdbg_vcpu *v);
+/* Put the guest's enabled slots into the hardware slots the host leaves
+ * free. Locked, after the host's slots are in hw. */
+void kvmdbg_overlay_merge_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+				 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Queue the guest's own exception for cause at exit ex (decoded as dec),
+ * delivered at the next prepare. */
+void kvmdbg_reinject_queue(struct kvmdbg_vcpu *v, const struct kvmdbg_decoded *dec,
+			   const struct kvmdbg_guest_cause *cause, const struct kvmdbg_exit *ex);
+/* The guest's own debug registers as they are at this exit (*out = NULL
+ * where the glue cannot read them). */
+int kvmdbg_guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
+			  const struct kvmdbg_guest_regs **out);
+/* The guest's own slots, live in hardware, that explain this exit. */
+int kvmdbg_guest_own_hits(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, uint32_t *hits);
+/* x86 ICEBP: a causeless #DB the byte at the PC proves the guest's. */
+int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool *icebp,
+		       unsigned int *skip);
+
+/* ---- the step-over and the cover (stepover.c) ---- */
+
+/* A published cover changed while the VM has software breakpoints: bump
+ * the generation if the change concerns a live one (takes the lock). */
+void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, uint64_t addr);
+
+/*
+ * Publish where the others must catch a software breakpoint for v: one it
+ * has lifted for its step-over, or the place of a reported stop it will
+ * step past at its next prepare (where it will lift one, if one is there
+ * then). Published with atomics; a change that concerns a live software
+ * breakpoint bumps the generation so the others re-compose.
+ *
+ * Where the VM has no software breakpoint at all, no change can concern
+ * one and the lock is not taken (the common single-step and hardware
+ * breakpoint stops). Publishing first and reading nr_sw after it, both
+ * seq_cst, pairs with kvmdbg_vm_insert, which raises nr_sw (seq_cst) before
+ * it bumps the generation: either this sees the new breakpoint and takes
+ * the lock to decide the bump, or every vCPU that composes after that bump
+ * sees this cover. Inline: it is on every exit's fast path.
+ */
+static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	bool on = v->so.sw || v->so.state == KVMDBG_SO_ARMED;
+	uint64_t addr = v->so.sw ? v->so.sw_addr : v->so.pc;
+	bool was = atomic_load_explicit(&v->cover_on, memory_order_relaxed);
+	uint64_t old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
+
+	if (on == was && (!on || addr == old))
+		return;
+	if (on)
+		atomic_store_explicit(&v->cover_addr, addr, memory_order_relaxed);
+	atomic_store(&v->cover_on, on);
+	if (on && !was)
+		atomic_fetch_add(&vm->nr_cover, 1);
+	else if (!on && was)
+		atomic_fetch_sub(&vm->nr_cover, 1);
+	if (atomic_load(&vm->nr_sw))
+		kvmdbg_cover_bump(vm, was, old, on, addr);
+}
+/* Add to v's hardware state the slots that catch the others' lifted software
+ * breakpoints; false when one is needed and none is free. Locked. */
+bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
+/* Give the guest back the interrupt mask a step-over took. */
+int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* Give back what a finished or abandoned step-over holds. */
+int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
+/* The vCPU goes away: drop its lift and its cover. Locked. */
+void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
+/* A stop at pc was reported: the next prepare steps past what is armed
+ * there, and past slots (disarmed for that step) besides. Inline: the
+ * fast paths of handle_exit end with it. */
+static inline __attribute__((always_inline)) void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v,
+								      uint64_t pc, uint32_t slots)
+{
+	v->so.state = KVMDBG_SO_ARMED;
+	v->so.pc = pc;
+	v->so.pc_stale = false;
+	v->so.slots = slots;
+	kvmdbg_cover_sync(v);
+}
+/* End an internal step. */
+void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
+/* Step past what is armed at the PC of a reported stop. */
+int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
+/* Undo a step-over prepare began from saved (a copy of v->so before it):
+ * give back what it lifted or masked, and arm it again. */
+void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
+/* Whether the instruction at pc can stop a step unfinished (x86 REP). */
+bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
+
+/* ---- classification of a debug exit (classify.c) ---- */
+
+/* Whose a breakpoint instruction at the exit's PC is. */
+enum kvmdbg_sw_whose {
+	KVMDBG_SW_NONE = 0, /* no breakpoint instruction */
+	KVMDBG_SW_OURS,     /* ours, in the table */
+	KVMDBG_SW_STALE,    /* ours, removed since: the guest's bytes are back */
+	KVMDBG_SW_GUEST,    /* the guest's own */
+};
+
+/* One exit being classified: what each phase found for the next. */
+struct kvmdbg_classify {
+	struct kvmdbg_exit ex;
+	struct kvmdbg_decoded dec;
+	enum kvmdbg_sw_whose sw;
+	bool ours_step;         /* a step trap this vCPU asked KVM for */
+	uint32_t own_hits;      /* the guest's own slots, live in hardware, that match
+	                           (guest numbering) */
+	bool guest_dbg_access;  /* a debug-register access trap the guest asked for */
+	bool icebp;             /* x86: the guest's ICEBP */
+	uint32_t restep_slots;  /* slots the ended step had disarmed, to keep so */
+	bool cover_hit;         /* the slot catching another vCPU's lift fired */
+	uint64_t cover_addr;    /* its address */
+	bool have_hit;          /* hit holds the host's point that fired */
+	struct kvmdbg_hwpoint hit; /* a copy: the set may change once unlocked */
+	bool guest;             /* the guest gets an exception */
+	uint32_t guest_hw;      /* hardware slots of the guest's merged slots that fired */
+	struct kvmdbg_guest_cause cause;
+};
+
+/* The phases of kvmdbg_vcpu_handle_exit() that call no host op, in order;
+ * each reads what the ones before it left in c. */
+int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c);
+bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c);
+void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			  struct kvmdbg_event *ev);
+void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			   struct kvmdbg_event *ev);
+void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			   const struct kvmdbg_event *ev);
+void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			    struct kvmdbg_event *ev);
 
 /* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
 

@@ -10,6 +10,9 @@
  * Code can be placed anywhere in [code_gpa, mem_size) and is run from there;
  * position-independent code assembled into a host binary can simply be
  * copied in.
+ *
+ * The arch hooks behind this are declared in lib/arch/backend.h;
+ * kvmdbg_microvm_start() is one of them (lib/arch/<arch>/microvm.c).
  */
 #ifndef KVMDBG_MICROVM_H
 #define KVMDBG_MICROVM_H
@@ -54,19 +57,5 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 
 /* Destroy everything; safe on a zeroed or already destroyed m. */
 void kvmdbg_microvm_destroy(struct kvmdbg_microvm *m);
-
-/*
- * The hooks each arch implements (lib/arch/<arch>/microvm.c) for the generic
- * lib/microvm.c, which creates the VM, its memory slot and vCPUs:
- *  - check: whether mem_size suits the arch's layout (0 or -EINVAL);
- *  - layout: write the arch's fixed structures (x86 GDT, TSS, page tables;
- *    arm64 a fail vector table) into fresh memory and return code_gpa;
- *  - vcpu_init: make a new vCPU runnable (x86 CPUID with its own APIC ID;
- *    arm64 KVM_ARM_VCPU_INIT), before its first KVM_RUN.
- * kvmdbg_microvm_start() is per arch too.
- */
-int kvmdbg_microvm_arch_check(uint64_t mem_size);
-uint64_t kvmdbg_microvm_arch_layout(uint8_t *mem, uint64_t mem_size);
-int kvmdbg_microvm_arch_vcpu_init(struct kvmdbg_microvm *m, unsigned int idx);
 
 #endif /* KVMDBG_MICROVM_H */

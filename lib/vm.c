@@ -20,7 +20,7 @@ static bool is_exec(enum kvmdbg_type type)
 }
 
 int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
-		       const struct kvmdbg_host_ops *host, struct kvmdbg_vm **out)
+		       const struct kvmdbg_host_ops *host, void *host_ctx, struct kvmdbg_vm **out)
 {
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
 	struct kvmdbg_vm *vm;
@@ -43,7 +43,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	if (!vm)
 		return -ENOMEM;
 	vm->caps.sz = sizeof(vm->caps);
-	r = host->probe(vm_fd, &vm->caps);
+	r = host->probe(host_ctx, vm_fd, &vm->caps);
 	if (r) {
 		free(vm);
 		return r;
@@ -64,6 +64,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 		return -r;
 	}
 	vm->host = host;
+	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
 	vm->vm_fd = vm_fd;
 	vm->mem = o.mem;
@@ -77,6 +78,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	}
 	kvmdbg_slots_init(&vm->slots, &vm->lim);
 	atomic_init(&vm->gen, 1);
+	atomic_init(&vm->hw_gen, 1);
 	*out = vm;
 	return 0;
 }
@@ -84,7 +86,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 				struct kvmdbg_vm **out)
 {
-	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, out);
+	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, NULL, out);
 }
 
 static void bump_gen(struct kvmdbg_vm *vm)
@@ -92,28 +94,19 @@ static void bump_gen(struct kvmdbg_vm *vm)
 	kvmdbg_bump_gen(vm);
 }
 
+/* The hardware points changed: before the generation bump. */
+static void bump_hw_gen(struct kvmdbg_vm *vm)
+{
+	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);
+}
+
 unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
 {
 	unsigned int n = 0;
 
 	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
-		n += v->so_sw && v->so_sw_addr == addr;
+		n += v->so.sw && v->so.sw_addr == addr;
 	return n;
-}
-
-static struct kvmdbg_hwpoint *find_point(struct kvmdbg_vm *vm, enum kvmdbg_type type,
-					 uint64_t addr, uint64_t len)
-{
-	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
-		struct kvmdbg_hwpoint *p = &vm->points[i];
-
-		/* Execution breakpoints are identified by address alone: gdb's
-		 * "kind" may differ between insert and remove. */
-		if (p->id && p->type == type && p->addr == addr &&
-		    (type == KVMDBG_BREAK_HW || p->len == len))
-			return p;
-	}
-	return NULL;
 }
 
 /* Validate what every type shares; the arch cover checks the rest. */
@@ -183,32 +176,16 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	e->refs = 1;
 	e->lifted = (uint16_t)lifters;
 	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+	atomic_fetch_add(&vm->nr_sw, 1); /* seq_cst: see cover_sync */
 	bump_gen(vm);
 	return 0;
-}
-
-/* The id after vm->next_id that no live point holds (ids are 1 to
- * KVMDBG_OWNER_SW - 1 and wrap; at most KVMDBG_MAX_POINTS are live). */
-static uint32_t next_free_id(const struct kvmdbg_vm *vm)
-{
-	uint32_t id = vm->next_id;
-	bool used;
-
-	do {
-		if (++id >= KVMDBG_OWNER_SW)
-			id = 1;
-		used = false;
-		for (unsigned int i = 0; i < KVMDBG_MAX_POINTS && !used; i++)
-			used = vm->points[i].id == id;
-	} while (used);
-	return id;
 }
 
 static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
 			    uint64_t len)
 {
 	struct kvmdbg_piece pieces[KVMDBG_MAX_PIECES];
-	struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+	struct kvmdbg_hwpoint *p = kvmdbg_point_find(vm, type, addr, len);
 	uint32_t mask, id;
 	int n, r;
 
@@ -227,7 +204,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 		;
 	if (p == vm->points + KVMDBG_MAX_POINTS)
 		return -ENOSPC;
-	id = next_free_id(vm);
+	id = kvmdbg_point_new_id(vm);
 	r = kvmdbg_slots_alloc(&vm->slots, id, pieces, (unsigned int)n, &mask);
 	if (r)
 		return r;
@@ -242,6 +219,7 @@ static int hw_insert_locked(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_
 	};
 	if (type == KVMDBG_BREAK_HW)
 		atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+	bump_hw_gen(vm);
 	bump_gen(vm);
 	return 0;
 }
@@ -276,6 +254,7 @@ static void hw_free_locked(struct kvmdbg_vm *vm, struct kvmdbg_hwpoint *p)
 		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
 	kvmdbg_slots_release(&vm->slots, p->slots);
 	memset(p, 0, sizeof(*p));
+	bump_hw_gen(vm);
 }
 
 KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t addr,
@@ -298,11 +277,12 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 			if (!r) {
 				kvmdbg_swtab_del(&vm->sw, addr);
 				atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+				atomic_fetch_sub(&vm->nr_sw, 1);
 				bump_gen(vm);
 			}
 		}
 	} else {
-		struct kvmdbg_hwpoint *p = find_point(vm, type, addr, len);
+		struct kvmdbg_hwpoint *p = kvmdbg_point_find(vm, type, addr, len);
 
 		if (!p) {
 			r = -ENOENT;
@@ -327,7 +307,7 @@ KVMDBG_EXPORT int kvmdbg_vm_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type 
 	if (type == KVMDBG_BREAK_SW)
 		return 0;
 	pthread_mutex_lock(&vm->lock);
-	if (find_point(vm, type, addr, len)) {
+	if (kvmdbg_point_find(vm, type, addr, len)) {
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	}
@@ -353,6 +333,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 		if (!first) {
 			kvmdbg_swtab_del(&vm->sw, KVMDBG_SWTAB_EMPTY);
 			atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+			atomic_fetch_sub(&vm->nr_sw, 1);
 		}
 	}
 	for (size_t i = 0; i < vm->sw.cap;) {
@@ -373,6 +354,7 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 			/* Deletion may shift a later entry into slot i: look again. */
 		kvmdbg_swtab_del(&vm->sw, e->addr);
 		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
+		atomic_fetch_sub(&vm->nr_sw, 1);
 	}
 	bump_gen(vm);
 	return first;

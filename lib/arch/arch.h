@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hooks every arch backend implements.
- *
- * Two tables per arch:
- *  - struct kvmdbg_arch_ops: portable logic (encoding, range cover, exit
- *    decoding). Built and unit-tested on every host for every arch, so no
- *    <asm/kvm.h> type appears here: exits come in as struct kvmdbg_exit and
- *    hardware state goes out as struct kvmdbg_hwstate.
- *  - struct kvmdbg_host_ops (lib/kvmdbg-int.h): the ioctl glue, built only
- *    for the host arch (lib/arch/<arch>/kvm.c), replaceable by a fake KVM
- *    in tests.
+ * The portable part of the backend contract: struct kvmdbg_arch_ops and its
+ * types (encoding, range cover, exit decoding), built and unit-tested on
+ * every host for every arch, so no <asm/kvm.h> type appears here: exits come
+ * in as struct kvmdbg_exit and hardware state goes out as struct
+ * kvmdbg_hwstate. Include lib/arch/backend.h, which declares everything a
+ * backend provides (this, the host ops, the micro-VM hooks, the verified
+ * probe's checks).
  */
 #ifndef KVMDBG_ARCH_H
 #define KVMDBG_ARCH_H
@@ -77,21 +74,25 @@ struct kvmdbg_exit {
 	uint64_t far;       /* arm64: valid for watchpoints only */
 };
 
-/* What the hardware says happened, in slot terms. */
+/*
+ * What the hardware says happened, in slot terms, arch-neutral: generic code
+ * decides from these fields alone. What only the arch's own hooks read stays
+ * in raw.
+ */
 struct kvmdbg_decoded {
 	bool recognised;    /* a debug exception this arch knows */
 	bool step;          /* single-step trap (x86 DR6.BS, arm64 EC 0x32/0x33) */
 	bool swbp;          /* breakpoint instruction (x86 #BP, arm64 BRK/BKPT) */
-	bool gd;            /* x86 DR6.BD: the guest touched a debug register under DR7.GD */
-	bool from_lower_el; /* arm64: EC says the exception came from a lower EL */
-	uint32_t brk_imm;   /* arm64: BRK/BKPT immediate */
+	bool swbp_our_kind; /* swbp of the kind this library writes (x86 every
+	                       INT3; arm64 a BRK with sw_imm): ours if the
+	                       software breakpoint table says so */
+	bool dbg_access;    /* a debug-register access trapped before it ran
+	                       (x86 DR6.BD: a MOV DR under DR7.GD) */
 	uint32_t hits;      /* KVMDBG_HIT_BIT()s of the slots enabled in the applied
 	                       state that match this exit */
 	uint64_t data_addr; /* watchpoint: arm64 FAR; x86: start of the first hit
 	                       watch slot */
 	int write;          /* watchpoint: 1 write, 0 read, -1 unknown */
-	uint64_t dr6_other; /* x86: positive-polarity DR6 bits not explained by the
-	                       applied state (candidate guest bits) */
 	bool hw_unmatched;  /* a breakpoint/watchpoint match no applied slot explains
 	                       (x86: a B bit of a slot not enabled, which the CPU may
 	                       set for disabled slots too; arm64: a breakpoint or
@@ -100,6 +101,41 @@ struct kvmdbg_decoded {
 	bool causeless;     /* x86: a #DB whose DR6 names no cause at all (no step,
 	                       BD, BT, BLD, nor a hit of an applied slot; stale B
 	                       bits aside): ICEBP (INT1) is the only one */
+	bool guest_only;    /* a cause only the guest can have set up (x86 DR6.BT:
+	                       a task switch to a TSS with the T bit; DR6.BLD:
+	                       bus-lock detection, which only the guest enables) */
+	/* Raw facts for the arch's own hooks (guest_exception) and tests; generic
+	 * code never reads them. Each arch leaves the other's zero. */
+	struct {
+		struct {
+			uint64_t dr6_other; /* positive-polarity DR6 bits not explained
+			                       by the applied state */
+		} x86;
+		struct {
+			uint32_t brk_imm;   /* BRK/BKPT immediate */
+			bool from_lower_el; /* EC says the exception came from a lower EL */
+		} arm64;
+	} raw;
+};
+
+/* What classification found to be the guest's own in one exit, for the
+ * arch to turn into the exception the guest gets (guest_exception). */
+struct kvmdbg_guest_cause {
+	bool swbp;       /* its own breakpoint instruction */
+	bool step;       /* its own single-step trap */
+	bool dbg_access; /* its own debug-register access trap */
+	uint32_t slots;  /* KVMDBG_HIT_BIT()s of its own registers that fired, in
+	                    the guest's numbering */
+};
+
+/* A guest-owned debug exception waiting to be delivered back to the guest
+ * (filled by the arch's guest_exception, delivered by the host glue). */
+struct kvmdbg_reinject {
+	bool pending;
+	uint32_t exception; /* x86: 1 (#DB) or 3 (#BP) */
+	uint64_t dr6;       /* x86: positive-polarity DR6 bits the guest must see */
+	uint64_t esr, far;  /* arm64: syndrome and fault address (watchpoints) */
+	uint64_t pc;        /* where the exception was taken */
 };
 
 /* The guest's own debug registers, raw, as the glue read them (overlay). */
@@ -124,8 +160,9 @@ struct kvmdbg_arch_ops {
 	unsigned int sw_len;       /* bytes of the software breakpoint instruction */
 	unsigned int sw_align;     /* required alignment of a software breakpoint */
 	uint8_t sw_insn[4];        /* the instruction bytes, little-endian as stored */
-	uint32_t sw_imm;           /* the immediate decode() reports for it in brk_imm
-	                              (arm64 BRK #imm; 0 where there is none: x86) */
+	uint32_t sw_imm;           /* its immediate, for which decode() sets
+	                              swbp_our_kind (arm64 BRK #imm; 0 where there
+	                              is none: x86) */
 	unsigned int icebp_len;    /* x86 ICEBP (INT1, 0xF1): its length, 0 where the
 	                              arch has no such instruction */
 	uint8_t icebp_insn;        /* its opcode byte */
@@ -184,6 +221,21 @@ struct kvmdbg_arch_ops {
 	 */
 	uint32_t (*guest_raw_hits)(const struct kvmdbg_guest_regs *g, const struct kvmdbg_exit *exit,
 				   bool exec_only);
+	/*
+	 * Whether the guest's own registers g trap its debug-register accesses
+	 * (x86 DR7.GD), so that such a trap at an exit is the guest's. NULL:
+	 * the arch has no such trap (decode never sets dbg_access).
+	 */
+	bool (*guest_traps_dbg_access)(const struct kvmdbg_guest_regs *g);
+	/*
+	 * The exception the guest must get for cause c at exit (decoded as
+	 * dec): every field of *out but pending (x86: the vector and the DR6
+	 * bits, with the raw ones only the guest raises or that came with it,
+	 * BT, BLD, RTM; arm64: the syndrome and FAR as they came).
+	 */
+	void (*guest_exception)(const struct kvmdbg_decoded *dec,
+				const struct kvmdbg_guest_cause *c, const struct kvmdbg_exit *exit,
+				struct kvmdbg_reinject *out);
 };
 
 extern const struct kvmdbg_arch_ops kvmdbg_x86_ops;

@@ -7,7 +7,7 @@
 # C17, and as C++ (C++11, C++17, C++20; <stdint.h> and 1ULL need C++11) with -pedantic -Werror, using $CC
 # (default cc) and $CXX (default g++, then clang++): self-contained, no GNU
 # extensions, extern "C" linkage that a C++ program can call.
-# Prints one kvmdbg-result line counting the language modes.
+# TAP on stdout: one test per language mode and one for the C++ linkage.
 set -u
 inc=
 for d in "$@"; do inc="$inc -I$d"; done
@@ -20,8 +20,19 @@ if [ -z "$cxx" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
+n=0
 failed=0
+
+# TAP: result ok|not-ok DESCRIPTION
+result() {
+	n=$((n + 1))
+	if [ "$1" = ok ]; then
+		echo "ok $n - abi-header: $2"
+	else
+		echo "not ok $n - abi-header: $2"
+		failed=$((failed + 1))
+	fi
+}
 
 cat >"$tmp/use.c" <<'SRC'
 #include <kvmdbg/kvmdbg.h>
@@ -66,12 +77,10 @@ try() {
 	shift
 	# shellcheck disable=SC2086 # one -I per directory
 	if "$@" $inc -c -o "$tmp/out.o" >"$tmp/log" 2>&1; then
-		echo "abi-header: $what: ok"
-		passed=$((passed + 1))
+		result ok "$what"
 	else
-		echo "abi-header: $what: FAILED: $*"
-		cat "$tmp/log"
-		failed=$((failed + 1))
+		result not-ok "$what: $*"
+		cat "$tmp/log" >&2
 	fi
 }
 
@@ -85,15 +94,12 @@ if [ -n "$cxx" ]; then
 	done
 	# C++ linkage: the symbol must be the C one, not a mangled name.
 	if nm "$tmp/out.o" | grep -q ' U kvmdbg_vm_insert$'; then
-		echo "abi-header: extern \"C\": ok"
-		passed=$((passed + 1))
+		result ok 'extern "C"'
 	else
-		echo "abi-header: extern \"C\": FAILED: C++ references a mangled kvmdbg_vm_insert"
-		failed=$((failed + 1))
+		result not-ok 'extern "C": C++ references a mangled kvmdbg_vm_insert'
 	fi
 else
-	echo "abi-header: no C++ compiler (g++ or clang++): C++ not checked"
-	failed=$((failed + 1))
+	result not-ok "no C++ compiler (g++ or clang++): C++ not checked"
 fi
-echo "kvmdbg-result: abi-header: $passed passed, $failed failed"
+echo "1..$n"
 [ $failed -eq 0 ]

@@ -14,8 +14,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 fail() {
-	echo "abi-symbols: $*"
-	echo "kvmdbg-result: abi-symbols: 0 passed, 1 failed"
+	echo "not ok 1 - abi-symbols: $*"
+	echo "1..1"
 	exit 1
 }
 
@@ -40,5 +40,5 @@ unversioned=$(grep -v "@@*$node\$" "$tmp/got.v" || true)
 while read -r s; do
 	grep -q "[^A-Za-z0-9_]$s(" "$hdr" || fail "$s is exported but not declared in $hdr"
 done <"$tmp/want"
-echo "abi-symbols: $(wc -l <"$tmp/want") symbols of $node exported, exactly $sym's list, all declared in kvmdbg.h"
-echo "kvmdbg-result: abi-symbols: 1 passed, 0 failed"
+echo "ok 1 - abi-symbols: $(wc -l <"$tmp/want") symbols of $node exported, exactly $sym's list, all declared in kvmdbg.h"
+echo "1..1"

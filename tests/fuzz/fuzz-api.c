@@ -3,7 +3,7 @@
  * Fuzz target: random API call sequences (insert, remove, remove_all,
  * slots_needed, set_step, regs_changed, prepare, synthetic exits,
  * handle_exit) against the fake KVM with fake memory, on both arches, each
- * checked against the reference model of tests/hardening/model.c: return
+ * checked against the reference model of tests/common/model.c: return
  * codes, points, refcounts, slots, applied state, classification (always a
  * documented kind), step-overs, guest memory after every operation; at the
  * end remove_all leaves guest memory as it was and no slot held.

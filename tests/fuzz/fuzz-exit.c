@@ -64,14 +64,14 @@ static void fuzz_decode(const struct kvmdbg_arch_ops *a, struct fin *in)
 					     pool, slot);
 	FUZZ_REQUIRE(!(d1.hits & ~0xffffffffu), "hits %#x", d1.hits);
 	if (!d1.recognised)
-		FUZZ_REQUIRE(!d1.hits && !d1.step && !d1.swbp && !d1.gd,
+		FUZZ_REQUIRE(!d1.hits && !d1.step && !d1.swbp && !d1.dbg_access,
 			     "unrecognised exit with content");
 	if (a->arch == KVMDBG_ARCH_X86_64) {
-		FUZZ_REQUIRE(!(d1.dr6_other & ~0x1f80full), "dr6_other %#llx",
-			     (unsigned long long)d1.dr6_other);
+		FUZZ_REQUIRE(!(d1.raw.x86.dr6_other & ~0x1f80full), "dr6_other %#llx",
+			     (unsigned long long)d1.raw.x86.dr6_other);
 		FUZZ_REQUIRE(!(d1.hits >> 4), "x86 hit beyond DR3: %#x", d1.hits);
 	} else {
-		FUZZ_REQUIRE(!d1.dr6_other && !d1.gd, "arm64 decoded x86 bits");
+		FUZZ_REQUIRE(!d1.raw.x86.dr6_other && !d1.dbg_access, "arm64 decoded x86 bits");
 	}
 	/* Decoding against nothing finds no slot. */
 	memset(&hw, 0, sizeof(hw));
@@ -81,7 +81,7 @@ static void fuzz_decode(const struct kvmdbg_arch_ops *a, struct fin *in)
 
 static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 {
-	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
 	static struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	static struct kvmdbg_slots slots;
 	struct kvmdbg_vm *vm;
@@ -92,7 +92,7 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 	fh_reset(arch);
 	o.features = fin_u8(in) & 1 ? KVMDBG_FEAT_VERIFIED | (fin_u8(in) & 1 ? KVMDBG_FEAT_RF_RESUME : 0) : 0;
 	o.allow_overcover = fin_u8(in) & 1;
-	if (kvmdbg_vm_new_host(-1, &o, fh_host(), &vm))
+	if (kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &vm))
 		abort();
 	if (kvmdbg_vcpu_new(vm, 0, &run, &v))
 		abort();

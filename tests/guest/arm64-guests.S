@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Guest programs of the arm64 `kvm` suite (tests/test-kvm-arm64.c).
+ * Guest programs of the arm64 `kvm` suite (tests/kvm/test-kvm-arm64.c).
  *
  * One position-independent blob (only `adr`, no literal pools) copied to
  * the micro-VM's code_gpa and entered at a g_* label at EL1h, MMU off, DAIF
@@ -12,7 +12,7 @@
  * the run loop turns into KT_DONE / KT_MARK / a failure. x28 is reserved
  * for it; the exception handlers use x10-x14.
  */
-#include "../kvm-util-arm64.h"
+#include "../common/kvm-util-arm64.h"
 
 .macro GLABEL name
 	.globl \name

@@ -19,7 +19,7 @@
  * as hidden globals; their encodings are spelled out where a test depends
  * on an instruction length.
  */
-#include "../kvm-util.h"
+#include "../common/kvm-util.h"
 
 /* A hidden global label, visible to the test binary. */
 .macro GLABEL name

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The overlay test's guest (tests/test-kvm-overlay.c): a self-contained,
+ * The overlay test's guest (tests/kvm/test-kvm-x86-overlay.c): a self-contained,
  * position-independent long-mode program that debugs itself. It builds its
  * own IDT (#DB handler that records DR6 and RIP, sets RF and clears DR6),
  * programs its own DR0 (execution, ovg_t0) and DR1 (4-byte write, ovg_var),
@@ -8,7 +8,7 @@
  * refreshes the overlay and changes the host's breakpoints there) and then
  * executes ovg_t0, writes ovg_var and calls ovg_host (the host's target).
  */
-#include "../kvm-util.h"
+#include "../common/kvm-util.h"
 
 #define OVG_PHASES 4
 #define OVG_DB_MAX 32

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Check side of the VM test beds: a suite built exactly like the `kvm`
- * suite (tests/test-main.c, TEST_SUITE_KVM, Check linked statically), so a
+ * suite (tests/common/test-main.c, TEST_SUITE_KVM, Check linked statically), so a
  * pass here proves that Check's forked test cases, timeouts and temporary
  * files work inside the initramfs on each arch and kernel.
  */

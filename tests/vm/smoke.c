@@ -3,7 +3,8 @@
  * Smoke test for the VM test beds: proves that /dev/kvm inside the VM works
  * and prints the guest-debug capabilities the kernel advertises. No Check, no
  * libkvmdbg: it only has to build with a bare (cross) compiler and -static.
- * Ends with the same "kvmdbg-result:" line as tests/test-main.c.
+ * Its checks are TAP, like the Check binaries' (tests/common/test-main.c):
+ * one "ok N - ..." or "not ok N - ..." line each, the plan "1..N" last.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ static void check(int ok, const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("%s: %s", ok ? "ok  " : "FAIL", what);
+	printf("%s %d - %s", ok ? "ok" : "not ok", passed + failed + 1, what);
 	if (fmt) {
 		fputs(": ", stdout);
 		va_start(ap, fmt);
@@ -140,6 +141,6 @@ int main(void)
 	      strerror(errno));
 
 out:
-	printf("kvmdbg-result: smoke: %d passed, %d failed\n", passed, failed);
+	printf("1..%d\n", passed + failed);
 	return failed ? 1 : 0;
 }

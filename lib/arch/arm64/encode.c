@@ -21,7 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/arm64/regs.h"
 
 /*
  * Our software breakpoint: BRK #KVMDBG_ARM64_BRK_IMM.
@@ -44,32 +45,6 @@
  * 0x4b44 ("KD") is in none of those ranges.
  */
 #define KVMDBG_ARM64_BRK_IMM 0x4b44u
-#define ARM64_BRK_INSN(imm)  (0xd4200000u | ((uint32_t)(imm) << 5))
-
-/* ESR_ELx exception classes (ESR[31:26]) of debug exceptions. */
-#define EC_BREAKPT_LOW 0x30
-#define EC_BREAKPT_CUR 0x31
-#define EC_SOFTSTP_LOW 0x32
-#define EC_SOFTSTP_CUR 0x33
-#define EC_WATCHPT_LOW 0x34
-#define EC_WATCHPT_CUR 0x35
-#define EC_BKPT32      0x38
-#define EC_BRK64       0x3c
-
-#define ESR_EC(esr)     (((esr) >> 26) & 0x3f)
-#define ESR_ISS_WNR     (1ull << 6) /* watchpoint: the access was a write */
-#define ESR_ISS_COMMENT 0xffffull   /* BRK / BKPT: the immediate */
-
-/* Control register fields. */
-#define CR_E           (1ull << 0)
-#define CR_PxC_EL1_EL0 (3ull << 1) /* PMC / PAC = 0b11: EL1 and EL0 (HMC = 0, SSC = 0) */
-#define CR_LSC_SHIFT   3
-#define CR_BAS_SHIFT   5
-#define CR_BT_SHIFT    20
-#define CR_MASK_SHIFT  24
-
-#define LSC_LOAD  1u
-#define LSC_STORE 2u
 
 /*
  * Virtual addresses the value registers can hold.
@@ -562,7 +537,8 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 	static const struct kvmdbg_hwstate none;
 	uint64_t esr;
 
-	*out = (struct kvmdbg_decoded){ .write = -1 };
+	memset(out, 0, sizeof(*out));
+	out->write = -1;
 	if (!exit)
 		return;
 	if (!applied)
@@ -596,7 +572,8 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 		/* Same EC from every EL; the comment field is ISS[15:0]. */
 		out->recognised = true;
 		out->swbp = true;
-		out->brk_imm = (uint32_t)(esr & ESR_ISS_COMMENT);
+		out->raw.arm64.brk_imm = (uint32_t)(esr & ESR_ISS_COMMENT);
+		out->swbp_our_kind = out->raw.arm64.brk_imm == KVMDBG_ARM64_BRK_IMM;
 		return;
 	default:
 		return;
@@ -604,7 +581,7 @@ static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmd
 	/* A breakpoint or watchpoint exception that no applied slot explains. */
 	out->hw_unmatched = !out->step && !out->hits;
 	/* KVM routes the guest's (EL1/EL0) debug exceptions to EL2: the _LOW ECs. */
-	out->from_lower_el = !(ESR_EC(esr) & 1);
+	out->raw.arm64.from_lower_el = !(ESR_EC(esr) & 1);
 }
 
 static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
@@ -679,16 +656,6 @@ static enum kvmdbg_type arm64_slot_type(unsigned int pool, uint64_t ctrl)
  * applied to a slot; the generic code must drop (and step past) a guest hit
  * taken at EL1 with PSTATE.D set.
  */
-#define MDSCR_SS  (1ull << 0)
-#define MDSCR_KDE (1ull << 13)
-#define MDSCR_MDE (1ull << 15)
-
-#define CR_PXC_SHIFT 1
-#define CR_HMC       (1ull << 13)
-#define CR_SSC_SHIFT 14
-#define CR_WT        (1ull << 20)
-#define PXC_EL1      1u /* PMC / PAC bit 0: match at EL1 */
-#define PXC_EL0      2u /* PMC / PAC bit 1: match at EL0 */
 
 /*
  * The privilege fields a guest may use: HMC = 0, SSC = 0b00 and PMC / PAC
@@ -837,6 +804,16 @@ static void arm64_guest_slots(const struct kvmdbg_guest_regs *g, struct kvmdbg_h
 	}
 }
 
+/* The guest gets the exception as it came: its syndrome, FAR, PC. */
+static void arm64_guest_exception(const struct kvmdbg_decoded *dec,
+				  const struct kvmdbg_guest_cause *c,
+				  const struct kvmdbg_exit *exit, struct kvmdbg_reinject *out)
+{
+	(void)dec;
+	(void)c;
+	*out = (struct kvmdbg_reinject){.esr = exit->esr, .far = exit->far, .pc = exit->pc};
+}
+
 #define BRK_BYTE(n) ((uint8_t)(ARM64_BRK_INSN(KVMDBG_ARM64_BRK_IMM) >> (8 * (n))))
 
 const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
@@ -857,4 +834,5 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	.slot_type = arm64_slot_type,
 	.guest_slots = arm64_guest_slots,
 	.guest_raw_hits = arm64_guest_raw_hits,
+	.guest_exception = arm64_guest_exception,
 };

@@ -29,10 +29,8 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
 #include "kvmdbg-int.h"
-
-/* lib/arch/arm64/probe.c */
-int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 
 #ifndef KVM_DEBUG_ARCH_HSR_HIGH_VALID
 #define KVM_DEBUG_ARCH_HSR_HIGH_VALID (1 << 0)
@@ -46,74 +44,6 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
-
-/* ONE_REG ids. */
-#define CORE_REG(name) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_PC               CORE_REG(regs.pc)
-#define REG_PSTATE           CORE_REG(regs.pstate)
-#define REG_SP_EL1           CORE_REG(sp_el1)
-#define REG_ELR_EL1          CORE_REG(elr_el1)
-#define REG_SPSR_EL1         CORE_REG(spsr[KVM_SPSR_EL1])
-#define REG_ESR_EL1          ARM64_SYS_REG(3, 0, 5, 2, 0)
-#define REG_FAR_EL1          ARM64_SYS_REG(3, 0, 6, 0, 0)
-#define REG_VBAR_EL1         ARM64_SYS_REG(3, 0, 12, 0, 0)
-#define REG_SCTLR_EL1        ARM64_SYS_REG(3, 0, 1, 0, 0)
-#define REG_ID_AA64DFR0_EL1  ARM64_SYS_REG(3, 0, 0, 5, 0)
-#define REG_ID_AA64PFR1_EL1  ARM64_SYS_REG(3, 0, 0, 4, 1)
-#define REG_ID_AA64MMFR1_EL1 ARM64_SYS_REG(3, 0, 0, 7, 1)
-/* Debug system registers are op0 = 2 (op0 = 3, CRn = 0 is the ID space). */
-#define REG_MDSCR_EL1        ARM64_SYS_REG(2, 0, 0, 2, 2)
-#define REG_OSLSR_EL1        ARM64_SYS_REG(2, 0, 1, 1, 4)
-#define REG_DBGBVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 4)
-#define REG_DBGBCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 5)
-#define REG_DBGWVR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 6)
-#define REG_DBGWCR_EL1(n)    ARM64_SYS_REG(2, 0, 0, (n), 7)
-
-#define MDSCR_MDE  (1ull << 15)
-#define OSLSR_OSLK (1ull << 1)
-
-/* PSTATE (SPSR layout for AArch64). */
-#define PS_MODE_MASK 0x1full
-#define PS_MODE_EL0t 0x0ull
-#define PS_MODE_EL1t 0x4ull
-#define PS_MODE_EL1h 0x5ull
-#define PS_MODE32    (1ull << 4) /* nRW: the exception came from AArch32 */
-#define PS_F         (1ull << 6)
-#define PS_I         (1ull << 7)
-#define PS_A         (1ull << 8)
-#define PS_D         (1ull << 9)
-#define PS_DAIF      (PS_D | PS_A | PS_I | PS_F)
-#define PS_AIF       (PS_A | PS_I | PS_F)
-#define PS_BTYPE     (3ull << 10)
-#define PS_SSBS      (1ull << 12)
-#define PS_SS        (1ull << 21)
-#define PS_PAN       (1ull << 22)
-#define PS_UAO       (1ull << 23)
-#define PS_DIT       (1ull << 24)
-#define PS_TCO       (1ull << 25)
-
-#define SCTLR_SPAN  (1ull << 23)
-#define SCTLR_DSSBS (1ull << 44)
-
-/* Exception vector offsets from VBAR_EL1 (synchronous exceptions). */
-#define VEC_CUR_SP0   0x000
-#define VEC_CUR_SPX   0x200
-#define VEC_LOWER_A64 0x400
-#define VEC_LOWER_A32 0x600
-
-/* ESR classes: the "lower EL" debug ECs KVM reports are even; +1 is the
- * same-EL variant. */
-#define ESR_EC_SHIFT   26
-#define ESR_EC(esr)    (((esr) >> ESR_EC_SHIFT) & 0x3f)
-#define EC_BREAKPT_LOW 0x30
-#define EC_SOFTSTP_LOW 0x32
-#define EC_WATCHPT_LOW 0x34
-
-static int check_ext(int fd, long cap)
-{
-	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
-}
 
 static int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
 {
@@ -131,29 +61,20 @@ static int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 	return r < 0 ? r : 0;
 }
 
-static int arm64_probe(int fd, struct kvmdbg_caps *c)
+static int arm64_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
-	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
+	int r = kvmdbg_probe_debug_caps(fd, KVMDBG_ARCH_ARM64, ARM64_DEBUG_FLAGS_DEFAULT, c);
 	uint64_t flags;
 
+	(void)ctx;
 	if (r < 0)
 		return r;
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = KVMDBG_ARCH_ARM64;
-	c->guest_debug = r > 0;
 	/* ONE_REG reaches the guest's own DBGB/W{C,V}R and MDSCR_EL1 on every
 	 * arm64 KVM. */
 	c->guest_state = 1;
-	if (!c->guest_debug)
+	if (!r)
 		return 0;
-
-	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
-	if (r < 0)
-		return r;
-	flags = r > 0 ? (uint64_t)r : ARM64_DEBUG_FLAGS_DEFAULT;
-	c->debug_flags = flags;
-	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
-	c->sw_breakpoints = !!(flags & KVM_GUESTDBG_USE_SW_BP);
+	flags = c->debug_flags;
 	c->hw_debug = !!(flags & KVM_GUESTDBG_USE_HW);
 	/* arm64 has neither: interrupts are masked through PSTATE.DAIF and
 	 * exceptions are re-injected by emulating their entry. */
@@ -165,11 +86,11 @@ static int arm64_probe(int fd, struct kvmdbg_caps *c)
 	if (c->hw_debug) {
 		/* Host slots (the hardware's, not the guest's ID_AA64DFR0_EL1).
 		 * 0 means "unknown" from an old kernel on a /dev/kvm fd. */
-		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_BPS);
+		r = kvmdbg_check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_BPS);
 		if (r < 0)
 			return r;
 		c->hw_breakpoints = (unsigned int)r;
-		r = check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_WPS);
+		r = kvmdbg_check_ext(fd, KVM_CAP_GUEST_DEBUG_HW_WPS);
 		if (r < 0)
 			return r;
 		c->hw_watchpoints = (unsigned int)r;
@@ -181,11 +102,12 @@ static int arm64_probe(int fd, struct kvmdbg_caps *c)
 	return 0;
 }
 
-static int arm64_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
+static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 {
 	uint64_t dfr0;
 	int r = get_reg(vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
 
+	(void)ctx;
 	if (r)
 		return r;
 	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
@@ -197,11 +119,13 @@ static int arm64_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int arm64_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+				 const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
 	int r;
 
+	(void)ctx;
 	/* No inject or BLOCKIRQ flag exists on arm64 (KVM would say -EINVAL). */
 	if (ctl & (KVMDBG_CTL_BLOCKIRQ | KVMDBG_CTL_INJECT_DB | KVMDBG_CTL_INJECT_BP))
 		return -EOPNOTSUPP;
@@ -235,12 +159,14 @@ static int arm64_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_
 	return r < 0 ? r : 0;
 }
 
-static int arm64_get_pc(int vcpu_fd, uint64_t *pc)
+static int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
+	(void)ctx;
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-static int arm64_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
+			   struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;
 	int r;
@@ -252,7 +178,7 @@ static int arm64_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg
 	/* FAR is only written for watchpoints; elsewhere it is stale. */
 	if (ESR_EC(esr) == EC_WATCHPT_LOW)
 		ex->far = run->debug.arch.far;
-	r = arm64_get_pc(vcpu_fd, &ex->pc);
+	r = arm64_get_pc(ctx, vcpu_fd, &ex->pc);
 	return r;
 }
 
@@ -293,11 +219,12 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(int vcpu_fd, uint64_t *saved)
+static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t *saved)
 {
 	uint64_t pstate, pc;
 	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
+	(void)ctx;
 	if (r)
 		return r;
 	r = get_reg(vcpu_fd, REG_PC, &pc);
@@ -311,13 +238,14 @@ static int arm64_mask_irqs(int vcpu_fd, uint64_t *saved)
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
-static int arm64_restore_irqs(int vcpu_fd, uint64_t saved)
+static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 {
 	uint64_t orig = ((saved >> SAVED_AIF_SHIFT) & 7) << 6;
 	uint64_t pc0 = saved_pc(saved);
 	uint64_t pstate, pc, elr, vbar, spsr, want;
 	int r;
 
+	(void)ctx;
 	if (saved & SAVED_KEEP)
 		return 0;
 	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
@@ -359,13 +287,14 @@ static int arm64_restore_irqs(int vcpu_fd, uint64_t saved)
  * written; a failed write leaves the earlier ones written, which only
  * changes EL1 syndrome registers the guest cannot observe before the PC.
  */
-static int arm64_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
 	uint64_t pstate, vbar, sctlr, pfr1 = 0, mmfr1 = 0;
 	uint64_t esr = ri->esr, mode, vec, np;
 	unsigned int ec = (unsigned int)ESR_EC(esr);
 	int r;
 
+	(void)ctx;
 	*ctl = 0;
 	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 	if (!r)
@@ -447,7 +376,7 @@ static int arm64_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t 
  * A kernel without OSLSR_EL1 in ONE_REG (before the OS Lock emulation) is
  * taken as unlocked.
  */
-static int arm64_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+static int arm64_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g)
 {
 	static const uint64_t cr[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS] = {
 #define CR4(f, n) f(n), f(n + 1), f(n + 2), f(n + 3)
@@ -467,6 +396,7 @@ static int arm64_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
 	uint64_t oslsr = 0, dfr0;
 	int r;
 
+	(void)ctx;
 	memset(&n, 0, sizeof(n));
 	r = get_reg(vcpu_fd, REG_MDSCR_EL1, &n.mdscr);
 	if (r)
@@ -501,15 +431,17 @@ out:
 
 /* Debug exceptions from EL1 to EL1 need MDSCR_EL1.KDE and PSTATE.D clear;
  * from EL0 (to EL1) they are never masked. One ioctl (PSTATE). */
-static int arm64_guest_masked(int vcpu_fd, const struct kvmdbg_guest_regs *g, bool *masked)
+static int arm64_guest_masked(void *ctx, int vcpu_fd, const struct kvmdbg_guest_regs *g,
+			      bool *masked)
 {
 	uint64_t pstate;
 	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
+	(void)ctx;
 	if (r)
 		return r;
 	*masked = !(pstate & PS_MODE32) && (pstate & PS_MODE_MASK) != PS_MODE_EL0t &&
-		  ((pstate & PS_D) || !(g->mdscr & (1ull << 13)));
+		  ((pstate & PS_D) || !(g->mdscr & MDSCR_KDE));
 	return 0;
 }
 
@@ -517,7 +449,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_arm64_ops,
 	.probe = arm64_probe,
 	.probe_guest = arm64_probe_guest,
-	.probe_verified = kvmdbg_arm64_probe_verified,
+	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = arm64_set_guest_debug,
 	.read_exit = arm64_read_exit,
 	.get_pc = arm64_get_pc,

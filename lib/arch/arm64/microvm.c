@@ -35,6 +35,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
@@ -43,17 +44,8 @@
 #define MICROVM_FAIL_MMIO (MICROVM_MMIO_GPA + 0xff8)
 #define MICROVM_MAX_MEM   (1ull << 30)
 
-#define CORE_REG(name) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(name))
-#define REG_PC        CORE_REG(regs.pc)
-#define REG_SP        CORE_REG(regs.sp)
-#define REG_PSTATE    CORE_REG(regs.pstate)
-#define REG_SP_EL1    CORE_REG(sp_el1)
-#define REG_VBAR_EL1  ARM64_SYS_REG(3, 0, 12, 0, 0)
-#define REG_MDSCR_EL1 ARM64_SYS_REG(2, 0, 0, 2, 2) /* op0 = 2: a debug register */
-
 /* EL1h with D, A, I, F masked. */
-#define PSTATE_EL1H_MASKED 0x3c5ull
+#define PSTATE_EL1H_MASKED (PS_MODE_EL1h | PS_DAIF)
 
 /* Fail vector entry n (see the layout above). */
 static void write_fail_vectors(uint8_t *mem)

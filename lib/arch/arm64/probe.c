@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * kvmdbg_probe_verified() on arm64: a throwaway micro-VM (lib/microvm.h)
- * runs the snippets of probe-guest.S and each feature counts only if the
- * exit KVM delivers is exactly the expected one:
+ * The checks of kvmdbg_probe_verified() on arm64, run by the generic runner
+ * (lib/probe.c) in its micro-VM: the snippets of probe-guest.S, with each
+ * feature counting only if the exit KVM delivers is exactly the expected
+ * one. Hardware slots are encoded by the library's own encoder
+ * (kvmdbg_arm64_ops.cover) and applied by the glue (kvmdbg_host):
  *
  *   step         KVM_GUESTDBG_SINGLESTEP: one EC 0x32 exit per instruction,
  *                PC advancing by 4 each time, four times in a row
@@ -25,8 +27,8 @@
  *
  * Every guest path ends in an MMIO store (or, on any unexpected exception,
  * in the micro-VM's fail vectors, which also store to MMIO), so every
- * KVM_RUN returns; each check makes a bounded number of runs and the whole
- * probe is a few dozen ioctls.
+ * KVM_RUN returns; the runner bounds the KVM_RUNs of each started snippet
+ * and the whole probe's time, which is a few dozen ioctls.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -34,22 +36,14 @@
 
 #include <linux/kvm.h>
 
+#include "arch/arm64/regs.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
-/* Called through kvmdbg_host.probe_verified (kvm.c). */
-int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
-
-#define PROBE_MEM_SIZE  (1ull << 20)
-#define PROBE_MMIO_DONE ((1ull << 30) + 0xe0) /* probe-guest.S: PG_PORT_DONE */
-#define PROBE_MAX_RUNS  16
-
-#define EC_BREAKPT_LOW 0x30
-#define EC_SOFTSTP_LOW 0x32
-#define EC_WATCHPT_LOW 0x34
-#define EC_BRK64       0x3c
-#define ESR_EC(esr)    (((esr) >> 26) & 0x3f)
-#define ESR_WNR        (1ull << 6)
+#define PROBE_MEM_SIZE   (1ull << 20)
+#define PROBE_MMIO_DONE  ((1ull << 30) + 0xe0) /* probe-guest.S: PG_PORT_DONE */
+#define PROBE_RUN_BUDGET 16
+#define PROBE_TIMEOUT_NS (10 * 1000000000ll)
 
 /* clang-format off */
 #define PG_SYMS(X)                                                                             \
@@ -63,15 +57,9 @@ int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features);
 PG_SYMS(PG_DECLARE)
 #undef PG_DECLARE
 
-struct probe {
-	struct kvmdbg_microvm m;
-	struct kvmdbg_caps caps;
-	int err; /* the first failure to set up or run the micro-VM */
-};
-
-static uint64_t gva(const struct probe *p, const char *label)
+static uint64_t gva(const struct kvmdbg_probe *p, const char *label)
 {
-	return p->m.code_gpa + (uint64_t)(label - kvmdbg_arm64_pg_start);
+	return p->code + (uint64_t)(label - kvmdbg_arm64_pg_start);
 }
 
 /* One exit of interest: a debug exit (esr, far, pc) or the DONE store. */
@@ -81,80 +69,61 @@ struct probe_exit {
 };
 
 /*
- * Start at label with the given debug state, run until a debug exit or an
- * MMIO store. Returns 0 (with *ex filled) or a negative errno. A refused
- * KVM_SET_GUEST_DEBUG only means the feature is not there; a micro-VM that
- * cannot be started or run is an error of the whole probe (p->err).
+ * Start at label (unless !start: go on where the vCPU stands) with the given
+ * debug state, run until a debug exit or an MMIO store. True with *ex filled
+ * (neither debug nor done: some other exit), false when it could not run.
  */
-static int run(struct probe *p, const char *label, uint32_t ctl, const struct kvmdbg_hwstate *hw,
-	       bool start, struct probe_exit *ex)
+static bool run(struct kvmdbg_probe *p, const char *label, uint32_t ctl,
+		const struct kvmdbg_hwstate *hw, bool start, struct probe_exit *ex)
 {
 	static const struct kvmdbg_hwstate none;
-	struct kvm_run *kr = p->m.run[0];
-	int fd = p->m.vcpu_fd[0];
-	int r;
 
 	memset(ex, 0, sizeof(*ex));
-	if (start) {
-		r = kvmdbg_microvm_start(&p->m, 0, gva(p, label), p->m.mem_size - 64);
-		if (r)
-			goto fail;
-	}
-	r = kvmdbg_host.set_guest_debug(fd, ctl, hw ? hw : &none);
-	if (r)
-		return r;
-	for (int i = 0; i < PROBE_MAX_RUNS; i++) {
+	if (start && !kvmdbg_probe_start(p, gva(p, label), p->vm->mem_size - 64))
+		return false;
+	if (kvmdbg_host.set_guest_debug(NULL, p->fd, ctl, hw ? hw : &none))
+		return false;
+	while (kvmdbg_probe_run(p)) {
 		struct kvmdbg_exit e;
 
-		r = kvmdbg_ioctl(fd, KVM_RUN, NULL);
-		if (r == -EINTR || r == -EAGAIN)
-			continue;
-		if (r < 0)
-			goto fail;
-		switch (kr->exit_reason) {
+		switch (p->run->exit_reason) {
 		case KVM_EXIT_DEBUG:
-			r = kvmdbg_host.read_exit(fd, kr, &e);
-			if (r)
-				return r;
+			if (kvmdbg_host.read_exit(NULL, p->fd, p->run, &e))
+				return false;
 			ex->debug = true;
 			ex->esr = e.esr;
 			ex->far = e.far;
 			ex->pc = e.pc;
-			return 0;
+			return true;
 		case KVM_EXIT_MMIO:
 			/* DONE or a fail vector: either way final. */
-			ex->done = kr->mmio.is_write && kr->mmio.phys_addr == PROBE_MMIO_DONE;
-			return 0;
+			ex->done = p->run->mmio.is_write &&
+				   p->run->mmio.phys_addr == PROBE_MMIO_DONE;
+			return true;
 		case KVM_EXIT_INTR:
 			continue;
 		default:
-			return 0; /* anything else: the feature is not proven */
+			return true; /* anything else: the feature is not proven */
 		}
 	}
-	r = -ETIMEDOUT;
-fail:
-	if (!p->err)
-		p->err = r;
-	return r;
+	return false;
 }
 
-static bool probe_step(struct probe *p)
+static bool probe_step(struct kvmdbg_probe *p)
 {
 	uint64_t pc = gva(p, kvmdbg_arm64_pg_step);
 	struct probe_exit ex;
 
 	for (int i = 0; i < 4; i++) {
-		if (run(p, kvmdbg_arm64_pg_step, KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP, NULL, i == 0,
-			&ex))
+		if (!run(p, kvmdbg_arm64_pg_step, KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP, NULL, i == 0,
+			 &ex))
 			return false;
 		pc += 4;
 		if (!ex.debug || ESR_EC(ex.esr) != EC_SOFTSTP_LOW || ex.pc != pc)
 			return false;
 	}
 	/* Stepping off: straight to the end, no further debug exit. */
-	if (run(p, NULL, 0, NULL, false, &ex))
-		return false;
-	return ex.done;
+	return run(p, NULL, 0, NULL, false, &ex) && ex.done;
 }
 
 /* One slot of pool holding the cover of (type, addr, len). */
@@ -176,7 +145,7 @@ static bool one_slot(enum kvmdbg_type type, uint64_t addr, uint64_t len, struct 
 	return true;
 }
 
-static bool probe_hw_break(struct probe *p)
+static bool probe_hw_break(struct kvmdbg_probe *p)
 {
 	uint64_t target = gva(p, kvmdbg_arm64_pg_bp_target);
 	struct kvmdbg_hwstate hw;
@@ -184,13 +153,13 @@ static bool probe_hw_break(struct probe *p)
 
 	if (!one_slot(KVMDBG_BREAK_HW, target, 4, &hw))
 		return false;
-	if (run(p, kvmdbg_arm64_pg_bp, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
+	if (!run(p, kvmdbg_arm64_pg_bp, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
 		return false;
 	return ex.debug && ESR_EC(ex.esr) == EC_BREAKPT_LOW && ex.pc == target;
 }
 
-static bool probe_watch(struct probe *p, enum kvmdbg_type type, const char *label, const char *insn,
-			bool write)
+static bool probe_watch(struct kvmdbg_probe *p, enum kvmdbg_type type, const char *label,
+			const char *insn, bool write)
 {
 	uint64_t data = gva(p, kvmdbg_arm64_pg_data);
 	struct kvmdbg_hwstate hw;
@@ -198,13 +167,13 @@ static bool probe_watch(struct probe *p, enum kvmdbg_type type, const char *labe
 
 	if (!one_slot(type, data, 8, &hw))
 		return false;
-	if (run(p, label, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
+	if (!run(p, label, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW, &hw, true, &ex))
 		return false;
-	return ex.debug && ESR_EC(ex.esr) == EC_WATCHPT_LOW && !!(ex.esr & ESR_WNR) == write &&
+	return ex.debug && ESR_EC(ex.esr) == EC_WATCHPT_LOW && !!(ex.esr & ESR_ISS_WNR) == write &&
 	       ex.far >= data && ex.far < data + 8 && ex.pc == gva(p, insn);
 }
 
-static bool probe_sw_break(struct probe *p)
+static bool probe_sw_break(struct kvmdbg_probe *p)
 {
 	const struct kvmdbg_arch_ops *a = &kvmdbg_arm64_ops;
 	uint64_t at = gva(p, kvmdbg_arm64_pg_brk_insn);
@@ -215,24 +184,18 @@ static bool probe_sw_break(struct probe *p)
 
 	memcpy(&insn, a->sw_insn, 4);
 	imm = (insn >> 5) & 0xffff;
-	memcpy(orig, p->m.mem + at, 4);
-	memcpy(p->m.mem + at, a->sw_insn, 4);
-	ok = !run(p, kvmdbg_arm64_pg_brk, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, true, &ex) &&
-	     ex.debug && ESR_EC(ex.esr) == EC_BRK64 && (ex.esr & 0xffff) == imm && ex.pc == at;
-	memcpy(p->m.mem + at, orig, 4);
+	memcpy(orig, p->vm->mem + at, 4);
+	memcpy(p->vm->mem + at, a->sw_insn, 4);
+	ok = run(p, kvmdbg_arm64_pg_brk, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, true, &ex) &&
+	     ex.debug && ESR_EC(ex.esr) == EC_BRK64 && (ex.esr & ESR_ISS_COMMENT) == imm &&
+	     ex.pc == at;
+	memcpy(p->vm->mem + at, orig, 4);
 	return ok;
 }
 
-/* The guest's own debug registers (op0 = 2), and its breakpoint 0 as a guest
- * would program it for EL1: E, PMC = 0b01, BAS = 0b1111, HMC = SSC = 0. */
-#define REG_DBGBVR0_EL1 ARM64_SYS_REG(2, 0, 0, 0, 4)
-#define REG_DBGBCR0_EL1 ARM64_SYS_REG(2, 0, 0, 0, 5)
-#define REG_MDSCR_EL1   ARM64_SYS_REG(2, 0, 0, 2, 2)
-#define REG_OSLSR_EL1   ARM64_SYS_REG(2, 0, 1, 1, 4)
-#define GUEST_BCR_EL1   (1ull | 1ull << 1 | 0xfull << 5)
-#define MDSCR_KDE       (1ull << 13)
-#define MDSCR_MDE       (1ull << 15)
-#define OSLSR_OSLK      (1ull << 1)
+/* The guest's breakpoint 0 as a guest would program it for EL1: E,
+ * PMC = 0b01, BAS = 0b1111, HMC = SSC = 0. */
+#define GUEST_BCR_EL1 (CR_E | (uint64_t)PXC_EL1 << CR_PXC_SHIFT | 0xfull << CR_BAS_SHIFT)
 
 static int guest_reg(int fd, uint64_t id, uint64_t *val, bool set)
 {
@@ -247,30 +210,25 @@ static int guest_reg(int fd, uint64_t id, uint64_t *val, bool set)
 static int guest_bp0(int fd, uint64_t target, uint64_t mdscr)
 {
 	uint64_t bcr = target ? GUEST_BCR_EL1 : 0;
-	int r = guest_reg(fd, REG_DBGBVR0_EL1, &target, true);
+	int r = guest_reg(fd, REG_DBGBVR_EL1(0), &target, true);
 
 	if (!r)
-		r = guest_reg(fd, REG_DBGBCR0_EL1, &bcr, true);
+		r = guest_reg(fd, REG_DBGBCR_EL1(0), &bcr, true);
 	if (!r)
 		r = guest_reg(fd, REG_MDSCR_EL1, &mdscr, true);
 	return r;
 }
 
-static bool probe_guest_regs_raw(struct probe *p)
+static bool probe_guest_regs_raw(struct kvmdbg_probe *p)
 {
 	uint64_t target = gva(p, kvmdbg_arm64_pg_bp_target), oslsr;
-	int fd = p->m.vcpu_fd[0];
+	int fd = p->fd;
 	struct probe_exit ex;
 	bool ok;
-	int r;
 
 	/* Starting resets PC, PSTATE and MDSCR_EL1: the registers after it. */
-	r = kvmdbg_microvm_start(&p->m, 0, gva(p, kvmdbg_arm64_pg_bp), p->m.mem_size - 64);
-	if (r) {
-		if (!p->err)
-			p->err = r;
+	if (!kvmdbg_probe_start(p, gva(p, kvmdbg_arm64_pg_bp), p->vm->mem_size - 64))
 		return false;
-	}
 	/* The OS Lock masks the guest's debug exceptions: open it (a kernel
 	 * without its emulation has no OSLSR_EL1 and no lock). */
 	if (!guest_reg(fd, REG_OSLSR_EL1, &oslsr, false) && (oslsr & OSLSR_OSLK)) {
@@ -280,7 +238,7 @@ static bool probe_guest_regs_raw(struct probe *p)
 	}
 	if (guest_bp0(fd, target, MDSCR_MDE | MDSCR_KDE))
 		return false;
-	ok = !run(p, NULL, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, false, &ex) && ex.debug &&
+	ok = run(p, NULL, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP, NULL, false, &ex) && ex.debug &&
 	     ESR_EC(ex.esr) == EC_BREAKPT_LOW && ex.pc == target;
 	/* Leave the guest's registers as they were for whatever runs next. */
 	if (guest_bp0(fd, 0, 0))
@@ -288,53 +246,83 @@ static bool probe_guest_regs_raw(struct probe *p)
 	return ok;
 }
 
-int kvmdbg_arm64_probe_verified(int kvm_fd, uint64_t *features)
+static int load_guest(struct kvmdbg_probe *p)
 {
-	struct probe p;
-	uint64_t f = KVMDBG_FEAT_VERIFIED;
 	size_t blob = (size_t)(kvmdbg_arm64_pg_end - kvmdbg_arm64_pg_start);
-	int r;
 
-	if (!features)
-		return -EINVAL;
-	*features = 0;
-	memset(&p, 0, sizeof(p));
-	r = kvmdbg_microvm_create(&p.m, kvm_fd, 1, PROBE_MEM_SIZE);
-	if (r)
-		return r;
-	r = kvmdbg_microvm_load(&p.m, p.m.code_gpa, kvmdbg_arm64_pg_start, blob);
-	if (r)
-		goto out;
-	p.caps.sz = sizeof(p.caps);
-	r = kvmdbg_host.probe(p.m.vm_fd, &p.caps);
-	if (r)
-		goto out;
-
-	if (p.caps.guest_debug && p.caps.single_step && probe_step(&p))
-		f |= KVMDBG_FEAT_STEP;
-	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_breakpoints && probe_hw_break(&p))
-		f |= KVMDBG_FEAT_HW_BREAK;
-	if (p.caps.guest_debug && p.caps.hw_debug && p.caps.hw_watchpoints) {
-		if (probe_watch(&p, KVMDBG_WATCH_WRITE, kvmdbg_arm64_pg_watch_w,
-				kvmdbg_arm64_pg_watch_w_insn, true))
-			f |= KVMDBG_FEAT_WATCH_WRITE;
-		if (probe_watch(&p, KVMDBG_WATCH_READ, kvmdbg_arm64_pg_watch_r,
-				kvmdbg_arm64_pg_watch_r_insn, false))
-			f |= KVMDBG_FEAT_WATCH_READ;
-		if (probe_watch(&p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_r,
-				kvmdbg_arm64_pg_watch_r_insn, false) &&
-		    probe_watch(&p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_w,
-				kvmdbg_arm64_pg_watch_w_insn, true))
-			f |= KVMDBG_FEAT_WATCH_ACCESS;
-	}
-	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_sw_break(&p))
-		f |= KVMDBG_FEAT_SW_BREAK;
-	if (p.caps.guest_debug && p.caps.sw_breakpoints && probe_guest_regs_raw(&p))
-		f |= KVMDBG_FEAT_GUEST_REGS_RAW;
-	r = p.err;
-	if (!r)
-		*features = f;
-out:
-	kvmdbg_microvm_destroy(&p.m);
-	return r;
+	return kvmdbg_microvm_load(p->vm, p->code, kvmdbg_arm64_pg_start, blob);
 }
+
+/* The checks, each gated by what the micro-VM's KVM advertises. */
+static uint64_t check_step(struct kvmdbg_probe *p)
+{
+	return p->caps.guest_debug && p->caps.single_step && probe_step(p) ? KVMDBG_FEAT_STEP : 0;
+}
+
+static uint64_t check_hw_break(struct kvmdbg_probe *p)
+{
+	return p->caps.guest_debug && p->caps.hw_debug && p->caps.hw_breakpoints &&
+			       probe_hw_break(p) ?
+		       KVMDBG_FEAT_HW_BREAK :
+		       0;
+}
+
+static bool can_watch(const struct kvmdbg_probe *p)
+{
+	return p->caps.guest_debug && p->caps.hw_debug && p->caps.hw_watchpoints;
+}
+
+static uint64_t check_watch_write(struct kvmdbg_probe *p)
+{
+	return can_watch(p) && probe_watch(p, KVMDBG_WATCH_WRITE, kvmdbg_arm64_pg_watch_w,
+					   kvmdbg_arm64_pg_watch_w_insn, true) ?
+		       KVMDBG_FEAT_WATCH_WRITE :
+		       0;
+}
+
+static uint64_t check_watch_read(struct kvmdbg_probe *p)
+{
+	return can_watch(p) && probe_watch(p, KVMDBG_WATCH_READ, kvmdbg_arm64_pg_watch_r,
+					   kvmdbg_arm64_pg_watch_r_insn, false) ?
+		       KVMDBG_FEAT_WATCH_READ :
+		       0;
+}
+
+/* A load and a store both fire a load|store watchpoint. */
+static uint64_t check_watch_access(struct kvmdbg_probe *p)
+{
+	return can_watch(p) &&
+			       probe_watch(p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_r,
+					   kvmdbg_arm64_pg_watch_r_insn, false) &&
+			       probe_watch(p, KVMDBG_WATCH_ACCESS, kvmdbg_arm64_pg_watch_w,
+					   kvmdbg_arm64_pg_watch_w_insn, true) ?
+		       KVMDBG_FEAT_WATCH_ACCESS :
+		       0;
+}
+
+static uint64_t check_sw_break(struct kvmdbg_probe *p)
+{
+	return p->caps.guest_debug && p->caps.sw_breakpoints && probe_sw_break(p) ?
+		       KVMDBG_FEAT_SW_BREAK :
+		       0;
+}
+
+static uint64_t check_guest_regs_raw(struct kvmdbg_probe *p)
+{
+	return p->caps.guest_debug && p->caps.sw_breakpoints && probe_guest_regs_raw(p) ?
+		       KVMDBG_FEAT_GUEST_REGS_RAW :
+		       0;
+}
+
+static const struct kvmdbg_probe_check checks[] = {
+	{ "step", check_step },
+	{ "hw_break", check_hw_break },
+	{ "watch_write", check_watch_write },
+	{ "watch_read", check_watch_read },
+	{ "watch_access", check_watch_access },
+	{ "sw_break", check_sw_break },
+	{ "guest_regs_raw", check_guest_regs_raw },
+};
+
+const struct kvmdbg_probe_checks kvmdbg_probe_checks =
+	KVMDBG_PROBE_CHECKS(PROBE_MEM_SIZE, PROBE_RUN_BUDGET, PROBE_TIMEOUT_NS, load_guest, checks);

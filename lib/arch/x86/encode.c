@@ -32,36 +32,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "arch/arch.h"
+#include "arch/backend.h"
+#include "arch/x86/regs.h"
 
-/* DR6, positive polarity after converting with DR6_ACTIVE_LOW. */
-#define DR6_B(n)	(1ull << (n))	/* slot n condition matched */
-#define DR6_B_ALL	0xfull
-#define DR6_BLD		(1ull << 11)	/* bus-lock #DB (active-low in raw DR6) */
-#define DR6_BD		(1ull << 13)	/* debug-register access under DR7.GD */
-#define DR6_BS		(1ull << 14)	/* single step (TF) */
-#define DR6_BT		(1ull << 15)	/* task switch with T bit */
-#define DR6_RTM		(1ull << 16)	/* #DB inside an RTM region (active-low in raw DR6) */
-/* Bits that read as 1 when inactive: reserved ones and the active-low BLD/RTM. */
-#define DR6_ACTIVE_LOW	0xffff0ff0ull
-/* Bits that carry information; everything else is reserved. */
-#define DR6_VOLATILE	(DR6_B_ALL | DR6_BLD | DR6_BD | DR6_BS | DR6_BT | DR6_RTM)
-
-/* DR7 bit 11: RTM debugging enabled; DR6.RTM can only report with it set. */
-#define DR7_RTM		(1ull << 11)
-
-/* DR7 R/W field values (bits 0-1 of a slot's ctrl nibble). */
-#define X86_RW_EXEC	0x0u
-#define X86_RW_WRITE	0x1u
-#define X86_RW_IO	0x2u
-#define X86_RW_ACCESS	0x3u
-#define X86_RW_MASK	0x3u
-
-/* Debug exception vectors as KVM reports them in kvm_run->debug.arch.exception. */
-#define X86_VEC_DB	1
-#define X86_VEC_BP	3
-
-#define X86_NR_DR	4	/* DR0-DR3 */
 #define X86_MAX_INSN	15	/* longest legal x86 instruction */
 #define X86_MAX_WATCH	8	/* largest LEN */
 
@@ -227,6 +200,7 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 		/* int3: DR6 is not involved. */
 		out->recognised = true;
 		out->swbp = true;
+		out->swbp_our_kind = true; /* every INT3 is 0xCC, ours too */
 		return;
 	case X86_VEC_DB:
 		break;
@@ -253,10 +227,11 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 		dr6 &= ~DR6_RTM;
 
 	out->step = dr6 & DR6_BS;
-	out->gd = dr6 & DR6_BD;
+	out->dbg_access = dr6 & DR6_BD;
 	dr6 &= ~(DR6_BS | DR6_BD);
 
-	for (unsigned int n = 0; n < X86_NR_DR; n++) {
+	/* No B bit (a plain step): no slot to look at. */
+	for (unsigned int n = 0; (dr6 & DR6_B_ALL) && n < X86_NR_DR; n++) {
 		const struct kvmdbg_hwslot *s = &applied->slot[KVMDBG_POOL_BP][n];
 		enum kvmdbg_type t;
 
@@ -280,12 +255,15 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 	}
 
 	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
-	out->dr6_other = dr6;
+	out->raw.x86.dr6_other = dr6;
 	out->hw_unmatched = dr6 & DR6_B_ALL;
+	/* BLD: only the guest can enable bus-lock detection; BT: a task switch
+	 * to a TSS with the T bit, the guest's own. */
+	out->guest_only = dr6 & (DR6_BT | DR6_BLD);
 	/* No cause the CPU names: a step, BD, BT and BLD set their bits, a
 	 * slot's match its B bit. ICEBP (INT1) sets none; B bits of slots we
 	 * did not enable may be left from any match (see above). */
-	out->causeless = !out->step && !out->gd && !out->hits &&
+	out->causeless = !out->step && !out->dbg_access && !out->hits &&
 			 !(dr6 & (DR6_BT | DR6_BLD));
 }
 
@@ -393,6 +371,39 @@ static uint32_t x86_guest_raw_hits(const struct kvmdbg_guest_regs *g,
 	return hits;
 }
 
+static bool x86_guest_traps_dbg_access(const struct kvmdbg_guest_regs *g)
+{
+	return g->dr7 & DR7_GD;
+}
+
+/*
+ * #BP for the guest's own INT3, else #DB with the DR6 its handler must read:
+ * B bits of its own slots that fired, BS, BD, and from the exit the bits
+ * only the guest raises (BT, BLD) or that came with it (RTM: inside its
+ * transaction).
+ */
+static void x86_guest_exception(const struct kvmdbg_decoded *dec,
+				const struct kvmdbg_guest_cause *c, const struct kvmdbg_exit *exit,
+				struct kvmdbg_reinject *out)
+{
+	uint64_t dr6 = dec->raw.x86.dr6_other & (DR6_BT | DR6_BLD | DR6_RTM);
+
+	for (unsigned int n = 0; n < X86_NR_DR; n++)
+		if (c->slots & KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n))
+			dr6 |= DR6_B(n);
+	if (c->step)
+		dr6 |= DR6_BS;
+	if (c->dbg_access)
+		dr6 |= DR6_BD;
+	*out = (struct kvmdbg_reinject){
+		.exception = c->swbp ? X86_VEC_BP : X86_VEC_DB,
+		.dr6 = dr6,
+		.esr = exit->esr,
+		.far = exit->far,
+		.pc = exit->pc,
+	};
+}
+
 const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.arch = KVMDBG_ARCH_X86_64,
 	.name = "x86_64",
@@ -402,7 +413,7 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.sw_len = 1,
 	.sw_align = 1,
 	.sw_insn = { 0xcc }, /* int3 */
-	.sw_imm = 0,         /* int3 has none; decode() leaves brk_imm 0 */
+	.sw_imm = 0,         /* int3 has none */
 	.icebp_len = 1,
 	.icebp_insn = 0xf1,  /* ICEBP / INT1: a #DB trap, DR6 untouched */
 	.cover = x86_cover,
@@ -411,4 +422,6 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.insn_restarts = x86_insn_restarts,
 	.guest_slots = x86_guest_slots,
 	.guest_raw_hits = x86_guest_raw_hits,
+	.guest_traps_dbg_access = x86_guest_traps_dbg_access,
+	.guest_exception = x86_guest_exception,
 };

@@ -10,48 +10,23 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
-
-/* lib/arch/x86/probe.c */
-int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
-
-#define X86_RFLAGS_RF (1ull << 16)
-#define X86_DR6_ACTIVE_LOW 0xffff0ff0ull
-#define X86_DR6_RTM (1ull << 16)
-#define X86_DR7_FIXED_1 0x400ull
-#define X86_DR7_GE (1ull << 9)
-#define X86_DR7_GD (1ull << 13)
 
 /* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
 #define X86_DEBUG_FLAGS_DEFAULT                                                                \
 	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
 	 KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)
 
-static int check_ext(int fd, long cap)
+static int x86_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 {
-	return kvmdbg_ioctl(fd, KVM_CHECK_EXTENSION, (void *)cap);
-}
-
-static int x86_probe(int fd, struct kvmdbg_caps *c)
-{
-	int r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG);
+	int r = kvmdbg_probe_debug_caps(fd, KVMDBG_ARCH_X86_64, X86_DEBUG_FLAGS_DEFAULT, c);
 	uint64_t flags;
 
-	if (r < 0)
+	(void)ctx;
+	if (r <= 0)
 		return r;
-	memset((char *)c + sizeof(c->sz), 0, sizeof(*c) - sizeof(c->sz));
-	c->arch = KVMDBG_ARCH_X86_64;
-	c->guest_debug = r > 0;
-	if (!c->guest_debug)
-		return 0;
-
-	r = check_ext(fd, KVM_CAP_SET_GUEST_DEBUG2);
-	if (r < 0)
-		return r;
-	flags = r > 0 ? (uint64_t)r : X86_DEBUG_FLAGS_DEFAULT;
-	c->debug_flags = flags;
-	c->single_step = !!(flags & KVM_GUESTDBG_SINGLESTEP);
-	c->sw_breakpoints = !!(flags & KVM_GUESTDBG_USE_SW_BP);
+	flags = c->debug_flags;
 	c->hw_debug = !!(flags & KVM_GUESTDBG_USE_HW_BP);
 	c->block_irq = !!(flags & KVM_GUESTDBG_BLOCKIRQ);
 	c->inject_db = !!(flags & KVM_GUESTDBG_INJECT_DB);
@@ -61,18 +36,19 @@ static int x86_probe(int fd, struct kvmdbg_caps *c)
 	c->hw_watchpoints = c->hw_debug ? 4 : 0;
 	c->shared_slots = 1;
 	c->max_watch_len = 8;
-	r = check_ext(fd, KVM_CAP_DEBUGREGS);
+	r = kvmdbg_check_ext(fd, KVM_CAP_DEBUGREGS);
 	if (r < 0)
 		return r;
 	c->guest_state = r > 0;
 	return 0;
 }
 
-static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
+static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 {
 	struct kvm_debugregs dr;
 	int r;
 
+	(void)ctx;
 	/* Prove the fd is a vCPU: the guest's registers are readable. */
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 	if (r < 0)
@@ -85,11 +61,13 @@ static int x86_probe_guest(int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+			       const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
-	uint64_t dr7 = X86_DR7_FIXED_1;
+	uint64_t dr7 = DR7_FIXED_1;
 
+	(void)ctx;
 	memset(&dbg, 0, sizeof(dbg));
 	if (ctl & KVMDBG_CTL_ENABLE)
 		dbg.control |= KVM_GUESTDBG_ENABLE;
@@ -114,20 +92,21 @@ static int x86_set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hw
 		dbg.arch.debugreg[i] = s->value;
 		/* G bit (global enable: survives guest task switches), and the
 		 * slot's RW/LEN nibble. */
-		dr7 |= 1ull << (2 * i + 1);
-		dr7 |= (s->ctrl & 0xf) << (16 + 4 * i);
+		dr7 |= DR7_G(i);
+		dr7 |= (s->ctrl & 0xf) << DR7_CTRL_SHIFT(i);
 		if (s->ctrl & 0x3)
-			dr7 |= X86_DR7_GE; /* exact data breakpoints */
+			dr7 |= DR7_GE; /* exact data breakpoints */
 	}
 	/* Overlay: every guest MOV DR exits to userspace with DR6.BD. */
 	if (ctl & KVMDBG_CTL_GD)
-		dr7 |= X86_DR7_GD;
+		dr7 |= DR7_GD;
 	dbg.arch.debugreg[7] = dr7;
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static int x86_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
 {
+	(void)ctx;
 	(void)vcpu_fd;
 	memset(ex, 0, sizeof(*ex));
 	ex->exception = run->debug.arch.exception;
@@ -137,12 +116,13 @@ static int x86_read_exit(int vcpu_fd, const struct kvm_run *run, struct kvmdbg_e
 	return 0;
 }
 
-static int x86_get_pc(int vcpu_fd, uint64_t *pc)
+static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_SREGS, &sregs);
@@ -153,23 +133,25 @@ static int x86_get_pc(int vcpu_fd, uint64_t *pc)
 	return 0;
 }
 
-static int x86_set_resume_flag(int vcpu_fd)
+static int x86_set_resume_flag(void *ctx, int vcpu_fd)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
-	regs.rflags |= X86_RFLAGS_RF;
+	regs.rflags |= RFLAGS_RF;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
 	return r < 0 ? r : 0;
 }
 
-static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
+static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
 	struct kvm_debugregs dr;
 	int r;
 
+	(void)ctx;
 	*ctl = 0;
 	if (ri->exception == 3) {
 		*ctl = KVMDBG_CTL_INJECT_BP;
@@ -183,9 +165,9 @@ static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *c
 	/* As the CPU (and KVM's own #DB payload delivery) does: B0-B3 describe
 	 * this exception only, BD/BS/BT are sticky, active-low bits flip. */
 	dr.dr6 &= ~0xfull;
-	dr.dr6 |= X86_DR6_ACTIVE_LOW;
+	dr.dr6 |= DR6_ACTIVE_LOW;
 	dr.dr6 |= ri->dr6;
-	dr.dr6 ^= ri->dr6 & X86_DR6_ACTIVE_LOW;
+	dr.dr6 ^= ri->dr6 & DR6_ACTIVE_LOW;
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
@@ -193,11 +175,12 @@ static int x86_inject(int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *c
 	return 0;
 }
 
-static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
+static int x86_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g)
 {
 	struct kvm_debugregs dr;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	memset(g, 0, sizeof(*g));
@@ -215,21 +198,23 @@ static int x86_read_guest_regs(int vcpu_fd, struct kvmdbg_guest_regs *g)
  * exception", RIP on the ICEBP), SVM after it. KVM's vendor module is the
  * CPU's: AMD and Hygon run SVM, every other x86-64 vendor VMX.
  */
-static bool x86_icebp_exit_on_insn(void)
+static bool x86_icebp_exit_on_insn(void *ctx)
 {
 	unsigned int eax, ebx, ecx, edx;
 
+	(void)ctx;
 	if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx))
 		return true;
 	/* "AuthenticAMD", "HygonGenuine": EBX holds the first four bytes. */
 	return !(ebx == 0x68747541 /* Auth */ || ebx == 0x6f677948 /* Hygo */);
 }
 
-static int x86_advance_pc(int vcpu_fd, unsigned int len)
+static int x86_advance_pc(void *ctx, int vcpu_fd, unsigned int len)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
 
+	(void)ctx;
 	if (r < 0)
 		return r;
 	regs.rip += len;
@@ -241,7 +226,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = x86_probe,
 	.probe_guest = x86_probe_guest,
-	.probe_verified = kvmdbg_x86_probe_verified,
+	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = x86_set_guest_debug,
 	.read_exit = x86_read_exit,
 	.get_pc = x86_get_pc,

@@ -44,6 +44,7 @@
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
@@ -64,27 +65,6 @@
 
 #define SZ_2M (2ull << 20)
 #define SZ_1G (1ull << 30)
-
-#define PTE_P (1ull << 0)
-#define PTE_RW (1ull << 1)
-#define PTE_US (1ull << 2)
-#define PTE_PS (1ull << 7)
-
-#define CR0_PE (1ull << 0)
-#define CR0_MP (1ull << 1)
-#define CR0_ET (1ull << 4)
-#define CR0_NE (1ull << 5)
-#define CR0_WP (1ull << 16)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
-#define CR4_OSFXSR (1ull << 9)
-#define CR4_OSXMMEXCPT (1ull << 10)
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
-
-/* Architectural reset values: DR6 reads with its active-low bits set. */
-#define DR6_INIT 0xffff0ff0ull
-#define DR7_INIT 0x400ull
 
 /* Code/data descriptor: access byte and the flags nibble (G, D/B, L, AVL). */
 static uint64_t seg_desc(uint8_t access, uint8_t flags)
@@ -238,12 +218,12 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 * STI/MOV SS shadow. Flags select the optional fields we zero too.
 	 */
 	ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
-	r = kvmdbg_ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_VCPU_EVENTS, &ev);
 	if (r < 0)
 		return r;
 
 	/* No guest debugging: also makes KVM drop the TF it set for stepping. */
-	r = kvmdbg_ioctl(fd, KVM_SET_GUEST_DEBUG, &dbg);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		return r;
 
@@ -254,13 +234,13 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	 * even of 0. A guest that sets BTF turns later single-steps into
 	 * branch steps until it clears it.
 	 */
-	dr.dr6 = DR6_INIT;
-	dr.dr7 = DR7_INIT;
-	r = kvmdbg_ioctl(fd, KVM_SET_DEBUGREGS, &dr);
+	dr.dr6 = DR6_ACTIVE_LOW; /* reset values */
+	dr.dr7 = DR7_FIXED_1;
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
 
-	r = kvmdbg_ioctl(fd, KVM_GET_SREGS, &sregs);
+	r = kvmdbg_ioctl_chk(fd, KVM_GET_SREGS, &sregs);
 	if (r < 0)
 		return r;
 	set_seg(&sregs.cs, MICROVM_SEL_CODE64, 0xb, true);
@@ -286,14 +266,14 @@ int kvmdbg_microvm_start(struct kvmdbg_microvm *m, unsigned int idx, uint64_t pc
 	sregs.efer = EFER_LME | EFER_LMA;
 	/* Without an in-kernel irqchip a set bit here would queue an interrupt. */
 	memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
-	r = kvmdbg_ioctl(fd, KVM_SET_SREGS, &sregs);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_SREGS, &sregs);
 	if (r < 0)
 		return r;
 
 	regs.rip = pc;
 	regs.rsp = sp;
 	regs.rflags = 0x2; /* bit 1 is reserved, always 1; IF = 0 */
-	r = kvmdbg_ioctl(fd, KVM_SET_REGS, &regs);
+	r = kvmdbg_ioctl_chk(fd, KVM_SET_REGS, &regs);
 	if (r < 0)
 		return r;
 

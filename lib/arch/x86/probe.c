@@ -1,27 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kvmdbg_probe_verified() for x86-64 hosts: prove in a throwaway micro-VM
- * which debug features really deliver the exit they promise.
- *
- * Entry point for the host glue (lib/arch/x86/kvm.c declares it):
- *
- *	int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
- *
- * One micro-VM with one vCPU runs small snippets of lib/arch/x86/
+ * The checks of kvmdbg_probe_verified() on x86-64 hosts, run by the generic
+ * runner (lib/probe.c) in its micro-VM: small snippets of lib/arch/x86/
  * probe-guest.S. A feature bit is set only when the exact exit the
  * architecture promises arrives (exit reason, vector, DR6 bit, PC, and for
  * injections what the guest's own handler saw). Anything else -- another
  * exit, KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_SHUTDOWN, a failed ioctl -- means
- * "not proven" for that feature only; the probe as a whole fails only when
- * the micro-VM cannot be set up.
+ * "not proven" for that feature only.
+ *
+ * The checks program the debug registers themselves (raw
+ * KVM_SET_GUEST_DEBUG, DR7 built from regs.h), not through the library's
+ * encoder and glue: what they prove is the hardware and KVM behaviour the
+ * glue relies on (DR7.GD exits, the guest's own DR0 beside the host's).
  *
  * Boundedness: every guest path ends in an `out` the host treats as final,
  * or in `hlt`, which exits to userspace because the micro-VM has no
  * in-kernel irqchip; exceptions go to handlers that do the same, or are a
  * triple fault (KVM_EXIT_SHUTDOWN) where no IDT is loaded. So each KVM_RUN
- * returns on its own, and no timer signal is needed. On top of that each
- * feature has a small budget of KVM_RUNs, and a wall-clock deadline is
- * checked before every KVM_RUN (-ETIMEDOUT when it passes).
+ * returns on its own, and no timer signal is needed. On top of that the
+ * runner gives each started snippet a small budget of KVM_RUNs and checks a
+ * wall-clock deadline before every KVM_RUN (-ETIMEDOUT when it passes).
  *
  * What hosts do (measured or from the KVM sources):
  *  - VMX/SVM follow the SDM for every test here, except that BLOCKIRQ
@@ -62,10 +60,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <linux/kvm.h>
 
+#include "arch/x86/regs.h"
 #include "kvmdbg-int.h"
 #include "microvm.h"
 
@@ -75,8 +73,6 @@
 #else
 #define PTRACE(...) ((void)0)
 #endif
-
-int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features);
 
 /* probe-guest.S */
 #define PG_SYM(name) extern const uint8_t kvmdbg_x86_pg_##name[] __attribute__((visibility("hidden")))
@@ -136,137 +132,81 @@ PG_SYM(watch);
 #define PROBE_IDT_OFF 0x4000ull
 #define PROBE_STACK_OFF 0x8000ull /* initial RSP; the stack grows down */
 
-/* KVM_RUNs one feature may take, and the whole probe's wall-clock bound. */
+/* KVM_RUNs one started snippet may take, and the whole probe's wall-clock bound. */
 #define PROBE_RUN_BUDGET 8
 #define PROBE_TIMEOUT_NS (2 * 1000000000ll)
-
-#define RFLAGS_RF (1ull << 16)
-#define DR6_B(n) (1ull << (n))
-#define DR6_BD (1ull << 13)
-#define DR6_BS (1ull << 14)
-#define DR7_FIXED_1 0x400ull
-#define DR7_L(n) (1ull << (2 * (n)))
-#define DR7_GD (1ull << 13)
-#define DR7_RW_LEN(n, rw, len) ((uint64_t)((rw) | (len) << 2) << (16 + 4 * (n)))
-#define DR7_RW_WRITE 1
-#define DR7_RW_ACCESS 3
-#define DR7_LEN_4 3
-#define DB_VECTOR 1
-#define BP_VECTOR 3
-
-/* What kernels before KVM_CAP_SET_GUEST_DEBUG2 accepted on x86. */
-#define DEBUG_FLAGS_DEFAULT                                                                     \
-	(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_SW_BP |            \
-	 KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)
-
-struct probe {
-	struct kvmdbg_microvm vm;
-	int fd;
-	struct kvm_run *run;
-	uint32_t dbg_ok;       /* KVM_GUESTDBG_* bits the host accepts */
-	uint64_t code;         /* guest address of the blob */
-	uint64_t stack;
-	struct timespec deadline;
-	bool timed_out;
-	unsigned int budget;   /* KVM_RUNs left for the current feature */
-};
 
 /* Guest address of a label of probe-guest.S. */
 #define G(p, name) ((p)->code + (uint64_t)(kvmdbg_x86_pg_##name - kvmdbg_x86_pg_start))
 
-static bool past_deadline(struct probe *p)
+/* Reset the vCPU to a clean state at label pc, with a fresh budget. */
+static bool begin(struct kvmdbg_probe *p, uint64_t pc)
 {
-	struct timespec now;
-
-	if (p->timed_out)
-		return true;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > p->deadline.tv_sec ||
-	    (now.tv_sec == p->deadline.tv_sec && now.tv_nsec >= p->deadline.tv_nsec))
-		p->timed_out = true;
-	return p->timed_out;
-}
-
-/* Reset the vCPU to a clean state at label pc; a new feature's budget. */
-static bool begin(struct probe *p, uint64_t pc)
-{
-	p->budget = PROBE_RUN_BUDGET;
-	return kvmdbg_microvm_start(&p->vm, 0, pc, p->stack) == 0;
+	return kvmdbg_probe_start(p, pc, p->code + PROBE_STACK_OFF);
 }
 
 /* One KVM_RUN; false when it could not run (budget, deadline, error). */
-static bool run(struct probe *p)
+static bool run(struct kvmdbg_probe *p)
 {
-	for (;;) {
-		int r;
-
-		if (!p->budget || past_deadline(p))
-			return false;
-		r = kvmdbg_ioctl(p->fd, KVM_RUN, NULL);
-		/* A signal of the caller's (profiler, timer): again, within the deadline. */
-		if (r == -EINTR || r == -EAGAIN)
-			continue;
-		p->budget--;
-		if (r < 0) {
-			PTRACE("  KVM_RUN: %s\n", strerror(-r));
-			return false;
-		}
-		switch (p->run->exit_reason) {
-		case KVM_EXIT_DEBUG:
-			PTRACE("  exit debug: exception %u pc %#llx dr6 %#llx dr7 %#llx\n",
-			       p->run->debug.arch.exception, (unsigned long long)p->run->debug.arch.pc,
-			       (unsigned long long)p->run->debug.arch.dr6,
-			       (unsigned long long)p->run->debug.arch.dr7);
-			break;
-		case KVM_EXIT_IO:
-			PTRACE("  exit io: port %#x\n", p->run->io.port);
-			break;
-		case KVM_EXIT_INTERNAL_ERROR:
-			PTRACE("  exit internal error: suberror %u\n", p->run->internal.suberror);
-			break;
-		default:
-			PTRACE("  exit %u\n", p->run->exit_reason);
-			break;
-		}
-		return true;
+	if (!kvmdbg_probe_run(p)) {
+		PTRACE("  KVM_RUN did not run or failed\n");
+		return false;
 	}
+	switch (p->run->exit_reason) {
+	case KVM_EXIT_DEBUG:
+		PTRACE("  exit debug: exception %u pc %#llx dr6 %#llx dr7 %#llx\n",
+		       p->run->debug.arch.exception, (unsigned long long)p->run->debug.arch.pc,
+		       (unsigned long long)p->run->debug.arch.dr6,
+		       (unsigned long long)p->run->debug.arch.dr7);
+		break;
+	case KVM_EXIT_IO:
+		PTRACE("  exit io: port %#x\n", p->run->io.port);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		PTRACE("  exit internal error: suberror %u\n", p->run->internal.suberror);
+		break;
+	default:
+		PTRACE("  exit %u\n", p->run->exit_reason);
+		break;
+	}
+	return true;
 }
 
-static bool set_debug(struct probe *p, uint32_t control, const uint64_t *dr)
+static bool set_debug(struct kvmdbg_probe *p, uint32_t control, const uint64_t *dr)
 {
 	struct kvm_guest_debug dbg = { 0 };
 	int r;
 
-	if (control & ~p->dbg_ok)
+	if (control & ~p->caps.debug_flags)
 		return false;
 	dbg.control = control;
 	if (dr)
 		memcpy(dbg.arch.debugreg, dr, sizeof(dbg.arch.debugreg));
-	r = kvmdbg_ioctl(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
+	r = kvmdbg_ioctl_chk(p->fd, KVM_SET_GUEST_DEBUG, &dbg);
 	if (r < 0)
 		PTRACE("  KVM_SET_GUEST_DEBUG %#x: %s\n", control, strerror(-r));
 	return r == 0;
 }
 
-static bool get_regs(struct probe *p, struct kvm_regs *regs)
+static bool get_regs(struct kvmdbg_probe *p, struct kvm_regs *regs)
 {
-	return kvmdbg_ioctl(p->fd, KVM_GET_REGS, regs) == 0;
+	return kvmdbg_ioctl_chk(p->fd, KVM_GET_REGS, regs) == 0;
 }
 
-static bool exit_io(struct probe *p, uint16_t port)
+static bool exit_io(struct kvmdbg_probe *p, uint16_t port)
 {
 	return p->run->exit_reason == KVM_EXIT_IO && p->run->io.direction == KVM_EXIT_IO_OUT &&
 	       p->run->io.port == port;
 }
 
-static bool exit_debug(struct probe *p, uint32_t vector, uint64_t pc)
+static bool exit_debug(struct kvmdbg_probe *p, uint32_t vector, uint64_t pc)
 {
 	return p->run->exit_reason == KVM_EXIT_DEBUG && p->run->debug.arch.exception == vector &&
 	       p->run->debug.arch.pc == pc;
 }
 
 /* The guest's handler reported on port and saw return address ret. */
-static bool handler_saw(struct probe *p, uint16_t port, uint64_t ret, struct kvm_regs *regs)
+static bool handler_saw(struct kvmdbg_probe *p, uint16_t port, uint64_t ret, struct kvm_regs *regs)
 {
 	if (!exit_io(p, port) || !get_regs(p, regs))
 		return false;
@@ -277,7 +217,7 @@ static bool handler_saw(struct probe *p, uint16_t port, uint64_t ret, struct kvm
 }
 
 /* Run to a `hlt` pause point of the snippet. */
-static bool run_to_pause(struct probe *p)
+static bool run_to_pause(struct kvmdbg_probe *p)
 {
 	return run(p) && p->run->exit_reason == KVM_EXIT_HLT;
 }
@@ -286,7 +226,7 @@ static bool run_to_pause(struct probe *p)
  * KVMDBG_FEAT_STEP: one KVM_EXIT_DEBUG per instruction, DR6.BS, and the PC
  * advanced by each instruction's length (1, 5, 2, 4 bytes).
  */
-static bool probe_step(struct probe *p)
+static bool probe_step(struct kvmdbg_probe *p)
 {
 	const uint64_t want[] = { G(p, step_1), G(p, step_2), G(p, step_3), G(p, step_4) };
 
@@ -294,7 +234,7 @@ static bool probe_step(struct probe *p)
 	if (!begin(p, G(p, step)) || !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, NULL))
 		return false;
 	for (unsigned int i = 0; i < ARRAY_SIZE(want); i++) {
-		if (!run(p) || !exit_debug(p, DB_VECTOR, want[i]) || !(p->run->debug.arch.dr6 & DR6_BS))
+		if (!run(p) || !exit_debug(p, X86_VEC_DB, want[i]) || !(p->run->debug.arch.dr6 & DR6_BS))
 			return false;
 	}
 	return true;
@@ -307,12 +247,12 @@ static bool probe_step(struct probe *p)
  * KVM_SET_REGS lets the instruction execute instead of hitting again (the
  * snippet then reaches its `out`).
  */
-static void probe_hw_break(struct probe *p, bool *hw_ok, bool *rf_ok)
+static uint64_t check_hw_break(struct kvmdbg_probe *p)
 {
 	const uint64_t target[4] = { G(p, hw_t0), G(p, hw_t1), G(p, hw_t2), G(p, hw_t3) };
+	uint64_t rf = 0;
 	bool all = true;
 
-	*hw_ok = *rf_ok = false;
 	for (unsigned int n = 0; n < 4; n++) {
 		uint64_t dr[8] = { 0 };
 		struct kvm_regs regs;
@@ -323,8 +263,8 @@ static void probe_hw_break(struct probe *p, bool *hw_ok, bool *rf_ok)
 		dr[7] = DR7_FIXED_1 | DR7_L(n);
 		if (!begin(p, G(p, hw)) ||
 		    !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, dr))
-			return;
-		hit = run(p) && exit_debug(p, DB_VECTOR, target[n]) &&
+			return rf;
+		hit = run(p) && exit_debug(p, X86_VEC_DB, target[n]) &&
 		      (p->run->debug.arch.dr6 & DR6_B(n)) && get_regs(p, &regs) &&
 		      regs.rip == target[n];
 		if (!hit) {
@@ -336,34 +276,35 @@ static void probe_hw_break(struct probe *p, bool *hw_ok, bool *rf_ok)
 
 		PTRACE("rf resume\n");
 		regs.rflags |= RFLAGS_RF;
-		if (kvmdbg_ioctl(p->fd, KVM_SET_REGS, &regs) < 0)
+		if (kvmdbg_ioctl_chk(p->fd, KVM_SET_REGS, &regs) < 0)
 			continue;
-		*rf_ok = run(p) && exit_io(p, PORT_DONE);
+		if (run(p) && exit_io(p, PORT_DONE))
+			rf = KVMDBG_FEAT_RF_RESUME;
 	}
-	*hw_ok = all;
+	return rf | (all ? KVMDBG_FEAT_HW_BREAK : 0);
 }
 
 /*
  * KVMDBG_FEAT_WATCH_WRITE / _ACCESS: a 4-byte watchpoint on pg_watch fires
  * trap-like: after the access, PC at the next instruction, DR6.B0.
  */
-static bool probe_watch(struct probe *p, bool write)
+static bool probe_watch(struct kvmdbg_probe *p, bool write)
 {
 	uint64_t after = write ? G(p, write_after) : G(p, read_after);
 	uint64_t dr[8] = { 0 };
 	uint32_t val;
 
 	PTRACE("watch %s\n", write ? "write" : "access (read)");
-	memset(p->vm.mem + G(p, watch), 0, 8);
+	memset(p->vm->mem + G(p, watch), 0, 8);
 	dr[0] = G(p, watch);
-	dr[7] = DR7_FIXED_1 | DR7_L(0) | DR7_RW_LEN(0, write ? DR7_RW_WRITE : DR7_RW_ACCESS, DR7_LEN_4);
+	dr[7] = DR7_FIXED_1 | DR7_L(0) | DR7_RW_LEN(0, write ? X86_RW_WRITE : X86_RW_ACCESS, X86_LEN_4);
 	if (!begin(p, write ? G(p, write) : G(p, read)) ||
 	    !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, dr))
 		return false;
-	if (!run(p) || !exit_debug(p, DB_VECTOR, after) || !(p->run->debug.arch.dr6 & DR6_B(0)))
+	if (!run(p) || !exit_debug(p, X86_VEC_DB, after) || !(p->run->debug.arch.dr6 & DR6_B(0)))
 		return false;
 	/* Trap-like: a write has already happened when the exit arrives. */
-	memcpy(&val, p->vm.mem + G(p, watch), sizeof(val));
+	memcpy(&val, p->vm->mem + G(p, watch), sizeof(val));
 	return !write || val == 0x5a5a5a5a;
 }
 
@@ -372,7 +313,7 @@ static bool probe_watch(struct probe *p, bool write)
  * `mov %dr7, %rax` exit fault-like (PC at the MOV) with DR6.BD. No IDT is
  * loaded, so a #DB that went to the guest instead is a triple fault.
  */
-static bool probe_gd(struct probe *p)
+static bool probe_gd(struct kvmdbg_probe *p)
 {
 	uint64_t dr[8] = { 0 };
 
@@ -380,7 +321,7 @@ static bool probe_gd(struct probe *p)
 	dr[7] = DR7_FIXED_1 | DR7_GD;
 	if (!begin(p, G(p, gd)) || !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, dr))
 		return false;
-	return run(p) && exit_debug(p, DB_VECTOR, G(p, gd_insn)) &&
+	return run(p) && exit_debug(p, X86_VEC_DB, G(p, gd_insn)) &&
 	       (p->run->debug.arch.dr6 & DR6_BD);
 }
 
@@ -392,7 +333,7 @@ static bool probe_gd(struct probe *p)
  * either in the guest's handler (return RIP pg_guest_t), or as a
  * KVM_EXIT_DEBUG at pg_guest_t with DR6.B0.
  */
-static bool probe_guest_live(struct probe *p)
+static bool probe_guest_live(struct kvmdbg_probe *p)
 {
 	uint64_t dr[8] = { 0 };
 	struct kvm_regs regs;
@@ -403,7 +344,7 @@ static bool probe_guest_live(struct probe *p)
 	if (!begin(p, G(p, guest)) ||
 	    !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, dr) || !run(p))
 		return false;
-	if (exit_debug(p, DB_VECTOR, G(p, guest_t)) && (p->run->debug.arch.dr6 & DR6_B(0)))
+	if (exit_debug(p, X86_VEC_DB, G(p, guest_t)) && (p->run->debug.arch.dr6 & DR6_B(0)))
 		return true;
 	return handler_saw(p, PORT_DB, G(p, guest_t), &regs);
 }
@@ -414,7 +355,7 @@ static bool probe_guest_live(struct probe *p)
  * the return RIP where the vCPU stood and the DR6 the host wrote (what the
  * library's re-injection of a guest #DB relies on).
  */
-static bool probe_inject_db(struct probe *p)
+static bool probe_inject_db(struct kvmdbg_probe *p)
 {
 	struct kvm_debugregs dbr = { 0 };
 	struct kvm_regs regs;
@@ -422,9 +363,9 @@ static bool probe_inject_db(struct probe *p)
 	PTRACE("inject #DB\n");
 	if (!begin(p, G(p, db)) || !run_to_pause(p))
 		return false;
-	dbr.dr6 = 0xffff0ff0ull | DR6_B(0);
+	dbr.dr6 = DR6_ACTIVE_LOW | DR6_B(0);
 	dbr.dr7 = DR7_FIXED_1;
-	if (kvmdbg_ioctl(p->fd, KVM_SET_DEBUGREGS, &dbr) < 0 ||
+	if (kvmdbg_ioctl_chk(p->fd, KVM_SET_DEBUGREGS, &dbr) < 0 ||
 	    !set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_INJECT_DB, NULL) || !run(p))
 		return false;
 	return handler_saw(p, PORT_DB, G(p, db_at), &regs) && (regs.rbx & 0xf) == DR6_B(0);
@@ -444,22 +385,23 @@ static bool probe_inject_db(struct probe *p)
  * the library has); otherwise with the vCPU stopped at the int3 by other
  * means (a pause point), which is all INJECT_BP can mean on such a host.
  */
-static void probe_bp(struct probe *p, bool *sw_ok, bool *inj_ok)
+static uint64_t check_bp(struct kvmdbg_probe *p)
 {
 	struct kvm_regs regs;
+	uint64_t sw = 0;
 
-	*sw_ok = *inj_ok = false;
 	PTRACE("sw break\n");
 	if (begin(p, G(p, bp)) && run_to_pause(p) &&
-	    set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, NULL) && run(p))
-		*sw_ok = exit_debug(p, BP_VECTOR, G(p, bp_int3));
+	    set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, NULL) && run(p) &&
+	    exit_debug(p, X86_VEC_BP, G(p, bp_int3)))
+		sw = KVMDBG_FEAT_SW_BREAK;
 
-	PTRACE("inject #BP (%s)\n", *sw_ok ? "after the int3 exit" : "at a pause point");
-	if (!*sw_ok && !(begin(p, G(p, bp)) && run_to_pause(p)))
-		return;
+	PTRACE("inject #BP (%s)\n", sw ? "after the int3 exit" : "at a pause point");
+	if (!sw && !(begin(p, G(p, bp)) && run_to_pause(p)))
+		return sw;
 	if (!set_debug(p, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_INJECT_BP, NULL) || !run(p))
-		return;
-	*inj_ok = handler_saw(p, PORT_BP, G(p, bp_after), &regs);
+		return sw;
+	return sw | (handler_saw(p, PORT_BP, G(p, bp_after), &regs) ? KVMDBG_FEAT_INJECT_BP : 0);
 }
 
 /*
@@ -478,25 +420,25 @@ static void probe_bp(struct probe *p, bool *sw_ok, bool *inj_ok)
  *    the same BLOCKIRQ check as the interrupts of an in-kernel LAPIC.
  * Either passing proves the flag.
  */
-static bool probe_block_irq(struct probe *p)
+static bool probe_block_irq(struct kvmdbg_probe *p)
 {
 	struct kvm_interrupt irq = { .irq = PG_IRQ_VECTOR };
 	const uint32_t step = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ;
 	struct kvm_regs regs;
 
-	if (!(p->dbg_ok & KVM_GUESTDBG_BLOCKIRQ))
+	if (!(p->caps.debug_flags & KVM_GUESTDBG_BLOCKIRQ))
 		return false;
 
 	PTRACE("blockirq: KVM_INTERRUPT\n");
 	if (begin(p, G(p, irq)) && run_to_pause(p) &&
-	    kvmdbg_ioctl(p->fd, KVM_INTERRUPT, &irq) == 0 && set_debug(p, step, NULL) && run(p) &&
-	    exit_debug(p, DB_VECTOR, G(p, irq_2)) && (p->run->debug.arch.dr6 & DR6_BS) &&
+	    kvmdbg_ioctl_chk(p->fd, KVM_INTERRUPT, &irq) == 0 && set_debug(p, step, NULL) && run(p) &&
+	    exit_debug(p, X86_VEC_DB, G(p, irq_2)) && (p->run->debug.arch.dr6 & DR6_BS) &&
 	    set_debug(p, 0, NULL) && run(p) && handler_saw(p, PORT_IRQ, G(p, irq_2), &regs))
 		return true;
 
 	PTRACE("blockirq: KVM_NMI\n");
 	return begin(p, G(p, nmi)) && run_to_pause(p) && kvmdbg_ioctl(p->fd, KVM_NMI, NULL) == 0 &&
-	       set_debug(p, step, NULL) && run(p) && exit_debug(p, DB_VECTOR, G(p, nmi_2)) &&
+	       set_debug(p, step, NULL) && run(p) && exit_debug(p, X86_VEC_DB, G(p, nmi_2)) &&
 	       (p->run->debug.arch.dr6 & DR6_BS) && set_debug(p, 0, NULL) && run(p) &&
 	       handler_saw(p, PORT_NMI, G(p, nmi_2), &regs);
 }
@@ -520,16 +462,16 @@ static void idt_gate(uint8_t *e, uint64_t handler)
 	e[11] = (handler >> 56) & 0xff;
 }
 
-static int load_guest(struct probe *p)
+static int load_guest(struct kvmdbg_probe *p)
 {
 	size_t len = (size_t)(kvmdbg_x86_pg_end - kvmdbg_x86_pg_start);
 	uint64_t idt = p->code + PROBE_IDT_OFF;
 	uint8_t idtr[10];
 	int r;
 
-	if (len > PROBE_BLOB_MAX || p->code + PROBE_STACK_OFF > p->vm.mem_size)
+	if (len > PROBE_BLOB_MAX || p->code + PROBE_STACK_OFF > p->vm->mem_size)
 		return -EINVAL;
-	r = kvmdbg_microvm_load(&p->vm, p->code, kvmdbg_x86_pg_start, len);
+	r = kvmdbg_microvm_load(p->vm, p->code, kvmdbg_x86_pg_start, len);
 	if (r < 0)
 		return r;
 
@@ -544,95 +486,62 @@ static int load_guest(struct probe *p)
 			h = G(p, bp_handler);
 		else if (v == PG_IRQ_VECTOR)
 			h = G(p, irq_handler);
-		idt_gate(p->vm.mem + idt + 16 * v, h);
+		idt_gate(p->vm->mem + idt + 16 * v, h);
 	}
 	idtr[0] = (PG_IDT_ENTRIES * 16 - 1) & 0xff;
 	idtr[1] = (PG_IDT_ENTRIES * 16 - 1) >> 8;
 	for (unsigned int i = 0; i < 8; i++)
 		idtr[2 + i] = (idt >> (8 * i)) & 0xff;
-	return kvmdbg_microvm_load(&p->vm, G(p, idtr), idtr, sizeof(idtr));
+	return kvmdbg_microvm_load(p->vm, G(p, idtr), idtr, sizeof(idtr));
 }
 
-static int x86_probe_verified(int kvm_fd, uint64_t *features)
+/* The checks with one feature each. */
+static uint64_t check_step(struct kvmdbg_probe *p)
 {
-	struct probe p;
-	uint64_t f = KVMDBG_FEAT_VERIFIED;
-	bool a, b;
-	int r;
-
-	if (!features)
-		return -EINVAL;
-	memset(&p, 0, sizeof(p));
-
-	r = kvmdbg_ioctl(kvm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_SET_GUEST_DEBUG);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		*features = f; /* no guest debugging at all: nothing to prove */
-		return 0;
-	}
-
-	clock_gettime(CLOCK_MONOTONIC, &p.deadline);
-	p.deadline.tv_sec += PROBE_TIMEOUT_NS / 1000000000ll;
-	p.deadline.tv_nsec += PROBE_TIMEOUT_NS % 1000000000ll;
-	if (p.deadline.tv_nsec >= 1000000000l) {
-		p.deadline.tv_sec++;
-		p.deadline.tv_nsec -= 1000000000l;
-	}
-
-	r = kvmdbg_microvm_create(&p.vm, kvm_fd, 1, PROBE_MEM_SIZE);
-	if (r < 0)
-		return r;
-	p.fd = p.vm.vcpu_fd[0];
-	p.run = p.vm.run[0];
-	p.code = p.vm.code_gpa;
-	p.stack = p.code + PROBE_STACK_OFF;
-
-	/* Ask the VM: the answer can be per VM type. */
-	r = kvmdbg_ioctl(p.vm.vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_SET_GUEST_DEBUG2);
-	p.dbg_ok = r > 0 ? (uint32_t)r : DEBUG_FLAGS_DEFAULT;
-
-	r = load_guest(&p);
-	if (r < 0)
-		goto out;
-
-	if (probe_step(&p))
-		f |= KVMDBG_FEAT_STEP;
-	probe_hw_break(&p, &a, &b);
-	if (a)
-		f |= KVMDBG_FEAT_HW_BREAK;
-	if (b)
-		f |= KVMDBG_FEAT_RF_RESUME;
-	if (probe_watch(&p, true))
-		f |= KVMDBG_FEAT_WATCH_WRITE;
-	if (probe_watch(&p, false))
-		f |= KVMDBG_FEAT_WATCH_ACCESS;
-	if (probe_gd(&p))
-		f |= KVMDBG_FEAT_GD_EXIT;
-	if (probe_guest_live(&p))
-		f |= KVMDBG_FEAT_GUEST_BP_LIVE;
-	if (probe_inject_db(&p))
-		f |= KVMDBG_FEAT_INJECT_DB;
-	probe_bp(&p, &a, &b);
-	if (a)
-		f |= KVMDBG_FEAT_SW_BREAK;
-	if (b)
-		f |= KVMDBG_FEAT_INJECT_BP;
-	if (probe_block_irq(&p))
-		f |= KVMDBG_FEAT_BLOCK_IRQ;
-
-	if (p.timed_out) {
-		r = -ETIMEDOUT;
-		goto out;
-	}
-	*features = f;
-	r = 0;
-out:
-	kvmdbg_microvm_destroy(&p.vm);
-	return r;
+	return probe_step(p) ? KVMDBG_FEAT_STEP : 0;
 }
 
-int kvmdbg_x86_probe_verified(int kvm_fd, uint64_t *features)
+static uint64_t check_watch_write(struct kvmdbg_probe *p)
 {
-	return x86_probe_verified(kvm_fd, features);
+	return probe_watch(p, true) ? KVMDBG_FEAT_WATCH_WRITE : 0;
 }
+
+static uint64_t check_watch_access(struct kvmdbg_probe *p)
+{
+	return probe_watch(p, false) ? KVMDBG_FEAT_WATCH_ACCESS : 0;
+}
+
+static uint64_t check_gd(struct kvmdbg_probe *p)
+{
+	return probe_gd(p) ? KVMDBG_FEAT_GD_EXIT : 0;
+}
+
+static uint64_t check_guest_live(struct kvmdbg_probe *p)
+{
+	return probe_guest_live(p) ? KVMDBG_FEAT_GUEST_BP_LIVE : 0;
+}
+
+static uint64_t check_inject_db(struct kvmdbg_probe *p)
+{
+	return probe_inject_db(p) ? KVMDBG_FEAT_INJECT_DB : 0;
+}
+
+static uint64_t check_block_irq(struct kvmdbg_probe *p)
+{
+	return probe_block_irq(p) ? KVMDBG_FEAT_BLOCK_IRQ : 0;
+}
+
+static const struct kvmdbg_probe_check checks[] = {
+	{ "step", check_step },
+	{ "hw_break, rf_resume", check_hw_break },
+	{ "watch_write", check_watch_write },
+	{ "watch_access", check_watch_access },
+	{ "gd_exit", check_gd },
+	{ "guest_bp_live", check_guest_live },
+	{ "inject_db", check_inject_db },
+	{ "sw_break, inject_bp", check_bp },
+	{ "block_irq", check_block_irq },
+};
+
+const struct kvmdbg_probe_checks kvmdbg_probe_checks =
+	KVMDBG_PROBE_CHECKS(PROBE_MEM_SIZE, PROBE_RUN_BUDGET, PROBE_TIMEOUT_NS, load_guest, checks);

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-count: the library's instructions per exit, counted by callgrind
+ * (issue 17). Run by bench/count/count, which starts it under
+ *   valgrind --tool=callgrind --instr-atstart=no --compress-strings=no ...
+ * and reads one callgrind dump per measurement: the inclusive instruction
+ * counts of the calls to kvmdbg_vcpu_prepare() and
+ * kvmdbg_vcpu_handle_exit() (everything they run: the fake KVM's host ops
+ * standing in for the ioctls, libc's memcmp, the mutex), and how many
+ * pthread_mutex_lock() calls were made.
+ *
+ * Each measurement sets up a VM on the fake KVM of tests/hardening
+ * (fake-host.h) for one arch, arms a configuration (0, 1, 4 or every
+ * hardware slot; or 10, 10,000 or 1,000,000 software breakpoints), runs
+ * WARM iterations of one operation uncounted, then ITER counted, and dumps.
+ * The operations, each one iteration:
+ *   prepare       kvmdbg_vcpu_prepare() with nothing changed since the last
+ *   step          a single-step exit: handle_exit (a reported step) + prepare
+ *   hwbp-rf       x86: hardware breakpoint hit + resume by RFLAGS.RF
+ *   hwbp-step     hardware breakpoint hit + resume by disarm, step, re-arm
+ *                 (two exits: the hit and the internal step)
+ *   watch         watchpoint hit + resume (x86 trap-like: one exit; arm64
+ *                 stops before the access: two, as hwbp-step)
+ *   swbp          software breakpoint hit + step-over (lift, step, put back)
+ *   guest         overlay on: the guest's own single-step trap, classified
+ *                 as the guest's and re-injected by the next prepare
+ * Every iteration checks what the library reported, so a bench that stopped
+ * measuring what it says fails (exit 1).
+ *
+ * Output: one line per measurement, "@count LABEL ITER", in the order of the
+ * dumps; LABEL is arch/op/config. Outside valgrind it runs the same (the
+ * checks) and the dumps are no-ops.
+ *
+ * usage: bench-count [--quick] [LABEL_PREFIX]
+ *   --quick: without the 1,000,000 software breakpoints, for a guard that
+ *   must stay short; LABEL_PREFIX: only the measurements it starts.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#endif
+#endif
+#ifndef HAVE_CALLGRIND
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
+#endif
+
+#include "fake-host.h"
+#include "kvmdbg-int.h"
+
+#define WARM 20
+#define ITER 500
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "bench-count: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* Guest memory anywhere in the address space: reads give nops, writes
+ * vanish (as in bench-scale: a million breakpoints, spread out). */
+static int flat_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	(void)ctx;
+	(void)gva;
+	memset(buf, 0x90, len);
+	return 0;
+}
+
+static int flat_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	(void)ctx;
+	(void)gva;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops flat_mem = {.read = flat_read, .write = flat_write};
+
+/* Software breakpoint i: a bijection onto 16-byte aligned 48-bit addresses,
+ * above everything else used here. */
+static uint64_t sw_addr(uint64_t i)
+{
+	return ((((i + 1) * 0x9e3779b97f4bull) & ((1ull << 44) - 1)) << 4) | (1ull << 47);
+}
+
+#define HW_ELSEWHERE 0x10000u /* hardware breakpoints never hit: + 0x100 * k */
+#define WP_ELSEWHERE 0x20000u /* watchpoints never hit */
+#define HIT_PC 0x4000u        /* the breakpoint that is hit */
+#define WATCHED 0x6000u       /* the watchpoint that is hit */
+#define STEP_PC 0x5000u       /* where a plain step or a watch hit stops */
+
+#define ALL_SLOTS (-1)
+#define OWN_ONLY (-2)
+
+enum op { OP_PREPARE, OP_STEP, OP_HWBP_RF, OP_HWBP_STEP, OP_WATCH, OP_SWBP, OP_GUEST, NR_OPS };
+static const char *const op_names[NR_OPS] = {"prepare", "step",  "hwbp-rf", "hwbp-step",
+					     "watch",   "swbp", "guest"};
+
+struct ctx {
+	enum kvmdbg_arch arch;
+	enum op op;
+	struct kvmdbg_vm *vm;
+	struct kvmdbg_vcpu *v;
+	struct kvm_run run;
+	bool x86;
+	unsigned int insn; /* bytes of the instruction stepped over */
+};
+
+static void x86_exit(uint32_t exception, uint64_t pc, uint64_t dr6_bits)
+{
+	fh.v[0].exit = (struct kvmdbg_exit){
+		.exception = exception, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
+	fh.v[0].pc = pc;
+}
+
+#define ESR_EC(ec) ((uint64_t)(ec) << 26 | 1ull << 25)
+
+static void arm64_exit(uint64_t esr, uint64_t pc, uint64_t far)
+{
+	fh.v[0].exit = (struct kvmdbg_exit){.esr = esr, .pc = pc, .far = far};
+	fh.v[0].pc = pc;
+}
+
+#define DR6_BS (1ull << 14)
+
+static void step_exit(struct ctx *c, uint64_t pc)
+{
+	if (c->x86)
+		x86_exit(1, pc, DR6_BS);
+	else
+		arm64_exit(ESR_EC(0x32), pc, 0);
+}
+
+static void handle(struct ctx *c, enum kvmdbg_stop want, const char *what)
+{
+	struct kvmdbg_event ev;
+	int r = kvmdbg_vcpu_handle_exit(c->v, &ev);
+
+	if (r || ev.kind != want)
+		die("%s/%s: %s: handle_exit %d, stop %d (expected %d)",
+		    c->x86 ? "x86" : "arm64", op_names[c->op], what, r, (int)ev.kind, (int)want);
+}
+
+static void prepare(struct ctx *c)
+{
+	int r = kvmdbg_vcpu_prepare(c->v);
+
+	if (r)
+		die("%s/%s: prepare %d", c->x86 ? "x86" : "arm64", op_names[c->op], r);
+}
+
+/* One iteration of the operation. */
+static void iterate(struct ctx *c)
+{
+	switch (c->op) {
+	case OP_PREPARE:
+		prepare(c);
+		break;
+	case OP_STEP:
+		step_exit(c, STEP_PC);
+		handle(c, KVMDBG_STOP_STEP, "step");
+		prepare(c);
+		break;
+	case OP_HWBP_RF:
+		x86_exit(1, HIT_PC, 1u << 0);
+		handle(c, KVMDBG_STOP_BREAK, "hit");
+		prepare(c);
+		if (!fh.v[0].rf)
+			die("x86/hwbp-rf: no RF");
+		fh.v[0].rf = false;
+		break;
+	case OP_HWBP_STEP:
+		if (c->x86)
+			x86_exit(1, HIT_PC, 1u << 0);
+		else
+			arm64_exit(ESR_EC(0x30), HIT_PC, 0);
+		handle(c, KVMDBG_STOP_BREAK, "hit");
+		prepare(c);
+		step_exit(c, HIT_PC + c->insn);
+		handle(c, KVMDBG_STOP_NONE, "internal step");
+		prepare(c);
+		break;
+	case OP_WATCH:
+		if (c->x86) {
+			x86_exit(1, STEP_PC, 1u << 0);
+			handle(c, KVMDBG_STOP_WATCH, "hit");
+			prepare(c);
+		} else {
+			arm64_exit(ESR_EC(0x34) | 1u << 6, STEP_PC, WATCHED);
+			handle(c, KVMDBG_STOP_WATCH, "hit");
+			prepare(c);
+			step_exit(c, STEP_PC + 4);
+			handle(c, KVMDBG_STOP_NONE, "internal step");
+			prepare(c);
+		}
+		break;
+	case OP_SWBP:
+		if (c->x86)
+			x86_exit(3, sw_addr(0), 0);
+		else
+			arm64_exit(ESR_EC(0x3c) | kvmdbg_arm64_ops.sw_imm, sw_addr(0), 0);
+		handle(c, KVMDBG_STOP_BREAK, "hit");
+		prepare(c);
+		step_exit(c, sw_addr(0) + c->insn);
+		handle(c, KVMDBG_STOP_NONE, "internal step");
+		prepare(c);
+		break;
+	case OP_GUEST:
+		/* Not stepping: the trap is the guest's own (x86 TF, arm64 SS). */
+		step_exit(c, STEP_PC);
+		handle(c, KVMDBG_STOP_GUEST, "guest step");
+		prepare(c);
+		if (!fh.v[0].inject_calls)
+			die("guest: nothing re-injected");
+		fh.v[0].inject_calls = 0;
+		break;
+	case NR_OPS:
+		break;
+	}
+}
+
+static void insert(struct ctx *c, enum kvmdbg_type type, uint64_t addr, uint64_t len)
+{
+	int r = kvmdbg_vm_insert(c->vm, type, addr, len);
+
+	if (r)
+		die("insert type %d at %#llx len %llu: %d", (int)type, (unsigned long long)addr,
+		    (unsigned long long)len, r);
+}
+
+/*
+ * Set up c for its op with `slots` hardware slots armed in all (the op's own
+ * point first; ALL_SLOTS: every slot of every pool; OWN_ONLY: the op's own
+ * point, if it has one, and nothing else) and nsw software breakpoints.
+ * Returns false where the configuration does not exist (no slots for the
+ * op's own point).
+ */
+static bool setup(struct ctx *c, int slots, size_t nsw)
+{
+	bool own_hw = c->op == OP_HWBP_RF || c->op == OP_HWBP_STEP || c->op == OP_WATCH;
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &flat_mem};
+	unsigned int nbp, nwp, taken_bp = 0, taken_wp = 0;
+	int r;
+
+	if (own_hw && slots == 0)
+		return false;
+	if (slots == OWN_ONLY)
+		slots = own_hw;
+	fh_reset(c->arch);
+	c->x86 = c->arch == KVMDBG_ARCH_X86_64;
+	c->insn = c->x86 ? 1 : 4;
+	if (c->op == OP_HWBP_RF)
+		o.features = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME;
+	if (c->op == OP_GUEST)
+		o.overlay = KVMDBG_OVERLAY_GUEST;
+	memset(&c->run, 0, sizeof(c->run));
+	r = kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &c->vm);
+	if (r)
+		die("vm_new: %d", r);
+	r = kvmdbg_vcpu_new(c->vm, 0, &c->run, &c->v);
+	if (r)
+		die("vcpu_new: %d", r);
+	c->run.exit_reason = KVM_EXIT_DEBUG;
+	nbp = c->vm->lim.nr[KVMDBG_POOL_BP];
+	nwp = c->vm->lim.nr[KVMDBG_POOL_WP];
+
+	/* The op's own point, in the first slot of its pool. */
+	if (c->op == OP_HWBP_RF || c->op == OP_HWBP_STEP) {
+		insert(c, KVMDBG_BREAK_HW, HIT_PC, c->insn);
+		taken_bp++;
+	} else if (c->op == OP_WATCH) {
+		insert(c, KVMDBG_WATCH_WRITE, WATCHED, 4);
+		if (c->x86)
+			taken_bp++;
+		else
+			taken_wp++;
+	}
+	/* The rest elsewhere, never hit: breakpoints, then (all) watchpoints. */
+	for (int k = 0; slots == ALL_SLOTS ? taken_bp < nbp : (int)(taken_bp + taken_wp) < slots; k++) {
+		if (taken_bp >= nbp)
+			return false;
+		insert(c, KVMDBG_BREAK_HW, HW_ELSEWHERE + 0x100u * (unsigned int)k, c->insn);
+		taken_bp++;
+	}
+	for (int k = 0; slots == ALL_SLOTS && taken_wp < nwp; k++) {
+		insert(c, KVMDBG_WATCH_WRITE, WP_ELSEWHERE + 0x100u * (unsigned int)k, 8);
+		taken_wp++;
+	}
+	for (size_t i = 0; i < nsw; i++)
+		insert(c, KVMDBG_BREAK_SW, sw_addr(i), c->insn);
+	if (c->op == OP_SWBP && !nsw)
+		insert(c, KVMDBG_BREAK_SW, sw_addr(0), c->insn);
+	if (c->op == OP_STEP) {
+		r = kvmdbg_vcpu_set_step(c->v, 1);
+		if (r)
+			die("set_step: %d", r);
+	}
+	/* The guest's own registers: nothing enabled, so every slot of the
+	 * host's stays (the guest only single-steps itself). */
+	prepare(c);
+	return true;
+}
+
+static void teardown(struct ctx *c)
+{
+	int r;
+
+	kvmdbg_vcpu_free(c->v);
+	r = kvmdbg_vm_free(c->vm);
+	if (r)
+		die("vm_free: %d", r);
+}
+
+static const char *only; /* measure only the labels that start with it */
+
+static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw, const char *config)
+{
+	struct ctx c = {.arch = arch, .op = op};
+	char label[128];
+
+	snprintf(label, sizeof(label), "%s/%s/%s", arch == KVMDBG_ARCH_X86_64 ? "x86" : "arm64",
+		 op_names[op], config);
+	if (only && strncmp(label, only, strlen(only)))
+		return;
+	if (!setup(&c, slots, nsw))
+		return;
+	CALLGRIND_START_INSTRUMENTATION;
+	for (int i = 0; i < WARM; i++)
+		iterate(&c);
+	CALLGRIND_ZERO_STATS;
+	for (int i = 0; i < ITER; i++)
+		iterate(&c);
+	CALLGRIND_DUMP_STATS_AT(label);
+	CALLGRIND_STOP_INSTRUMENTATION;
+	printf("@count\t%s\t%d\n", label, ITER);
+	fflush(stdout);
+	teardown(&c);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int slots;
+		size_t nsw;
+	} configs[] = {
+		{"slots0", 0, 0},
+		{"slots1", 1, 0},
+		{"slots4", 4, 0},
+		{"slots-all", ALL_SLOTS, 0},
+		{"sw10", OWN_ONLY, 10},
+		{"sw10k", OWN_ONLY, 10000},
+		{"sw1m", OWN_ONLY, 1000000},
+	};
+	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+
+	only = argc > 1 + quick ? argv[1 + quick] : NULL;
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+#ifndef HAVE_CALLGRIND
+	printf("@no-callgrind\tbuilt without <valgrind/callgrind.h>: nothing is counted\n");
+#endif
+	for (size_t a = 0; a < 2; a++)
+		for (size_t k = 0; k < sizeof(configs) / sizeof(configs[0]); k++)
+			for (int op = 0; op < NR_OPS; op++) {
+				if (op == OP_HWBP_RF && arches[a] != KVMDBG_ARCH_X86_64)
+					continue;
+				if (quick && configs[k].nsw > 10000)
+					continue;
+				measure(arches[a], (enum op)op, configs[k].slots, configs[k].nsw,
+					configs[k].name);
+			}
+	return 0;
+}

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Classification of a KVM_EXIT_DEBUG against the state this vCPU really ran
+ * with: whose stop it is (a point of the host's, a software breakpoint, a
+ * step, the guest's own), what the event says, what the next prepare must
+ * step past.
+ *
+ * kvmdbg_vcpu_handle_exit() is a sequence of phases over one struct
+ * kvmdbg_classify. The first ones only read (KVM, the guest's registers and
+ * memory), so a failure there changes nothing; the ones named kvmdbg_classify_*
+ * call no host op and are unit-tested alone (tests/unit/test-unit-classify.c).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "kvmdbg-int.h"
+
+/* Phase: read the exit, the guest's registers (overlay), decode. */
+static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_exit *ex,
+							   struct kvmdbg_decoded *dec,
+							   struct kvmdbg_event *ev)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, ex);
+
+	if (r)
+		return r;
+	/* Overlay: the guest's registers as they are now (its changes since
+	 * the last look, and what its own slots match at this exit). */
+	if (kvmdbg_overlay_on(v)) {
+		r = kvmdbg_overlay_refresh(v);
+		if (r)
+			return r;
+	}
+	vm->arch->decode(&v->applied, ex, dec);
+	ev->pc = ex->pc;
+	return 0;
+}
+
+/*
+ * Phase: a breakpoint instruction is ours, ours but removed since this vCPU
+ * hit it (the guest's bytes are back: run again), or the guest's own.
+ * Decided before anything changes: it may need a read of guest memory, and
+ * a failed read must not inject a breakpoint exception the guest never
+ * raised.
+ */
+int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_swbp *e;
+	uint8_t cur[4];
+	int r;
+
+	if (!c->dec.swbp)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, c->ex.pc);
+	/* This vCPU's own step over our breakpoint here, with the guest's
+	 * bytes back (lifted): the instruction that raised this is the
+	 * guest's own, which was there before ours (its own INT3, or a BRK
+	 * with our immediate). The stop at it was reported already: look at
+	 * the bytes below like any that is not ours. */
+	if (e && e->lifted && v->so.state == KVMDBG_SO_STEPPING && v->so.sw &&
+	    v->so.sw_addr == c->ex.pc)
+		e = NULL;
+	if (!c->dec.swbp_our_kind || !vm->mem) {
+		c->sw = KVMDBG_SW_GUEST;
+	} else if (e) {
+		c->sw = KVMDBG_SW_OURS;
+	} else {
+		r = vm->mem->read(vm->mem_ctx, c->ex.pc, cur, vm->arch->sw_len);
+		if (r) {
+			pthread_mutex_unlock(&vm->lock);
+			return r < 0 ? r : -EIO;
+		}
+		c->sw = memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len) ? KVMDBG_SW_STALE
+									 : KVMDBG_SW_GUEST;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/*
+ * Phase: what of the guest's own registers and instructions explains this
+ * exit, read before anything changes. The ICEBP's PC move is the last thing
+ * here that can fail.
+ */
+static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	unsigned int icebp_skip = 0;
+	int r;
+
+	/* A hardware match nothing applied explains: the guest's own slot, if
+	 * one can be shown. */
+	if (c->dec.hw_unmatched) {
+		r = kvmdbg_guest_own_hits(v, &c->ex, &c->own_hits);
+		if (r)
+			return r;
+	}
+	/* A debug-register access trap we did not ask for (no x86 DR7.GD of
+	 * ours applied): the guest's if its own registers ask for it (KVM
+	 * reports the guest's GD to us while the host debugs). */
+	if (c->dec.dbg_access && !(v->applied_ctl & KVMDBG_CTL_GD)) {
+		const struct kvmdbg_guest_regs *g;
+		struct kvmdbg_guest_regs tmp;
+
+		r = kvmdbg_guest_regs_now(v, &tmp, &g);
+		if (r)
+			return r;
+		c->guest_dbg_access = g && vm->arch->guest_traps_dbg_access &&
+				      vm->arch->guest_traps_dbg_access(g);
+	}
+	/* No cause at all: the guest's ICEBP, if the byte proves it. Where
+	 * KVM stopped before it completed, the guest's trap comes after it:
+	 * the PC moves now. */
+	if (c->dec.causeless && !c->own_hits) {
+		r = kvmdbg_guest_icebp(v, &c->ex, &c->icebp, &icebp_skip);
+		if (r)
+			return r;
+		if (icebp_skip) {
+			r = vm->host->advance_pc(vm->host_ctx, v->fd, icebp_skip);
+			if (r)
+				return r;
+			c->ex.pc += icebp_skip;
+			ev->pc = c->ex.pc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Phase: the end of an internal step past a breakpoint. Returns 1 when the
+ * step goes on (a REP iteration), 0, or -errno with nothing changed.
+ */
+int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+{
+	const struct kvmdbg_decoded *dec = &c->dec;
+	int r;
+
+	c->ours_step = dec->step && (v->applied_ctl & KVMDBG_CTL_STEP);
+	if (v->so.state != KVMDBG_SO_STEPPING)
+		return 0;
+	/* One iteration of a REP string instruction: the step trapped with
+	 * the PC still on it. Keep stepping with the breakpoint out of the way
+	 * until the instruction is done, as RF would. */
+	if (c->ours_step && !v->user_step && !dec->hits && !dec->swbp && !dec->dbg_access &&
+	    c->ex.pc == v->so.pc && kvmdbg_stepover_insn_unfinished(v, c->ex.pc))
+		return 1;
+	/* The step-over ends here. The guest's interrupt mask first: if that
+	 * fails nothing has changed, and the VMM may retry. */
+	r = kvmdbg_stepover_irqs_give_back(v);
+	if (r)
+		return r;
+	/* Any other debug exit ends the internal step: the instruction
+	 * completed, or raised something first (classified below). A
+	 * watchpoint that stops before the access (arm64) and fired at the PC
+	 * stepped from has not let the instruction complete: what this step
+	 * had disarmed stays disarmed for the next one, or the watchpoints on
+	 * one access report each other in turn. */
+	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc)
+		c->restep_slots = v->so.slots;
+	kvmdbg_stepover_finish(v);
+	return 0;
+}
+
+/*
+ * Phase: the overlay's debug-register handshake (x86 DR7.GD). Returns true
+ * when this exit was ours and is done with.
+ */
+bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c)
+{
+	if (v->gd_stepping) {
+		/* The guest's MOV DR ran natively; its registers were just
+		 * re-read, so the next prepare merges the new state. */
+		v->gd_stepping = false;
+		v->dirty = true;
+		return false;
+	}
+	if (c->dec.dbg_access && (v->applied_ctl & KVMDBG_CTL_GD)) {
+		/* Our DR7.GD: the guest is about to touch a debug register (the
+		 * MOV has not run). Let it run alone against its own copy. */
+		v->gd_stepping = true;
+		v->dirty = true;
+		return true;
+	}
+	return false;
+}
+
+/* One hardware slot that fired, by who owns it in the state this vCPU ran.
+ * The point that holds it comes from the vCPU's copy of the points where
+ * cached (the set unchanged since), else from the VM's under the lock. */
+static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
+		     unsigned int pool, unsigned int slot, bool cached)
+{
+	uint32_t bit = KVMDBG_HIT_BIT(pool, slot), owner = v->applied_owner[pool][slot];
+	const struct kvmdbg_hwpoint *p;
+
+	if (owner & KVMDBG_OWNER_GUEST) {
+		unsigned int n = owner & 0xff;
+
+		/* Stale: the guest disabled or moved it since the merge (just
+		 * re-read); the re-merge at the next prepare updates the
+		 * hardware, run again. */
+		if (memcmp(&v->guest.slot[pool][n], &v->applied.slot[pool][slot],
+			   sizeof(v->guest.slot[pool][n])))
+			return;
+		/* A guest slot merged into this hardware slot: re-injected
+		 * under the guest's own number. */
+		c->guest = true;
+		c->guest_hw |= bit;
+		c->cause.slots |= KVMDBG_HIT_BIT(pool, n);
+		return;
+	}
+	/* The slot catching another vCPU's lifted software breakpoint: a stop
+	 * at that breakpoint. */
+	if (owner == KVMDBG_OWNER_SW) {
+		c->cover_hit = true;
+		c->cover_addr = v->applied.slot[pool][slot].start;
+		return;
+	}
+	/* Only hits of points that still exist count; a slot whose point was
+	 * removed since this vCPU prepared is stale. */
+	p = cached ? kvmdbg_cached_point(v, pool, slot, owner) : kvmdbg_point_by_id(v->vm, owner);
+	if (!p)
+		return;
+	ev->hits |= bit;
+	/* Prefer an execution breakpoint over a watchpoint. */
+	if (!c->have_hit || (p->type == KVMDBG_BREAK_HW && c->hit.type != KVMDBG_BREAK_HW)) {
+		c->hit = *p;
+		c->have_hit = true;
+	}
+}
+
+/* Phase: the slots that fired and the breakpoint instruction, against the
+ * breakpoint set as it is now. */
+void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			  struct kvmdbg_event *ev)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint64_t pc = c->ex.pc;
+	bool cached, locked;
+
+	/* A plain step names no slot and no instruction: no need for the set.
+	 * A hit of a slot needs the point that holds it: this vCPU's copy
+	 * while the set is unchanged since, else the VM's under the lock. */
+	if (!c->dec.hits && !c->dec.swbp)
+		return;
+	cached = c->dec.hits && kvmdbg_points_cached(v);
+	locked = c->dec.swbp || (c->dec.hits && !cached);
+	if (locked)
+		pthread_mutex_lock(&vm->lock);
+	/* The hit slots by their bits, not all of them. */
+	for (uint32_t left = c->dec.hits; left; left &= left - 1) {
+		unsigned int bit = (unsigned int)__builtin_ctz(left);
+
+		slot_hit(v, c, ev, bit / 16, bit % 16, cached);
+	}
+	/* The software breakpoint table needs the lock. */
+	if (c->cover_hit && c->cover_addr == pc && !locked) {
+		pthread_mutex_lock(&vm->lock);
+		locked = true;
+	}
+	/* Ours, unless removed in the meantime (then its bytes are back). */
+	if ((c->sw == KVMDBG_SW_OURS || (c->cover_hit && c->cover_addr == pc)) &&
+	    kvmdbg_swtab_find(&vm->sw, pc)) {
+		ev->kind = KVMDBG_STOP_BREAK;
+		ev->type = KVMDBG_BREAK_SW;
+		ev->addr = pc;
+		ev->len = vm->arch->sw_len;
+	} else if (c->sw == KVMDBG_SW_GUEST) {
+		c->guest = true;
+		c->cause.swbp = true;
+	}
+	if (locked)
+		pthread_mutex_unlock(&vm->lock);
+}
+
+/* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
+static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
+{
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			if (mask & KVMDBG_HIT_BIT(pool, slot))
+				return v->applied.slot[pool][slot].start;
+	return 0;
+}
+
+/* Phase: the event of the host's point that fired, and of the user's step. */
+void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			   struct kvmdbg_event *ev)
+{
+	const struct kvmdbg_arch_ops *a = v->vm->arch;
+	const struct kvmdbg_hwpoint *p = &c->hit;
+
+	if (c->have_hit && ev->kind == KVMDBG_STOP_NONE) {
+		ev->type = p->type;
+		ev->addr = p->addr;
+		ev->len = p->len;
+		if (p->type == KVMDBG_BREAK_HW) {
+			ev->kind = KVMDBG_STOP_BREAK;
+		} else {
+			ev->kind = KVMDBG_STOP_WATCH;
+			ev->data_addr = a->reports_data_addr
+						? c->dec.data_addr
+						: lowest_slot_start(v, ev->hits & p->slots);
+			/* The point's type says it, or (access watchpoints) the
+			 * hardware, where it reports the access (arm64 WnR). */
+			ev->write = p->type == KVMDBG_WATCH_WRITE  ? 1
+				    : p->type == KVMDBG_WATCH_READ ? 0
+				    : a->reports_data_addr	   ? c->dec.write
+								   : -1;
+		}
+	}
+	if (c->ours_step && v->user_step) {
+		ev->stepped = 1;
+		if (ev->kind == KVMDBG_STOP_NONE)
+			ev->kind = KVMDBG_STOP_STEP;
+	}
+}
+
+/*
+ * Phase: what else of this exit is the guest's own. Anything that explains
+ * nothing (a hit of a point removed since this vCPU prepared, a debug
+ * exception with no cause we know) is just run again.
+ */
+void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			   const struct kvmdbg_event *ev)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	const uint64_t live_feat = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE;
+
+	/* A single-step trap we did not ask for is the guest's own (TF / SS). */
+	if (c->dec.step && !c->ours_step)
+		c->cause.step = true;
+	/* The guest's own slots, live in hardware, that match this exit (see
+	 * kvmdbg_guest_own_hits). Nothing else unexplained is the guest's: a
+	 * guest that never programmed its registers never gets one. */
+	c->cause.slots |= c->own_hits;
+	/* A KVM that keeps the guest's execution breakpoints live fires both
+	 * when host and guest break on the same instruction, even in the same
+	 * slot number: the guest gets its own. */
+	if (kvmdbg_overlay_on(v) && ev->kind == KVMDBG_STOP_BREAK && ev->type == KVMDBG_BREAK_HW &&
+	    (vm->features & live_feat) == live_feat) {
+		for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
+			const struct kvmdbg_hwslot *g = &v->guest.slot[KVMDBG_POOL_BP][n];
+
+			if (g->ctrl && g->start == c->ex.pc &&
+			    vm->arch->slot_type(KVMDBG_POOL_BP, g->ctrl) == KVMDBG_BREAK_HW)
+				c->cause.slots |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
+		}
+	}
+	/* The guest touched its debug registers under its own trap. */
+	c->cause.dbg_access = c->guest_dbg_access;
+	/* x86: ICEBP, and causes only the guest sets up (BT, BLD). */
+	if (c->cause.step || c->own_hits || c->cause.slots || c->icebp || c->dec.guest_only ||
+	    c->cause.dbg_access)
+		c->guest = true;
+}
+
+/*
+ * Phase: the guest's own slot fired in hardware (where the host's debugging
+ * takes every exception, whatever the guest masks) while the guest masks
+ * it: it never happened for the guest. Returns 1 when the exit is done with
+ * (step past it with the slot out of the way, as natively the instruction
+ * just runs), 0, or -errno.
+ */
+static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+			const struct kvmdbg_event *ev)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	bool masked = false;
+	int r;
+
+	if (!c->guest || !c->guest_hw || c->dec.swbp || c->cause.step || !h->guest_masked)
+		return 0;
+	r = h->guest_masked(v->vm->host_ctx, v->fd, &v->guest_regs, &masked);
+	if (r || !masked)
+		return r;
+	c->guest = false;
+	if (KVMDBG_STOP_IS_REPORTABLE(ev->kind))
+		return 0;
+	kvmdbg_stepover_arm(v, c->ex.pc, c->guest_hw);
+	return 1;
+}
+
+/* Phase: give the guest its own, and arm the step past a reported stop. */
+void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			    struct kvmdbg_event *ev)
+{
+	uint32_t slots;
+
+	if (c->guest) {
+		kvmdbg_reinject_queue(v, &c->dec, &c->cause, &c->ex);
+		if (ev->kind == KVMDBG_STOP_NONE)
+			ev->kind = KVMDBG_STOP_GUEST;
+	}
+	if (!KVMDBG_STOP_IS_REPORTABLE(ev->kind))
+		return;
+	/* Resuming from a reported stop never reports the same place again:
+	 * the next prepare steps past whatever is armed here. */
+	slots = c->guest ? 0 : c->guest_hw;
+	if (v->vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
+		slots |= ev->hits | c->restep_slots;
+	kvmdbg_stepover_arm(v, c->ex.pc, slots);
+}
+
+/*
+ * Hits of the host's own points and nothing else (no step, no instruction,
+ * no guest slot or cover slot, no overlay, no step-over running), settled
+ * from this vCPU's copy of the points while the set is unchanged, without
+ * the lock: what the phases below would do for them. 0: not this case,
+ * nothing changed.
+ */
+static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_event *ev,
+							   const struct kvmdbg_exit *ex,
+							   const struct kvmdbg_decoded *dec)
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_hwpoint *hp = NULL;
+	uint32_t hits = 0;
+
+	if (!dec->hits || dec->step || dec->swbp || dec->dbg_access || dec->hw_unmatched ||
+	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
+	    kvmdbg_overlay_on(v) || !kvmdbg_points_cached(v))
+		return 0;
+	for (uint32_t left = dec->hits; left; left &= left - 1) {
+		unsigned int pool = (unsigned int)__builtin_ctz(left) / 16;
+		unsigned int slot = (unsigned int)__builtin_ctz(left) % 16;
+		uint32_t owner = v->applied_owner[pool][slot];
+		const struct kvmdbg_hwpoint *p;
+
+		if (owner >= KVMDBG_OWNER_SW)
+			return 0; /* a guest's slot or a cover: the whole story */
+		/* Stale: its point was removed since this vCPU prepared. */
+		p = kvmdbg_cached_point(v, pool, slot, owner);
+		if (!p)
+			continue;
+		hits |= KVMDBG_HIT_BIT(pool, slot);
+		if (!hp || (p->type == KVMDBG_BREAK_HW && hp->type != KVMDBG_BREAK_HW))
+			hp = p;
+	}
+	if (!hp)
+		return 1; /* nothing that still exists: run again */
+	ev->hits = hits;
+	ev->type = hp->type;
+	ev->addr = hp->addr;
+	ev->len = hp->len;
+	if (hp->type == KVMDBG_BREAK_HW) {
+		ev->kind = KVMDBG_STOP_BREAK;
+	} else {
+		ev->kind = KVMDBG_STOP_WATCH;
+		ev->data_addr = vm->arch->reports_data_addr ? dec->data_addr
+							    : lowest_slot_start(v, hits & hp->slots);
+		ev->write = hp->type == KVMDBG_WATCH_WRITE  ? 1
+			    : hp->type == KVMDBG_WATCH_READ ? 0
+			    : vm->arch->reports_data_addr   ? dec->write
+							    : -1;
+	}
+	kvmdbg_stepover_arm(v, ex->pc,
+			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0);
+	return 1;
+}
+
+/*
+ * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
+ * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
+ * The phases in order over one struct kvmdbg_classify.
+ */
+static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+						      struct kvmdbg_event *ev,
+						      const struct kvmdbg_exit *ex,
+						      const struct kvmdbg_decoded *dec)
+{
+	struct kvmdbg_classify c = {0};
+	int r;
+
+	c.ex = *ex;
+	c.dec = *dec;
+	/* Reads: a failure here has changed nothing. */
+	r = kvmdbg_classify_swbp(v, &c);
+	if (!r)
+		r = guest_reads(v, &c, ev);
+	if (r)
+		return r;
+
+	r = kvmdbg_classify_stepover_end(v, &c);
+	if (r)
+		return r < 0 ? r : 0;
+	if (kvmdbg_classify_dbg_access(v, &c))
+		return 0;
+	kvmdbg_classify_hits(v, &c, ev);
+	kvmdbg_classify_event(v, &c, ev);
+	kvmdbg_classify_guest(v, &c, ev);
+	r = guest_masked(v, &c, ev);
+	if (r)
+		return r < 0 ? r : 0;
+	kvmdbg_classify_finish(v, &c, ev);
+	return 0;
+}
+
+/* The short entry: read and decode, settle the common cases (the user's
+ * single-step, hits of the host's own points) here, the rest in
+ * handle_exit_slow (issue 17). */
+KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+{
+	struct kvmdbg_decoded dec;
+	struct kvmdbg_exit ex = {0};
+	int r;
+
+	if (!v || !ev)
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = KVMDBG_STOP_NONE;
+	ev->write = -1;
+	if (v->run->exit_reason != KVM_EXIT_DEBUG)
+		return -EINVAL;
+
+	r = exit_read(v, &ex, &dec, ev);
+	if (r || !dec.recognised)
+		return r;
+	/* The user's single-step and nothing else: the common case, settled
+	 * here without the set (what the phases would do for it). */
+	if (dec.step && !dec.hits && !dec.swbp && !dec.dbg_access && !dec.hw_unmatched &&
+	    !dec.guest_only && (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&
+	    v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {
+		ev->stepped = 1;
+		ev->kind = KVMDBG_STOP_STEP;
+		kvmdbg_stepover_arm(v, ex.pc, 0);
+		return 0;
+	}
+	if (hits_fast(v, ev, &ex, &dec))
+		return 0;
+	return handle_exit_slow(v, ev, &ex, &dec);
+}

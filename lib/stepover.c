@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The step-over: resuming from a reported stop steps past whatever is armed
+ * at the PC (hardware slots disarmed, a software breakpoint lifted, the
+ * guest's interrupts masked for the step), then gives it all back. And the
+ * cover: while one vCPU has a software breakpoint lifted, the others catch
+ * it in a hardware slot, or wait.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kvmdbg-int.h"
+
+/* A published cover changed while the VM has software breakpoints (see
+ * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
+ * change concerns a live one. */
+__attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
+						 bool on, uint64_t addr)
+{
+	pthread_mutex_lock(&vm->lock);
+	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
+		kvmdbg_bump_gen(vm);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * Catch, in this vCPU's own hardware slots, every live software breakpoint
+ * another vCPU has lifted or will lift for its step-over: while the guest's
+ * bytes are back there, this vCPU would run them and miss the breakpoint.
+ * Not for a vCPU in an internal step: it runs one instruction, the one at
+ * its own stop. Returns false when a slot is needed but none is free (the
+ * fence: this vCPU must not run). Called with vm->lock held, after the
+ * host's slots are in hw and owner.
+ */
+bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	if (!atomic_load(&vm->nr_cover) || v->so.state == KVMDBG_SO_STEPPING)
+		return true;
+	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
+		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
+		uint64_t addr;
+		unsigned int pool, m;
+		bool have = false;
+		int n;
+
+		if (o == v || !atomic_load(&o->cover_on))
+			continue;
+		addr = atomic_load_explicit(&o->cover_addr, memory_order_relaxed);
+		if (!kvmdbg_sw_has(vm, addr))
+			continue;
+		/* An execution slot at addr already (a hardware breakpoint of
+		 * the host's, or one added for another vCPU's cover). */
+		for (m = 0; m < KVMDBG_MAX_SLOTS && !have; m++) {
+			const struct kvmdbg_hwslot *h = &hw->slot[KVMDBG_POOL_BP][m];
+
+			have = h->ctrl && h->start == addr &&
+			       vm->arch->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW;
+		}
+		if (have)
+			continue;
+		n = vm->arch->cover(&vm->lim, KVMDBG_BREAK_HW, addr, vm->arch->sw_len, pc,
+				    KVMDBG_MAX_PIECES);
+		if (n != 1)
+			return false;
+		pool = pc[0].pool;
+		for (m = 0; m < vm->slots.nr[pool]; m++)
+			if (!owner[pool][m] && !hw->slot[pool][m].ctrl)
+				break;
+		if (m >= vm->slots.nr[pool])
+			return false;
+		hw->slot[pool][m] = (struct kvmdbg_hwslot){
+			.value = pc[0].value, .ctrl = pc[0].ctrl, .start = pc[0].start, .len = pc[0].len};
+		owner[pool][m] = KVMDBG_OWNER_SW;
+	}
+	return true;
+}
+
+/* Put a software breakpoint back after a step over it. Called locked. On
+ * failure it stays lifted (so.sw set) and the next prepare tries again. */
+static int sw_unlift_locked(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
+	int r;
+
+	if (!e || !e->lifted) {
+		v->so.sw = false; /* removed meanwhile: its bytes are the guest's */
+		return 0;
+	}
+	if (e->lifted == 1) {
+		r = kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig, vm->arch->sw_len);
+		if (r)
+			return r;
+	}
+	e->lifted--;
+	v->so.sw = false;
+	return 0;
+}
+
+/* Put the guest's bytes back under our software breakpoint at pc for a
+ * step over it (the first vCPU to lift it writes them). */
+static int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_swbp *e;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, pc);
+	if (e && e->lifted == 0)
+		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
+	if (e && !r) {
+		e->lifted++;
+		v->so.sw = true;
+		v->so.sw_addr = pc;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+/* The vCPU goes away: what its step-over holds in the VM goes too. A lift
+ * that putting back failed gets a last try, then it is dropped. Locked. */
+void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	if (v->so.sw) {
+		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
+
+		if (e && e->lifted) {
+			if (e->lifted == 1)
+				kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig,
+						   vm->arch->sw_len);
+			e->lifted--;
+		}
+		v->so.sw = false;
+	}
+	if (atomic_load(&v->cover_on)) {
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+		if (kvmdbg_sw_has(vm, atomic_load_explicit(&v->cover_addr, memory_order_relaxed)))
+			kvmdbg_bump_gen(vm);
+	}
+}
+
+/* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
+ * On failure it stays pending (so.irq_masked set). */
+int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	int r;
+
+	if (!v->so.irq_masked || !h->restore_irqs)
+		return 0;
+	r = h->restore_irqs(v->vm->host_ctx, v->fd, v->so.irq_saved);
+	if (!r)
+		v->so.irq_masked = false;
+	return r;
+}
+
+/*
+ * Give back what a finished or abandoned step-over holds: the software
+ * breakpoint it lifted, the guest's interrupt mask. What fails stays
+ * pending; prepare settles it first and returns the error until it works.
+ */
+int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int first = 0, r;
+
+	if (v->so.sw) {
+		pthread_mutex_lock(&vm->lock);
+		first = sw_unlift_locked(v);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	/* Independent of the breakpoint: the guest's interrupts come back. */
+	r = kvmdbg_stepover_irqs_give_back(v);
+	return first ? first : r;
+}
+
+/* End an internal step: re-arm, re-insert, give interrupts back. */
+void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
+{
+	v->so.state = KVMDBG_SO_NONE;
+	v->so.slots = 0;
+	v->dirty = true;
+	/* A failure stays pending: the next prepare retries it and reports it. */
+	kvmdbg_stepover_settle(v);
+	kvmdbg_cover_sync(v);
+}
+
+/*
+ * A reported stop is being resumed: find what is armed at the PC and step
+ * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING) or
+ * -errno with nothing changed.
+ */
+int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_host_ops *h = vm->host;
+	uint32_t slots, watch_slots = 0;
+	bool sw = false;
+	uint64_t pc = v->so.pc;
+	int r;
+
+	/* Nothing can be armed anywhere: done without the lock (the common
+	 * case of a user stepping with no breakpoint set). */
+	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so.slots) {
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.pc_stale = false;
+		return 0;
+	}
+	if (v->so.pc_stale) {
+		r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+		if (r)
+			return r;
+	}
+
+	/* Whether a point is armed at the PC: without the lock while the set
+	 * is the one this vCPU copied and no software breakpoint exists (what
+	 * is in the table needs the lock). */
+	if (kvmdbg_points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
+		slots = kvmdbg_cached_exec_slots(v, pc);
+	} else {
+		pthread_mutex_lock(&vm->lock);
+		slots = kvmdbg_point_exec_slots_at(vm, pc);
+		sw = kvmdbg_sw_has(vm, pc);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	/* Watchpoints that stop before the access, only if the PC is where
+	 * they stopped (the VMM may have moved it). */
+	if (!v->so.pc_stale || pc == v->so.pc)
+		watch_slots = v->so.slots;
+	slots |= watch_slots;
+
+	v->so.pc = pc;
+	v->so.pc_stale = false;
+	if (!slots && !sw) {
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.slots = 0;
+		return 0;
+	}
+
+	/* Only execution breakpoints, and the host honours RF: no step needed.
+	 * prepare sets RF last, once nothing else can fail. */
+	if (!sw && !(slots & watch_slots) && !v->user_step &&
+	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
+		v->so.state = KVMDBG_SO_NONE;
+		v->so.slots = 0;
+		*need_rf = true;
+		return 0;
+	}
+
+	if (h->mask_irqs && !v->so.irq_masked) {
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, &v->so.irq_saved);
+		if (r)
+			return r;
+		v->so.irq_masked = true;
+	}
+	if (sw) {
+		r = sw_lift(v, pc);
+		if (r) {
+			kvmdbg_stepover_irqs_give_back(v); /* a failure stays pending */
+			return r;
+		}
+	}
+	v->so.state = KVMDBG_SO_STEPPING;
+	v->so.slots = slots;
+	v->dirty = true;
+	return 0;
+}
+
+/*
+ * Nothing may change on failure: a step-over begun by a failed prepare goes
+ * back to armed, giving back what it lifted or masked (a failure of that
+ * stays pending and is retried first next time). x86 RF, if set, only
+ * skips the breakpoint the retry skips anyway.
+ */
+void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved)
+{
+	if (saved->state != KVMDBG_SO_ARMED)
+		return;
+	if (v->so.state == KVMDBG_SO_STEPPING)
+		kvmdbg_stepover_settle(v);
+	v->so.state = saved->state;
+	v->so.slots = saved->slots;
+	v->so.pc = saved->pc;
+	v->so.pc_stale = saved->pc_stale;
+}
+
+/* Whether the instruction at pc can stop a step unfinished (see arch.h). */
+bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc)
+{
+	static const size_t tries[] = {KVMDBG_MAX_INSN, 8, 4, 2, 1};
+	struct kvmdbg_vm *vm = v->vm;
+	uint8_t insn[KVMDBG_MAX_INSN];
+	bool r = false;
+
+	if (!vm->arch->insn_restarts || !vm->mem)
+		return false;
+	pthread_mutex_lock(&vm->lock);
+	/* The instruction may end just before unmapped memory: read less. */
+	for (size_t i = 0; i < ARRAY_SIZE(tries); i++)
+		if (vm->mem->read(vm->mem_ctx, pc, insn, tries[i]) == 0) {
+			r = vm->arch->insn_restarts(insn, tries[i]);
+			break;
+		}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}

@@ -1,0 +1,2036 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic core (vm.c, vcpu.c, slots.c, swbp.c) against a fake KVM
+ * (tests/common/fake-host.h): a struct kvmdbg_host_ops that records what
+ * the library asks of KVM and feeds it synthetic exits, with the real
+ * portable arch ops behind it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "arch/arm64/regs.h"
+#include "arch/x86/regs.h"
+#include "fake-host.h"
+#include "kvmdbg-int.h"
+#include "test-common.h"
+
+/* ---- the fake KVM: tests/common/fake-host.h ---- */
+
+/* Guest memory: the fake's pattern over 64 KiB (rather than its default). */
+#define MEM_SIZE 0x10000
+
+/* Reset the fake KVM to a typical host of arch; its host ops. */
+static const struct kvmdbg_host_ops *fake_host(enum kvmdbg_arch arch)
+{
+	fh_reset(arch);
+	fh_mem_resize(MEM_SIZE);
+	return fh_host();
+}
+
+static struct kvm_run runs[4];
+
+struct env {
+	struct kvmdbg_vm *vm;
+	struct kvmdbg_vcpu *v[2];
+};
+
+static void env_new_overlay(struct env *e, enum kvmdbg_arch arch, uint64_t features,
+			    enum kvmdbg_overlay overlay)
+{
+	struct kvmdbg_vm_opts o = {
+		.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh, .features = features, .overlay = overlay};
+	const struct kvmdbg_host_ops *host = fake_host(arch);
+
+	memset(runs, 0, sizeof(runs));
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, host, &fh, &e->vm), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_new(e->vm, i, &runs[i], &e->v[i]), 0);
+		runs[i].exit_reason = KVM_EXIT_DEBUG;
+	}
+}
+
+static void env_new(struct env *e, enum kvmdbg_arch arch, uint64_t features)
+{
+	env_new_overlay(e, arch, features, KVMDBG_OVERLAY_OFF);
+}
+
+static void env_free(struct env *e)
+{
+	for (int i = 0; i < 2; i++) {
+		kvmdbg_vcpu_free(e->v[i]);
+		/* arm64: every restore_irqs gave back what mask_irqs saved. */
+		ck_assert_uint_eq(fh.v[i].daif, 0x3c0);
+	}
+	ck_assert_int_eq(kvmdbg_vm_free(e->vm), 0);
+}
+
+/* x86 #DB exit with positive-polarity DR6 bits. */
+static void x86_db(int cpu, uint64_t pc, uint64_t dr6_bits)
+{
+	fh.v[cpu].exit = (struct kvmdbg_exit){
+		.exception = 1, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
+	fh.v[cpu].pc = pc;
+}
+
+static void x86_bp(int cpu, uint64_t pc)
+{
+	fh.v[cpu].exit = (struct kvmdbg_exit){.exception = 3, .pc = pc, .dr6 = 0xffff0ff0ull};
+	fh.v[cpu].pc = pc;
+}
+
+
+static int enabled_slots(const struct fh_vcpu *f, unsigned int pool)
+{
+	int n = 0;
+
+	for (int i = 0; i < KVMDBG_MAX_SLOTS; i++)
+		n += f->hw.slot[pool][i].ctrl != 0;
+	return n;
+}
+
+/* ---- slots ---- */
+
+START_TEST(test_slots_all_or_nothing)
+{
+	struct kvmdbg_limits lim = {.nr = {4, 2}};
+	struct kvmdbg_slots s;
+	struct kvmdbg_piece p[5];
+	uint32_t m1, m2, m3;
+
+	for (int i = 0; i < 5; i++)
+		p[i] = (struct kvmdbg_piece){.pool = 0, .value = 0x1000u + i, .ctrl = 0x100,
+					     .start = 0x1000u + i, .len = 1};
+	kvmdbg_slots_init(&s, &lim);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 0), 4);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 1), 2);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 1, p, 2, &m1), 0);
+	ck_assert_uint_eq(m1, 0x3);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 2, p, 3, &m2), -ENOSPC);
+	ck_assert_uint_eq(kvmdbg_slots_free(&s, 0), 2); /* nothing half-taken */
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 2, p, 1, &m2), 0);
+	ck_assert_uint_eq(m2, 0x4);
+	kvmdbg_slots_release(&s, m1);
+	/* Stable numbering: owner 2 keeps slot 2; the freed low slots are reused. */
+	ck_assert_uint_eq(s.owner[0][2], 2);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 3, p, 3, &m3), 0);
+	ck_assert_uint_eq(m3, 0xb);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 4, p, 1, NULL), -ENOSPC);
+	/* Watchpoint pool bits sit at 16 + n. */
+	p[0].pool = 1;
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 5, p, 1, &m1), 0);
+	ck_assert_uint_eq(m1, 1u << 16);
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 0, p, 1, &m1), -EINVAL);
+	p[0].ctrl = 0;
+	ck_assert_int_eq(kvmdbg_slots_alloc(&s, 6, p, 1, &m1), -EINVAL);
+}
+END_TEST
+
+/* ---- software breakpoint table vs a reference model ---- */
+
+START_TEST(test_swtab_model)
+{
+	enum { N = 4096 };
+	static uint64_t keys[N];
+	static bool present[N];
+	struct kvmdbg_swtab t = {0};
+	unsigned int seed = 12345;
+
+	for (int i = 0; i < N; i++)
+		keys[i] = (uint64_t)i * 0x1000 + (i & 7); /* clustered, aligned-ish */
+	memset(present, 0, sizeof(present));
+	for (int step = 0; step < 200000; step++) {
+		int k;
+
+		seed = seed * 1103515245 + 12345;
+		k = (int)((seed >> 8) % N);
+		if (!present[k]) {
+			struct kvmdbg_swbp *e;
+
+			ck_assert_ptr_null(kvmdbg_swtab_find(&t, keys[k]));
+			ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+			e = kvmdbg_swtab_add(&t, keys[k]);
+			ck_assert_ptr_nonnull(e);
+			e->refs = (uint16_t)(k & 0xff);
+			present[k] = true;
+		} else {
+			struct kvmdbg_swbp *e = kvmdbg_swtab_find(&t, keys[k]);
+
+			ck_assert_ptr_nonnull(e);
+			ck_assert_uint_eq(e->refs, k & 0xff);
+			kvmdbg_swtab_del(&t, keys[k]);
+			present[k] = false;
+		}
+		if (step % 9973 == 0) {
+			size_t count = 0;
+
+			for (int i = 0; i < N; i++) {
+				bool found = kvmdbg_swtab_find(&t, keys[i]) != NULL;
+
+				ck_assert_int_eq(found, present[i]);
+				count += present[i];
+			}
+			ck_assert_uint_eq(count, t.count);
+			/* Memory: at most 48 bytes per entry once past the minimum table. */
+			if (t.count > 64)
+				ck_assert_uint_le(kvmdbg_swtab_bytes(&t), 48 * t.count);
+		}
+	}
+	ck_assert_ptr_null(kvmdbg_swtab_find(&t, KVMDBG_SWTAB_EMPTY));
+	kvmdbg_swtab_fini(&t);
+	ck_assert_uint_eq(t.cap, 0);
+}
+END_TEST
+
+/* ---- VM construction ---- */
+
+START_TEST(test_vm_new_errors)
+{
+	const struct kvmdbg_host_ops *fake_x86 = fake_host(KVMDBG_ARCH_X86_64);
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
+	struct kvmdbg_mem_ops half = {.read = fh_mem_ops.read};
+	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
+
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fake_x86, &fh, NULL), -EINVAL);
+	o.sz = 4;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
+	ck_assert_ptr_null(vm);
+	o.sz = sizeof(o);
+	o.overlay = 7;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
+	o.overlay = KVMDBG_OVERLAY_OFF;
+	o.mem = &half;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -EINVAL);
+	o.mem = NULL;
+	fh.caps.guest_debug = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), -ENOTTY);
+	fh.caps.guest_debug = 1;
+	/* An older, smaller opts struct (only sz and mem) is accepted. */
+	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), 0);
+	ck_assert_ptr_nonnull(vm);
+	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_free(NULL), 0);
+	kvmdbg_vcpu_free(NULL);
+	ck_assert_int_eq(kvmdbg_vcpu_new(NULL, 0, &runs[0], (struct kvmdbg_vcpu **)&vm), -EINVAL);
+}
+END_TEST
+
+/* Sized options from a newer caller (libbpf's OPTS_VALID): unknown trailing
+ * bytes must be zero; KVMDBG_OPTS sets sz. */
+START_TEST(test_vm_opts_sized)
+{
+	const struct kvmdbg_host_ops *fake_x86 = fake_host(KVMDBG_ARCH_X86_64);
+	struct {
+		struct kvmdbg_vm_opts known;
+		uint64_t future;
+	} newer;
+	struct kvmdbg_vm *vm = (struct kvmdbg_vm *)0x1;
+	struct kvmdbg_overlay_stats st;
+	KVMDBG_OPTS(kvmdbg_vm_opts, o, .allow_overcover = 1);
+
+	ck_assert_uint_eq(o.sz, sizeof(struct kvmdbg_vm_opts));
+	ck_assert_ptr_null(o.mem);
+	ck_assert_int_eq(o.allow_overcover, 1);
+
+	memset(&newer, 0, sizeof(newer));
+	newer.known.sz = sizeof(newer);
+	newer.future = 1;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), -E2BIG);
+	ck_assert_ptr_null(vm);
+	newer.future = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &newer.known, fake_x86, &fh, &vm), 0);
+	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
+
+	/* Result structs: a NULL or a too-small one is refused. */
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(NULL, &st), -EINVAL);
+
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_STEP));
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_BREAK));
+	ck_assert(KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_WATCH));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_GUEST));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(KVMDBG_STOP_NONE));
+	ck_assert(!KVMDBG_STOP_IS_REPORTABLE(-1));
+}
+END_TEST
+
+START_TEST(test_insert_errors_change_nothing)
+{
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(NULL, KVMDBG_BREAK_HW, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, 9, 0x100, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x100, 0), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, UINT64_MAX - 2, 8), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x100, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x100, 1), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(NULL, KVMDBG_BREAK_SW, 0x100, 1), -EINVAL);
+
+	/* Three slots taken, then a 3-slot watchpoint does not fit: -ENOSPC and
+	 * nothing half-inserted. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), 3);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 7), -ENOSPC);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 2);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 8), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), -ENOSPC);
+	/* Counting is not limited by what is free. */
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), 4);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 14), 6);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_refcounts)
+{
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
+	/* Same address, other length: another point. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 2), -ENOENT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 3);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, 0), 4);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), -ENOENT);
+	/* Execution breakpoints: identified by address, whatever gdb's kind. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x500, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x500, 0), 0);
+
+	/* Software breakpoints: refcounted, bytes restored on the last remove. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_uint_eq(fh.mem[0x600], fh.orig[0x600]);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_sw_memory_failures)
+{
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	fh_fault_arm_site(FH_MEM_READ, 1, EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	/* The last byte of the address space is a valid int3 address; the
+	 * memory callback refuses it and nothing changes. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 1), -EFAULT);
+	ck_assert_uint_eq(e.vm->sw.count, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, MEM_SIZE + 5, 1), -EFAULT);
+
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x700, 1), 0);
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x700, 1), -EFAULT);
+	ck_assert_uint_eq(fh.mem[0x700], 0xcc); /* still inserted, still tracked */
+	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), -EFAULT);
+	ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, 0x700));
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	env_free(&e);
+
+	/* No memory callbacks: software breakpoints are not available. */
+	{
+		struct kvmdbg_vm *vm;
+
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, NULL, fh_host(), &fh, &vm), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, 0x700, 1), -EOPNOTSUPP);
+		kvmdbg_vm_free(vm);
+	}
+}
+END_TEST
+
+START_TEST(test_vm_free_restores_memory)
+{
+	struct env e;
+	unsigned int seed = 99;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	for (int i = 0; i < 3000; i++) {
+		uint64_t a;
+
+		seed = seed * 1103515245 + 12345;
+		a = (seed >> 4) % MEM_SIZE;
+		if ((seed >> 28) & 1)
+			kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, a, 1);
+		else
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, a, 1), 0);
+	}
+	ck_assert_uint_gt(e.vm->sw.count, 100);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
+/* Guest memory that also maps the last 16 bytes of the address space. */
+#define TOP_BASE (UINT64_MAX - 15)
+static uint8_t top_mem[16];
+
+static int top_read(void *ctx, uint64_t gva, void *buf, size_t len)
+{
+	if (gva < TOP_BASE)
+		return fh_mem_ops.read(ctx, gva, buf, len);
+	if (len > UINT64_MAX - gva + 1)
+		return -EFAULT;
+	memcpy(buf, top_mem + (gva - TOP_BASE), len);
+	return 0;
+}
+
+static int top_write(void *ctx, uint64_t gva, const void *buf, size_t len)
+{
+	if (gva < TOP_BASE)
+		return fh_mem_ops.write(ctx, gva, buf, len);
+	if (len > UINT64_MAX - gva + 1)
+		return -EFAULT;
+	memcpy(top_mem + (gva - TOP_BASE), buf, len);
+	return 0;
+}
+
+static const struct kvmdbg_mem_ops top_mem_ops = {.read = top_read, .write = top_write};
+
+/* Issue 12 item 1: a software breakpoint at the last address of the
+ * address space (x86: 0xffffffffffffffff, the table's empty marker; arm64:
+ * 0xfffffffffffffffc) where the guest maps it: inserted, hit, stepped
+ * over, refcounted, removed, like any other. */
+START_TEST(test_sw_break_top_address)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &top_mem_ops, .mem_ctx = &fh};
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		uint64_t at = x86 ? UINT64_MAX : UINT64_MAX - 3;
+		unsigned int off = (unsigned int)(at - TOP_BASE), len = x86 ? 1 : 4;
+		struct kvmdbg_event ev;
+		uint8_t orig[16];
+		struct env e;
+
+		fake_host(arches[k]);
+		for (unsigned int i = 0; i < sizeof(top_mem); i++)
+			top_mem[i] = (uint8_t)(0x90 + i);
+		memcpy(orig, top_mem, sizeof(orig));
+		ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
+			runs[i].exit_reason = KVM_EXIT_DEBUG;
+		}
+		if (!x86)
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, UINT64_MAX, 4),
+					 -EINVAL);
+		ck_assert_int_eq(kvmdbg_vm_slots_needed(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x100, len), 0);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+		ck_assert_uint_eq(e.vm->sw.count, 2);
+		ck_assert_ptr_nonnull(kvmdbg_swtab_find(&e.vm->sw, at));
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+
+		/* Hit, reported, stepped over with the guest's bytes back. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (x86)
+			x86_bp(0, at);
+		else
+			fh.v[0].exit = (struct kvmdbg_exit){.esr = (0x3cull << 26) | (1ull << 25) |
+								    e.vm->arch->sw_imm,
+							    .pc = at};
+		fh.v[0].pc = at;
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(ev.addr, at);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		if (x86)
+			x86_db(0, 0, DR6_BS);
+		else
+			fh.v[0].exit = (struct kvmdbg_exit){.esr = (0x32ull << 26) | (1ull << 25),
+							    .pc = 0};
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(top_mem + off, e.vm->arch->sw_insn, len), 0);
+
+		/* Removed: the guest's bytes back, the table empty of it. */
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert_ptr_null(kvmdbg_swtab_find(&e.vm->sw, at));
+		ck_assert_uint_eq(e.vm->sw.count, 1);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, len), -ENOENT);
+		/* remove_all and vm_free restore it too. */
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert_uint_eq(e.vm->sw.count, 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, len), 0);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(top_mem, orig, sizeof(orig)), 0);
+		ck_assert(fh_mem_is_orig());
+	}
+}
+END_TEST
+
+/* Issue 12 item 8: a host with 16 + 16 slots fills the whole points array;
+ * one more insert is -ENOSPC and changes nothing, without searching past
+ * the array for a free entry (valgrind: no invalid read). */
+START_TEST(test_points_array_full)
+{
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh};
+	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
+	struct kvmdbg_slots slots;
+	struct env e;
+
+	fake_host(KVMDBG_ARCH_ARM64);
+	fh.caps.hw_breakpoints = fh.caps.hw_watchpoints = KVMDBG_MAX_SLOTS;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &e.vm), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, i, &runs[i], &e.v[i]), 0);
+	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000 + 4 * i, 4), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x8000 + 8 * i, 8), 0);
+	}
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		ck_assert_uint_ne(e.vm->points[i].id, 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, KVMDBG_POOL_BP), 0);
+	ck_assert_uint_eq(kvmdbg_slots_free(&e.vm->slots, KVMDBG_POOL_WP), 0);
+	memcpy(points, e.vm->points, sizeof(points));
+	slots = e.vm->slots;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x9000, 8), -ENOSPC);
+	ck_assert_int_eq(memcmp(points, e.vm->points, sizeof(points)), 0);
+	ck_assert_int_eq(memcmp(&slots, &e.vm->slots, sizeof(slots)), 0);
+	/* One removed: its entry and slot are free for the next. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x2000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
+	env_free(&e);
+}
+END_TEST
+
+/* Issue 12 item 6: freeing a session with vCPUs attached is refused
+ * (-EBUSY) and frees nothing: the breakpoints stay, guest memory keeps
+ * them, the vCPUs keep working; once they are freed, the session is. */
+#define VM_FREE_BUSY(vm) ck_assert_int_eq(kvmdbg_vm_free(vm), -EBUSY)
+START_TEST(test_vm_free_busy)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x600, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	VM_FREE_BUSY(e.vm);
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	ck_assert_uint_eq(e.vm->sw.count, 1);
+	ck_assert_uint_eq(e.vm->nr_vcpus, 2);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_SW_BP);
+	x86_bp(0, 0x600);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	kvmdbg_vcpu_free(e.v[0]);
+	e.v[0] = NULL;
+	VM_FREE_BUSY(e.vm); /* one still attached */
+	ck_assert_uint_eq(fh.mem[0x600], 0xcc);
+	env_free(&e); /* frees the other vCPU, then the session */
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
+/* The live point holding id, or NULL; fails if two hold it. */
+static const struct kvmdbg_hwpoint *live_id(const struct kvmdbg_vm *vm, uint32_t id)
+{
+	const struct kvmdbg_hwpoint *found = NULL;
+
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++)
+		if (vm->points[i].id == id) {
+			ck_assert_msg(!found, "two live points with id %u", id);
+			found = &vm->points[i];
+		}
+	return found;
+}
+
+/* Issue 12 item 7: point ids stay unique among live points. A failed insert
+ * takes no id; after 2^31 - 1 ids the numbering wraps past the ids still
+ * in use, so a hit is never attributed to another point. */
+START_TEST(test_point_ids_unique)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	uint32_t a, b, c;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	a = e.vm->points[0].id;
+	/* Failed inserts: -EOPNOTSUPP, -EINVAL, -ENOSPC (3 slots asked, 3 free
+	 * but 4 needed), each consuming nothing. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x1000, 4), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 0), -EINVAL);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1001, 15), -ENOSPC);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+	b = e.vm->points[1].id;
+	ck_assert_uint_eq(b, a + 1);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x140, 1), 0);
+
+	/* The numbering about to wrap while id a is live: the wrapped ids skip
+	 * it. */
+	e.vm->next_id = KVMDBG_OWNER_SW - 2;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	for (unsigned int i = 0; i < KVMDBG_MAX_POINTS; i++) {
+		uint32_t id = e.vm->points[i].id;
+
+		if (id) {
+			ck_assert_uint_lt(id, KVMDBG_OWNER_SW);
+			ck_assert_ptr_eq(live_id(e.vm, id), &e.vm->points[i]);
+		}
+	}
+	ck_assert_uint_eq(live_id(e.vm, a)->addr, 0x100);
+	/* A hit of the breakpoint at 0x200 (slot 2) is that breakpoint's. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].value, 0x200);
+	x86_db(0, 0x200, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x200);
+	c = e.vm->next_id;
+	/* A failed insert after the wrap takes none either. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x2000, 8), -ENOSPC);
+	ck_assert_uint_eq(e.vm->next_id, c);
+	env_free(&e);
+}
+END_TEST
+
+/* ---- prepare: ioctls only when something changed ---- */
+
+START_TEST(test_prepare_generation)
+{
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(NULL), -EINVAL);
+	/* First prepare: KVM's state is unknown, apply once. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 1);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 1);
+
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 2);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].value, 0x100);
+
+	/* Both vCPUs pick up the VM-wide change once each. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(fh.v[1].set_calls, 1);
+	ck_assert_uint_eq(fh.v[1].hw.slot[0][0].value, 0x100);
+
+	/* A failing ioctl: error returned, retried next time. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 3);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2);
+
+	/* Stepping on and off. */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW | KVMDBG_CTL_STEP |
+					     KVMDBG_CTL_BLOCKIRQ);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2); /* stepping keeps the breakpoints */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(fh.v[0].set_calls, 5);
+	/* Insert then remove before a prepare: same state, no ioctl. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, 5);
+	env_free(&e);
+}
+END_TEST
+
+/* ---- x86 exits and the step-over ---- */
+
+START_TEST(test_x86_hw_break_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+
+	x86_db(0, 0x180, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_HW);
+	ck_assert_uint_eq(ev.pc, 0x180);
+	ck_assert_uint_eq(ev.addr, 0x180);
+	ck_assert_uint_eq(ev.hits, 1u << 1);
+
+	/* Resume: slot 1 disarmed, one step with interrupts blocked. */
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(NULL), -EINVAL);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
+			  KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 0);
+
+	x86_db(0, 0x183, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
+
+	/* Re-armed, not stepping. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_HW);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 2);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_rf_resume)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int calls;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	calls = fh.v[0].set_calls;
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+	ck_assert_int_eq(fh.v[0].set_calls, calls); /* no step, no state change */
+
+	/* Asked to step at the breakpoint: RF is not enough, and the step is
+	 * the user's. */
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x102, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(ev.pc, 0x102);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_step_onto_breakpoint)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x104, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Step lands on the breakpoint's address: a step stop. */
+	x86_db(0, 0x104, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	/* The next step executes the instruction at the breakpoint: the library
+	 * disarms it for that step so the user moves exactly one instruction. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x106, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(ev.pc, 0x106);
+	/* Breakpoint and step bits together: both reported as one break. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	x86_db(0, 0x104, DR6_BS | 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.stepped, 1);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_stale_and_removed)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Removed before this vCPU prepared again: never reported as a hit. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	x86_db(0, 0x100, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
+	/* ...even when another point took the same slot number meanwhile. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	x86_db(1, 0x200, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+
+	/* Stopped on a breakpoint that is then removed: no step-over needed. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x300, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x300, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
+
+	/* Not a debug exit. */
+	runs[0].exit_reason = KVM_EXIT_IO;
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(NULL, &ev), -EINVAL);
+	env_free(&e);
+}
+END_TEST
+
+/* A #DB with dr6_bits that is the guest's: reported as KVMDBG_STOP_GUEST,
+ * and the next prepare gives the guest guest_dr6. */
+static void expect_guest_db(struct env *e, int cpu, uint64_t pc, uint64_t dr6_bits,
+			    uint64_t guest_dr6)
+{
+	struct kvmdbg_event ev;
+
+	x86_db(cpu, pc, dr6_bits);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e->v[cpu], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[cpu]), 0);
+	ck_assert_uint_eq(fh.v[cpu].injected.dr6, guest_dr6);
+}
+
+START_TEST(test_x86_guest_reinjection)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* The guest single-steps itself (TF) while the host is not stepping. */
+	x86_db(0, 0x444, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_BS);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_DB, KVMDBG_CTL_INJECT_DB);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	/* One-shot: the next prepare makes no call. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* A B bit of a slot we do not use (slot 2) while ours run: KVM ran our
+	 * registers, not the guest's, so nothing shows it is the guest's,
+	 * even with the guest's own DR2 enabled at that address. */
+	fh.guest.dr7 = 0x400 | 3u << 4; /* L2 G2, execution */
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	x86_db(0, 0x555, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* Ours with a stale B bit: reported, nothing for the guest. */
+	x86_db(0, 0x100, 1u << 0 | 1u << 3);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	env_free(&e);
+
+	/* A host proven to keep the guest's execution breakpoints live beside
+	 * ours: its enabled slot at the PC is the guest's, under its number. */
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE);
+	fh.guest.dr7 = 0x400 | 3u << 4;
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	expect_guest_db(&e, 0, 0x555, 1u << 2, 1u << 2);
+	/* ...but not at another PC: a stale bit of the same slot. */
+	x86_db(0, 0x556, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	/* Ours and the guest's at once: reported, and re-injected on resume. */
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x100;
+	x86_db(0, 0x100, 1u << 0 | 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 2);
+	env_free(&e);
+
+	/* A host proven not to keep the guest's breakpoints live: B bits of
+	 * slots we did not enable are spurious, not the guest's. */
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED);
+	fh.guest.dr7 = 0x400 | 3u << 4;
+	fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x555, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	env_free(&e);
+}
+END_TEST
+
+/*
+ * Issue 12's headline, as the SVM bed gave it: a hardware breakpoint
+ * removed, then stepping with features left 0. The CPU keeps reporting B0
+ * of the slot no longer enabled (DR6 0xffff4ff1 at 0x1003); the guest never
+ * programmed its debug registers, so it never gets a #DB.
+ */
+START_TEST(test_x86_stale_b_bits_not_injected)
+{
+	static const uint64_t steps[] = {0x1004, 0x1002, 0x1003, 0x1004};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (i) {
+			/* The step past the breakpoint (no RF with features 0). */
+			x86_db(0, 0x1004, DR6_BS);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		}
+		x86_db(0, 0x1003, 1u << 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	}
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1003, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	for (unsigned int i = 0; i < 4; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_INJECT_DB | KVMDBG_CTL_HW), 0);
+		/* Stale B0 with the step, at 0x1003 and elsewhere. */
+		x86_db(0, steps[i], DR6_BS | (i == 2 || i == 3 ? 1u : 0u));
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+		ck_assert_uint_eq(ev.pc, steps[i]);
+	}
+	/* Stale B bits alone, with nothing of ours running: nothing at all. */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x1003, 0xf);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_DB, 0);
+
+	/* The same exit once the guest enabled its own DR0 there (KVM ran the
+	 * guest's registers: we applied no slot): the guest's, as B0. */
+	fh.guest.dr7 = 0x400 | 2u; /* G0, execution */
+	fh.guest.value[KVMDBG_POOL_BP][0] = 0x1003;
+	x86_db(0, 0x1003, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	/* A guest write watchpoint in DR1: its B bit is the guest's whatever
+	 * the PC; DR0's B bit at another PC is not. */
+	fh.guest.dr7 = 0x400 | 2u | 2u << 2 | 0xdu << 20; /* DR1: write, 4 bytes */
+	fh.guest.value[KVMDBG_POOL_BP][1] = 0x3000;
+	expect_guest_db(&e, 0, 0x1010, 1u << 0 | 1u << 1, 1u << 1);
+	env_free(&e);
+}
+END_TEST
+
+/* x86 causes only the guest can raise: ICEBP, BLD, BT, BD under its GD. */
+START_TEST(test_x86_guest_only_causes)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	for (int vmx = 0; vmx < 2; vmx++) {
+		env_new(&e, KVMDBG_ARCH_X86_64, 0);
+		fh.icebp_on_insn = vmx;
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		/* ICEBP at 0x300: VMX stops on it, SVM after it. */
+		fh.mem[0x300] = 0xf1;
+		x86_db(0, vmx ? 0x300 : 0x301, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+		ck_assert_uint_eq(fh.v[0].pc, 0x301);
+		ck_assert_int_eq(fh.v[0].advance_calls, vmx);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].inject_calls, 1);
+		ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+		ck_assert_uint_eq(fh.v[0].injected.dr6, 0);
+		/* A causeless #DB where no ICEBP is: nothing, the PC stays. */
+		fh.mem[0x300] = 0x90;
+		x86_db(0, vmx ? 0x300 : 0x301, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_uint_eq(fh.v[0].pc, vmx ? 0x300 : 0x301);
+		/* VMX: if the PC cannot move, nothing changes and the error
+		 * comes back; the same exit classifies again. */
+		if (vmx) {
+			fh.mem[0x300] = 0xf1;
+			fh_fault_arm_site(FH_ADVANCE_PC, 1, EIO);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), -EIO);
+			ck_assert_uint_eq(fh.v[0].pc, 0x300);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			ck_assert_uint_eq(fh.v[0].pc, 0x301);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		}
+		env_free(&e);
+	}
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	/* Bus lock: raw DR6 bit 11 clear. */
+	fh.v[0].exit = (struct kvmdbg_exit){
+		.exception = 1, .pc = 0x400, .dr6 = 0xffff0ff0ull & ~(1ull << 11), .dr7 = 0x400};
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 11);
+	/* Task switch with T: BT. */
+	expect_guest_db(&e, 0, 0x400, 1ull << 15, 1ull << 15);
+	/* BD: only under the guest's own DR7.GD. */
+	x86_db(0, 0x400, 1ull << 13);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	fh.guest.dr7 = 0x400 | 1ull << 13;
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1ull << 13);
+	ck_assert_int_eq(fh.v[0].inject_calls, 3);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_watch_trap)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int calls;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1003, 6), 0); /* 3 slots */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	calls = fh.v[0].set_calls;
+	x86_db(0, 0x123, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
+	ck_assert_uint_eq(ev.addr, 0x1003);
+	ck_assert_uint_eq(ev.len, 6);
+	ck_assert_uint_eq(ev.data_addr, 0x1004);
+	ck_assert_int_eq(ev.write, 1);
+	/* Trap-like: the access happened, nothing to step past. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].set_calls, calls);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_sw_break)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, KVMDBG_CTL_ENABLE | KVMDBG_CTL_SW_BP);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_uint_eq(ev.addr, 0x800);
+
+	/* Resume: original byte back for one blocked-interrupt step. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.mem[0x800], fh.orig[0x800]);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	/* The other vCPU stopped there too and steps over it at the same time. */
+	x86_bp(1, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	x86_db(0, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_uint_eq(fh.mem[0x800], fh.orig[0x800]); /* vCPU 1 still stepping */
+	x86_db(1, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_uint_eq(fh.mem[0x800], 0xcc);
+
+	/* The guest's own int3 elsewhere: re-injected as #BP. */
+	fh.mem[0x900] = 0xcc;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x900);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 3);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP, KVMDBG_CTL_INJECT_BP);
+	fh.mem[0x900] = fh.orig[0x900];
+
+	/* Hit, then removed before the exit was handled: run again, no
+	 * injection (the guest's byte is back). */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
+START_TEST(test_sw_removed_while_lifted)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* lifted */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, 1), 0);
+	x86_db(0, 0x802, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0); /* not re-inserted */
+	/* Freed mid step-over: the guest's bytes are restored too. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x810, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_bp(0, 0x810);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
+START_TEST(test_regs_changed_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	/* The debugger moved the PC elsewhere: nothing to step past there. */
+	fh.v[0].pc = 0x400;
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(NULL), -EINVAL);
+	env_free(&e);
+}
+END_TEST
+
+
+START_TEST(test_x86_rep_string_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int calls;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	fh.mem[0x100] = 0xf3; /* rep movsb */
+	fh.mem[0x101] = 0xa4;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	calls = fh.v[0].set_calls;
+	/* Each iteration traps with RIP unchanged: keep stepping, disarmed,
+	 * without another ioctl and without reporting the breakpoint again. */
+	for (int i = 0; i < 5; i++) {
+		x86_db(0, 0x100, DR6_BS);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].set_calls, calls);
+		ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
+	}
+	x86_db(0, 0x102, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+
+	/* A LOCKed instruction that an emulator did not execute (lost race). */
+	fh.mem[0x180] = 0xf0; /* lock incl (%rax) */
+	fh.mem[0x181] = 0xff;
+	fh.mem[0x182] = 0x00;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x180, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x180, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	x86_db(0, 0x183, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+
+	/* A jump to itself completes every step: the breakpoint fires again. */
+	fh.mem[0x200] = 0xeb; /* jmp . */
+	fh.mem[0x201] = 0xfe;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x200, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x200, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_x86_data_addr_of_reported_point)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_ACCESS, 0x2001, 3), 0); /* 2 slots */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x1000, 4), 0);
+	/* Slot 0 (removed point) and slot 2 (second piece of the live one). */
+	x86_db(0, 0x50, 1u << 0 | 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_ACCESS);
+	ck_assert_uint_eq(ev.addr, 0x2001);
+	ck_assert_uint_eq(ev.data_addr, 0x2002);
+	ck_assert_uint_eq(ev.hits, 1u << 2);
+	ck_assert_int_eq(ev.write, -1);
+	env_free(&e);
+}
+END_TEST
+
+/* ---- arm64 flows through the same generic code ---- */
+
+
+static void arm64_exit(int cpu, uint64_t esr, uint64_t pc, uint64_t far)
+{
+	fh.v[cpu].exit = (struct kvmdbg_exit){.esr = esr, .pc = pc, .far = far};
+	fh.v[cpu].pc = pc;
+}
+
+START_TEST(test_arm64_break_watch_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1002, 4), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_READ, 0x3004, 2), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
+
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.hits, 1u << 0);
+	/* Resume: breakpoint disarmed, interrupts masked, one step. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 1);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fh.v[0].restore_calls, 1);
+	ck_assert_uint_eq(fh.v[0].daif, 0x3c0); /* what mask_irqs saved */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
+
+	/* A load that touches the watched bytes: FAR anywhere in the access,
+	 * reported as is; the access has not happened, so resuming steps past
+	 * it with the watchpoint disarmed. */
+	arm64_exit(0, ESR_FOR_EC(0x34), 0x1010, 0x3000);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_READ);
+	ck_assert_uint_eq(ev.addr, 0x3004);
+	ck_assert_uint_eq(ev.data_addr, 0x3000);
+	ck_assert_int_eq(ev.write, 0);
+	ck_assert_uint_eq(ev.hits, 1u << 16);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1014, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 1);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	ck_assert_int_eq(fh.v[0].restore_calls, 2);
+	ck_assert_uint_eq(fh.v[0].daif, 0x3c0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_arm64_brk)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	uint8_t brk[4];
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	memcpy(brk, kvmdbg_arm64_ops.sw_insn, 4);
+	/* The immediate the arch announces is the one in its instruction. */
+	ck_assert_uint_eq(kvmdbg_arm64_ops.sw_imm,
+			  (((uint32_t)brk[0] | (uint32_t)brk[1] << 8 | (uint32_t)brk[2] << 16 |
+			    (uint32_t)brk[3] << 24) >> 5) & 0xffff);
+	ck_assert_uint_eq(kvmdbg_x86_ops.sw_imm, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x802, 4), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, 4), 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, brk, 4), 0);
+
+	/* The guest's own BRK #0x800 (BUG) at one of our addresses is still
+	 * the guest's: the immediate tells. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x800, 0x800, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | 0x800);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x800);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
+/*
+ * Issue 12 item 5: a software breakpoint on an instruction that already is
+ * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
+ * library's immediate). The stop there is reported once; resuming steps
+ * over it with the guest's bytes back, which runs the guest's own
+ * instruction: that exception is the guest's, delivered to it, and the
+ * vCPU goes on (no second report of the same stop, no loop).
+ */
+/*
+ * Issue 12 item 3: a software breakpoint removed and inserted again while
+ * vCPUs step over it with the guest's bytes back. The new entry must not put
+ * the instruction back under a step (the step would hit it and report the
+ * same breakpoint twice), and one vCPU's end of step must not put it back
+ * while the other still steps: the last one to finish does, exactly once.
+ */
+START_TEST(test_sw_reinserted_while_lifted)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		unsigned int len = a->sw_len;
+		struct kvmdbg_event ev;
+		unsigned long writes;
+		struct env e;
+
+		env_new(&e, arches[k], 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		/* Both vCPUs stop at it. */
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			if (x86)
+				x86_bp(i, 0x800);
+			else
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		}
+		/* vCPU 0 steps over it: the guest's bytes are back. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* Removed and inserted again under the step: still the guest's
+		 * bytes (else vCPU 0's step runs our instruction again). */
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: the breakpoint was written back under a vCPU's step",
+			      x86 ? "x86" : "arm64");
+		/* vCPU 1 steps over it too. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* vCPU 0's step ends: vCPU 1 still steps, nothing written. */
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+			      "%s: one vCPU's end of step wrote the breakpoint back while the "
+			      "other steps over it", x86 ? "x86" : "arm64");
+		/* The last one: written back, once. */
+		writes = fh.site_calls[FH_MEM_WRITE];
+		if (x86)
+			x86_db(1, 0x802, DR6_BS);
+		else
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		ck_assert_uint_eq(fh.site_calls[FH_MEM_WRITE], writes + 1);
+		ck_assert_uint_eq(kvmdbg_swtab_find(&e.vm->sw, 0x800)->lifted, 0);
+		/* Still one breakpoint, hit once more and stepped over as usual. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	}
+}
+END_TEST
+
+/* The enabled execution slot of f at addr, or -1. */
+static int exec_slot_at(const struct kvmdbg_arch_ops *a, const struct fh_vcpu *f, uint64_t addr)
+{
+	for (int s = 0; s < KVMDBG_MAX_SLOTS; s++) {
+		const struct kvmdbg_hwslot *h = &f->hw.slot[KVMDBG_POOL_BP][s];
+
+		if (h->ctrl && h->start == addr &&
+		    a->slot_type(KVMDBG_POOL_BP, h->ctrl) == KVMDBG_BREAK_HW)
+			return s;
+	}
+	return -1;
+}
+
+/*
+ * Issue 12 item 4: while one vCPU steps over a software breakpoint with the
+ * guest's bytes back, the other would run them and miss the breakpoint. It
+ * catches the address in a hardware slot of its own instead (reported as
+ * that software breakpoint, then stepped past like it), from the moment the
+ * stop is reported until the step-over ends; where no slot is free, prepare
+ * fences it (-EAGAIN) until then.
+ */
+START_TEST(test_sw_stepover_other_vcpu_caught)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		unsigned int len = a->sw_len, sets;
+		struct kvmdbg_event ev;
+		struct env e;
+		int s;
+
+		env_new(&e, arches[k], 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
+		}
+		/* vCPU 0 stops at it: vCPU 1 catches the address in hardware
+		 * before vCPU 0 lifts it, and until its step-over ends. */
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		s = exec_slot_at(a, &fh.v[1], 0x800);
+		ck_assert_msg(s >= 0, "%s: vCPU 1 runs without catching the breakpoint vCPU 0 "
+			      "steps over", x86 ? "x86" : "arm64");
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1); /* not its own */
+		/* vCPU 1 reaches it meanwhile: that breakpoint's stop. */
+		if (x86)
+			x86_db(1, 0x800, 1ull << s);
+		else
+			arm64_exit(1, ESR_FOR_EC(0x30), 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(ev.addr, 0x800);
+		ck_assert_uint_eq(ev.len, len);
+		ck_assert_uint_eq(ev.pc, 0x800);
+		/* Resumed, vCPU 1 steps past it like past its own stop there:
+		 * without the slot, with the guest's bytes. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		/* Now vCPU 0 catches it while vCPU 1 steps. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
+		if (x86)
+			x86_db(1, 0x802, DR6_BS);
+		else
+			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		/* Both done: no slot catches it any more. */
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
+			ck_assert_uint_eq(fh.v[i].ctl & KVMDBG_CTL_HW, 0);
+		}
+
+		/* No free slot: vCPU 1 waits (-EAGAIN, nothing applied) from
+		 * vCPU 0's stop until its step-over has ended. */
+		for (unsigned int n = 0; n < e.vm->lim.nr[KVMDBG_POOL_BP]; n++)
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		if (x86)
+			x86_bp(0, 0x800);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		sets = fh.v[1].set_calls;
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+		ck_assert_uint_eq(fh.v[1].set_calls, sets);
+		if (x86)
+			x86_db(0, 0x802, DR6_BS);
+		else
+			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		/* A vCPU in its own internal step is never fenced: both stop at
+		 * it and step over it at once. */
+		for (int i = 0; i < 2; i++) {
+			if (x86)
+				x86_bp(i, 0x800);
+			else
+				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		for (int i = 0; i < 2; i++) {
+			if (x86)
+				x86_db(i, 0x802, DR6_BS);
+			else
+				arm64_exit(i, ESR_FOR_EC(0x32), 0x804, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+		}
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		env_free(&e);
+		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_sw_break_on_guest_insn)
+{
+	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
+		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
+		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+		uint64_t at = x86 ? 175 : 0x800; /* x86: a 0xcc of the fake's pattern */
+		struct kvmdbg_event ev;
+		struct env e;
+
+		env_new(&e, arches[k], 0);
+		if (!x86) {
+			memcpy(fh.mem + at, a->sw_insn, 4);
+			memcpy(fh.orig + at, a->sw_insn, 4);
+		}
+		ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+
+		for (int user_step = 0; user_step < 2; user_step++) {
+			ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], user_step), 0);
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			/* The instruction is reached: our stop, reported. */
+			if (x86)
+				x86_bp(0, at);
+			else
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+			ck_assert_uint_eq(ev.addr, at);
+			/* Resume: the guest's bytes (the same instruction) for one step. */
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+			ck_assert_int_eq(memcmp(fh.mem + at, fh.orig + at, a->sw_len), 0);
+			/* The step runs the guest's own breakpoint instruction. */
+			if (x86)
+				x86_bp(0, at);
+			else
+				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+			/* Delivered at the next prepare; the step-over is over. */
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_int_eq(fh.v[0].inject_calls, 1 + user_step);
+			ck_assert_uint_eq(fh.v[0].injected.pc, at);
+			if (x86) {
+				ck_assert_uint_eq(fh.v[0].injected.exception, 3);
+				ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
+						  KVMDBG_CTL_INJECT_BP);
+			} else {
+				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | a->sw_imm);
+			}
+			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
+			ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
+			if (user_step) {
+				/* The user's step ends in the guest's handler. */
+				if (x86)
+					x86_db(0, 0x400, DR6_BS);
+				else
+					arm64_exit(0, ESR_FOR_EC(0x32), 0x400, 0);
+				ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+				ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+			}
+		}
+		/* Another vCPU reaching it is stopped there too: ours first. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		if (x86)
+			x86_bp(1, at);
+		else
+			arm64_exit(1, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+		env_free(&e);
+		ck_assert(fh_mem_is_orig());
+	}
+}
+END_TEST
+
+/* ---- guest/host overlay (x86) ---- */
+
+/* Guest DR7 bits for register n: L enable, RW, LEN field. */
+static uint64_t gdr7(unsigned int n, unsigned int rw, unsigned int lenf)
+{
+	return 1ull << (2 * n) | (uint64_t)rw << (16 + 4 * n) | (uint64_t)lenf << (18 + 4 * n);
+}
+
+static uint32_t owner_of(const struct kvmdbg_vcpu *v, unsigned int slot)
+{
+	return v->applied_owner[KVMDBG_POOL_BP][slot];
+}
+
+START_TEST(test_overlay_merge_route_suspend)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, 0, KVMDBG_OVERLAY_GUEST);
+	/* The guest: DR0 execution at 0x500, DR1 4-byte write watch at 0x600,
+	 * DR2 an I/O breakpoint (refused). */
+	fh.guest.value[0][0] = 0x500;
+	fh.guest.value[0][1] = 0x602; /* aligned down to 0x600 like the CPU */
+	fh.guest.value[0][2] = 0x3f8;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0) | gdr7(1, 1, 3) | gdr7(2, 2, 0);
+
+	/* No host slot: KVM runs the guest's own registers, nothing merged. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].guest_reads, 1);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_uint_eq(st.rejected, 1);
+
+	/* The host takes slot 0: the guest's DR0 moves to a free slot, its DR1
+	 * to the next; the I/O breakpoint never reaches the hardware. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, 0); /* GD exit not verified */
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].value, 0x100);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x500);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].value, 0x600);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 3 << 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][3].ctrl, 0);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 2);
+	ck_assert_uint_eq(st.suspended, 0);
+
+	/* The guest's breakpoint fires in hardware slot 1: re-injected with
+	 * the guest's own number, B0. */
+	x86_db(0, 0x500, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_uint_eq(ev.hits, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	/* Its watchpoint in hardware slot 2 is its B1. */
+	x86_db(0, 0x777, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 1);
+	/* The host's own hit is the host's. */
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.reinjected, 2);
+
+	/* The host takes every slot: the host wins, both guest slots wait. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x120, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x130, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0); /* steps past 0x100 */
+	x86_db(0, 0x101, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_uint_eq(st.suspended, 2);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_lt(owner_of(e.v[0], i), KVMDBG_OWNER_GUEST);
+	/* One freed: the guest's DR1 may have its own number back... DR0 first. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x110, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 1);
+	ck_assert_uint_eq(st.suspended, 1);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(0, 0));
+
+	/* The guest reprograms DR0 elsewhere; seen at the next debug exit. */
+	fh.guest.value[0][0] = 0x540;
+	x86_db(0, 0x130, 1u << 3);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x131, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x540);
+
+	/* ...or when the VMM asks. */
+	fh.guest.value[0][0] = 0x580;
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x580);
+
+	/* The host detaches: the guest's own registers run as before. */
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl, 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_sanitise)
+{
+	struct kvmdbg_guest_regs g = {.nr = {4, 0}};
+	struct kvmdbg_hwstate out;
+	unsigned int rejected;
+
+	/* Every DR7 bit set: GD, GE/LE, RTM, every RW/LEN; only RW/LEN of
+	 * non-I/O slots survive, re-encoded, with LEN 00 for execution. */
+	g.dr7 = ~0ull;
+	g.value[0][0] = 0x1007;
+	kvmdbg_x86_ops.guest_slots(&g, &out, &rejected);
+	ck_assert_uint_eq(rejected, 0); /* RW = 11 everywhere: access watchpoints */
+	for (int n = 0; n < 4; n++)
+		ck_assert_uint_eq(out.slot[0][n].ctrl, KVMDBG_X86_CTRL_ENABLE | 3 | 3 << 2);
+	ck_assert_uint_eq(out.slot[0][0].value, 0x1004);
+	ck_assert_uint_eq(out.slot[0][0].len, 4);
+
+	g.dr7 = gdr7(0, 2, 3) | gdr7(1, 0, 3) | gdr7(2, 1, 2) | (1ull << 13);
+	g.value[0][1] = 0x2003;
+	g.value[0][2] = 0x300f;
+	kvmdbg_x86_ops.guest_slots(&g, &out, &rejected);
+	ck_assert_uint_eq(rejected, 1);
+	ck_assert_uint_eq(out.slot[0][0].ctrl, 0);
+	ck_assert_uint_eq(out.slot[0][1].ctrl, KVMDBG_X86_CTRL_ENABLE);
+	ck_assert_uint_eq(out.slot[0][1].value, 0x2003);
+	ck_assert_uint_eq(out.slot[0][2].ctrl, KVMDBG_X86_CTRL_ENABLE | 1 | 2 << 2);
+	ck_assert_uint_eq(out.slot[0][2].value, 0x3008);
+	ck_assert_uint_eq(out.slot[0][3].ctrl, 0);
+}
+END_TEST
+
+START_TEST(test_overlay_gd_exit)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	int reads, calls;
+
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
+			KVMDBG_OVERLAY_GUEST);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
+
+	/* The guest is about to write DR7: our GD exit. */
+	x86_db(0, 0x900, 1ull << 13);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	/* The MOV runs alone against the guest's own registers. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	fh.guest.value[0][0] = 0x700;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0);
+	reads = fh.v[0].guest_reads;
+	x86_db(0, 0x903, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(fh.v[0].guest_reads, reads + 1);
+	/* Back to host slots, GD, and the guest's new breakpoint merged. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_STEP),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].value, 0x700);
+
+	/* Seen in time, so it fires in hardware slot 1 at once: the guest's
+	 * B0, queued, delivered by the next prepare (x86-svm-tcg on 7.3, the
+	 * first KVM of the test beds with GD exits). */
+	calls = fh.v[0].inject_calls;
+	x86_db(0, 0x700, 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_uint_eq(ev.hits, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, calls + 1);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_INJECT_DB),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD | KVMDBG_CTL_INJECT_DB);
+	/* Its handler ran; the guest's own TF trap comes next, with no exit
+	 * of ours in between: its own #DB again, BS alone (no B0 left over
+	 * from the one before). */
+	x86_db(0, 0x705, DR6_BS);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, calls + 2);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, DR6_BS);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_GD),
+			  KVMDBG_CTL_HW | KVMDBG_CTL_GD);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_guest_bp_live)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_event ev;
+	struct env e;
+
+	/* A KVM that keeps the guest's execution breakpoints running: they are
+	 * not merged (or they would fire twice), but a hit shared with the host
+	 * in the same slot number goes to both. */
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE,
+			KVMDBG_OVERLAY_GUEST);
+	fh.guest.value[0][0] = 0x100;
+	fh.guest.dr7 = 0x400 | gdr7(0, 0, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), 0);
+	ck_assert_uint_eq(st.merged, 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], 0), 1);
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_api_errors)
+{
+	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
+	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .overlay = KVMDBG_OVERLAY_GUEST};
+	struct kvmdbg_host_ops no_regs;
+	struct kvmdbg_vm *vm;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(e.v[0]), -EOPNOTSUPP);
+	ck_assert_int_eq(kvmdbg_vcpu_refresh_guest(NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(NULL, &st), -EINVAL);
+	st.sz = 0;
+	ck_assert_int_eq(kvmdbg_vcpu_overlay_stats(e.v[0], &st), -EINVAL);
+	env_free(&e);
+	/* A host that cannot read the guest's registers cannot overlay. */
+	no_regs = *fake_host(KVMDBG_ARCH_ARM64);
+	no_regs.read_guest_regs = NULL;
+	fh.caps.guest_state = 0;
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, &no_regs, &fh, &vm), -EOPNOTSUPP);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(kvmdbg_stop_name(KVMDBG_STOP_WATCH), "watch");
+	ck_assert_str_eq(kvmdbg_stop_name((enum kvmdbg_stop)99), "unknown");
+	ck_assert_str_eq(kvmdbg_type_name(KVMDBG_WATCH_ACCESS), "watch-access");
+	ck_assert_str_eq(kvmdbg_type_name((enum kvmdbg_type)99), "unknown");
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_BREAK_SW), KVMDBG_FEAT_SW_BREAK);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_BREAK_HW), KVMDBG_FEAT_HW_BREAK);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_WRITE), KVMDBG_FEAT_WATCH_WRITE);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_READ), KVMDBG_FEAT_WATCH_READ);
+	ck_assert_uint_eq(kvmdbg_type_feature(KVMDBG_WATCH_ACCESS), KVMDBG_FEAT_WATCH_ACCESS);
+	ck_assert_uint_eq(kvmdbg_type_feature((enum kvmdbg_type)99), 0);
+	/* Every named feature bit, then NULL: a caller can list them. */
+	for (unsigned int b = 0; b < 13; b++)
+		ck_assert_ptr_nonnull(kvmdbg_feature_name(1ull << b));
+	ck_assert_ptr_null(kvmdbg_feature_name(1ull << 13));
+	ck_assert_str_eq(kvmdbg_feature_name(KVMDBG_FEAT_GUEST_REGS_RAW), "guest_regs_raw");
+	ck_assert_str_eq(kvmdbg_feature_name(KVMDBG_FEAT_VERIFIED), "verified");
+}
+END_TEST
+
+TEST_SUITE(core)
+{
+	add_test(tc, test_slots_all_or_nothing);
+	add_test(tc, test_swtab_model);
+	add_test(tc, test_vm_new_errors);
+	add_test(tc, test_vm_opts_sized);
+	add_test(tc, test_insert_errors_change_nothing);
+	add_test(tc, test_refcounts);
+	add_test(tc, test_sw_memory_failures);
+	add_test(tc, test_vm_free_restores_memory);
+	add_test(tc, test_sw_break_top_address);
+	add_test(tc, test_points_array_full);
+	add_test(tc, test_vm_free_busy);
+	add_test(tc, test_point_ids_unique);
+	add_test(tc, test_prepare_generation);
+	add_test(tc, test_x86_hw_break_stepover);
+	add_test(tc, test_x86_rf_resume);
+	add_test(tc, test_x86_step_onto_breakpoint);
+	add_test(tc, test_x86_stale_and_removed);
+	add_test(tc, test_x86_guest_reinjection);
+	add_test(tc, test_x86_stale_b_bits_not_injected);
+	add_test(tc, test_x86_guest_only_causes);
+	add_test(tc, test_x86_watch_trap);
+	add_test(tc, test_x86_sw_break);
+	add_test(tc, test_sw_removed_while_lifted);
+	add_test(tc, test_sw_reinserted_while_lifted);
+	add_test(tc, test_sw_stepover_other_vcpu_caught);
+	add_test(tc, test_regs_changed_stepover);
+	add_test(tc, test_x86_rep_string_stepover);
+	add_test(tc, test_x86_data_addr_of_reported_point);
+	add_test(tc, test_arm64_break_watch_stepover);
+	add_test(tc, test_arm64_brk);
+	add_test(tc, test_sw_break_on_guest_insn);
+	add_test(tc, test_overlay_merge_route_suspend);
+	add_test(tc, test_overlay_sanitise);
+	add_test(tc, test_overlay_gd_exit);
+	add_test(tc, test_overlay_guest_bp_live);
+	add_test(tc, test_overlay_api_errors);
+	add_test(tc, test_names);
+}
