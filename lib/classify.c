@@ -158,8 +158,10 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	 * stepped from has not let the instruction complete: what this step
 	 * had disarmed stays disarmed for the next one, or the watchpoints on
 	 * one access report each other in turn. */
-	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc)
+	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc) {
 		c->restep_slots = v->so.slots;
+		memcpy(c->restep_owner, v->so.owner, sizeof(c->restep_owner));
+	}
 	kvmdbg_stepover_finish(v);
 	return 0;
 }
@@ -365,7 +367,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 	c->guest = false;
 	if (KVMDBG_STOP_IS_REPORTABLE(ev->kind))
 		return 0;
-	kvmdbg_stepover_arm(v, c->ex.pc, c->guest_hw);
+	kvmdbg_stepover_arm(v, c->ex.pc, c->guest_hw, v->applied_owner);
 	return 1;
 }
 
@@ -373,7 +375,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev)
 {
-	uint32_t slots;
+	uint32_t slots, fired, owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	if (c->guest) {
 		kvmdbg_reinject_queue(v, &c->dec, &c->cause, &c->ex);
@@ -387,7 +389,15 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 	slots = c->guest ? 0 : c->guest_hw;
 	if (v->vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
 		slots |= ev->hits | c->restep_slots;
-	kvmdbg_stepover_arm(v, c->ex.pc, slots);
+	/* Each for its owner: a slot that fired, the one it ran with; one the
+	 * ended step kept out, the one it was kept out for. */
+	fired = ev->hits | (c->guest ? 0 : c->guest_hw);
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			owner[pool][slot] = (c->restep_slots & ~fired & KVMDBG_HIT_BIT(pool, slot))
+						    ? c->restep_owner[pool][slot]
+						    : v->applied_owner[pool][slot];
+	kvmdbg_stepover_arm(v, c->ex.pc, slots, owner);
 }
 
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)

@@ -189,12 +189,14 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 	return first ? first : r;
 }
 
-void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots)
+void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
+			 const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
 {
 	v->so.state = KVMDBG_SO_ARMED;
 	v->so.pc = pc;
 	v->so.pc_stale = false;
 	v->so.slots = slots;
+	memcpy(v->so.owner, owner, sizeof(v->so.owner));
 	kvmdbg_cover_sync(v);
 }
 
@@ -218,7 +220,8 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;
-	uint32_t slots, watch_slots = 0;
+	uint32_t slots, exec_slots, watch_slots = 0;
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	bool sw = false;
 	uint64_t pc = v->so.pc;
 	int r;
@@ -237,12 +240,18 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	pthread_mutex_lock(&vm->lock);
-	slots = kvmdbg_point_exec_slots_at(vm, pc);
+	exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
 	/* Watchpoints that stop before the access, only if the PC is where
-	 * they stopped (the VMM may have moved it). */
+	 * they stopped (the VMM may have moved it), for the owners that hit
+	 * (a slot taken by a point inserted since stays armed: compose). */
 	if (!v->so.pc_stale || pc == v->so.pc)
 		watch_slots = v->so.slots;
-	slots |= watch_slots;
+	slots = exec_slots | watch_slots;
+	memcpy(owner, v->so.owner, sizeof(owner));
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+			if (exec_slots & KVMDBG_HIT_BIT(pool, slot))
+				owner[pool][slot] = vm->slots.owner[pool][slot];
 	sw = kvmdbg_sw_has(vm, pc);
 	pthread_mutex_unlock(&vm->lock);
 
@@ -279,6 +288,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 	v->so.state = KVMDBG_SO_STEPPING;
 	v->so.slots = slots;
+	memcpy(v->so.owner, owner, sizeof(v->so.owner));
 	v->dirty = true;
 	return 0;
 }
@@ -297,6 +307,7 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 		kvmdbg_stepover_settle(v);
 	v->so.state = saved->state;
 	v->so.slots = saved->slots;
+	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
 }
