@@ -161,8 +161,14 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	 * stepped from has not let the instruction complete: what this step
 	 * had disarmed stays disarmed for the next one, or the watchpoints on
 	 * one access report each other in turn. */
-	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc)
+	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc) {
 		c->restep_slots = v->so.slots;
+		for (uint32_t m = v->so.slots; m; m &= m - 1) {
+			unsigned int b = (unsigned int)__builtin_ctz(m);
+
+			c->restep_owner[b / 16][b % 16] = v->so.owner[b / 16][b % 16];
+		}
+	}
 	kvmdbg_stepover_finish(v);
 	return 0;
 }
@@ -383,7 +389,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 	c->guest = false;
 	if (KVMDBG_STOP_IS_REPORTABLE(ev->kind))
 		return 0;
-	kvmdbg_stepover_arm(v, c->ex.pc, c->guest_hw);
+	kvmdbg_stepover_arm(v, c->ex.pc, c->guest_hw, v->applied_owner);
 	return 1;
 }
 
@@ -391,7 +397,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev)
 {
-	uint32_t slots;
+	uint32_t slots, fired, owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 
 	if (c->guest) {
 		kvmdbg_reinject_queue(v, &c->dec, &c->cause, &c->ex);
@@ -405,7 +411,17 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 	slots = c->guest ? 0 : c->guest_hw;
 	if (v->vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH)
 		slots |= ev->hits | c->restep_slots;
-	kvmdbg_stepover_arm(v, c->ex.pc, slots);
+	/* Each for its owner: a slot that fired, the one it ran with; one the
+	 * ended step kept out, the one it was kept out for. */
+	fired = ev->hits | (c->guest ? 0 : c->guest_hw);
+	for (uint32_t m = slots; m; m &= m - 1) {
+		unsigned int b = (unsigned int)__builtin_ctz(m), pool = b / 16, slot = b % 16;
+
+		owner[pool][slot] = (c->restep_slots & ~fired & (1u << b))
+					    ? c->restep_owner[pool][slot]
+					    : v->applied_owner[pool][slot];
+	}
+	kvmdbg_stepover_arm(v, c->ex.pc, slots, owner);
 }
 
 /*
@@ -462,7 +478,8 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 							    : -1;
 	}
 	kvmdbg_stepover_arm(v, ex->pc,
-			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0);
+			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
+			    v->applied_owner);
 	return 1;
 }
 
@@ -530,7 +547,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	    v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {
 		ev->stepped = 1;
 		ev->kind = KVMDBG_STOP_STEP;
-		kvmdbg_stepover_arm(v, ex.pc, 0);
+		kvmdbg_stepover_arm(v, ex.pc, 0, NULL);
 		return 0;
 	}
 	if (hits_fast(v, ev, &ex, &dec))

@@ -215,6 +215,12 @@ enum kvmdbg_so_state {
 struct kvmdbg_stepover {
 	enum kvmdbg_so_state state;
 	uint32_t slots;     /* slots disarmed for the step */
+	/* For each slot in slots, who held it when it was chosen (the point's
+	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
+	 * outlive a change of the set (KVM_RUN interrupted before the
+	 * instruction ran, the VMM reporting its kick): a slot now another
+	 * point's stays armed for it. */
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	uint64_t pc;        /* pc of the stop */
 	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
 	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
@@ -274,6 +280,14 @@ struct kvmdbg_vcpu {
 	unsigned int guest_merged, guest_suspended;
 	uint64_t nr_reinjected, nr_refreshes;
 };
+
+/* The step-over disarms this slot, held now by owner, for v's step. */
+static inline bool kvmdbg_stepover_disarms(const struct kvmdbg_vcpu *v, unsigned int pool,
+					   unsigned int slot, uint32_t owner)
+{
+	return v->so.state == KVMDBG_SO_STEPPING && (v->so.slots & KVMDBG_HIT_BIT(pool, slot)) &&
+	       owner && v->so.owner[pool][slot] == owner;
+}
 
 /* The vCPU runs the overlay (KVMDBG_OVERLAY_GUEST). */
 static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
@@ -403,15 +417,22 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
 /* The vCPU goes away: drop its lift and its cover. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* A stop at pc was reported: the next prepare steps past what is armed
- * there, and past slots (disarmed for that step) besides. Inline: the
- * fast paths of handle_exit end with it. */
-static inline __attribute__((always_inline)) void kvmdbg_stepover_arm(struct kvmdbg_vcpu *v,
-								      uint64_t pc, uint32_t slots)
+ * there, and past slots (disarmed for that step, while still held by the
+ * owner recorded here for each: owner may be NULL when slots is 0) besides.
+ * Inline: the fast paths of handle_exit end with it. */
+static inline __attribute__((always_inline)) void
+kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
+		    const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
 {
 	v->so.state = KVMDBG_SO_ARMED;
 	v->so.pc = pc;
 	v->so.pc_stale = false;
 	v->so.slots = slots;
+	for (uint32_t m = slots; m; m &= m - 1) {
+		unsigned int b = (unsigned int)__builtin_ctz(m);
+
+		v->so.owner[b / 16][b % 16] = owner[b / 16][b % 16];
+	}
 	kvmdbg_cover_sync(v);
 }
 /* End an internal step. */
@@ -445,6 +466,7 @@ struct kvmdbg_classify {
 	bool guest_dbg_access;  /* a debug-register access trap the guest asked for */
 	bool icebp;             /* x86: the guest's ICEBP */
 	uint32_t restep_slots;  /* slots the ended step had disarmed, to keep so */
+	uint32_t restep_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]; /* and for whom */
 	bool cover_hit;         /* the slot catching another vCPU's lift fired */
 	uint64_t cover_addr;    /* its address */
 	bool have_hit;          /* hit holds the host's point that fired */

@@ -201,7 +201,8 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;
-	uint32_t slots, watch_slots = 0;
+	uint32_t slots, exec_slots, watch_slots = 0;
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	bool sw = false;
 	uint64_t pc = v->so.pc;
 	int r;
@@ -219,22 +220,39 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 	}
 
-	/* Whether a point is armed at the PC: without the lock while the set
-	 * is the one this vCPU copied and no software breakpoint exists (what
-	 * is in the table needs the lock). */
+	/* Whether a point is armed at the PC, and which point holds each of its
+	 * slots: without the lock while the set is the one this vCPU copied
+	 * and no software breakpoint exists (what is in the table needs the
+	 * lock). v->so.owner keeps the owners of the watch slots. */
 	if (kvmdbg_points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
-		slots = kvmdbg_cached_exec_slots(v, pc);
+		exec_slots = kvmdbg_cached_exec_slots(v, pc);
+		for (uint32_t m = exec_slots; m; m &= m - 1) {
+			unsigned int b = (unsigned int)__builtin_ctz(m);
+
+			owner[b / 16][b % 16] = v->slot_pt[b / 16][b % 16].id;
+		}
 	} else {
 		pthread_mutex_lock(&vm->lock);
-		slots = kvmdbg_point_exec_slots_at(vm, pc);
+		exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
+		for (uint32_t m = exec_slots; m; m &= m - 1) {
+			unsigned int b = (unsigned int)__builtin_ctz(m);
+
+			owner[b / 16][b % 16] = vm->slots.owner[b / 16][b % 16];
+		}
 		sw = kvmdbg_sw_has(vm, pc);
 		pthread_mutex_unlock(&vm->lock);
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
-	 * they stopped (the VMM may have moved it). */
+	 * they stopped (the VMM may have moved it), for the owners that hit
+	 * (a slot taken by a point inserted since stays armed: compose). */
 	if (!v->so.pc_stale || pc == v->so.pc)
 		watch_slots = v->so.slots;
-	slots |= watch_slots;
+	slots = exec_slots | watch_slots;
+	for (uint32_t m = watch_slots & ~exec_slots; m; m &= m - 1) {
+		unsigned int b = (unsigned int)__builtin_ctz(m);
+
+		owner[b / 16][b % 16] = v->so.owner[b / 16][b % 16];
+	}
 
 	v->so.pc = pc;
 	v->so.pc_stale = false;
@@ -269,6 +287,11 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 	v->so.state = KVMDBG_SO_STEPPING;
 	v->so.slots = slots;
+	for (uint32_t m = slots; m; m &= m - 1) {
+		unsigned int b = (unsigned int)__builtin_ctz(m);
+
+		v->so.owner[b / 16][b % 16] = owner[b / 16][b % 16];
+	}
 	v->dirty = true;
 	return 0;
 }
@@ -287,6 +310,7 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 		kvmdbg_stepover_settle(v);
 	v->so.state = saved->state;
 	v->so.slots = saved->slots;
+	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
 }

@@ -110,14 +110,17 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	}
 	/* Slots disarmed while this vCPU steps past the stop that hit them
 	 * (the host's, or a guest's the guest could not take: after the merge,
-	 * which puts a guest slot where it was). */
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			if (v->so.state == KVMDBG_SO_STEPPING &&
-			    (v->so.slots & KVMDBG_HIT_BIT(pool, slot))) {
+	 * which puts a guest slot where it was), while still theirs. */
+	if (v->so.state == KVMDBG_SO_STEPPING)
+		for (uint32_t m = v->so.slots; m; m &= m - 1) {
+			unsigned int pool = (unsigned int)__builtin_ctz(m) / 16;
+			unsigned int slot = (unsigned int)__builtin_ctz(m) % 16;
+
+			if (kvmdbg_stepover_disarms(v, pool, slot, owner[pool][slot])) {
 				hw->slot[pool][slot].ctrl = 0;
 				owner[pool][slot] = 0;
 			}
+		}
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
 			any_hw |= hw->slot[pool][slot].ctrl != 0;

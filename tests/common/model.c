@@ -340,8 +340,7 @@ static bool check_applied(struct ctx *c, int i)
 			const struct kvmdbg_hwslot *want = &c->vm->slots.hw[pool][s];
 			const struct kvmdbg_hwslot *got = &f->hw.slot[pool][s];
 			bool on = c->vm->slots.owner[pool][s] &&
-				  !(v->so.state == KVMDBG_SO_STEPPING &&
-				    (v->so.slots & KVMDBG_HIT_BIT(pool, s)));
+				  !kvmdbg_stepover_disarms(v, pool, s, c->vm->slots.owner[pool][s]);
 
 			/* Catching another vCPU's software breakpoint while that
 			 * one steps over it (issue 12 item 4). */

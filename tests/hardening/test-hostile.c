@@ -511,8 +511,7 @@ static void overlay_hostile(enum kvmdbg_arch arch)
 			for (unsigned int n = 0; n < KVMDBG_MAX_SLOTS; n++) {
 				const struct kvmdbg_hwslot *s = &f->hw.slot[p][n];
 				uint32_t owner = vm->slots.owner[p][n];
-				bool disarmed = v->so.state == KVMDBG_SO_STEPPING &&
-						(v->so.slots & KVMDBG_HIT_BIT(p, n));
+				bool disarmed = kvmdbg_stepover_disarms(v, p, n, owner);
 
 				ck_assert_msg(slot_sane(arch, p, n, s, why, sizeof(why)),
 					      "iteration %lu: KVM got slot %u/%u: %s", it, p, n, why);

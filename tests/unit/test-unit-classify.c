@@ -336,6 +336,7 @@ START_TEST(test_classify_stepover_end)
 	e.v.applied_ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | KVMDBG_CTL_HW;
 	e.v.so = (struct kvmdbg_stepover){.state = KVMDBG_SO_STEPPING, .pc = 0x400,
 					  .slots = KVMDBG_HIT_BIT(KVMDBG_POOL_WP, 0)};
+	e.v.so.owner[KVMDBG_POOL_WP][0] = 4; /* the point the step kept out */
 	e.c.ex.pc = 0x400;
 	e.c.dec.hits = KVMDBG_HIT_BIT(KVMDBG_POOL_WP, 1);
 	ck_assert_int_eq(kvmdbg_classify_stepover_end(&e.v, &e.c), 0);
@@ -348,6 +349,9 @@ START_TEST(test_classify_stepover_end)
 	ck_assert_uint_eq(e.v.so.state, KVMDBG_SO_ARMED);
 	ck_assert_uint_eq(e.v.so.slots, KVMDBG_HIT_BIT(KVMDBG_POOL_WP, 0) |
 						KVMDBG_HIT_BIT(KVMDBG_POOL_WP, 1));
+	/* Each for its owner: the one kept out, the one that fired. */
+	ck_assert_uint_eq(e.v.so.owner[KVMDBG_POOL_WP][0], 4);
+	ck_assert_uint_eq(e.v.so.owner[KVMDBG_POOL_WP][1], 5);
 }
 END_TEST
 

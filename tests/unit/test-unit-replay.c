@@ -682,6 +682,61 @@ START_TEST(test_arm64_watch_pingpong)
 }
 END_TEST
 
+/*
+ * A resume from a watch stop began its step past the store (the slot that
+ * hit disarmed), and KVM_RUN came back before the store ran (the VMM's
+ * kick: EINTR, no exit). Stopped there, the user removed that watchpoint
+ * and inserted another on the same word, which took the same hardware
+ * slot. The step past the store must not disarm the new one: the slot
+ * number is the old point's no more. Otherwise the store the vCPU is on is
+ * missed and the next loop iteration's is reported (kvm_invariant, arm64
+ * bed, seed 0x661ce1d6da8c8: timing-dependent, as the kick had to come
+ * before the step's one instruction ran).
+ */
+START_TEST(test_arm64_watch_slot_reused_mid_step)
+{
+	const uint32_t wp0 = KVMDBG_HIT_BIT(KVMDBG_POOL_WP, 0);
+	struct kvmdbg_event ev;
+	struct env e;
+	bool inj;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
+	a_exit(ESR_FOR_EC(EC_WATCHPT_CUR) | ESR_ISS_WNR, 0x1010, 0x3000);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
+	ck_assert_uint_eq(ev.hits, wp0);
+	/* The replay's prepare began the step past the store, WP0 out. */
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_WP][0].ctrl, 0);
+	/* KVM_RUN: -EINTR, the PC still on the store. Stopped by the kick. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 4), 0);
+	ck_assert_uint_eq(e.vm->slots.owner[KVMDBG_POOL_WP][0] != 0, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
+	ck_assert_msg(fh.v[0].hw.slot[KVMDBG_POOL_WP][0].ctrl != 0,
+		      "the watchpoint inserted since (in the slot of the removed one) is "
+		      "disarmed for the store the vCPU is on: the store is missed");
+	/* It fires at the store: a stop there, for the new point. */
+	a_exit(ESR_FOR_EC(EC_WATCHPT_CUR) | ESR_ISS_WNR, 0x1010, 0x3000);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_WATCH);
+	ck_assert(!inj);
+	ck_assert_int_eq(ev.type, KVMDBG_WATCH_WRITE);
+	ck_assert_uint_eq(ev.pc, 0x1010);
+	ck_assert_uint_eq(ev.hits, wp0);
+	/* Resuming from that stop steps past the store with it out. */
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_WP][0].ctrl, 0);
+	a_exit(ESR_FOR_EC(EC_SOFTSTP_CUR), 0x1014, 0);
+	ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_NONE);
+	ck_assert(!inj);
+	/* The step is over: the new watchpoint is armed again. */
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert(fh.v[0].hw.slot[KVMDBG_POOL_WP][0].ctrl != 0);
+	env_free(&e);
+}
+END_TEST
+
 TEST_SUITE(replay)
 {
 	add_loop_test(tc, test_x86_headline_replay, 0, NR_FEATURE_SETS);
@@ -696,4 +751,5 @@ TEST_SUITE(replay)
 	add_loop_test(tc, test_arm64_brk_variants, 0, 3);
 	add_loop_test(tc, test_arm64_unasked_step, 0, 3);
 	add_test(tc, test_arm64_watch_pingpong);
+	add_test(tc, test_arm64_watch_slot_reused_mid_step);
 }
