@@ -744,6 +744,9 @@ struct inv {
 	 * watch insert or remove since: a new slot may hit the access). */
 	unsigned int wgen, stop_wgen[2], stop_wmask[2];
 	unsigned int stops, steps, breaks, watches, timeouts;
+	/* x86-svm-tcg, qemu_step_watch_bug(): steps run as continues, resumes left out */
+	unsigned int qemu_continues, qemu_skips;
+	bool rf_resume; /* the VM's features have KVMDBG_FEAT_RF_RESUME */
 	unsigned int seq;
 	bool one_watch;
 	char log[12][200];
@@ -876,6 +879,60 @@ static enum pkind ev_kind(const struct kvmdbg_event *ev)
 	}
 }
 
+/*
+ * The x86-svm-tcg bed only (tests/vm: kvm-amd nested in QEMU 10.0.x TCG): a
+ * use-after-free in QEMU kills the whole bed (SIGSEGV), nothing KVM or the
+ * library does. When one instruction both hits a data watchpoint (a DR0-3
+ * slot: a BP_CPU CPUWatchpoint) and ends in a single-step trap (EFLAGS.TF:
+ * KVM_GUESTDBG_SINGLESTEP, whether the test steps or the library steps the
+ * vCPU past the stop it stands at), QEMU's helper_single_step() raises the
+ * #DB (DR6 BS plus the slot's B bit, as the hardware does) while the
+ * watchpoint hit is still pending: CPU_INTERRUPT_DEBUG, with
+ * cpu->watchpoint_hit pointing at the CPUWatchpoint (accel/tcg/watchpoint.c,
+ * cpu_check_watchpoint() on the re-executed access). L1 KVM intercepts the
+ * #DB; the #VMEXIT loads the host's DR7 (do_vmexit -> cpu_x86_update_dr7),
+ * which frees every watchpoint of the L2 guest, that one too. The pending
+ * EXCP_DEBUG then runs breakpoint_handler()
+ * (target/i386/tcg/system/bpt_helper.c), which reads the freed
+ * watchpoint_hit->flags; where the freed memory no longer holds BP_CPU
+ * (glibc's MALLOC_PERTURB_ fill, which `meson test` picks at random, or a
+ * reuse) it returns, cpu_exec() returns EXCP_DEBUG and
+ * cpu_handle_guest_debug() calls the gdbstub, which is not configured:
+ * gdb_get_cpu_process() reads gdbserver_state.processes[-1]. vmbed runs
+ * QEMU with MALLOC_PERTURB_=1 and no malloc thread cache, which makes that
+ * the rule (tests/vm/README.md). Here the test keeps every vCPU from executing a watched access as
+ * a single step: a step there runs as a continue instead (checked as one: it
+ * stops after the access, on the watchpoint, or before it on a breakpoint),
+ * and a continue from a reported stop at a breakpoint on that instruction
+ * (the library steps past it with the watchpoints armed) is left out. Both
+ * are counted in the summary line. Other KVMs run every resume as drawn.
+ */
+enum qemu_bug { QB_NONE, QB_CONTINUE, QB_LEAVE_OUT };
+
+static enum qemu_bug qemu_step_watch_bug(const struct inv *t, unsigned int idx)
+{
+#if defined(__x86_64__)
+	unsigned int next = (unsigned int)(t->K[idx] % LOOP_LEN);
+	bool watched = (armed(t, P_WW, 0) && is_access(next, P_WW)) ||
+		       (armed(t, P_WA, 0) && is_access(next, P_WA));
+	/* The library steps past a breakpoint at a reported stop, with EFLAGS.RF
+	 * instead where the features say KVM honours it (execution breakpoints
+	 * only). */
+	bool step_past = t->reported[idx] && (armed(t, P_SW, next) ||
+					      (armed(t, P_HW, next) && !t->rf_resume));
+
+	if (!watched || !(t->stepping[idx] || step_past) || !kt_testbed_is("x86-svm-tcg"))
+		return QB_NONE;
+	/* A step there runs as a continue, which stops after the access (the
+	 * watchpoint), unless the library must step past a breakpoint first. */
+	return step_past ? QB_LEAVE_OUT : QB_CONTINUE;
+#else
+	(void)t;
+	(void)idx;
+	return QB_NONE;
+#endif
+}
+
 static void do_resume(struct inv *t, unsigned int idx)
 {
 	struct run_out o;
@@ -898,6 +955,28 @@ static void do_resume(struct inv *t, unsigned int idx)
 		}
 	if (t->stepping[idx])
 		expect = t->K[idx] + 1;
+	switch (qemu_step_watch_bug(t, idx)) {
+	case QB_NONE:
+		break;
+	case QB_CONTINUE:
+		inv_log(t, "vcpu%u step from K=%llu runs as a continue: a watched access under TF "
+			   "(QEMU bug)", idx, (unsigned long long)t->K[idx]);
+		t->qemu_continues++;
+		t->stepping[idx] = false;
+		if (kvmdbg_vcpu_set_step(t->vm.vcpu[idx], 0))
+			INV_FAIL(t, "vcpu%u: kvmdbg_vcpu_set_step(0) failed", idx);
+		do_resume(t, idx);
+		t->stepping[idx] = true;
+		if (kvmdbg_vcpu_set_step(t->vm.vcpu[idx], 1))
+			INV_FAIL(t, "vcpu%u: kvmdbg_vcpu_set_step(1) failed", idx);
+		return;
+	case QB_LEAVE_OUT:
+		inv_log(t, "vcpu%u %s from K=%llu left out: the step past the breakpoint runs a "
+			   "watched access under TF (QEMU bug)", idx, what,
+			(unsigned long long)t->K[idx]);
+		t->qemu_skips++;
+		return;
+	}
 	inv_log(t, "vcpu%u %s from K=%llu (%s%s, wgen %u/%u mask %#x)%s", idx, what,
 		(unsigned long long)t->K[idx], t->reported[idx] ? "stopped" : "not stopped",
 		t->reported_watch[idx] ? " by a watch" : "", t->stop_wgen[idx], t->wgen,
@@ -1168,6 +1247,7 @@ START_TEST(test_invariant)
 				.vm_new_may_fail = true};
 	static struct inv t;
 	struct timespec a, b;
+	char qemu_note[128];
 	int r;
 
 	alarm_install();
@@ -1177,6 +1257,7 @@ START_TEST(test_invariant)
 	t.seed = base_seed + c;
 	rng_state = t.seed;
 	t.nr = nr;
+	t.rf_resume = (vo.features & KVMDBG_FEAT_RF_RESUME) != 0;
 	env = getenv("KVMDBG_INVARIANT_ONE_WATCH");
 	t.one_watch = env && *env == '1';
 	r = kt_vm_create(&t.vm, &vo);
@@ -1242,12 +1323,17 @@ START_TEST(test_invariant)
 		do_resume(&t, i);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
+	qemu_note[0] = 0;
+	if (kt_testbed_is("x86-svm-tcg"))
+		snprintf(qemu_note, sizeof(qemu_note),
+			 "; QEMU step+watch bug: %u steps ran as continues, %u resumes left out",
+			 t.qemu_continues, t.qemu_skips);
 	printf("kvm_invariant %s, %u vCPU(s), overlay %s, features %s: seed %#llx, %u ops, "
-	       "%u stops (%u step %u break %u watch), %u free runs, %.2f s\n",
+	       "%u stops (%u step %u break %u watch), %u free runs, %.2f s%s\n",
 	       t.g.mode, nr, overlay ? "guest" : "off", verified ? "verified" : "0",
 	       (unsigned long long)t.seed, ops, t.stops, t.steps, t.breaks, t.watches,
 	       t.timeouts,
-	       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+	       (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, qemu_note);
 	fflush(stdout);
 	kt_vm_destroy(&t.vm);
 	kvmdbg_set_ioctl_hook(NULL);

@@ -2868,6 +2868,16 @@ START_TEST(test_dregs_watch_while_stepping)
 
 	if (!need_watch(KVMDBG_WATCH_WRITE) || !need(KVMDBG_FEAT_STEP, NULL))
 		return;
+	/* QEMU 10.0 TCG (the x86-svm-tcg bed) hands the #DB of exactly this
+	 * instruction to L1 KVM with DR6 BS and B0 right, then uses the
+	 * watchpoint it freed at the #VMEXIT (cpu->watchpoint_hit, read by
+	 * breakpoint_handler()) and dies with SIGSEGV in its gdbstub: see
+	 * "QEMU's step+watch crash" in tests/vm/README.md. Real KVMs run it. */
+	if (kt_testbed_is("x86-svm-tcg")) {
+		kt_not_exercised("a step onto a watched write",
+				 "QEMU's TCG use-after-free of cpu->watchpoint_hit kills this bed");
+		return;
+	}
 	kt_vm_create(&vm, NULL);
 	tab = kt_hva(&vm, g_acc_tab);
 	for (unsigned int i = 0; i < 2; i++) {
