@@ -79,7 +79,7 @@ fi
 "$here/chroot-test.sh" "$work" "$here/consumer.c" "$upstream" "$work" "$here/consumer-gdb.c"
 rc=$?
 case $rc in
-0) ok "chroot: the .debs in a clean Debian 12, an outside program built with pkg-config" ;;
+0) ok "chroot: the .debs in a clean Debian 12, outside programs built with pkg-config (kvmdbg, kvmdbg-gdb)" ;;
 77) echo "package: chroot: skipped" ;;
 *) bad "chroot" ;;
 esac
