@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# usage: check-symbols.sh LIBKVMDBG_SO KVMDBG_SYM
-# The dynamic symbols libkvmdbg.so defines (nm -D --defined-only) must be
+# usage: check-symbols.sh LIB_SO LIB_SYM [HEADER]
+# (libkvmdbg.so and lib/kvmdbg.sym with kvmdbg.h, or libkvmdbg-gdb.so and
+# gdb/kvmdbg-gdb.sym with gdb.h)
+# The dynamic symbols the library defines (nm -D --defined-only) must be
 # exactly the global list of the version script: nothing leaks (an internal
 # function without `static` or a test seam), nothing is missing (a function
 # in the script that the build lost), every one carries the script's version
@@ -40,5 +42,5 @@ unversioned=$(grep -v "@@*$node\$" "$tmp/got.v" || true)
 while read -r s; do
 	grep -q "[^A-Za-z0-9_]$s(" "$hdr" || fail "$s is exported but not declared in $hdr"
 done <"$tmp/want"
-echo "ok 1 - abi-symbols: $(wc -l <"$tmp/want") symbols of $node exported, exactly $sym's list, all declared in kvmdbg.h"
+echo "ok 1 - abi-symbols: $(wc -l <"$tmp/want") symbols of $node exported, exactly $sym's list, all declared in $(basename "$hdr")"
 echo "1..1"

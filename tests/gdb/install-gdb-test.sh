@@ -3,7 +3,8 @@
 # Meson test `install-gdb`: libkvmdbg-gdb as an outside program gets it.
 # Install into a temporary DESTDIR; check kvmdbg-gdb.pc, <kvmdbg/gdb.h> (C99
 # -pedantic, C++), libkvmdbg-gdb.so.0 (SONAME, only kvmdbg_gdb_* exported)
-# and libkvmdbg-gdb.a; build examples/gdb-minimal.c with nothing but
+# and libkvmdbg-gdb.a (where default_library builds them; skipped with
+# static); build examples/gdb-minimal.c with nothing but
 # `pkg-config --cflags --libs kvmdbg kvmdbg-gdb`; then serve gdb from it
 # (stepi, hbreak, memory, a register write, detach; no software breakpoint:
 # in the x86 bed an INT3 in real mode reached the guest, not KVM's exit):
@@ -37,15 +38,30 @@ die() { fail "$*"; echo "install-gdb: $passed passed, $failed failed"; exit 1; }
 "$@" install -C "$build" --no-rebuild --quiet --destdir "$destdir" >"$destdir/log" 2>&1 ||
 	{ cat "$destdir/log"; die "meson install --destdir"; }
 
+# What default_library built: the .so (shared, both) and the .a (static,
+# both). This test runs the shared one; a static-only build's libkvmdbg-gdb.a
+# is the release suite's static-vmm test.
+deflib=$("$@" introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="default_library"][0])')
+if [ "$deflib" = static ]; then
+	echo "install-gdb: default_library=static: no libkvmdbg-gdb.so.0 to serve from (static-vmm links libkvmdbg-gdb.a)"
+	exit 77
+fi
 pc=$(find "$destdir" -name kvmdbg-gdb.pc)
 [ -n "$pc" ] || die "kvmdbg-gdb.pc not installed"
 find "$destdir" -path '*/include/kvmdbg/gdb.h' | grep -q . || die "kvmdbg/gdb.h not installed"
 so=$(find "$destdir" -name 'libkvmdbg-gdb.so.0.*' -type f)
 [ -n "$so" ] || die "libkvmdbg-gdb.so.0.* not installed"
 libdir=$(dirname "$so")
-[ -L "$libdir/libkvmdbg-gdb.so.0" ] && [ -L "$libdir/libkvmdbg-gdb.so" ] &&
-	[ -f "$libdir/libkvmdbg-gdb.a" ] || die "the .so.0 and .so links and the .a"
-ok "installed: ${pc#"$destdir"}, include/kvmdbg/gdb.h, ${so#"$destdir"}, .a"
+[ -L "$libdir/libkvmdbg-gdb.so.0" ] && [ -L "$libdir/libkvmdbg-gdb.so" ] ||
+	die "the .so.0 and .so links"
+if [ "$deflib" = both ]; then
+	[ -f "$libdir/libkvmdbg-gdb.a" ] || die "no libkvmdbg-gdb.a (default_library=both)"
+	a=", .a"
+else
+	a=
+fi
+ok "installed (default_library=$deflib): ${pc#"$destdir"}, include/kvmdbg/gdb.h, ${so#"$destdir"}$a"
 
 soname=$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ "$soname" = libkvmdbg-gdb.so.0 ] && ok "SONAME $soname" || fail "SONAME is '$soname'"

@@ -11,7 +11,8 @@
 #             and the kvm and examples ones where this builder has a KVM
 #   lintian   lintian on the .changes: no error and no warning
 #   chroot    tests/release/chroot-test.sh: the .debs in a clean Debian 12
-#             chroot, an outside program built with pkg-config against them
+#             chroot, outside programs built with pkg-config against them
+#             (kvmdbg and kvmdbg-gdb, shared and static)
 # The contents of each package and lintian's whole output go to the log.
 # Ends with `kvmdbg-result: package: N passed, N failed`; exit 77 where
 # there is no dpkg-buildpackage, debhelper or lintian (not Debian).
@@ -75,10 +76,10 @@ else
 	bad "lintian" "$(grep -c -E '^E: ' "$work/lintian.log") errors, $(grep -c -E '^W: ' "$work/lintian.log") warnings (exit $lrc)"
 fi
 
-"$here/chroot-test.sh" "$work" "$here/consumer.c" "$upstream" "$work"
+"$here/chroot-test.sh" "$work" "$here/consumer.c" "$upstream" "$work" "$here/consumer-gdb.c"
 rc=$?
 case $rc in
-0) ok "chroot: the .debs in a clean Debian 12, an outside program built with pkg-config" ;;
+0) ok "chroot: the .debs in a clean Debian 12, outside programs built with pkg-config (kvmdbg, kvmdbg-gdb)" ;;
 77) echo "package: chroot: skipped" ;;
 *) bad "chroot" ;;
 esac

@@ -3,17 +3,20 @@
 # Meson test `static-vmm` (suite release): a statically linked VMM. Install
 # the build into a DESTDIR under WORK_DIR, build consumer.c with
 #   cc -static ... $(pkg-config --static --cflags --libs kvmdbg)
-# against it and nothing else, check that the result has no dynamic section
-# (libkvmdbg.a, not the .so), and run it.
+# and consumer-gdb.c with
+#   cc -static ... $(pkg-config --static --cflags --libs kvmdbg-gdb)
+# against it and nothing else, check that the results have no dynamic
+# section (libkvmdbg.a and libkvmdbg-gdb.a, not the .so), and run them.
 #
-# usage: static-vmm.sh BUILD_DIR WORK_DIR VERSION CONSUMER.c [MESON COMMAND...]
+# usage: static-vmm.sh BUILD_DIR WORK_DIR VERSION CONSUMER.c CONSUMER-GDB.c [MESON COMMAND...]
 # (the C compiler command from $CC)
 set -eu
 build=${1:?build dir}
 work=${2:?work dir}/static-vmm
 version=${3:?version}
 consumer=${4:?consumer source}
-shift 4
+consumer_gdb=${5:?consumer-gdb source}
+shift 5
 [ $# -gt 0 ] || set -- meson
 CC=${CC:-cc}
 
@@ -58,6 +61,25 @@ fi
 nm "$work/vmm" | grep -q ' T kvmdbg_version$' || fail "kvmdbg_version is not linked into the VMM"
 
 out=$("$work/vmm" "$version") || { echo "$out"; fail "the static VMM failed"; }
+echo "$out" | sed 's/^/  | /'
+
+# libkvmdbg-gdb the same way: its .a and .pc, Libs.private -pthread.
+[ -n "$(find "$dest" -name libkvmdbg-gdb.a)" ] || fail "no libkvmdbg-gdb.a installed"
+gslibs=$(pkg-config --static --libs kvmdbg-gdb) || fail "pkg-config --static --libs kvmdbg-gdb"
+step "pkg-config --static --libs kvmdbg-gdb: $gslibs"
+case " $gslibs " in
+*" -pthread "*) ;;
+*) fail "kvmdbg-gdb's Libs.private lacks -pthread" ;;
+esac
+# shellcheck disable=SC2046,SC2086
+$CC -static -std=c11 -Wall -Wextra -Werror -o "$work/vmm-gdb" "$consumer_gdb" \
+	$(pkg-config --static --cflags kvmdbg-gdb) $gslibs || fail "building the static gdb VMM"
+LC_ALL=C readelf -d "$work/vmm-gdb" | grep -q 'There is no dynamic section' ||
+	fail "the gdb VMM is not static"
+nm "$work/vmm-gdb" | grep -q ' T kvmdbg_gdb_target_xml$' ||
+	fail "kvmdbg_gdb_target_xml is not linked into the gdb VMM"
+step "built $work/vmm-gdb: static, no dynamic section"
+out=$("$work/vmm-gdb") || { echo "$out"; fail "the static gdb VMM failed"; }
 echo "$out" | sed 's/^/  | /'
 rm -rf "$dest"
 step "ok"

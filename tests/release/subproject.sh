@@ -16,7 +16,8 @@ work=${2:?work dir}/subproject
 version=${3:?version}
 proj=${4:?consumer project dir}
 consumer=${5:?consumer source}
-shift 5
+consumer_gdb=${6:?consumer-gdb source}
+shift 6
 [ $# -gt 0 ] || set -- meson
 
 fail() { echo "subproject: FAIL: $*"; exit 1; }
@@ -27,7 +28,7 @@ step() { echo "subproject: $*"; }
 # builds from (the top-level meson files, include/, lib/, gdb/, man/).
 rm -rf "$work"
 mkdir -p "$work/proj/subprojects/libkvmdbg"
-cp "$proj/meson.build" "$proj/meson_options.txt" "$consumer" "$work/proj/"
+cp "$proj/meson.build" "$proj/meson_options.txt" "$consumer" "$consumer_gdb" "$work/proj/"
 cp "$proj/libkvmdbg.wrap" "$work/proj/subprojects/"
 for f in meson.build meson_options.txt include lib gdb man; do
 	cp -R "$src/$f" "$work/proj/subprojects/libkvmdbg/"
@@ -39,9 +40,10 @@ for lib in shared static; do
 	"$@" setup "$b" "$work/proj" --wrap-mode=forcefallback -Dkvmdbg_library=$lib \
 		>"$b.log" 2>&1 || { cat "$b.log"; fail "meson setup ($lib)"; }
 	if ! grep -q "^Executing subproject libkvmdbg" "$b.log" ||
-		! grep -q "^Dependency kvmdbg found: YES $version (overridden)" "$b.log"; then
+		! grep -q "^Dependency kvmdbg found: YES $version (overridden)" "$b.log" ||
+		! grep -q "^Dependency kvmdbg-gdb found: YES $version (overridden)" "$b.log"; then
 		cat "$b.log"
-		fail "dependency('kvmdbg') did not come from the subproject ($lib)"
+		fail "dependency('kvmdbg') or dependency('kvmdbg-gdb') did not come from the subproject ($lib)"
 	fi
 	"$@" compile -C "$b" >>"$b.log" 2>&1 || { tail -n 40 "$b.log"; fail "build ($lib)"; }
 	needed=$(LC_ALL=C readelf -d "$b/consumer" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p' | tr '\n' ' ')
@@ -53,6 +55,16 @@ for lib in shared static; do
 	esac
 	step "$lib: built; NEEDED: $needed"
 	out=$("$b/consumer" "$version") || { echo "$out"; fail "the consumer failed ($lib)"; }
+	echo "$out" | sed 's/^/  | /'
+	needed=$(LC_ALL=C readelf -d "$b/consumer-gdb" | sed -n 's/.*(NEEDED).*\[\(.*\)\].*/\1/p' | tr '\n' ' ')
+	case "$lib:$needed" in
+	shared:*libkvmdbg-gdb.so.0*) ;;
+	static:*libkvmdbg*) fail "default_library=static, yet consumer-gdb needs: $needed" ;;
+	static:*) ;;
+	*) fail "default_library=$lib: consumer-gdb needs: $needed" ;;
+	esac
+	step "$lib: consumer-gdb built; NEEDED: $needed"
+	out=$("$b/consumer-gdb") || { echo "$out"; fail "consumer-gdb failed ($lib)"; }
 	echo "$out" | sed 's/^/  | /'
 done
 rm -rf "$work"
