@@ -59,7 +59,7 @@ PG_SYMS(PG_DECLARE)
 
 static uint64_t gva(const struct kvmdbg_probe *p, const char *label)
 {
-	return p->code + (uint64_t)(label - kvmdbg_arm64_pg_start);
+	return p->code + (uint64_t)((uintptr_t)label - (uintptr_t)kvmdbg_arm64_pg_start);
 }
 
 /* One exit of interest: a debug exit (esr, far, pc) or the DONE store. */
