@@ -45,11 +45,69 @@ static void teardown(struct kvmdbg_microvm *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_vcpus,
-			  uint64_t mem_size)
+/*
+ * The VM: type 0 (x86: the only one; arm64: the default 40-bit IPA space).
+ * KVM_CREATE_VM fails with -EINTR when a signal arrives while it sets up
+ * the VM's mm hooks (QEMU retries it the same way).
+ */
+static int create_vm(struct kvmdbg_microvm *m)
+{
+	int r = -EINTR;
+
+	for (unsigned int tries = 0; tries < 100 && r == -EINTR; tries++)
+		r = kvmdbg_ioctl(m->kvm_fd, KVM_CREATE_VM, (void *)0);
+	if (r < 0)
+		return r;
+	m->vm_fd = r;
+	set_cloexec(m->vm_fd);
+	return 0;
+}
+
+/* Guest memory at guest-physical 0, and the arch's layout in it. */
+static int map_memory(struct kvmdbg_microvm *m, uint64_t mem_size)
 {
 	struct kvm_userspace_memory_region region = {0};
 	void *mem;
+
+	/* MAP_NORESERVE: only the pages the guest touches are ever allocated. */
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	m->mem = mem;
+	m->mem_size = mem_size;
+	m->code_gpa = kvmdbg_microvm_arch_layout(m->mem, mem_size);
+
+	region.slot = 0;
+	region.guest_phys_addr = 0;
+	region.memory_size = mem_size;
+	region.userspace_addr = (uintptr_t)mem;
+	return kvmdbg_ioctl_chk(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+/* vCPU i, its run area and the arch's initial state. */
+static int add_vcpu(struct kvmdbg_microvm *m, unsigned int i)
+{
+	void *run;
+	int r;
+
+	r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
+	if (r < 0)
+		return r;
+	m->vcpu_fd[i] = r;
+	m->nr_vcpus = i + 1;
+	set_cloexec(r);
+
+	run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd[i], 0);
+	if (run == MAP_FAILED)
+		return -errno;
+	m->run[i] = run;
+	return kvmdbg_microvm_arch_vcpu_init(m, i);
+}
+
+int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_vcpus,
+			  uint64_t mem_size)
+{
 	int r;
 
 	if (!m)
@@ -65,69 +123,19 @@ int kvmdbg_microvm_create(struct kvmdbg_microvm *m, int kvm_fd, unsigned int nr_
 		m->vcpu_fd[i] = -1;
 
 	r = kvmdbg_ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (r >= 0 && (size_t)r < sizeof(struct kvm_run))
+		r = -EINVAL;
 	if (r < 0)
 		goto fail;
-	if ((size_t)r < sizeof(struct kvm_run)) {
-		r = -EINVAL;
-		goto fail;
-	}
 	m->run_size = (size_t)r;
 
-	/*
-	 * Type 0 (x86: the only one; arm64: the default 40-bit IPA space).
-	 * KVM_CREATE_VM fails with -EINTR when a signal arrives while it sets
-	 * up the VM's mm hooks (QEMU retries it the same way).
-	 */
-	for (unsigned int tries = 0; tries < 100; tries++) {
-		r = kvmdbg_ioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
-		if (r != -EINTR)
-			break;
-	}
+	r = create_vm(m);
+	if (r >= 0)
+		r = map_memory(m, mem_size);
+	for (unsigned int i = 0; r >= 0 && i < nr_vcpus; i++)
+		r = add_vcpu(m, i);
 	if (r < 0)
 		goto fail;
-	m->vm_fd = r;
-	set_cloexec(m->vm_fd);
-
-	/* MAP_NORESERVE: only the pages the guest touches are ever allocated. */
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (mem == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	m->mem = mem;
-	m->mem_size = mem_size;
-	m->code_gpa = kvmdbg_microvm_arch_layout(m->mem, mem_size);
-
-	region.slot = 0;
-	region.guest_phys_addr = 0;
-	region.memory_size = mem_size;
-	region.userspace_addr = (uintptr_t)mem;
-	r = kvmdbg_ioctl_chk(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
-	if (r < 0)
-		goto fail;
-
-	for (unsigned int i = 0; i < nr_vcpus; i++) {
-		void *run;
-
-		r = kvmdbg_ioctl(m->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
-		if (r < 0)
-			goto fail;
-		m->vcpu_fd[i] = r;
-		m->nr_vcpus = i + 1;
-		set_cloexec(r);
-
-		run = mmap(NULL, m->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->vcpu_fd[i], 0);
-		if (run == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
-		m->run[i] = run;
-
-		r = kvmdbg_microvm_arch_vcpu_init(m, i);
-		if (r < 0)
-			goto fail;
-	}
 	return 0;
 
 fail:
