@@ -549,10 +549,11 @@ static bool handle_Z(struct stub *s, const char *p, bool insert)
 		return reply(s, "E16");
 	if (type > 4)
 		return reply(s, "");
+	/* Every failure is an error reply, -EOPNOTSUPP too: the empty reply
+	 * would tell gdb the packet is unknown, and for Z0 it would then write
+	 * the breakpoint instruction itself, which the host cannot deliver. */
 	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind)
 		   : s->ops->remove(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind);
-	if (r == -EOPNOTSUPP)
-		return reply(s, "");
 	return r < 0 ? reply_errno(s, r) : reply(s, "OK");
 }
 

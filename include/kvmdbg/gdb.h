@@ -181,10 +181,11 @@ struct kvmdbg_gdb_ops {
 	long (*read_mem)(void *ctx, int thread, uint64_t addr, void *buf, size_t len);
 	/** Write guest-virtual memory; returns as read_mem. */
 	long (*write_mem)(void *ctx, int thread, uint64_t addr, const void *buf, size_t len);
-	/** Z: insert a point. -EOPNOTSUPP makes the library answer with the
-	 * empty reply (gdb then falls back or says it cannot), any other error
-	 * an E packet. thread is gdb's selected thread (Hg, else the thread of
-	 * the last stop): whose address space a software breakpoint is in. */
+	/** Z: insert a point. Any error is an E packet (gdb says it cannot
+	 * insert it; the empty reply, which would make gdb write a software
+	 * breakpoint itself, is never sent for Z0..Z4). thread is gdb's
+	 * selected thread (Hg, else the thread of the last stop): whose address
+	 * space a software breakpoint is in. */
 	int (*insert)(void *ctx, int thread, enum kvmdbg_gdb_point type, uint64_t addr,
 		      uint64_t kind);
 	/** z: remove a point; errors as insert. */

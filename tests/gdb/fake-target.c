@@ -88,7 +88,7 @@ static int f_insert(void *c, int t, enum kvmdbg_gdb_point type, uint64_t addr, u
 {
 	(void)c; (void)t;
 	if (type > KVMDBG_GDB_HW_BREAK)
-		return -EOPNOTSUPP; /* no watchpoints here: the empty reply */
+		return -EOPNOTSUPP; /* no watchpoints here: an E reply */
 	if (kind != 4)
 		return -EINVAL;
 	for (int i = 0; i < 16; i++)
