@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Suite `unit` (and `gdb`): libkvmdbg-gdb's KVM layer (<kvmdbg/gdb-kvm.h>)
+ * without KVM: events to stop replies, the verified-feature gate of Z0..Z4,
+ * and every argument check (bad input changes nothing).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kvmdbg/gdb-kvm.h>
+
+static struct kvmdbg_gdb_stop stop_of(enum kvmdbg_stop kind, enum kvmdbg_type type, uint64_t data)
+{
+	struct kvmdbg_event ev = { .kind = kind, .type = type, .pc = 0x1000, .data_addr = data };
+	struct kvmdbg_gdb_stop st = { .sz = sizeof(st) };
+
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stop_from_event(&ev, 3, &st), 0);
+	ck_assert_int_eq(st.kind, KVMDBG_GDB_STOP_SIGNAL);
+	ck_assert_int_eq(st.thread, 3);
+	ck_assert_int_eq(st.signal, 5);
+	return st;
+}
+
+START_TEST(test_stop_reasons)
+{
+	struct kvmdbg_gdb_stop st;
+
+	st = stop_of(KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, 0);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_SWBREAK);
+	st = stop_of(KVMDBG_STOP_BREAK, KVMDBG_BREAK_HW, 0);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_HWBREAK);
+	st = stop_of(KVMDBG_STOP_WATCH, KVMDBG_WATCH_WRITE, 0x2000);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_WATCH);
+	ck_assert_uint_eq(st.data_addr, 0x2000);
+	st = stop_of(KVMDBG_STOP_WATCH, KVMDBG_WATCH_READ, 0x2008);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_RWATCH);
+	ck_assert_uint_eq(st.data_addr, 0x2008);
+	st = stop_of(KVMDBG_STOP_WATCH, KVMDBG_WATCH_ACCESS, 0x2010);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_AWATCH);
+	ck_assert_uint_eq(st.data_addr, 0x2010);
+	st = stop_of(KVMDBG_STOP_STEP, 0, 0x1234);
+	ck_assert_int_eq(st.reason, KVMDBG_GDB_REASON_NONE);
+	ck_assert_uint_eq(st.data_addr, 0); /* only watchpoints have one */
+}
+END_TEST
+
+START_TEST(test_stop_bad_args)
+{
+	struct kvmdbg_event ev = { .kind = KVMDBG_STOP_BREAK, .type = KVMDBG_BREAK_HW };
+	struct kvmdbg_gdb_stop st, keep;
+
+	memset(&st, 0x5a, sizeof(st));
+	st.sz = sizeof(st);
+	keep = st;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stop_from_event(NULL, 0, &st), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stop_from_event(&ev, 0, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stop_from_event(&ev, -1, &st), -EINVAL);
+	st.sz = sizeof(size_t);
+	keep.sz = st.sz;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stop_from_event(&ev, 0, &st), -EINVAL);
+	ck_assert_mem_eq(&st, &keep, sizeof(st));
+}
+END_TEST
+
+START_TEST(test_point_check)
+{
+	const uint64_t all = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_SW_BREAK | KVMDBG_FEAT_HW_BREAK |
+			     KVMDBG_FEAT_WATCH_WRITE | KVMDBG_FEAT_WATCH_READ | KVMDBG_FEAT_WATCH_ACCESS;
+
+	/* not verified: everything is tried */
+	for (int t = KVMDBG_GDB_SW_BREAK; t <= KVMDBG_GDB_WATCH_ACCESS; t++)
+		ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(0, (enum kvmdbg_gdb_point)t), 0);
+	for (int t = KVMDBG_GDB_SW_BREAK; t <= KVMDBG_GDB_WATCH_ACCESS; t++)
+		ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all, (enum kvmdbg_gdb_point)t), 0);
+	/* x86: no read-only watchpoints; a host whose INT3 does not exit */
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all & ~KVMDBG_FEAT_WATCH_READ,
+						    KVMDBG_GDB_WATCH_READ), -ENOSYS);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all & ~KVMDBG_FEAT_WATCH_READ,
+						    KVMDBG_GDB_WATCH_WRITE), 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all & ~KVMDBG_FEAT_SW_BREAK,
+						    KVMDBG_GDB_SW_BREAK), -ENOSYS);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(KVMDBG_FEAT_VERIFIED, KVMDBG_GDB_HW_BREAK),
+			 -ENOSYS);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all, (enum kvmdbg_gdb_point)5), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_point_check(all, (enum kvmdbg_gdb_point)-1), -EINVAL);
+}
+END_TEST
+
+static long f_phys(void *c, uint64_t a, void *b, size_t l, int w)
+{
+	(void)c; (void)a; (void)b; (void)w;
+	return (long)l;
+}
+static int f_resume(void *c, unsigned int v)
+{
+	(void)c; (void)v;
+	return 0;
+}
+static void f_kick(void *c, unsigned int v)
+{
+	(void)c; (void)v;
+}
+
+/* Only the pointers are stored by kvmdbg_gdb_kvm_new(): stand-ins do. */
+static int fds[2] = { 10, 11 };
+static struct kvm_run *runs[2] = { (struct kvm_run *)&fds[0], (struct kvm_run *)&fds[1] };
+static struct kvmdbg_vcpu *vcpus[2] = { (struct kvmdbg_vcpu *)&fds[0], (struct kvmdbg_vcpu *)&fds[1] };
+
+static struct kvmdbg_gdb_kvm_vm good(void)
+{
+	struct kvmdbg_gdb_kvm_vm vm = {
+		.sz = sizeof(vm), .vm = (struct kvmdbg_vm *)&fds, .nvcpus = 2, .vcpu_fds = fds,
+		.runs = runs, .vcpus = vcpus, .phys_access = f_phys, .resume = f_resume,
+		.kick = f_kick,
+	};
+	return vm;
+}
+
+START_TEST(test_new_args)
+{
+	struct kvmdbg_gdb_kvm *k = (struct kvmdbg_gdb_kvm *)&fds, *keep = k;
+	struct kvmdbg_gdb_kvm_vm vm;
+	struct {
+		struct kvmdbg_gdb_kvm_vm vm;
+		uint64_t newer;
+	} big;
+
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(NULL, NULL, &k), -EINVAL);
+	vm = good();
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, NULL), -EINVAL);
+	vm.nvcpus = 0;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm.nvcpus = 65;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm = good();
+	vm.kick = NULL;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm = good();
+	vm.phys_access = NULL;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm = good();
+	vm.vm = NULL;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm = good();
+	vm.vcpus = NULL;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	vm = good();
+	vm.sz = 4;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	{
+		int bad[2] = { 10, -1 };
+
+		vm = good();
+		vm.vcpu_fds = bad;
+		ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), -EINVAL);
+	}
+	memset(&big, 0, sizeof(big));
+	big.vm = good();
+	big.vm.sz = sizeof(big);
+	big.newer = 1;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&big.vm, NULL, &k), -E2BIG);
+	ck_assert_ptr_eq(k, keep); /* nothing set on failure */
+	big.newer = 0;
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&big.vm, NULL, &k), 0);
+	kvmdbg_gdb_kvm_free(k);
+}
+END_TEST
+
+START_TEST(test_layer)
+{
+	struct kvmdbg_gdb_kvm_vm vm = good();
+	struct kvmdbg_event ev = { .kind = KVMDBG_STOP_STEP };
+	struct kvmdbg_gdb_kvm *k;
+	KVMDBG_OPTS(kvmdbg_gdb_stats, stats);
+
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), 0);
+	ck_assert_ptr_nonnull(kvmdbg_gdb_kvm_server(k));
+	ck_assert_int_eq(kvmdbg_gdb_stats_get(kvmdbg_gdb_kvm_server(k), &stats), 0);
+	ck_assert_ptr_null(kvmdbg_gdb_kvm_server(NULL));
+	ck_assert_int_eq(kvmdbg_gdb_kvm_serve(NULL, 0, NULL), -EINVAL);
+	/* stopped(): the vCPU, the reason and the event are checked */
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(NULL, 0, KVMDBG_GDB_KVM_KICKED, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 2, KVMDBG_GDB_KVM_KICKED, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, (enum kvmdbg_gdb_kvm_why)0, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, (enum kvmdbg_gdb_kvm_why)5, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, KVMDBG_GDB_KVM_EVENT, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_EVENT, &ev), 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_KICKED, NULL), 0);
+	kvmdbg_gdb_kvm_free(k);
+	kvmdbg_gdb_kvm_free(NULL);
+}
+END_TEST
+
+START_TEST(test_regs_bad_fd)
+{
+	uint8_t buf[4096];
+	int p[2];
+	size_t n;
+
+	ck_assert_int_gt(kvmdbg_gdb_reg_count(
+#ifdef __x86_64__
+		KVMDBG_GDB_ARCH_X86_64,
+#else
+		KVMDBG_GDB_ARCH_AARCH64,
+#endif
+		&n), 0);
+	ck_assert_uint_le(n, sizeof(buf));
+	memset(buf, 0x77, sizeof(buf));
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_read(-1, buf), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_read(0, NULL), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_write(-1, buf), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_write(0, NULL), -EINVAL);
+	/* not a vCPU: the ioctl's error, the buffer untouched */
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_read(p[0], buf), -ENOTTY);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_regs_write(p[0], buf), -ENOTTY);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(buf[i], 0x77);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("gdb-kvm");
+	TCase *tc = tcase_create("layer");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_stop_reasons);
+	tcase_add_test(tc, test_stop_bad_args);
+	tcase_add_test(tc, test_point_check);
+	tcase_add_test(tc, test_new_args);
+	tcase_add_test(tc, test_layer);
+	tcase_add_test(tc, test_regs_bad_fd);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
