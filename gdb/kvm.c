@@ -253,9 +253,61 @@ static int regs_write(int fd, const uint8_t *b)
 
 #else /* __aarch64__ */
 
-#define A64_CORE(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
+#define A64_REG(size, x) (KVM_REG_ARM64 | (size) | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
+#define A64_CORE(x) A64_REG(KVM_REG_SIZE_U64, x)
+#define A64_SP_SEL 0 /* stands for SP_EL1 or SP_EL0, by PSTATE.SPSel */
+#define A64_PAUTH 1  /* derived from TCR_EL1, not a KVM register */
 
-static int one_reg(int fd, uint64_t id, __u64 *v, bool write)
+/* The registers of the g layout and their KVM_{GET,SET}_ONE_REG ids. */
+struct a64_reg {
+	char name[12];
+	uint64_t id;
+};
+
+static unsigned int a64_regs(struct a64_reg *t)
+{
+	static const struct {
+		const char *name;
+		uint64_t id;
+	} sys[] = {
+		{ "sp", A64_SP_SEL },
+		{ "pc", A64_CORE(regs.pc) },
+		{ "cpsr", A64_CORE(regs.pstate) },
+		{ "fpsr", A64_REG(KVM_REG_SIZE_U32, fp_regs.fpsr) },
+		{ "fpcr", A64_REG(KVM_REG_SIZE_U32, fp_regs.fpcr) },
+		{ "sp_el0", A64_CORE(regs.sp) },
+		{ "sctlr_el1", ARM64_SYS_REG(3, 0, 1, 0, 0) },
+		{ "ttbr0_el1", ARM64_SYS_REG(3, 0, 2, 0, 0) },
+		{ "ttbr1_el1", ARM64_SYS_REG(3, 0, 2, 0, 1) },
+		{ "tcr_el1", ARM64_SYS_REG(3, 0, 2, 0, 2) },
+		{ "pauth_dmask", A64_PAUTH },
+		{ "pauth_cmask", A64_PAUTH },
+	};
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < 31; i++, n++) {
+		snprintf(t[n].name, sizeof(t[n].name), "x%u", i);
+		t[n].id = A64_CORE(regs.regs[i]);
+	}
+	for (unsigned int i = 0; i < 32; i++, n++) {
+		snprintf(t[n].name, sizeof(t[n].name), "v%u", i);
+		t[n].id = A64_REG(KVM_REG_SIZE_U128, fp_regs.vregs[i]);
+	}
+	for (unsigned int i = 0; i < sizeof(sys) / sizeof(sys[0]); i++, n++) {
+		snprintf(t[n].name, sizeof(t[n].name), "%s", sys[i].name);
+		t[n].id = sys[i].id;
+	}
+	return n;
+}
+
+#define A64_NREGS (31 + 32 + 12)
+
+static unsigned int id_size(uint64_t id)
+{
+	return 1u << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT);
+}
+
+static int one_reg(int fd, uint64_t id, void *v, bool write)
 {
 	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)v };
 
@@ -268,56 +320,88 @@ static uint64_t sp_id(uint64_t pstate)
 	return pstate & 1 ? A64_CORE(sp_el1) : A64_CORE(regs.sp);
 }
 
+/* The pointer authentication code's bits in an address of the lower range,
+ * as TCR_EL1 sets it up: from the VA size (T0SZ) to bit 54, and the top byte
+ * unless TBI0 (data) or TBI0 without TBID0 (code) make the MMU ignore it. */
+static uint64_t pauth_mask(uint64_t tcr, bool code)
+{
+	unsigned int t0sz = tcr & 0x3f, va = 64 - t0sz;
+	bool tbi = (tcr >> 37) & 1, tbid = (tcr >> 51) & 1;
+	uint64_t m = 0;
+
+	if (!t0sz || va > 54)
+		return 0; /* translation not set up */
+	m = ((1ULL << 55) - 1) & ~((1ULL << va) - 1);
+	if (!tbi || (code && tbid))
+		m |= 0xffULL << 56;
+	return m;
+}
+
 static int regs_read(int fd, uint8_t *b)
 {
-	__u64 v, pstate;
+	struct a64_reg t[A64_NREGS];
+	unsigned int n = a64_regs(t);
+	__u64 pstate, tcr;
+	uint8_t v[16];
 	bool ok = true;
-	char name[8];
 	int r;
 
 	r = one_reg(fd, A64_CORE(regs.pstate), &pstate, false);
-	for (unsigned int i = 0; !r && i < 31; i++) {
-		snprintf(name, sizeof(name), "x%u", i);
-		r = one_reg(fd, A64_CORE(regs.regs[i]), &v, false);
-		ok &= put(b, name, v, 8);
-	}
-	if (!r && !(r = one_reg(fd, sp_id(pstate), &v, false)))
-		ok &= put(b, "sp", v, 8);
-	if (!r && !(r = one_reg(fd, A64_CORE(regs.pc), &v, false)))
-		ok &= put(b, "pc", v, 8);
 	if (!r)
-		ok &= put(b, "cpsr", pstate, 4);
+		r = one_reg(fd, ARM64_SYS_REG(3, 0, 2, 0, 2), &tcr, false);
+	for (unsigned int i = 0; !r && i < n; i++) {
+		uint64_t id = t[i].id == A64_SP_SEL ? sp_id(pstate) : t[i].id;
+		uint8_t *p;
+
+		if (id == A64_PAUTH) {
+			ok &= put(b, t[i].name, pauth_mask(tcr, !strcmp(t[i].name, "pauth_cmask")), 8);
+			continue;
+		}
+		memset(v, 0, sizeof(v));
+		r = one_reg(fd, id, v, false);
+		/* cpsr: the low 32 bits of PSTATE (little-endian) */
+		p = reg_at(b, t[i].name, !strcmp(t[i].name, "cpsr") ? 4 : id_size(id));
+		if (p)
+			memcpy(p, v, !strcmp(t[i].name, "cpsr") ? 4 : id_size(id));
+		ok &= p != NULL;
+	}
 	return r ? r : ok ? 0 : -EIO;
 }
 
 static int regs_write(int fd, const uint8_t *b)
 {
-	__u64 v, pstate;
-	bool ok = true;
-	char name[8];
+	struct a64_reg t[A64_NREGS];
+	unsigned int n = a64_regs(t);
+	uint8_t old[A64_NREGS][16], v[16];
+	__u64 pstate;
 	int r;
 
-	/* every value first: nothing is written when the layout is wrong */
-	for (unsigned int i = 0; i < 31; i++) {
-		snprintf(name, sizeof(name), "x%u", i);
-		ok &= get(b, name, &v, 8);
-	}
-	ok &= get(b, "sp", &v, 8) & get(b, "pc", &v, 8) & get(b, "cpsr", &v, 4);
-	if (!ok)
-		return -EIO;
+	/* every register in the layout first: nothing is written when it is not */
+	for (unsigned int i = 0; i < n; i++)
+		if (!reg_at(b, t[i].name, !strcmp(t[i].name, "cpsr") ? 4
+					  : t[i].id <= A64_PAUTH ? 8 : id_size(t[i].id)))
+			return -EIO;
+	/* then what they are now: sp and sp_el0 may be one register (SPSel 0),
+	 * the one gdb changed wins */
 	r = one_reg(fd, A64_CORE(regs.pstate), &pstate, false);
-	for (unsigned int i = 0; !r && i < 31; i++) {
-		snprintf(name, sizeof(name), "x%u", i);
-		get(b, name, &v, 8);
-		r = one_reg(fd, A64_CORE(regs.regs[i]), &v, true);
+	for (unsigned int i = 0; !r && i < n; i++) {
+		memset(old[i], 0, sizeof(old[i]));
+		if (t[i].id != A64_PAUTH)
+			r = one_reg(fd, t[i].id == A64_SP_SEL ? sp_id(pstate) : t[i].id, old[i], false);
 	}
-	if (!r && get(b, "sp", &v, 8))
-		r = one_reg(fd, sp_id(pstate), &v, true);
-	if (!r && get(b, "pc", &v, 8))
-		r = one_reg(fd, A64_CORE(regs.pc), &v, true);
-	if (!r && get(b, "cpsr", &v, 4) && v != (uint32_t)pstate) {
-		v |= pstate & ~0xffffffffULL;
-		r = one_reg(fd, A64_CORE(regs.pstate), &v, true);
+	for (unsigned int i = 0; !r && i < n; i++) {
+		uint64_t id = t[i].id == A64_SP_SEL ? sp_id(pstate) : t[i].id;
+		unsigned int size = id_size(id);
+
+		if (id == A64_PAUTH)
+			continue; /* derived from TCR_EL1: read-only */
+		memcpy(v, old[i], sizeof(v));
+		if (!strcmp(t[i].name, "cpsr"))
+			memcpy(v, reg_at(b, "cpsr", 4), 4); /* PSTATE's upper half kept */
+		else
+			memcpy(v, reg_at(b, t[i].name, size), size);
+		if (memcmp(old[i], v, size)) /* only what changed */
+			r = one_reg(fd, id, v, true);
 	}
 	return r;
 }
