@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,64 @@ static void f_interrupt(void *c)
 		abort();
 }
 
+/* The incremental API's transport: the whole buffer to the socket. */
+static long f_send(void *c, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(*(int *)c, p + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		done += (size_t)n;
+	}
+	return (long)done;
+}
+
+/*
+ * $KVMDBG_GDB_FAKE_INCREMENTAL set: serve with the incremental API from this
+ * event loop instead of kvmdbg_gdb_serve(), feeding the bytes 7 at a time
+ * (packets arrive in pieces), with the handshake timeout of our own.
+ */
+static int serve_incremental(struct kvmdbg_gdb *g, int fd, int handshake_ms)
+{
+	struct kvmdbg_gdb_session *sess;
+	int end = KVMDBG_GDB_ACTIVE, spoke = 0, gone = 0;
+
+	if (kvmdbg_gdb_session_new(g, f_send, &fd, &sess) < 0)
+		return -ENOMEM;
+	while (end == KVMDBG_GDB_ACTIVE) {
+		struct pollfd p[2] = { { .fd = notify[0], .events = POLLIN },
+				       { .fd = gone ? -1 : fd, .events = POLLIN } };
+		char buf[7];
+		ssize_t n;
+		int r = poll(p, 2, handshake_ms && !spoke ? handshake_ms : -1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			end = r == 0 ? KVMDBG_GDB_SILENT : -errno;
+			break;
+		}
+		if (p[0].revents & POLLIN)
+			end = kvmdbg_gdb_session_stopped(sess);
+		if (end != KVMDBG_GDB_ACTIVE || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		gone = n <= 0;
+		spoke |= n > 0;
+		end = kvmdbg_gdb_session_feed(sess, buf, n > 0 ? (size_t)n : 0);
+	}
+	kvmdbg_gdb_session_free(sess);
+	return end;
+}
+
 /* usage: gdbstub-fake [--run-forever] [--handshake MS]
  * Prints the port, serves clients until one spoke (with --handshake, a
  * client silent that long is dropped), prints how the session ended and the
@@ -271,7 +330,9 @@ int main(int argc, char **argv)
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			return 1;
-		end = kvmdbg_gdb_serve(g, fd, &sopts);
+		end = getenv("KVMDBG_GDB_FAKE_INCREMENTAL")
+			      ? serve_incremental(g, fd, sopts.handshake_ms)
+			      : kvmdbg_gdb_serve(g, fd, &sopts);
 		close(fd);
 		fprintf(stderr, "gdbstub-fake: session: %s\n", end < 0 ? strerror(-end) : ends[end]);
 	} while (end == KVMDBG_GDB_SILENT);

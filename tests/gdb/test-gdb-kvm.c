@@ -194,6 +194,60 @@ START_TEST(test_layer)
 }
 END_TEST
 
+static char wrote[256];
+static size_t nwrote;
+
+static long collect(void *c, const void *buf, size_t len)
+{
+	(void)c;
+	if (len > sizeof(wrote) - nwrote)
+		return -EPIPE;
+	memcpy(wrote + nwrote, buf, len);
+	nwrote += len;
+	return (long)len;
+}
+
+/* The incremental API over the layer's server: packets in pieces, replies
+ * through the callback, the end sticks; bad arguments are refused. */
+START_TEST(test_session)
+{
+	struct kvmdbg_gdb_kvm_vm vm = good();
+	struct kvmdbg_gdb_session *sess = (struct kvmdbg_gdb_session *)&fds;
+	struct kvmdbg_gdb_kvm *k;
+	struct kvmdbg_gdb *g;
+
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), 0);
+	g = kvmdbg_gdb_kvm_server(k);
+	ck_assert_int_eq(kvmdbg_gdb_session_new(NULL, collect, NULL, &sess), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_session_new(g, NULL, NULL, &sess), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_session_new(g, collect, NULL, NULL), -EINVAL);
+	ck_assert_ptr_eq(sess, (struct kvmdbg_gdb_session *)&fds);
+	ck_assert_int_eq(kvmdbg_gdb_session_new(g, collect, NULL, &sess), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(NULL, "+", 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, NULL, 1), -EINVAL);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(NULL), -EINVAL);
+	nwrote = 0;
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "+$q", 3), KVMDBG_GDB_ACTIVE);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "C#b", 3), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(nwrote, 0); /* not whole yet */
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "4", 1), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(nwrote, 8);
+	ck_assert_mem_eq(wrote, "+$QC1#c5", 8);
+	/* a bad checksum is NAKed, nothing else */
+	nwrote = 0;
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "$qC#00", 6), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(nwrote, 1);
+	ck_assert_int_eq(wrote[0], '-');
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "$k#6b", 5), KVMDBG_GDB_KILLED);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "$?#3f", 5), KVMDBG_GDB_KILLED);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_KILLED);
+	kvmdbg_gdb_session_free(sess);
+	kvmdbg_gdb_session_free(NULL);
+	kvmdbg_gdb_kvm_free(k);
+}
+END_TEST
+
 START_TEST(test_regs_bad_fd)
 {
 	uint8_t buf[4096];
@@ -236,6 +290,7 @@ int main(void)
 	tcase_add_test(tc, test_point_check);
 	tcase_add_test(tc, test_new_args);
 	tcase_add_test(tc, test_layer);
+	tcase_add_test(tc, test_session);
 	tcase_add_test(tc, test_regs_bad_fd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
