@@ -739,15 +739,21 @@ static void k_interrupt(void *ctx)
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* D: every point removed, the stops not reported yet dropped (stale: their
+ * points are gone), every vCPU still alive resumed. */
 static void k_detach(void *ctx)
 {
 	struct kvmdbg_gdb_kvm *k = ctx;
+	enum kvmdbg_gdb_action act[MAX_VCPUS];
 
 	kvmdbg_vm_remove_all(k->vm.vm);
 	pthread_mutex_lock(&k->lock);
-	for (unsigned int i = 0; i < k->vm.nvcpus; i++)
-		k->v[i].pending = false; /* stale: their points are gone */
+	for (unsigned int i = 0; i < k->vm.nvcpus; i++) {
+		k->v[i].pending = false;
+		act[i] = KVMDBG_GDB_CONTINUE;
+	}
 	pthread_mutex_unlock(&k->lock);
+	k_resume(k, act);
 }
 
 static int k_monitor(void *ctx, const char *cmd, char *out, size_t outlen)
@@ -889,16 +895,7 @@ GDB_EXPORT struct kvmdbg_gdb *kvmdbg_gdb_kvm_server(struct kvmdbg_gdb_kvm *k)
 GDB_EXPORT int kvmdbg_gdb_kvm_serve(struct kvmdbg_gdb_kvm *k, int fd,
 				     const struct kvmdbg_gdb_serve_opts *opts)
 {
-	enum kvmdbg_gdb_action act[MAX_VCPUS];
-	int end;
-
 	if (!k)
 		return -EINVAL;
-	end = kvmdbg_gdb_serve(k->server, fd, opts);
-	if (end != KVMDBG_GDB_DETACHED)
-		return end;
-	for (unsigned int i = 0; i < k->vm.nvcpus; i++)
-		act[i] = KVMDBG_GDB_CONTINUE;
-	k_resume(k, act);
-	return end;
+	return kvmdbg_gdb_serve(k->server, fd, opts);
 }

@@ -113,8 +113,9 @@ void kvmdbg_gdb_kvm_free(struct kvmdbg_gdb_kvm *k);
 struct kvmdbg_gdb *kvmdbg_gdb_kvm_server(struct kvmdbg_gdb_kvm *k);
 
 /**
- * Serve one client on fd, as kvmdbg_gdb_serve(). After KVMDBG_GDB_DETACHED
- * every point is removed and every vCPU still alive runs again.
+ * Serve one client on fd, as kvmdbg_gdb_serve() of kvmdbg_gdb_kvm_server()
+ * (whose incremental API works the same way). At a detach every point is
+ * removed and every vCPU still alive runs again.
  * @param k the layer
  * @param fd the connection
  * @param opts options, or NULL for the defaults

@@ -6,11 +6,15 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <kvmdbg/gdb-kvm.h>
+#include <linux/kvm.h>
+
+#include "fake-host.h"
 
 static struct kvmdbg_gdb_stop stop_of(enum kvmdbg_stop kind, enum kvmdbg_type type, uint64_t data)
 {
@@ -248,6 +252,169 @@ START_TEST(test_session)
 }
 END_TEST
 
+/* ---- all-stop over libkvmdbg on the fake KVM (tests/common/fake-host.h) ---- */
+
+static unsigned int resumed[2], kicked[2];
+
+static int rec_resume(void *c, unsigned int v)
+{
+	(void)c;
+	resumed[v]++;
+	return 0;
+}
+
+static void rec_kick(void *c, unsigned int v)
+{
+	(void)c;
+	kicked[v]++;
+}
+
+static long fh_phys(void *c, uint64_t a, void *b, size_t l, int w)
+{
+	(void)c;
+	if (a >= FH_MEM_SIZE)
+		return -EFAULT;
+	if (l > FH_MEM_SIZE - a)
+		l = FH_MEM_SIZE - a;
+	memcpy(w ? fh.mem + a : b, w ? b : fh.mem + a, l);
+	return (long)l;
+}
+
+/* Feed one packet (framed here); the session's state. */
+static int feed_pkt(struct kvmdbg_gdb_session *sess, const char *payload)
+{
+	char buf[128];
+	unsigned int sum = 0;
+
+	for (const char *p = payload; *p; p++)
+		sum += (unsigned char)*p;
+	snprintf(buf, sizeof(buf), "$%s#%02x", payload, sum & 0xff);
+	nwrote = 0;
+	return kvmdbg_gdb_session_feed(sess, buf, strlen(buf));
+}
+
+/* The reply written last (after the '+' ack), NUL-terminated. */
+static const char *last_reply(void)
+{
+	static char r[sizeof(wrote) + 1];
+	size_t i = 0;
+
+	while (i < nwrote && wrote[i] != '$')
+		i++;
+	memcpy(r, wrote + i, nwrote - i);
+	r[nwrote - i] = 0;
+	return r;
+}
+
+START_TEST(test_all_stop)
+{
+	static struct kvm_run kr[2];
+	struct kvmdbg_vm_opts o = { .sz = sizeof(o), .mem = &fh_mem_ops, .mem_ctx = &fh };
+	struct kvmdbg_event hw = { .kind = KVMDBG_STOP_BREAK, .type = KVMDBG_BREAK_HW, .pc = 0x100 };
+	struct kvmdbg_event wr = { .kind = KVMDBG_STOP_WATCH, .type = KVMDBG_WATCH_WRITE,
+				   .pc = 0x104, .data_addr = 0x208 };
+	struct kvmdbg_gdb_kvm_vm vm = good();
+	struct kvmdbg_gdb_session *sess;
+	struct kvmdbg_gdb_kvm *k;
+	struct kvmdbg_vcpu *v[2];
+	struct kvmdbg_vm *kv;
+	struct kvm_run *rp[2] = { &kr[0], &kr[1] };
+	int p[2];
+
+	fh_reset(KVMDBG_ARCH_X86_64);
+	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fh_host(), &fh, &kv), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_new(kv, i, &kr[i], &v[i]), 0);
+	/* the layer's fds: not vCPUs (register reads fail: stop replies
+	 * without registers), the fake's vCPUs behind libkvmdbg */
+	ck_assert_int_eq(pipe(p), 0);
+	vm.vm = kv;
+	vm.vcpu_fds = p;
+	vm.runs = rp;
+	vm.vcpus = v;
+	vm.resume = rec_resume;
+	vm.kick = rec_kick;
+	vm.phys_access = fh_phys;
+	vm.features = KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_HW_BREAK | KVMDBG_FEAT_WATCH_WRITE;
+	memset(resumed, 0, sizeof(resumed));
+	memset(kicked, 0, sizeof(kicked));
+	ck_assert_int_eq(kvmdbg_gdb_kvm_new(&vm, NULL, &k), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_new(kvmdbg_gdb_kvm_server(k), collect, NULL, &sess), 0);
+
+	/* Z gated by the verified features: no INT3 exits, no read watchpoints */
+	ck_assert_int_eq(feed_pkt(sess, "Z0,100,1"), KVMDBG_GDB_ACTIVE);
+	ck_assert_str_eq(last_reply(), "$E26#ad"); /* ENOSYS */
+	ck_assert_int_eq(feed_pkt(sess, "Z3,200,8"), KVMDBG_GDB_ACTIVE);
+	ck_assert_str_eq(last_reply(), "$E26#ad");
+	ck_assert_int_eq(feed_pkt(sess, "Z1,100,1"), KVMDBG_GDB_ACTIVE);
+	ck_assert_str_eq(last_reply(), "$OK#9a");
+
+	/* vCPU 1 hits: vCPU 0 is kicked; the reply once both stopped */
+	ck_assert_int_eq(feed_pkt(sess, "vCont;c"), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(resumed[0] + resumed[1], 2);
+	ck_assert_int_eq(kr[0].immediate_exit, 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_EVENT, &hw), 0);
+	ck_assert_uint_eq(kicked[0], 1);
+	ck_assert_uint_eq(kicked[1], 0);
+	ck_assert_int_eq(kr[0].immediate_exit, 1);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_str_eq(last_reply(), ""); /* vCPU 0 still runs */
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, KVMDBG_GDB_KVM_KICKED, NULL), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_ptr_nonnull(strstr(last_reply(), "$T05hwbreak:;thread:2;"));
+
+	/* both hit at once: the first is reported, the other at the next
+	 * resume without running anything */
+	ck_assert_int_eq(feed_pkt(sess, "vCont;c"), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(resumed[0] + resumed[1], 4);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, KVMDBG_GDB_KVM_EVENT, &wr), 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_EVENT, &hw), 0);
+	ck_assert_uint_eq(kicked[1], 1);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_ptr_nonnull(strstr(last_reply(), "$T05watch:208;thread:1;"));
+	ck_assert_int_eq(feed_pkt(sess, "vCont;c"), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(resumed[0] + resumed[1], 4);
+	ck_assert_ptr_nonnull(strstr(last_reply(), "$T05hwbreak:;thread:2;"));
+
+	/* Ctrl-C: both kicked, SIGINT */
+	ck_assert_int_eq(feed_pkt(sess, "vCont;c"), KVMDBG_GDB_ACTIVE);
+	ck_assert_int_eq(kvmdbg_gdb_session_feed(sess, "\x03", 1), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(kicked[0], 2);
+	ck_assert_uint_eq(kicked[1], 2);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, KVMDBG_GDB_KVM_KICKED, NULL), 0);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_KICKED, NULL), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_ptr_nonnull(strstr(last_reply(), "$T02thread:1;"));
+
+	/* a step runs one vCPU only, single-stepping */
+	ck_assert_int_eq(feed_pkt(sess, "vCont;s:2"), KVMDBG_GDB_ACTIVE);
+	ck_assert_uint_eq(resumed[0], 3);
+	ck_assert_uint_eq(resumed[1], 4);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_EVENT,
+						&(struct kvmdbg_event){ .kind = KVMDBG_STOP_STEP }), 0);
+	ck_assert_uint_eq(kicked[0], 2); /* not running: not kicked */
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_ptr_nonnull(strstr(last_reply(), "$T05thread:2;"));
+
+	/* vCPU 0's guest ends, vCPU 1 fails: X */
+	ck_assert_int_eq(feed_pkt(sess, "vCont;c"), KVMDBG_GDB_ACTIVE);
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 0, KVMDBG_GDB_KVM_EXITED, NULL), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_ACTIVE);
+	ck_assert_str_eq(last_reply(), "");
+	ck_assert_int_eq(kvmdbg_gdb_kvm_stopped(k, 1, KVMDBG_GDB_KVM_FAILED, NULL), 0);
+	ck_assert_int_eq(kvmdbg_gdb_session_stopped(sess), KVMDBG_GDB_GUEST_EXITED);
+	ck_assert_str_eq(last_reply(), "$X06#be");
+
+	kvmdbg_gdb_session_free(sess);
+	kvmdbg_gdb_kvm_free(k);
+	for (int i = 0; i < 2; i++)
+		kvmdbg_vcpu_free(v[i]);
+	kvmdbg_vm_free(kv);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 START_TEST(test_regs_bad_fd)
 {
 	uint8_t buf[4096];
@@ -291,6 +458,7 @@ int main(void)
 	tcase_add_test(tc, test_new_args);
 	tcase_add_test(tc, test_layer);
 	tcase_add_test(tc, test_session);
+	tcase_add_test(tc, test_all_stop);
 	tcase_add_test(tc, test_regs_bad_fd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
