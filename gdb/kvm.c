@@ -744,7 +744,7 @@ static void k_interrupt(void *ctx)
 static void k_detach(void *ctx)
 {
 	struct kvmdbg_gdb_kvm *k = ctx;
-	enum kvmdbg_gdb_action act[MAX_VCPUS];
+	enum kvmdbg_gdb_action act[MAX_VCPUS] = { KVMDBG_GDB_STAY };
 
 	kvmdbg_vm_remove_all(k->vm.vm);
 	pthread_mutex_lock(&k->lock);
