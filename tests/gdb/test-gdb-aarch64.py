@@ -155,7 +155,7 @@ cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
         "hbreak *0x400100", "break *0x400200", "continue", "continue", "x/2i $pc",
         "set $x0 = 7", "info registers x0", "set {int}0x400300 = 0x11223344",
         "x/wx 0x400300", "info threads", "thread 2", "info registers pc sp x0",
-        "delete", "continue"]
+        "watch *(long*)0x400300", "continue", "delete", "continue"]
 args = [gdb, "-batch", "-nx"]
 for c in cmds:
     args += ["-ex", c]
@@ -195,6 +195,8 @@ checks = [
     ("two threads", re.search(r"2\s+Thread 2 \(vCPU 1\)", out) is not None),
     ("thread 2's registers", regs("pc")[2:] == [0x400010] and regs("sp")[1:] == [0x40f000]
      and regs("x0")[2:] == [0x1235]),
+    ("a watchpoint the machine refuses: gdb says it cannot insert it, the session goes on",
+     re.search(r"Could not insert hardware watchpoint \d+\.", out) is not None),
     ("continue to the end (W00)", "exited normally" in out and rc == 0),
 ]
 report(checks, out)
