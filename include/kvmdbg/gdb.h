@@ -181,10 +181,11 @@ struct kvmdbg_gdb_ops {
 	long (*read_mem)(void *ctx, int thread, uint64_t addr, void *buf, size_t len);
 	/** Write guest-virtual memory; returns as read_mem. */
 	long (*write_mem)(void *ctx, int thread, uint64_t addr, const void *buf, size_t len);
-	/** Z: insert a point. -EOPNOTSUPP makes the library answer with the
-	 * empty reply (gdb then falls back or says it cannot), any other error
-	 * an E packet. thread is gdb's selected thread (Hg, else the thread of
-	 * the last stop): whose address space a software breakpoint is in. */
+	/** Z: insert a point. Any error is an E packet (gdb says it cannot
+	 * insert it; the empty reply, which would make gdb write a software
+	 * breakpoint itself, is never sent for Z0..Z4). thread is gdb's
+	 * selected thread (Hg, else the thread of the last stop): whose address
+	 * space a software breakpoint is in. */
 	int (*insert)(void *ctx, int thread, enum kvmdbg_gdb_point type, uint64_t addr,
 		      uint64_t kind);
 	/** z: remove a point; errors as insert. */
@@ -234,13 +235,15 @@ int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx, struct kvmdbg_gd
  */
 void kvmdbg_gdb_free(struct kvmdbg_gdb *g);
 
-/** How a session ended: kvmdbg_gdb_serve()'s non-negative results. */
+/** How a session ended: kvmdbg_gdb_serve()'s non-negative results (and
+ * the incremental API's, which also says that it has not). */
 enum kvmdbg_gdb_end {
 	KVMDBG_GDB_DETACHED = 0,     /**< D: let the guest run on */
 	KVMDBG_GDB_KILLED = 1,       /**< k or vKill */
 	KVMDBG_GDB_DISCONNECTED = 2, /**< the client went away without D or k */
 	KVMDBG_GDB_GUEST_EXITED = 3, /**< the guest finished and the client was told (W or X) */
 	KVMDBG_GDB_SILENT = 4,       /**< no packet within serve_opts.handshake_ms */
+	KVMDBG_GDB_ACTIVE = 5,       /**< incremental API: the session goes on */
 };
 
 /** Options of kvmdbg_gdb_serve(). */
@@ -284,6 +287,68 @@ struct kvmdbg_gdb_stats {
  * @return 0, or -EINVAL
  */
 int kvmdbg_gdb_stats_get(const struct kvmdbg_gdb *g, struct kvmdbg_gdb_stats *stats);
+
+/** @} */
+
+/** @defgroup gdb_session The incremental API
+ * For a VMM with its own event loop: it reads the connection itself and
+ * feeds the bytes in, watches kvmdbg_gdb_ops::stop_fd itself, and the
+ * session writes through a callback (any transport). Nothing blocks: a
+ * resume returns at once with the machine running; the stop reply is sent
+ * from kvmdbg_gdb_session_stopped(). The same protocol as
+ * kvmdbg_gdb_serve() (which is this, with its own poll loop), without the
+ * handshake timeout (the VMM's loop has its own clock). One session at a
+ * time per server.
+ * @{ */
+
+/** A session on one connection, driven by the VMM's event loop. */
+struct kvmdbg_gdb_session;
+
+/**
+ * Start a session of server g. The machine is stopped.
+ * @param g the server
+ * @param write sends bytes to the client: returns how many it sent (> 0),
+ *	  or a negative errno when the client is gone (the session then ends
+ *	  as KVMDBG_GDB_DISCONNECTED)
+ * @param write_ctx passed to write
+ * @param out set to the new session
+ * @return 0, -EINVAL (a NULL argument), -ENOMEM
+ */
+int kvmdbg_gdb_session_new(struct kvmdbg_gdb *g,
+			   long (*write)(void *ctx, const void *buf, size_t len),
+			   void *write_ctx, struct kvmdbg_gdb_session **out);
+
+/**
+ * Bytes from the client, any amount (partial packets are kept until the
+ * rest arrives). Complete packets are answered at once while the machine is
+ * stopped; while it runs they wait for the stop, and a Ctrl-C among them
+ * interrupts it. len 0: the client went away (the machine is stopped and the
+ * session ends, as KVMDBG_GDB_DISCONNECTED once it has).
+ * @param sess the session
+ * @param buf the bytes (may be NULL when len is 0)
+ * @param len how many
+ * @return KVMDBG_GDB_ACTIVE while the session goes on, how it ended (an
+ *	   enum kvmdbg_gdb_end below KVMDBG_GDB_ACTIVE; again at every later
+ *	   call), or a negative errno: -EINVAL (bad arguments), -EIO (a
+ *	   callback failed)
+ */
+int kvmdbg_gdb_session_feed(struct kvmdbg_gdb_session *sess, const void *buf, size_t len);
+
+/**
+ * kvmdbg_gdb_ops::stop_fd became readable: ask the machine (get_stop), and
+ * when it has stopped send the stop reply and answer the packets that
+ * waited for it. Harmless at any other moment.
+ * @param sess the session
+ * @return as kvmdbg_gdb_session_feed()
+ */
+int kvmdbg_gdb_session_stopped(struct kvmdbg_gdb_session *sess);
+
+/**
+ * Free a session (the machine is left as it is: stop or detach it first
+ * when it runs). NULL is a no-op.
+ * @param sess the session
+ */
+void kvmdbg_gdb_session_free(struct kvmdbg_gdb_session *sess);
 
 /** @} */
 
