@@ -546,6 +546,7 @@ START_TEST(test_a64_ips)
 	/* the first table itself beyond 32 bits */
 	mmu.tcr_el1 &= ~(7ULL << 32);
 	mmu.ttbr0_el1 = BIT(33);
+	m.fail = -ENXIO; /* not read at all */
 	MISS(&mmu, &m, 0x1000, -EFAULT);
 	fmem_free(&m);
 }
