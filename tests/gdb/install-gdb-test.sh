@@ -66,8 +66,8 @@ ok "installed (default_library=$deflib): ${pc#"$destdir"}, include/kvmdbg/gdb.h,
 soname=$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ "$soname" = libkvmdbg-gdb.so.0 ] && ok "SONAME $soname" || fail "SONAME is '$soname'"
 leaks=$(nm -D --defined-only "$so" | awk '{ print $3 }' |
-	grep -v -e '^kvmdbg_gdb_.*@@KVMDBG_GDB_0\.1$' -e '^KVMDBG_GDB_0\.1$' || true)
-[ -z "$leaks" ] && ok "only kvmdbg_gdb_* exported, versioned KVMDBG_GDB_0.1" ||
+	grep -v -e '^kvmdbg_gdb_.*@@KVMDBG_GDB_0\.[0-9][0-9]*$' -e '^KVMDBG_GDB_0\.[0-9][0-9]*$' || true)
+[ -z "$leaks" ] && ok "only kvmdbg_gdb_* exported, versioned KVMDBG_GDB_0.*" ||
 	fail "exported symbols outside the API: $leaks"
 
 PKG_CONFIG_LIBDIR=$(dirname "$pc")
