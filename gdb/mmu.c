@@ -123,7 +123,7 @@ static int x86_walk(const struct kvmdbg_gdb_mmu *m, struct walk *w)
 		return 0;
 	}
 	if (m->efer & X86_EFER_LMA) {
-		int levels = m->cr4 & X86_CR4_LA57 ? 5 : 4;
+		int levels = (m->cr4 & X86_CR4_LA57) ? 5 : 4;
 		unsigned int top = 12 + 9 * (unsigned int)levels - 1; /* 47 or 56 */
 		uint64_t high = w->gva >> top;
 

@@ -326,7 +326,7 @@ static const struct a64cfg a64cfgs[] = {
 
 static const unsigned int ips_bits[] = { 32, 36, 40, 42, 44, 48, 52 };
 
-static bool big(const struct a64cfg *c)
+static bool lpa52(const struct a64cfg *c)
 {
 	return c->ds || (c->g == 16 && c->ips == 6);
 }
@@ -336,7 +336,7 @@ static uint64_t a64_desc(const struct a64cfg *c, uint64_t pa)
 {
 	if (c->ds && c->g != 16)
 		return (pa & GENMASK(49, c->g)) | ((pa >> 50) & 3) << 8;
-	if (big(c))
+	if (lpa52(c))
 		return (pa & GENMASK(47, 16)) | ((pa >> 48) & 0xf) << 12;
 	return pa & GENMASK(47, c->g);
 }
@@ -358,7 +358,7 @@ static uint64_t a64_tcr(const struct a64cfg *c, bool hi)
 
 static uint64_t a64_ttbr(const struct a64cfg *c, uint64_t root)
 {
-	if (big(c))
+	if (lpa52(c))
 		return (root & GENMASK(47, 6)) | ((root >> 48) & 0xf) << 2 | 0xabcdULL << 48 | 1;
 	return root | 0xabcdULL << 48 | 1; /* an ASID and CnP */
 }
@@ -367,7 +367,7 @@ static uint64_t a64_undesc(const struct a64cfg *c, uint64_t d)
 {
 	if (c->ds && c->g != 16)
 		return (d & GENMASK(49, c->g)) | ((d >> 8) & 3) << 50;
-	if (big(c))
+	if (lpa52(c))
 		return (d & GENMASK(47, 16)) | ((d >> 12) & 0xf) << 48;
 	return d & GENMASK(47, c->g);
 }
@@ -481,7 +481,7 @@ START_TEST(test_a64_walks)
 		}
 		fmem_free(&m);
 	}
-	ck_assert_uint_ge(hits, 2); /* a page and at least one block size */
+	ck_assert_msg(hits >= 2, "%s: %u hits: a page and at least one block size", c->name, hits);
 }
 END_TEST
 
