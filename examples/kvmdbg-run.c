@@ -123,10 +123,10 @@ static struct options {
 	.vcpus = 1,
 };
 
-/* What guest-virtual to guest-physical translation needs (x86; arm64: MMU
- * off, identity, all zero). Read from one vCPU when an access needs it. */
+/* What guest-virtual to guest-physical translation needs: one vCPU's paging
+ * state (kvmdbg_gdb_translate), read from it when an access needs it. */
 struct mmu {
-	uint64_t cr0, cr3, cr4, efer;
+	struct kvmdbg_gdb_mmu regs;
 };
 
 /*
@@ -765,13 +765,6 @@ static int set_one(int fd, uint64_t id, uint64_t val)
 	return ioctl(fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
 }
 
-static int get_one(int fd, uint64_t id, uint64_t *val)
-{
-	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)val };
-
-	return ioctl(fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
-}
-
 /* EL1h with DAIF masked (KVM's reset state), MMU off, at the entry point. */
 static int setup_vcpu(struct vmm *m, struct vcpu *v)
 {
@@ -957,45 +950,32 @@ static void vmm_destroy(struct vmm *m)
 		close(m->kvm_fd);
 }
 
+/* Guest-physical reads for the page walk: guest memory is MEM_SIZE bytes at 0. */
+static int read_phys(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	const struct vmm *m = ctx;
+
+	if (gpa >= MEM_SIZE || len > MEM_SIZE - gpa)
+		return -EFAULT;
+	memcpy(buf, m->mem + gpa, len);
+	return 0;
+}
+
 /*
- * Guest-virtual to guest-physical with the paging state sr (x86-64 4-level
- * tables from CR3; no paging: identity). Returns the bytes up to the end of
- * the page (or of memory) that are contiguous, 0 when not mapped.
+ * Guest-virtual to guest-physical through the paging state sr, in whatever
+ * mode the vCPU is in (kvmdbg_gdb_translate: x86 real mode to 5-level paging,
+ * arm64 with any granule, either TTBR, or the MMU off). Returns the bytes up
+ * to the end of the page (or of memory) that are contiguous, 0 when not
+ * mapped or not in guest memory.
  */
 static uint64_t translate(struct vmm *m, const struct mmu *sr, uint64_t gva, uint64_t *gpa)
 {
-	const uint64_t P = 1, PS = 0x80, ADDR = 0x000ffffffffff000ULL;
-	uint64_t table, e, size;
+	uint64_t pa, n;
 
-	if (!(sr->cr0 & (1u << 31))) {
-		if (gva >= MEM_SIZE)
-			return 0;
-		*gpa = gva;
-		return MEM_SIZE - gva;
-	}
-	if (!(sr->efer & (1u << 10)) || (sr->cr4 & (1u << 12)))
-		return 0; /* legacy 32-bit paging or LA57: not handled */
-	table = sr->cr3 & ADDR;
-	for (int level = 3; level >= 0; level--) {
-		unsigned int shift = 12 + 9 * (unsigned int)level;
-		uint64_t idx = (gva >> shift) & 511;
-
-		if (table + 8 * idx + 8 > MEM_SIZE)
-			return 0;
-		e = get64(m, table + 8 * idx);
-		if (!(e & P))
-			return 0;
-		if (level == 0 || ((e & PS) && level <= 2)) {
-			size = 1ULL << shift;
-			*gpa = (e & ADDR & ~(size - 1)) | (gva & (size - 1));
-			if (*gpa >= MEM_SIZE)
-				return 0;
-			size -= gva & (size - 1);
-			return size < MEM_SIZE - *gpa ? size : MEM_SIZE - *gpa;
-		}
-		table = e & ADDR;
-	}
-	return 0;
+	if (kvmdbg_gdb_translate(&sr->regs, gva, read_phys, m, &pa, &n) < 0 || pa >= MEM_SIZE)
+		return 0;
+	*gpa = pa;
+	return n < MEM_SIZE - pa ? n : MEM_SIZE - pa;
 }
 
 /* Copy guest-virtual memory; returns the bytes done (stops at an unmapped page). */
@@ -1020,23 +1000,15 @@ static size_t access_virt(struct vmm *m, const struct mmu *sr, uint64_t gva, voi
 	return done;
 }
 
-/* One vCPU's paging state now (x86 KVM_GET_SREGS; arm64: MMU off, identity).
- * Only for a vCPU that is not in KVM_RUN: its own thread, or any thread while
- * everything is stopped. */
+/* One vCPU's paging state now (kvmdbg_gdb_kvm_mmu_read). Only for a vCPU
+ * that is not in KVM_RUN: its own thread, or any thread while everything is
+ * stopped. */
 static int get_mmu(struct vmm *m, int vcpu, struct mmu *out)
 {
+	out->regs = (struct kvmdbg_gdb_mmu){ .sz = sizeof(out->regs) };
 	if (vcpu < 0 || (unsigned int)vcpu >= m->nvcpus)
 		return -EFAULT; /* no vCPU named: no address space */
-#ifdef __x86_64__
-	struct kvm_sregs sr;
-
-	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) < 0)
-		return -errno;
-	*out = (struct mmu){ sr.cr0, sr.cr3, sr.cr4, sr.efer };
-#else
-	memset(out, 0, sizeof(*out));
-#endif
-	return 0;
+	return kvmdbg_gdb_kvm_mmu_read(m->vcpus[vcpu].fd, &out->regs);
 }
 
 /* The pin of the software breakpoint at gva, or NULL. Under pin_lock. */

@@ -76,6 +76,8 @@ static bool put(uint8_t *b, const char *name, uint64_t v, unsigned int size)
 	return p != NULL;
 }
 
+#ifdef __x86_64__
+/* Read register name of b (x86-64: arm64 reads through its table). */
 static bool get(const uint8_t *b, const char *name, __u64 *v, unsigned int size)
 {
 	const uint8_t *p = reg_at(b, name, size);
@@ -104,7 +106,6 @@ static bool get_bytes(const uint8_t *b, const char *name, void *dst, unsigned in
 	return p != NULL;
 }
 
-#ifdef __x86_64__
 static const char *const x86_gpr[16] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
 					 "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15" };
 static const char *const x86_seg[6] = { "cs", "ss", "ds", "es", "fs", "gs" };
@@ -460,50 +461,86 @@ GDB_EXPORT int kvmdbg_gdb_kvm_point_check(uint64_t features, enum kvmdbg_gdb_poi
 	return need && (features & need) == need ? 0 : -ENOSYS;
 }
 
+#ifdef __x86_64__
+static int mmu_read(int fd, struct kvmdbg_gdb_mmu *m)
+{
+	struct kvm_sregs sr;
+
+	if (ioctl(fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	m->arch = KVMDBG_GDB_ARCH_X86_64;
+	m->cr0 = sr.cr0;
+	m->cr3 = sr.cr3;
+	m->cr4 = sr.cr4;
+	m->efer = sr.efer;
+	return 0;
+}
+#else
+static int mmu_read(int fd, struct kvmdbg_gdb_mmu *m)
+{
+	static const struct {
+		uint64_t id;
+		size_t off;
+	} sys[] = {
+		{ ARM64_SYS_REG(3, 0, 1, 0, 0), offsetof(struct kvmdbg_gdb_mmu, sctlr_el1) },
+		{ ARM64_SYS_REG(3, 0, 2, 0, 2), offsetof(struct kvmdbg_gdb_mmu, tcr_el1) },
+		{ ARM64_SYS_REG(3, 0, 2, 0, 0), offsetof(struct kvmdbg_gdb_mmu, ttbr0_el1) },
+		{ ARM64_SYS_REG(3, 0, 2, 0, 1), offsetof(struct kvmdbg_gdb_mmu, ttbr1_el1) },
+	};
+
+	m->arch = KVMDBG_GDB_ARCH_AARCH64;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		uint64_t v;
+		int r = one_reg(fd, sys[i].id, &v, false);
+
+		if (r < 0)
+			return r;
+		memcpy((char *)m + sys[i].off, &v, sizeof(v));
+	}
+	return 0;
+}
+#endif
+
+GDB_EXPORT int kvmdbg_gdb_kvm_mmu_read(int vcpu_fd, struct kvmdbg_gdb_mmu *mmu)
+{
+	struct kvmdbg_gdb_mmu m = { .sz = sizeof(m) };
+	int r;
+
+	if (vcpu_fd < 0 || !mmu || mmu->sz < sizeof(m))
+		return -EINVAL;
+	r = mmu_read(vcpu_fd, &m);
+	if (r < 0)
+		return r;
+	m.sz = mmu->sz;
+	memset(mmu, 0, mmu->sz);
+	memcpy(mmu, &m, sizeof(m));
+	return 0;
+}
+
 /* ---- memory: guest-virtual through the vCPU's tables, or physical -------- */
 
+/* The page walk's reads: the VMM's guest-physical access, all or nothing. */
+static int walk_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct kvmdbg_gdb_kvm *k = ctx;
+
+	return k->vm.phys_access(k->ctx, gpa, buf, len, 0) == (long)len ? 0 : -EFAULT;
+}
+
 /*
- * Guest-virtual to guest-physical for vCPU vcpu as its registers are now:
- * the bytes from *gpa that are contiguous (to the end of the page), 0 when
- * gva is not mapped. The one place that walks page tables (x86-64: no
- * paging, identity; 4-level long mode; arm64: the MMU off, identity).
+ * Guest-virtual to guest-physical for vCPU vcpu as its registers are now
+ * (kvmdbg_gdb_translate: every x86 paging mode, arm64 stage 1 or the MMU
+ * off): the bytes from *gpa that are contiguous, 0 when gva is not mapped.
  */
 static uint64_t translate(struct kvmdbg_gdb_kvm *k, int vcpu, uint64_t gva, uint64_t *gpa)
 {
-#ifdef __x86_64__
-	const uint64_t P = 1, PS = 0x80, ADDR = 0x000ffffffffff000ULL;
-	struct kvm_sregs sr;
-	uint64_t table, e, size;
+	struct kvmdbg_gdb_mmu m = { .sz = sizeof(m) };
+	uint64_t n;
 
-	if (ioctl(k->fds[vcpu], KVM_GET_SREGS, &sr) < 0)
+	if (mmu_read(k->fds[vcpu], &m) < 0 ||
+	    kvmdbg_gdb_translate(&m, gva, walk_read, k, gpa, &n) < 0)
 		return 0;
-	if (!(sr.cr0 & (1u << 31))) {
-		*gpa = gva;
-		return 0x1000 - (gva & 0xfff);
-	}
-	if (!(sr.efer & (1u << 10)) || (sr.cr4 & (1u << 12)))
-		return 0; /* legacy 32-bit paging or LA57: not walked here */
-	table = sr.cr3 & ADDR;
-	for (int level = 3; level >= 0; level--) {
-		unsigned int shift = 12 + 9 * (unsigned int)level;
-
-		if (k->vm.phys_access(k->ctx, table + 8 * ((gva >> shift) & 511), &e, 8, 0) != 8 ||
-		    !(e & P))
-			return 0;
-		if (level == 0 || ((e & PS) && level <= 2)) {
-			size = 1ULL << shift;
-			*gpa = (e & ADDR & ~(size - 1)) | (gva & (size - 1));
-			return size - (gva & (size - 1));
-		}
-		table = e & ADDR;
-	}
-	return 0;
-#else
-	(void)k;
-	(void)vcpu;
-	*gpa = gva;
-	return 0x1000 - (gva & 0xfff);
-#endif
+	return n;
 }
 
 static long mem_access(struct kvmdbg_gdb_kvm *k, int t, uint64_t addr, void *buf, size_t len,

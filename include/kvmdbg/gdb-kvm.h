@@ -161,6 +161,18 @@ int kvmdbg_gdb_kvm_stop_from_event(const struct kvmdbg_event *ev, int vcpu,
 int kvmdbg_gdb_kvm_point_check(uint64_t features, enum kvmdbg_gdb_point type);
 
 /**
+ * Read a vCPU's paging state for kvmdbg_gdb_translate(): CR0, CR3, CR4 and
+ * EFER by KVM_GET_SREGS on x86-64; SCTLR_EL1, TCR_EL1, TTBR0_EL1 and
+ * TTBR1_EL1 by KVM_GET_ONE_REG on arm64. The vCPU must not be in KVM_RUN.
+ * @param vcpu_fd the KVM vCPU fd
+ * @param mmu filled, arch included (its sz set by the caller; bytes past
+ *	  the fields this version knows are zeroed)
+ * @return 0, -EINVAL (a negative fd, NULL mmu, sz too small), or the
+ *	   negative errno of an ioctl
+ */
+int kvmdbg_gdb_kvm_mmu_read(int vcpu_fd, struct kvmdbg_gdb_mmu *mmu);
+
+/**
  * Read every register of a vCPU into the host arch's `g` layout
  * (kvmdbg_gdb_reg_count() bytes): KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU
  * and MSR_KERNEL_GS_BASE on x86-64, KVM_GET_ONE_REG on arm64. The vCPU must
