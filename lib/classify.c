@@ -526,7 +526,7 @@ static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_decoded dec;
-	struct kvmdbg_exit ex = {0};
+	struct kvmdbg_exit ex; /* read_exit fills every field */
 	int r;
 
 	if (!v || !ev)

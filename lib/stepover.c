@@ -222,9 +222,10 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 
 	/* Whether a point is armed at the PC, and which point holds each of its
 	 * slots: without the lock while the set is the one this vCPU copied
-	 * and no software breakpoint exists (what is in the table needs the
-	 * lock). v->so.owner keeps the owners of the watch slots. */
-	if (kvmdbg_points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
+	 * and the software breakpoints' filter says none is at the PC (what is
+	 * in the table needs the lock). v->so.owner keeps the owners of the
+	 * watch slots. */
+	if (kvmdbg_points_cached(v) && !kvmdbg_swtab_may_have(&vm->sw, pc)) {
 		exec_slots = kvmdbg_cached_exec_slots(v, pc);
 		for (uint32_t m = exec_slots; m; m &= m - 1) {
 			unsigned int b = (unsigned int)__builtin_ctz(m);

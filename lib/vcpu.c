@@ -307,7 +307,7 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
-		if (!kvmdbg_points_cached(v) || atomic_load_explicit(&vm->nr_sw, memory_order_acquire))
+		if (!kvmdbg_points_cached(v) || kvmdbg_swtab_may_have(&vm->sw, v->so.pc))
 			return 0;
 		slots = kvmdbg_cached_exec_slots(v, v->so.pc);
 	}
