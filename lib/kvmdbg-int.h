@@ -483,11 +483,8 @@ kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 	v->so.pc = pc;
 	v->so.pc_stale = false;
 	v->so.slots = slots;
-	for (uint32_t m = slots; m; m &= m - 1) {
-		unsigned int b = (unsigned int)__builtin_ctz(m);
-
-		v->so.owner[b / 16][b % 16] = owner[b / 16][b % 16];
-	}
+	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+		v->so.owner[pool][slot] = owner[pool][slot];
 	kvmdbg_cover_sync(v);
 }
 /* End an internal step. */

@@ -112,10 +112,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	 * (the host's, or a guest's the guest could not take: after the merge,
 	 * which puts a guest slot where it was), while still theirs. */
 	if (v->so.state == KVMDBG_SO_STEPPING)
-		for (uint32_t m = v->so.slots; m; m &= m - 1) {
-			unsigned int pool = (unsigned int)__builtin_ctz(m) / 16;
-			unsigned int slot = (unsigned int)__builtin_ctz(m) % 16;
-
+		KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot) {
 			if (kvmdbg_stepover_disarms(v, pool, slot, owner[pool][slot])) {
 				hw->slot[pool][slot].ctrl = 0;
 				owner[pool][slot] = 0;
