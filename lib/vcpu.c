@@ -76,7 +76,9 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	bool any_hw = false, host_hw = false, may_run = true;
+	uint64_t any_hw = 0;
+	uint32_t host_hw = 0;
+	bool may_run = true;
 
 	*ctl = 0;
 	if (v->gd_stepping) {
@@ -92,9 +94,10 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	/* Before the guest's merge: the host's need comes first. */
 	may_run = kvmdbg_cover_locked(v, hw, owner);
 
+	/* OR, not a test per slot: a loop without branches. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			host_hw |= owner[pool][slot] != 0;
+			host_hw |= owner[pool][slot];
 	/* Any KVM debug flag takes the guest's own breakpoints and watchpoints
 	 * away from it: arm64 KVM either routes their exceptions to us
 	 * (MDCR_EL2.TDE, KVMDBG_FEAT_GUEST_REGS_RAW) or runs none of them
@@ -120,7 +123,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 		}
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			any_hw |= hw->slot[pool][slot].ctrl != 0;
+			any_hw |= hw->slot[pool][slot].ctrl;
 	if (any_hw)
 		*ctl |= KVMDBG_CTL_HW;
 	else
