@@ -150,7 +150,8 @@ static inline uint64_t kvmdbg_swfilter_bits(uint64_t h)
  * for a few per cent of addresses, or one removed since the table last
  * emptied). Both loads seq_cst: see kvmdbg_cover_sync.
  */
-static inline bool kvmdbg_swtab_may_have(const struct kvmdbg_swtab *t, uint64_t addr)
+static inline __attribute__((always_inline)) bool kvmdbg_swtab_may_have(const struct kvmdbg_swtab *t,
+								       uint64_t addr)
 {
 	const struct kvmdbg_swfilter *f = atomic_load(&t->filter);
 	uint64_t h, bits;
