@@ -188,6 +188,44 @@ START_TEST(test_swtab_model)
 }
 END_TEST
 
+/* KVMDBG_FOR_EACH_SLOT: the set bits only, lowest first, as pool and slot;
+ * the mask evaluated once. */
+static unsigned int mask_evals;
+
+static uint32_t counted_mask(uint32_t m)
+{
+	mask_evals++;
+	return m;
+}
+
+START_TEST(test_for_each_slot)
+{
+	static const uint32_t masks[] = {0, 1, 0x8000, 0x10000, 0x80000000u, 0x80018001u,
+					 0xffffffffu, 0x00f0f00fu};
+
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		uint32_t seen = 0;
+		int last = -1;
+		unsigned int n = 0;
+
+		mask_evals = 0;
+		KVMDBG_FOR_EACH_SLOT(counted_mask(masks[i]), pool, slot) {
+			int b = (int)(pool * 16 + slot);
+
+			ck_assert_uint_lt(pool, KVMDBG_NR_POOLS);
+			ck_assert_uint_lt(slot, KVMDBG_MAX_SLOTS);
+			ck_assert_int_gt(b, last);
+			last = b;
+			seen |= KVMDBG_HIT_BIT(pool, slot);
+			n++;
+		}
+		ck_assert_uint_eq(seen, masks[i]);
+		ck_assert_uint_eq(n, (unsigned int)__builtin_popcount(masks[i]));
+		ck_assert_uint_eq(mask_evals, 1);
+	}
+}
+END_TEST
+
 /* The software breakpoints' lock-free filter (issue 17): every address in
  * the table, through growth (new filters, old ones retired) and the marker
  * address; few false positives; nothing once the table empties. */
@@ -2046,6 +2084,7 @@ TEST_SUITE(core)
 	add_test(tc, test_slots_all_or_nothing);
 	add_test(tc, test_swtab_model);
 	add_test(tc, test_swtab_filter);
+	add_test(tc, test_for_each_slot);
 	add_test(tc, test_vm_new_errors);
 	add_test(tc, test_vm_opts_sized);
 	add_test(tc, test_insert_errors_change_nothing);
