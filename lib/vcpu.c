@@ -322,7 +322,17 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	}
 	v->so.state = KVMDBG_SO_NONE;
 	*r = 0;
-	kvmdbg_cover_sync(v);
+	/* The stop's cover goes (kvmdbg_cover_sync for a step-over that
+	 * lifted nothing), without asking the filter again whether a software
+	 * breakpoint is at so.pc for a generation bump: above it said none
+	 * (or none exists at all). One inserted there since bumped the
+	 * generation itself; a vCPU that composed in between keeps a slot
+	 * catching a live breakpoint until its next compose, which is what
+	 * the breakpoint does anyway. */
+	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+	}
 	return 1;
 }
 
