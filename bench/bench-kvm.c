@@ -513,7 +513,7 @@ static void count_per(struct loop *l, loop_fn lib_fn, loop_fn raw_fn, unsigned i
 static void syscall_row(const char *what, double lib, double raw)
 {
 	printf("%s: ioctls besides KVM_RUN: library %.2f, raw %.2f\n", what, lib, raw);
-	bench_row("3. syscalls", bench_fmt("ioctls per %s besides KVM_RUN (lib vs raw)", what),
+	bench_row("3. syscalls", bench_fmt("ioctls besides KVM_RUN per %s (lib vs raw)", what),
 		  bench_fmt("%.2f", lib), bench_fmt("%.2f", raw), bench_fmt("%+.2f", lib - raw),
 		  "+0", lib - raw < 0.005 ? "met" : "missed");
 }
