@@ -193,6 +193,31 @@ static void raw_step_loop(struct loop *l, unsigned int n)
 	}
 }
 
+/*
+ * A reference for the library's own time per exit: the raw step loop reading
+ * one byte more from each of TOUCH_PAGES pages after every exit. The
+ * difference to the plain raw loop, per page, is what a page touched again
+ * after a KVM_RUN costs on this machine (under TCG: a refill of QEMU's
+ * software TLB, which the world switch flushes; on hardware: next to
+ * nothing). A data page stands for any page the library's code or data
+ * spreads over.
+ */
+#define TOUCH_PAGES 8
+static volatile uint8_t touch_buf[TOUCH_PAGES][4096] __attribute__((aligned(4096)));
+
+static void raw_step_touch_loop(struct loop *l, unsigned int n)
+{
+	unsigned int sum = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_STEP_REPORT, 0);
+		for (unsigned int p = 0; p < TOUCH_PAGES; p++)
+			sum += touch_buf[p][(i * 64) % 4096];
+	}
+	touch_buf[0][0] = (uint8_t)sum;
+}
+
 /* Resume past the stop at l->target by one step: interrupts masked (where
  * the state cannot say so), the point disarmed (a software breakpoint: the
  * guest's bytes back), one step, everything back. */
@@ -557,6 +582,19 @@ static void bench_step(int kvm_fd)
 			  bench_fmt("%.0f + %.0f ns (%.0f ns)", prep, he, again),
 			  bench_fmt("%.0f ns a step", ab.a_ns),
 			  bench_fmt("%.1f%%", 100 * (prep + he) / ab.a_ns), "-", "-");
+	}
+
+	{
+		struct ab t = run_ab(&l, raw_step_loop, raw_step_touch_loop, 200);
+		double per = (t.b_ns - t.a_ns) / TOUCH_PAGES;
+
+		printf("single-step: reading one byte of %d more pages after each exit: %.0f ns "
+		       "a step instead of %.0f (ratio %.3f): %.0f ns a page\n", TOUCH_PAGES,
+		       t.b_ns, t.a_ns, t.ratio, per);
+		bench_row("1. single-step loop", bench_fmt("reference: one more page touched after "
+			  "each exit (raw loop reading %d more pages)", TOUCH_PAGES),
+			  bench_fmt("%.0f ns a page", per), bench_fmt("%.0f ns a step", t.a_ns),
+			  bench_fmt("%.1f%% a page", 100 * per / t.a_ns), "-", "-");
 	}
 
 	/* 3. ioctls per step when nothing changes: the raw side reads what it
