@@ -575,7 +575,8 @@ static void bench_step(int kvm_fd)
 
 		lib_step_split(&l, 5000, &prep, &he, &again);
 		printf("single-step: the library's own time a step: prepare %.0f ns + handle_exit "
-		       "%.0f ns (raw side: 0; the step itself: %.0f ns); the same prepare again at "
+		       "%.0f ns (their ioctls included: arm64's PC read, which the raw side makes too; "
+		       "the step itself: %.0f ns); the same prepare again at "
 		       "once: %.0f ns\n", prep, he, ab.a_ns, again);
 		bench_row("1. single-step loop", "library time a step inside the loop: prepare + "
 			  "handle_exit (clock cost subtracted; in brackets: prepare again at once)",
