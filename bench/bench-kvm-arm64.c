@@ -143,6 +143,20 @@ void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
 	set_reg(s, REG_PSTATE, (pstate & ~PS_AIF) | (saved & PS_AIF));
 }
 
+void bench_arch_spin(unsigned long iters)
+{
+	unsigned long x = 0;
+
+	if (!iters)
+		return;
+	__asm__ volatile("1: add %0, %0, #1\n\t"
+			 "subs %1, %1, #1\n\t"
+			 "b.ne 1b"
+			 : "+r"(x), "+r"(iters)
+			 :
+			 : "cc");
+}
+
 const char *bench_arch_describe(const struct kvm_guest_debug *d)
 {
 	static char b[200];

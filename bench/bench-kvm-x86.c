@@ -99,6 +99,20 @@ void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
 	(void)saved;
 }
 
+void bench_arch_spin(unsigned long iters)
+{
+	unsigned long x = 0;
+
+	if (!iters)
+		return;
+	__asm__ volatile("1: add $1, %0\n\t"
+			 "dec %1\n\t"
+			 "jnz 1b"
+			 : "+r"(x), "+r"(iters)
+			 :
+			 : "cc");
+}
+
 const char *bench_arch_describe(const struct kvm_guest_debug *d)
 {
 	static char b[160];

@@ -202,7 +202,7 @@ static void raw_step_loop(struct loop *l, unsigned int n)
  * nothing). A data page stands for any page the library's code or data
  * spreads over.
  */
-#define TOUCH_PAGES 8
+#define TOUCH_PAGES 32
 static volatile uint8_t touch_buf[TOUCH_PAGES][4096] __attribute__((aligned(4096)));
 
 static void raw_step_touch_loop(struct loop *l, unsigned int n)
@@ -216,6 +216,19 @@ static void raw_step_touch_loop(struct loop *l, unsigned int n)
 			sum += touch_buf[p][(i * 64) % 4096];
 	}
 	touch_buf[0][0] = (uint8_t)sum;
+}
+
+/* The other reference: SPIN_ITERS iterations of a 3-instruction loop after
+ * every exit, on the stack and one code page. */
+#define SPIN_ITERS 1000
+
+static void raw_step_spin_loop(struct loop *l, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_STEP_REPORT, 0);
+		bench_arch_spin(SPIN_ITERS);
+	}
 }
 
 /* Resume past the stop at l->target by one step: interrupts masked (where
@@ -596,6 +609,18 @@ static void bench_step(int kvm_fd)
 			  "each exit (raw loop reading %d more pages)", TOUCH_PAGES),
 			  bench_fmt("%.0f ns a page", per), bench_fmt("%.0f ns a step", t.a_ns),
 			  bench_fmt("%.1f%% a page", 100 * per / t.a_ns), "-", "-");
+	}
+	{
+		struct ab t = run_ab(&l, raw_step_loop, raw_step_spin_loop, 200);
+		double per = (t.b_ns - t.a_ns) / (3 * SPIN_ITERS);
+
+		printf("single-step: %d more instructions after each exit: %.0f ns a step instead "
+		       "of %.0f (ratio %.3f): %.2f ns an instruction\n", 3 * SPIN_ITERS, t.b_ns,
+		       t.a_ns, t.ratio, per);
+		bench_row("1. single-step loop", bench_fmt("reference: one more instruction after "
+			  "each exit (raw loop running %d more)", 3 * SPIN_ITERS),
+			  bench_fmt("%.2f ns an instruction", per), bench_fmt("%.0f ns a step", t.a_ns),
+			  bench_fmt("%.3f%% an instruction", 100 * per / t.a_ns), "-", "-");
 	}
 
 	/* 3. ioctls per step when nothing changes: the raw side reads what it

@@ -81,6 +81,9 @@ void bench_arch_resume_flag(const struct side *s);
  * them back. *saved carries what begin found to end. */
 void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved);
 void bench_arch_step_irqs_end(const struct side *s, uint64_t saved);
+/* Run a loop of exactly 3 instructions (add, decrement, branch) iters
+ * times: the instructions' reference. */
+void bench_arch_spin(unsigned long iters);
 /* Describe a struct kvm_guest_debug in one line (for a failed check). */
 const char *bench_arch_describe(const struct kvm_guest_debug *d);
 
