@@ -227,7 +227,10 @@ def main():
                                       text=True, timeout=30).stdout)
     verified = {k for k, v in probe["capabilities"].items() if v["verified"]}
     print("verified features: " + " ".join(sorted(verified)))
-    log = os.path.abspath(os.environ.get("TEST_GDB_LOG", "test-gdb-sessions.log"))
+    # Beside the kvmdbg-run it drives (the build directory, or the bed's
+    # work directory), never the directory it was started from.
+    log = os.path.abspath(os.environ.get("TEST_GDB_LOG") or os.path.join(
+        os.path.dirname(os.path.abspath(run)), "test-gdb-sessions.log"))
     open(log, "w").close()
     print("sessions logged to " + log)
 
