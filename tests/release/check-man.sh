@@ -1,34 +1,51 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Meson test `man` (suite release): the man pages say what the code has.
-#  - libkvmdbg(3) names every symbol of lib/kvmdbg.sym;
+#  - each library's page (libkvmdbg(3), libkvmdbg-gdb(3)) names every symbol
+#    of its version script;
 #  - kvmdbg-run(1) documents exactly the long options of `kvmdbg-run --help`
 #    (an option added to the program fails this until the page has it);
 #  - each generated page formats without a groff or man warning (what
 #    lintian's groff-message check sees), where man(1) is installed.
 #
-# usage: check-man.sh KVMDBG_SYM LIBKVMDBG_3_SCD LIBKVMDBG_3 [KVMDBG_RUN_1_SCD KVMDBG_RUN_1 KVMDBG_RUN]
+# usage: check-man.sh [--lib SYM PAGE_SCD PAGE]... [--run PAGE_SCD PAGE KVMDBG_RUN]
 set -u
-sym=$1
-lib_scd=$2
-lib_man=$3
-run_scd=${4:-}
-run_man=${5:-}
-run=${6:-}
 passed=0
 failed=0
 ok() { echo "man: $1: ok"; passed=$((passed + 1)); }
 bad() { echo "man: $1: FAILED${2:+: $2}"; failed=$((failed + 1)); }
 
-missing=
-syms=$(sed -n '/global:/,/local:/p' "$sym" | sed -n 's/^[[:space:]]*\(kvmdbg_[A-Za-z0-9_]*\);.*/\1/p')
-for s in $syms; do
-	grep -q "\*$s\*(" "$lib_scd" || missing="$missing $s"
+pages=
+run=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--lib)
+		sym=$2 scd=$3 page=$4
+		shift 4
+		pages="$pages $page"
+		name=$(basename "$page" | sed 's/\.\([0-9]\)$/(\1)/')
+		missing=
+		syms=$(sed -n 's/^[[:space:]]*\(kvmdbg_[A-Za-z0-9_]*\);.*/\1/p' "$sym")
+		for s in $syms; do
+			grep -q "\*$s\*(" "$scd" || missing="$missing $s"
+		done
+		if [ -z "$missing" ] && [ -n "$syms" ]; then
+			ok "$name names the $(echo "$syms" | wc -l) exported functions"
+		else
+			bad "$name names every exported function" "missing:$missing"
+		fi
+		;;
+	--run)
+		run_scd=$2 run_man=$3 run=$4
+		shift 4
+		;;
+	*)
+		echo "check-man: unknown argument $1" >&2
+		exit 2
+		;;
+	esac
 done
-if [ -z "$missing" ]; then ok "libkvmdbg(3) names every exported function"; else
-	bad "libkvmdbg(3) names every exported function" "missing:$missing"; fi
 
-pages=$lib_man
 if [ -n "$run" ]; then
 	pages="$pages $run_man"
 	"$run" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >"$run_man.help-opts"
