@@ -6,15 +6,18 @@
  * init as an environment variable), after printing, with kvmdbg_syms=1, the
  * addresses /proc/kallsyms gives the symbols the suite's gdb session needs
  * (Debian's packages ship no real System.map; with nokaslr they hold for the
- * next boot of the same kernel):
+ * next boot of the same kernel) and its own spin_stop's (a static binary, not
+ * PIE: the same in every boot):
  *   poweroff (default)  reboot(RB_POWER_OFF): ACPI S5, kvmdbg-run exits 0
  *   reset               reboot(RB_AUTOBOOT): kvmdbg-run exits 3
  *   panic               init exits: "Attempted to kill init!", exits 4
  * Before it ends the machine, with kvmdbg_overlay=N (x86) it debugs itself
  * the way a debugger in the guest would, with the CPU's debug registers
- * (overlay_run below), and prints what it counted.
+ * (overlay_run below), and prints what it counted; with kvmdbg_spin=S it
+ * keeps both CPUs busy for gdb's --vcpus 2 session (spin_run below).
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -330,6 +333,57 @@ static void overlay_run(unsigned int n)
 }
 #endif
 
+/*
+ * kvmdbg_spin=S: /init busy on every CPU for gdb's multi-vCPU session
+ * (test-linux.py): a child pinned to CPU 1, /init itself to CPU 0; /init
+ * calls getppid() once both spin (the host's breakpoint there: both CPUs
+ * are up and busy), then both loop in user mode until gdb sets spin_stop
+ * (printed by kvmdbg_syms=1) in each, or S seconds pass.
+ */
+static volatile int spin_stop;
+
+static void spin_until(double secs)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while (!spin_stop && (double)(t.tv_sec - t0.tv_sec) +
+				     (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+}
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void spin_run(double secs)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (pin_to(1) < 0)
+			perror("sched_setaffinity(CPU 1)");
+		spin_until(secs);
+		_exit(0);
+	}
+	if (pid < 0 || pin_to(0) < 0)
+		perror(pid < 0 ? "fork" : "sched_setaffinity(CPU 0)");
+	(void)syscall(SYS_getppid);
+	spin_until(secs);
+	printf("kvmdbg-spin: %s\n", spin_stop ? "stopped by the debugger" : "timed out");
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+}
+
 int main(void)
 {
 	const char *end = getenv("kvmdbg_end");
@@ -344,8 +398,12 @@ int main(void)
 		perror("mount /proc");
 	printf("kvmdbg-linux: /init at %ld.%03ld s, %d CPUs online\n", (long)ts.tv_sec,
 	       ts.tv_nsec / 1000000, online_cpus());
-	if (getenv("kvmdbg_syms"))
+	if (getenv("kvmdbg_syms")) {
 		print_symbols();
+		printf("kvmdbg-sym: spin_stop %p\n", (void *)&spin_stop);
+	}
+	if (getenv("kvmdbg_spin"))
+		spin_run(strtod(getenv("kvmdbg_spin"), NULL));
 #if defined(__x86_64__)
 	if (getenv("kvmdbg_overlay")) {
 		unsigned long n = strtoul(getenv("kvmdbg_overlay"), NULL, 0);
