@@ -200,10 +200,22 @@ static void print_counts(const char *what, unsigned int n, const uint64_t *saw)
 	printf("\n");
 }
 
+/* The counts of each phase from the running totals; UINT64_MAX unknown. */
+static void phase_counts(const uint64_t *tot, uint64_t *out)
+{
+	uint64_t before = 0;
+
+	for (int p = 0; p < OV_PHASES; p++) {
+		out[p] = tot[p] == UINT64_MAX || before == UINT64_MAX ? UINT64_MAX
+								       : tot[p] - before;
+		before = tot[p];
+	}
+}
+
 /* ex, wr: the hits of each phase, UINT64_MAX where unknown */
 static int overlay_perf(unsigned int n, uint64_t *ex, uint64_t *wr)
 {
-	uint64_t ex0 = 0, wr0 = 0;
+	uint64_t tx[OV_PHASES], tw[OV_PHASES];
 	int fx = perf_bp(HW_BREAKPOINT_X, (const volatile void *)(uintptr_t)perf_fn,
 			 sizeof(long));
 	int fw = perf_bp(HW_BREAKPOINT_W, &perf_var, HW_BREAKPOINT_LEN_4);
@@ -223,17 +235,13 @@ static int overlay_perf(unsigned int n, uint64_t *ex, uint64_t *wr)
 			perf_var = i;
 			host_panic_write();
 		}
-		ex[p] = perf_count(fx);
-		wr[p] = perf_count(fw);
-		if (ex[p] != UINT64_MAX && ex0 != UINT64_MAX)
-			ex[p] -= ex0;
-		if (wr[p] != UINT64_MAX && wr0 != UINT64_MAX)
-			wr[p] -= wr0;
-		ex0 += ex[p];
-		wr0 += wr[p];
+		tx[p] = perf_count(fx);
+		tw[p] = perf_count(fw);
 	}
 	close(fx);
 	close(fw);
+	phase_counts(tx, ex);
+	phase_counts(tw, wr);
 	return 0;
 }
 
@@ -336,9 +344,9 @@ static void overlay_run(unsigned int n)
 /*
  * kvmdbg_spin=S: /init busy on every CPU for gdb's multi-vCPU session
  * (test-linux.py): a child pinned to CPU 1, /init itself to CPU 0; /init
- * calls getppid() once both spin (the host's breakpoint there: both CPUs
- * are up and busy), then both loop in user mode until gdb sets spin_stop
- * (printed by kvmdbg_syms=1) in each, or S seconds pass.
+ * calls getppid() once (the host's breakpoint there: /init runs, both CPUs
+ * are online), then both loop in user mode until gdb sets spin_stop (its
+ * address printed by kvmdbg_syms=1) in each, or S seconds pass.
  */
 static volatile int spin_stop;
 
