@@ -171,7 +171,6 @@ struct vcpu {
 	struct kvmdbg_event ev;      /* the pending event (VR_EVENT) */
 	uint32_t exit_value;
 	bool step_set;               /* what the library was told last */
-	int refresh_due;             /* atomic: the refresher asked (see refresher()) */
 };
 
 struct vmm {
@@ -193,9 +192,6 @@ struct vmm {
 	pthread_cond_t cond;         /* vCPUs wait for go; the controller for nrunning == 0 */
 	unsigned int nrunning;
 	int stopping;                /* atomic: a vCPU stopped, the others leave KVM_RUN */
-	pthread_t refresher;         /* --overlay without gd_exit: see refresher() */
-	bool refresher_started;
-	int refresher_quit;          /* atomic */
 	bool quit, immediate;
 	int first;                   /* the vCPU that stopped first */
 	int notify[2];               /* readable when nrunning dropped to 0 */
@@ -1436,8 +1432,6 @@ static enum vres vcpu_run(struct vmm *m, struct vcpu *v)
 	int r;
 
 	for (;;) {
-		if (__atomic_exchange_n(&v->refresh_due, 0, __ATOMIC_SEQ_CST))
-			kvmdbg_vcpu_refresh_guest(v->dbg);
 		r = kvmdbg_vcpu_prepare(v->dbg);
 		if (r == -EAGAIN) {
 			/* Fenced while another vCPU steps past a software
@@ -1598,40 +1592,6 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-/*
- * --overlay on a host where the guest's own MOV DR does not exit (the
- * verified probe lacks gd_exit: x86 kernels before 7.x, arm64): the library
- * sees the guest's debug-register changes at the vCPU's debug exits and when
- * asked (kvmdbg_vcpu_refresh_guest). A guest that switches to a task with
- * other breakpoints needs no debug exit in between, so every REFRESH_MS each
- * running vCPU is kicked out of KVM_RUN and asks, in its own thread, before
- * its next prepare: a guest change is in force within that time (one
- * KVM_GET_DEBUGREGS or ONE_REG read per tick and vCPU).
- */
-#define REFRESH_MS 10
-
-static void *refresher(void *arg)
-{
-	struct vmm *m = arg;
-	const struct timespec tick = { 0, REFRESH_MS * 1000000L };
-
-	while (!__atomic_load_n(&m->refresher_quit, __ATOMIC_SEQ_CST)) {
-		nanosleep(&tick, NULL);
-		pthread_mutex_lock(&m->lock);
-		for (unsigned int i = 0; i < m->nvcpus; i++) {
-			struct vcpu *v = &m->vcpus[i];
-
-			if (!v->running)
-				continue;
-			__atomic_store_n(&v->refresh_due, 1, __ATOMIC_SEQ_CST);
-			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			pthread_kill(v->thread, SIGUSR1);
-		}
-		pthread_mutex_unlock(&m->lock);
-	}
-	return NULL;
-}
-
 static int start_vcpus(struct vmm *m)
 {
 	struct sigaction sa;
@@ -1654,15 +1614,6 @@ static int start_vcpus(struct vmm *m)
 		}
 		v->thread_started = true;
 	}
-	if (opt.overlay && !(m->features & KVMDBG_FEAT_GD_EXIT)) {
-		int r = pthread_create(&m->refresher, NULL, refresher, m);
-
-		if (r) {
-			err("pthread_create: %s", strerror(r));
-			return -1;
-		}
-		m->refresher_started = true;
-	}
 	return 0;
 }
 
@@ -1672,11 +1623,6 @@ static void stop_vcpus(struct vmm *m)
 	m->quit = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	if (m->refresher_started) {
-		__atomic_store_n(&m->refresher_quit, 1, __ATOMIC_SEQ_CST);
-		pthread_join(m->refresher, NULL);
-		m->refresher_started = false;
-	}
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		if (m->vcpus[i].thread_started)
 			pthread_join(m->vcpus[i].thread, NULL);
