@@ -24,7 +24,13 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 							   struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, ex);
+	/* The step-over's own step, not the user's: a single-step exit then
+	 * is ours (nothing of the guest's, overlay or not), never reported,
+	 * and its PC is compared with nothing, so arm64 need not ask KVM for
+	 * it (issue 17). */
+	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
+		       !(v->applied_ctl & KVMDBG_CTL_STEP);
+	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
 
 	if (r)
 		return r;
@@ -148,7 +154,8 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	 * the PC still on it. Keep stepping with the breakpoint out of the way
 	 * until the instruction is done, as RF would. */
 	if (c->ours_step && !v->user_step && !dec->hits && !dec->swbp && !dec->dbg_access &&
-	    c->ex.pc == v->so.pc && kvmdbg_stepover_insn_unfinished(v, c->ex.pc))
+	    !c->ex.pc_unread && c->ex.pc == v->so.pc &&
+	    kvmdbg_stepover_insn_unfinished(v, c->ex.pc))
 		return 1;
 	/* The step-over ends here. The guest's interrupt mask first: if that
 	 * fails nothing has changed, and the VMM may retry. */
@@ -161,7 +168,7 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	 * stepped from has not let the instruction complete: what this step
 	 * had disarmed stays disarmed for the next one, or the watchpoints on
 	 * one access report each other in turn. */
-	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc) {
+	if (v->vm->arch->watch_is_fault && !c->ex.pc_unread && c->ex.pc == v->so.pc) {
 		c->restep_slots = v->so.slots;
 		KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot)
 			c->restep_owner[pool][slot] = v->so.owner[pool][slot];

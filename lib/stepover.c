@@ -265,7 +265,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, &v->so.irq_saved);
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, &v->so.irq_saved);
 		if (r)
 			return r;
 		v->so.irq_masked = true;

@@ -546,7 +546,10 @@ enum kvmdbg_stop {
 struct kvmdbg_event {
 	enum kvmdbg_stop kind;   /**< see enum kvmdbg_stop */
 	enum kvmdbg_type type;   /**< for BREAK/WATCH: which kind fired; 0 otherwise */
-	uint64_t pc;             /**< guest PC at the stop (x86: linear RIP) */
+	uint64_t pc;             /**< guest PC at the stop (x86: linear RIP); 0 in
+	                              the KVMDBG_STOP_NONE of the end of the
+	                              library's own step past a stop on arm64,
+	                              where reading it would cost an ioctl */
 	uint64_t addr;           /**< the breakpoint/watchpoint as inserted (0 for
 	                              STEP, GUEST and NONE, as type is) */
 	uint64_t len;            /**< its length as inserted */

@@ -80,6 +80,7 @@ struct kvmdbg_hwstate {
 /* A KVM_EXIT_DEBUG, arch-neutral (filled by the glue from kvm_run, or by tests). */
 struct kvmdbg_exit {
 	uint32_t exception; /* x86: vector (1 = #DB, 3 = #BP) */
+	bool pc_unread;     /* arm64: a single-step exit's PC not read (read_exit's step_pc) */
 	uint64_t pc;        /* x86: linear RIP from KVM; arm64: PC read with ONE_REG */
 	uint64_t dr6, dr7;  /* x86: as KVM reports them (DR6 with its active-low bits set) */
 	uint64_t esr;       /* arm64: hsr | (hsr_high << 32 when valid) */

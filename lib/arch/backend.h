@@ -68,8 +68,11 @@ struct kvmdbg_host_ops {
 			       const struct kvmdbg_hwstate *hw);
 	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC),
 	 * every field of it when it returns 0 (zero what the arch does not
-	 * report). */
-	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run,
+	 * report). step_pc false: the PC of a single-step exit will not be
+	 * looked at (the step-over's own step, never reported), so an arch
+	 * that must ask KVM for it (arm64) may leave it unread: exit->pc 0
+	 * and exit->pc_unread set. */
+	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *exit);
 	/* The vCPU's PC (x86: linear RIP). */
 	int (*get_pc)(void *ctx, int vcpu_fd, uint64_t *pc);
@@ -77,8 +80,9 @@ struct kvmdbg_host_ops {
 	 * breakpoints. NULL where the arch has no such flag. */
 	int (*set_resume_flag)(void *ctx, int vcpu_fd);
 	/* Mask interrupts for one internal step and restore them exactly
-	 * (arm64 PSTATE.DAIF). NULL where KVMDBG_CTL_BLOCKIRQ does it. */
-	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t *saved);
+	 * (arm64 PSTATE.DAIF). pc is the vCPU's PC now, which the caller
+	 * knows. NULL where KVMDBG_CTL_BLOCKIRQ does it. */
+	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc, uint64_t *saved);
 	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
 	/* Deliver r to the guest before the next KVM_RUN; may return extra
 	 * one-shot control bits in *ctl (x86: KVMDBG_CTL_INJECT_DB/BP after

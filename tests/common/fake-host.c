@@ -186,12 +186,14 @@ static int set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_
 	if (r)
 		return r;
 	v->set_calls++;
+	v->arm64_ioctls++; /* KVM_SET_GUEST_DEBUG */
 	v->ctl = ctl;
 	v->hw = *hw;
 	return 0;
 }
 
-static int read_exit(void *ctx, int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int read_exit(void *ctx, int fd, const struct kvm_run *run, bool step_pc,
+		     struct kvmdbg_exit *ex)
 {
 	struct fh_state *s = ctx;
 	struct fh_vcpu *v = vcpu(s, fd);
@@ -200,11 +202,22 @@ static int read_exit(void *ctx, int fd, const struct kvm_run *run, struct kvmdbg
 	(void)run;
 	if (!v)
 		return -EBADF;
-	/* x86 reads the exit from kvm_run alone: no ioctl, nothing to fail. */
+	/* x86 reads the exit from kvm_run alone: no ioctl, nothing to fail.
+	 * arm64 reads the PC (KVM_GET_ONE_REG), but not a single-step exit's
+	 * that the library will not look at, as lib/arch/arm64/kvm.c. */
 	if (s->arch == KVMDBG_ARCH_ARM64) {
+		if (!step_pc && (ESR_EC(v->exit.esr) == EC_SOFTSTP_LOW ||
+				 ESR_EC(v->exit.esr) == EC_SOFTSTP_CUR)) {
+			*ex = v->exit;
+			ex->pc = 0;
+			ex->pc_unread = true;
+			v->pc_unread_exits++;
+			return 0;
+		}
 		r = fault(s, FH_READ_EXIT);
 		if (r)
 			return r;
+		v->arm64_ioctls++;
 	}
 	*ex = v->exit;
 	return 0;
@@ -219,6 +232,7 @@ static int get_pc(void *ctx, int fd, uint64_t *pc)
 	if (r)
 		return r;
 	*pc = v->pc;
+	v->arm64_ioctls++; /* KVM_GET_ONE_REG */
 	return 0;
 }
 
@@ -235,7 +249,7 @@ static int set_rf(void *ctx, int fd)
 	return 0;
 }
 
-static int mask_irqs(void *ctx, int fd, uint64_t *saved)
+static int mask_irqs(void *ctx, int fd, uint64_t pc, uint64_t *saved)
 {
 	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
@@ -243,6 +257,9 @@ static int mask_irqs(void *ctx, int fd, uint64_t *saved)
 
 	if (r)
 		return r;
+	/* PSTATE read; written unless A, I and F are masked already. */
+	v->arm64_ioctls += (v->daif & PS_AIF) == PS_AIF ? 1 : 2;
+	v->mask_pc = pc;
 	*saved = v->daif;
 	v->daif = 0x3c0;
 	v->masked++;
@@ -258,6 +275,10 @@ static int restore_irqs(void *ctx, int fd, uint64_t saved)
 
 	if (r)
 		return r;
+	/* Nothing when the guest had A, I and F masked; else PSTATE and the
+	 * PC read, PSTATE written (no exception entered by the step). */
+	if ((saved & PS_AIF) != PS_AIF)
+		v->arm64_ioctls += 3;
 	v->daif = saved;
 	if (v->masked)
 		v->masked--;

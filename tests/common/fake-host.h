@@ -56,8 +56,16 @@ struct fh_vcpu {
 	unsigned int masked;  /* mask_irqs calls not yet restored */
 	/* Successful calls of this vCPU, since fh_reset(). */
 	unsigned int rf_calls, mask_calls, restore_calls, guest_reads, advance_calls;
+	uint64_t mask_pc;     /* the PC the last mask_irqs was given */
+	/* arm64: the KVM ioctls lib/arch/arm64/kvm.c makes for the successful
+	 * set_guest_debug, read_exit, get_pc, mask_irqs and restore_irqs of
+	 * this vCPU (the ops of a stop and its step-over), since fh_reset(). */
+	unsigned int arm64_ioctls;
 	/* The exit the next read_exit returns. */
 	struct kvmdbg_exit exit;
+	/* Exits read_exit left without their PC (arm64, the library's own
+	 * step): the event's PC is 0 then, and it must be KVMDBG_STOP_NONE. */
+	unsigned int pc_unread_exits;
 	unsigned int inject_calls;
 	struct kvmdbg_reinject injected;
 };

@@ -86,10 +86,12 @@ static int lf_set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmd
 	return 0;
 }
 
-static int lf_read_exit(void *ctx, int fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int lf_read_exit(void *ctx, int fd, const struct kvm_run *run, bool step_pc,
+			struct kvmdbg_exit *ex)
 {
 	(void)ctx;
 	(void)run;
+	(void)step_pc;
 	*ex = lf[fd].exit;
 	return 0;
 }

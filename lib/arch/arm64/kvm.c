@@ -165,11 +165,10 @@ static int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
+static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			   struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;
-	int r;
 
 	memset(ex, 0, sizeof(*ex));
 	if (run->flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID)
@@ -178,8 +177,13 @@ static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
 	/* FAR is only written for watchpoints; elsewhere it is stale. */
 	if (ESR_EC(esr) == EC_WATCHPT_LOW)
 		ex->far = run->debug.arch.far;
-	r = arm64_get_pc(ctx, vcpu_fd, &ex->pc);
-	return r;
+	/* kvm_run has no PC: one KVM_GET_ONE_REG, saved where nobody will
+	 * look at it (the step-over's own step). */
+	if (!step_pc && (ESR_EC(esr) == EC_SOFTSTP_LOW || ESR_EC(esr) == EC_SOFTSTP_CUR)) {
+		ex->pc_unread = true;
+		return 0;
+	}
+	return arm64_get_pc(ctx, vcpu_fd, &ex->pc);
 }
 
 /*
@@ -189,7 +193,8 @@ static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
  *
  * mask_irqs sets PSTATE.{A,I,F} and returns in *saved the guest's own bits
  * (PSTATE.D is left alone: with MDCR_EL2.TDE the debug exceptions go to EL2
- * and PSTATE.D of EL1 does not mask them) together with the PC, so that
+ * and PSTATE.D of EL1 does not mask them) together with the PC (the
+ * caller's: it knows it, no ioctl for it here), so that
  * restore_irqs can tell what the stepped instruction itself did:
  *
  *   saved = PC[55:2] << 2 (the PC sign-extended from bit 55 on decoding)
@@ -219,15 +224,12 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t *saved)
+static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc, uint64_t *saved)
 {
-	uint64_t pstate, pc;
+	uint64_t pstate;
 	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
 	(void)ctx;
-	if (r)
-		return r;
-	r = get_reg(vcpu_fd, REG_PC, &pc);
 	if (r)
 		return r;
 	*saved = (pc & SAVED_PC_MASK) | ((pstate & PS_AIF) >> 6) << SAVED_AIF_SHIFT;

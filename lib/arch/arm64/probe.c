@@ -88,7 +88,7 @@ static bool run(struct kvmdbg_probe *p, const char *label, uint32_t ctl,
 
 		switch (p->run->exit_reason) {
 		case KVM_EXIT_DEBUG:
-			if (kvmdbg_host.read_exit(NULL, p->fd, p->run, &e))
+			if (kvmdbg_host.read_exit(NULL, p->fd, p->run, true, &e))
 				return false;
 			ex->debug = true;
 			ex->esr = e.esr;

@@ -104,10 +104,12 @@ static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, struct kvmdbg_exit *ex)
+static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+			 struct kvmdbg_exit *ex)
 {
 	(void)ctx;
 	(void)vcpu_fd;
+	(void)step_pc; /* the PC is in kvm_run: no ioctl to save */
 	memset(ex, 0, sizeof(*ex));
 	ex->exception = run->debug.arch.exception;
 	ex->pc = run->debug.arch.pc;
