@@ -249,7 +249,7 @@ static void set_end(struct linux_vm *l, enum linux_end e)
 
 static int load_image(struct linux_vm *l)
 {
-	uint64_t room = l->o.mem_size - DTB_REGION - KERNEL_BASE, text_offset;
+	uint64_t room = l->dtb_gpa - KERNEL_BASE, text_offset; /* below the DTB's 2 MiB */
 	uint8_t *img = l->mem + KERNEL_BASE;
 	ssize_t n = load_file("--kernel", l->o.kernel, true, img, room);
 
