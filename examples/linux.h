@@ -51,9 +51,11 @@ bool linux_parse_size(const char *s, uint64_t *out);
 
 /*
  * After KVM_CREATE_VM and the memory slot (mem: o->mem_size bytes at
- * guest-physical 0), before any KVM_CREATE_VCPU: create the irqchip and PIT,
- * load kernel, initrd, command line, boot_params and the ACPI tables. Messages
- * go to stderr; returns 0 or -1.
+ * guest-physical 0), before any KVM_CREATE_VCPU: create the interrupt
+ * controllers (x86 irqchip and PIT; arm64 the vGICv3, initialised by the last
+ * linux_vcpu_setup()), load kernel and initrd, and describe the machine (x86
+ * command line, boot_params and ACPI tables; arm64 the device tree).
+ * Messages go to stderr; returns 0 or -1 (then linux_vm_free() *out).
  */
 int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *mem,
 		    struct linux_vm **out);
