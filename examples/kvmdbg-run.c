@@ -308,8 +308,8 @@ static void usage(FILE *f)
 			symbols[i].what);
 	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 bad arguments.\n"
 		"With --kernel: 0 the guest powered off (x86 ACPI S5, arm64 PSCI SYSTEM_OFF),\n"
-		"3 it reset, 4 it panicked\n"
-		"(\"Kernel panic - not syncing\" on its console), 5 --timeout, 1 a failure.\n"
+		"3 it reset, 4 it panicked (\"Kernel panic - not syncing\" on its console),\n"
+		"5 --timeout, 1 a failure.\n"
 		"With --kernel, --timeout and --step default to 0.\n");
 }
 
