@@ -3,15 +3,19 @@
  * bench-kvm: the library's cost per exit on real KVM, against a raw loop
  * that does the same guest work with hand-written ioctls in the same
  * process, measured in alternating rounds (medians of per-pair ratios).
+ * x86-64 and arm64: the raw side's arch parts are in bench-kvm-<arch>.c
+ * (bench-kvm.h), the guests in bench-guest.S and bench-guest-arm64.S.
  *
- *  1. single-step loop: prepare / KVM_RUN / handle_exit vs KVM_RUN alone
- *     (KVM_SET_GUEST_DEBUG once);
+ *  1. single-step loop: prepare / KVM_RUN / handle_exit vs KVM_RUN and the
+ *     reading of the stop (KVM_SET_GUEST_DEBUG once);
  *  2. hardware breakpoint hit and resume: the library's step-over vs the
- *     same dance by hand, chosen from kvmdbg_probe_verified() exactly as the
- *     library chooses (RFLAGS.RF where proven, else disarm-step-rearm);
- *  3. ioctls the library adds per KVM_RUN, counted through the library's
- *     ioctl seam (kvmdbg_set_ioctl_hook), and the KVM_SET_GUEST_DEBUGs per
- *     vCPU after a change.
+ *     same dance by hand: by RFLAGS.RF (x86, where kvmdbg_probe_verified()
+ *     proves it) and by disarm-step-rearm (the library told RF does not
+ *     work, and on arm64); software breakpoints (INT3, BRK) and write
+ *     watchpoints the same way, where the verified probe says they fire;
+ *  3. ioctls per iteration besides KVM_RUN, the library's counted through
+ *     its ioctl seam (kvmdbg_set_ioctl_hook), the raw side's by itself; and
+ *     the KVM_SET_GUEST_DEBUGs per vCPU after a change.
  *
  * The micro-VMs come from the internal library (lib/microvm.h); the
  * measured path is the public API only.
@@ -33,21 +37,16 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/regs.h"
 #include "bench-common.h"
+#include "bench-kvm.h"
 #include "kvmdbg-int.h"
-#include "microvm.h"
-
-extern const char bg_start[], bg_end[], bg_spin[], bg_bp[], bg_bp_target[], bg_watch[],
-	bg_watch_var[];
 
 #define MEM_SIZE (2ull << 20)
-#define X86_INT3 0xcc
 
 static uint64_t features;
 static int block_irq;
 
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+void bench_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,14 +59,9 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	exit(1);
 }
 
-/* ---- micro-VMs ---- */
+#define die bench_die
 
-struct side {
-	struct kvmdbg_microvm m;
-	struct kvmdbg_vm *dbg; /* NULL on the raw side */
-	struct kvmdbg_vcpu *v[2];
-	unsigned int nr;
-};
+/* ---- micro-VMs ---- */
 
 static uint64_t gva(const struct side *s, const char *label)
 {
@@ -96,7 +90,10 @@ static int mem_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 
 static const struct kvmdbg_mem_ops identity_mem = {.read = mem_read, .write = mem_write};
 
-static void side_new(struct side *s, int kvm_fd, unsigned int nr, const char *label, bool lib)
+/* feats: the verified features the library side is given (bench_bp() takes
+ * RF_RESUME away to measure the disarm-step-rearm resume where RF works). */
+static void side_new(struct side *s, int kvm_fd, unsigned int nr, const char *label, bool lib,
+		     uint64_t feats)
 {
 	int r;
 
@@ -116,7 +113,7 @@ static void side_new(struct side *s, int kvm_fd, unsigned int nr, const char *la
 	if (!lib)
 		return;
 	struct kvmdbg_vm_opts o = {
-		.sz = sizeof(o), .mem = &identity_mem, .mem_ctx = &s->m, .features = features};
+		.sz = sizeof(o), .mem = &identity_mem, .mem_ctx = &s->m, .features = feats};
 	r = kvmdbg_vm_new(s->m.vm_fd, &o, &s->dbg);
 	if (r)
 		die("kvmdbg_vm_new: %s", strerror(-r));
@@ -159,88 +156,112 @@ static void expect_debug(const struct side *s, unsigned int idx, const char *wha
  * library composes in every state (check_same_state() proves it through
  * the library's ioctl seam before measuring), and between batches the vCPU
  * is always where both leave it: after a step, or stopped at the breakpoint
- * with the library's step-over armed.
+ * (or watchpoint) with the library's step-over armed.
  */
 struct loop {
 	struct side *s;
-	uint64_t target;   /* breakpoint loop: the breakpoint's address */
-	bool stopped;      /* the vCPU is stopped at the breakpoint */
+	uint64_t target;   /* the breakpoint's address, the watched variable's */
+	bool stopped;      /* the vCPU is stopped at the breakpoint / watchpoint */
+	bool rf;           /* the raw side resumes by the resume flag (x86 RF) */
+	struct kvm_guest_debug armed, stepping; /* the raw side's two states */
+	uint8_t orig[8];   /* the guest's bytes under a software breakpoint */
 };
 
 /* ---- the raw side: what a VMM author writes without the library ---- */
 
-static void raw_debug_state(struct kvm_guest_debug *dp, bool armed, bool step, uint64_t target)
-{
-	struct kvm_guest_debug d;
+static unsigned long raw_ioctls; /* the raw side's ioctls besides KVM_RUN */
 
-	memset(&d, 0, sizeof(d));
-	d.control = KVM_GUESTDBG_ENABLE;
-	d.arch.debugreg[7] = DR7_FIXED_1;
-	if (armed) {
-		d.control |= KVM_GUESTDBG_USE_HW_BP;
-		d.arch.debugreg[0] = target;
-		d.arch.debugreg[7] |= DR7_G(0); /* execute, length 1 */
-	}
-	if (step) {
-		d.control |= KVM_GUESTDBG_SINGLESTEP;
-		if (block_irq)
-			d.control |= KVM_GUESTDBG_BLOCKIRQ;
-	}
-	*dp = d;
+static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
+{
+	raw_ioctls++;
+	if (ioctl(s->m.vcpu_fd[0], KVM_SET_GUEST_DEBUG, d) < 0)
+		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
 }
 
-static void raw_set_debug(const struct side *s, unsigned int idx, bool armed, bool step,
-			  uint64_t target)
+/* The raw side's register ioctls (bench-kvm-<arch>.c), counted. */
+int bench_ioctl(int fd, unsigned long req, void *arg)
 {
-	struct kvm_guest_debug d;
-
-	raw_debug_state(&d, armed, step, target);
-	if (ioctl(s->m.vcpu_fd[idx], KVM_SET_GUEST_DEBUG, &d) < 0)
-		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+	raw_ioctls++;
+	return ioctl(fd, req, arg);
 }
 
 static void raw_step_loop(struct loop *l, unsigned int n)
 {
-	const struct kvm_run *run = l->s->m.run[0];
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_STEP_REPORT, 0);
+	}
+}
+
+/*
+ * A reference for the library's own time per exit: the raw step loop reading
+ * one byte more from each of TOUCH_PAGES pages after every exit. The
+ * difference to the plain raw loop, per page, is what a page touched again
+ * after a KVM_RUN costs on this machine (under TCG: a refill of QEMU's
+ * software TLB, which the world switch flushes; on hardware: next to
+ * nothing). A data page stands for any page the library's code or data
+ * spreads over.
+ */
+#define TOUCH_PAGES 32
+static volatile uint8_t touch_buf[TOUCH_PAGES][4096] __attribute__((aligned(4096)));
+
+static void raw_step_touch_loop(struct loop *l, unsigned int n)
+{
+	unsigned int sum = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
 		run_vcpu(l->s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
-			die("raw step: exit %u dr6 %#llx", run->exit_reason,
-			    (unsigned long long)run->debug.arch.dr6);
+		bench_arch_expect(l->s, EXIT_STEP_REPORT, 0);
+		for (unsigned int p = 0; p < TOUCH_PAGES; p++)
+			sum += touch_buf[p][(i * 64) % 4096];
 	}
+	touch_buf[0][0] = (uint8_t)sum;
+}
+
+/* The other reference: SPIN_ITERS iterations of a 3-instruction loop after
+ * every exit, on the stack and one code page. */
+#define SPIN_ITERS 1000
+
+static void raw_step_spin_loop(struct loop *l, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_STEP_REPORT, 0);
+		bench_arch_spin(SPIN_ITERS);
+	}
+}
+
+/* Resume past the stop at l->target by one step: interrupts masked (where
+ * the state cannot say so), the point disarmed (a software breakpoint: the
+ * guest's bytes back), one step, everything back. */
+static void raw_step_past(struct loop *l, bool sw)
+{
+	struct side *s = l->s;
+	uint8_t *at = s->m.mem + l->target;
+	uint64_t saved;
+
+	bench_arch_step_irqs_begin(s, &saved);
+	if (sw)
+		memcpy(at, l->orig, bench_arch_bp_len);
+	raw_set(s, &l->stepping);
+	run_vcpu(s, 0);
+	bench_arch_expect(s, EXIT_STEP_INNER, 0);
+	if (sw)
+		memcpy(at, bench_arch_sw_insn, bench_arch_bp_len);
+	raw_set(s, &l->armed);
+	bench_arch_step_irqs_end(s, saved);
 }
 
 /* n hits of the breakpoint, each first resumed past the previous one. */
 static void raw_bp_loop(struct loop *l, unsigned int n)
 {
-	struct side *s = l->s;
-	const struct kvm_run *run = s->m.run[0];
-	int fd = s->m.vcpu_fd[0];
-
 	for (unsigned int i = 0; i < n; i++) {
-		if (l->stopped && (features & KVMDBG_FEAT_RF_RESUME)) {
-			struct kvm_regs regs;
-
-			if (ioctl(fd, KVM_GET_REGS, &regs) < 0)
-				die("KVM_GET_REGS: %s", strerror(errno));
-			regs.rflags |= RFLAGS_RF;
-			if (ioctl(fd, KVM_SET_REGS, &regs) < 0)
-				die("KVM_SET_REGS: %s", strerror(errno));
-		} else if (l->stopped) {
-			/* Disarm, step one instruction, re-arm. */
-			raw_set_debug(s, 0, false, true, l->target);
-			run_vcpu(s, 0);
-			if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
-				die("raw bp step: exit %u", run->exit_reason);
-			raw_set_debug(s, 0, true, false, l->target);
-		}
-		run_vcpu(s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B(0)) ||
-		    run->debug.arch.pc != l->target)
-			die("raw bp: exit %u dr6 %#llx pc %#llx", run->exit_reason,
-			    (unsigned long long)run->debug.arch.dr6,
-			    (unsigned long long)run->debug.arch.pc);
+		if (l->stopped && l->rf)
+			bench_arch_resume_flag(l->s);
+		else if (l->stopped)
+			raw_step_past(l, false);
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_HW, l->target);
 		l->stopped = true;
 	}
 }
@@ -305,78 +326,29 @@ static void lib_step_split(struct loop *l, unsigned int n, double *prep_ns, doub
 
 /* ---- software breakpoints and watchpoints (where the probe says they fire) ---- */
 
-/* KVM state of the raw side: software breakpoints, with or without a step. */
-static void raw_sw_state(struct kvm_guest_debug *d, bool step)
-{
-	memset(d, 0, sizeof(*d));
-	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
-	d->arch.debugreg[7] = DR7_FIXED_1;
-	if (step) {
-		d->control |= KVM_GUESTDBG_SINGLESTEP;
-		if (block_irq)
-			d->control |= KVM_GUESTDBG_BLOCKIRQ;
-	}
-}
-
-/* A write watchpoint on 8 bytes at addr in slot 0. */
-static void raw_watch_state(struct kvm_guest_debug *d, uint64_t addr)
-{
-	memset(d, 0, sizeof(*d));
-	d->control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
-	d->arch.debugreg[0] = addr;
-	d->arch.debugreg[7] = DR7_FIXED_1 | DR7_G(0) | DR7_RW_LEN(0, X86_RW_WRITE, X86_LEN_8) | DR7_GE;
-}
-
-static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
-{
-	if (ioctl(s->m.vcpu_fd[0], KVM_SET_GUEST_DEBUG, d) < 0)
-		die("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
-}
-
-/* The guest byte under a software breakpoint (a nop, see bench-guest.S). */
-static uint8_t sw_orig;
-
 /* n hits of a software breakpoint at l->target, each first resumed past the
- * previous one: put the byte back, step with interrupts blocked, re-insert. */
+ * previous one: put the guest's bytes back, step, re-insert. */
 static void raw_sw_loop(struct loop *l, unsigned int n)
 {
-	struct side *s = l->s;
-	const struct kvm_run *run = s->m.run[0];
-	uint8_t *byte = s->m.mem + l->target;
-	struct kvm_guest_debug armed, stepping;
-
-	raw_sw_state(&armed, false);
-	raw_sw_state(&stepping, true);
 	for (unsigned int i = 0; i < n; i++) {
-		if (l->stopped) {
-			*byte = sw_orig;
-			raw_set(s, &stepping);
-			run_vcpu(s, 0);
-			if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_BS))
-				die("raw sw step: exit %u", run->exit_reason);
-			*byte = X86_INT3;
-			raw_set(s, &armed);
-		}
-		run_vcpu(s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || run->debug.arch.exception != 3 ||
-		    run->debug.arch.pc != l->target)
-			die("raw sw: exit %u exception %u pc %#llx", run->exit_reason,
-			    run->debug.arch.exception, (unsigned long long)run->debug.arch.pc);
+		if (l->stopped)
+			raw_step_past(l, true);
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_SW, l->target);
 		l->stopped = true;
 	}
 }
 
-/* n hits of a write watchpoint: trap-like on x86, nothing to step past. */
+/* n hits of a write watchpoint: trap-like on x86 (nothing to step past),
+ * before the access on arm64 (disarm, step, re-arm). */
 static void raw_watch_loop(struct loop *l, unsigned int n)
 {
-	struct side *s = l->s;
-	const struct kvm_run *run = s->m.run[0];
-
 	for (unsigned int i = 0; i < n; i++) {
-		run_vcpu(s, 0);
-		if (run->exit_reason != KVM_EXIT_DEBUG || !(run->debug.arch.dr6 & DR6_B(0)))
-			die("raw watch: exit %u dr6 %#llx", run->exit_reason,
-			    (unsigned long long)run->debug.arch.dr6);
+		if (l->stopped && bench_arch_watch_faults)
+			raw_step_past(l, false);
+		run_vcpu(l->s, 0);
+		bench_arch_expect(l->s, EXIT_WATCH, l->target);
+		l->stopped = true;
 	}
 }
 
@@ -424,31 +396,7 @@ static void lib_watch_loop(struct loop *l, unsigned int n)
 
 static void lib_bp_loop(struct loop *l, unsigned int n)
 {
-	struct side *s = l->s;
-	struct kvmdbg_event ev;
-	unsigned int hits = 0, guard = 0;
-	int r;
-
-	while (hits < n) {
-		if (++guard > 4 * n + 8)
-			die("lib bp: more than 4 exits a hit");
-		r = kvmdbg_vcpu_prepare(s->v[0]);
-		if (r)
-			die("prepare: %s", strerror(-r));
-		run_vcpu(s, 0);
-		expect_debug(s, 0, "lib bp");
-		r = kvmdbg_vcpu_handle_exit(s->v[0], &ev);
-		if (r)
-			die("handle_exit: %s", strerror(-r));
-		if (ev.kind == KVMDBG_STOP_BREAK) {
-			if (ev.pc != l->target)
-				die("lib bp: break at %#" PRIx64, ev.pc);
-			hits++;
-		} else if (ev.kind != KVMDBG_STOP_NONE) {
-			die("lib bp: unexpected %s", kvmdbg_stop_name(ev.kind));
-		}
-	}
-	l->stopped = true;
+	lib_hit_loop(l, n, KVMDBG_STOP_BREAK, KVMDBG_BREAK_HW);
 }
 
 /* ---- counting ioctls through the library's seam ---- */
@@ -518,9 +466,10 @@ static void check_same_state(struct loop *l, void (*fn)(struct loop *, unsigned 
 		for (unsigned int k = 0; k < nr_raw; k++)
 			match |= !memcmp(&logged[i], &raw[k], sizeof(raw[k]));
 		if (!match)
-			die("the library's KVM_SET_GUEST_DEBUG (control %#x, dr7 %#llx) is none of "
-			    "the raw side's: the comparison would not be fair", logged[i].control,
-			    (unsigned long long)logged[i].arch.debugreg[7]);
+			die("the library's KVM_SET_GUEST_DEBUG (%s) is none of the raw side's "
+			    "(the first: %s): the comparison would not be fair",
+			    bench_fmt("%s", bench_arch_describe(&logged[i])),
+			    bench_arch_describe(&raw[0]));
 	}
 }
 
@@ -582,20 +531,46 @@ static const char *verdict_ge(double v, double target)
 	return v >= target ? "met" : "missed";
 }
 
+/* ioctls besides KVM_RUN per iteration of the library's and the raw side's
+ * loop fn (n iterations each, after a few uncounted ones): *lib, *raw. */
+static void count_per(struct loop *l, loop_fn lib_fn, loop_fn raw_fn, unsigned int n, double *lib,
+		      double *raw)
+{
+	lib_fn(l, 10);
+	counts_reset();
+	kvmdbg_set_ioctl_hook(counting_ioctl);
+	lib_fn(l, n);
+	kvmdbg_set_ioctl_hook(NULL);
+	*lib = (double)counts_total() / n;
+	raw_fn(l, 10);
+	raw_ioctls = 0;
+	raw_fn(l, n);
+	*raw = (double)raw_ioctls / n;
+}
+
+static void syscall_row(const char *what, double lib, double raw)
+{
+	printf("%s: ioctls besides KVM_RUN: library %.2f, raw %.2f\n", what, lib, raw);
+	bench_row("3. syscalls", bench_fmt("ioctls besides KVM_RUN per %s (lib vs raw)", what),
+		  bench_fmt("%.2f", lib), bench_fmt("%.2f", raw), bench_fmt("%+.2f", lib - raw),
+		  "+0", lib - raw < 0.005 ? "met" : "missed");
+}
+
 static void bench_step(int kvm_fd)
 {
 	struct side s;
 	struct loop l = {.s = &s};
 	struct ab ab, aa;
+	double lib, raw;
 	int r;
 
 	struct kvm_guest_debug raw_state;
 
-	side_new(&s, kvm_fd, 1, bg_spin, true);
+	side_new(&s, kvm_fd, 1, bg_spin, true, features);
 	r = kvmdbg_vcpu_set_step(s.v[0], 1);
 	if (r)
 		die("set_step: %s", strerror(-r));
-	raw_debug_state(&raw_state, false, true, 0);
+	bench_arch_state(&raw_state, RAW_STEP, 0, block_irq);
 	check_same_state(&l, lib_step_loop, 10, &raw_state, 1, true);
 
 	aa = run_ab(&l, raw_step_loop, raw_step_loop, 200);
@@ -613,7 +588,8 @@ static void bench_step(int kvm_fd)
 
 		lib_step_split(&l, 5000, &prep, &he, &again);
 		printf("single-step: the library's own time a step: prepare %.0f ns + handle_exit "
-		       "%.0f ns (raw side: 0; the step itself: %.0f ns); the same prepare again at "
+		       "%.0f ns (their ioctls included: arm64's PC read, which the raw side makes too; "
+		       "the step itself: %.0f ns); the same prepare again at "
 		       "once: %.0f ns\n", prep, he, ab.a_ns, again);
 		bench_row("1. single-step loop", "library time a step inside the loop: prepare + "
 			  "handle_exit (clock cost subtracted; in brackets: prepare again at once)",
@@ -622,38 +598,60 @@ static void bench_step(int kvm_fd)
 			  bench_fmt("%.1f%%", 100 * (prep + he) / ab.a_ns), "-", "-");
 	}
 
-	/* 3. ioctls the library adds per KVM_RUN when nothing changes. */
-	lib_step_loop(&l, 10);
-	counts_reset();
-	kvmdbg_set_ioctl_hook(counting_ioctl);
-	lib_step_loop(&l, 1000);
-	kvmdbg_set_ioctl_hook(NULL);
-	printf("single-step: library ioctls in 1000 steps (nothing changed): %lu\n",
-	       counts_total());
-	bench_row("3. syscalls", "ioctls the library adds per KVM_RUN, nothing changed (step loop)",
-		  bench_fmt("%.3f", counts_total() / 1000.0), "0", "-", "0",
-		  counts_total() == 0 ? "met" : "missed");
+	{
+		struct ab t = run_ab(&l, raw_step_loop, raw_step_touch_loop, 200);
+		double per = (t.b_ns - t.a_ns) / TOUCH_PAGES;
+
+		printf("single-step: reading one byte of %d more pages after each exit: %.0f ns "
+		       "a step instead of %.0f (ratio %.3f): %.0f ns a page\n", TOUCH_PAGES,
+		       t.b_ns, t.a_ns, t.ratio, per);
+		bench_row("1. single-step loop", bench_fmt("reference: one more page touched after "
+			  "each exit (raw loop reading %d more pages)", TOUCH_PAGES),
+			  bench_fmt("%.0f ns a page", per), bench_fmt("%.0f ns a step", t.a_ns),
+			  bench_fmt("%.1f%% a page", 100 * per / t.a_ns), "-", "-");
+	}
+	{
+		struct ab t = run_ab(&l, raw_step_loop, raw_step_spin_loop, 200);
+		double per = (t.b_ns - t.a_ns) / (3 * SPIN_ITERS);
+
+		printf("single-step: %d more instructions after each exit: %.0f ns a step instead "
+		       "of %.0f (ratio %.3f): %.2f ns an instruction\n", 3 * SPIN_ITERS, t.b_ns,
+		       t.a_ns, t.ratio, per);
+		bench_row("1. single-step loop", bench_fmt("reference: one more instruction after "
+			  "each exit (raw loop running %d more)", 3 * SPIN_ITERS),
+			  bench_fmt("%.2f ns an instruction", per), bench_fmt("%.0f ns a step", t.a_ns),
+			  bench_fmt("%.3f%% an instruction", 100 * per / t.a_ns), "-", "-");
+	}
+
+	/* 3. ioctls per step when nothing changes: the raw side reads what it
+	 * reports (arm64: the PC). */
+	count_per(&l, lib_step_loop, raw_step_loop, 1000, &lib, &raw);
+	syscall_row("single-step, nothing changed", lib, raw);
 	side_free(&s);
 }
 
-static void bench_bp(int kvm_fd)
+/* A hardware breakpoint hit and resumed, by the resume flag (rf) or by
+ * disarm-step-rearm (the library told the host has no RF_RESUME). */
+static void bench_bp(int kvm_fd, bool rf)
 {
 	struct side s;
-	struct loop l = {.s = &s};
-	const char *how = (features & KVMDBG_FEAT_RF_RESUME) ? "RFLAGS.RF" : "disarm-step-rearm";
+	struct loop l = {.s = &s, .rf = rf};
+	const char *how = rf ? "RFLAGS.RF" : "disarm-step-rearm";
 	struct kvm_guest_debug raw_states[2];
 	struct ab ab;
-	double per;
+	double lib, raw;
 	int r;
 
-	side_new(&s, kvm_fd, 1, bg_bp, true);
+	side_new(&s, kvm_fd, 1, bg_bp, true, rf ? features : features & ~KVMDBG_FEAT_RF_RESUME);
 	l.target = gva(&s, bg_bp_target);
-	r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1);
+	r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, bench_arch_bp_len);
 	if (r)
 		die("insert: %s", strerror(-r));
-	raw_debug_state(&raw_states[0], true, false, l.target);
-	raw_debug_state(&raw_states[1], false, true, l.target);
-	check_same_state(&l, lib_bp_loop, 3, raw_states, 2, true);
+	bench_arch_state(&l.armed, RAW_HW, l.target, block_irq);
+	bench_arch_state(&l.stepping, RAW_STEP, l.target, block_irq);
+	raw_states[0] = l.armed;
+	raw_states[1] = l.stepping;
+	check_same_state(&l, lib_bp_loop, 3, raw_states, rf ? 1 : 2, true);
 
 	ab = run_ab(&l, raw_bp_loop, lib_bp_loop, 100);
 	printf("hw breakpoint: %u pairs of batches of %u hits: raw %.0f ns/hit, "
@@ -662,20 +660,8 @@ static void bench_bp(int kvm_fd)
 		  bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
 		  bench_fmt("%.3f", ab.ratio), ">= 0.98", verdict_ge(ab.ratio, 0.98));
 
-	/* The library's ioctls per hit against the raw dance's two (disarm +
-	 * re-arm, or KVM_GET_REGS + KVM_SET_REGS for RF). */
-	lib_bp_loop(&l, 10);
-	counts_reset();
-	kvmdbg_set_ioctl_hook(counting_ioctl);
-	lib_bp_loop(&l, 200);
-	kvmdbg_set_ioctl_hook(NULL);
-	per = counts_total() / 200.0;
-	printf("hw breakpoint: library ioctls per hit besides KVM_RUN %.2f (raw dance: 2), "
-	       "KVM_RUNs per hit: %d on both sides\n", per,
-	       (features & KVMDBG_FEAT_RF_RESUME) ? 1 : 2);
-	bench_row("3. syscalls", "ioctls per breakpoint hit besides KVM_RUN (lib vs raw dance)",
-		  bench_fmt("%.2f", per), "2", bench_fmt("%+.2f", per - 2), "+0",
-		  per - 2 < 0.005 ? "met" : "missed");
+	count_per(&l, lib_bp_loop, raw_bp_loop, 200, &lib, &raw);
+	syscall_row(bench_fmt("breakpoint hit, resume by %s", how), lib, raw);
 	side_free(&s);
 }
 
@@ -689,43 +675,46 @@ static void bench_sw_or_watch(int kvm_fd, bool sw)
 	struct side s;
 	struct loop l = {.s = &s};
 	struct kvm_guest_debug raw_states[2];
-	double raw_per = sw ? 2 : 0, per;
 	struct ab ab;
+	double lib, raw;
 	int r;
 
-	side_new(&s, kvm_fd, 1, sw ? bg_bp : bg_watch, true);
+	side_new(&s, kvm_fd, 1, sw ? bg_bp : bg_watch, true, features);
 	if (sw) {
 		l.target = gva(&s, bg_bp_target);
-		sw_orig = s.m.mem[l.target];
-		r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, l.target, 1);
-		raw_sw_state(&raw_states[0], false);
-		raw_sw_state(&raw_states[1], true);
+		memcpy(l.orig, s.m.mem + l.target, bench_arch_bp_len);
+		r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, l.target, bench_arch_bp_len);
+		bench_arch_state(&l.armed, RAW_SW, l.target, block_irq);
+		bench_arch_state(&l.stepping, RAW_SW_STEP, l.target, block_irq);
 	} else {
 		l.target = gva(&s, bg_watch_var);
 		r = kvmdbg_vm_insert(s.dbg, KVMDBG_WATCH_WRITE, l.target, 8);
-		raw_watch_state(&raw_states[0], l.target);
-		raw_states[1] = raw_states[0];
+		bench_arch_state(&l.armed, RAW_WATCH, l.target, block_irq);
+		bench_arch_state(&l.stepping, RAW_STEP, l.target, block_irq);
 	}
 	if (r)
 		die("insert: %s", strerror(-r));
-	check_same_state(&l, sw ? lib_sw_loop : lib_watch_loop, 3, raw_states, 2, true);
+	raw_states[0] = l.armed;
+	raw_states[1] = l.stepping;
+	check_same_state(&l, sw ? lib_sw_loop : lib_watch_loop, 3, raw_states,
+			 sw || bench_arch_watch_faults ? 2 : 1, true);
+	/* Stopped at it: the library's instruction is in place, and must be the
+	 * raw side's (the library tells its own from the guest's). */
+	if (sw && memcmp(s.m.mem + l.target, bench_arch_sw_insn, bench_arch_bp_len))
+		die("the library's software breakpoint instruction is not the raw side's");
 
 	ab = run_ab(&l, sw ? raw_sw_loop : raw_watch_loop, sw ? lib_sw_loop : lib_watch_loop, 100);
 	printf("%s: %u pairs of batches of %u hits: raw %.0f ns/hit, library %.0f ns/hit\n",
 	       sw ? "sw breakpoint" : "watchpoint", ab.pairs, ab.batch, ab.a_ns, ab.b_ns);
-	bench_row(section, sw ? "hits/s, resume by restore-step-reinsert" : "hits/s (trap-like: "
-		  "no step-over)", bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
+	bench_row(section, sw ? "hits/s, resume by restore-step-reinsert" :
+		  bench_arch_watch_faults ? "hits/s (before the access: resume by "
+		  "disarm-step-rearm)" : "hits/s (trap-like: no step-over)",
+		  bench_fmt("%.0f", 1e9 / ab.b_ns), bench_fmt("%.0f", 1e9 / ab.a_ns),
 		  bench_fmt("%.3f", ab.ratio), ">= 0.98", verdict_ge(ab.ratio, 0.98));
 
-	counts_reset();
-	kvmdbg_set_ioctl_hook(counting_ioctl);
-	(sw ? lib_sw_loop : lib_watch_loop)(&l, 200);
-	kvmdbg_set_ioctl_hook(NULL);
-	per = counts_total() / 200.0;
-	bench_row("3. syscalls", bench_fmt("ioctls per %s hit besides KVM_RUN (lib vs raw)",
-					   sw ? "sw breakpoint" : "watchpoint"),
-		  bench_fmt("%.2f", per), bench_fmt("%.0f", raw_per),
-		  bench_fmt("%+.2f", per - raw_per), "+0", per - raw_per < 0.005 ? "met" : "missed");
+	count_per(&l, sw ? lib_sw_loop : lib_watch_loop, sw ? raw_sw_loop : raw_watch_loop, 200,
+		  &lib, &raw);
+	syscall_row(sw ? "sw breakpoint hit" : "watchpoint hit", lib, raw);
 	side_free(&s);
 }
 
@@ -734,14 +723,14 @@ static void bench_change(int kvm_fd)
 {
 	struct side s;
 	struct kvmdbg_event ev;
-	unsigned long per_vcpu[2], other = 0, idle = 0;
+	unsigned long per_vcpu[2], other[4] = {0}, idle_sgd = 0, idle_other = 0;
 	bool ok = true;
 	uint64_t far;
 	const char *what[] = {"insert hw-break", "insert sw-break", "remove hw-break",
 			      "remove sw-break"};
 	int r;
 
-	side_new(&s, kvm_fd, 2, bg_spin, true);
+	side_new(&s, kvm_fd, 2, bg_spin, true, features);
 	far = gva(&s, bg_end) + 0x100; /* never executed */
 	for (unsigned int i = 0; i < 2; i++)
 		if (kvmdbg_vcpu_set_step(s.v[i], 1))
@@ -749,10 +738,10 @@ static void bench_change(int kvm_fd)
 	kvmdbg_set_ioctl_hook(counting_ioctl);
 	for (int change = -1; change < 4; change++) {
 		switch (change) {
-		case 0: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
-		case 1: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
-		case 2: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_HW, far, 1); break;
-		case 3: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_SW, far + 0x40, 1); break;
+		case 0: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, far, bench_arch_bp_len); break;
+		case 1: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_SW, far + 0x40, bench_arch_bp_len); break;
+		case 2: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_HW, far, bench_arch_bp_len); break;
+		case 3: r = kvmdbg_vm_remove(s.dbg, KVMDBG_BREAK_SW, far + 0x40, bench_arch_bp_len); break;
 		default: r = 0;
 		}
 		if (r)
@@ -775,14 +764,16 @@ static void bench_change(int kvm_fd)
 		}
 		for (unsigned int i = 0; i < 2; i++) {
 			per_vcpu[i] = cnt_sgd[s.m.vcpu_fd[i]];
-			other += cnt_other[s.m.vcpu_fd[i]];
+			other[change] += cnt_other[s.m.vcpu_fd[i]];
 			if (per_vcpu[i] != 1)
 				ok = false;
 		}
 		printf("after %s: KVM_SET_GUEST_DEBUG per vCPU over 50 runs each: %lu, %lu\n",
 		       what[change], per_vcpu[0], per_vcpu[1]);
 	}
-	/* And none at all once the set is stable again. */
+	/* And none at all once the set is stable again; the other ioctls
+	 * (those of every exit: the arm64 PC) are the same with or without a
+	 * change. */
 	counts_reset();
 	for (int it = 0; it < 50; it++)
 		for (unsigned int i = 0; i < 2; i++) {
@@ -790,14 +781,19 @@ static void bench_change(int kvm_fd)
 			run_vcpu(&s, i);
 			kvmdbg_vcpu_handle_exit(s.v[i], &ev);
 		}
-	idle = counts_total();
+	for (unsigned int i = 0; i < 2; i++) {
+		idle_sgd += cnt_sgd[s.m.vcpu_fd[i]];
+		idle_other += cnt_other[s.m.vcpu_fd[i]];
+	}
 	kvmdbg_set_ioctl_hook(NULL);
-	if (other || idle)
-		ok = false;
+	ok &= !idle_sgd && counts_total() == idle_sgd + idle_other;
+	for (int c = 0; c < 4; c++)
+		ok &= other[c] == idle_other;
 	bench_row("3. syscalls",
 		  "KVM_SET_GUEST_DEBUG per vCPU after a change (2 vCPUs, 4 changes, 50 runs each)",
-		  ok ? "1" : bench_fmt("%lu/%lu, %lu other, %lu idle", per_vcpu[0], per_vcpu[1],
-				      other, idle),
+		  ok ? "1" : bench_fmt("%lu/%lu, other ioctls %lu/%lu/%lu/%lu vs %lu idle, %lu idle",
+				      per_vcpu[0], per_vcpu[1], other[0], other[1], other[2],
+				      other[3], idle_other, idle_sgd),
 		  "1", "-", "exactly 1", ok ? "met" : "missed");
 	side_free(&s);
 }
@@ -812,15 +808,18 @@ static int loop_only(int kvm_fd, const char *loop, const char *who, unsigned int
 
 	if ((!bp && strcmp(loop, "step")) || (!lib && strcmp(who, "raw")))
 		die("--loop step|bp lib|raw N FEATURES");
-	side_new(&s, kvm_fd, 1, bp ? bg_bp : bg_spin, lib);
+	side_new(&s, kvm_fd, 1, bp ? bg_bp : bg_spin, lib, features);
 	if (bp) {
 		l.target = gva(&s, bg_bp_target);
 		if (lib) {
-			if (kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, 1))
+			if (kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, l.target, bench_arch_bp_len))
 				die("insert");
 			lib_bp_loop(&l, n);
 		} else {
-			raw_set_debug(&s, 0, true, false, l.target);
+			l.rf = bench_arch_has_rf && (features & KVMDBG_FEAT_RF_RESUME);
+			bench_arch_state(&l.armed, RAW_HW, l.target, block_irq);
+			bench_arch_state(&l.stepping, RAW_STEP, l.target, block_irq);
+			raw_set(&s, &l.armed);
 			raw_bp_loop(&l, n);
 		}
 	} else if (lib) {
@@ -828,7 +827,8 @@ static int loop_only(int kvm_fd, const char *loop, const char *who, unsigned int
 			die("set_step");
 		lib_step_loop(&l, n);
 	} else {
-		raw_set_debug(&s, 0, false, true, 0);
+		bench_arch_state(&l.stepping, RAW_STEP, 0, block_irq);
+		raw_set(&s, &l.stepping);
 		raw_step_loop(&l, n);
 	}
 	side_free(&s);
@@ -861,7 +861,7 @@ int main(int argc, char **argv)
 	r = kvmdbg_probe_verified(kvm_fd, &features);
 	if (r)
 		die("kvmdbg_probe_verified: %s", strerror(-r));
-	printf("verified features: %#" PRIx64 " =", features);
+	printf("arch: %s\nverified features: %#" PRIx64 " =", bench_arch_name, features);
 	for (int b = 0; b < 63; b++)
 		if (features & (1ull << b) && kvmdbg_feature_name(1ull << b))
 			printf(" %s", kvmdbg_feature_name(1ull << b));
@@ -875,8 +875,13 @@ int main(int argc, char **argv)
 	if (!(features & KVMDBG_FEAT_HW_BREAK))
 		bench_note("2. hw breakpoint hit + resume", "not measured here: hardware "
 			   "breakpoints do not fire on this host (verified probe)");
-	else
-		bench_bp(kvm_fd);
+	else {
+		/* The library resumes by RF where it is proven, else by
+		 * disarm-step-rearm: both, where both can be had. */
+		if (bench_arch_has_rf && (features & KVMDBG_FEAT_RF_RESUME))
+			bench_bp(kvm_fd, true);
+		bench_bp(kvm_fd, false);
+	}
 	if (features & KVMDBG_FEAT_STEP)
 		bench_change(kvm_fd);
 	if (!(features & KVMDBG_FEAT_SW_BREAK))

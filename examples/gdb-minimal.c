@@ -13,16 +13,15 @@
  * (linear = guest-virtual = guest-physical): stepi, hbreak, watch, Ctrl-C,
  * registers and memory; detach lets it run on, kill ends it. (break: in the
  * x86 VM test bed, a real-mode INT3 reached the guest instead of exiting.)
+ * What gdb needs is <kvmdbg/gdb-kvm.h>'s: this file only gives it the vCPU,
+ * guest-physical memory, and a thread that runs when told and says why it
+ * stopped.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* pipe2 */
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -30,28 +29,26 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 #include <kvmdbg/kvmdbg.h>
-#include <kvmdbg/gdb.h>
+#include <kvmdbg/gdb-kvm.h>
 
 #define MEM_SIZE 0x10000
 #define CODE 0x1000
 
 static struct {
-	int vcpu_fd, notify[2];
 	uint8_t *mem;
 	struct kvm_run *run;
-	struct kvmdbg_vm *vm;
 	struct kvmdbg_vcpu *vcpu;
+	struct kvmdbg_gdb_kvm *gdb;
+	int vcpu_fd, go;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	enum kvmdbg_gdb_action go; /* STAY: parked */
-	int running, interrupt;
-	struct kvmdbg_gdb_stop stop;
 } m = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-/* ---- guest memory: 64 KiB at 0, real mode (virtual = physical) ---- */
-static long mem_copy(uint64_t a, void *buf, size_t len, int wr)
+/* Guest-physical memory: 64 KiB at 0. Real mode: virtual = physical. */
+static long phys(void *c, uint64_t a, void *buf, size_t len, int wr)
 {
+	(void)c;
 	if (a >= MEM_SIZE)
 		return -EFAULT;
 	if (len > MEM_SIZE - a)
@@ -61,177 +58,61 @@ static long mem_copy(uint64_t a, void *buf, size_t len, int wr)
 }
 static int lib_read(void *c, uint64_t a, void *b, size_t l)
 {
-	(void)c;
-	return mem_copy(a, b, l, 0) == (long)l ? 0 : -EFAULT;
+	return phys(c, a, b, l, 0) == (long)l ? 0 : -EFAULT;
 }
 static int lib_write(void *c, uint64_t a, const void *b, size_t l)
 {
-	(void)c;
-	return mem_copy(a, (void *)b, l, 1) == (long)l ? 0 : -EFAULT;
-}
-static long g_read_mem(void *c, int t, uint64_t a, void *b, size_t l)
-{
-	(void)c; (void)t;
-	return mem_copy(a, b, l, 0);
-}
-static long g_write_mem(void *c, int t, uint64_t a, const void *b, size_t l)
-{
-	(void)c; (void)t;
-	return mem_copy(a, (void *)b, l, 1);
+	return phys(c, a, (void *)b, l, 1) == (long)l ? 0 : -EFAULT;
 }
 
-/* ---- the vCPU thread: runs when told, parks at every reportable stop ---- */
+/* The vCPU thread: runs when the layer says so, tells it why it stopped. */
 static void on_kick(int sig) { (void)sig; }
-
 static void *vcpu_thread(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct kvmdbg_gdb_stop st = { .sz = sizeof(st), .signal = 5 };
+		enum kvmdbg_gdb_kvm_why why = KVMDBG_GDB_KVM_FAILED;
 		struct kvmdbg_event ev;
 
 		pthread_mutex_lock(&m.lock);
-		while (m.go == KVMDBG_GDB_STAY)
+		while (!m.go)
 			pthread_cond_wait(&m.cond, &m.lock);
-		kvmdbg_vcpu_set_step(m.vcpu, m.go == KVMDBG_GDB_STEP);
+		m.go = 0;
 		pthread_mutex_unlock(&m.lock);
-		for (;;) {
-			if (kvmdbg_vcpu_prepare(m.vcpu) < 0 ||
-			    __atomic_load_n(&m.interrupt, __ATOMIC_SEQ_CST)) {
-				st.signal = 2;
+		while (kvmdbg_vcpu_prepare(m.vcpu) == 0) {
+			if (ioctl(m.vcpu_fd, KVM_RUN, 0) < 0) {
+				if (errno == EINTR)
+					why = KVMDBG_GDB_KVM_KICKED;
 				break;
 			}
-			if (ioctl(m.vcpu_fd, KVM_RUN, 0) < 0 && errno == EINTR)
-				continue; /* kicked: g_interrupt() */
 			if (m.run->exit_reason != KVM_EXIT_DEBUG) { /* HLT, I/O, a crash */
 				fprintf(stderr, "gdb-minimal: exit reason %u\n", m.run->exit_reason);
-				st.kind = KVMDBG_GDB_STOP_KILLED;
 				break;
 			}
-			if (kvmdbg_vcpu_handle_exit(m.vcpu, &ev) < 0 ||
-			    !KVMDBG_STOP_IS_REPORTABLE(ev.kind))
-				continue;
-			if (ev.kind == KVMDBG_STOP_WATCH) /* Z2..Z4 order */
-				st.reason = KVMDBG_GDB_REASON_WATCH + (ev.type - KVMDBG_WATCH_WRITE);
-			else if (ev.kind == KVMDBG_STOP_BREAK)
-				st.reason = ev.type == KVMDBG_BREAK_SW ? KVMDBG_GDB_REASON_SWBREAK
-								       : KVMDBG_GDB_REASON_HWBREAK;
-			st.data_addr = ev.data_addr;
-			break;
+			if (kvmdbg_vcpu_handle_exit(m.vcpu, &ev) == 0 && KVMDBG_STOP_IS_REPORTABLE(ev.kind)) {
+				why = KVMDBG_GDB_KVM_EVENT;
+				break;
+			}
 		}
-		pthread_mutex_lock(&m.lock);
-		m.stop = st;
-		m.go = KVMDBG_GDB_STAY;
-		m.running = 0;
-		pthread_mutex_unlock(&m.lock);
-		if (write(m.notify[1], "s", 1) != 1)
-			abort();
+		kvmdbg_gdb_kvm_stopped(m.gdb, 0, why, why == KVMDBG_GDB_KVM_EVENT ? &ev : NULL);
 	}
 	return NULL;
 }
-
-/* ---- what libkvmdbg-gdb needs ---- */
-static int g_nthreads(void *c) { (void)c; return 1; }
-static int g_alive(void *c, int t) { (void)c; (void)t; return 1; }
-
-static uint8_t *reg(uint8_t *b, const char *name)
+static int resume(void *c, unsigned int vcpu)
 {
-	struct kvmdbg_gdb_reg r = { .sz = sizeof(r) };
-
-	return kvmdbg_gdb_reg_lookup(KVMDBG_GDB_ARCH_X86_64, name, &r) < 0 ? NULL : b + r.offset;
-}
-/* struct kvm_regs, field by field */
-static const char *const gpr[] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
-				   "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "eflags" };
-
-static int g_read_regs(void *c, int t, uint8_t *b)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-	size_t n;
-
-	(void)c; (void)t;
-	if (ioctl(m.vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(m.vcpu_fd, KVM_GET_SREGS, &s) < 0)
-		return -errno;
-	kvmdbg_gdb_reg_count(KVMDBG_GDB_ARCH_X86_64, &n);
-	memset(b, 0, n);
-	for (int i = 0; i < 18; i++)
-		memcpy(reg(b, gpr[i]), (uint64_t *)&r + i, i == 17 ? 4 : 8);
-	memcpy(reg(b, "cs"), &s.cs.selector, 2);
-	memcpy(reg(b, "ss"), &s.ss.selector, 2);
-	memcpy(reg(b, "ds"), &s.ds.selector, 2);
-	memcpy(reg(b, "cr0"), &s.cr0, 8);
-	return 0;
-}
-
-static int g_write_regs(void *c, int t, const uint8_t *b)
-{
-	struct kvm_regs r = { 0 };
-
-	(void)c; (void)t;
-	for (int i = 0; i < 18; i++)
-		memcpy((uint64_t *)&r + i, reg((uint8_t *)b, gpr[i]), i == 17 ? 4 : 8);
-	r.rflags |= 2;
-	if (ioctl(m.vcpu_fd, KVM_SET_REGS, &r) < 0)
-		return -errno;
-	return kvmdbg_vcpu_regs_changed(m.vcpu);
-}
-
-static int g_insert(void *c, int t, enum kvmdbg_gdb_point p, uint64_t a, uint64_t k)
-{
-	(void)c; (void)t; /* Z0..Z4 are enum kvmdbg_type's numbers */
-	return kvmdbg_vm_insert(m.vm, (enum kvmdbg_type)p, a, k);
-}
-static int g_remove(void *c, int t, enum kvmdbg_gdb_point p, uint64_t a, uint64_t k)
-{
-	(void)c; (void)t;
-	return kvmdbg_vm_remove(m.vm, (enum kvmdbg_type)p, a, k);
-}
-
-static int g_resume(void *c, const enum kvmdbg_gdb_action *act)
-{
-	(void)c;
+	(void)c; (void)vcpu;
 	pthread_mutex_lock(&m.lock);
-	m.go = act[0];
-	m.running = act[0] != KVMDBG_GDB_STAY;
-	__atomic_store_n(&m.interrupt, 0, __ATOMIC_SEQ_CST);
-	m.run->immediate_exit = 0;
+	m.go = 1;
 	pthread_cond_signal(&m.cond);
 	pthread_mutex_unlock(&m.lock);
 	return 0;
 }
-static int g_stop_fd(void *c) { (void)c; return m.notify[0]; }
-static int g_get_stop(void *c, struct kvmdbg_gdb_stop *st)
+static void kick(void *c, unsigned int vcpu)
 {
-	char b[8];
-	int stopped;
-
-	(void)c;
-	while (read(m.notify[0], b, sizeof(b)) > 0)
-		;
-	pthread_mutex_lock(&m.lock);
-	stopped = !m.running;
-	if (stopped)
-		*st = m.stop;
-	pthread_mutex_unlock(&m.lock);
-	return stopped;
-}
-static void g_interrupt(void *c)
-{
-	(void)c;
-	__atomic_store_n(&m.interrupt, 1, __ATOMIC_SEQ_CST);
-	m.run->immediate_exit = 1;
+	(void)c; (void)vcpu;
 	pthread_kill(m.thread, SIGUSR1);
 }
-static void g_detach(void *c) { (void)c; kvmdbg_vm_remove_all(m.vm); }
 
-static const struct kvmdbg_gdb_ops ops = {
-	.sz = sizeof(ops), .arch = KVMDBG_GDB_ARCH_X86_64,
-	.nthreads = g_nthreads, .thread_alive = g_alive, .read_regs = g_read_regs,
-	.write_regs = g_write_regs, .read_mem = g_read_mem, .write_mem = g_write_mem,
-	.insert = g_insert, .remove = g_remove, .resume = g_resume, .stop_fd = g_stop_fd,
-	.get_stop = g_get_stop, .interrupt = g_interrupt, .detach = g_detach,
-};
 static const struct kvmdbg_mem_ops lib_mem = { .read = lib_read, .write = lib_write };
 
 int main(int argc, char **argv)
@@ -241,9 +122,10 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_kick };
 	KVMDBG_OPTS(kvmdbg_vm_opts, vopts, .mem = &lib_mem);
 	KVMDBG_OPTS(kvmdbg_gdb_serve_opts, sopts, .handshake_ms = 10000);
+	KVMDBG_OPTS(kvmdbg_gdb_kvm_vm, gvm, .nvcpus = 1, .vcpu_fds = &m.vcpu_fd, .runs = &m.run,
+		    .vcpus = &m.vcpu, .phys_access = phys, .resume = resume, .kick = kick);
 	struct kvm_sregs s;
 	struct kvm_regs r = { .rip = CODE, .rflags = 2 };
-	struct kvmdbg_gdb *g;
 	const char *spec;
 	char e[128];
 	int kvm, vm, lfd, fd, end;
@@ -266,9 +148,11 @@ int main(int argc, char **argv)
 	s.cs.selector = 0;
 	if (ioctl(m.vcpu_fd, KVM_SET_SREGS, &s) < 0 || ioctl(m.vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return 1;
-	if (kvmdbg_vm_new(vm, &vopts, &m.vm) < 0 ||
-	    kvmdbg_vcpu_new(m.vm, m.vcpu_fd, m.run, &m.vcpu) < 0 ||
-	    kvmdbg_gdb_new(&ops, NULL, &g) < 0 || pipe2(m.notify, O_NONBLOCK) < 0)
+	if (kvmdbg_probe_verified(kvm, &gvm.features) < 0) /* what this host delivers */
+		gvm.features = 0;
+	if (kvmdbg_vm_new(vm, &vopts, &gvm.vm) < 0 ||
+	    kvmdbg_vcpu_new(gvm.vm, m.vcpu_fd, m.run, &m.vcpu) < 0 ||
+	    kvmdbg_gdb_kvm_new(&gvm, NULL, &m.gdb) < 0)
 		return 1;
 	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: the kick ends KVM_RUN */
 	pthread_create(&m.thread, NULL, vcpu_thread, NULL);
@@ -278,7 +162,7 @@ int main(int argc, char **argv)
 		fd = kvmdbg_gdb_device_open(spec);
 		if (fd < 0 || kvmdbg_gdb_device_wait(fd, -1) < 0)
 			return 1;
-		end = kvmdbg_gdb_serve(g, fd, NULL);
+		end = kvmdbg_gdb_kvm_serve(m.gdb, fd, NULL);
 	} else {
 		lfd = kvmdbg_gdb_listen(spec, e, sizeof(e));
 		if (lfd < 0) {
@@ -288,15 +172,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gdb-minimal: target remote %s\n", spec);
 		do {
 			fd = accept(lfd, NULL, NULL);
-			end = fd < 0 ? -errno : kvmdbg_gdb_serve(g, fd, &sopts);
+			end = fd < 0 ? -errno : kvmdbg_gdb_kvm_serve(m.gdb, fd, &sopts);
 			close(fd);
 		} while (end == KVMDBG_GDB_SILENT);
 	}
 	fprintf(stderr, "gdb-minimal: session ended (%d)\n", end);
-	if (end == KVMDBG_GDB_DETACHED) { /* runs on for a second, then stops */
-		g_resume(NULL, &(enum kvmdbg_gdb_action){ KVMDBG_GDB_CONTINUE });
+	if (end == KVMDBG_GDB_DETACHED) /* the guest runs on for a second */
 		sleep(1);
-		g_interrupt(NULL);
-	}
 	return end < 0;
 }

@@ -45,7 +45,7 @@
 
 #include <kvmdbg/kvmdbg.h>
 
-#include <kvmdbg/gdb.h>
+#include <kvmdbg/gdb-kvm.h>
 
 #include "linux.h"
 
@@ -123,10 +123,10 @@ static struct options {
 	.vcpus = 1,
 };
 
-/* What guest-virtual to guest-physical translation needs (x86; arm64: MMU
- * off, identity, all zero). Read from one vCPU when an access needs it. */
+/* What guest-virtual to guest-physical translation needs: one vCPU's paging
+ * state (kvmdbg_gdb_translate), read from it when an access needs it. */
 struct mmu {
-	uint64_t cr0, cr3, cr4, efer;
+	struct kvmdbg_gdb_mmu regs;
 };
 
 /*
@@ -765,13 +765,6 @@ static int set_one(int fd, uint64_t id, uint64_t val)
 	return ioctl(fd, KVM_SET_ONE_REG, &r) < 0 ? -errno : 0;
 }
 
-static int get_one(int fd, uint64_t id, uint64_t *val)
-{
-	struct kvm_one_reg r = { .id = id, .addr = (uintptr_t)val };
-
-	return ioctl(fd, KVM_GET_ONE_REG, &r) < 0 ? -errno : 0;
-}
-
 /* EL1h with DAIF masked (KVM's reset state), MMU off, at the entry point. */
 static int setup_vcpu(struct vmm *m, struct vcpu *v)
 {
@@ -957,45 +950,32 @@ static void vmm_destroy(struct vmm *m)
 		close(m->kvm_fd);
 }
 
+/* Guest-physical reads for the page walk: guest memory is MEM_SIZE bytes at 0. */
+static int read_phys(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	const struct vmm *m = ctx;
+
+	if (gpa >= MEM_SIZE || len > MEM_SIZE - gpa)
+		return -EFAULT;
+	memcpy(buf, m->mem + gpa, len);
+	return 0;
+}
+
 /*
- * Guest-virtual to guest-physical with the paging state sr (x86-64 4-level
- * tables from CR3; no paging: identity). Returns the bytes up to the end of
- * the page (or of memory) that are contiguous, 0 when not mapped.
+ * Guest-virtual to guest-physical through the paging state sr, in whatever
+ * mode the vCPU is in (kvmdbg_gdb_translate: x86 real mode to 5-level paging,
+ * arm64 with any granule, either TTBR, or the MMU off). Returns the bytes up
+ * to the end of the page (or of memory) that are contiguous, 0 when not
+ * mapped or not in guest memory.
  */
 static uint64_t translate(struct vmm *m, const struct mmu *sr, uint64_t gva, uint64_t *gpa)
 {
-	const uint64_t P = 1, PS = 0x80, ADDR = 0x000ffffffffff000ULL;
-	uint64_t table, e, size;
+	uint64_t pa, n;
 
-	if (!(sr->cr0 & (1u << 31))) {
-		if (gva >= MEM_SIZE)
-			return 0;
-		*gpa = gva;
-		return MEM_SIZE - gva;
-	}
-	if (!(sr->efer & (1u << 10)) || (sr->cr4 & (1u << 12)))
-		return 0; /* legacy 32-bit paging or LA57: not handled */
-	table = sr->cr3 & ADDR;
-	for (int level = 3; level >= 0; level--) {
-		unsigned int shift = 12 + 9 * (unsigned int)level;
-		uint64_t idx = (gva >> shift) & 511;
-
-		if (table + 8 * idx + 8 > MEM_SIZE)
-			return 0;
-		e = get64(m, table + 8 * idx);
-		if (!(e & P))
-			return 0;
-		if (level == 0 || ((e & PS) && level <= 2)) {
-			size = 1ULL << shift;
-			*gpa = (e & ADDR & ~(size - 1)) | (gva & (size - 1));
-			if (*gpa >= MEM_SIZE)
-				return 0;
-			size -= gva & (size - 1);
-			return size < MEM_SIZE - *gpa ? size : MEM_SIZE - *gpa;
-		}
-		table = e & ADDR;
-	}
-	return 0;
+	if (kvmdbg_gdb_translate(&sr->regs, gva, read_phys, m, &pa, &n) < 0 || pa >= MEM_SIZE)
+		return 0;
+	*gpa = pa;
+	return n < MEM_SIZE - pa ? n : MEM_SIZE - pa;
 }
 
 /* Copy guest-virtual memory; returns the bytes done (stops at an unmapped page). */
@@ -1020,23 +1000,15 @@ static size_t access_virt(struct vmm *m, const struct mmu *sr, uint64_t gva, voi
 	return done;
 }
 
-/* One vCPU's paging state now (x86 KVM_GET_SREGS; arm64: MMU off, identity).
- * Only for a vCPU that is not in KVM_RUN: its own thread, or any thread while
- * everything is stopped. */
+/* One vCPU's paging state now (kvmdbg_gdb_kvm_mmu_read). Only for a vCPU
+ * that is not in KVM_RUN: its own thread, or any thread while everything is
+ * stopped. */
 static int get_mmu(struct vmm *m, int vcpu, struct mmu *out)
 {
+	out->regs = (struct kvmdbg_gdb_mmu){ .sz = sizeof(out->regs) };
 	if (vcpu < 0 || (unsigned int)vcpu >= m->nvcpus)
 		return -EFAULT; /* no vCPU named: no address space */
-#ifdef __x86_64__
-	struct kvm_sregs sr;
-
-	if (ioctl(m->vcpus[vcpu].fd, KVM_GET_SREGS, &sr) < 0)
-		return -errno;
-	*out = (struct mmu){ sr.cr0, sr.cr3, sr.cr4, sr.efer };
-#else
-	memset(out, 0, sizeof(*out));
-#endif
-	return 0;
+	return kvmdbg_gdb_kvm_mmu_read(m->vcpus[vcpu].fd, &out->regs);
 }
 
 /* The pin of the software breakpoint at gva, or NULL. Under pin_lock. */
@@ -2044,40 +2016,6 @@ static int linux_exit_status(struct linux_vm *lx, int ret)
 #define GDB_ARCH KVMDBG_GDB_ARCH_AARCH64
 #endif
 
-/* Where register NAME is in a g packet's data: the library's layout
- * (kvmdbg_gdb_reg_lookup()), the one gdb reads in the target description. */
-static uint8_t *reg_at(uint8_t *b, const char *name, size_t size)
-{
-	struct kvmdbg_gdb_reg reg = { .sz = sizeof(reg) };
-
-	if (kvmdbg_gdb_reg_lookup(GDB_ARCH, name, &reg) < 0 || reg.size != size) {
-		err("gdb: the register layout has no %zu-byte %s", size, name);
-		abort();
-	}
-	return b + reg.offset;
-}
-
-static const uint8_t *creg_at(const uint8_t *b, const char *name, size_t size)
-{
-	return reg_at((uint8_t *)b, name, size);
-}
-
-static void put_le(uint8_t *p, uint64_t v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-
 static int g_nthreads(void *ctx)
 {
 	return (int)((struct vmm *)ctx)->nvcpus;
@@ -2094,246 +2032,19 @@ static int g_thread_alive(void *ctx, int t)
 	return alive;
 }
 
-#ifdef __x86_64__
-static const char *const x86_gpr[16] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
-					 "rsp", "r8",  "r9",  "r10", "r11", "r12", "r13",
-					 "r14", "r15" };
-static const char *const x86_seg[6] = { "cs", "ss", "ds", "es", "fs", "gs" };
-static const char *const x87_ctl[8] = { "fctrl", "fstat", "ftag",  "fiseg",
-					"fioff", "foseg", "fooff", "fop" };
-
-/* The linear pc, as the library and KVM's debug exits have it: CS base + IP
- * (EIP) unless CS is a 64-bit code segment. Not CR0.PE: between setting PE
- * and the far jump CS keeps its real-mode base (0xf0000 in a firmware). */
-static uint64_t linear_pc(const struct kvm_sregs *sr, uint64_t rip)
-{
-	if (sr->cs.l)
-		return rip;
-	return (sr->cs.base + rip) & 0xffffffffULL;
-}
-
-/* MSR_KERNEL_GS_BASE (the k_gs_base register): read or write. */
-static int kernel_gs_base(int fd, uint64_t *v, bool write)
-{
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} msrs = { .h.nmsrs = 1, .e.index = 0xc0000102 };
-
-	msrs.e.data = write ? *v : 0;
-	if (ioctl(fd, write ? KVM_SET_MSRS : KVM_GET_MSRS, &msrs) != 1)
-		return -EIO;
-	*v = msrs.e.data;
-	return 0;
-}
-
+/* Registers: the KVM layer of libkvmdbg-gdb marshals them (<kvmdbg/gdb-kvm.h>). */
 static int g_read_regs(void *ctx, int t, uint8_t *b)
 {
-	struct vmm *m = ctx;
-	int fd = m->vcpus[t].fd;
-	struct kvm_regs r;
-	struct kvm_sregs sr;
-	struct kvm_fpu fpu;
-	uint16_t ftag = 0;
-
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0 ||
-	    ioctl(fd, KVM_GET_FPU, &fpu) < 0)
-		return -errno;
-	{
-		const uint64_t g[16] = { r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp,
-					 r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15 };
-
-		for (unsigned int i = 0; i < 16; i++)
-			put_le(reg_at(b, x86_gpr[i], 8), g[i], 8);
-	}
-	/* gdb sees the linear pc (CS base + IP outside 64-bit code), the address
-	 * space its breakpoints and the library's events use: in real mode, and
-	 * equally right after CR0.PE is set, while CS still holds its real-mode
-	 * base until the far jump. */
-	put_le(reg_at(b, "rip", 8), linear_pc(&sr, r.rip), 8);
-	put_le(reg_at(b, "eflags", 4), r.rflags, 4);
-	{
-		const struct kvm_segment *seg[6] = { &sr.cs, &sr.ss, &sr.ds,
-						     &sr.es, &sr.fs, &sr.gs };
-
-		for (unsigned int i = 0; i < 6; i++)
-			put_le(reg_at(b, x86_seg[i], 4), seg[i]->selector, 4);
-	}
-	for (unsigned int i = 0; i < 8; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "st%u", i);
-		memcpy(reg_at(b, name, 10), fpu.fpr[i], 10);
-		/* abridged tag (1 = valid) to the full tag word (11 = empty) */
-		if (!(fpu.ftwx & (1u << i)))
-			ftag |= (uint16_t)(3u << (2 * i));
-	}
-	{
-		const uint64_t ctl[8] = { fpu.fcw, fpu.fsw, ftag, 0, (uint32_t)fpu.last_ip, 0,
-					  (uint32_t)fpu.last_dp, fpu.last_opcode };
-
-		for (unsigned int i = 0; i < 8; i++)
-			put_le(reg_at(b, x87_ctl[i], 4), ctl[i], 4);
-	}
-	for (unsigned int i = 0; i < 16; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "xmm%u", i);
-		memcpy(reg_at(b, name, 16), fpu.xmm[i], 16);
-	}
-	put_le(reg_at(b, "mxcsr", 4), fpu.mxcsr, 4);
-	put_le(reg_at(b, "fs_base", 8), sr.fs.base, 8);
-	put_le(reg_at(b, "gs_base", 8), sr.gs.base, 8);
-	put_le(reg_at(b, "cr0", 8), sr.cr0, 8);
-	put_le(reg_at(b, "cr2", 8), sr.cr2, 8);
-	put_le(reg_at(b, "cr3", 8), sr.cr3, 8);
-	put_le(reg_at(b, "cr4", 8), sr.cr4, 8);
-	put_le(reg_at(b, "efer", 8), sr.efer, 8);
-	put_le(reg_at(b, "cr8", 8), sr.cr8, 8);
-	{
-		uint64_t kgs;
-		int e = kernel_gs_base(fd, &kgs, false);
-
-		if (e < 0)
-			return e;
-		put_le(reg_at(b, "k_gs_base", 8), kgs, 8);
-	}
-	return 0;
+	return kvmdbg_gdb_kvm_regs_read(((struct vmm *)ctx)->vcpus[t].fd, b);
 }
 
 static int g_write_regs(void *ctx, int t, const uint8_t *b)
 {
-	struct vmm *m = ctx;
-	struct vcpu *v = &m->vcpus[t];
-	struct kvm_regs r;
-	struct kvm_sregs sr, sr0;
-	struct kvm_fpu fpu, fpu0;
-	__u64 *g[16] = { &r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rbp, &r.rsp,
-			 &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15 };
-	struct kvm_segment *seg[6] = { &sr.cs, &sr.ss, &sr.ds, &sr.es, &sr.fs, &sr.gs };
+	struct vcpu *v = &((struct vmm *)ctx)->vcpus[t];
+	int r = kvmdbg_gdb_kvm_regs_write(v->fd, b);
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0 ||
-	    ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
-		return -errno;
-	sr0 = sr;
-	fpu0 = fpu;
-	for (unsigned int i = 0; i < 16; i++)
-		*g[i] = get_le(creg_at(b, x86_gpr[i], 8), 8);
-	r.rip = get_le(creg_at(b, "rip", 8), 8);
-	if (!sr.cs.l) /* linear pc back to IP or EIP */
-		r.rip = (r.rip - sr.cs.base) & (sr.cs.db ? 0xffffffffULL : 0xffffULL);
-	r.rflags = get_le(creg_at(b, "eflags", 4), 4) | 2;
-	for (unsigned int i = 0; i < 6; i++) {
-		uint16_t sel = (uint16_t)get_le(creg_at(b, x86_seg[i], 4), 4);
-
-		if (sel != seg[i]->selector) {
-			if (!(sr.cr0 & 1)) /* real mode: the base follows the selector */
-				seg[i]->base = (uint64_t)sel << 4;
-			else
-				return -EINVAL; /* would need a descriptor load */
-			seg[i]->selector = sel;
-		}
-	}
-	for (unsigned int i = 0; i < 8; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "st%u", i);
-		memcpy(fpu.fpr[i], creg_at(b, name, 10), 10);
-	}
-	fpu.fcw = (uint16_t)get_le(creg_at(b, "fctrl", 4), 4);
-	fpu.fsw = (uint16_t)get_le(creg_at(b, "fstat", 4), 4);
-	fpu.last_opcode = (uint16_t)get_le(creg_at(b, "fop", 4), 4);
-	for (unsigned int i = 0; i < 16; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "xmm%u", i);
-		memcpy(fpu.xmm[i], creg_at(b, name, 16), 16);
-	}
-	fpu.mxcsr = (uint32_t)get_le(creg_at(b, "mxcsr", 4), 4);
-	sr.fs.base = get_le(creg_at(b, "fs_base", 8), 8);
-	sr.gs.base = get_le(creg_at(b, "gs_base", 8), 8);
-	sr.cr0 = get_le(creg_at(b, "cr0", 8), 8);
-	sr.cr2 = get_le(creg_at(b, "cr2", 8), 8);
-	sr.cr3 = get_le(creg_at(b, "cr3", 8), 8);
-	sr.cr4 = get_le(creg_at(b, "cr4", 8), 8);
-	sr.efer = get_le(creg_at(b, "efer", 8), 8);
-	sr.cr8 = get_le(creg_at(b, "cr8", 8), 8);
-	{
-		uint64_t kgs, kgs0;
-		int e = kernel_gs_base(v->fd, &kgs0, false);
-
-		kgs = get_le(creg_at(b, "k_gs_base", 8), 8);
-		if (e == 0 && kgs != kgs0)
-			e = kernel_gs_base(v->fd, &kgs, true);
-		if (e < 0)
-			return e;
-	}
-	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-		return -errno;
-	if (memcmp(&sr, &sr0, sizeof(sr)) && ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
-		return -errno;
-	if (memcmp(&fpu, &fpu0, sizeof(fpu)) && ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
-		return -errno;
-	kvmdbg_vcpu_regs_changed(v->dbg);
-	return 0;
+	return r < 0 ? r : kvmdbg_vcpu_regs_changed(v->dbg);
 }
-
-#else /* __aarch64__ */
-
-static uint64_t a64_sp_id(uint64_t pstate)
-{
-	return pstate & 1 ? ARM64_CORE(sp_el1) : ARM64_CORE(regs.sp); /* SPSel */
-}
-
-static int g_read_regs(void *ctx, int t, uint8_t *b)
-{
-	struct vmm *m = ctx;
-	int fd = m->vcpus[t].fd, r;
-	uint64_t v, pstate;
-
-	r = get_one(fd, ARM64_CORE(regs.pstate), &pstate);
-	for (unsigned int i = 0; !r && i < 31; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "x%u", i);
-		r = get_one(fd, ARM64_CORE(regs.regs[i]), &v);
-		put_le(reg_at(b, name, 8), v, 8);
-	}
-	if (!r)
-		r = get_one(fd, a64_sp_id(pstate), &v);
-	put_le(reg_at(b, "sp", 8), v, 8);
-	if (!r)
-		r = get_one(fd, ARM64_CORE(regs.pc), &v);
-	put_le(reg_at(b, "pc", 8), v, 8);
-	put_le(reg_at(b, "cpsr", 4), pstate, 4);
-	return r;
-}
-
-static int g_write_regs(void *ctx, int t, const uint8_t *b)
-{
-	struct vmm *m = ctx;
-	struct vcpu *v = &m->vcpus[t];
-	uint64_t pstate;
-	int r;
-
-	r = get_one(v->fd, ARM64_CORE(regs.pstate), &pstate);
-	for (unsigned int i = 0; !r && i < 31; i++) {
-		char name[8];
-
-		snprintf(name, sizeof(name), "x%u", i);
-		r = set_one(v->fd, ARM64_CORE(regs.regs[i]), get_le(creg_at(b, name, 8), 8));
-	}
-	if (!r)
-		r = set_one(v->fd, a64_sp_id(pstate), get_le(creg_at(b, "sp", 8), 8));
-	if (!r)
-		r = set_one(v->fd, ARM64_CORE(regs.pc), get_le(creg_at(b, "pc", 8), 8));
-	if (!r && get_le(creg_at(b, "cpsr", 4), 4) != (uint32_t)pstate)
-		r = set_one(v->fd, ARM64_CORE(regs.pstate),
-			    (pstate & ~0xffffffffULL) | get_le(creg_at(b, "cpsr", 4), 4));
-	kvmdbg_vcpu_regs_changed(v->dbg);
-	return r;
-}
-#endif
 
 /* `monitor phys on`: gdb's addresses are guest-physical, not the thread's
  * guest-virtual ones (the memory commands only; breakpoints stay virtual). */
@@ -2377,15 +2088,11 @@ static int g_point(void *ctx, int t, enum kvmdbg_gdb_point type, uint64_t addr, 
 	enum kvmdbg_type kt = (enum kvmdbg_type)type; /* Z0..Z4 have the same numbers */
 	int r;
 
-	if (insert && (m->features & KVMDBG_FEAT_VERIFIED) && !opt.force &&
-	    !(m->features & kvmdbg_type_feature(kt))) {
+	if (insert && !opt.force && (r = kvmdbg_gdb_kvm_point_check(m->features, type)) < 0) {
 		info("gdb: %s at 0x%" PRIx64 ": this host's KVM cannot deliver it (verified "
 		     "probe lacks %s)", kvmdbg_type_name(kt), addr,
 		     kvmdbg_feature_name(kvmdbg_type_feature(kt)));
-		/* Software breakpoints: an error, not the empty reply, or gdb falls
-		 * back to writing the breakpoint instruction itself, which this host
-		 * cannot deliver either (--force lets it try). */
-		return type == KVMDBG_GDB_SW_BREAK ? -ENOSYS : -EOPNOTSUPP;
+		return r; /* an E reply (--force lets it try) */
 	}
 	/* A software breakpoint goes where gdb's selected thread's tables map
 	 * addr; its removal restores those same bytes (point_change). */
@@ -2424,6 +2131,7 @@ static int g_get_stop(void *ctx, struct kvmdbg_gdb_stop *st)
 	enum stop_what w;
 	int vcpu = 0;
 	char buf[16];
+	size_t sz;
 
 	while (read(m->notify[0], buf, sizeof(buf)) > 0)
 		;
@@ -2439,24 +2147,18 @@ static int g_get_stop(void *ctx, struct kvmdbg_gdb_stop *st)
 	 * soft-lockup watchdog does not fire when it runs again. EINVAL when
 	 * the guest has not set kvmclock up (our guests): nothing to do. */
 	for (unsigned int i = 0; i < m->nvcpus; i++)
-		if (ioctl(m->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		if (ioctl(m->vcpus[i].fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL &&
+		    errno != ENOTSUP)
 			info("gdb: KVM_KVMCLOCK_CTRL on vCPU %u: %s", i, strerror(errno));
 #endif
+	sz = st->sz; /* the library's, kept */
 	memset(st, 0, sizeof(*st));
+	st->sz = sz;
 	st->thread = vcpu;
 	st->kind = KVMDBG_GDB_STOP_SIGNAL;
 	switch (w) {
 	case SW_EVENT:
-		st->signal = 5;
-		if (ev.kind == KVMDBG_STOP_BREAK)
-			st->reason = ev.type == KVMDBG_BREAK_SW ? KVMDBG_GDB_REASON_SWBREAK
-							       : KVMDBG_GDB_REASON_HWBREAK;
-		else if (ev.kind == KVMDBG_STOP_WATCH) {
-			st->reason = ev.type == KVMDBG_WATCH_WRITE  ? KVMDBG_GDB_REASON_WATCH
-				     : ev.type == KVMDBG_WATCH_READ ? KVMDBG_GDB_REASON_RWATCH
-								    : KVMDBG_GDB_REASON_AWATCH;
-			st->data_addr = ev.data_addr;
-		}
+		kvmdbg_gdb_kvm_stop_from_event(&ev, vcpu, st);
 		if (opt.json)
 			report_stop(m, vcpu, &ev);
 		break;

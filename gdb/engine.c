@@ -44,14 +44,23 @@ struct stub {
 	bool eof;
 	bool ctrl_c;               /* ^C seen while running */
 	int range_thread;          /* vCont;r: the thread stepping in [range_start, range_end) */
+	enum kvmdbg_gdb_action resume_act[MAX_THREADS]; /* what the last resume ran */
 	uint64_t range_start, range_end;
 	enum { SCAN_OUT, SCAN_PACKET, SCAN_SUM1, SCAN_SUM2 } scan; /* framing, while running */
 	int g_thread;              /* Hg: registers and memory */
 	int c_thread;              /* Hc: s and c (-1: all) */
 	unsigned long packets;
 	int64_t deadline;          /* the first packet's, CLOCK_MONOTONIC ms (0: none) */
-	/* input buffer */
-	unsigned char in[4096];
+	/* the incremental API (struct kvmdbg_gdb_session): bytes come from
+	 * kvmdbg_gdb_session_feed(), replies go to out_cb; a resume returns at
+	 * once (running) and kvmdbg_gdb_session_stopped() finishes it */
+	bool incremental;
+	bool running, interrupted;
+	long (*out_cb)(void *ctx, const void *buf, size_t len);
+	void *out_ctx;
+	int end;                   /* the session's end once it ended, else GO_ON */
+	/* input buffer: a whole packet of KVMDBG_GDB_PACKET_SIZE fits (incremental) */
+	unsigned char in[2 * KVMDBG_GDB_PACKET_SIZE + 16];
 	size_t in_len, in_pos;
 	/* packet being received (raw, still escaped) */
 	char pkt[KVMDBG_GDB_PACKET_SIZE + 1];
@@ -97,7 +106,8 @@ static bool write_all(struct stub *s, const void *buf, size_t len)
 	while (len) {
 		/* send() on a socket (no SIGPIPE), write() on a serial line or
 		 * virtio port (--gdb DEVICE) */
-		ssize_t n = s->is_sock ? send(s->fd, p, len, MSG_NOSIGNAL) : write(s->fd, p, len);
+		ssize_t n = s->out_cb ? (ssize_t)s->out_cb(s->out_ctx, p, len)
+			    : s->is_sock ? send(s->fd, p, len, MSG_NOSIGNAL) : write(s->fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -149,9 +159,15 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The next byte; -1 at EOF, -2 when the handshake deadline passed first. */
+/* The next byte; -1 at EOF, -2 when the handshake deadline passed first,
+ * -3 when the incremental API has no more bytes yet. */
 static int getbyte(struct stub *s)
 {
+	if (s->incremental) {
+		if (s->in_pos < s->in_len)
+			return s->in[s->in_pos++];
+		return s->eof ? -1 : -3;
+	}
 	for (;;) {
 		int timeout = -1, r;
 
@@ -268,7 +284,16 @@ static bool reply_errno(struct stub *s, int e)
 
 /* ---- packets ------------------------------------------------------------ */
 
-enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT, RX_SILENT };
+enum rx { RX_OK, RX_EOF, RX_TOO_LONG, RX_INTERRUPT, RX_SILENT, RX_MORE };
+
+static enum rx rx_end(struct stub *s, int c, size_t start)
+{
+	if (c == -3) { /* incremental: the packet is not complete yet */
+		s->in_pos = start;
+		return RX_MORE;
+	}
+	return c == -2 ? RX_SILENT : RX_EOF;
+}
 
 /* Receive one packet into s->pkt (NUL-terminated, escapes kept). */
 static enum rx read_packet(struct stub *s)
@@ -276,11 +301,12 @@ static enum rx read_packet(struct stub *s)
 	for (;;) {
 		bool too_long = false;
 		uint8_t sum = 0;
+		size_t start = s->in_pos; /* where an incomplete packet starts again */
 		int c, h, l;
 
 		c = getbyte(s);
 		if (c < 0)
-			return c == -2 ? RX_SILENT : RX_EOF;
+			return rx_end(s, c, start);
 		if (c == '-') {
 			if (!s->noack && s->last_len)
 				write_all(s, s->last, s->last_len);
@@ -297,11 +323,13 @@ restart:
 		for (;;) {
 			c = getbyte(s);
 			if (c < 0)
-				return c == -2 ? RX_SILENT : RX_EOF;
+				return rx_end(s, c, start);
 			if (c == '#')
 				break;
-			if (c == '$')
+			if (c == '$') {
+				start = s->in_pos - 1;
 				goto restart; /* a new packet start: resynchronise */
+			}
 			sum = (uint8_t)(sum + c);
 			if (s->pkt_len < KVMDBG_GDB_PACKET_SIZE)
 				s->pkt[s->pkt_len++] = (char)c;
@@ -310,9 +338,9 @@ restart:
 		}
 		s->pkt[s->pkt_len] = '\0';
 		h = getbyte(s);
-		l = h < 0 ? -1 : getbyte(s);
+		l = h < 0 ? h : getbyte(s);
 		if (l < 0)
-			return l == -2 || h == -2 ? RX_SILENT : RX_EOF;
+			return rx_end(s, h < 0 ? h : l, start);
 		h = hexval(h);
 		l = hexval(l);
 		if (!s->noack) {
@@ -549,10 +577,11 @@ static bool handle_Z(struct stub *s, const char *p, bool insert)
 		return reply(s, "E16");
 	if (type > 4)
 		return reply(s, "");
+	/* Every failure is an error reply, -EOPNOTSUPP too: the empty reply
+	 * would tell gdb the packet is unknown, and for Z0 it would then write
+	 * the breakpoint instruction itself, which the host cannot deliver. */
 	r = insert ? s->ops->insert(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind)
 		   : s->ops->remove(s->ctx, cur_thread(s), (enum kvmdbg_gdb_point)type, addr, kind);
-	if (r == -EOPNOTSUPP)
-		return reply(s, "");
 	return r < 0 ? reply_errno(s, r) : reply(s, "OK");
 }
 
@@ -610,25 +639,19 @@ static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
  * checksum or its framing and is NAKed or resynchronised on). 0, or -1 at
  * EOF: the client went away.
  */
-static int absorb(struct stub *s)
+static void compact(struct stub *s)
 {
-	unsigned char tmp[1024];
-	ssize_t n;
-
 	if (s->in_pos > 0) {
 		memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
 		s->in_len -= s->in_pos;
 		s->in_pos = 0;
 	}
-	n = read(s->fd, tmp, sizeof(tmp));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
-	if (n <= 0) {
-		s->eof = true;
-		return -1;
-	}
-	s->g->stats.bytes_in += (uint64_t)n;
-	for (ssize_t i = 0; i < n; i++) {
+}
+
+static void absorb_bytes(struct stub *s, const unsigned char *tmp, size_t n)
+{
+	compact(s);
+	for (size_t i = 0; i < n; i++) {
 		unsigned char c = tmp[i];
 
 		switch (s->scan) {
@@ -654,31 +677,43 @@ static int absorb(struct stub *s)
 		if (s->in_len < sizeof(s->in))
 			s->in[s->in_len++] = c;
 	}
+}
+
+static int absorb(struct stub *s)
+{
+	unsigned char tmp[1024];
+	ssize_t n = read(s->fd, tmp, sizeof(tmp));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		s->eof = true;
+		return -1;
+	}
+	s->g->stats.bytes_in += (uint64_t)n;
+	absorb_bytes(s, tmp, (size_t)n);
 	return 0;
 }
 
-/*
- * Resume and wait for the stop. Ctrl-C interrupts, at any moment: also
- * behind packets the client sent meanwhile (answered after the stop); a
- * client that goes away stops the machine too. Returns the end state or -1
- * to go on.
- */
-static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions)
-{
-	struct kvmdbg_gdb_stop st;
-	int r, sfd;
-	bool interrupted = false;
+/* resume_poll(): the machine still runs. */
+#define STILL_RUNNING (-2)
 
-again:
-	r = s->ops->resume(s->ctx, actions);
+/* Resume: the VMM's resume, then the bytes already queued (sent with the
+ * resuming packet) scanned for ^C. False (an E reply sent) when the VMM
+ * cannot resume. */
+static bool resume_start(struct stub *s, const enum kvmdbg_gdb_action *actions)
+{
+	int r = s->ops->resume(s->ctx, actions);
+
 	if (r < 0) {
 		reply_errno(s, r);
-		return -1;
+		return false;
 	}
-	sfd = s->ops->stop_fd(s->ctx);
+	if (actions != s->resume_act)
+		memcpy(s->resume_act, actions, sizeof(s->resume_act));
+	s->interrupted = false;
 	s->scan = SCAN_OUT; /* read_packet() leaves whole packets, or nothing, before in_pos */
 	s->ctrl_c = false;
-	/* Bytes already queued (sent with the resuming packet): ^C among them counts. */
 	for (size_t i = s->in_pos; i < s->in_len; i++) {
 		if (s->in[i] == 0x03 && s->scan == SCAN_OUT) {
 			memmove(s->in + i, s->in + i + 1, s->in_len - i - 1);
@@ -692,28 +727,82 @@ again:
 			  : s->scan == SCAN_SUM1   ? SCAN_SUM2
 						   : SCAN_OUT;
 	}
+	return true;
+}
+
+/*
+ * One look at the resumed machine: ^C or a client that went away stops it
+ * (once); STILL_RUNNING, or the stop reported (GO_ON, KVMDBG_GDB_GUEST_EXITED)
+ * or END_ERROR. A vCont;r step that is still inside the range is not
+ * reported: the thread steps again (^C and other stops end it).
+ */
+static int resume_poll(struct stub *s)
+{
+	struct kvmdbg_gdb_stop st;
+	int r;
+
+	if ((s->ctrl_c || s->eof) && !s->interrupted) {
+		s->ops->interrupt(s->ctx);
+		s->interrupted = true;
+	}
+	s->ctrl_c = false;
+	memset(&st, 0, sizeof(st));
+	st.sz = sizeof(st);
+	r = s->ops->get_stop(s->ctx, &st);
+	if (r < 0) {
+		reply_errno(s, r);
+		return END_ERROR;
+	}
+	if (r == 0)
+		return STILL_RUNNING;
+	if (s->range_thread >= 0 && st.kind == KVMDBG_GDB_STOP_SIGNAL && st.signal == 5 &&
+	    st.reason == KVMDBG_GDB_REASON_NONE && st.thread == s->range_thread &&
+	    !s->interrupted && !s->ctrl_c && !s->eof &&
+	    s->ops->read_regs(s->ctx, st.thread, s->regs) == 0) {
+		uint64_t pc = 0;
+
+		for (size_t i = 0; i < s->g->reg_size[s->g->pc_regno] && i < 8; i++)
+			pc |= (uint64_t)s->regs[s->g->reg_off[s->g->pc_regno] + i] << (8 * i);
+		if (pc >= s->range_start && pc < s->range_end) {
+			s->g->stats.range_steps++;
+			if (resume_start(s, s->resume_act))
+				return STILL_RUNNING;
+			s->range_thread = -1;
+			return GO_ON;
+		}
+	}
+	s->range_thread = -1;
+	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
+		s->g_thread = st.thread;
+	out_stop(s, &st);
+	send_reply(s);
+	return st.kind == KVMDBG_GDB_STOP_SIGNAL ? GO_ON : KVMDBG_GDB_GUEST_EXITED;
+}
+
+/*
+ * Resume and wait for the stop. Ctrl-C interrupts, at any moment: also
+ * behind packets the client sent meanwhile (answered after the stop); a
+ * client that goes away stops the machine too. Returns the end state or -1
+ * to go on. Incremental: returns at once, running, unless already stopped.
+ */
+static int resume_and_wait(struct stub *s, const enum kvmdbg_gdb_action *actions)
+{
+	if (!resume_start(s, actions))
+		return GO_ON;
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = sfd, .events = POLLIN },
+			{ .fd = s->ops->stop_fd(s->ctx), .events = POLLIN },
 			{ .fd = s->fd, .events = POLLIN },
 		};
 		nfds_t npfd = s->eof ? 1 : 2;
+		int r = resume_poll(s);
 
-		if ((s->ctrl_c || s->eof) && !interrupted) {
-			/* ^C, or the client went away while running: stop */
-			s->ops->interrupt(s->ctx);
-			interrupted = true;
+		if (r != STILL_RUNNING)
+			return r;
+		if (s->incremental) {
+			s->running = true; /* kvmdbg_gdb_session_stopped() goes on */
+			return GO_ON;
 		}
-		s->ctrl_c = false;
-		memset(&st, 0, sizeof(st));
-		st.sz = sizeof(st);
-		r = s->ops->get_stop(s->ctx, &st);
-		if (r < 0) {
-			reply_errno(s, r);
-			return END_ERROR;
-		}
-		if (r > 0)
-			break;
 		if (poll(pfd, npfd, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -722,26 +811,6 @@ again:
 		if (npfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			absorb(s);
 	}
-	/* vCont;r: a plain step of the range thread that is still inside the
-	 * range is not reported: step again (^C and other stops end it). */
-	if (s->range_thread >= 0 && st.kind == KVMDBG_GDB_STOP_SIGNAL && st.signal == 5 &&
-	    st.reason == KVMDBG_GDB_REASON_NONE && st.thread == s->range_thread && !interrupted &&
-	    !s->ctrl_c && !s->eof && s->ops->read_regs(s->ctx, st.thread, s->regs) == 0) {
-		uint64_t pc = 0;
-
-		for (size_t i = 0; i < s->g->reg_size[s->g->pc_regno] && i < 8; i++)
-			pc |= (uint64_t)s->regs[s->g->reg_off[s->g->pc_regno] + i] << (8 * i);
-		if (pc >= s->range_start && pc < s->range_end) {
-			s->g->stats.range_steps++;
-			goto again;
-		}
-	}
-	s->range_thread = -1;
-	if (st.kind == KVMDBG_GDB_STOP_SIGNAL && st.thread >= 0)
-		s->g_thread = st.thread;
-	out_stop(s, &st);
-	send_reply(s);
-	return st.kind == KVMDBG_GDB_STOP_SIGNAL ? -1 : KVMDBG_GDB_GUEST_EXITED;
 }
 
 static int nthreads(struct stub *s)
@@ -1144,6 +1213,39 @@ static int dispatch(struct stub *s)
 	}
 }
 
+/*
+ * Packets until the session ends (an end state or END_ERROR) or, with the
+ * incremental API, until the bytes fed so far hold no whole packet or the
+ * machine was resumed (GO_ON).
+ */
+static int packets(struct stub *s)
+{
+	int end = GO_ON;
+
+	while (end < 0 && !s->running) {
+		switch (read_packet(s)) {
+		case RX_MORE:
+			return GO_ON;
+		case RX_EOF:
+			end = KVMDBG_GDB_DISCONNECTED;
+			break;
+		case RX_SILENT:
+			end = KVMDBG_GDB_SILENT;
+			break;
+		case RX_TOO_LONG:
+			reply(s, "E01");
+			break;
+		case RX_INTERRUPT: /* ^C while stopped: nothing runs */
+			break;
+		case RX_OK:
+			end = dispatch(s);
+			if (s->eof && end < 0)
+				end = KVMDBG_GDB_DISCONNECTED;
+			break;
+		}
+	}
+	return end;
+}
 
 GDB_EXPORT int kvmdbg_gdb_serve(struct kvmdbg_gdb *g, int fd,
 				 const struct kvmdbg_gdb_serve_opts *opts)
@@ -1176,28 +1278,106 @@ GDB_EXPORT int kvmdbg_gdb_serve(struct kvmdbg_gdb *g, int fd,
 	if (o.handshake_ms)
 		s->deadline = now_ms() + o.handshake_ms;
 	g->stats.sessions++;
-	while (end < 0) {
-		switch (read_packet(s)) {
-		case RX_EOF:
-			end = KVMDBG_GDB_DISCONNECTED;
-			break;
-		case RX_SILENT:
-			end = KVMDBG_GDB_SILENT;
-			break;
-		case RX_TOO_LONG:
-			reply(s, "E01");
-			break;
-		case RX_INTERRUPT: /* ^C while stopped: nothing runs */
-			break;
-		case RX_OK:
-			end = dispatch(s);
-			if (s->eof && end < 0)
-				end = KVMDBG_GDB_DISCONNECTED;
-			break;
-		}
-	}
+	end = packets(s);
 	free(s);
 	return end == END_ERROR ? -EIO : end;
+}
+
+/* ---- the incremental API ------------------------------------------------------------------- */
+
+struct kvmdbg_gdb_session {
+	struct stub st;
+};
+
+GDB_EXPORT int kvmdbg_gdb_session_new(struct kvmdbg_gdb *g,
+				       long (*write)(void *ctx, const void *buf, size_t len),
+				       void *write_ctx, struct kvmdbg_gdb_session **out)
+{
+	struct kvmdbg_gdb_session *sess;
+	struct stub *s;
+
+	if (!g || !write || !out)
+		return -EINVAL;
+	sess = calloc(1, sizeof(*sess));
+	if (!sess)
+		return -ENOMEM;
+	s = &sess->st;
+	s->g = g;
+	s->fd = -1;
+	s->ops = &g->ops;
+	s->ctx = g->ctx;
+	s->g_thread = 0;
+	s->c_thread = -1;
+	s->range_thread = -1;
+	s->incremental = true;
+	s->out_cb = write;
+	s->out_ctx = write_ctx;
+	s->end = GO_ON;
+	g->stats.sessions++;
+	*out = sess;
+	return 0;
+}
+
+GDB_EXPORT void kvmdbg_gdb_session_free(struct kvmdbg_gdb_session *sess)
+{
+	free(sess);
+}
+
+/* Where the session is: on (KVMDBG_GDB_ACTIVE), or how it ended. */
+static int session_step(struct stub *s)
+{
+	int end = GO_ON;
+
+	if (s->end != GO_ON)
+		return s->end;
+	if (s->running) {
+		end = resume_poll(s);
+		if (end == STILL_RUNNING)
+			return KVMDBG_GDB_ACTIVE;
+		s->running = false;
+	}
+	if (end == GO_ON)
+		end = packets(s);
+	if (end == GO_ON)
+		return KVMDBG_GDB_ACTIVE;
+	s->end = end == END_ERROR ? -EIO : end;
+	return s->end;
+}
+
+GDB_EXPORT int kvmdbg_gdb_session_feed(struct kvmdbg_gdb_session *sess, const void *buf,
+					size_t len)
+{
+	struct stub *s;
+
+	if (!sess || (!buf && len))
+		return -EINVAL;
+	s = &sess->st;
+	if (s->end != GO_ON)
+		return s->end;
+	s->g->stats.bytes_in += len;
+	if (!len) {
+		s->eof = true;
+	} else if (s->running) {
+		absorb_bytes(s, buf, len); /* ^C noted, packets queued */
+	} else {
+		compact(s);
+		if (len > sizeof(s->in) - s->in_len)
+			s->in_len = 0; /* no packet is that long: drop what cannot be one */
+		if (len > sizeof(s->in)) { /* the tail: framing resynchronises on '$' */
+			buf = (const unsigned char *)buf + (len - sizeof(s->in));
+			len = sizeof(s->in);
+		}
+		memcpy(s->in + s->in_len, buf, len);
+		s->in_len += len;
+	}
+	return session_step(s);
+}
+
+GDB_EXPORT int kvmdbg_gdb_session_stopped(struct kvmdbg_gdb_session *sess)
+{
+	if (!sess)
+		return -EINVAL;
+	return session_step(&sess->st);
 }
 
 GDB_EXPORT int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx,

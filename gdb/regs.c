@@ -133,8 +133,52 @@ static const struct reg_def a64_core[] = {
 	{ "sp", 64, "data_ptr", NULL }, { "pc", 64, "code_ptr", NULL }, { "cpsr", 32, NULL, NULL },
 };
 
+#define V(n) { "v" #n, 128, "aarch64v", "vector" }
+static const struct reg_def a64_fpu[] = {
+	V(0),  V(1),  V(2),  V(3),  V(4),  V(5),  V(6),  V(7),  V(8),  V(9),  V(10),
+	V(11), V(12), V(13), V(14), V(15), V(16), V(17), V(18), V(19), V(20), V(21),
+	V(22), V(23), V(24), V(25), V(26), V(27), V(28), V(29), V(30), V(31),
+	{ "fpsr", 32, "int", "float" }, { "fpcr", 32, "int", "float" },
+};
+#undef V
+
+/* The masks of the pointer authentication code in data and code addresses:
+ * gdb strips them when it unwinds. */
+static const struct reg_def a64_pauth[] = {
+	{ "pauth_dmask", 64, "int", "system" },
+	{ "pauth_cmask", 64, "int", "system" },
+};
+
+/* EL1's stack pointer for EL0 and what its page tables are. */
+static const struct reg_def a64_sys[] = {
+	{ "sp_el0", 64, "data_ptr", "system" },
+	{ "sctlr_el1", 64, "int", "system" },
+	{ "ttbr0_el1", 64, "int", "system" },
+	{ "ttbr1_el1", 64, "int", "system" },
+	{ "tcr_el1", 64, "int", "system" },
+};
+
+#define VEC(id, type, n) "<vector id=\"" id "\" type=\"" type "\" count=\"" n "\"/>\n"
+#define FIELD(name, type) "<field name=\"" name "\" type=\"" type "\"/>"
+
 static const struct feature_def a64_features[] = {
 	{ "org.gnu.gdb.aarch64.core", NULL, a64_core, N(a64_core) },
+	{ "org.gnu.gdb.aarch64.fpu",
+	  VEC("v2d", "ieee_double", "2") VEC("v2u", "uint64", "2") VEC("v2i", "int64", "2")
+	  VEC("v4f", "ieee_single", "4") VEC("v4u", "uint32", "4") VEC("v4i", "int32", "4")
+	  VEC("v8f", "ieee_half", "8") VEC("v8u", "uint16", "8") VEC("v8i", "int16", "8")
+	  VEC("v16u", "uint8", "16") VEC("v16i", "int8", "16")
+	  VEC("v1u", "uint128", "1") VEC("v1i", "int128", "1")
+	  "<union id=\"vnd\">" FIELD("f", "v2d") FIELD("u", "v2u") FIELD("s", "v2i") "</union>\n"
+	  "<union id=\"vns\">" FIELD("f", "v4f") FIELD("u", "v4u") FIELD("s", "v4i") "</union>\n"
+	  "<union id=\"vnh\">" FIELD("f", "v8f") FIELD("u", "v8u") FIELD("s", "v8i") "</union>\n"
+	  "<union id=\"vnb\">" FIELD("u", "v16u") FIELD("s", "v16i") "</union>\n"
+	  "<union id=\"vnq\">" FIELD("u", "v1u") FIELD("s", "v1i") "</union>\n"
+	  "<union id=\"aarch64v\">" FIELD("d", "vnd") FIELD("s", "vns") FIELD("h", "vnh")
+	  FIELD("b", "vnb") FIELD("q", "vnq") "</union>\n",
+	  a64_fpu, N(a64_fpu) },
+	{ "org.gnu.gdb.aarch64.pauth", NULL, a64_pauth, N(a64_pauth) },
+	{ "org.kvmdbg.aarch64.sys", NULL, a64_sys, N(a64_sys) },
 };
 
 static const struct arch_def arches[] = {

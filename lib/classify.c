@@ -163,11 +163,8 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	 * one access report each other in turn. */
 	if (v->vm->arch->watch_is_fault && c->ex.pc == v->so.pc) {
 		c->restep_slots = v->so.slots;
-		for (uint32_t m = v->so.slots; m; m &= m - 1) {
-			unsigned int b = (unsigned int)__builtin_ctz(m);
-
-			c->restep_owner[b / 16][b % 16] = v->so.owner[b / 16][b % 16];
-		}
+		KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot)
+			c->restep_owner[pool][slot] = v->so.owner[pool][slot];
 	}
 	kvmdbg_stepover_finish(v);
 	return 0;
@@ -260,11 +257,8 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 	if (locked)
 		pthread_mutex_lock(&vm->lock);
 	/* The hit slots by their bits, not all of them. */
-	for (uint32_t left = c->dec.hits; left; left &= left - 1) {
-		unsigned int bit = (unsigned int)__builtin_ctz(left);
-
-		slot_hit(v, c, ev, bit / 16, bit % 16, cached);
-	}
+	KVMDBG_FOR_EACH_SLOT(c->dec.hits, pool, slot)
+		slot_hit(v, c, ev, pool, slot, cached);
 	/* The software breakpoint table needs the lock. */
 	if (c->cover_hit && c->cover_addr == pc && !locked) {
 		pthread_mutex_lock(&vm->lock);
@@ -288,10 +282,8 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
 static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 {
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			if (mask & KVMDBG_HIT_BIT(pool, slot))
-				return v->applied.slot[pool][slot].start;
+	KVMDBG_FOR_EACH_SLOT(mask, pool, slot)
+		return v->applied.slot[pool][slot].start;
 	return 0;
 }
 
@@ -414,13 +406,10 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 	/* Each for its owner: a slot that fired, the one it ran with; one the
 	 * ended step kept out, the one it was kept out for. */
 	fired = ev->hits | (c->guest ? 0 : c->guest_hw);
-	for (uint32_t m = slots; m; m &= m - 1) {
-		unsigned int b = (unsigned int)__builtin_ctz(m), pool = b / 16, slot = b % 16;
-
-		owner[pool][slot] = (c->restep_slots & ~fired & (1u << b))
+	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+		owner[pool][slot] = (c->restep_slots & ~fired & KVMDBG_HIT_BIT(pool, slot))
 					    ? c->restep_owner[pool][slot]
 					    : v->applied_owner[pool][slot];
-	}
 	kvmdbg_stepover_arm(v, c->ex.pc, slots, owner);
 }
 
@@ -444,9 +433,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
 	    kvmdbg_overlay_on(v) || !kvmdbg_points_cached(v))
 		return 0;
-	for (uint32_t left = dec->hits; left; left &= left - 1) {
-		unsigned int pool = (unsigned int)__builtin_ctz(left) / 16;
-		unsigned int slot = (unsigned int)__builtin_ctz(left) % 16;
+	KVMDBG_FOR_EACH_SLOT(dec->hits, pool, slot) {
 		uint32_t owner = v->applied_owner[pool][slot];
 		const struct kvmdbg_hwpoint *p;
 
@@ -526,7 +513,7 @@ static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_decoded dec;
-	struct kvmdbg_exit ex = {0};
+	struct kvmdbg_exit ex; /* read_exit fills every field */
 	int r;
 
 	if (!v || !ev)

@@ -98,6 +98,22 @@ struct kvmdbg_swbp {
 
 #define KVMDBG_SWBP_MAX_REFS UINT16_MAX
 
+/*
+ * A Bloom filter of the table's addresses, for the lock-free question "can
+ * there be a software breakpoint at this address" (issue 17): two bits in
+ * one 64-bit word per address, 8 bits per table entry. Written under the
+ * VM lock (bits only set while the table lives at this size; all cleared
+ * when it empties), read without it. A bigger table gets a new filter; the
+ * old one stays allocated (retired) until the table goes, so a reader that
+ * still holds it reads valid memory: at most as many bytes again as the
+ * current filter.
+ */
+struct kvmdbg_swfilter {
+	struct kvmdbg_swfilter *retired; /* the one before it */
+	size_t mask;                     /* words - 1 */
+	_Atomic uint64_t w[];
+};
+
 struct kvmdbg_swtab {
 	struct kvmdbg_swbp *e; /* addr == KVMDBG_SWTAB_EMPTY marks a free entry */
 	size_t cap;            /* power of two, or 0 */
@@ -106,15 +122,54 @@ struct kvmdbg_swtab {
 	 * byte of the address space) lives outside e. */
 	bool top_used;
 	struct kvmdbg_swbp top;
+	/* Every address of the table, top included; NULL before the first
+	 * reserve. Published with seq_cst (see kvmdbg_cover_sync). */
+	_Atomic(struct kvmdbg_swfilter *) filter;
 };
 
 #define KVMDBG_SWTAB_EMPTY UINT64_MAX
 
+/* The filter's hash of addr: word index in the low bits, the two bit
+ * numbers in the top twelve. */
+static inline uint64_t kvmdbg_swfilter_hash(uint64_t addr)
+{
+	addr ^= addr >> 31;
+	addr *= 0xbf58476d1ce4e5b9ull;
+	addr ^= addr >> 27;
+	return addr;
+}
+
+static inline uint64_t kvmdbg_swfilter_bits(uint64_t h)
+{
+	return 1ull << (h >> 58) | 1ull << ((h >> 52) & 63);
+}
+
+/*
+ * Whether the table may hold addr, without the lock: false means it does
+ * not (as of a moment during the call); true, that it may (a false positive
+ * for a few per cent of addresses, or one removed since the table last
+ * emptied). Both loads seq_cst: see kvmdbg_cover_sync.
+ */
+static inline __attribute__((always_inline)) bool kvmdbg_swtab_may_have(const struct kvmdbg_swtab *t,
+								       uint64_t addr)
+{
+	const struct kvmdbg_swfilter *f = atomic_load(&t->filter);
+	uint64_t h, bits;
+
+	if (!f)
+		return false;
+	h = kvmdbg_swfilter_hash(addr);
+	bits = kvmdbg_swfilter_bits(h);
+	return (atomic_load(&f->w[h & f->mask]) & bits) == bits;
+}
+
 struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr);
-/* Make room for one more entry (so a following add cannot fail). */
+/* Make room for one more entry (so a following add cannot fail), with the
+ * filter that goes with it. */
 int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t);
-/* Add addr (not present; room reserved) and return its entry, refs = 0.
- * Every address can be added, KVMDBG_SWTAB_EMPTY too (as t->top). */
+/* Add addr (not present; room reserved by kvmdbg_swtab_reserve, else NULL)
+ * and return its entry, refs = 0. Every address can be added,
+ * KVMDBG_SWTAB_EMPTY too (as t->top). */
 struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr);
 void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr);
 void kvmdbg_swtab_fini(struct kvmdbg_swtab *t);
@@ -140,10 +195,6 @@ struct kvmdbg_vm {
 	 * alone: what the vCPUs' lock-free copies of them depend on. */
 	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
-	/* Software breakpoints in the table. Changed under the lock (seq_cst,
-	 * before the generation bump); read without it by cover_sync, whose
-	 * publication of a cover pairs with it (see there). */
-	atomic_uint nr_sw;
 	const struct kvmdbg_host_ops *host;
 	void *host_ctx;           /* every host op's ctx */
 	const struct kvmdbg_arch_ops *arch;
@@ -251,7 +302,8 @@ struct kvmdbg_vcpu {
 	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
 	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by
 	 * this vCPU's thread (cover_addr first, then cover_on with release),
-	 * under vm->lock unless the VM has no software breakpoint at all; read
+	 * without vm->lock, which it takes only to bump the generation where
+	 * a change concerns a software breakpoint; read
 	 * by the others under vm->lock (cover_on with acquire, then
 	 * cover_addr). See kvmdbg_cover_sync. */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
@@ -378,13 +430,16 @@ void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, ui
  * then). Published with atomics; a change that concerns a live software
  * breakpoint bumps the generation so the others re-compose.
  *
- * Where the VM has no software breakpoint at all, no change can concern
- * one and the lock is not taken (the common single-step and hardware
- * breakpoint stops). Publishing first and reading nr_sw after it, both
- * seq_cst, pairs with kvmdbg_vm_insert, which raises nr_sw (seq_cst) before
- * it bumps the generation: either this sees the new breakpoint and takes
- * the lock to decide the bump, or every vCPU that composes after that bump
- * sees this cover. Inline: it is on every exit's fast path.
+ * Where the VM has no software breakpoint at the old or the new address
+ * (the table's filter, kvmdbg_swtab_may_have, says so without the lock), no
+ * change can concern one and the lock is not taken (every step, hardware
+ * breakpoint and watchpoint stop away from a software breakpoint, however
+ * many are set). Publishing first and reading the filter after it, both
+ * seq_cst, pairs with kvmdbg_vm_insert, which sets the new address's bits
+ * (seq_cst, in the filter it publishes seq_cst if the table grows) before it
+ * bumps the generation: either this sees the new breakpoint and takes the
+ * lock to decide the bump, or every vCPU that composes after that bump sees
+ * this cover. Inline: it is on every exit's fast path.
  */
 static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
 {
@@ -403,7 +458,8 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 		atomic_fetch_add(&vm->nr_cover, 1);
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
-	if (atomic_load(&vm->nr_sw))
+	if ((was && kvmdbg_swtab_may_have(&vm->sw, old)) ||
+	    (on && kvmdbg_swtab_may_have(&vm->sw, addr)))
 		kvmdbg_cover_bump(vm, was, old, on, addr);
 }
 /* Add to v's hardware state the slots that catch the others' lifted software
@@ -428,11 +484,8 @@ kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 	v->so.pc = pc;
 	v->so.pc_stale = false;
 	v->so.slots = slots;
-	for (uint32_t m = slots; m; m &= m - 1) {
-		unsigned int b = (unsigned int)__builtin_ctz(m);
-
-		v->so.owner[b / 16][b % 16] = owner[b / 16][b % 16];
-	}
+	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+		v->so.owner[pool][slot] = owner[pool][slot];
 	kvmdbg_cover_sync(v);
 }
 /* End an internal step. */

@@ -86,10 +86,8 @@ void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen)
 
 		if (!p->id)
 			continue;
-		for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-			for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-				if (p->slots & KVMDBG_HIT_BIT(pool, slot))
-					v->slot_pt[pool][slot] = *p;
+		KVMDBG_FOR_EACH_SLOT(p->slots, pool, slot)
+			v->slot_pt[pool][slot] = *p;
 		/* Every execution breakpoint holds a slot of its own. */
 		if (p->type == KVMDBG_BREAK_HW && n < KVMDBG_MAX_SLOTS) {
 			v->exec_addr[n] = p->addr;

@@ -222,23 +222,18 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 
 	/* Whether a point is armed at the PC, and which point holds each of its
 	 * slots: without the lock while the set is the one this vCPU copied
-	 * and no software breakpoint exists (what is in the table needs the
-	 * lock). v->so.owner keeps the owners of the watch slots. */
-	if (kvmdbg_points_cached(v) && !atomic_load_explicit(&vm->nr_sw, memory_order_acquire)) {
+	 * and the software breakpoints' filter says none is at the PC (what is
+	 * in the table needs the lock). v->so.owner keeps the owners of the
+	 * watch slots. */
+	if (kvmdbg_points_cached(v) && !kvmdbg_swtab_may_have(&vm->sw, pc)) {
 		exec_slots = kvmdbg_cached_exec_slots(v, pc);
-		for (uint32_t m = exec_slots; m; m &= m - 1) {
-			unsigned int b = (unsigned int)__builtin_ctz(m);
-
-			owner[b / 16][b % 16] = v->slot_pt[b / 16][b % 16].id;
-		}
+		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
+			owner[pool][slot] = v->slot_pt[pool][slot].id;
 	} else {
 		pthread_mutex_lock(&vm->lock);
 		exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
-		for (uint32_t m = exec_slots; m; m &= m - 1) {
-			unsigned int b = (unsigned int)__builtin_ctz(m);
-
-			owner[b / 16][b % 16] = vm->slots.owner[b / 16][b % 16];
-		}
+		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
+			owner[pool][slot] = vm->slots.owner[pool][slot];
 		sw = kvmdbg_sw_has(vm, pc);
 		pthread_mutex_unlock(&vm->lock);
 	}
@@ -248,11 +243,8 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	if (!v->so.pc_stale || pc == v->so.pc)
 		watch_slots = v->so.slots;
 	slots = exec_slots | watch_slots;
-	for (uint32_t m = watch_slots & ~exec_slots; m; m &= m - 1) {
-		unsigned int b = (unsigned int)__builtin_ctz(m);
-
-		owner[b / 16][b % 16] = v->so.owner[b / 16][b % 16];
-	}
+	KVMDBG_FOR_EACH_SLOT(watch_slots & ~exec_slots, pool, slot)
+		owner[pool][slot] = v->so.owner[pool][slot];
 
 	v->so.pc = pc;
 	v->so.pc_stale = false;
@@ -287,11 +279,8 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 	v->so.state = KVMDBG_SO_STEPPING;
 	v->so.slots = slots;
-	for (uint32_t m = slots; m; m &= m - 1) {
-		unsigned int b = (unsigned int)__builtin_ctz(m);
-
-		v->so.owner[b / 16][b % 16] = owner[b / 16][b % 16];
-	}
+	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+		v->so.owner[pool][slot] = owner[pool][slot];
 	v->dirty = true;
 	return 0;
 }

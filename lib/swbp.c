@@ -2,8 +2,9 @@
 /*
  * Software breakpoint table: open addressing with linear probing and
  * backward-shift deletion (no tombstones), so lookup, insert and delete are
- * O(1) expected at any size. 16 bytes an entry, load factor at most 3/4:
- * between 21 and 43 bytes per breakpoint.
+ * O(1) expected at any size. 16 bytes an entry, load factor at most 3/4,
+ * and the lock-free Bloom filter (1 byte an entry, and its retired smaller
+ * ones: at most 1 more): between 24 and 48 bytes per breakpoint.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "kvmdbg-int.h"
 
 #define SWTAB_MIN_CAP 16
+#define SWFILTER_BITS_PER_ENTRY 8
 
 static size_t swtab_hash(uint64_t addr, size_t cap)
 {
@@ -47,8 +49,37 @@ static void swtab_place(struct kvmdbg_swbp *e, size_t cap, const struct kvmdbg_s
 	e[i] = *src;
 }
 
+static void swfilter_set(struct kvmdbg_swfilter *f, uint64_t addr)
+{
+	uint64_t h = kvmdbg_swfilter_hash(addr);
+
+	/* seq_cst: before the generation bump that follows (kvmdbg_cover_sync). */
+	atomic_fetch_or(&f->w[h & f->mask], kvmdbg_swfilter_bits(h));
+}
+
+/* A filter for a table of cap entries, with the addresses of t in it. */
+static struct kvmdbg_swfilter *swfilter_new(const struct kvmdbg_swtab *t, size_t cap)
+{
+	size_t words = cap * SWFILTER_BITS_PER_ENTRY / 64;
+	struct kvmdbg_swfilter *f;
+
+	if (words > (SIZE_MAX - sizeof(*f)) / sizeof(f->w[0]))
+		return NULL;
+	f = calloc(1, sizeof(*f) + words * sizeof(f->w[0]));
+	if (!f)
+		return NULL;
+	f->mask = words - 1;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->e[i].addr != KVMDBG_SWTAB_EMPTY)
+			swfilter_set(f, t->e[i].addr);
+	if (t->top_used)
+		swfilter_set(f, KVMDBG_SWTAB_EMPTY);
+	return f;
+}
+
 int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 {
+	struct kvmdbg_swfilter *f;
 	struct kvmdbg_swbp *e;
 	size_t cap;
 
@@ -60,6 +91,11 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 	e = malloc(cap * sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	f = swfilter_new(t, cap);
+	if (!f) {
+		free(e);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < cap; i++)
 		e[i].addr = KVMDBG_SWTAB_EMPTY;
 	for (size_t i = 0; i < t->cap; i++)
@@ -68,19 +104,26 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 	free(t->e);
 	t->e = e;
 	t->cap = cap;
+	/* Readers may still hold the old filter: kept until fini. */
+	f->retired = atomic_load_explicit(&t->filter, memory_order_relaxed);
+	atomic_store(&t->filter, f);
 	return 0;
 }
 
 struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr)
 {
+	struct kvmdbg_swfilter *f = atomic_load_explicit(&t->filter, memory_order_relaxed);
 	size_t i;
 
 	if (addr == KVMDBG_SWTAB_EMPTY) {
 		if (t->top_used)
 			return NULL;
+		if (!f)
+			return NULL;
 		t->top = (struct kvmdbg_swbp){.addr = addr};
 		t->top_used = true;
 		t->count++;
+		swfilter_set(f, addr);
 		return &t->top;
 	}
 	if ((t->count + 1) * 4 > t->cap * 3)
@@ -90,7 +133,20 @@ struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr)
 		;
 	t->e[i] = (struct kvmdbg_swbp){.addr = addr};
 	t->count++;
+	swfilter_set(f, addr);
 	return &t->e[i];
+}
+
+/* The table is empty: no address can be in it any more (the bits of the
+ * ones removed stay set until then). */
+static void swfilter_clear_if_empty(struct kvmdbg_swtab *t)
+{
+	struct kvmdbg_swfilter *f = atomic_load_explicit(&t->filter, memory_order_relaxed);
+
+	if (t->count || !f)
+		return;
+	for (size_t i = 0; i <= f->mask; i++)
+		atomic_store_explicit(&f->w[i], 0, memory_order_relaxed);
 }
 
 void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr)
@@ -103,6 +159,7 @@ void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr)
 	if (hole == &t->top) {
 		t->top_used = false;
 		t->count--;
+		swfilter_clear_if_empty(t);
 		return;
 	}
 	i = (size_t)(hole - t->e);
@@ -118,15 +175,33 @@ void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr)
 	}
 	t->e[i].addr = KVMDBG_SWTAB_EMPTY;
 	t->count--;
+	swfilter_clear_if_empty(t);
 }
 
 void kvmdbg_swtab_fini(struct kvmdbg_swtab *t)
 {
+	struct kvmdbg_swfilter *f = atomic_load_explicit(&t->filter, memory_order_relaxed);
+
+	while (f) {
+		struct kvmdbg_swfilter *next = f->retired;
+
+		free(f);
+		f = next;
+	}
 	free(t->e);
-	memset(t, 0, sizeof(*t));
+	t->e = NULL;
+	t->cap = t->count = 0;
+	t->top_used = false;
+	memset(&t->top, 0, sizeof(t->top));
+	atomic_store_explicit(&t->filter, NULL, memory_order_relaxed);
 }
 
 size_t kvmdbg_swtab_bytes(const struct kvmdbg_swtab *t)
 {
-	return t->cap * sizeof(*t->e);
+	size_t n = t->cap * sizeof(*t->e);
+
+	for (const struct kvmdbg_swfilter *f = atomic_load_explicit(&t->filter, memory_order_relaxed);
+	     f; f = f->retired)
+		n += sizeof(*f) + (f->mask + 1) * sizeof(f->w[0]);
+	return n;
 }

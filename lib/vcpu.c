@@ -76,7 +76,9 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	bool any_hw = false, host_hw = false, may_run = true;
+	uint64_t any_hw = 0;
+	uint32_t host_hw = 0;
+	bool may_run = true;
 
 	*ctl = 0;
 	if (v->gd_stepping) {
@@ -92,9 +94,10 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	/* Before the guest's merge: the host's need comes first. */
 	may_run = kvmdbg_cover_locked(v, hw, owner);
 
+	/* OR, not a test per slot: a loop without branches. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			host_hw |= owner[pool][slot] != 0;
+			host_hw |= owner[pool][slot];
 	/* Any KVM debug flag takes the guest's own breakpoints and watchpoints
 	 * away from it: arm64 KVM either routes their exceptions to us
 	 * (MDCR_EL2.TDE, KVMDBG_FEAT_GUEST_REGS_RAW) or runs none of them
@@ -112,10 +115,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 	 * (the host's, or a guest's the guest could not take: after the merge,
 	 * which puts a guest slot where it was), while still theirs. */
 	if (v->so.state == KVMDBG_SO_STEPPING)
-		for (uint32_t m = v->so.slots; m; m &= m - 1) {
-			unsigned int pool = (unsigned int)__builtin_ctz(m) / 16;
-			unsigned int slot = (unsigned int)__builtin_ctz(m) % 16;
-
+		KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot) {
 			if (kvmdbg_stepover_disarms(v, pool, slot, owner[pool][slot])) {
 				hw->slot[pool][slot].ctrl = 0;
 				owner[pool][slot] = 0;
@@ -123,7 +123,7 @@ static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 		}
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			any_hw |= hw->slot[pool][slot].ctrl != 0;
+			any_hw |= hw->slot[pool][slot].ctrl;
 	if (any_hw)
 		*ctl |= KVMDBG_CTL_HW;
 	else
@@ -307,7 +307,7 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
-		if (!kvmdbg_points_cached(v) || atomic_load_explicit(&vm->nr_sw, memory_order_acquire))
+		if (!kvmdbg_points_cached(v) || kvmdbg_swtab_may_have(&vm->sw, v->so.pc))
 			return 0;
 		slots = kvmdbg_cached_exec_slots(v, v->so.pc);
 	}
@@ -322,7 +322,17 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	}
 	v->so.state = KVMDBG_SO_NONE;
 	*r = 0;
-	kvmdbg_cover_sync(v);
+	/* The stop's cover goes (kvmdbg_cover_sync for a step-over that
+	 * lifted nothing), without asking the filter again whether a software
+	 * breakpoint is at so.pc for a generation bump: above it said none
+	 * (or none exists at all). One inserted there since bumped the
+	 * generation itself; a vCPU that composed in between keeps a slot
+	 * catching a live breakpoint until its next compose, which is what
+	 * the breakpoint does anyway. */
+	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+	}
 	return 1;
 }
 

@@ -176,7 +176,6 @@ static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 	e->refs = 1;
 	e->lifted = (uint16_t)lifters;
 	atomic_fetch_add_explicit(&vm->nr_exec, 1, memory_order_relaxed);
-	atomic_fetch_add(&vm->nr_sw, 1); /* seq_cst: see cover_sync */
 	bump_gen(vm);
 	return 0;
 }
@@ -277,7 +276,6 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 			if (!r) {
 				kvmdbg_swtab_del(&vm->sw, addr);
 				atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
-				atomic_fetch_sub(&vm->nr_sw, 1);
 				bump_gen(vm);
 			}
 		}
@@ -333,7 +331,6 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 		if (!first) {
 			kvmdbg_swtab_del(&vm->sw, KVMDBG_SWTAB_EMPTY);
 			atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
-			atomic_fetch_sub(&vm->nr_sw, 1);
 		}
 	}
 	for (size_t i = 0; i < vm->sw.cap;) {
@@ -354,7 +351,6 @@ static int remove_all_locked(struct kvmdbg_vm *vm)
 			/* Deletion may shift a later entry into slot i: look again. */
 		kvmdbg_swtab_del(&vm->sw, e->addr);
 		atomic_fetch_sub_explicit(&vm->nr_exec, 1, memory_order_relaxed);
-		atomic_fetch_sub(&vm->nr_sw, 1);
 	}
 	bump_gen(vm);
 	return first;

@@ -111,6 +111,95 @@ const char *kvmdbg_gdb_target_xml(enum kvmdbg_gdb_arch arch);
 
 /** @} */
 
+/** @defgroup gdb_mmu Guest page walks
+ *
+ * kvmdbg_gdb_translate() walks a stopped vCPU's own page tables, read from
+ * guest-physical memory through the VMM's callback, the way the vCPU's MMU
+ * would: for a `read_mem`/`write_mem` callback and for placing software
+ * breakpoints. Access permissions, the access flag (arm64 AF, x86 A/D) and
+ * the TLBs play no part: what the tables map is what it returns.
+ *
+ * x86-64, by CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57: no paging (real mode
+ * and protected mode without paging: linear = physical, 32-bit linear
+ * addresses); 32-bit paging (4 KiB pages, 4 MiB pages with CR4.PSE, PSE-36
+ * addresses); PAE (4 KiB, 2 MiB; the PDPTEs read from memory at CR3, not
+ * from the processor's PDPTE registers); 4-level (4 KiB, 2 MiB, 1 GiB) and
+ * 5-level paging, with the canonical address check of each.
+ *
+ * arm64 (the EL1&0 regime): SCTLR_EL1.M clear: identity (52-bit physical
+ * addresses). Otherwise VA bit 55 selects TTBR0_EL1 or TTBR1_EL1 with its
+ * half of TCR_EL1 (TG0/TG1: 4, 16 or 64 KiB granule, T0SZ/T1SZ, EPD0/EPD1,
+ * TBI0/TBI1: the bits above the region must all equal bit 55, the top byte
+ * excepted under TBI); the walk starts at the level T0SZ/T1SZ gives (level
+ * -1 for 4 KiB with 52-bit VAs) and takes block descriptors where the
+ * granule allows them (4 KiB: levels 1 and 2, level 0 with TCR.DS; 16 KiB:
+ * level 2, level 1 with TCR.DS; 64 KiB: level 2, level 1 with 52-bit output
+ * addresses). Output addresses: 48-bit; 52-bit with TCR.DS (FEAT_LPA2, 4 and
+ * 16 KiB: OA[51:50] in descriptor bits [9:8]) and with the 64 KiB granule
+ * and TCR.IPS = 52 bits (FEAT_LPA: OA[51:48] in bits [15:12]), the TTBRs
+ * then holding BADDR[51:48] in bits [5:2]. TCR.IPS bounds every table and
+ * output address.
+ * @{ */
+
+/**
+ * A vCPU's paging state, as the VMM reads it from the stopped vCPU.
+ * Only the fields of @ref arch are looked at.
+ */
+struct kvmdbg_gdb_mmu {
+	size_t sz;                 /**< sizeof(struct kvmdbg_gdb_mmu), set by the caller */
+	enum kvmdbg_gdb_arch arch; /**< which registers below describe the vCPU */
+	uint64_t cr0;              /**< x86-64: `struct kvm_sregs` cr0 (KVM_GET_SREGS) */
+	uint64_t cr3;              /**< x86-64: kvm_sregs cr3 */
+	uint64_t cr4;              /**< x86-64: kvm_sregs cr4 */
+	uint64_t efer;             /**< x86-64: kvm_sregs efer (LMA, bit 10, says long mode) */
+	/** arm64: KVM_GET_ONE_REG of ARM64_SYS_REG(3, 0, 1, 0, 0) (SCTLR_EL1) */
+	uint64_t sctlr_el1;
+	/** arm64: ARM64_SYS_REG(3, 0, 2, 0, 2) (TCR_EL1) */
+	uint64_t tcr_el1;
+	/** arm64: ARM64_SYS_REG(3, 0, 2, 0, 0) (TTBR0_EL1) */
+	uint64_t ttbr0_el1;
+	/** arm64: ARM64_SYS_REG(3, 0, 2, 0, 1) (TTBR1_EL1) */
+	uint64_t ttbr1_el1;
+};
+
+/**
+ * Read guest-physical memory for kvmdbg_gdb_translate(): the page-table
+ * entries (4 or 8 bytes, little-endian, naturally aligned).
+ * @param ctx the caller's context
+ * @param gpa the guest-physical address
+ * @param buf where to put the bytes
+ * @param len how many
+ * @return 0 when all len bytes were read, or a negative errno (the VMM's
+ *	   choice, e.g. -EFAULT outside guest memory), which the walk returns
+ */
+typedef int (*kvmdbg_gdb_phys_read_fn)(void *ctx, uint64_t gpa, void *buf, size_t len);
+
+/**
+ * Translate a guest-virtual address through a vCPU's page tables.
+ * @param mmu the vCPU's paging state (its sz set)
+ * @param gva the guest-virtual address (x86: the linear address)
+ * @param read reads the tables from guest-physical memory
+ * @param ctx passed to @p read
+ * @param gpa set to the guest-physical address on success
+ * @param contiguous when not NULL, set on success to the number of bytes
+ *	  from @p gva that the same page or block maps contiguously (at least
+ *	  1; with no paging, up to the end of the address space: 4 GiB on
+ *	  x86, 2^52 on arm64 with the MMU off)
+ * @return 0 on success; -EFAULT when @p gva is not mapped (a not-present or
+ *	   invalid entry, a reserved block size, a non-canonical or out-of-range
+ *	   address, a walk disabled by EPD0/EPD1, a table or output address beyond
+ *	   TCR.IPS); -EINVAL for a bad argument or a paging state no processor
+ *	   walks with (an unknown arch, a reserved TG0/TG1 or IPS, T0SZ/T1SZ out
+ *	   of range for the granule); -E2BIG when @p mmu has unknown non-zero
+ *	   trailing fields (a newer caller); or the error of @p read. @p gpa
+ *	   and @p contiguous are left alone on failure.
+ */
+int kvmdbg_gdb_translate(const struct kvmdbg_gdb_mmu *mmu, uint64_t gva,
+			 kvmdbg_gdb_phys_read_fn read, void *ctx, uint64_t *gpa,
+			 uint64_t *contiguous);
+
+/** @} */
+
 /** @defgroup gdb_target The machine: callbacks the VMM supplies
  * @{ */
 
@@ -181,10 +270,11 @@ struct kvmdbg_gdb_ops {
 	long (*read_mem)(void *ctx, int thread, uint64_t addr, void *buf, size_t len);
 	/** Write guest-virtual memory; returns as read_mem. */
 	long (*write_mem)(void *ctx, int thread, uint64_t addr, const void *buf, size_t len);
-	/** Z: insert a point. -EOPNOTSUPP makes the library answer with the
-	 * empty reply (gdb then falls back or says it cannot), any other error
-	 * an E packet. thread is gdb's selected thread (Hg, else the thread of
-	 * the last stop): whose address space a software breakpoint is in. */
+	/** Z: insert a point. Any error is an E packet (gdb says it cannot
+	 * insert it; the empty reply, which would make gdb write a software
+	 * breakpoint itself, is never sent for Z0..Z4). thread is gdb's
+	 * selected thread (Hg, else the thread of the last stop): whose address
+	 * space a software breakpoint is in. */
 	int (*insert)(void *ctx, int thread, enum kvmdbg_gdb_point type, uint64_t addr,
 		      uint64_t kind);
 	/** z: remove a point; errors as insert. */
@@ -234,13 +324,15 @@ int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx, struct kvmdbg_gd
  */
 void kvmdbg_gdb_free(struct kvmdbg_gdb *g);
 
-/** How a session ended: kvmdbg_gdb_serve()'s non-negative results. */
+/** How a session ended: kvmdbg_gdb_serve()'s non-negative results (and
+ * the incremental API's, which also says that it has not). */
 enum kvmdbg_gdb_end {
 	KVMDBG_GDB_DETACHED = 0,     /**< D: let the guest run on */
 	KVMDBG_GDB_KILLED = 1,       /**< k or vKill */
 	KVMDBG_GDB_DISCONNECTED = 2, /**< the client went away without D or k */
 	KVMDBG_GDB_GUEST_EXITED = 3, /**< the guest finished and the client was told (W or X) */
 	KVMDBG_GDB_SILENT = 4,       /**< no packet within serve_opts.handshake_ms */
+	KVMDBG_GDB_ACTIVE = 5,       /**< incremental API: the session goes on */
 };
 
 /** Options of kvmdbg_gdb_serve(). */
@@ -284,6 +376,68 @@ struct kvmdbg_gdb_stats {
  * @return 0, or -EINVAL
  */
 int kvmdbg_gdb_stats_get(const struct kvmdbg_gdb *g, struct kvmdbg_gdb_stats *stats);
+
+/** @} */
+
+/** @defgroup gdb_session The incremental API
+ * For a VMM with its own event loop: it reads the connection itself and
+ * feeds the bytes in, watches kvmdbg_gdb_ops::stop_fd itself, and the
+ * session writes through a callback (any transport). Nothing blocks: a
+ * resume returns at once with the machine running; the stop reply is sent
+ * from kvmdbg_gdb_session_stopped(). The same protocol as
+ * kvmdbg_gdb_serve() (which is this, with its own poll loop), without the
+ * handshake timeout (the VMM's loop has its own clock). One session at a
+ * time per server.
+ * @{ */
+
+/** A session on one connection, driven by the VMM's event loop. */
+struct kvmdbg_gdb_session;
+
+/**
+ * Start a session of server g. The machine is stopped.
+ * @param g the server
+ * @param write sends bytes to the client: returns how many it sent (> 0),
+ *	  or a negative errno when the client is gone (the session then ends
+ *	  as KVMDBG_GDB_DISCONNECTED)
+ * @param write_ctx passed to write
+ * @param out set to the new session
+ * @return 0, -EINVAL (a NULL argument), -ENOMEM
+ */
+int kvmdbg_gdb_session_new(struct kvmdbg_gdb *g,
+			   long (*write)(void *ctx, const void *buf, size_t len),
+			   void *write_ctx, struct kvmdbg_gdb_session **out);
+
+/**
+ * Bytes from the client, any amount (partial packets are kept until the
+ * rest arrives). Complete packets are answered at once while the machine is
+ * stopped; while it runs they wait for the stop, and a Ctrl-C among them
+ * interrupts it. len 0: the client went away (the machine is stopped and the
+ * session ends, as KVMDBG_GDB_DISCONNECTED once it has).
+ * @param sess the session
+ * @param buf the bytes (may be NULL when len is 0)
+ * @param len how many
+ * @return KVMDBG_GDB_ACTIVE while the session goes on, how it ended (an
+ *	   enum kvmdbg_gdb_end below KVMDBG_GDB_ACTIVE; again at every later
+ *	   call), or a negative errno: -EINVAL (bad arguments), -EIO (a
+ *	   callback failed)
+ */
+int kvmdbg_gdb_session_feed(struct kvmdbg_gdb_session *sess, const void *buf, size_t len);
+
+/**
+ * kvmdbg_gdb_ops::stop_fd became readable: ask the machine (get_stop), and
+ * when it has stopped send the stop reply and answer the packets that
+ * waited for it. Harmless at any other moment.
+ * @param sess the session
+ * @return as kvmdbg_gdb_session_feed()
+ */
+int kvmdbg_gdb_session_stopped(struct kvmdbg_gdb_session *sess);
+
+/**
+ * Free a session (the machine is left as it is: stop or detach it first
+ * when it runs). NULL is a no-op.
+ * @param sess the session
+ */
+void kvmdbg_gdb_session_free(struct kvmdbg_gdb_session *sess);
 
 /** @} */
 

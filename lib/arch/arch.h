@@ -33,6 +33,18 @@ enum kvmdbg_pool {
 /* Bit of struct kvmdbg_event::hits / kvmdbg_decoded::hits for a slot. */
 #define KVMDBG_HIT_BIT(pool, slot) (1u << ((pool) * 16 + (slot)))
 
+/*
+ * For each slot whose KVMDBG_HIT_BIT() is in mask, lowest bit first: the
+ * statement runs with pool and slot (uint32_t, declared here, scoped to the
+ * loop) naming it. mask is evaluated once; the loop looks at the set bits
+ * only, however many slots there are.
+ */
+#define KVMDBG_FOR_EACH_SLOT(mask, pool, slot)                                                  \
+	for (uint32_t kvmdbg_left_ = (mask), pool = 0, slot = 0;                               \
+	     kvmdbg_left_ && ((pool) = (uint32_t)__builtin_ctz(kvmdbg_left_) / 16,              \
+	     (slot) = (uint32_t)__builtin_ctz(kvmdbg_left_) % 16, 1);                          \
+	     kvmdbg_left_ &= kvmdbg_left_ - 1)
+
 /* What a range cover may use. */
 struct kvmdbg_limits {
 	unsigned int nr[KVMDBG_NR_POOLS]; /* host slots per pool (x86: nr[BP] = 4, nr[WP] = 0) */

@@ -66,7 +66,9 @@ struct kvmdbg_host_ops {
 	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state. */
 	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
 			       const struct kvmdbg_hwstate *hw);
-	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC). */
+	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC),
+	 * every field of it when it returns 0 (zero what the arch does not
+	 * report). */
 	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run,
 			 struct kvmdbg_exit *exit);
 	/* The vCPU's PC (x86: linear RIP). */

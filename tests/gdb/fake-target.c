@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,15 @@
 #define BASE 0x400000ULL
 #define SIZE 0x10000ULL
 #define NTHREADS 2
-#define NREGS 34 /* x0-x30, sp, pc, cpsr */
+#define NREGS 34 /* x0-x30, sp, pc, cpsr: the core, as numbers */
 #define PC 32
+#define EXT_MAX 2048 /* the rest (v0-v31, fpsr, fpcr, system), as bytes */
 
 static uint8_t mem[SIZE];
 static uint64_t regs[NTHREADS][NREGS];
 static unsigned int sizes[NREGS];   /* the library's layout: kvmdbg_gdb_reg_get() */
+static uint8_t ext[NTHREADS][EXT_MAX];
+static size_t ext_bytes;
 static int run_forever;             /* --run-forever: c without a point ahead runs on */
 static int running;
 static struct { int type; uint64_t addr; int used; } points[16];
@@ -45,6 +49,7 @@ static int f_read_regs(void *c, int t, uint8_t *b)
 	for (int i = 0; i < NREGS; i++)
 		for (unsigned int j = 0; j < sizes[i]; j++)
 			*b++ = (uint8_t)(regs[t][i] >> (8 * j));
+	memcpy(b, ext[t], ext_bytes);
 	return 0;
 }
 
@@ -56,6 +61,7 @@ static int f_write_regs(void *c, int t, const uint8_t *b)
 		for (unsigned int j = 0; j < sizes[i]; j++)
 			regs[t][i] |= (uint64_t)*b++ << (8 * j);
 	}
+	memcpy(ext[t], b, ext_bytes);
 	return 0;
 }
 
@@ -88,7 +94,7 @@ static int f_insert(void *c, int t, enum kvmdbg_gdb_point type, uint64_t addr, u
 {
 	(void)c; (void)t;
 	if (type > KVMDBG_GDB_HW_BREAK)
-		return -EOPNOTSUPP; /* no watchpoints here: the empty reply */
+		return -EOPNOTSUPP; /* no watchpoints here: an E reply */
 	if (kind != 4)
 		return -EINVAL;
 	for (int i = 0; i < 16; i++)
@@ -191,6 +197,64 @@ static void f_interrupt(void *c)
 		abort();
 }
 
+/* The incremental API's transport: the whole buffer to the socket. */
+static long f_send(void *c, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(*(int *)c, p + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		done += (size_t)n;
+	}
+	return (long)done;
+}
+
+/*
+ * $KVMDBG_GDB_FAKE_INCREMENTAL set: serve with the incremental API from this
+ * event loop instead of kvmdbg_gdb_serve(), feeding the bytes 7 at a time
+ * (packets arrive in pieces), with the handshake timeout of our own.
+ */
+static int serve_incremental(struct kvmdbg_gdb *g, int fd, int handshake_ms)
+{
+	struct kvmdbg_gdb_session *sess;
+	int end = KVMDBG_GDB_ACTIVE, spoke = 0, gone = 0;
+
+	if (kvmdbg_gdb_session_new(g, f_send, &fd, &sess) < 0)
+		return -ENOMEM;
+	while (end == KVMDBG_GDB_ACTIVE) {
+		struct pollfd p[2] = { { .fd = notify[0], .events = POLLIN },
+				       { .fd = gone ? -1 : fd, .events = POLLIN } };
+		char buf[7];
+		ssize_t n;
+		int r = poll(p, 2, handshake_ms && !spoke ? handshake_ms : -1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			end = r == 0 ? KVMDBG_GDB_SILENT : -errno;
+			break;
+		}
+		if (p[0].revents & POLLIN)
+			end = kvmdbg_gdb_session_stopped(sess);
+		if (end != KVMDBG_GDB_ACTIVE || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		gone = n <= 0;
+		spoke |= n > 0;
+		end = kvmdbg_gdb_session_feed(sess, buf, n > 0 ? (size_t)n : 0);
+	}
+	kvmdbg_gdb_session_free(sess);
+	return end;
+}
+
 /* usage: gdbstub-fake [--run-forever] [--handshake MS]
  * Prints the port, serves clients until one spoke (with --handshake, a
  * client silent that long is dropped), prints how the session ended and the
@@ -208,6 +272,8 @@ int main(int argc, char **argv)
 	static const char *const ends[] = { "detached", "killed", "disconnected",
 					    "guest-exited", "silent" };
 	KVMDBG_OPTS(kvmdbg_gdb_serve_opts, sopts);
+	struct kvmdbg_gdb_reg v0 = { .sz = sizeof(v0) }, fpcr = { .sz = sizeof(fpcr) };
+	size_t g_bytes, n = 0;
 	KVMDBG_OPTS(kvmdbg_gdb_stats, st);
 	struct kvmdbg_gdb *g;
 	struct sockaddr_in sa;
@@ -230,10 +296,15 @@ int main(int argc, char **argv)
 			return 1;
 		sizes[i] = r.size;
 	}
-	if (kvmdbg_gdb_reg_count(KVMDBG_GDB_ARCH_AARCH64, NULL) != NREGS ||
+	for (unsigned int i = 0; i < NREGS; i++)
+		n += sizes[i];
+	if (kvmdbg_gdb_reg_count(KVMDBG_GDB_ARCH_AARCH64, &g_bytes) < NREGS ||
+	    g_bytes - n > EXT_MAX || kvmdbg_gdb_reg_lookup(KVMDBG_GDB_ARCH_AARCH64, "v0", &v0) < 0 ||
+	    kvmdbg_gdb_reg_lookup(KVMDBG_GDB_ARCH_AARCH64, "fpcr", &fpcr) < 0 ||
 	    kvmdbg_gdb_reg_lookup(KVMDBG_GDB_ARCH_AARCH64, "pc", &(struct kvmdbg_gdb_reg){
 		    .sz = sizeof(struct kvmdbg_gdb_reg) }) != PC)
 		return 1;
+	ext_bytes = g_bytes - n;
 	for (uint64_t i = 0; i < SIZE; i += 4) { /* A64 NOP */
 		mem[i] = 0x1f; mem[i + 1] = 0x20; mem[i + 2] = 0x03; mem[i + 3] = 0xd5;
 	}
@@ -242,6 +313,9 @@ int main(int argc, char **argv)
 		regs[t][31] = 0x410000 - 0x1000 * (uint64_t)t;
 		regs[t][PC] = BASE + 0x10 * (uint64_t)t;
 		regs[t][33] = 0x3c5; /* EL1h, DAIF masked */
+		for (unsigned int i = 0; i < 16; i++) /* v0: bytes 0x10 * t + 0..15 */
+			ext[t][v0.offset - n + i] = (uint8_t)(0x10 * t + i);
+		ext[t][fpcr.offset - n + 3] = 0x03; /* fpcr 0x03000000: round to zero */
 	}
 	if (pipe2(notify, O_NONBLOCK) || kvmdbg_gdb_new(&ops, NULL, &g) < 0)
 		return 1;
@@ -256,7 +330,9 @@ int main(int argc, char **argv)
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			return 1;
-		end = kvmdbg_gdb_serve(g, fd, &sopts);
+		end = getenv("KVMDBG_GDB_FAKE_INCREMENTAL")
+			      ? serve_incremental(g, fd, sopts.handshake_ms)
+			      : kvmdbg_gdb_serve(g, fd, &sopts);
 		close(fd);
 		fprintf(stderr, "gdbstub-fake: session: %s\n", end < 0 ? strerror(-end) : ends[end]);
 	} while (end == KVMDBG_GDB_SILENT);

@@ -11,7 +11,8 @@
  * (op % 4 >= 2), so that random inputs reach the commands' parsers. The
  * server runs kvmdbg_gdb_serve() on one end of a socketpair over a fake
  * 2-thread aarch64 machine whose resume stops at once; a thread drains the
- * replies. Invariants: the session ends by itself once the input is used
+ * replies; then the same stream through the incremental API, fed in
+ * pieces. Invariants: the session ends by itself once the input is used
  * up, with a defined result; memory accesses stay in bounds (ASan when
  * built with it).
  */
@@ -168,6 +169,49 @@ static void *feed(void *arg)
 	return NULL;
 }
 
+static long discard(void *c, const void *buf, size_t len)
+{
+	(void)c; (void)buf;
+	return (long)len;
+}
+
+/*
+ * The same stream through the incremental API, in pieces of 1 to 13 bytes
+ * (by the stream's own bytes), the machine asked after each: the session
+ * stays ACTIVE or ends with a defined result, and ends at the EOF at the
+ * latest (the fake's stops come at once).
+ */
+static void incremental(struct kvmdbg_gdb *g, const uint8_t *p, size_t n)
+{
+	struct kvmdbg_gdb_session *sess;
+	int r = KVMDBG_GDB_ACTIVE;
+	char b;
+
+	if (kvmdbg_gdb_session_new(g, discard, NULL, &sess) < 0)
+		abort();
+	for (size_t w = 0; w < n && r == KVMDBG_GDB_ACTIVE;) {
+		size_t k = 1 + p[w] % 13;
+
+		if (k > n - w)
+			k = n - w;
+		r = kvmdbg_gdb_session_feed(sess, p + w, k);
+		if (r == KVMDBG_GDB_ACTIVE)
+			r = kvmdbg_gdb_session_stopped(sess);
+		w += k;
+	}
+	if (r == KVMDBG_GDB_ACTIVE)
+		r = kvmdbg_gdb_session_feed(sess, NULL, 0);
+	if (r == KVMDBG_GDB_ACTIVE)
+		r = kvmdbg_gdb_session_stopped(sess);
+	if (r < 0 || r == KVMDBG_GDB_SILENT || r > KVMDBG_GDB_ACTIVE || r == KVMDBG_GDB_ACTIVE) {
+		fprintf(stderr, "fuzz-gdb: the incremental session = %d\n", r);
+		abort();
+	}
+	kvmdbg_gdb_session_free(sess);
+	while (read(notify[0], &b, 1) == 1)
+		; /* a stop nobody asked for (the session ended first) */
+}
+
 static size_t put(uint8_t *out, size_t pos, size_t cap, const void *p, size_t n)
 {
 	if (n > cap - pos)
@@ -233,5 +277,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_join(tf, NULL);
 	pthread_join(t, NULL);
 	close(sv[1]);
+	incremental(g, stream, pos);
 	return 0;
 }

@@ -50,6 +50,7 @@ fi
 pc=$(find "$destdir" -name kvmdbg-gdb.pc)
 [ -n "$pc" ] || die "kvmdbg-gdb.pc not installed"
 find "$destdir" -path '*/include/kvmdbg/gdb.h' | grep -q . || die "kvmdbg/gdb.h not installed"
+find "$destdir" -path '*/include/kvmdbg/gdb-kvm.h' | grep -q . || die "kvmdbg/gdb-kvm.h not installed"
 so=$(find "$destdir" -name 'libkvmdbg-gdb.so.0.*' -type f)
 [ -n "$so" ] || die "libkvmdbg-gdb.so.0.* not installed"
 libdir=$(dirname "$so")
@@ -66,8 +67,8 @@ ok "installed (default_library=$deflib): ${pc#"$destdir"}, include/kvmdbg/gdb.h,
 soname=$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ "$soname" = libkvmdbg-gdb.so.0 ] && ok "SONAME $soname" || fail "SONAME is '$soname'"
 leaks=$(nm -D --defined-only "$so" | awk '{ print $3 }' |
-	grep -v -e '^kvmdbg_gdb_.*@@KVMDBG_GDB_0\.1$' -e '^KVMDBG_GDB_0\.1$' || true)
-[ -z "$leaks" ] && ok "only kvmdbg_gdb_* exported, versioned KVMDBG_GDB_0.1" ||
+	grep -v -E -e '^kvmdbg_gdb_.*@@KVMDBG_GDB_0\.[0-9]+$' -e '^KVMDBG_GDB_0\.[0-9]+$' || true)
+[ -z "$leaks" ] && ok "only kvmdbg_gdb_* exported, versioned KVMDBG_GDB_0.x" ||
 	fail "exported symbols outside the API: $leaks"
 
 PKG_CONFIG_LIBDIR=$(dirname "$pc")
@@ -78,15 +79,17 @@ v=$(pkg-config --modversion kvmdbg-gdb) && [ "$v" = "$version" ] &&
 	ok "pkg-config kvmdbg-gdb: version $v" || fail "pkg-config version '$v', expected '$version'"
 flags=$(pkg-config --cflags --libs kvmdbg kvmdbg-gdb) || die "pkg-config --cflags --libs"
 
-printf '#include <kvmdbg/gdb.h>\n' >"$destdir/h.c"
-# shellcheck disable=SC2046
-$CC -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg-gdb) \
-	"$destdir/h.c" && ok "gdb.h is clean C99" || fail "gdb.h is not clean C99"
-if command -v c++ >/dev/null 2>&1; then
+for h in gdb.h gdb-kvm.h; do
+	printf '#include <kvmdbg/%s>\n' "$h" >"$destdir/h.c"
 	# shellcheck disable=SC2046
-	c++ -x c++ -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg-gdb) \
-		"$destdir/h.c" && ok "gdb.h compiles as C++" || fail "gdb.h does not compile as C++"
-fi
+	$CC -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg-gdb) \
+		"$destdir/h.c" && ok "$h is clean C99" || fail "$h is not clean C99"
+	if command -v c++ >/dev/null 2>&1; then
+		# shellcheck disable=SC2046
+		c++ -x c++ -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags kvmdbg-gdb) \
+			"$destdir/h.c" && ok "$h compiles as C++" || fail "$h does not compile as C++"
+	fi
+done
 
 # shellcheck disable=SC2086
 $CC -std=gnu11 -Wall -Wextra -Werror -o "$destdir/gdb-minimal" "$example" -pthread $flags ||

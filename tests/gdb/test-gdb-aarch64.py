@@ -3,6 +3,7 @@
 """Meson test `gdb-aarch64`: gdb-multiarch against gdbstub-fake (the stub of
 examples/gdbstub.c over a fake aarch64 machine, fake-target.c): gdb must
 accept the aarch64 target description and read and write x0-x30/sp/pc/cpsr,
+v0-v31/fpsr/fpcr, the system registers and the pointer-auth masks,
 memory, threads, hbreak/break stops and stepi through the protocol. No KVM
 needed.
 
@@ -85,7 +86,10 @@ def real_kvm():
             time.sleep(0.05)
     bump, counter = sym["bump"], sym["counter"]
     cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
-            "info registers pc sp x0 x1", "hbreak *0x%x" % bump, "continue", "continue",
+            "info registers pc sp x0 x1",
+            "info registers fpsr fpcr sp_el0 sctlr_el1 ttbr0_el1 ttbr1_el1 tcr_el1",
+            "p/x $pauth_dmask", "set $v2.d.u[0] = 0x1234", "p/x $v2.d.u[0]",
+            "hbreak *0x%x" % bump, "continue", "continue",
             "info registers pc x30", "x/gx 0x%x" % counter, "stepi", "stepi", "stepi",
             "info registers pc sp", "x/2i $pc", "set $x2 = 41", "stepi", "stepi",
             "x/gx 0x%x" % counter]
@@ -111,6 +115,15 @@ def real_kvm():
     checks = [
         ("target description accepted; entry registers (pc start, x0 = counter)",
          pcs[:1] == [sym["start"]] and regs_of(out, "x0")[:1] == [counter]),
+        ("system registers (ONE_REG): sctlr_el1 with the MMU off, ttbr0/1, tcr, sp_el0, "
+         "fpsr, fpcr, pauth_dmask 0 without translation",
+         len(regs_of(out, "sctlr_el1")) == 1 and regs_of(out, "sctlr_el1")[0] & 1 == 0 and
+         regs_of(out, "sctlr_el1")[0] != 0 and
+         all(len(regs_of(out, r)) == 1 for r in
+             ("fpsr", "fpcr", "sp_el0", "ttbr0_el1", "ttbr1_el1", "tcr_el1")) and
+         re.search(r"^\$1 = 0x0$", out, re.M) is not None),
+        ("FP/SIMD: v2 written (KVM_SET_ONE_REG, 128 bits) and read back",
+         re.search(r"^\$2 = 0x1234$", out, re.M) is not None),
         ("hbreak: two continues stop at bump()",
          out.count("Breakpoint 1, 0x%016x in ?? ()" % bump) == 2),
         ("at the breakpoint: pc bump, x30 returns into the loop",
@@ -137,11 +150,12 @@ if real:
 stub = subprocess.Popen([fake], stdout=subprocess.PIPE, text=True)
 port = int(stub.stdout.readline())
 cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
-        "info registers pc sp x0 cpsr", "stepi", "info registers pc",
+        "info registers pc sp x0 cpsr", "p/x $v0.q.u", "info registers fpcr ttbr0_el1",
+        "p/x $pauth_cmask", "set $v1.d.u[0] = 0x55", "p/x $v1.d.u", "stepi", "info registers pc",
         "hbreak *0x400100", "break *0x400200", "continue", "continue", "x/2i $pc",
         "set $x0 = 7", "info registers x0", "set {int}0x400300 = 0x11223344",
         "x/wx 0x400300", "info threads", "thread 2", "info registers pc sp x0",
-        "delete", "continue"]
+        "watch *(long*)0x400300", "continue", "delete", "continue"]
 args = [gdb, "-batch", "-nx"]
 for c in cmds:
     args += ["-ex", c]
@@ -165,6 +179,13 @@ checks = [
     ("target description accepted, registers read (pc, sp, x0, cpsr)",
      regs("pc")[:1] == [0x400000] and regs("sp")[:1] == [0x410000] and
      regs("x0")[:1] == [0x1234] and regs("cpsr") == [0x3c5]),
+    ("FP/SIMD, system and pauth registers in the target description: v0 (q), fpcr, "
+     "ttbr0_el1, pauth_cmask",
+     re.search(r"^\$\d+ = \{0xf0e0d0c0b0a09080706050403020100\}$", out, re.M) is not None and
+     regs("fpcr") == [0x3000000] and regs("ttbr0_el1") == [0] and
+     re.search(r"^\$\d+ = 0x0$", out, re.M) is not None),
+    ("v1 written through the g layout and read back",
+     re.search(r"^\$\d+ = \{0x55, 0x0\}$", out, re.M) is not None),
     ("stepi: pc + 4", regs("pc")[1:2] == [0x400004]),
     ("hbreak stop", "hit Breakpoint 1, 0x0000000000400100" in out),
     ("break stop (swbreak)", "hit Breakpoint 2, 0x0000000000400200" in out),
@@ -174,6 +195,8 @@ checks = [
     ("two threads", re.search(r"2\s+Thread 2 \(vCPU 1\)", out) is not None),
     ("thread 2's registers", regs("pc")[2:] == [0x400010] and regs("sp")[1:] == [0x40f000]
      and regs("x0")[2:] == [0x1235]),
+    ("a watchpoint the machine refuses: gdb says it cannot insert it, the session goes on",
+     re.search(r"Could not insert hardware watchpoint \d+\.", out) is not None),
     ("continue to the end (W00)", "exited normally" in out and rc == 0),
 ]
 report(checks, out)

@@ -190,6 +190,13 @@ for rng, want in [(b"r400000,400010:1", 0x400010), (b"r400000,400010:1", 0x40001
 s.sendall(frame(b"vCont;r400000,400010"))
 got = read_packets(s, 1)
 check("vCont;r without a thread -> E", got and got[0].startswith(b"E"), repr(got))
+# A point type the machine cannot deliver (the fake one has no watchpoints:
+# -EOPNOTSUPP) is an error, never the empty reply ("unknown packet").
+for z in (b"Z2,400000,8", b"Z3,400000,8", b"Z4,400000,8"):
+    s.sendall(frame(z))
+    got = read_packets(s, 1)
+    check("%s on a machine without watchpoints -> E" % z.decode(),
+          len(got) == 1 and got[0].startswith(b"E"), repr(got))
 s.sendall(frame(b"qOffsets"))
 got = read_packets(s, 1)
 check("qOffsets: 0", got == [b"Text=0;Data=0;Bss=0"], repr(got))

@@ -122,24 +122,24 @@ GLABEL kt_idt_init
 	popq %rax
 	ret
 
-/* External interrupt KT_IRQ_VECTOR: count it and remember where it hit. */
-GLABEL kt_irq_handler
-	lock incq kt_irq_count(%rip)
+/* An interrupt handler (no error code) that counts its interrupts in
+ * \count and remembers in \rip where the last one hit. */
+.macro COUNT_HANDLER name, count, rip
+GLABEL \name
+	lock incq \count(%rip)
 	pushq %rax
 	movq 8(%rsp), %rax
-	movq %rax, kt_irq_rip(%rip)
+	movq %rax, \rip(%rip)
 	popq %rax
 	iretq
+.endm
+
+/* External interrupt KT_IRQ_VECTOR: count it and remember where it hit. */
+COUNT_HANDLER kt_irq_handler, kt_irq_count, kt_irq_rip
 GLABEL kt_irq_handler_end
 
 /* NMI: count it and remember where it hit. */
-GLABEL kt_nmi_handler
-	lock incq kt_nmi_count(%rip)
-	pushq %rax
-	movq 8(%rsp), %rax
-	movq %rax, kt_nmi_rip(%rip)
-	popq %rax
-	iretq
+COUNT_HANDLER kt_nmi_handler, kt_nmi_count, kt_nmi_rip
 GLABEL kt_nmi_handler_end
 
 /*
@@ -178,13 +178,7 @@ GLABEL kt_db_handler
 GLABEL kt_db_handler_end
 
 /* #BP handler: count and remember the return address. */
-GLABEL kt_bp_handler
-	lock incq kt_bp_count(%rip)
-	pushq %rax
-	movq 8(%rsp), %rax
-	movq %rax, kt_bp_rip(%rip)
-	popq %rax
-	iretq
+COUNT_HANDLER kt_bp_handler, kt_bp_count, kt_bp_rip
 
 /* ------------------------------------------------------------------ */
 /* Programs                                                             */

@@ -722,18 +722,25 @@ TEST_SUITE_KVM(kvm_arm64_swbreak)
 
 /* ---- PSTATE.DAIF across the internal step ---- */
 
+/* A VM whose vCPU 0 starts at entry and stops at the hardware breakpoint at
+ * bp, with PSTATE.DAIF as daif there (the guest's, not the library's). */
+static void daif_stop_at(struct kt_vm *vm, const char *entry, const char *bp, uint64_t daif)
+{
+	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
+	kt_vm_create(vm, NULL);
+	kt_vcpu_start(vm, 0, entry);
+	ck_assert_int_eq(kvmdbg_vm_insert(vm->dbg, KVMDBG_BREAK_HW, kt_gva(vm, bp), 4), 0);
+	run_event(vm, KVMDBG_STOP_BREAK, bp);
+	ck_assert_uint_eq(ka_pstate(vm, 0) & PS_DAIF, daif);
+}
+
 /* The guest runs with everything unmasked: the step-over masks A, I, F for
  * its one instruction and gives back exactly the guest's bits. */
 START_TEST(test_daif_unmasked)
 {
 	struct kt_vm vm;
 
-	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
-	kt_vm_create(&vm, NULL);
-	kt_vcpu_start(&vm, 0, g_daif);
-	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif_bp), 4), 0);
-	run_event(&vm, KVMDBG_STOP_BREAK, g_daif_bp);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
+	daif_stop_at(&vm, g_daif, g_daif_bp, 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
 	kt_vm_destroy(&vm);
@@ -746,13 +753,8 @@ START_TEST(test_daif_changed_by_insn)
 {
 	struct kt_vm vm;
 
-	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
-	kt_vm_create(&vm, NULL);
-	kt_vcpu_start(&vm, 0, g_daif3);
-	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_daif3_bp), 4), 0);
-	run_event(&vm, KVMDBG_STOP_BREAK, g_daif3_bp);
 	/* D, A, F masked, I open. */
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0x340);
+	daif_stop_at(&vm, g_daif3, g_daif3_bp, 0x340);
 	kt_expect_done(&vm, 0);
 	/* F opened by the instruction: D and A stay. */
 	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0x300);
@@ -767,12 +769,7 @@ START_TEST(test_daif_step_into_exception)
 {
 	struct kt_vm vm;
 
-	need(KVMDBG_FEAT_HW_BREAK, "hw_break");
-	kt_vm_create(&vm, NULL);
-	kt_vcpu_start(&vm, 0, g_svc);
-	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_svc_insn), 4), 0);
-	run_event(&vm, KVMDBG_STOP_BREAK, g_svc_insn);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
+	daif_stop_at(&vm, g_svc, g_svc_insn, 0);
 	kt_expect_done(&vm, 0);
 	ck_assert_uint_eq(kt_peek(&vm, kt_svc_count), 1);
 	ck_assert_uint_eq(kt_peek(&vm, kt_svc_spsr) & PS_DAIF, 0);

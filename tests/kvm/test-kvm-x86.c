@@ -1755,6 +1755,25 @@ static bool allstop_fail(struct allstop *a, unsigned int i, const char *what,
 	return false;
 }
 
+/* Runs vCPU i once; true when it stopped as `what` (KT_EVENT: a breakpoint
+ * at bp); otherwise records the failure as `desc` and lets the debugger go on. */
+static bool allstop_run(struct allstop *a, unsigned int i, unsigned int flags,
+			enum kt_what what, const char *bp, const char *desc, struct kt_stop *st)
+{
+	kt_run(&a->vm, i, flags, st);
+	if (st->what == what && (what != KT_EVENT || (st->ev.kind == KVMDBG_STOP_BREAK &&
+						      st->ev.pc == kt_gva(&a->vm, bp))))
+		return true;
+	return allstop_fail(a, i, desc, st);
+}
+
+/* vCPU i is stopped: tell the debugger and wait until it lets i go on. */
+static void allstop_handoff(struct allstop *a, unsigned int i)
+{
+	sem_post(&a->stopped[i]);
+	sem_wait(&a->go[i]);
+}
+
 static void *allstop_vcpu0(void *arg)
 {
 	struct allstop *a = arg;
@@ -1762,16 +1781,11 @@ static void *allstop_vcpu0(void *arg)
 
 	allstop_pin(a, 0);
 	for (unsigned int r = 0; r < ALLSTOP_ROUNDS; r++) {
-		kt_run(&a->vm, 0, 0, &st);
-		if (st.what != KT_EVENT || st.ev.kind != KVMDBG_STOP_BREAK ||
-		    st.ev.pc != kt_gva(&a->vm, g_loop_bp))
-			return allstop_fail(a, 0, "breakpoint", &st), NULL;
-		sem_post(&a->stopped[0]);
-		sem_wait(&a->go[0]);
+		if (!allstop_run(a, 0, 0, KT_EVENT, g_loop_bp, "breakpoint", &st))
+			return NULL;
+		allstop_handoff(a, 0);
 	}
-	kt_run(&a->vm, 0, 0, &st);
-	if (st.what != KT_DONE)
-		allstop_fail(a, 0, "end", &st);
+	allstop_run(a, 0, 0, KT_DONE, NULL, "end", &st);
 	return NULL;
 }
 
@@ -1781,29 +1795,22 @@ static void *allstop_vcpu1(void *arg)
 	struct kt_stop st;
 
 	allstop_pin(a, 1);
-	kt_run(&a->vm, 1, 0, &st);
-	if (st.what != KT_MARK || st.mark != 1)
+	if (!allstop_run(a, 1, 0, KT_MARK, NULL, "marker", &st))
+		return NULL;
+	if (st.mark != 1)
 		return allstop_fail(a, 1, "marker", &st), NULL;
-	sem_post(&a->stopped[1]);
-	sem_wait(&a->go[1]);
+	allstop_handoff(a, 1);
 	for (unsigned int r = 0; r < ALLSTOP_ROUNDS; r++) {
-		kt_run(&a->vm, 1, KT_RUN_INTR, &st);
-		if (st.what != KT_INTR)
-			return allstop_fail(a, 1, "kick", &st), NULL;
+		if (!allstop_run(a, 1, KT_RUN_INTR, KT_INTR, NULL, "kick", &st))
+			return NULL;
 		a->rip1[r] = kt_rip(&a->vm, 1);
-		sem_post(&a->stopped[1]);
-		sem_wait(&a->go[1]);
+		allstop_handoff(a, 1);
 	}
 	/* The breakpoint inserted during the last stop. */
-	kt_run(&a->vm, 1, 0, &st);
-	if (st.what != KT_EVENT || st.ev.kind != KVMDBG_STOP_BREAK ||
-	    st.ev.pc != kt_gva(&a->vm, g_spin_loop))
-		return allstop_fail(a, 1, "breakpoint inserted while stopped", &st), NULL;
-	sem_post(&a->stopped[1]);
-	sem_wait(&a->go[1]);
-	kt_run(&a->vm, 1, 0, &st);
-	if (st.what != KT_DONE)
-		allstop_fail(a, 1, "end", &st);
+	if (!allstop_run(a, 1, 0, KT_EVENT, g_spin_loop, "breakpoint inserted while stopped", &st))
+		return NULL;
+	allstop_handoff(a, 1);
+	allstop_run(a, 1, 0, KT_DONE, NULL, "end", &st);
 	return NULL;
 }
 

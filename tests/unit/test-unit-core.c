@@ -170,6 +170,9 @@ START_TEST(test_swtab_model)
 				bool found = kvmdbg_swtab_find(&t, keys[i]) != NULL;
 
 				ck_assert_int_eq(found, present[i]);
+				/* The lock-free filter: never a false negative. */
+				if (present[i])
+					ck_assert(kvmdbg_swtab_may_have(&t, keys[i]));
 				count += present[i];
 			}
 			ck_assert_uint_eq(count, t.count);
@@ -181,6 +184,88 @@ START_TEST(test_swtab_model)
 	ck_assert_ptr_null(kvmdbg_swtab_find(&t, KVMDBG_SWTAB_EMPTY));
 	kvmdbg_swtab_fini(&t);
 	ck_assert_uint_eq(t.cap, 0);
+	ck_assert(!kvmdbg_swtab_may_have(&t, keys[0]));
+}
+END_TEST
+
+/* KVMDBG_FOR_EACH_SLOT: the set bits only, lowest first, as pool and slot;
+ * the mask evaluated once. */
+static unsigned int mask_evals;
+
+static uint32_t counted_mask(uint32_t m)
+{
+	mask_evals++;
+	return m;
+}
+
+START_TEST(test_for_each_slot)
+{
+	static const uint32_t masks[] = {0, 1, 0x8000, 0x10000, 0x80000000u, 0x80018001u,
+					 0xffffffffu, 0x00f0f00fu};
+
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		uint32_t seen = 0;
+		int last = -1;
+		unsigned int n = 0;
+
+		mask_evals = 0;
+		KVMDBG_FOR_EACH_SLOT(counted_mask(masks[i]), pool, slot) {
+			int b = (int)(pool * 16 + slot);
+
+			ck_assert_uint_lt(pool, KVMDBG_NR_POOLS);
+			ck_assert_uint_lt(slot, KVMDBG_MAX_SLOTS);
+			ck_assert_int_gt(b, last);
+			last = b;
+			seen |= KVMDBG_HIT_BIT(pool, slot);
+			n++;
+		}
+		ck_assert_uint_eq(seen, masks[i]);
+		ck_assert_uint_eq(n, (unsigned int)__builtin_popcount(masks[i]));
+		ck_assert_uint_eq(mask_evals, 1);
+	}
+}
+END_TEST
+
+/* The software breakpoints' lock-free filter (issue 17): every address in
+ * the table, through growth (new filters, old ones retired) and the marker
+ * address; few false positives; nothing once the table empties. */
+START_TEST(test_swtab_filter)
+{
+	enum { N = 3000, PROBES = 20000 };
+	struct kvmdbg_swtab t = {0};
+	unsigned int fp = 0;
+	size_t retired = 0;
+
+	ck_assert(!kvmdbg_swtab_may_have(&t, 0x1000));
+	/* Without a reserve there is no room, and no filter to set. */
+	ck_assert_ptr_null(kvmdbg_swtab_add(&t, KVMDBG_SWTAB_EMPTY));
+	ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+	ck_assert_ptr_nonnull(kvmdbg_swtab_add(&t, KVMDBG_SWTAB_EMPTY));
+	ck_assert(kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
+	for (uint64_t i = 0; i < N; i++) {
+		ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+		ck_assert_ptr_nonnull(kvmdbg_swtab_add(&t, 0x400000 + i * 16));
+	}
+	for (uint64_t i = 0; i < N; i++)
+		ck_assert(kvmdbg_swtab_may_have(&t, 0x400000 + i * 16));
+	ck_assert(kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
+	/* Addresses never added: a few per cent, not more. */
+	for (uint64_t i = 0; i < PROBES; i++)
+		fp += kvmdbg_swtab_may_have(&t, 0x90000000 + i * 16);
+	ck_assert_uint_lt(fp, PROBES / 10);
+	for (const struct kvmdbg_swfilter *f = atomic_load(&t.filter)->retired; f; f = f->retired)
+		retired++;
+	ck_assert_uint_gt(retired, 0);
+	/* Removed: still maybe (the bits stay) until the table empties. */
+	for (uint64_t i = 0; i < N; i++)
+		kvmdbg_swtab_del(&t, 0x400000 + i * 16);
+	ck_assert(kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
+	kvmdbg_swtab_del(&t, KVMDBG_SWTAB_EMPTY);
+	for (uint64_t i = 0; i < N; i++)
+		ck_assert(!kvmdbg_swtab_may_have(&t, 0x400000 + i * 16));
+	ck_assert(!kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
+	kvmdbg_swtab_fini(&t);
+	ck_assert_ptr_null(atomic_load(&t.filter));
 }
 END_TEST
 
@@ -1998,6 +2083,8 @@ TEST_SUITE(core)
 {
 	add_test(tc, test_slots_all_or_nothing);
 	add_test(tc, test_swtab_model);
+	add_test(tc, test_swtab_filter);
+	add_test(tc, test_for_each_slot);
 	add_test(tc, test_vm_new_errors);
 	add_test(tc, test_vm_opts_sized);
 	add_test(tc, test_insert_errors_change_nothing);

@@ -13,6 +13,11 @@
  *    again since;
  *  - every call succeeds (prepare may fence with -EAGAIN while the other
  *    vCPU steps over a software breakpoint it cannot cover);
+ *  - a software breakpoint whose insert returned and whose removal has not
+ *    begun is never missed by the table's lock-free filter
+ *    (kvmdbg_swtab_may_have), while the debugger grows the table with a
+ *    batch of others now and then (new filters, old ones retired) and
+ *    empties it (filter cleared);
  *  - the TSan build (scripts/harden tsan) reports no race.
  * The exits are synthetic: a vCPU raises the hit of a slot it really runs
  * with (its own copy of what KVM holds), a #BP at a software breakpoint
@@ -39,6 +44,10 @@
 static const uint64_t hw_addr[NR_HW] = {0x1000, 0x1010, 0x1020, 0x1030, 0x1040, 0x1050};
 static const uint64_t sw_addr[NR_SW] = {0x2000, 0x2010, 0x2020};
 #define WATCH_ADDR 0x3000u
+#define NR_FILL 40          /* software breakpoints a batch adds to the one before */
+#define MAX_FILL 1600
+#define FILL_ADDR 0x800000u /* + 16 * k */
+#define FILL_EVERY 64       /* debugger calls between batches */
 
 /* ---- a fake x86 KVM, all state per vCPU fd ---- */
 
@@ -143,6 +152,10 @@ static atomic_ulong seq;                    /* advanced before and after each ca
 static atomic_ulong ins_begin[NR_HW + NR_SW + 1], rem_end[NR_HW + NR_SW + 1];
 static atomic_bool stop;
 static atomic_uint phantoms, failures, reports, changes;
+/* Per software breakpoint: odd while it is surely in the table (its insert
+ * returned, its removal has not begun). */
+static atomic_ulong sw_ver[NR_SW];
+static atomic_uint misses, batches;
 
 static int point_index(enum kvmdbg_type type, uint64_t addr)
 {
@@ -169,6 +182,41 @@ static uint64_t rnd(uint64_t *s)
 	return *s;
 }
 
+/* Insert a batch of software breakpoints elsewhere, NR_FILL more each time
+ * up to MAX_FILL (the table keeps growing: a new filter each time it does),
+ * or remove them (with the three candidates out too, it empties). */
+static void fill_batch(void)
+{
+	static bool filled;
+	static unsigned int n;
+
+	if (!filled)
+		n = n + NR_FILL > MAX_FILL ? NR_FILL : n + NR_FILL;
+	for (unsigned int k = 0; k < n; k++) {
+		int r = filled ? kvmdbg_vm_remove(vm, KVMDBG_BREAK_SW, FILL_ADDR + 16 * k, 1)
+			       : kvmdbg_vm_insert(vm, KVMDBG_BREAK_SW, FILL_ADDR + 16 * k, 1);
+
+		if (r)
+			atomic_fetch_add(&failures, 1);
+	}
+	filled = !filled;
+	atomic_fetch_add(&batches, 1);
+}
+
+/* A software breakpoint surely in the table that the filter misses. */
+static void check_filter(uint64_t *s)
+{
+	unsigned int i = (unsigned int)(rnd(s) % NR_SW);
+	unsigned long ver = atomic_load(&sw_ver[i]);
+	bool maybe;
+
+	if (!(ver & 1))
+		return;
+	maybe = kvmdbg_swtab_may_have(&vm->sw, sw_addr[i]);
+	if (!maybe && atomic_load(&sw_ver[i]) == ver)
+		atomic_fetch_add(&misses, 1);
+}
+
 static void *debugger(void *arg)
 {
 	uint64_t s = 0x9e3779b97f4a7c15ull;
@@ -184,6 +232,8 @@ static void *debugger(void *arg)
 		uint64_t len = type == KVMDBG_WATCH_WRITE ? 4 : 1;
 		int r;
 
+		if (atomic_load(&changes) % FILL_EVERY == FILL_EVERY - 1)
+			fill_batch();
 		if (!in[i]) {
 			atomic_store(&ins_begin[i], atomic_fetch_add(&seq, 1) + 1);
 			r = kvmdbg_vm_insert(vm, type, addr, len);
@@ -192,7 +242,11 @@ static void *debugger(void *arg)
 				in[i] = true;
 			else if (r != -ENOSPC)
 				atomic_fetch_add(&failures, 1);
+			if (r == 0 && type == KVMDBG_BREAK_SW)
+				atomic_fetch_add(&sw_ver[i - NR_HW], 1);
 		} else {
+			if (type == KVMDBG_BREAK_SW)
+				atomic_fetch_add(&sw_ver[i - NR_HW], 1);
 			atomic_fetch_add(&seq, 1);
 			r = kvmdbg_vm_remove(vm, type, addr, len);
 			atomic_store(&rem_end[i], atomic_fetch_add(&seq, 1) + 1);
@@ -243,6 +297,7 @@ static void *vcpu_thread(void *arg)
 			atomic_fetch_add(&failures, 1);
 			continue;
 		}
+		check_filter(&s);
 		/* The exit, from what this vCPU runs with now. */
 		pick = (unsigned int)(rnd(&s) % 4);
 		if (kvmdbg_vcpu_is_stepping(v) == 1 && pick < 2) {
@@ -305,6 +360,8 @@ START_TEST(test_lockfree_paths_under_threads)
 	ck_assert_int_eq(pthread_join(dbg, NULL), 0);
 	ck_assert_uint_eq(atomic_load(&failures), 0);
 	ck_assert_uint_eq(atomic_load(&phantoms), 0);
+	ck_assert_uint_eq(atomic_load(&misses), 0);
+	ck_assert_uint_ge(atomic_load(&batches), MIN_CHANGES / FILL_EVERY);
 	ck_assert_uint_gt(atomic_load(&reports), 0);
 	ck_assert_uint_ge(atomic_load(&changes), MIN_CHANGES);
 	for (int i = 0; i < NR_VCPUS; i++)
