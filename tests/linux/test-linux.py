@@ -238,10 +238,9 @@ def session(args, suite, full):
 def session_arm64(args, suite, full):
     """arm64: the same boots (the --gdb-kernel's reset boot from a gzip'ed copy
     of the Image, as zlib reads both); gdb: hbreak start_kernel and, on the
-    --gdb-kernel, 20 stepi with interrupts masked (PSTATE.I) and an access
-    watchpoint on jiffies_64 hit 3 times at its address. Guest-virtual memory
-    reads (x/8i, the watched value) need the arm64 page walker in kvmdbg-run:
-    not checked here yet."""
+    --gdb-kernel, 20 stepi with interrupts masked (PSTATE.I), x/8i $pc (read
+    through the kernel's page tables), and an access watchpoint on jiffies_64
+    hit 3 times at its address with its value."""
     image, kver = kernel_image(args.vmbed, suite, "arm64")
     name = "%s arm64 (%s)" % (suite, kver)
     # arm64's kallsyms has no jiffies (a linker-script alias of jiffies_64),
@@ -262,7 +261,7 @@ def session_arm64(args, suite, full):
         ["print/x $pc"]
     if full:
         cmds += ["delete"] + ["stepi"] * 20 + ["print/x $pc", "print/x $cpsr",
-                                                "info registers pc cpsr"]
+                                                "info registers pc cpsr", "x/8i $pc"]
         cmds += ["awatch *(unsigned long *)0x%x" % sym["jiffies_64"]]
         cmds += ["continue", 'print "kvmdbg-jiffies"', "print/x $pc"] * 3
     cmds += ["delete", "detach"]
@@ -293,13 +292,16 @@ def session_arm64(args, suite, full):
         check("%s: info registers shows pc and cpsr" % name,
               reg is not None and int(reg.group(1), 16) == pcs[1] and
               re.search(r"^cpsr\s+0x", out, re.M) is not None, both)
+        check("%s: x/8i $pc disassembles 8 instructions" % name,
+              len(re.findall(r"^(=> )?\s*0x[0-9a-f]+( <[^>]*>)?:\s+\S", out, re.M)) >= 8 and
+              "Cannot access memory" not in out, both)
     if full:
-        # a hit: the watchpoint's line, then its value (unreadable until
-        # kvmdbg-run walks arm64's page tables)
+        # a hit: the watchpoint's line, then the value read (jiffies_64)
         hits = re.findall(r"^Hardware access \(read/write\) watchpoint \d+: "
-                          r"\*\(unsigned long \*\)(0x[0-9a-f]+)\s*\n\s*\nValue = ", out, re.M)
+                          r"\*\(unsigned long \*\)(0x[0-9a-f]+)\s*\n\s*\nValue = \d+\s*$", out, re.M)
         after = re.findall(r'"kvmdbg-jiffies"\n\$\d+ = (0x[0-9a-f]+)', out)
-        check("%s: awatch jiffies_64 hits 3 times at its address, in the kernel" % name,
+        check("%s: awatch jiffies_64 hits 3 times at its address, in the kernel, value "
+              "read" % name,
               len(hits) == 3 and all(int(h, 16) == sym["jiffies_64"] for h in hits) and
               len(after) == 3 and all(int(p, 16) >= sym["_stext"] for p in after), both)
     marker = MARKER.search(sout)
