@@ -293,9 +293,8 @@ static void usage(FILE *f)
 		"  --flat IMAGE         a real-mode firmware image instead of GUEST, loaded\n"
 		"                       like QEMU's -bios: it ends at 1 MiB (a 64 KiB image at\n"
 		"                       0xf0000), started at the reset vector f000:fff0\n"
-		"  --kernel IMAGE       boot a Linux kernel instead of GUEST (x86-64: a\n"
-		"                       bzImage, 64-bit boot protocol; console: a 16550A at\n"
-		"                       0x3f8, IRQ 4, on stdout; ACPI with one CPU per vCPU)\n"
+		"  --kernel IMAGE       boot a Linux kernel instead of GUEST\n"
+		"%s"
 		"  --initrd FILE        with --kernel: the initramfs\n"
 		"  --append CMDLINE     with --kernel: the kernel command line\n"
 		"  --mem SIZE           with --kernel: RAM, e.g. 512M or 1G (default 256M,\n"
@@ -303,13 +302,14 @@ static void usage(FILE *f)
 		"  --help               show this help\n"
 		"\n"
 		"ADDR is a guest address (C syntax: 0x100020), SYM is one of the built-in\n"
-		"guest's symbols, optionally with +OFFSET:\n", MAX_VCPUS);
+		"guest's symbols, optionally with +OFFSET:\n", MAX_VCPUS, linux_help);
 	for (size_t i = 0; i < NR_SYMBOLS; i++)
 		fprintf(f, "  %-8s 0x%-8" PRIx64 " %s\n", symbols[i].name, symbols[i].gva,
 			symbols[i].what);
 	fprintf(f, "\nExit status: 0 success, 1 runtime failure, 2 bad arguments.\n"
-		"With --kernel: 0 the guest powered off (ACPI S5), 3 it reset, 4 it panicked\n"
-		"(\"Kernel panic - not syncing\" on its console), 5 --timeout, 1 a failure.\n"
+		"With --kernel: 0 the guest powered off (x86 ACPI S5, arm64 PSCI SYSTEM_OFF),\n"
+		"3 it reset, 4 it panicked (\"Kernel panic - not syncing\" on its console),\n"
+		"5 --timeout, 1 a failure.\n"
 		"With --kernel, --timeout and --step default to 0.\n");
 }
 

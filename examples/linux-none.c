@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: MIT */
-/* kvmdbg-run --kernel on an arch whose Linux machine is not written yet. */
+/*
+ * kvmdbg-run --kernel where no Linux machine is built: a host arch without
+ * one, or arm64 without libfdt (the device tree) or zlib (the gzip'ed Image).
+ * LINUX_NONE_WHY, from examples/meson.build, says which.
+ */
 #include <stdio.h>
 
 #include "linux.h"
+
+#ifndef LINUX_NONE_WHY
+#define LINUX_NONE_WHY "booting Linux is implemented for x86-64 and arm64 hosts only"
+#endif
+
+const char linux_help[] =
+	"                       (not in this build: " LINUX_NONE_WHY ")\n";
 
 int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *mem,
 		    struct linux_vm **out)
 {
 	(void)o, (void)kvm_fd, (void)vm_fd, (void)mem;
 	*out = NULL;
-	fprintf(stderr, "kvmdbg-run: --kernel: booting Linux is implemented for x86-64 hosts "
-		"only\n");
+	fprintf(stderr, "kvmdbg-run: --kernel: not in this build: %s\n", LINUX_NONE_WHY);
 	return -1;
 }
 

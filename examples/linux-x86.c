@@ -96,6 +96,11 @@
 #define E820_RAM        1
 #define E820_RESERVED   2
 
+const char linux_help[] =
+	"                       (x86-64: a bzImage, 64-bit boot protocol; console: a\n"
+	"                       16550A at 0x3f8, IRQ 4, on stdout; ACPI with one CPU\n"
+	"                       per vCPU)\n";
+
 struct linux_vm {
 	struct linux_opts o;
 	int vm_fd;

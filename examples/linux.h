@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * kvmdbg-run --kernel: boot a Linux kernel (x86-64: a bzImage through the
- * 64-bit boot protocol) on kvmdbg-run's VM. The VMM owns the VM, its memory
+ * 64-bit boot protocol, linux-x86.c; arm64: an Image with a device tree,
+ * linux-arm64.c; linux-none.c where neither is built) on kvmdbg-run's VM. The VMM owns the VM, its memory
  * and the vCPU threads; this part fills the memory, creates the in-kernel
  * interrupt controllers, sets each vCPU up, and emulates the devices the
  * guest reaches through KVM_EXIT_IO / KVM_EXIT_MMIO / KVM_EXIT_SHUTDOWN.
@@ -16,7 +17,7 @@
 #include <linux/kvm.h>
 
 struct linux_opts {
-	const char *kernel;  /* x86-64: bzImage */
+	const char *kernel;  /* x86-64: bzImage; arm64: Image, gzip'ed or not */
 	const char *initrd;  /* NULL: none */
 	const char *append;  /* the kernel command line, NULL: empty */
 	uint64_t mem_size;   /* bytes of RAM at guest-physical 0 */
@@ -26,8 +27,10 @@ struct linux_opts {
 /* How the guest ended; kvmdbg-run's exit status in parentheses. */
 enum linux_end {
 	LINUX_RUNNING,       /* not yet */
-	LINUX_POWER_OFF,     /* (0) ACPI S5: SLP_EN in the FADT's PM1a control block */
-	LINUX_RESET,         /* (3) reset register, keyboard controller reset, or triple fault */
+	LINUX_POWER_OFF,     /* (0) ACPI S5: SLP_EN in the FADT's PM1a control block;
+			      *     arm64: PSCI SYSTEM_OFF */
+	LINUX_RESET,         /* (3) reset register, keyboard controller reset, or triple fault;
+			      *     arm64: PSCI SYSTEM_RESET */
 	LINUX_PANIC,         /* (4) "Kernel panic - not syncing" on the console */
 };
 
@@ -37,18 +40,31 @@ enum linux_end {
 
 struct linux_vm;
 
+/*
+ * The machine --kernel boots, for kvmdbg-run --help: lines that follow
+ * "--kernel IMAGE", each indented by 23 spaces and ending in a newline.
+ */
+extern const char linux_help[];
+
 /* "256M", "1G", "1048576": bytes; false when malformed. */
 bool linux_parse_size(const char *s, uint64_t *out);
 
 /*
  * After KVM_CREATE_VM and the memory slot (mem: o->mem_size bytes at
- * guest-physical 0), before any KVM_CREATE_VCPU: create the irqchip and PIT,
- * load kernel, initrd, command line, boot_params and the ACPI tables. Messages
- * go to stderr; returns 0 or -1.
+ * guest-physical 0), before any KVM_CREATE_VCPU: create the interrupt
+ * controllers (x86 irqchip and PIT; arm64 the vGICv3, initialised by the last
+ * linux_vcpu_setup()), load kernel and initrd, and describe the machine (x86
+ * command line, boot_params and ACPI tables; arm64 the device tree).
+ * Messages go to stderr; returns 0 or -1 (then linux_vm_free() *out).
  */
 int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *mem,
 		    struct linux_vm **out);
-/* One vCPU: CPUID (its APIC ID), and for vCPU 0 the 64-bit entry state. */
+/*
+ * One vCPU, right after KVM_CREATE_VCPU, in id order: x86 CPUID (its APIC
+ * ID), and for vCPU 0 the 64-bit entry state; arm64 KVM_ARM_VCPU_INIT (PSCI
+ * 0.2, the secondaries powered off), vCPU 0's entry registers, and after
+ * the last one the vGIC's initialisation.
+ */
 int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id);
 /*
  * An exit KVM_RUN returned: 1 handled (run on), 0 not one of the devices'

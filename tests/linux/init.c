@@ -36,8 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const wanted[] = { "start_kernel", "jiffies", "_stext", "_etext",
-				       "__x64_sys_getppid", "panic_timeout" };
+/* arm64's kallsyms has no jiffies (a linker-script alias): jiffies_64 */
+static const char *const wanted[] = { "start_kernel", "jiffies", "jiffies_64", "_stext", "_etext",
+				      "__x64_sys_getppid", "panic_timeout" };
 
 /* The CPUs online: the cpuN lines of /proc/stat. */
 static int online_cpus(void)

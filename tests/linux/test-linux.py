@@ -7,7 +7,7 @@ Run by `vmbed run --host-test` (KVMDBG_RUN is then the wrapper that runs the
 bed's static kvmdbg-run inside the x86 bed; the guest kernel boots nested
 under the bed's KVM), or directly where /dev/kvm works.
 
-    test-linux.py --kvmdbg-run RUN --initrd CPIO --vmbed VMBED
+    test-linux.py --kvmdbg-run RUN --initrd CPIO --vmbed VMBED [--arch x86_64|arm64]
                   [--kernels bookworm,trixie,trixie-backports] [--gdb-kernel bookworm]
 
 For each kernel (image from `vmbed fetch-kernel`), two boots with `--append
@@ -37,11 +37,14 @@ software break, which the x86 SVM bed cannot deliver: refused.
 Prints ok:/FAIL: lines and one `time:` line per kernel.
 """
 import argparse
+import gzip
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -57,6 +60,7 @@ OVERLAY_N = 5  # /init's iterations per phase (init.c overlay_run)
 # through the bed on the same stream, and one may end just before
 OVERLAY_LINE = re.compile(r"kvmdbg-overlay: (perf|ptrace) (exec|write) expected (\d+) (\d+) (\d+) "
                           r"saw (-?\d+) (-?\d+) (-?\d+)$", re.M)
+GDB_ARCH = {"x86_64": "i386:x86-64", "arm64": "aarch64"}
 
 
 def ok(name):
@@ -78,8 +82,8 @@ def check(name, cond, out=""):
     return cond
 
 
-def kernel_image(vmbed, suite):
-    out = subprocess.run([sys.executable, vmbed, "fetch-kernel", "--arch", "x86_64",
+def kernel_image(vmbed, suite, arch="x86_64"):
+    out = subprocess.run([sys.executable, vmbed, "fetch-kernel", "--arch", arch,
                           "--kernel", suite], check=True, stdout=subprocess.PIPE,
                          text=True).stdout
     info = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
@@ -144,9 +148,9 @@ class Stub:
         return self.p.returncode, "\n".join(self.lines + self.err_lines)
 
 
-def gdb_session(gdb, port, commands, limit):
+def gdb_session(gdb, port, commands, limit, arch="x86_64"):
     args = [gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-            "-ex", "set architecture i386:x86-64",
+            "-ex", "set architecture " + GDB_ARCH[arch],
             "-ex", "set remotetimeout %d" % limit,
             "-ex", "target remote 127.0.0.1:%d" % port]
     for c in commands:
@@ -165,7 +169,7 @@ def timed(label, cmd):
             'python print("%s: %%.3f s" %% (time.monotonic() - kvmdbg_t0))' % label]
 
 
-def plain_boot(args, image, name, vcpus, overlay=False):
+def plain_boot(args, image, name, vcpus, overlay=False, need=SYMS):
     """Boot 1: no gdb; the symbols from /proc/kallsyms, or None. With overlay,
     /init also debugs itself with no host debugger (the baseline)."""
     append = APPEND + " kvmdbg_syms=1" + (" kvmdbg_overlay=%d" % OVERLAY_N if overlay else "")
@@ -184,8 +188,8 @@ def plain_boot(args, image, name, vcpus, overlay=False):
           "(copying kernel and initramfs into the bed included)" % (
               name, marker.group(1) if marker else "?",
               "%.1f" % stub.marker_at if stub.marker_at else "?"), flush=True)
-    if not check("%s: /proc/kallsyms gives %s" % (name, ", ".join(SYMS)),
-                 all(k in sym for k in SYMS), sout):
+    if not check("%s: /proc/kallsyms gives %s" % (name, ", ".join(need)),
+                 all(k in sym for k in need), sout):
         return None
     if overlay:
         counts = overlay_counts(sout)
@@ -490,12 +494,89 @@ def session(args, suite, full):
           "hbreak)" % (name, m.group(1) if m else "?"), flush=True)
 
 
+def session_arm64(args, suite, full):
+    """arm64: the same boots (the --gdb-kernel's reset boot from a gzip'ed copy
+    of the Image, as zlib reads both); gdb: hbreak start_kernel and, on the
+    --gdb-kernel, 20 stepi with interrupts masked (PSTATE.I), x/8i $pc (read
+    through the kernel's page tables), and an access watchpoint on jiffies_64
+    hit 3 times at its address with its value."""
+    image, kver = kernel_image(args.vmbed, suite, "arm64")
+    name = "%s arm64 (%s)" % (suite, kver)
+    # arm64's kallsyms has no jiffies (a linker-script alias of jiffies_64),
+    # and bookworm's none of the data symbols (no CONFIG_KALLSYMS_ALL)
+    sym = plain_boot(args, image, name, 2 if full else 1,
+                     need=("start_kernel", "_stext", "_etext") + (("jiffies_64",) if full else ()))
+    if full:
+        with tempfile.TemporaryDirectory() as tmp:
+            gz = os.path.join(tmp, "vmlinuz.gz")
+            with open(image, "rb") as f, gzip.open(gz, "wb", compresslevel=1) as g:
+                shutil.copyfileobj(f, g)
+            ending_boot(args, gz, name + " gzip'ed Image", "reset", 3, "reset")
+        ending_boot(args, image, name, "panic", 4, "panicked")
+    if not sym:
+        return
+    sk = sym["start_kernel"]
+    cmds = ["hbreak *0x%x" % sk] + timed("kvmdbg-time start_kernel", "continue") + \
+        ["print/x $pc"]
+    if full:
+        cmds += ["delete"] + ["stepi"] * 20 + ["print/x $pc", "print/x $cpsr",
+                                                "info registers pc cpsr", "x/8i $pc"]
+        cmds += ["awatch *(unsigned long *)0x%x" % sym["jiffies_64"]]
+        cmds += ["continue", 'print "kvmdbg-jiffies"', "print/x $pc"] * 3
+    cmds += ["delete", "detach"]
+    stub = Stub(args.kvmdbg_run, ["--kernel", image, "--initrd", args.initrd, "--append",
+                                  APPEND, "--mem", "256M"], args.timeout)
+    if not stub.wait_listening(args.timeout):
+        rc, sout = stub.finish(10)
+        bad("%s: kvmdbg-run --gdb listens" % name, sout)
+        return
+    out = gdb_session(args.gdb, stub.port, cmds, args.timeout, "arm64")
+    rc, sout = stub.finish(args.timeout)
+    both = out + "\n--- kvmdbg-run (exit %s) ---\n" % rc + sout
+    m = re.search(r"kvmdbg-time start_kernel: ([0-9.]+) s", out)
+    pcs = [int(v, 16) for v in re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", out, re.M)]
+    check("%s: hbreak start_kernel (0x%x) stops there" % (name, sk),
+          m is not None and pcs and pcs[0] == sk, both)
+    if full:
+        # after 20 stepi: 20 stops, moved on, in the kernel's text or still in
+        # start_kernel (.init.text, past _etext), IRQs still masked
+        between = re.search(r"^\$1 = .*?^\$2 = ", out, re.M | re.S)
+        steps = re.findall(r"^0x[0-9a-f]+ in \?\? \(\)$", between.group(0) if between else "",
+                           re.M)
+        check("%s: 20 stepi, interrupts masked" % name,
+              len(steps) == 20 and len(pcs) > 2 and pcs[1] != sk and
+              (sym["_stext"] <= pcs[1] < sym["_etext"] or sk < pcs[1] < sk + 0x1000)
+              and pcs[2] & 0x80, both)
+        reg = re.search(r"^pc\s+(0x[0-9a-f]+)", out, re.M)
+        check("%s: info registers shows pc and cpsr" % name,
+              reg is not None and int(reg.group(1), 16) == pcs[1] and
+              re.search(r"^cpsr\s+0x", out, re.M) is not None, both)
+        check("%s: x/8i $pc disassembles 8 instructions" % name,
+              len(re.findall(r"^(=> )?\s*0x[0-9a-f]+( <[^>]*>)?:\s+\S", out, re.M)) >= 8 and
+              "Cannot access memory" not in out, both)
+    if full:
+        # a hit: the watchpoint's line, then the value read (jiffies_64)
+        hits = re.findall(r"^Hardware access \(read/write\) watchpoint \d+: "
+                          r"\*\(unsigned long \*\)(0x[0-9a-f]+)\s*\n\s*\nValue = \d+\s*$", out, re.M)
+        after = re.findall(r'"kvmdbg-jiffies"\n\$\d+ = (0x[0-9a-f]+)', out)
+        check("%s: awatch jiffies_64 hits 3 times at its address, in the kernel, value "
+              "read" % name,
+              len(hits) == 3 and all(int(h, 16) == sym["jiffies_64"] for h in hits) and
+              len(after) == 3 and all(int(p, 16) >= sym["_stext"] for p in after), both)
+    marker = MARKER.search(sout)
+    check("%s: detach, the guest runs on to /init and powers off (exit 0)" % name,
+          rc == 0 and marker is not None and "guest powered off" in sout, both)
+    print("time: %s: boot to start_kernel %s s (gdb: continue from the Image's entry to the "
+          "hbreak)" % (name, m.group(1) if m else "?"), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvmdbg-run", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--vmbed", required=True, help="tests/vm/vmbed (fetch-kernel)")
-    ap.add_argument("--gdb", default="gdb")
+    ap.add_argument("--arch", default="x86_64", choices=sorted(GDB_ARCH))
+    ap.add_argument("--gdb", help="default: gdb, on arm64 gdb-multiarch")
     ap.add_argument("--kernels", default="bookworm,trixie,trixie-backports")
     ap.add_argument("--gdb-kernel", default="bookworm")
     ap.add_argument("--parts", default="gdb,overlay,smp",
@@ -504,9 +585,12 @@ def main():
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("KVMDBG_LINUX_TIMEOUT",
                                                                        "600")))
     args = ap.parse_args()
+    if not args.gdb:
+        args.gdb = "gdb-multiarch" if args.arch == "arm64" else "gdb"
     t0 = time.monotonic()
     for suite in args.kernels.split(","):
-        session(args, suite, suite == args.gdb_kernel)
+        (session_arm64 if args.arch == "arm64" else session)(args, suite,
+                                                             suite == args.gdb_kernel)
     print("time: the linux sessions: %.1f s" % (time.monotonic() - t0), flush=True)
     print("kvmdbg-result: linux: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
