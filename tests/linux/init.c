@@ -16,6 +16,9 @@
  * (overlay_run below), and prints what it counted; with kvmdbg_spin=S it
  * keeps both CPUs busy for gdb's --vcpus 2 session (spin_run below).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET: also when built without the project's flags */
+#endif
 #include <fcntl.h>
 #include <sched.h>
 #include <stddef.h>
