@@ -29,6 +29,7 @@ struct kvmdbg_gdb {
 	struct kvmdbg_gdb_stats stats;
 	const char *xml;
 	unsigned int nregs, pc_regno;
+	bool expedite[MAX_REGS]; /* the registers every stop reply carries */
 	size_t g_bytes;
 	uint16_t reg_size[MAX_REGS];
 	uint32_t reg_off[MAX_REGS];
@@ -619,11 +620,13 @@ static void out_stop(struct stub *s, const struct kvmdbg_gdb_stop *st)
 		break;
 	}
 	out_fmt(s, "thread:%x;", st->thread + 1);
-	/* Every register of the stopped thread, expedited: gdb fills its
-	 * register cache from them and needs no g after a step or a break. */
+	/* The general registers of the stopped thread, expedited: gdb fills
+	 * its register cache from them and needs no g after a step or a break. */
 	if (st->thread >= 0 && st->thread < s->ops->nthreads(s->ctx) &&
 	    s->ops->read_regs(s->ctx, st->thread, s->regs) == 0) {
 		for (unsigned int i = 0; i < s->g->nregs; i++) {
+			if (!s->g->expedite[i])
+				continue;
 			out_fmt(s, "%x:", i);
 			out_hex(s, s->regs + s->g->reg_off[i], s->g->reg_size[i]);
 			out_char(s, ';');
@@ -1417,6 +1420,21 @@ GDB_EXPORT int kvmdbg_gdb_new(const struct kvmdbg_gdb_ops *ops, void *ctx,
 	if (r < 0)
 		goto fail;
 	g->pc_regno = (unsigned int)r;
+	/* What gdb reads at every stop: the general registers, up to x86-64's
+	 * segment selectors or arm64's cpsr (pc, the frame's sp/fp/lr, the
+	 * flags), and arm64's pointer-auth masks (its unwinder strips return
+	 * addresses with them). The x87/SSE, FP/SIMD and system registers (on
+	 * arm64 over 1 KiB of hex) come by a g when a command wants them. */
+	r = kvmdbg_gdb_reg_lookup(g->ops.arch, g->ops.arch == KVMDBG_GDB_ARCH_X86_64 ? "gs" : "cpsr",
+				  &reg);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i <= r; i++)
+		g->expedite[i] = true;
+	for (const char *const *name = (const char *const[]){ "pauth_dmask", "pauth_cmask", NULL };
+	     *name; name++)
+		if ((r = kvmdbg_gdb_reg_lookup(g->ops.arch, *name, &reg)) >= 0)
+			g->expedite[r] = true;
 	g->xml = kvmdbg_gdb_target_xml(g->ops.arch);
 	g->ctx = ctx;
 	g->stats.sz = sizeof(g->stats);

@@ -28,8 +28,9 @@
  * (c, C, s, S, t and r: range stepping), qXfer:features (target.xml) and
  * qXfer:threads, qOffsets, monitor commands (qRcmd: `info version` built in,
  * the VMM's through kvmdbg_gdb_ops::monitor); stop replies (swbreak,
- * hwbreak, watch/rwatch/awatch:ADDR) expedite every register of the stopped
- * thread, so gdb needs no `g` after a stop. Ctrl-C and a client that goes
+ * hwbreak, watch/rwatch/awatch:ADDR) expedite the general registers of the
+ * stopped thread (x86-64: rax..gs; aarch64: x0..cpsr), so gdb needs no `g`
+ * after a stop; the others come by `g` when a command wants them. Ctrl-C and a client that goes
  * away are noticed at any moment, also while the machine runs with packets
  * queued; serve options bound how long a new client may stay silent.
  *
