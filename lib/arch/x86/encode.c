@@ -189,7 +189,7 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out)
 {
-	uint64_t dr6;
+	uint64_t dr6, named;
 	bool watch_found = false;
 
 	memset(out, 0, sizeof(*out));
@@ -228,6 +228,8 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 
 	out->step = dr6 & DR6_BS;
 	out->dbg_access = dr6 & DR6_BD;
+	/* The causes the CPU names besides a B bit, in one test below. */
+	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
 	dr6 &= ~(DR6_BS | DR6_BD);
 
 	/* No B bit (a plain step): no slot to look at. */
@@ -263,8 +265,7 @@ static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 	/* No cause the CPU names: a step, BD, BT and BLD set their bits, a
 	 * slot's match its B bit. ICEBP (INT1) sets none; B bits of slots we
 	 * did not enable may be left from any match (see above). */
-	out->causeless = !out->step && !out->dbg_access && !out->hits &&
-			 !(dr6 & (DR6_BT | DR6_BLD));
+	out->causeless = !named && !out->hits;
 }
 
 /*
