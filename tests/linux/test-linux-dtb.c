@@ -51,11 +51,14 @@ static unsigned long long cell(const void *fdt, int node, const char *name, int 
 static unsigned long long cell64(const void *fdt, int node, const char *name, int n, int i)
 {
 	int len;
-	const fdt64_t *p = fdt_getprop(fdt, node, name, &len);
+	const char *p = fdt_getprop(fdt, node, name, &len);
+	fdt64_t v;
 
 	if (!p || len != n * 8)
 		return ~0ULL;
-	return fdt64_to_cpu(p[i]);
+	/* A property is 4-byte aligned only: copy the cell out. */
+	memcpy(&v, p + 8 * i, sizeof(v));
+	return fdt64_to_cpu(v);
 }
 
 static const char *str(const void *fdt, int node, const char *name)
