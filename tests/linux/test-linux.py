@@ -549,7 +549,8 @@ def session_arm64(args, suite, full):
     --gdb-kernel also /init's own perf and ptrace breakpoints with no host
     debugger (overlay-base), and with --parts overlay the overlay sessions
     (breakpoints and watchpoints apart: gdb holds every slot but one of
-    each kind in phase 2), which do not pass (overlay_session)."""
+    each kind in phase 2), which do not pass (overlay_session); --vcpus 2
+    under gdb (smp_session) as on x86."""
     image, kver = kernel_image(args.vmbed, suite, "arm64")
     name = "%s arm64 (%s)" % (suite, kver)
     # arm64's kallsyms has no jiffies (a linker-script alias of jiffies_64),
@@ -559,10 +560,12 @@ def session_arm64(args, suite, full):
     base = full and ("overlay" in args.parts or "overlay-base" in args.parts)
     sym = plain_boot(args, image, name, 2 if full else 1, base,
                      need=("start_kernel", "_stext", "_etext") +
-                     (("jiffies_64", "__arm64_sys_getppid", "__arm64_sys_getpid", "panic_timeout")
-                      if full else ()))
+                     (("jiffies_64", "__arm64_sys_getppid", "__arm64_sys_getpid", "panic_timeout",
+                       "spin_stop") if full else ()))
     if sym and full and "overlay" in args.parts:
         overlay_sessions(args, image, name, sym)
+    if sym and full and "smp" in args.parts:
+        smp_session(args, image, name, sym)
     if full and "ends" in args.parts:
         with tempfile.TemporaryDirectory() as tmp:
             gz = os.path.join(tmp, "vmlinuz.gz")
@@ -680,7 +683,7 @@ def main():
                     "on arm64 the software break on getpid), and on the --gdb-kernel: ends "
                     "(the reset and panic boots), overlay "
                     "(/init's own breakpoints with no host debugger and with gdb on the host), "
-                    "overlay-base (only with no host debugger), smp (--vcpus 2 under gdb; x86), "
+                    "overlay-base (only with no host debugger), smp (--vcpus 2 under gdb), "
                     "rehit (arm64: continue from the software break on getpid, which fails)")
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("KVMDBG_LINUX_TIMEOUT",
                                                                        "600")))
