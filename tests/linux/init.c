@@ -11,10 +11,11 @@
  *   poweroff (default)  reboot(RB_POWER_OFF): ACPI S5, kvmdbg-run exits 0
  *   reset               reboot(RB_AUTOBOOT): kvmdbg-run exits 3
  *   panic               init exits: "Attempted to kill init!", exits 4
- * Before it ends the machine, with kvmdbg_overlay=N (x86) it debugs itself
+ * Before it ends the machine, with kvmdbg_overlay=N it debugs itself
  * the way a debugger in the guest would, with the CPU's debug registers
  * (overlay_run below), and prints what it counted; with kvmdbg_spin=S it
- * keeps both CPUs busy for gdb's --vcpus 2 session (spin_run below).
+ * keeps both CPUs busy for gdb's --vcpus 2 session (spin_run below); with
+ * kvmdbg_getpid=N it makes N getpid syscalls (gdb's software breakpoint).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET: also when built without the project's flags */
@@ -28,11 +29,15 @@
 #include <string.h>
 #include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
+#if defined(__aarch64__)
+#include <elf.h> /* NT_ARM_HW_BREAK, NT_ARM_HW_WATCH */
+#endif
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -41,7 +46,8 @@
 
 /* arm64's kallsyms has no jiffies (a linker-script alias): jiffies_64 */
 static const char *const wanted[] = { "start_kernel", "jiffies", "jiffies_64", "_stext", "_etext",
-				      "__x64_sys_getppid", "panic_timeout" };
+				      "__x64_sys_getppid", "__arm64_sys_getppid", "__arm64_sys_getpid",
+				      "panic_timeout" };
 
 /* The CPUs online: the cpuN lines of /proc/stat. */
 static int online_cpus(void)
@@ -81,7 +87,7 @@ static void print_symbols(void)
 	fclose(f);
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 /*
  * kvmdbg_overlay=N: /init as a debugger of its own, on the CPU's debug
  * registers, while gdb on the host may hold some of them through
@@ -92,7 +98,13 @@ static void print_symbols(void)
  *   ptrace  a forked child, traced: ptrace hardware breakpoints (DR0 on
  *           child_fn(), DR1 a write watchpoint on child_var, DR7 through
  *           PTRACE_POKEUSER of struct user's u_debugreg); /init counts the
- *           child's SIGTRAPs by the DR6 bit the kernel reports.
+ *           child's SIGTRAPs by the DR6 bit the kernel reports; on arm64
+ *           breakpoint 0 on child_fn() and watchpoint 0 (stores) on
+ *           child_var, by PTRACE_SETREGSET NT_ARM_HW_BREAK/NT_ARM_HW_WATCH,
+ *           each SIGTRAP told apart by the address the kernel reports
+ *           (si_addr), and stepped over the way a debugger does (the
+ *           exception comes before the instruction completes: disarm,
+ *           PTRACE_SINGLESTEP, arm again).
  * Each iteration starts with getppid() and ends with a write of
  * /proc/sys/kernel/panic (alternating values), made by the task whose
  * breakpoints are armed: the kernel paths the host's breakpoint and
@@ -106,7 +118,10 @@ static void print_symbols(void)
  */
 enum { OV_PHASES = 3 };
 
-static volatile unsigned int perf_var, child_var;
+/* 8-aligned: an arm64 watchpoint's address is a doubleword's, its
+ * byte-address-select the 4 bytes from its start */
+static volatile unsigned int perf_var __attribute__((aligned(8))),
+	child_var __attribute__((aligned(8)));
 
 /* noipa: a real call to a real address, which the breakpoint is on. */
 __attribute__((noipa)) static void perf_fn(void)
@@ -220,8 +235,14 @@ static void phase_counts(const uint64_t *tot, uint64_t *out)
 static int overlay_perf(unsigned int n, uint64_t *ex, uint64_t *wr)
 {
 	uint64_t tx[OV_PHASES], tw[OV_PHASES];
+	/* x86: an execute breakpoint's length is sizeof(long); arm64: one
+	 * instruction */
 	int fx = perf_bp(HW_BREAKPOINT_X, (const volatile void *)(uintptr_t)perf_fn,
+#if defined(__aarch64__)
+			 HW_BREAKPOINT_LEN_4);
+#else
 			 sizeof(long));
+#endif
 	int fw = perf_bp(HW_BREAKPOINT_W, &perf_var, HW_BREAKPOINT_LEN_4);
 
 	if (fx < 0 || fw < 0) {
@@ -264,6 +285,7 @@ static void child_loop(unsigned int n)
 	_exit(0);
 }
 
+#if defined(__x86_64__)
 static int poke_dr(pid_t pid, int n, unsigned long v)
 {
 	return (int)ptrace(PTRACE_POKEUSER, pid,
@@ -311,6 +333,105 @@ static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
 			wr[done / n] += ((unsigned long)dr6 >> 1) & 1;
 		}
 	}
+#else
+/*
+ * struct user_hwdebug_state of the arm64 uapi's asm/ptrace.h (our own copy:
+ * that header's PTRACE_* macros clash with glibc's sys/ptrace.h enum).
+ */
+struct hwdebug {
+	uint32_t dbg_info; /* bits 0-7: the number of slots */
+	uint32_t pad;
+	struct {
+		uint64_t addr;
+		uint32_t ctrl;
+		uint32_t pad;
+	} dbg_regs[16];
+};
+
+/*
+ * DBGBCR/DBGWCR as the kernel's ptrace reads them (ctrl): E (bit 0),
+ * PMC/PAC (bits 1-2) 0b10 = EL0 only, watchpoints' LSC (bits 3-4) 0b10 =
+ * stores, BAS (bits 5-12) the bytes from the address: 0xf, an A64
+ * instruction (all a breakpoint takes) or the 4 bytes of child_var.
+ */
+enum {
+	CTRL_E = 1,
+	CTRL_EL0 = 2 << 1,
+	CTRL_STORE = 2 << 3,
+	CTRL_BAS4 = 0xf << 5,
+};
+
+/* slot 0 of NT_ARM_HW_BREAK or NT_ARM_HW_WATCH: addr, ctrl */
+static int set_slot0(pid_t pid, int note, uintptr_t addr, uint32_t ctrl)
+{
+	struct hwdebug d;
+	struct iovec iov = { &d, offsetof(struct hwdebug, dbg_regs) + sizeof(d.dbg_regs[0]) };
+
+	memset(&d, 0, sizeof(d));
+	d.dbg_regs[0].addr = addr;
+	d.dbg_regs[0].ctrl = ctrl;
+	return (int)ptrace(PTRACE_SETREGSET, pid, (void *)(uintptr_t)note, &iov);
+}
+
+/* on: both armed; off: both disarmed (E clear) */
+static int arm_child(pid_t pid, int on)
+{
+	uint32_t e = on ? CTRL_E : 0;
+
+	if (set_slot0(pid, NT_ARM_HW_BREAK, (uintptr_t)child_fn, e | CTRL_EL0 | CTRL_BAS4) < 0)
+		return -1;
+	return set_slot0(pid, NT_ARM_HW_WATCH, (uintptr_t)&child_var,
+			 e | CTRL_EL0 | CTRL_STORE | CTRL_BAS4);
+}
+
+static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
+{
+	unsigned int done = 0, strays = 0;
+	siginfo_t si;
+	int st;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		return -1;
+	}
+	if (pid == 0)
+		child_loop(n);
+	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || arm_child(pid, 1) < 0) {
+		perror("ptrace: arming breakpoint 0 and watchpoint 0 of the child");
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		return -1;
+	}
+	for (;;) {
+		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0 || waitpid(pid, &st, 0) != pid)
+			break;
+		if (!WIFSTOPPED(st))
+			break;
+		if (WSTOPSIG(st) == SIGSTOP) {
+			done++;
+			continue;
+		}
+		if (WSTOPSIG(st) != SIGTRAP || ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) < 0)
+			continue;
+		if (si.si_code != TRAP_HWBKPT) {
+			strays++;
+			continue;
+		}
+		if (done < OV_PHASES * n) {
+			ex[done / n] += si.si_addr == (void *)(uintptr_t)child_fn;
+			wr[done / n] += si.si_addr == (void *)&child_var;
+		}
+		/* over the instruction with both disarmed, then armed again */
+		if (arm_child(pid, 0) < 0 || ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) < 0 ||
+		    waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || arm_child(pid, 1) < 0) {
+			perror("ptrace: stepping over a hit");
+			break;
+		}
+	}
+	if (strays)
+		fprintf(stderr, "ptrace: %u SIGTRAPs not of a hardware point\n", strays);
+#endif
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || done != OV_PHASES * n) {
 		fprintf(stderr, "ptrace: the child ended after %u iterations (status 0x%x)\n", done,
 			st);
@@ -416,7 +537,7 @@ int main(void)
 	}
 	if (getenv("kvmdbg_spin"))
 		spin_run(strtod(getenv("kvmdbg_spin"), NULL));
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 	if (getenv("kvmdbg_overlay")) {
 		unsigned long n = strtoul(getenv("kvmdbg_overlay"), NULL, 0);
 
@@ -424,6 +545,16 @@ int main(void)
 			overlay_run((unsigned int)n);
 	}
 #endif
+	if (getenv("kvmdbg_getpid")) {
+		/* for gdb's software breakpoint on the getpid syscall: after
+		 * main's getpid() above, N more, each a real syscall (not
+		 * glibc's getpid(), whatever it may cache) */
+		unsigned long n = strtoul(getenv("kvmdbg_getpid"), NULL, 0);
+
+		for (unsigned long i = 0; i < n; i++)
+			(void)syscall(SYS_getpid);
+		printf("kvmdbg-getpid: %lu calls\n", n);
+	}
 	fflush(stdout);
 	tcdrain(STDOUT_FILENO); /* the UART sends it on its THRE interrupts: wait for them */
 	sync();
