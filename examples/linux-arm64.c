@@ -50,7 +50,6 @@
 #define UART_SPI        1
 #define UART_CLOCK      1843200u
 
-#define PANIC_TEXT      "Kernel panic - not syncing"
 
 /* The Image header (booting.rst, "Call the kernel image") */
 #define IMG_TEXT_OFFSET 8
@@ -81,8 +80,7 @@ struct linux_vm {
 	unsigned int vcpus_ready;
 	struct uart8250 uart;
 	pthread_mutex_t out_lock;   /* console line buffer, end */
-	char line[512];
-	size_t nline;
+	struct linux_line line;     /* the console, under out_lock */
 	bool mmio_warned;
 	enum linux_end end;
 };
@@ -192,34 +190,14 @@ static ssize_t load_file(const char *what, const char *path, bool gunzip, uint8_
 
 /* ---- the console -------------------------------------------------------- */
 
-static void flush_line(struct linux_vm *l)
-{
-	size_t done = 0;
-
-	while (done < l->nline) {
-		ssize_t n = write(STDOUT_FILENO, l->line + done, l->nline - done);
-
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	l->nline = 0;
-}
-
 /* The UART's output: stdout, a line at a time; a kernel panic ends the run. */
 static void uart_tx(void *ctx, uint8_t c)
 {
 	struct linux_vm *l = ctx;
 
 	pthread_mutex_lock(&l->out_lock);
-	if (l->nline < sizeof(l->line))
-		l->line[l->nline++] = (char)c;
-	if (c == '\n' || l->nline == sizeof(l->line)) {
-		if (l->end == LINUX_RUNNING && memmem(l->line, l->nline, PANIC_TEXT,
-							 sizeof(PANIC_TEXT) - 1))
-			l->end = LINUX_PANIC;
-		flush_line(l);
-	}
+	if (linux_line_put(&l->line, c) && l->end == LINUX_RUNNING)
+		l->end = LINUX_PANIC;
 	pthread_mutex_unlock(&l->out_lock);
 }
 
@@ -241,7 +219,7 @@ static void set_end(struct linux_vm *l, enum linux_end e)
 	pthread_mutex_lock(&l->out_lock);
 	if (l->end == LINUX_RUNNING)
 		l->end = e;
-	flush_line(l);
+	linux_line_flush(&l->line);
 	pthread_mutex_unlock(&l->out_lock);
 }
 
@@ -513,7 +491,7 @@ void linux_vm_free(struct linux_vm *l)
 	if (!l)
 		return;
 	pthread_mutex_lock(&l->out_lock);
-	flush_line(l);
+	linux_line_flush(&l->line);
 	pthread_mutex_unlock(&l->out_lock);
 	if (l->gic_fd >= 0)
 		close(l->gic_fd);

@@ -68,7 +68,6 @@
 #define KBD_CMD_PORT    0x64    /* 0xfe: pulse the reset line */
 #define SCI_IRQ         9
 
-#define PANIC_TEXT      "Kernel panic - not syncing"
 
 /* boot_params offsets (arch/x86/include/uapi/asm/bootparam.h) */
 #define BP_ACPI_RSDP    0x070
@@ -111,8 +110,7 @@ struct linux_vm {
 	struct uart8250 com1;
 	uint8_t pm1[8];             /* PM1a status (reads 0), enable, control; under out_lock */
 	pthread_mutex_t out_lock;   /* console line buffer, end */
-	char line[512];
-	size_t nline;
+	struct linux_line line;     /* the console, under out_lock */
 	enum linux_end end;
 };
 
@@ -424,34 +422,14 @@ fail:
 
 /* ---- the console ------------------------------------------------------------ */
 
-static void flush_line(struct linux_vm *l)
-{
-	size_t done = 0;
-
-	while (done < l->nline) {
-		ssize_t n = write(STDOUT_FILENO, l->line + done, l->nline - done);
-
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	l->nline = 0;
-}
-
 /* The UART's output: stdout, a line at a time; a kernel panic ends the run. */
 static void com1_tx(void *ctx, uint8_t c)
 {
 	struct linux_vm *l = ctx;
 
 	pthread_mutex_lock(&l->out_lock);
-	if (l->nline < sizeof(l->line))
-		l->line[l->nline++] = (char)c;
-	if (c == '\n' || l->nline == sizeof(l->line)) {
-		if (l->end == LINUX_RUNNING && memmem(l->line, l->nline, PANIC_TEXT,
-							 sizeof(PANIC_TEXT) - 1))
-			l->end = LINUX_PANIC;
-		flush_line(l);
-	}
+	if (linux_line_put(&l->line, c) && l->end == LINUX_RUNNING)
+		l->end = LINUX_PANIC;
 	pthread_mutex_unlock(&l->out_lock);
 }
 
@@ -469,7 +447,7 @@ static void set_end(struct linux_vm *l, enum linux_end e)
 	pthread_mutex_lock(&l->out_lock);
 	if (l->end == LINUX_RUNNING)
 		l->end = e;
-	flush_line(l);
+	linux_line_flush(&l->line);
 	pthread_mutex_unlock(&l->out_lock);
 }
 
@@ -692,7 +670,7 @@ void linux_vm_free(struct linux_vm *l)
 	if (!l)
 		return;
 	pthread_mutex_lock(&l->out_lock);
-	flush_line(l);
+	linux_line_flush(&l->line);
 	pthread_mutex_unlock(&l->out_lock);
 	free(l->cpuid);
 	free(l);

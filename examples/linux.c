@@ -2,6 +2,8 @@
 /* kvmdbg-run --kernel: what every arch's Linux machine shares (linux.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "linux.h"
 
@@ -42,4 +44,33 @@ const char *linux_end_name(enum linux_end e)
 	default:
 		return "running";
 	}
+}
+
+#define PANIC_TEXT "Kernel panic - not syncing"
+
+void linux_line_flush(struct linux_line *ln)
+{
+	size_t done = 0;
+
+	while (done < ln->n) {
+		ssize_t n = write(STDOUT_FILENO, ln->buf + done, ln->n - done);
+
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	ln->n = 0;
+}
+
+bool linux_line_put(struct linux_line *ln, uint8_t c)
+{
+	bool panic;
+
+	if (ln->n < sizeof(ln->buf))
+		ln->buf[ln->n++] = (char)c;
+	if (c != '\n' && ln->n < sizeof(ln->buf))
+		return false;
+	panic = memmem(ln->buf, ln->n, PANIC_TEXT, sizeof(PANIC_TEXT) - 1) != NULL;
+	linux_line_flush(ln);
+	return panic;
 }

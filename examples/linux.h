@@ -71,6 +71,20 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id);
  * (the VMM's to report), or the guest ended (linux_end() says how: 1 too).
  */
 int linux_handle_exit(struct linux_vm *l, struct kvm_run *run);
+/* The guest console's line buffer (a 16550A's output, stdout a line at a
+ * time). Each arch's machine holds one under its own lock. */
+struct linux_line {
+	char buf[512];
+	size_t n;
+};
+
+/* Write the buffered bytes to stdout and empty the buffer. */
+void linux_line_flush(struct linux_line *ln);
+
+/* Add c; at a newline or when the buffer is full, write the line out. True
+ * when the line written held the kernel's "Kernel panic - not syncing". */
+bool linux_line_put(struct linux_line *ln, uint8_t c);
+
 enum linux_end linux_end(const struct linux_vm *l);
 const char *linux_end_name(enum linux_end e);
 /* One line about the guest (kernel, protocol, memory, vCPUs). */
