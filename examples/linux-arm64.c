@@ -25,7 +25,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,24 +78,9 @@ struct linux_vm {
 	uint64_t entry, image_size, dtb_gpa, initrd_gpa, initrd_size;
 	unsigned int vcpus_ready;
 	struct uart8250 uart;
-	pthread_mutex_t out_lock;   /* console line buffer, end */
-	struct linux_line line;     /* the console, under out_lock */
+	struct linux_out out;       /* the console, the end */
 	bool mmio_warned;
-	enum linux_end end;
 };
-
-static void lx_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void lx_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs("kvmdbg-run: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static uint32_t get32(const uint8_t *p, size_t off) { uint32_t v; memcpy(&v, p + off, 4); return v; }
 static uint64_t get64(const uint8_t *p, size_t off) { uint64_t v; memcpy(&v, p + off, 8); return v; }
@@ -105,8 +89,8 @@ static uint64_t get64(const uint8_t *p, size_t off) { uint64_t v; memcpy(&v, p +
 static bool more_than(const char *what, const char *path, size_t max, bool more)
 {
 	if (more)
-		lx_err("%s '%s': more than the %zu bytes of memory it can have (--mem)", what,
-		       path, max);
+		linux_err("%s '%s': more than the %zu bytes of memory it can have (--mem)", what,
+		          path, max);
 	return more;
 }
 
@@ -125,7 +109,7 @@ static ssize_t read_file(const char *what, const char *path, int fd, uint8_t *ds
 			n = 1;
 	}
 	if (n < 0) {
-		lx_err("%s '%s': %s", what, path, strerror(errno));
+		linux_err("%s '%s': %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (done == max && more_than(what, path, max, read(fd, &c, 1) > 0))
@@ -143,7 +127,7 @@ static ssize_t gunzip_file(const char *what, const char *path, int fd, uint8_t *
 
 	if (!f) {
 		close(fd);
-		lx_err("%s '%s': out of memory", what, path);
+		linux_err("%s '%s': out of memory", what, path);
 		return -1;
 	}
 	gzbuffer(f, 1 << 17);
@@ -154,7 +138,7 @@ static ssize_t gunzip_file(const char *what, const char *path, int fd, uint8_t *
 			done += (size_t)n;
 	}
 	if (n < 0)
-		lx_err("%s '%s': %s", what, path, gzerror(f, &e));
+		linux_err("%s '%s': %s", what, path, gzerror(f, &e));
 	else if (done == max && more_than(what, path, max, gzread(f, &c, 1) > 0))
 		n = -1;
 	gzclose(f); /* closes fd */
@@ -172,7 +156,7 @@ static ssize_t load_file(const char *what, const char *path, bool gunzip, uint8_
 	ssize_t n;
 
 	if (fd < 0) {
-		lx_err("%s '%s': %s", what, path, strerror(errno));
+		linux_err("%s '%s': %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (gunzip) {
@@ -182,7 +166,7 @@ static ssize_t load_file(const char *what, const char *path, bool gunzip, uint8_
 		close(fd);
 	}
 	if (n == 0) {
-		lx_err("%s '%s': empty", what, path);
+		linux_err("%s '%s': empty", what, path);
 		return -1;
 	}
 	return n;
@@ -195,10 +179,7 @@ static void uart_tx(void *ctx, uint8_t c)
 {
 	struct linux_vm *l = ctx;
 
-	pthread_mutex_lock(&l->out_lock);
-	if (linux_line_put(&l->line, c) && l->end == LINUX_RUNNING)
-		l->end = LINUX_PANIC;
-	pthread_mutex_unlock(&l->out_lock);
+	linux_out_put(&l->out, c);
 }
 
 /* The UART's interrupt line: its SPI, level-triggered, through the vGIC. */
@@ -211,16 +192,7 @@ static void uart_irq(void *ctx, int level)
 	};
 
 	if (ioctl(l->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		lx_err("KVM_IRQ_LINE SPI %d: %s", UART_SPI, strerror(errno));
-}
-
-static void set_end(struct linux_vm *l, enum linux_end e)
-{
-	pthread_mutex_lock(&l->out_lock);
-	if (l->end == LINUX_RUNNING)
-		l->end = e;
-	linux_line_flush(&l->line);
-	pthread_mutex_unlock(&l->out_lock);
+		linux_err("KVM_IRQ_LINE SPI %d: %s", UART_SPI, strerror(errno));
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -234,26 +206,26 @@ static int load_image(struct linux_vm *l)
 	if (n < 0)
 		return -1;
 	if ((size_t)n < IMG_HDR_SIZE || get32(img, IMG_MAGIC) != IMG_MAGIC_VALUE) {
-		lx_err("--kernel '%s': not an arm64 Image (no \"ARM\\x64\" magic in its header, "
-		       "gzip'ed or not)", l->o.kernel);
+		linux_err("--kernel '%s': not an arm64 Image (no \"ARM\\x64\" magic in its header, "
+		          "gzip'ed or not)", l->o.kernel);
 		return -1;
 	}
 	text_offset = get64(img, IMG_TEXT_OFFSET);
 	l->image_size = get64(img, IMG_SIZE);
 	if (!l->image_size) {
-		lx_err("--kernel '%s': image_size 0 (a kernel before 3.17): not supported",
-		       l->o.kernel);
+		linux_err("--kernel '%s': image_size 0 (a kernel before 3.17): not supported",
+		          l->o.kernel);
 		return -1;
 	}
 	if (get64(img, IMG_FLAGS) & IMG_FLAG_BE) {
-		lx_err("--kernel '%s': a big-endian kernel", l->o.kernel);
+		linux_err("--kernel '%s': a big-endian kernel", l->o.kernel);
 		return -1;
 	}
 	if (text_offset >= DTB_REGION || (uint64_t)n > l->image_size ||
 	    l->image_size > room - text_offset) {
-		lx_err("--kernel '%s': text_offset 0x%" PRIx64 " and %" PRIu64 " bytes of image "
-		       "need more than --mem %" PRIu64 " MiB", l->o.kernel, text_offset,
-		       l->image_size, l->o.mem_size >> 20);
+		linux_err("--kernel '%s': text_offset 0x%" PRIx64 " and %" PRIu64 " bytes of image "
+		          "need more than --mem %" PRIu64 " MiB", l->o.kernel, text_offset,
+		          l->image_size, l->o.mem_size >> 20);
 		return -1;
 	}
 	if (text_offset) /* loaded at the base: move it up (memmove: they overlap) */
@@ -279,8 +251,8 @@ static int load_initrd(struct linux_vm *l)
 	l->initrd_size = (uint64_t)n;
 	l->initrd_gpa = (top - l->initrd_size) & ~0xfffULL;
 	if (l->initrd_gpa < kernel_end) {
-		lx_err("--initrd '%s': %" PRIu64 " bytes do not fit between the kernel and the "
-		       "device tree (--mem)", l->o.initrd, l->initrd_size);
+		linux_err("--initrd '%s': %" PRIu64 " bytes do not fit between the kernel and the "
+		          "device tree (--mem)", l->o.initrd, l->initrd_size);
 		return -1;
 	}
 	memmove(l->mem + l->initrd_gpa, l->mem + kernel_end, l->initrd_size);
@@ -300,7 +272,7 @@ static int build_dtb(struct linux_vm *l)
 	int r = linux_dtb_build(&d, l->mem + l->dtb_gpa, DTB_MAX);
 
 	if (r < 0) {
-		lx_err("the device tree: %s", strerror(-r));
+		linux_err("the device tree: %s", strerror(-r));
 		return -1;
 	}
 	return 0;
@@ -316,7 +288,7 @@ static int gic_attr(struct linux_vm *l, uint32_t group, uint64_t attr, uint64_t 
 	};
 
 	if (ioctl(l->gic_fd, KVM_SET_DEVICE_ATTR, &a) < 0) {
-		lx_err("GICv3 %s: KVM_SET_DEVICE_ATTR: %s", what, strerror(errno));
+		linux_err("GICv3 %s: KVM_SET_DEVICE_ATTR: %s", what, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -329,8 +301,8 @@ static int gic_create(struct linux_vm *l)
 	uint64_t dist = GICD_GPA, redist = GICR_GPA;
 
 	if (ioctl(l->vm_fd, KVM_CREATE_DEVICE, &dev) < 0) {
-		lx_err("KVM_CREATE_DEVICE (GICv3): %s%s", strerror(errno),
-		       errno == ENODEV ? ": this host's KVM has no GICv3 emulation" : "");
+		linux_err("KVM_CREATE_DEVICE (GICv3): %s%s", strerror(errno),
+		          errno == ENODEV ? ": this host's KVM has no GICv3 emulation" : "");
 		return -1;
 	}
 	l->gic_fd = (int)dev.fd;
@@ -351,7 +323,7 @@ int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *
 
 	(void)kvm_fd;
 	if (!l) {
-		lx_err("out of memory");
+		linux_err("out of memory");
 		return -1;
 	}
 	*out = l;
@@ -359,19 +331,19 @@ int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *
 	l->vm_fd = vm_fd;
 	l->gic_fd = -1;
 	l->mem = mem;
-	pthread_mutex_init(&l->out_lock, NULL);
+	linux_out_init(&l->out);
 	uart8250_init(&l->uart, uart_tx, uart_irq, l);
 	if (!o->vcpus || GICR_GPA + GICR_PER_CPU * o->vcpus > UART_GPA) {
-		lx_err("--vcpus %u: more than the redistributor region holds", o->vcpus);
+		linux_err("--vcpus %u: more than the redistributor region holds", o->vcpus);
 		return -1;
 	}
 	if (o->mem_size > GICD_GPA || o->mem_size < KERNEL_BASE + 2 * DTB_REGION) {
-		lx_err("--mem %" PRIu64 " MiB: RAM must end below the GIC at 0x%llx",
-		       o->mem_size >> 20, GICD_GPA);
+		linux_err("--mem %" PRIu64 " MiB: RAM must end below the GIC at 0x%llx",
+		          o->mem_size >> 20, GICD_GPA);
 		return -1;
 	}
 	if (ioctl(vm_fd, KVM_ARM_PREFERRED_TARGET, &l->init) < 0) {
-		lx_err("KVM_ARM_PREFERRED_TARGET: %s", strerror(errno));
+		linux_err("KVM_ARM_PREFERRED_TARGET: %s", strerror(errno));
 		return -1;
 	}
 	l->dtb_gpa = (o->mem_size - DTB_REGION) & ~(DTB_REGION - 1);
@@ -385,7 +357,7 @@ static int set_reg(int vcpu_fd, uint64_t id, uint64_t v)
 	struct kvm_one_reg r = { .id = id, .addr = (uint64_t)(uintptr_t)&v };
 
 	if (ioctl(vcpu_fd, KVM_SET_ONE_REG, &r) < 0) {
-		lx_err("KVM_SET_ONE_REG 0x%" PRIx64 ": %s", id, strerror(errno));
+		linux_err("KVM_SET_ONE_REG 0x%" PRIx64 ": %s", id, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -400,8 +372,8 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id)
 	if (id != 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF; /* until PSCI CPU_ON */
 	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init) < 0) {
-		lx_err("KVM_ARM_VCPU_INIT (PSCI 0.2%s): %s", id ? ", powered off" : "",
-		       strerror(errno));
+		linux_err("KVM_ARM_VCPU_INIT (PSCI 0.2%s): %s", id ? ", powered off" : "",
+		          strerror(errno));
 		return -1;
 	}
 	if (id == 0 &&
@@ -440,8 +412,8 @@ static void mmio(struct linux_vm *l, struct kvm_run *run)
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 	if (!__atomic_exchange_n(&l->mmio_warned, true, __ATOMIC_SEQ_CST))
-		lx_err("note: the guest %s 0x%" PRIx64 " (%u bytes), where no device is",
-		       run->mmio.is_write ? "wrote to" : "read from", a, run->mmio.len);
+		linux_err("note: the guest %s 0x%" PRIx64 " (%u bytes), where no device is",
+		          run->mmio.is_write ? "wrote to" : "read from", a, run->mmio.len);
 }
 
 int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
@@ -453,13 +425,13 @@ int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
 	case KVM_EXIT_SYSTEM_EVENT:
 		switch (run->system_event.type) {
 		case KVM_SYSTEM_EVENT_SHUTDOWN:
-			set_end(l, LINUX_POWER_OFF);
+			linux_out_end(&l->out, LINUX_POWER_OFF);
 			return 1;
 		case KVM_SYSTEM_EVENT_RESET:
-			set_end(l, LINUX_RESET);
+			linux_out_end(&l->out, LINUX_RESET);
 			return 1;
 		case KVM_SYSTEM_EVENT_CRASH:
-			set_end(l, LINUX_PANIC);
+			linux_out_end(&l->out, LINUX_PANIC);
 			return 1;
 		default:
 			return 0;
@@ -471,7 +443,7 @@ int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
 
 enum linux_end linux_end(const struct linux_vm *l)
 {
-	return l ? __atomic_load_n(&l->end, __ATOMIC_SEQ_CST) : LINUX_RUNNING;
+	return l ? linux_out_ended(&l->out) : LINUX_RUNNING;
 }
 
 void linux_describe(const struct linux_vm *l, char *buf, size_t size)
@@ -490,9 +462,7 @@ void linux_vm_free(struct linux_vm *l)
 {
 	if (!l)
 		return;
-	pthread_mutex_lock(&l->out_lock);
-	linux_line_flush(&l->line);
-	pthread_mutex_unlock(&l->out_lock);
+	linux_out_flush(&l->out);
 	if (l->gic_fd >= 0)
 		close(l->gic_fd);
 	free(l);

@@ -32,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,24 +107,9 @@ struct linux_vm {
 	uint64_t kernel_size, initrd_gpa, initrd_size;
 	struct kvm_cpuid2 *cpuid;
 	struct uart8250 com1;
-	uint8_t pm1[8];             /* PM1a status (reads 0), enable, control; under out_lock */
-	pthread_mutex_t out_lock;   /* console line buffer, end */
-	struct linux_line line;     /* the console, under out_lock */
-	enum linux_end end;
+	uint8_t pm1[8];             /* PM1a status (reads 0), enable, control; under out.lock */
+	struct linux_out out;       /* the console, the end */
 };
-
-static void lx_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void lx_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs("kvmdbg-run: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static void put8(uint8_t *p, uint64_t off, uint8_t v) { p[off] = v; }
 static void put16(uint8_t *p, uint64_t off, uint16_t v) { memcpy(p + off, &v, 2); }
@@ -142,7 +126,8 @@ static int slurp(const char *what, const char *path, uint8_t **data, size_t *siz
 	size_t done = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-		lx_err("%s '%s': %s", what, path, fd < 0 ? strerror(errno) : "not a non-empty file");
+		linux_err("%s '%s': %s", what, path,
+		          fd < 0 ? strerror(errno) : "not a non-empty file");
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -157,7 +142,7 @@ static int slurp(const char *what, const char *path, uint8_t **data, size_t *siz
 	}
 	close(fd);
 	if (!buf || done != (size_t)st.st_size) {
-		lx_err("%s '%s': cannot read it", what, path);
+		linux_err("%s '%s': cannot read it", what, path);
 		free(buf);
 		return -1;
 	}
@@ -338,29 +323,29 @@ static int load_kernel(struct linux_vm *l)
 		return -1;
 	if (size < 0x300 || get16(img, HDR_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
-		lx_err("--kernel '%s': not a bzImage (no boot sector signature and \"HdrS\" header)",
-		       l->o.kernel);
+		linux_err("--kernel '%s': not a bzImage (no boot sector signature and \"HdrS\" header)",
+		          l->o.kernel);
 		goto fail;
 	}
 	l->version = get16(img, HDR_VERSION);
 	if (l->version < 0x20c || !(get16(img, HDR_XLOADFLAGS) & 1)) {
-		lx_err("--kernel '%s': boot protocol %u.%02u without a 64-bit entry point "
-		       "(needs 2.12 and XLF_KERNEL_64)", l->o.kernel, l->version >> 8,
-		       l->version & 0xff);
+		linux_err("--kernel '%s': boot protocol %u.%02u without a 64-bit entry point "
+		          "(needs 2.12 and XLF_KERNEL_64)", l->o.kernel, l->version >> 8,
+		          l->version & 0xff);
 		goto fail;
 	}
 	setup = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	setup = (setup + 1) * 512;
 	hdr_end = HDR_JUMP + 2 + img[HDR_JUMP + 1];
 	if (setup >= size || hdr_end > setup || hdr_end > 0x290) {
-		lx_err("--kernel '%s': setup of %zu bytes does not fit a %zu-byte image",
-		       l->o.kernel, setup, size);
+		linux_err("--kernel '%s': setup of %zu bytes does not fit a %zu-byte image",
+		          l->o.kernel, setup, size);
 		goto fail;
 	}
 	l->kernel_size = size - setup;
 	if (KERNEL_GPA + l->kernel_size > l->o.mem_size / 2) {
-		lx_err("--kernel '%s': %" PRIu64 " bytes of kernel need more than --mem %" PRIu64
-		       " MiB", l->o.kernel, l->kernel_size, l->o.mem_size >> 20);
+		linux_err("--kernel '%s': %" PRIu64 " bytes of kernel need more than --mem %" PRIu64
+		          " MiB", l->o.kernel, l->kernel_size, l->o.mem_size >> 20);
 		goto fail;
 	}
 	memcpy(l->mem + KERNEL_GPA, img + setup, l->kernel_size);
@@ -376,8 +361,8 @@ static int load_kernel(struct linux_vm *l)
 	put8(bp, HDR_LOADFLAGS, (uint8_t)(bp[HDR_LOADFLAGS] | 0x01)); /* LOADED_HIGH */
 	cmd_len = strlen(cmd);
 	if (cmd_len > cmdline_max || cmd_len >= CMDLINE_MAX) {
-		lx_err("--append: %zu bytes; this kernel takes at most %" PRIu32, cmd_len,
-		       cmdline_max);
+		linux_err("--append: %zu bytes; this kernel takes at most %" PRIu32, cmd_len,
+		          cmdline_max);
 		goto fail;
 	}
 	memcpy(l->mem + CMDLINE_GPA, cmd, cmd_len + 1);
@@ -393,8 +378,8 @@ static int load_kernel(struct linux_vm *l)
 		if ((uint64_t)initrd_max + 1 < top)
 			top = (uint64_t)initrd_max + 1;
 		if (rd_size > top / 2) {
-			lx_err("--initrd '%s': %zu bytes do not fit below 0x%" PRIx64, l->o.initrd,
-			       rd_size, top);
+			linux_err("--initrd '%s': %zu bytes do not fit below 0x%" PRIx64,
+			          l->o.initrd, rd_size, top);
 			goto fail;
 		}
 		l->initrd_gpa = (top - rd_size) & ~0xfffULL;
@@ -427,10 +412,7 @@ static void com1_tx(void *ctx, uint8_t c)
 {
 	struct linux_vm *l = ctx;
 
-	pthread_mutex_lock(&l->out_lock);
-	if (linux_line_put(&l->line, c) && l->end == LINUX_RUNNING)
-		l->end = LINUX_PANIC;
-	pthread_mutex_unlock(&l->out_lock);
+	linux_out_put(&l->out, c);
 }
 
 static void com1_irq(void *ctx, int level)
@@ -439,16 +421,7 @@ static void com1_irq(void *ctx, int level)
 	struct kvm_irq_level irq = { .irq = COM1_IRQ, .level = (uint32_t)level };
 
 	if (ioctl(l->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		lx_err("KVM_IRQ_LINE %d: %s", COM1_IRQ, strerror(errno));
-}
-
-static void set_end(struct linux_vm *l, enum linux_end e)
-{
-	pthread_mutex_lock(&l->out_lock);
-	if (l->end == LINUX_RUNNING)
-		l->end = e;
-	linux_line_flush(&l->line);
-	pthread_mutex_unlock(&l->out_lock);
+		linux_err("KVM_IRQ_LINE %d: %s", COM1_IRQ, strerror(errno));
 }
 
 /* ---- the VM ------------------------------------------------------------------- */
@@ -461,35 +434,36 @@ int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *
 	unsigned int nent = 64;
 
 	if (!l) {
-		lx_err("out of memory");
+		linux_err("out of memory");
 		return -1;
 	}
 	*out = l;
 	l->o = *o;
 	l->vm_fd = vm_fd;
 	l->mem = mem;
-	pthread_mutex_init(&l->out_lock, NULL);
+	linux_out_init(&l->out);
 	uart8250_init(&l->com1, com1_tx, com1_irq, l);
 	if (o->vcpus > 254) {
-		lx_err("--vcpus %u: at most 254 with one IOAPIC after the local APICs", o->vcpus);
+		linux_err("--vcpus %u: at most 254 with one IOAPIC after the local APICs",
+		          o->vcpus);
 		return -1;
 	}
 	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0) {
-		lx_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		linux_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
 		return -1;
 	}
 	if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		lx_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		linux_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		return -1;
 	}
 	if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		lx_err("KVM_CREATE_PIT2: %s", strerror(errno));
+		linux_err("KVM_CREATE_PIT2: %s", strerror(errno));
 		return -1;
 	}
 	for (;;) {
 		l->cpuid = calloc(1, sizeof(*l->cpuid) + nent * sizeof(l->cpuid->entries[0]));
 		if (!l->cpuid) {
-			lx_err("out of memory");
+			linux_err("out of memory");
 			return -1;
 		}
 		l->cpuid->nent = nent;
@@ -498,7 +472,7 @@ int linux_vm_create(const struct linux_opts *o, int kvm_fd, int vm_fd, uint8_t *
 		free(l->cpuid);
 		l->cpuid = NULL;
 		if (errno != E2BIG || nent >= 4096) {
-			lx_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			linux_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 			return -1;
 		}
 		nent *= 2;
@@ -529,7 +503,7 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id)
 	int r;
 
 	if (!c) {
-		lx_err("out of memory");
+		linux_err("out of memory");
 		return -1;
 	}
 	memcpy(c, l->cpuid, sz);
@@ -546,14 +520,14 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id)
 	r = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 	free(c);
 	if (r < 0) {
-		lx_err("KVM_SET_CPUID2: %s", strerror(errno));
+		linux_err("KVM_SET_CPUID2: %s", strerror(errno));
 		return -1;
 	}
 	if (id != 0)
 		return 0; /* a secondary CPU waits for INIT/SIPI in KVM's LAPIC */
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
-		lx_err("KVM_GET_SREGS: %s", strerror(errno));
+		linux_err("KVM_GET_SREGS: %s", strerror(errno));
 		return -1;
 	}
 	sregs.cs = code;
@@ -570,7 +544,7 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id)
 	sregs.cr0 = 0x80000011;                /* PG ET PE */
 	sregs.efer = (1u << 8) | (1u << 10);   /* LME LMA */
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0) {
-		lx_err("KVM_SET_SREGS: %s", strerror(errno));
+		linux_err("KVM_SET_SREGS: %s", strerror(errno));
 		return -1;
 	}
 	memset(&regs, 0, sizeof(regs));
@@ -578,7 +552,7 @@ int linux_vcpu_setup(struct linux_vm *l, int vcpu_fd, unsigned int id)
 	regs.rip = KERNEL_GPA + 0x200;         /* startup_64 */
 	regs.rsi = ZERO_PAGE_GPA;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0) {
-		lx_err("KVM_SET_REGS: %s", strerror(errno));
+		linux_err("KVM_SET_REGS: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -592,9 +566,9 @@ static uint8_t pio_in(struct linux_vm *l, uint16_t port)
 	if (port >= PM1_EVT_PORT && port < PM1_CNT_PORT + 2) {
 		uint8_t v;
 
-		pthread_mutex_lock(&l->out_lock);
+		pthread_mutex_lock(&l->out.lock);
 		v = port < PM1_EVT_PORT + 2 ? 0 : l->pm1[port - PM1_EVT_PORT];
-		pthread_mutex_unlock(&l->out_lock);
+		pthread_mutex_unlock(&l->out.lock);
 		return port == PM1_CNT_PORT ? (uint8_t)(v | 1) : v; /* SCI_EN: ACPI mode */
 	}
 	if (port == RESET_PORT)
@@ -607,14 +581,15 @@ static void pio_out(struct linux_vm *l, uint16_t port, uint8_t v)
 	if (port >= COM1_PORT && port < COM1_PORT + 8)
 		uart8250_write(&l->com1, port - COM1_PORT, v);
 	else if (port == PM1_CNT_PORT + 1 && (v & (PM1_CNT_SLP_EN >> 8)))
-		set_end(l, LINUX_POWER_OFF); /* SLP_TYP is \_S5's: the only state the DSDT has */
+		/* SLP_TYP is \_S5's: the only state the DSDT has */
+		linux_out_end(&l->out, LINUX_POWER_OFF);
 	else if (port >= PM1_EVT_PORT + 2 && port < PM1_CNT_PORT + 2) {
-		pthread_mutex_lock(&l->out_lock);
+		pthread_mutex_lock(&l->out.lock);
 		l->pm1[port - PM1_EVT_PORT] = v;
-		pthread_mutex_unlock(&l->out_lock);
+		pthread_mutex_unlock(&l->out.lock);
 	}
 	else if ((port == RESET_PORT && (v & 0x04)) || (port == KBD_CMD_PORT && v == 0xfe))
-		set_end(l, LINUX_RESET);
+		linux_out_end(&l->out, LINUX_RESET);
 }
 
 int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
@@ -641,7 +616,8 @@ int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
 			memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 		return 1;
 	case KVM_EXIT_SHUTDOWN:
-		set_end(l, LINUX_RESET); /* a triple fault: how x86 resets at the last resort */
+		/* a triple fault: how x86 resets at the last resort */
+		linux_out_end(&l->out, LINUX_RESET);
 		return 1;
 	default:
 		return 0;
@@ -650,7 +626,7 @@ int linux_handle_exit(struct linux_vm *l, struct kvm_run *run)
 
 enum linux_end linux_end(const struct linux_vm *l)
 {
-	return l ? __atomic_load_n(&l->end, __ATOMIC_SEQ_CST) : LINUX_RUNNING;
+	return l ? linux_out_ended(&l->out) : LINUX_RUNNING;
 }
 
 void linux_describe(const struct linux_vm *l, char *buf, size_t size)
@@ -669,9 +645,7 @@ void linux_vm_free(struct linux_vm *l)
 {
 	if (!l)
 		return;
-	pthread_mutex_lock(&l->out_lock);
-	linux_line_flush(&l->line);
-	pthread_mutex_unlock(&l->out_lock);
+	linux_out_flush(&l->out);
 	free(l->cpuid);
 	free(l);
 }

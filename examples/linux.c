@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* kvmdbg-run --kernel: what every arch's Linux machine shares (linux.h). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,4 +75,52 @@ bool linux_line_put(struct linux_line *ln, uint8_t c)
 	panic = memmem(ln->buf, ln->n, PANIC_TEXT, sizeof(PANIC_TEXT) - 1) != NULL;
 	linux_line_flush(ln);
 	return panic;
+}
+
+void linux_out_init(struct linux_out *o)
+{
+	pthread_mutex_init(&o->lock, NULL);
+	o->line.n = 0;
+	o->end = LINUX_RUNNING;
+}
+
+void linux_out_put(struct linux_out *o, uint8_t c)
+{
+	pthread_mutex_lock(&o->lock);
+	if (linux_line_put(&o->line, c) && o->end == LINUX_RUNNING)
+		o->end = LINUX_PANIC;
+	pthread_mutex_unlock(&o->lock);
+}
+
+void linux_out_end(struct linux_out *o, enum linux_end e)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->end == LINUX_RUNNING)
+		o->end = e;
+	linux_line_flush(&o->line);
+	pthread_mutex_unlock(&o->lock);
+}
+
+enum linux_end linux_out_ended(const struct linux_out *o)
+{
+	return __atomic_load_n(&o->end, __ATOMIC_SEQ_CST);
+}
+
+void linux_out_flush(struct linux_out *o)
+{
+	pthread_mutex_lock(&o->lock);
+	linux_line_flush(&o->line);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void linux_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("kvmdbg-run: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }

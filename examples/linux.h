@@ -10,6 +10,7 @@
 #ifndef KVMDBG_RUN_LINUX_H
 #define KVMDBG_RUN_LINUX_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,29 @@ void linux_line_flush(struct linux_line *ln);
 /* Add c; at a newline or when the buffer is full, write the line out. True
  * when the line written held the kernel's "Kernel panic - not syncing". */
 bool linux_line_put(struct linux_line *ln, uint8_t c);
+
+/* The console and how the guest ended, which every vCPU thread reaches: one
+ * in each arch's machine. */
+struct linux_out {
+	pthread_mutex_t lock;       /* line, end (and what the arch adds) */
+	struct linux_line line;
+	enum linux_end end;
+};
+
+void linux_out_init(struct linux_out *o);
+/* The UART's output: stdout, a line at a time; a kernel panic ends the
+ * run (LINUX_PANIC). */
+void linux_out_put(struct linux_out *o, uint8_t c);
+/* The guest ended (the first end counts); the line so far is written out. */
+void linux_out_end(struct linux_out *o, enum linux_end e);
+/* How the guest ended (LINUX_RUNNING: not yet), from any thread. */
+enum linux_end linux_out_ended(const struct linux_out *o);
+/* What is buffered, written out (when the VM is freed). */
+void linux_out_flush(struct linux_out *o);
+
+/* A message of the --kernel machine: "kvmdbg-run: " FMT... and a newline
+ * on stderr, after what stdout holds. */
+void linux_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum linux_end linux_end(const struct linux_vm *l);
 const char *linux_end_name(enum linux_end e);

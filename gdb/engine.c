@@ -123,6 +123,22 @@ static bool write_all(struct stub *s, const void *buf, size_t len)
 	return true;
 }
 
+/* read() from the client: the bytes read (counted in stats.bytes_in), 0 to
+ * try again later (EINTR, EAGAIN), or -1 at its end (s->eof set). */
+static ssize_t client_read(struct stub *s, void *buf, size_t len)
+{
+	ssize_t n = read(s->fd, buf, len);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		s->eof = true;
+		return -1;
+	}
+	s->g->stats.bytes_in += (uint64_t)n;
+	return n;
+}
+
 /* Fill the input buffer; waits up to timeout_ms (-1: forever). 1 data, 0 timeout, -1 EOF. */
 static int fill(struct stub *s, int timeout_ms)
 {
@@ -139,14 +155,9 @@ static int fill(struct stub *s, int timeout_ms)
 		return errno == EINTR ? 0 : -1;
 	if (r == 0)
 		return 0;
-	n = read(s->fd, s->in, sizeof(s->in));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
-	if (n <= 0) {
-		s->eof = true;
-		return -1;
-	}
-	s->g->stats.bytes_in += (uint64_t)n;
+	n = client_read(s, s->in, sizeof(s->in));
+	if (n <= 0)
+		return (int)n;
 	s->in_len = (size_t)n;
 	s->in_pos = 0;
 	return 1;
@@ -685,15 +696,10 @@ static void absorb_bytes(struct stub *s, const unsigned char *tmp, size_t n)
 static int absorb(struct stub *s)
 {
 	unsigned char tmp[1024];
-	ssize_t n = read(s->fd, tmp, sizeof(tmp));
+	ssize_t n = client_read(s, tmp, sizeof(tmp));
 
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return 0;
-	if (n <= 0) {
-		s->eof = true;
-		return -1;
-	}
-	s->g->stats.bytes_in += (uint64_t)n;
+	if (n <= 0)
+		return (int)n;
 	absorb_bytes(s, tmp, (size_t)n);
 	return 0;
 }

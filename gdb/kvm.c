@@ -133,6 +133,17 @@ static int kernel_gs_base(int fd, __u64 *v, bool write)
 	return 0;
 }
 
+/* What the g packet holds, from the kernel: the registers, the special
+ * registers, the FPU state and MSR_KERNEL_GS_BASE. */
+static int regs_get(int fd, struct kvm_regs *r, struct kvm_sregs *sr, struct kvm_fpu *fpu,
+		    __u64 *kgs)
+{
+	if (ioctl(fd, KVM_GET_REGS, r) < 0 || ioctl(fd, KVM_GET_SREGS, sr) < 0 ||
+	    ioctl(fd, KVM_GET_FPU, fpu) < 0)
+		return -errno;
+	return kernel_gs_base(fd, kgs, false);
+}
+
 static int regs_read(int fd, uint8_t *b)
 {
 	struct kvm_regs r;
@@ -145,10 +156,7 @@ static int regs_read(int fd, uint8_t *b)
 	char name[8];
 	int e;
 
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0 ||
-	    ioctl(fd, KVM_GET_FPU, &fpu) < 0)
-		return -errno;
-	e = kernel_gs_base(fd, &kgs, false);
+	e = regs_get(fd, &r, &sr, &fpu, &kgs);
 	if (e < 0)
 		return e;
 	{
@@ -196,10 +204,7 @@ static int regs_write(int fd, const uint8_t *b)
 	char name[8];
 	int e;
 
-	if (ioctl(fd, KVM_GET_REGS, &r) < 0 || ioctl(fd, KVM_GET_SREGS, &sr) < 0 ||
-	    ioctl(fd, KVM_GET_FPU, &fpu) < 0)
-		return -errno;
-	e = kernel_gs_base(fd, &kgs0, false);
+	e = regs_get(fd, &r, &sr, &fpu, &kgs0);
 	if (e < 0)
 		return e;
 	sr0 = sr;

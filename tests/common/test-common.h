@@ -17,7 +17,9 @@
 #define KVMDBG_TEST_COMMON_H
 
 #include <check.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* What a suite's setup collects: its tests, their timeout and fixtures. */
 struct kvmdbg_test_cases;
@@ -49,6 +51,20 @@ void tests_add_fixture(struct kvmdbg_test_cases *tc, SFun setup);
 
 #define add_test(tc_, fn) kvmdbg_test_add((tc_), (fn), 0, 1)
 #define add_loop_test(tc_, fn, start, end) kvmdbg_test_add((tc_), (fn), (start), (end))
+
+/* Asserts for hot loops: Check's ck_assert_*() writes to a pipe on every
+ * call, these only when they fail. REQ_EQ names the function, the line and
+ * both expressions with their values. */
+#define REQ(cond, ...)                             \
+	do {                                       \
+		if (!(cond))                       \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+#define REQ_EQ(a, b)                                                                              \
+	REQ((a) == (b), "%s:%d: %s == %s: %#" PRIx64 " != %#" PRIx64, __func__, __LINE__, #a, #b, \
+	    (uint64_t)(a), (uint64_t)(b))
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* /dev/kvm opened read-write, or -1 (tests that need it are skipped as a binary). */
 int kvmdbg_test_kvm_fd(void);

@@ -22,6 +22,8 @@
 
 #include <kvmdbg/gdb.h>
 
+#include "fake-stop.h"
+
 #define BASE 0x400000ULL
 #define SIZE 0x10000ULL
 #define NTHREADS 2
@@ -37,8 +39,6 @@ static size_t ext_bytes;
 static int run_forever;             /* --run-forever: c without a point ahead runs on */
 static int running;
 static struct { int type; uint64_t addr; int used; } points[16];
-static struct kvmdbg_gdb_stop pending;
-static int notify[2];
 
 static int f_nthreads(void *c) { (void)c; return NTHREADS; }
 static int f_alive(void *c, int t) { (void)c; (void)t; return 1; }
@@ -157,25 +157,8 @@ static int f_resume(void *c, const enum kvmdbg_gdb_action *act)
 		goto out;
 	}
 out:
-	if (write(notify[1], "x", 1) != 1)
-		return -EIO;
-	return 0;
+	return stop_post();
 }
-
-static int f_stop_fd(void *c) { (void)c; return notify[0]; }
-
-static int f_get_stop(void *c, struct kvmdbg_gdb_stop *st)
-{
-	char b;
-
-	(void)c;
-	if (read(notify[0], &b, 1) != 1)
-		return 0;
-	*st = pending;
-	return 1;
-}
-
-static void f_nop(void *c) { (void)c; }
 
 static int f_monitor(void *c, const char *cmd, char *out, size_t len)
 {
@@ -193,7 +176,7 @@ static void f_interrupt(void *c)
 	running = 0;
 	pending.thread = 0;
 	pending.signal = 2;
-	if (write(notify[1], "x", 1) != 1)
+	if (stop_post() < 0)
 		abort();
 }
 

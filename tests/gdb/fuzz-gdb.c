@@ -28,6 +28,8 @@
 
 #include <kvmdbg/gdb.h>
 
+#include "fake-stop.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MEM_BASE 0x1000u
@@ -36,8 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint8_t mem[MEM_SIZE];
 static uint8_t regs[2][1024];
 static size_t g_bytes;
-static int notify[2];
-static struct kvmdbg_gdb_stop pending;
 static int resumed;
 
 static int f_nthreads(void *c) { (void)c; return 2; }
@@ -96,20 +96,8 @@ static int f_resume(void *c, const enum kvmdbg_gdb_action *act)
 	pending.data_addr = MEM_BASE;
 	if (resumed % 17 == 0)
 		pending.kind = KVMDBG_GDB_STOP_EXITED;
-	return write(notify[1], "s", 1) == 1 ? 0 : -EIO;
+	return stop_post();
 }
-static int f_stop_fd(void *c) { (void)c; return notify[0]; }
-static int f_get_stop(void *c, struct kvmdbg_gdb_stop *st)
-{
-	char b;
-
-	(void)c;
-	if (read(notify[0], &b, 1) != 1)
-		return 0;
-	*st = pending;
-	return 1;
-}
-static void f_nop(void *c) { (void)c; }
 static int f_monitor(void *c, const char *cmd, char *out, size_t len)
 {
 	(void)c;

@@ -16,77 +16,37 @@ usage: test-gdb-aarch64.py GDBSTUB_FAKE [GDB]
        test-gdb-aarch64.py --kvmdbg-run KVMDBG_RUN [GDB]
 Exit 77 without gdb-multiarch (or, with --kvmdbg-run, without a KVM).
 """
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gdbsession  # noqa: E402
+from gdbsession import regs_of  # noqa: E402
+
+NAME = "test-gdb-aarch64"
 real = sys.argv[1] == "--kvmdbg-run"
 if real:
     del sys.argv[1]
 fake = sys.argv[1]
 gdb = sys.argv[2] if len(sys.argv) > 2 else shutil.which("gdb-multiarch")
 if not gdb:
-    print("test-gdb-aarch64: skipped: no gdb-multiarch (apt-get install gdb-multiarch)")
-    sys.exit(77)
-
-
-def regs_of(out, name):
-    return [int(v, 16) for v in re.findall(r"^%s\s+0x([0-9a-f]+)" % name, out, re.M)]
-
-
-def report(checks, out):
-    failed = 0
-    for name, ok in checks:
-        print(("ok: " if ok else "FAIL: ") + name)
-        failed += not ok
-    if failed:
-        print(out)
-    print("test-gdb-aarch64: %d passed, %d failed" % (len(checks) - failed, failed))
-    sys.exit(1 if failed else 0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    gdbsession.skip(NAME, "no gdb-multiarch (apt-get install gdb-multiarch)")
 
 
 def real_kvm():
     """gdb-multiarch against kvmdbg-run on a real arm64 KVM."""
     run = fake
-    if not os.environ.get("KVMDBG_BED"):
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
-        p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
-        if p.returncode:
-            print("test-gdb-aarch64: skipped: " + p.stdout.strip())
-            sys.exit(77)
+    gdbsession.need_kvm(NAME)
     helptext = subprocess.run([run, "--help"], stdout=subprocess.PIPE, text=True).stdout
     sym = {m.group(1): int(m.group(2), 16)
            for m in re.finditer(r"^  (\w+)\s+0x([0-9a-f]+)\s", helptext, re.M)}
-    probe = json.loads(subprocess.run([run, "--probe", "--json"], stdout=subprocess.PIPE,
-                                      text=True, timeout=60).stdout)
-    if probe.get("arch") != "arm64":
-        print("test-gdb-aarch64: skipped: kvmdbg-run is %s, not arm64" % probe.get("arch"))
-        sys.exit(77)
-    verified = {k for k, v in probe["capabilities"].items() if v["verified"]}
-    port = free_port()
-    stub = subprocess.Popen([run, "--gdb", "127.0.0.1:%d" % port, "--timeout", "120"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    end = time.monotonic() + 30
-    while time.monotonic() < end and stub.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    verified = gdbsession.verified(gdbsession.need_arch(NAME, run, "arm64"))
     bump, counter = sym["bump"], sym["counter"]
-    cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
-            "info registers pc sp x0 x1",
+    cmds = ["info registers pc sp x0 x1",
             "info registers fpsr fpcr sp_el0 sctlr_el1 ttbr0_el1 ttbr1_el1 tcr_el1",
             "p/x $pauth_dmask", "set $v2.d.u[0] = 0x1234", "p/x $v2.d.u[0]",
             "hbreak *0x%x" % bump, "continue", "continue",
@@ -96,20 +56,7 @@ def real_kvm():
     if "sw_break" in verified:
         cmds += ["delete", "break *0x%x" % (bump + 8), "continue", "info registers pc"]
     cmds += ["delete", "info threads", "detach"]
-    args = [gdb, "-batch", "-nx"]
-    for c in cmds:
-        args += ["-ex", c]
-    try:
-        out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=120).stdout
-    except subprocess.TimeoutExpired:
-        out = "(gdb-multiarch timed out)"
-    try:
-        sout, _ = stub.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        stub.kill()
-        sout, _ = stub.communicate()
-    out += "\n### kvmdbg-run (exit %s)\n%s" % (stub.returncode, sout)
+    out, sout, rc = gdbsession.session(run, [], gdb, ["set architecture aarch64"], cmds)
     pcs = regs_of(out, "pc")
     words = [int(v, 16) for v in re.findall(r"^0x%x:\s+0x([0-9a-f]+)" % counter, out, re.M)]
     checks = [
@@ -134,14 +81,14 @@ def real_kvm():
                                                         % (bump + 12), out) is not None),
         ("register write: x2 = 41 is stored as 42", words[1:2] == [42]),
         ("info threads: one vCPU", re.search(r"\*\s+1\s+Thread 1 \(vCPU 0\)", out) is not None),
-        ("detach: the guest runs on to its end", stub.returncode == 0 and
+        ("detach: the guest runs on to its end", rc == 0 and
          "guest finished" in sout),
     ]
     if "sw_break" in verified:
         checks.append(("break (BRK): stops at bump+8", pcs[-1:] == [bump + 8]))
     else:
         print("skipped: software breakpoint (verified probe lacks sw_break)")
-    report(checks, out)
+    gdbsession.report(NAME, checks, out)
 
 
 if real:
@@ -156,14 +103,7 @@ cmds = ["set architecture aarch64", "target remote 127.0.0.1:%d" % port,
         "set $x0 = 7", "info registers x0", "set {int}0x400300 = 0x11223344",
         "x/wx 0x400300", "info threads", "thread 2", "info registers pc sp x0",
         "watch *(long*)0x400300", "continue", "delete", "continue"]
-args = [gdb, "-batch", "-nx"]
-for c in cmds:
-    args += ["-ex", c]
-try:
-    out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, timeout=60).stdout
-except subprocess.TimeoutExpired:
-    out = "(gdb-multiarch timed out)"
+out = gdbsession.run_gdb(gdb, cmds, 60)
 try:
     rc = stub.wait(timeout=10)
 except subprocess.TimeoutExpired:
@@ -199,4 +139,4 @@ checks = [
      re.search(r"Could not insert hardware watchpoint \d+\.", out) is not None),
     ("continue to the end (W00)", "exited normally" in out and rc == 0),
 ]
-report(checks, out)
+gdbsession.report(NAME, checks, out)

@@ -10,80 +10,43 @@ both, sees what is not mapped, and the same bytes with `monitor phys on`.
 usage: test-gdb-mmu-aarch64.py KVMDBG_RUN MMU_GUEST_ELF [GDB]
 Exit 77 without gdb-multiarch, without a KVM, or with a kvmdbg-run not for arm64.
 """
-import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gdbsession  # noqa: E402
 
 run, guest = sys.argv[1], sys.argv[2]
 gdb = sys.argv[3] if len(sys.argv) > 3 else shutil.which("gdb-multiarch")
 NAME = "test-gdb-mmu-aarch64"
 VA_HI, DATA_PA, MAGIC = 0xffffffc001230000, 0x340000, 0x6b766d6462676d6d
 if not gdb:
-    print(NAME + ": skipped: no gdb-multiarch (apt-get install gdb-multiarch)")
-    sys.exit(77)
-if not os.environ.get("KVMDBG_BED"):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
-    p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
-    if p.returncode:
-        print(NAME + ": skipped: " + p.stdout.strip())
-        sys.exit(77)
-probe = json.loads(subprocess.run([run, "--probe", "--json"], stdout=subprocess.PIPE,
-                                  text=True, timeout=60).stdout)
-if probe.get("arch") != "arm64":
-    print(NAME + ": skipped: kvmdbg-run is %s, not arm64" % probe.get("arch"))
-    sys.exit(77)
+    gdbsession.skip(NAME, "no gdb-multiarch (apt-get install gdb-multiarch)")
+gdbsession.need_kvm(NAME)
+gdbsession.need_arch(NAME, run, "arm64")
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-stub = subprocess.Popen([run, guest, "--gdb", "127.0.0.1:%d" % port, "--timeout", "120"],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-end = time.monotonic() + 30
-while time.monotonic() < end and stub.poll() is None:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        break
-    except OSError:
-        time.sleep(0.05)
-
-cmds = ["file " + guest, "target remote 127.0.0.1:%d" % port,
-        # MMU off at the entry: identity
-        "x/wx _start",
-        "hbreak mmu_loop", "continue", "continue",
-        "info registers pc x3",
-        "x/2gx 0x%x" % VA_HI,                 # through TTBR1, 64 KiB granule
-        "x/i $pc",                            # through TTBR0, 4 KiB granule, a 1 GiB block
-        "x/gx 0x%x" % (VA_HI + 0x10000),      # the next 64 KiB page: not mapped
-        "x/gx 0x%x" % (VA_HI - 8),            # the one before: not mapped
-        # TTBR0 beyond its 39 bits, as a raw packet: with the pauth feature
-        # gdb takes bits 39-54 for a pointer signature and strips them
-        "maint packet m%x,8" % (DATA_PA | 1 << 40),
-        "set {long}0x%x = 41" % VA_HI,        # a write through TTBR1
-        "continue",
-        "monitor phys on",
-        "x/2gx 0x%x" % DATA_PA,               # the same bytes, guest-physical
-        "monitor phys off",
-        "x/2gx 0x%x" % VA_HI,
-        "delete", "kill"]
-args = [gdb, "-batch", "-nx"]
-for c in cmds:
-    args += ["-ex", c]
-try:
-    out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, timeout=120).stdout
-except subprocess.TimeoutExpired:
-    out = "(gdb-multiarch timed out)"
-try:
-    sout, _ = stub.communicate(timeout=60)
-except subprocess.TimeoutExpired:
-    stub.kill()
-    sout, _ = stub.communicate()
-out += "\n### kvmdbg-run (exit %s)\n%s" % (stub.returncode, sout)
+out, _, _ = gdbsession.session(run, [guest], gdb, ["file " + guest], [
+    # MMU off at the entry: identity
+    "x/wx _start",
+    "hbreak mmu_loop", "continue", "continue",
+    "info registers pc x3",
+    "x/2gx 0x%x" % VA_HI,                 # through TTBR1, 64 KiB granule
+    "x/i $pc",                            # through TTBR0, 4 KiB granule, a 1 GiB block
+    "x/gx 0x%x" % (VA_HI + 0x10000),      # the next 64 KiB page: not mapped
+    "x/gx 0x%x" % (VA_HI - 8),            # the one before: not mapped
+    # TTBR0 beyond its 39 bits, as a raw packet: with the pauth feature
+    # gdb takes bits 39-54 for a pointer signature and strips them
+    "maint packet m%x,8" % (DATA_PA | 1 << 40),
+    "set {long}0x%x = 41" % VA_HI,        # a write through TTBR1
+    "continue",
+    "monitor phys on",
+    "x/2gx 0x%x" % DATA_PA,               # the same bytes, guest-physical
+    "monitor phys off",
+    "x/2gx 0x%x" % VA_HI,
+    "delete", "kill"])
 
 
 def words_at(addr):
@@ -114,11 +77,4 @@ checks = [
     ("monitor phys on|off answered",
      "guest-physical addresses" in out and "guest-virtual" in out),
 ]
-failed = 0
-for name, ok in checks:
-    print(("ok: " if ok else "FAIL: ") + name)
-    failed += not ok
-if failed or not mmu_loop:
-    print(out)
-print("%s: %d passed, %d failed" % (NAME, len(checks) - failed, failed))
-sys.exit(1 if failed else 0)
+gdbsession.report(NAME, checks, out, show=not mmu_loop)

@@ -22,17 +22,6 @@
 
 #define BIT(n)        (1ULL << (n))
 #define GENMASK(h, l) ((~0ULL >> (63 - (h))) & ~((1ULL << (l)) - 1))
-#define ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
-
-#define REQ(cond, ...)                             \
-	do {                                       \
-		if (!(cond))                       \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-#define REQ_EQ(a, b)                                                                              \
-	REQ((a) == (b), "%s:%d: %s == %s: %#" PRIx64 " != %#" PRIx64, __func__, __LINE__, #a, #b, \
-	    (uint64_t)(a), (uint64_t)(b))
-
 /* --- a sparse fake guest-physical memory ------------------------------ */
 
 struct region {

@@ -23,15 +23,10 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gdbsession import free_port, kvm_present  # noqa: E402
 
-def kvm_present():
-    """The host's KVM (tests/kvm-present), or a VM test bed's when run from
-    `vmbed run --host-test` ($KVMDBG_BED: the KVMDBG_RUN given is the bed's)."""
-    if os.environ.get("KVMDBG_BED"):
-        return True, "a VM test bed"
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
-    p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
-    return p.returncode == 0, p.stdout.strip()
 
 passed = failed = 0
 
@@ -96,12 +91,6 @@ class Client:
         a = self.ack()
         assert a == b"+", "expected +, got %r" % a
         return self.packet()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_stub(run, args):

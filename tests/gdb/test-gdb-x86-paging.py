@@ -10,14 +10,14 @@ is not mapped, and the same bytes with `monitor phys on`.
 usage: test-gdb-x86-paging.py KVMDBG_RUN FLAT_PAGING_GUEST_BIN [GDB]
 Exit 77 without gdb, without a KVM, or with a kvmdbg-run not for x86-64.
 """
-import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gdbsession  # noqa: E402
 
 run, guest = sys.argv[1], sys.argv[2]
 gdb = sys.argv[3] if len(sys.argv) > 3 else shutil.which("gdb")
@@ -25,68 +25,29 @@ NAME = "test-gdb-x86-paging"
 LOOP32, LOOP_PAE = 0xf0100, 0xf0300
 MAGIC32, MAGICPAE = 0x32336267, 0x50414521
 if not gdb:
-    print(NAME + ": skipped: no gdb (apt-get install gdb)")
-    sys.exit(77)
-if not os.environ.get("KVMDBG_BED"):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
-    p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
-    if p.returncode:
-        print(NAME + ": skipped: " + p.stdout.strip())
-        sys.exit(77)
-probe = json.loads(subprocess.run([run, "--probe", "--json"], stdout=subprocess.PIPE,
-                                  text=True, timeout=60).stdout)
-if probe.get("arch") != "x86-64":
-    print(NAME + ": skipped: kvmdbg-run is %s, not x86-64" % probe.get("arch"))
-    sys.exit(77)
-if not probe["capabilities"].get("hw_break", {}).get("verified"):
-    print(NAME + ": skipped: the verified probe lacks hw_break")
-    sys.exit(77)
+    gdbsession.skip(NAME, "no gdb (apt-get install gdb)")
+gdbsession.need_kvm(NAME)
+probe = gdbsession.need_arch(NAME, run, "x86-64")
+if "hw_break" not in gdbsession.verified(probe):
+    gdbsession.skip(NAME, "the verified probe lacks hw_break")
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-stub = subprocess.Popen([run, "--flat", guest, "--gdb", "127.0.0.1:%d" % port,
-                         "--timeout", "120"],
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-end = time.monotonic() + 30
-while time.monotonic() < end and stub.poll() is None:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        break
-    except OSError:
-        time.sleep(0.05)
-
-cmds = ["set architecture i386:x86-64", "target remote 127.0.0.1:%d" % port,
-        # 32-bit paging
-        "hbreak *0x%x" % LOOP32, "continue", "continue",
-        "x/2wx 0x80001000",     # a 4 KiB page onto 0x200000
-        "x/2wx 0xc0200000",     # a 4 MiB PSE page onto 0
-        "x/wx 0x80002000",      # the next PTE: not present
-        "x/wx 0x40000000",      # PDE 256: not present
-        # PAE
-        "delete", "hbreak *0x%x" % LOOP_PAE, "continue", "continue",
-        "info registers cr4",
-        "x/2wx 0x80001000",     # a 4 KiB page onto 0x201000
-        "x/2wx 0xc0401000",     # a 2 MiB page onto 0x200000, + 0x1000
-        "x/2wx 0xc0400000",     # the same 2 MiB page: the 32-bit mode's data
-        "x/wx 0x40000000",      # PDPTE 1: not present
-        "x/wx 0xc0600000",      # PDE 3 of PDPTE 3: not present
-        "monitor phys on", "x/2wx 0x201000", "monitor phys off",
-        "delete", "kill"]
-args = [gdb, "-batch", "-nx"]
-for c in cmds:
-    args += ["-ex", c]
-try:
-    out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, timeout=120).stdout
-except subprocess.TimeoutExpired:
-    out = "(gdb timed out)"
-try:
-    sout, _ = stub.communicate(timeout=60)
-except subprocess.TimeoutExpired:
-    stub.kill()
-    sout, _ = stub.communicate()
-out += "\n### kvmdbg-run (exit %s)\n%s" % (stub.returncode, sout)
+out, _, _ = gdbsession.session(run, ["--flat", guest], gdb, ["set architecture i386:x86-64"], [
+    # 32-bit paging
+    "hbreak *0x%x" % LOOP32, "continue", "continue",
+    "x/2wx 0x80001000",     # a 4 KiB page onto 0x200000
+    "x/2wx 0xc0200000",     # a 4 MiB PSE page onto 0
+    "x/wx 0x80002000",      # the next PTE: not present
+    "x/wx 0x40000000",      # PDE 256: not present
+    # PAE
+    "delete", "hbreak *0x%x" % LOOP_PAE, "continue", "continue",
+    "info registers cr4",
+    "x/2wx 0x80001000",     # a 4 KiB page onto 0x201000
+    "x/2wx 0xc0401000",     # a 2 MiB page onto 0x200000, + 0x1000
+    "x/2wx 0xc0400000",     # the same 2 MiB page: the 32-bit mode's data
+    "x/wx 0x40000000",      # PDPTE 1: not present
+    "x/wx 0xc0600000",      # PDE 3 of PDPTE 3: not present
+    "monitor phys on", "x/2wx 0x201000", "monitor phys off",
+    "delete", "kill"])
 
 
 def words_at(addr):
@@ -99,7 +60,7 @@ def cannot(addr):
     return "Cannot access memory at address 0x%x" % addr in out
 
 
-cr4 = [int(v, 16) for v in re.findall(r"^cr4\s+0x([0-9a-f]+)", out, re.M)]
+cr4 = gdbsession.regs_of(out, "cr4")
 va = words_at(0x80001000)
 checks = [
     ("32-bit paging: hbreak stops twice at 0x%x" % LOOP32,
@@ -118,11 +79,4 @@ checks = [
     ("monitor phys on: the 4 KiB page's bytes at 0x201000",
      words_at(0x201000) == [(1, MAGICPAE)] and "guest-physical addresses" in out),
 ]
-failed = 0
-for name, ok in checks:
-    print(("ok: " if ok else "FAIL: ") + name)
-    failed += not ok
-if failed:
-    print(out)
-print("%s: %d passed, %d failed" % (NAME, len(checks) - failed, failed))
-sys.exit(1 if failed else 0)
+gdbsession.report(NAME, checks, out)

@@ -27,20 +27,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gdbsession import finish_stub, kvm_present, run_gdb, start_stub  # noqa: E402
 
-def kvm_present():
-    """The host's KVM (tests/kvm-present), or a VM test bed's when run from
-    `vmbed run --host-test` ($KVMDBG_BED: the KVMDBG_RUN given is the bed's)."""
-    if os.environ.get("KVMDBG_BED"):
-        return True, "a VM test bed"
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kvm-present")
-    p = subprocess.run([sys.executable, path], stdout=subprocess.PIPE, text=True)
-    return p.returncode == 0, p.stdout.strip()
 
 BUMP = 0x100020
 COUNTER = 0x200000
@@ -63,43 +56,15 @@ def bad(name, out=""):
         print("  | " + line)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def session(run, gdb, stub_args, commands, log):
     """Start the stub, run gdb with the commands; returns (gdb output, stub
     output, stub exit status)."""
-    port = free_port()
-    stub = subprocess.Popen([run, "--gdb", "127.0.0.1:%d" % port, "--timeout", str(LIMIT)]
-                            + stub_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    # The stub listens before the guest runs; wait for the port.
-    end = time.monotonic() + 10
-    while time.monotonic() < end and stub.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    args = [gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-            "-ex", "set architecture i386:x86-64",
-            "-ex", "target remote 127.0.0.1:%d" % port]
-    for c in commands:
-        args += ["-ex", c]
-    try:
-        out = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=LIMIT).stdout
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        out += "\n(gdb timed out)"
-    try:
-        sout, _ = stub.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        stub.kill()
-        sout, _ = stub.communicate()
+    stub, port = start_stub(run, stub_args, LIMIT, wait=10)
+    out = run_gdb(gdb, ["set pagination off", "set confirm off",
+                        "set architecture i386:x86-64",
+                        "target remote 127.0.0.1:%d" % port] + commands, LIMIT,
+                  keep_partial=True)
+    sout = finish_stub(stub, 20)
     with open(log, "a") as f:
         f.write("### kvmdbg-run --gdb %s %s\n" % (port, " ".join(stub_args)))
         f.write("### gdb " + " ".join("-ex '%s'" % c for c in commands) + "\n")

@@ -67,6 +67,17 @@ static void counts_reset(void)
 	atomic_store(&n_sgd, 0);
 }
 
+/* counts_reset(), then one prepare of vm's vCPU 0, which must make `sgd`
+ * KVM_SET_GUEST_DEBUGs and `ioctls` library ioctls in all. A macro: a
+ * failure names the line that expected them. */
+#define prepare_ioctls(vm, sgd, ioctls)                                        \
+	do {                                                                   \
+		counts_reset();                                                \
+		ck_assert_int_eq(kvmdbg_vcpu_prepare((vm)->vcpu[0]), 0);       \
+		ck_assert_uint_eq(n_sgd, (sgd));                               \
+		ck_assert_uint_eq(n_ioctl, (ioctls));                          \
+	} while (0)
+
 static void suite_fixture(void)
 {
 	kt_features_init();
@@ -370,9 +381,7 @@ START_TEST(test_hw_four_slots)
 		ck_assert_uint_eq(n_sgd, 1);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
 		ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOENT);
-		counts_reset();
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-		ck_assert_uint_eq(n_ioctl, 0);
+		prepare_ioctls(&vm, 0, 0);
 		kvmdbg_set_ioctl_hook(NULL);
 		ck_assert_int_eq(kvmdbg_vm_slots_needed(vm.dbg, KVMDBG_BREAK_HW, l4, 1), 1);
 		ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, l4, 1), -ENOSPC);
@@ -2021,28 +2030,19 @@ START_TEST(test_prepare_ioctl_counts)
 	counts_reset();
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
 	ck_assert_uint_le(n_ioctl, 1); /* the first one syncs KVM's state */
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_ioctl, 0);
+	prepare_ioctls(&vm, 0, 0);
 
 	/* One change: exactly one KVM_SET_GUEST_DEBUG, then none. */
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_sgd, 1);
-	ck_assert_uint_eq(n_ioctl, 1);
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_ioctl, 0);
+	prepare_ioctls(&vm, 1, 1);
+	prepare_ioctls(&vm, 0, 0);
 
 	/* Changes that cancel out leave KVM alone. */
 	ck_assert_int_eq(kvmdbg_vm_insert(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
 	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, kt_gva(&vm, g_loop_dec_end), 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_ioctl, 0);
+	prepare_ioctls(&vm, 0, 0);
 
 	/* Run to the breakpoint on the state already applied. */
 	counts_reset();
@@ -2067,16 +2067,11 @@ START_TEST(test_prepare_ioctl_counts)
 		ck_assert_uint_eq(st.runs, 2);
 	}
 	/* ...and then nothing is pending. */
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_ioctl, 0);
+	prepare_ioctls(&vm, 0, 0);
 
 	/* Remove: one KVM_SET_GUEST_DEBUG, then none. */
 	ck_assert_int_eq(kvmdbg_vm_remove(vm.dbg, KVMDBG_BREAK_HW, bp, 1), 0);
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_sgd, 1);
-	ck_assert_uint_eq(n_ioctl, 1);
+	prepare_ioctls(&vm, 1, 1);
 
 	/* Marker exits (not debug exits): zero ioctls per prepare. */
 	counts_reset();
@@ -2089,10 +2084,7 @@ START_TEST(test_prepare_ioctl_counts)
 
 	/* Stepping on: one ioctl. */
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
-	counts_reset();
-	ck_assert_int_eq(kvmdbg_vcpu_prepare(vm.vcpu[0]), 0);
-	ck_assert_uint_eq(n_sgd, 1);
-	ck_assert_uint_eq(n_ioctl, 1);
+	prepare_ioctls(&vm, 1, 1);
 
 	kvmdbg_set_ioctl_hook(NULL);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 3);
@@ -2245,16 +2237,25 @@ static void watch_silent(enum kvmdbg_type type)
 	kt_vm_destroy(&vm);
 }
 
+/* A watchpoint of type (feature feat) stops at each of stops where the
+ * verified probe has feat; where it lacks it on a host known for silent
+ * watchpoints, it does not stop at all. */
+static void watch_test(uint64_t feat, enum kvmdbg_type type, const char *const *stops,
+		       unsigned int n)
+{
+	if (!need(feat, NULL)) {
+		if (known_host()->watch_silent)
+			watch_silent(type);
+		return;
+	}
+	watch_run(type, stops, n);
+}
+
 START_TEST(test_watch_write)
 {
 	const char *stops[] = { g_watch_w8_end, g_watch_w1_end };
 
-	if (!need(KVMDBG_FEAT_WATCH_WRITE, NULL)) {
-		if (known_host()->watch_silent)
-			watch_silent(KVMDBG_WATCH_WRITE);
-		return;
-	}
-	watch_run(KVMDBG_WATCH_WRITE, stops, 2);
+	watch_test(KVMDBG_FEAT_WATCH_WRITE, KVMDBG_WATCH_WRITE, stops, 2);
 }
 END_TEST
 
@@ -2262,12 +2263,7 @@ START_TEST(test_watch_access)
 {
 	const char *stops[] = { g_watch_w8_end, g_watch_r8_end, g_watch_w1_end };
 
-	if (!need(KVMDBG_FEAT_WATCH_ACCESS, NULL)) {
-		if (known_host()->watch_silent)
-			watch_silent(KVMDBG_WATCH_ACCESS);
-		return;
-	}
-	watch_run(KVMDBG_WATCH_ACCESS, stops, 3);
+	watch_test(KVMDBG_FEAT_WATCH_ACCESS, KVMDBG_WATCH_ACCESS, stops, 3);
 }
 END_TEST
 

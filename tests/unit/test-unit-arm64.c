@@ -18,18 +18,6 @@
 #include "test-common.h"
 
 #define OPS (&kvmdbg_arm64_ops)
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* For hot loops: Check's ck_assert_*() writes to a pipe on every call. */
-#define REQ(cond, ...)                             \
-	do {                                       \
-		if (!(cond))                       \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-#define REQ_EQ(a, b)                                                                              \
-	REQ((a) == (b), "%s:%d: %s == %s: %#" PRIx64 " != %#" PRIx64, __func__, __LINE__, #a, #b, \
-	    (uint64_t)(a), (uint64_t)(b))
-
 /* Register fields, written out here independently of encode.c. */
 #define E_BIT   1ull
 #define PXC(c)  (((c) >> 1) & 3)

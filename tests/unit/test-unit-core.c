@@ -1556,14 +1556,36 @@ START_TEST(test_arm64_brk)
 }
 END_TEST
 
-/*
- * Issue 12 item 5: a software breakpoint on an instruction that already is
- * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
- * library's immediate). The stop there is reported once; resuming steps
- * over it with the guest's bytes back, which runs the guest's own
- * instruction: that exception is the guest's, delivered to it, and the
- * vCPU goes on (no second report of the same stop, no loop).
- */
+/* The arches of the software-breakpoint tests below: one loop-test run each
+ * (_i). */
+static const enum kvmdbg_arch sw_arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+
+/* vCPU cpu reaches the library's software breakpoint at pc (x86 INT3, arm64
+ * BRK with the library's immediate). */
+static void sw_hit(bool x86, int cpu, uint64_t pc)
+{
+	if (x86)
+		x86_bp(cpu, pc);
+	else
+		arm64_exit(cpu, ESR_FOR_EC(0x3c) | kvmdbg_arm64_ops.sw_imm, pc, 0);
+}
+
+/* vCPU cpu's single step ends at pc. */
+static void step_end(bool x86, int cpu, uint64_t pc)
+{
+	if (x86)
+		x86_db(cpu, pc, DR6_BS);
+	else
+		arm64_exit(cpu, ESR_FOR_EC(0x32), pc, 0);
+}
+
+/* vCPU cpu's step over the instruction at 0x800 ends after it (the fake's
+ * x86 pattern has a 2-byte instruction there; A64 ones are 4 bytes). */
+static void stepped_over_0x800(bool x86, int cpu)
+{
+	step_end(x86, cpu, x86 ? 0x802 : 0x804);
+}
+
 /*
  * Issue 12 item 3: a software breakpoint removed and inserted again while
  * vCPUs step over it with the guest's bytes back. The new entry must not put
@@ -1573,77 +1595,61 @@ END_TEST
  */
 START_TEST(test_sw_reinserted_while_lifted)
 {
-	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	unsigned int len = a->sw_len;
+	struct kvmdbg_event ev;
+	unsigned long writes;
+	struct env e;
 
-	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
-		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
-		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
-		unsigned int len = a->sw_len;
-		struct kvmdbg_event ev;
-		unsigned long writes;
-		struct env e;
-
-		env_new(&e, arches[k], 0);
-		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		/* Both vCPUs stop at it. */
-		for (int i = 0; i < 2; i++) {
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-			if (x86)
-				x86_bp(i, 0x800);
-			else
-				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
-			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
-			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
-		}
-		/* vCPU 0 steps over it: the guest's bytes are back. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
-		/* Removed and inserted again under the step: still the guest's
-		 * bytes (else vCPU 0's step runs our instruction again). */
-		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
-			      "%s: the breakpoint was written back under a vCPU's step",
-			      x86 ? "x86" : "arm64");
-		/* vCPU 1 steps over it too. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
-		/* vCPU 0's step ends: vCPU 1 still steps, nothing written. */
-		if (x86)
-			x86_db(0, 0x802, DR6_BS);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-		ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
-			      "%s: one vCPU's end of step wrote the breakpoint back while the "
-			      "other steps over it", x86 ? "x86" : "arm64");
-		/* The last one: written back, once. */
-		writes = fh.site_calls[FH_MEM_WRITE];
-		if (x86)
-			x86_db(1, 0x802, DR6_BS);
-		else
-			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
-		ck_assert_uint_eq(fh.site_calls[FH_MEM_WRITE], writes + 1);
-		ck_assert_uint_eq(kvmdbg_swtab_find(&e.vm->sw, 0x800)->lifted, 0);
-		/* Still one breakpoint, hit once more and stepped over as usual. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		if (x86)
-			x86_bp(0, 0x800);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+	/* Both vCPUs stop at it. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		sw_hit(x86, i, 0x800);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
 		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
-		env_free(&e);
-		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
 	}
+	/* vCPU 0 steps over it: the guest's bytes are back. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+	/* Removed and inserted again under the step: still the guest's
+	 * bytes (else vCPU 0's step runs our instruction again). */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+	ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+		      "%s: the breakpoint was written back under a vCPU's step",
+		      x86 ? "x86" : "arm64");
+	/* vCPU 1 steps over it too. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+	/* vCPU 0's step ends: vCPU 1 still steps, nothing written. */
+	stepped_over_0x800(x86, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_msg(!memcmp(fh.mem + 0x800, fh.orig + 0x800, len),
+		      "%s: one vCPU's end of step wrote the breakpoint back while the "
+		      "other steps over it", x86 ? "x86" : "arm64");
+	/* The last one: written back, once. */
+	writes = fh.site_calls[FH_MEM_WRITE];
+	stepped_over_0x800(x86, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+	ck_assert_uint_eq(fh.site_calls[FH_MEM_WRITE], writes + 1);
+	ck_assert_uint_eq(kvmdbg_swtab_find(&e.vm->sw, 0x800)->lifted, 0);
+	/* Still one breakpoint, hit once more and stepped over as usual. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, len), -ENOENT);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
@@ -1670,207 +1676,174 @@ static int exec_slot_at(const struct kvmdbg_arch_ops *a, const struct fh_vcpu *f
  */
 START_TEST(test_sw_stepover_other_vcpu_caught)
 {
-	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	unsigned int len = a->sw_len, sets;
+	struct kvmdbg_event ev;
+	struct env e;
+	int s;
 
-	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
-		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
-		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
-		unsigned int len = a->sw_len, sets;
-		struct kvmdbg_event ev;
-		struct env e;
-		int s;
-
-		env_new(&e, arches[k], 0);
-		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
-		for (int i = 0; i < 2; i++) {
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
-		}
-		/* vCPU 0 stops at it: vCPU 1 catches the address in hardware
-		 * before vCPU 0 lifts it, and until its step-over ends. */
-		if (x86)
-			x86_bp(0, 0x800);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-		s = exec_slot_at(a, &fh.v[1], 0x800);
-		ck_assert_msg(s >= 0, "%s: vCPU 1 runs without catching the breakpoint vCPU 0 "
-			      "steps over", x86 ? "x86" : "arm64");
-		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
-		ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1); /* not its own */
-		/* vCPU 1 reaches it meanwhile: that breakpoint's stop. */
-		if (x86)
-			x86_db(1, 0x800, 1ull << s);
-		else
-			arm64_exit(1, ESR_FOR_EC(0x30), 0x800, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
-		ck_assert_uint_eq(ev.addr, 0x800);
-		ck_assert_uint_eq(ev.len, len);
-		ck_assert_uint_eq(ev.pc, 0x800);
-		/* Resumed, vCPU 1 steps past it like past its own stop there:
-		 * without the slot, with the guest's bytes. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-		ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
-		ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
-		if (x86)
-			x86_db(0, 0x802, DR6_BS);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
-		/* Now vCPU 0 catches it while vCPU 1 steps. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
-		if (x86)
-			x86_db(1, 0x802, DR6_BS);
-		else
-			arm64_exit(1, ESR_FOR_EC(0x32), 0x804, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
-		/* Both done: no slot catches it any more. */
-		for (int i = 0; i < 2; i++) {
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-			ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
-			ck_assert_uint_eq(fh.v[i].ctl & KVMDBG_CTL_HW, 0);
-		}
-
-		/* No free slot: vCPU 1 waits (-EAGAIN, nothing applied) from
-		 * vCPU 0's stop until its step-over has ended. */
-		for (unsigned int n = 0; n < e.vm->lim.nr[KVMDBG_POOL_BP]; n++)
-			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
-		for (int i = 0; i < 2; i++)
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-		if (x86)
-			x86_bp(0, 0x800);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		sets = fh.v[1].set_calls;
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
-		ck_assert_uint_eq(fh.v[1].set_calls, sets);
-		if (x86)
-			x86_db(0, 0x802, DR6_BS);
-		else
-			arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-		/* A vCPU in its own internal step is never fenced: both stop at
-		 * it and step over it at once. */
-		for (int i = 0; i < 2; i++) {
-			if (x86)
-				x86_bp(i, 0x800);
-			else
-				arm64_exit(i, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
-			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
-		}
-		for (int i = 0; i < 2; i++)
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-		for (int i = 0; i < 2; i++) {
-			if (x86)
-				x86_db(i, 0x802, DR6_BS);
-			else
-				arm64_exit(i, ESR_FOR_EC(0x32), 0x804, 0);
-			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
-		}
-		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
-		for (int i = 0; i < 2; i++)
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
-		env_free(&e);
-		ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, len), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
 	}
+	/* vCPU 0 stops at it: vCPU 1 catches the address in hardware
+	 * before vCPU 0 lifts it, and until its step-over ends. */
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	s = exec_slot_at(a, &fh.v[1], 0x800);
+	ck_assert_msg(s >= 0, "%s: vCPU 1 runs without catching the breakpoint vCPU 0 "
+		      "steps over", x86 ? "x86" : "arm64");
+	ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_HW, KVMDBG_CTL_HW);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1); /* not its own */
+	/* vCPU 1 reaches it meanwhile: that breakpoint's stop. */
+	if (x86)
+		x86_db(1, 0x800, 1ull << s);
+	else
+		arm64_exit(1, ESR_FOR_EC(0x30), 0x800, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_uint_eq(ev.addr, 0x800);
+	ck_assert_uint_eq(ev.len, len);
+	ck_assert_uint_eq(ev.pc, 0x800);
+	/* Resumed, vCPU 1 steps past it like past its own stop there:
+	 * without the slot, with the guest's bytes. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_uint_eq(fh.v[1].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+	stepped_over_0x800(x86, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+	/* Now vCPU 0 catches it while vCPU 1 steps. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
+	stepped_over_0x800(x86, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+	/* Both done: no slot catches it any more. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[i], 0x800), -1);
+		ck_assert_uint_eq(fh.v[i].ctl & KVMDBG_CTL_HW, 0);
+	}
+
+	/* No free slot: vCPU 1 waits (-EAGAIN, nothing applied) from
+	 * vCPU 0's stop until its step-over has ended. */
+	for (unsigned int n = 0; n < e.vm->lim.nr[KVMDBG_POOL_BP]; n++)
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100 + 4 * n, len), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	sets = fh.v[1].set_calls;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), -EAGAIN);
+	ck_assert_uint_eq(fh.v[1].set_calls, sets);
+	stepped_over_0x800(x86, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	/* A vCPU in its own internal step is never fenced: both stop at
+	 * it and step over it at once. */
+	for (int i = 0; i < 2; i++) {
+		sw_hit(x86, i, 0x800);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		stepped_over_0x800(x86, i);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[i], &ev), 0);
+	}
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, len), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
 }
 END_TEST
 
+/*
+ * Issue 12 item 5: a software breakpoint on an instruction that already is
+ * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
+ * library's immediate). The stop there is reported once; resuming steps
+ * over it with the guest's bytes back, which runs the guest's own
+ * instruction: that exception is the guest's, delivered to it, and the
+ * vCPU goes on (no second report of the same stop, no loop).
+ */
 START_TEST(test_sw_break_on_guest_insn)
 {
-	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	uint64_t at = x86 ? 175 : 0x800; /* x86: a 0xcc of the fake's pattern */
+	struct kvmdbg_event ev;
+	struct env e;
 
-	for (unsigned int k = 0; k < ARRAY_SIZE(arches); k++) {
-		bool x86 = arches[k] == KVMDBG_ARCH_X86_64;
-		const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
-		uint64_t at = x86 ? 175 : 0x800; /* x86: a 0xcc of the fake's pattern */
-		struct kvmdbg_event ev;
-		struct env e;
-
-		env_new(&e, arches[k], 0);
-		if (!x86) {
-			memcpy(fh.mem + at, a->sw_insn, 4);
-			memcpy(fh.orig + at, a->sw_insn, 4);
-		}
-		ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
-		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
-
-		for (int user_step = 0; user_step < 2; user_step++) {
-			ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], user_step), 0);
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-			/* The instruction is reached: our stop, reported. */
-			if (x86)
-				x86_bp(0, at);
-			else
-				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
-			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-			ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-			ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
-			ck_assert_uint_eq(ev.addr, at);
-			/* Resume: the guest's bytes (the same instruction) for one step. */
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
-			ck_assert_int_eq(memcmp(fh.mem + at, fh.orig + at, a->sw_len), 0);
-			/* The step runs the guest's own breakpoint instruction. */
-			if (x86)
-				x86_bp(0, at);
-			else
-				arm64_exit(0, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
-			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
-			ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
-			/* Delivered at the next prepare; the step-over is over. */
-			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-			ck_assert_int_eq(fh.v[0].inject_calls, 1 + user_step);
-			ck_assert_uint_eq(fh.v[0].injected.pc, at);
-			if (x86) {
-				ck_assert_uint_eq(fh.v[0].injected.exception, 3);
-				ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
-						  KVMDBG_CTL_INJECT_BP);
-			} else {
-				ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | a->sw_imm);
-			}
-			ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
-			ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
-			if (user_step) {
-				/* The user's step ends in the guest's handler. */
-				if (x86)
-					x86_db(0, 0x400, DR6_BS);
-				else
-					arm64_exit(0, ESR_FOR_EC(0x32), 0x400, 0);
-				ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
-				ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
-			}
-		}
-		/* Another vCPU reaching it is stopped there too: ours first. */
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
-		if (x86)
-			x86_bp(1, at);
-		else
-			arm64_exit(1, ESR_FOR_EC(0x3c) | a->sw_imm, at, 0);
-		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
-		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
-		ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
-		env_free(&e);
-		ck_assert(fh_mem_is_orig());
+	env_new(&e, sw_arches[_i], 0);
+	if (!x86) {
+		memcpy(fh.mem + at, a->sw_insn, 4);
+		memcpy(fh.orig + at, a->sw_insn, 4);
 	}
+	ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+
+	for (int user_step = 0; user_step < 2; user_step++) {
+		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], user_step), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		/* The instruction is reached: our stop, reported. */
+		sw_hit(x86, 0, at);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+		ck_assert_uint_eq(ev.addr, at);
+		/* Resume: the guest's bytes (the same instruction) for one step. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+		ck_assert_int_eq(memcmp(fh.mem + at, fh.orig + at, a->sw_len), 0);
+		/* The step runs the guest's own breakpoint instruction. */
+		sw_hit(x86, 0, at);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+		ck_assert_int_eq(memcmp(fh.mem + at, a->sw_insn, a->sw_len), 0);
+		/* Delivered at the next prepare; the step-over is over. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].inject_calls, 1 + user_step);
+		ck_assert_uint_eq(fh.v[0].injected.pc, at);
+		if (x86) {
+			ck_assert_uint_eq(fh.v[0].injected.exception, 3);
+			ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_INJECT_BP,
+					  KVMDBG_CTL_INJECT_BP);
+		} else {
+			ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x3c) | a->sw_imm);
+		}
+		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), user_step);
+		ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
+		if (user_step) {
+			/* The user's step ends in the guest's handler. */
+			step_end(x86, 0, 0x400);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+		}
+	}
+	/* Another vCPU reaching it is stopped there too: ours first. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	sw_hit(x86, 1, at);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[1], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, at, a->sw_len), 0);
+	env_free(&e);
+	ck_assert(fh_mem_is_orig());
 }
 END_TEST
 
@@ -2189,15 +2162,15 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_watch_trap);
 	add_test(tc, test_x86_sw_break);
 	add_test(tc, test_sw_removed_while_lifted);
-	add_test(tc, test_sw_reinserted_while_lifted);
-	add_test(tc, test_sw_stepover_other_vcpu_caught);
+	add_loop_test(tc, test_sw_reinserted_while_lifted, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_sw_stepover_other_vcpu_caught, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_regs_changed_stepover);
 	add_test(tc, test_x86_rep_string_stepover);
 	add_test(tc, test_x86_data_addr_of_reported_point);
 	add_test(tc, test_arm64_break_watch_stepover);
 	add_test(tc, test_arm64_brk);
 	add_test(tc, test_arm64_ioctls_per_hit);
-	add_test(tc, test_sw_break_on_guest_insn);
+	add_loop_test(tc, test_sw_break_on_guest_insn, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);
 	add_test(tc, test_overlay_gd_exit);

@@ -15,6 +15,7 @@
  * (a software KVM), overlay off.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,6 +103,31 @@ static enum kvmdbg_stop replay(struct env *e, struct kvmdbg_event *ev, bool *inj
 	return ev->kind;
 }
 
+/* What the guest got from replay(): its own stop and an injection
+ * (GUEST), neither (NOT_GUEST), or no stop at all and nothing (NOTHING);
+ * the message names the feature set and the case (printf FMT...). */
+enum expect { NOT_GUEST, GUEST, NOTHING };
+
+static void __attribute__((format(printf, 5, 6)))
+expect(struct env *e, struct kvmdbg_event *ev, uint64_t features, enum expect want,
+       const char *fmt, ...)
+{
+	enum kvmdbg_stop kind;
+	char what[200];
+	va_list ap;
+	bool inj;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	kind = replay(e, ev, &inj);
+	ck_assert_msg(want == GUEST ? kind == KVMDBG_STOP_GUEST && inj
+		      : want == NOTHING ? kind == KVMDBG_STOP_NONE && !inj
+					: kind != KVMDBG_STOP_GUEST && !inj,
+		      "features %#llx: %s: %s, injected %d", (unsigned long long)features, what,
+		      kvmdbg_stop_name(kind), inj);
+}
+
 static void no_f1_near(uint64_t pc)
 {
 	static const uint8_t nops[4] = {0x90, 0x90, 0x90, 0x90};
@@ -136,10 +162,8 @@ START_TEST(test_x86_headline_replay)
 		/* The step past it (no RF): slot 0 disarmed, its B0 stale. */
 		if (kvmdbg_vcpu_is_stepping(e.v)) {
 			x86_exit(1, 0x1004, 0xffff4ff1, 0x400);
-			ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_NONE && !inj,
-				      "features %#llx: the step past the breakpoint (dr6 "
-				      "0xffff4ff1): %s, injected %d",
-				      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+			expect(&e, &ev, features, NOTHING,
+			       "the step past the breakpoint (dr6 0xffff4ff1)");
 			x86_exit(1, 0x1002, 0xffff0ff0, 0x402);
 		}
 	}
@@ -180,10 +204,8 @@ START_TEST(test_x86_stale_b_bits)
 		no_f1_near(0x300);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 		x86_exit(1, 0x300, DR6_ACTIVE_LOW | stale, 0x400);
-		ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-			      "features %#llx, stale %#llx, nothing armed: %s, injected %d",
-			      (unsigned long long)features, (unsigned long long)stale,
-			      kvmdbg_stop_name(ev.kind), inj);
+		expect(&e, &ev, features, NOT_GUEST,
+		       "stale %#llx, nothing armed", (unsigned long long)stale);
 		ck_assert(!KVMDBG_STOP_IS_REPORTABLE(ev.kind));
 
 		/* 2. Our step: BS with stale B bits is a step, nothing more. */
@@ -271,14 +293,10 @@ START_TEST(test_x86_bd)
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	/* The guest never set GD: a BD nobody asked for is not delivered. */
 	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD, 0x402);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: BD with the guest's DR7.GD clear: %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "BD with the guest's DR7.GD clear");
 	/* With stale B bits beside it: still nothing. */
 	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD | DR6_B(3) | DR6_B(2), 0x402);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: BD | B3 | B2: %s, injected %d", (unsigned long long)features,
-		      kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "BD | B3 | B2");
 	/* The guest set GD: its MOV DR faulted, it gets #DB with BD. */
 	fh.guest.dr7 = 0x400 | DR7_GD;
 	x86_exit(1, 0x700, DR6_ACTIVE_LOW | DR6_BD, 0x402);
@@ -303,9 +321,7 @@ START_TEST(test_x86_bld)
 	no_f1_near(0x800);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 	x86_exit(1, 0x800, DR6_ACTIVE_LOW & ~DR6_BLD, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
-		      "features %#llx: BLD: %s, injected %d", (unsigned long long)features,
-		      kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, GUEST, "BLD");
 	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (DR6_BLD | DR6_BS | 0xf), DR6_BLD);
 
@@ -359,9 +375,7 @@ START_TEST(test_x86_rtm)
 	/* A bare RTM bit, nothing else: not a reason either. */
 	x86_exit(1, 0x920, DR6_ACTIVE_LOW & ~DR6_RTM, 0x400);
 	no_f1_near(0x920);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: bare RTM: %s, injected %d", (unsigned long long)features,
-		      kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "bare RTM");
 	env_free(&e);
 }
 END_TEST
@@ -377,7 +391,6 @@ START_TEST(test_x86_icebp)
 	const uint64_t features = x86_feature_sets[_i];
 	struct kvmdbg_event ev;
 	struct env e;
-	bool inj;
 
 	env_new(&e, KVMDBG_ARCH_X86_64, features);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
@@ -386,9 +399,7 @@ START_TEST(test_x86_icebp)
 	fh.icebp_on_insn = false;
 	put(0xa00, (const uint8_t[]){0x90, 0xf1, 0x90, 0x90}, 4);
 	x86_exit(1, 0xa02, DR6_ACTIVE_LOW, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
-		      "features %#llx: ICEBP (SVM, pc after it): %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, GUEST, "ICEBP (SVM, pc after it)");
 	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (0xf | DR6_BS | DR6_BD), 0);
 	ck_assert_uint_eq(fh.v[0].pc, 0xa02);
@@ -397,17 +408,13 @@ START_TEST(test_x86_icebp)
 	 * other instruction's byte (nothing was executed). */
 	put(0xa80, (const uint8_t[]){0x90, 0x90, 0xf1, 0x90}, 4);
 	x86_exit(1, 0xa82, DR6_ACTIVE_LOW, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: SVM host, 0xf1 at the pc, not before: %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "SVM host, 0xf1 at the pc, not before");
 
 	/* VMX style: pc on the 0xf1; the guest's #DB comes after it. */
 	fh.icebp_on_insn = true;
 	put(0xb00, (const uint8_t[]){0x90, 0x90, 0xf1, 0x90}, 4);
 	x86_exit(1, 0xb02, DR6_ACTIVE_LOW, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_GUEST && inj,
-		      "features %#llx: ICEBP (VMX, pc on it): %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, GUEST, "ICEBP (VMX, pc on it)");
 	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
 	ck_assert_uint_eq(fh.v[0].injected.dr6 & (0xf | DR6_BS | DR6_BD), 0);
 	ck_assert_uint_eq(fh.v[0].pc, 0xb03);
@@ -415,23 +422,17 @@ START_TEST(test_x86_icebp)
 	/* A VMX host never reports the pc after it. */
 	put(0xb80, (const uint8_t[]){0x90, 0xf1, 0x90, 0x90}, 4);
 	x86_exit(1, 0xb82, DR6_ACTIVE_LOW, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: VMX host, 0xf1 before the pc: %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "VMX host, 0xf1 before the pc");
 	ck_assert_uint_eq(fh.v[0].pc, 0xb82);
 	fh.icebp_on_insn = false;
 
 	/* The same DR6 where no 0xf1 is: nothing to deliver. */
 	no_f1_near(0xc00);
 	x86_exit(1, 0xc00, DR6_ACTIVE_LOW, 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: #DB with no cause and no ICEBP: %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "#DB with no cause and no ICEBP");
 	/* ... nor with only stale B bits. */
 	x86_exit(1, 0xc00, DR6_ACTIVE_LOW | DR6_B(1) | DR6_B(3), 0x400);
-	ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-		      "features %#llx: stale B1 B3, no ICEBP: %s, injected %d",
-		      (unsigned long long)features, kvmdbg_stop_name(ev.kind), inj);
+	expect(&e, &ev, features, NOT_GUEST, "stale B1 B3, no ICEBP");
 	env_free(&e);
 }
 END_TEST
@@ -527,11 +528,8 @@ START_TEST(test_arm64_esr_variants)
 			/* FAR outside anything watched (ours or the guest's):
 			 * nobody's. */
 			a_exit(wp | ESR_ISS_WNR, 0x1020, 0x5000);
-			ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-				      "features %#llx esr %#llx far 0x5000: %s, injected %d",
-				      (unsigned long long)features,
-				      (unsigned long long)(wp | ESR_ISS_WNR), kvmdbg_stop_name(ev.kind),
-				      inj);
+			expect(&e, &ev, features, NOT_GUEST,
+			       "esr %#llx far 0x5000", (unsigned long long)(wp | ESR_ISS_WNR));
 			ck_assert(!KVMDBG_STOP_IS_REPORTABLE(ev.kind) ||
 				  ev.kind == KVMDBG_STOP_WATCH);
 
@@ -539,35 +537,27 @@ START_TEST(test_arm64_esr_variants)
 			ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
 			ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 8), 0);
 			a_exit(bk, 0x1000, 0);
-			ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_NONE && !inj,
-				      "features %#llx stale esr %#llx: %s, injected %d",
-				      (unsigned long long)features, (unsigned long long)bk,
-				      kvmdbg_stop_name(ev.kind), inj);
+			expect(&e, &ev, features, NOTHING,
+			       "stale esr %#llx", (unsigned long long)bk);
 			/* Now nothing is applied at all: a breakpoint or
 			 * watchpoint syndrome still is not the guest's, whose
 			 * registers are all disabled. */
 			a_exit(bk, 0x1000, 0);
-			ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_NONE && !inj,
-				      "features %#llx esr %#llx, nothing applied, guest slots "
-				      "disabled: %s, injected %d",
-				      (unsigned long long)features, (unsigned long long)bk,
-				      kvmdbg_stop_name(ev.kind), inj);
+			expect(&e, &ev, features, NOTHING,
+			       "esr %#llx, nothing applied, guest slots disabled",
+			       (unsigned long long)bk);
 			a_exit(wp, 0x1010, 0x3004);
-			ck_assert_msg(replay(&e, &ev, &inj) == KVMDBG_STOP_NONE && !inj,
-				      "features %#llx esr %#llx, nothing applied, guest slots "
-				      "disabled: %s, injected %d",
-				      (unsigned long long)features, (unsigned long long)wp,
-				      kvmdbg_stop_name(ev.kind), inj);
+			expect(&e, &ev, features, NOTHING,
+			       "esr %#llx, nothing applied, guest slots disabled",
+			       (unsigned long long)wp);
 			/* Our single-step with software breakpoints only: the
 			 * same syndromes while KVM debugs with no slot. */
 			ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v, 1), 0);
 			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v), 0);
 			a_exit(bk, 0x1000, 0);
-			ck_assert_msg(replay(&e, &ev, &inj) != KVMDBG_STOP_GUEST && !inj,
-				      "features %#llx esr %#llx while stepping, guest slots "
-				      "disabled: %s, injected %d",
-				      (unsigned long long)features, (unsigned long long)bk,
-				      kvmdbg_stop_name(ev.kind), inj);
+			expect(&e, &ev, features, NOT_GUEST,
+			       "esr %#llx while stepping, guest slots disabled",
+			       (unsigned long long)bk);
 			a_exit(ESR_FOR_EC(lvl ? EC_SOFTSTP_CUR : EC_SOFTSTP_LOW) | high[h], 0x1004, 0);
 			ck_assert_int_eq(replay(&e, &ev, &inj), KVMDBG_STOP_STEP);
 			ck_assert(!inj);
