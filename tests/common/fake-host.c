@@ -257,11 +257,12 @@ static int mask_irqs(void *ctx, int fd, uint64_t pc, uint64_t *saved)
 
 	if (r)
 		return r;
-	/* PSTATE read; written unless A, I and F are masked already. */
+	/* PSTATE read; written unless A, I and F are masked already. As
+	 * lib/arch/arm64/kvm.c: A, I and F set, D left alone. */
 	v->arm64_ioctls += (v->daif & PS_AIF) == PS_AIF ? 1 : 2;
 	v->mask_pc = pc;
 	*saved = v->daif;
-	v->daif = 0x3c0;
+	v->daif |= PS_AIF;
 	v->masked++;
 	v->mask_calls++;
 	return 0;
@@ -279,7 +280,11 @@ static int restore_irqs(void *ctx, int fd, uint64_t saved)
 	 * PC read, PSTATE written (no exception entered by the step). */
 	if ((saved & PS_AIF) != PS_AIF)
 		v->arm64_ioctls += 3;
-	v->daif = saved;
+	/* As lib/arch/arm64/kvm.c without an exception entered: A, I or F
+	 * that the stepped instruction cleared (a test clears them in daif
+	 * between the step's prepare and its exit, as MSR DAIFClr) stay
+	 * clear, the others are the guest's; D is as the step left it. */
+	v->daif = (v->daif & ~PS_AIF) | (v->daif & saved & PS_AIF);
 	if (v->masked)
 		v->masked--;
 	v->restore_calls++;
