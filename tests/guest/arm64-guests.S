@@ -241,6 +241,7 @@ GLABEL g_daif
 	msr	daifclr, #0xf     /* everything unmasked (nothing can interrupt) */
 GLABEL g_daif_bp
 	nop
+GLABEL g_daif_next
 	mrs	x0, daif
 	adr	x1, g_daif_result
 	str	x0, [x1]
