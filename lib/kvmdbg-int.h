@@ -513,6 +513,9 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
 /* Undo a step-over prepare began from saved (a copy of v->so before it):
  * give back what it lifted or masked, and arm it again. */
 void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
+/* The instruction word a step runs at pc (the guest's under our software
+ * breakpoint), for the interrupt mask: false when unknown. */
+bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn);
 /* Whether the instruction at pc can stop a step unfinished (x86 REP). */
 bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
 

@@ -284,7 +284,11 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, &v->so.irq_saved);
+		uint32_t insn;
+		bool known = kvmdbg_stepover_insn_word(v, pc, &insn);
+
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, known ? &insn : NULL,
+				 &v->so.irq_saved);
 		if (r)
 			return r;
 		v->so.irq_masked = true;
@@ -321,6 +325,28 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
+}
+
+/* The instruction word at pc that a step is about to run, for the
+ * interrupt mask around it (arm64: what it does to DAIF, arm64_insn_daif):
+ * the guest's own under a software breakpoint of ours. false when unknown
+ * (no memory callbacks, unreadable): the mask then does without. */
+bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_swbp *e;
+	bool ok = false;
+
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, pc);
+	if (e && vm->arch->sw_len == sizeof(*insn)) {
+		memcpy(insn, e->orig, sizeof(*insn));
+		ok = true;
+	} else if (!e && vm->mem) {
+		ok = vm->mem->read(vm->mem_ctx, pc, insn, sizeof(*insn)) == 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 /* Whether the instruction at pc can stop a step unfinished (see arch.h). */

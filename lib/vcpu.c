@@ -248,6 +248,7 @@ static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *s
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
 	uint64_t pc = v->so.pc;
+	uint32_t insn;
 	int r;
 
 	*masked = false;
@@ -261,7 +262,10 @@ static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *s
 		if (r)
 			return r;
 	}
-	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, &v->so.irq_saved);
+	/* What the instruction does to the mask, where it can be read. */
+	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc,
+			 kvmdbg_stepover_insn_word(v, pc, &insn) ? &insn : NULL,
+			 &v->so.irq_saved);
 	if (r)
 		return r;
 	v->so.irq_masked = true;

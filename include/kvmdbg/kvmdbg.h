@@ -428,10 +428,14 @@ int kvmdbg_vm_remove_all(struct kvmdbg_vm *vm);
  *    before the KVM_RUN that steps and gives them back when the step's
  *    debug exit is handled, before kvmdbg_vcpu_handle_exit() returns. At the
  *    stop PSTATE is the guest's own, with what the stepped instruction did
- *    to it (MSR DAIFClr/DAIFSet, ERET, an exception it entered). Exits of
- *    that KVM_RUN that are not debug exits (MMIO) keep the mask until the
- *    step completes, and the stepped instruction itself runs masked (an
- *    MRS of DAIF reads A, I and F set), as under QEMU's gdbstub.
+ *    to it (MSR DAIFClr/DAIFSet, MSR DAIF, ERET, an exception it entered;
+ *    the instruction is read through the memory callbacks: without them a
+ *    bit that MSR DAIFSet, MSR DAIF or ERET sets comes back clear if the
+ *    guest had it clear). Exits of
+ *    that KVM_RUN that are not debug exits (MMIO, a kick) keep the mask
+ *    until the step completes or is turned off (a stop the VMM reports at
+ *    such an exit shows A, I and F set), and the stepped instruction itself
+ *    runs masked (an MRS of DAIF reads them set), as under QEMU's gdbstub.
  *
  * The library's own steps past breakpoints hold them off the same way. A
  * VMM that injects interrupts itself with KVM_INTERRUPT must hold them

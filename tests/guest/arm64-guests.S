@@ -257,6 +257,18 @@ GLABEL g_daif3_bp
 	str	x0, [x1]
 	DONE
 
+/* local_irq_disable: a step over MSR DAIFSet, #2 with everything unmasked
+ * leaves I set, though the library's mask had it set already. */
+GLABEL g_daifset
+	msr	daifclr, #0xf
+GLABEL g_daifset_insn
+	msr	daifset, #2
+GLABEL g_daifset_next
+	mrs	x0, daif
+	adr	x1, g_daif_result
+	str	x0, [x1]
+	DONE
+
 /* A breakpoint on an SVC with everything unmasked: the internal step enters
  * the guest's SVC handler, whose SPSR must show the guest's DAIF. */
 GLABEL g_svc

@@ -846,11 +846,38 @@ START_TEST(test_daif_stepover_irq_pending)
 }
 END_TEST
 
+/* The stepped instruction sets a bit the guest had clear, one the mask had
+ * set already (MSR DAIFSet, #2: local_irq_disable): the user's step and
+ * the step-over of a continue leave it set. */
+START_TEST(test_daif_set_by_insn)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	need(KVMDBG_FEAT_STEP, "step");
+	daif_stop_at(&vm, g_daifset, g_daifset_insn, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_daifset_next);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, PS_I);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), PS_I);
+	kt_vm_destroy(&vm);
+
+	daif_stop_at(&vm, g_daifset, g_daifset_insn, 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), PS_I);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_daif)
 {
 	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_daif_unmasked);
 	add_test(tc, test_daif_changed_by_insn);
+	add_test(tc, test_daif_set_by_insn);
 	add_test(tc, test_daif_step_into_exception);
 	add_test(tc, test_daif_user_step_irq_pending);
 	add_test(tc, test_daif_stepover_irq_pending);

@@ -1618,6 +1618,66 @@ START_TEST(test_arm64_user_step_daifclr)
 }
 END_TEST
 
+/* The instruction stepped sets bits the mask hides: MSR DAIFSet, #2
+ * (local_irq_disable) with the guest's I open leaves I set at the stop; MSR
+ * DAIF, X0 (local_irq_restore) leaves what it wrote, whatever the guest had.
+ * The library reads the instruction at the PC for the mask (memory
+ * callbacks); under a software breakpoint of ours, the guest's own. */
+static void put_insn(uint64_t at, uint32_t insn)
+{
+	memcpy(fh.mem + at, &insn, sizeof(insn));
+	memcpy(fh.orig + at, &insn, sizeof(insn));
+}
+
+START_TEST(test_arm64_user_step_daifset)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x1000, 0xd50342df); /* msr daifset, #2 */
+	put_insn(0x1004, 0xd51b4220); /* msr daif, x0 */
+	arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I);
+	/* msr daif, x0 with x0 = A and F (the step writes them over the
+	 * mask): the stop shows them, not the guest's I. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd51b4220);
+	fh.v[0].daif = PS_A | PS_F;
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1008, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_A | PS_F);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, PS_A | PS_F);
+
+	/* A continue from our software breakpoint on the MSR DAIFSet: the
+	 * step-over's mask gets the guest's instruction, not our BRK. */
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x800, 0xd50342df);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
+	fh.v[0].daif = GUEST_DAIF_OPEN;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, PS_I);
+}
+END_TEST
+
 /* The step's KVM_RUN returns an exit that is not a debug exit (MMIO: the
  * instruction has not completed): the mask stays until the step's own
  * debug exit, whatever prepare runs in between. The VMM moving the PC
@@ -2466,6 +2526,7 @@ TEST_SUITE(core)
 	add_test(tc, test_arm64_ioctls_per_hit);
 	add_test(tc, test_arm64_user_step_masks);
 	add_test(tc, test_arm64_user_step_daifclr);
+	add_test(tc, test_arm64_user_step_daifset);
 	add_test(tc, test_arm64_user_step_mmio);
 	add_test(tc, test_arm64_user_step_with_stepover);
 	add_test(tc, test_arm64_user_step_failures);
