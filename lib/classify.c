@@ -534,6 +534,16 @@ KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_e
 	r = exit_read(v, &ex, &dec, ev);
 	if (r || !dec.recognised)
 		return r;
+	/* The user's step ran with the guest's interrupts masked (arm64,
+	 * kvmdbg_user_step_masks): any debug exit ends that run, and the VMM
+	 * reads PSTATE at the stop. Given back first, so a failure changes
+	 * nothing; the next prepare masks again if the step goes on. A
+	 * step-over's are given back when it ends (stepover_end). */
+	if (v->so.irq_masked && v->so.state != KVMDBG_SO_STEPPING) {
+		r = kvmdbg_stepover_irqs_give_back(v);
+		if (r)
+			return r;
+	}
 	/* The user's single-step and nothing else: the common case, settled
 	 * here without the set (what the phases would do for it). */
 	if (dec.step && !dec.hits && !dec.swbp && !dec.dbg_access && !dec.hw_unmatched &&

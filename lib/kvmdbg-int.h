@@ -278,8 +278,8 @@ struct kvmdbg_stepover {
 	bool pc_stale;      /* the VMM changed registers: re-read the pc */
 	bool sw;            /* a software breakpoint is lifted: a step runs, or
 	                       putting it back failed and is pending */
-	bool irq_masked;    /* interrupts masked for a step (or restoring them
-	                       failed and is pending) */
+	bool irq_masked;    /* interrupts masked for a step, a step-over's or the
+	                       user's (or restoring them failed and is pending) */
 };
 
 struct kvmdbg_vcpu {
@@ -466,10 +466,28 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
  * breakpoints; false when one is needed and none is free. Locked. */
 bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
-/* Give the guest back the interrupt mask a step-over took. */
+/* Give the guest back the interrupt mask a step took (so.irq_masked). */
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* Put back the software breakpoint a step-over lifted (so.sw). */
+int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v);
 /* Give back what a finished or abandoned step-over holds. */
 int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
+/*
+ * The user's single-step runs with the guest's interrupts masked by the
+ * library (arm64 PSTATE.A, I, F, as a step-over's step): the host has
+ * mask_irqs and no KVM_GUESTDBG_BLOCKIRQ (x86 blocks them in KVM instead).
+ * Without it a step with an interrupt pending (always, under a slow nested
+ * host: the timer) runs the vector, whose handler returns to the stop.
+ * Taken before the KVM_RUN that steps (vcpu.c), kept across exits that are
+ * not debug exits (MMIO: the step has not completed), given back exactly
+ * (the guest's bits and the stepped instruction's own effect) by the debug
+ * exit that ends it, before its event is reported (classify.c). One state,
+ * so.irq_masked, for it and a step-over's.
+ */
+static inline bool kvmdbg_user_step_masks(const struct kvmdbg_vcpu *v)
+{
+	return v->user_step && v->vm->host->mask_irqs && !v->vm->caps.block_irq;
+}
 /* The vCPU goes away: drop its lift and its cover. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* A stop at pc was reported: the next prepare steps past what is armed
@@ -495,6 +513,9 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
 /* Undo a step-over prepare began from saved (a copy of v->so before it):
  * give back what it lifted or masked, and arm it again. */
 void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
+/* The instruction word a step runs at pc (the guest's under our software
+ * breakpoint), for the interrupt mask: false when unknown. */
+bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn);
 /* Whether the instruction at pc can stop a step unfinished (x86 REP). */
 bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
 

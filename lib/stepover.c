@@ -146,7 +146,8 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 	}
 }
 
-/* Give the guest back the interrupt mask a step-over took (arm64 DAIF).
+/* Give the guest back the interrupt mask a step took (arm64 DAIF: a
+ * step-over's, or the user's single-step's, see kvmdbg_user_step_masks).
  * On failure it stays pending (so.irq_masked set). */
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
@@ -161,6 +162,21 @@ int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 	return r;
 }
 
+/* Put back the software breakpoint a finished or abandoned step-over
+ * lifted. On failure it stays pending (so.sw set). */
+int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r;
+
+	if (!v->so.sw)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	r = sw_unlift_locked(v);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 /*
  * Give back what a finished or abandoned step-over holds: the software
  * breakpoint it lifted, the guest's interrupt mask. What fails stays
@@ -168,14 +184,8 @@ int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
  */
 int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 {
-	struct kvmdbg_vm *vm = v->vm;
-	int first = 0, r;
+	int first = kvmdbg_stepover_unlift(v), r;
 
-	if (v->so.sw) {
-		pthread_mutex_lock(&vm->lock);
-		first = sw_unlift_locked(v);
-		pthread_mutex_unlock(&vm->lock);
-	}
 	/* Independent of the breakpoint: the guest's interrupts come back. */
 	r = kvmdbg_stepover_irqs_give_back(v);
 	return first ? first : r;
@@ -194,8 +204,9 @@ void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 
 /*
  * A reported stop is being resumed: find what is armed at the PC and step
- * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING) or
- * -errno with nothing changed.
+ * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING; v->so.pc
+ * the PC as it is now where anything is armed or the user's step masks the
+ * interrupts) or -errno with nothing changed.
  */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
@@ -210,6 +221,14 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	/* Nothing can be armed anywhere: done without the lock (the common
 	 * case of a user stepping with no breakpoint set). */
 	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so.slots) {
+		/* The user's step masks the interrupts at the PC: it must be
+		 * the PC as it is now (vcpu.c, user_step_mask). */
+		if (v->so.pc_stale && kvmdbg_user_step_masks(v)) {
+			r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+			if (r)
+				return r;
+			v->so.pc = pc;
+		}
 		v->so.state = KVMDBG_SO_NONE;
 		v->so.pc_stale = false;
 		return 0;
@@ -265,7 +284,11 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, &v->so.irq_saved);
+		uint32_t insn;
+		bool known = kvmdbg_stepover_insn_word(v, pc, &insn);
+
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, known ? &insn : NULL,
+				 &v->so.irq_saved);
 		if (r)
 			return r;
 		v->so.irq_masked = true;
@@ -302,6 +325,28 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
+}
+
+/* The instruction word at pc that a step is about to run, for the
+ * interrupt mask around it (arm64: what it does to DAIF, arm64_insn_daif):
+ * the guest's own under a software breakpoint of ours. false when unknown
+ * (no memory callbacks, unreadable): the mask then does without. */
+bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	const struct kvmdbg_swbp *e;
+	bool ok = false;
+
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, pc);
+	if (e && vm->arch->sw_len == sizeof(*insn)) {
+		memcpy(insn, e->orig, sizeof(*insn));
+		ok = true;
+	} else if (!e && vm->mem) {
+		ok = vm->mem->read(vm->mem_ctx, pc, insn, sizeof(*insn)) == 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 /* Whether the instruction at pc can stop a step unfinished (see arch.h). */

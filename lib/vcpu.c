@@ -155,9 +155,15 @@ static int prepare_look(struct kvmdbg_vcpu *v)
 {
 	int r;
 
-	/* What an earlier step-over could not give back yet. */
+	/* What an earlier step-over could not give back yet. The user's
+	 * step keeps the interrupt mask it runs with across an exit that was
+	 * not its debug exit (MMIO: the step has not completed), unless the
+	 * VMM moved the PC since (masked again there, below). */
 	if (v->so.state != KVMDBG_SO_STEPPING) {
-		r = kvmdbg_stepover_settle(v);
+		if (kvmdbg_user_step_masks(v) && !v->so.pc_stale)
+			r = kvmdbg_stepover_unlift(v);
+		else
+			r = kvmdbg_stepover_settle(v);
 		if (r)
 			return r;
 	}
@@ -230,6 +236,57 @@ static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *h
 	}
 }
 
+/*
+ * The user's single-step is about to run without BLOCKIRQ (arm64): mask the
+ * guest's interrupts for it (kvmdbg_user_step_masks), unless a step-over
+ * holds them masked already. saved is v->so before this prepare: a PC the
+ * last stop reported is still the PC. *masked tells whether this call took
+ * the mask. 0 or -errno with nothing changed.
+ */
+static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved,
+			  bool *masked)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	uint64_t pc = v->so.pc;
+	uint32_t insn;
+	int r;
+
+	*masked = false;
+	if (!kvmdbg_user_step_masks(v) || v->so.irq_masked)
+		return 0;
+	/* Not a reported stop (the first run, a kick, an MMIO exit before the
+	 * user stepped), or the VMM moved the PC since a stop that was not
+	 * resumed (from one, kvmdbg_stepover_begin has just read it): ask KVM. */
+	if (saved->state != KVMDBG_SO_ARMED) {
+		r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+		if (r)
+			return r;
+	}
+	/* What the instruction does to the mask, where it can be read. */
+	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc,
+			 kvmdbg_stepover_insn_word(v, pc, &insn) ? &insn : NULL,
+			 &v->so.irq_saved);
+	if (r)
+		return r;
+	v->so.irq_masked = true;
+	*masked = true;
+	/* The mask was taken at the PC as it is now. */
+	if (v->so.state == KVMDBG_SO_NONE)
+		v->so.pc_stale = false;
+	return 0;
+}
+
+/* A failed prepare gives back the mask user_step_mask took (a failure of
+ * that stays pending) and the step-over it began. */
+static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved, bool masked)
+{
+	kvmdbg_stepover_rollback(v, saved);
+	if (masked) {
+		kvmdbg_stepover_irqs_give_back(v);
+		v->so.pc_stale = saved->pc_stale;
+	}
+}
+
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
  * settle. Out of line: the fast paths stay short. */
 static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
@@ -240,7 +297,7 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 	uint32_t ctl, once = 0;
 	struct kvmdbg_stepover saved;
 	uint64_t gen;
-	bool need_rf = false, may_run;
+	bool need_rf = false, may_run, masked;
 	int r;
 
 	r = prepare_look(v);
@@ -252,17 +309,23 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 		r = kvmdbg_stepover_begin(v, &need_rf);
 		if (r)
 			return r;
-		/* Nothing to step past, or only RF to set: maybe nothing
-		 * changed at all, and KVM holds what compose would build. RF
-		 * last, as below. */
-		if (applied_current(v)) {
-			if (!need_rf)
-				return 0;
-			r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
-			if (r)
-				kvmdbg_stepover_rollback(v, &saved);
-			return r;
-		}
+	}
+	r = user_step_mask(v, &saved, &masked);
+	if (r) {
+		kvmdbg_stepover_rollback(v, &saved);
+		return r;
+	}
+	if (saved.state == KVMDBG_SO_ARMED && applied_current(v)) {
+		/* Nothing to step past, or only RF to set (never with the
+		 * user's step, so never with its mask): maybe nothing changed
+		 * at all, and KVM holds what compose would build. RF last, as
+		 * below. */
+		if (!need_rf)
+			return 0;
+		r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+		if (r)
+			kvmdbg_stepover_rollback(v, &saved);
+		return r;
 	}
 
 	pthread_mutex_lock(&vm->lock);
@@ -275,7 +338,7 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 	 * catch in a hardware slot. It waits; nothing has changed. */
 	r = may_run ? apply_to_kvm(v, &hw, &ctl, &once) : -EAGAIN;
 	if (r) {
-		kvmdbg_stepover_rollback(v, &saved);
+		prepare_undo(v, &saved, masked);
 		return r;
 	}
 	/* Last, so that nothing fails after it. On failure KVM already holds
@@ -302,6 +365,9 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	uint32_t slots = 0;
 
 	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || !applied_current(v))
+		return 0;
+	/* The user's step masks the interrupts first (vcpu_prepare). */
+	if (kvmdbg_user_step_masks(v))
 		return 0;
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
@@ -343,10 +409,14 @@ KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	if (!v)
 		return -EINVAL;
 	/* Fast path, no lock: nothing changed since the last
-	 * KVM_SET_GUEST_DEBUG, no step-over to begin or give back, and the
+	 * KVM_SET_GUEST_DEBUG, no step-over to begin or give back, the
+	 * interrupts masked if and only if the user's step needs them so
+	 * (kvmdbg_user_step_masks, at the PC they were masked at), and the
 	 * others already see this vCPU's cover as it is. */
 	if (v->so.state != KVMDBG_SO_ARMED &&
-	    (v->so.state == KVMDBG_SO_STEPPING || !(v->so.sw || v->so.irq_masked)) &&
+	    (v->so.state == KVMDBG_SO_STEPPING ||
+	     (!v->so.sw && (v->so.irq_masked ? kvmdbg_user_step_masks(v) && !v->so.pc_stale
+					      : !kvmdbg_user_step_masks(v)))) &&
 	    atomic_load_explicit(&v->cover_on, memory_order_relaxed) == v->so.sw &&
 	    applied_current(v))
 		return 0;
@@ -371,6 +441,8 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	vm = v->vm;
 	if (v->so.state == KVMDBG_SO_STEPPING)
 		kvmdbg_stepover_finish(v);
+	/* The user's step's mask, held across an MMIO exit. */
+	kvmdbg_stepover_irqs_give_back(v);
 	memset(&none, 0, sizeof(none));
 	vm->host->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);

@@ -313,8 +313,8 @@ int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_run *run,
 
 /**
  * Detach a vCPU: disables guest debugging on it (KVM_SET_GUEST_DEBUG with
- * no flags) and restores anything a pending step-over had changed. NULL is
- * a no-op.
+ * no flags) and restores anything a pending step-over or single-step had
+ * changed (a lifted breakpoint, arm64's masked interrupts). NULL is a no-op.
  *
  * @param vcpu the handle, or NULL.
  */
@@ -418,8 +418,26 @@ int kvmdbg_vm_remove_all(struct kvmdbg_vm *vm);
 /**
  * Single-step this vCPU from its next kvmdbg_vcpu_prepare() on.
  *
- * Interrupts stay blocked while stepping where the host allows it
- * (x86 KVM_GUESTDBG_BLOCKIRQ; arm64 PSTATE.DAIF masked and restored); a
+ * A single-step holds the guest's interrupts off, on both arches, so that
+ * it runs the next instruction and not the handler of an interrupt that is
+ * pending (always, on a slow host: the timer's; the handler would return
+ * to the stop, and a debugger's step over its own breakpoint would never
+ * get past it):
+ *  - x86: KVM_GUESTDBG_BLOCKIRQ, where KVM has it (kvmdbg_caps.block_irq);
+ *  - arm64, which has no such flag: the library masks PSTATE.A, I and F
+ *    before the KVM_RUN that steps and gives them back when the step's
+ *    debug exit is handled, before kvmdbg_vcpu_handle_exit() returns. At the
+ *    stop PSTATE is the guest's own, with what the stepped instruction did
+ *    to it (MSR DAIFClr/DAIFSet, MSR DAIF, ERET, an exception it entered;
+ *    the instruction is read through the memory callbacks: without them a
+ *    bit that MSR DAIFSet, MSR DAIF or ERET sets comes back clear if the
+ *    guest had it clear). Exits of
+ *    that KVM_RUN that are not debug exits (MMIO, a kick) keep the mask
+ *    until the step completes or is turned off (a stop the VMM reports at
+ *    such an exit shows A, I and F set), and the stepped instruction itself
+ *    runs masked (an MRS of DAIF reads them set), as under QEMU's gdbstub.
+ *
+ * The library's own steps past breakpoints hold them off the same way. A
  * VMM that injects interrupts itself with KVM_INTERRUPT must hold them
  * while kvmdbg_vcpu_is_stepping() says so.
  *

@@ -79,10 +79,13 @@ struct kvmdbg_host_ops {
 	/* x86: set RFLAGS.RF so the next instruction ignores execution
 	 * breakpoints. NULL where the arch has no such flag. */
 	int (*set_resume_flag)(void *ctx, int vcpu_fd);
-	/* Mask interrupts for one internal step and restore them exactly
-	 * (arm64 PSTATE.DAIF). pc is the vCPU's PC now, which the caller
-	 * knows. NULL where KVMDBG_CTL_BLOCKIRQ does it. */
-	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc, uint64_t *saved);
+	/* Mask interrupts for one step (the library's or the user's) and
+	 * restore them exactly (arm64 PSTATE.DAIF). pc is the vCPU's PC now,
+	 * which the caller knows; insn the instruction there that the step
+	 * runs (the guest's, under a software breakpoint of ours), NULL if
+	 * it could not be read. NULL where KVMDBG_CTL_BLOCKIRQ does it. */
+	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc, const uint32_t *insn,
+			 uint64_t *saved);
 	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
 	/* Deliver r to the guest before the next KVM_RUN; may return extra
 	 * one-shot control bits in *ctl (x86: KVMDBG_CTL_INJECT_DB/BP after

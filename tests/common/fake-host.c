@@ -249,19 +249,33 @@ static int set_rf(void *ctx, int fd)
 	return 0;
 }
 
-static int mask_irqs(void *ctx, int fd, uint64_t pc, uint64_t *saved)
+/* The fake's saved value: the guest's DAIF (with what the instruction sets)
+ * and lib/arch/arm64/kvm.c's KEEP and WHOLE. */
+#define FH_SAVED_KEEP  (1ull << 60)
+#define FH_SAVED_WHOLE (1ull << 61)
+
+static int mask_irqs(void *ctx, int fd, uint64_t pc, const uint32_t *insn, uint64_t *saved)
 {
 	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
-	int r = enter(s, fd, FH_MASK_IRQS, &v);
+	uint64_t set = 0;
+	int whole = 0, r = enter(s, fd, FH_MASK_IRQS, &v);
 
 	if (r)
 		return r;
-	/* PSTATE read; written unless A, I and F are masked already. */
+	/* PSTATE read; written unless A, I and F are masked already. As
+	 * lib/arch/arm64/kvm.c: A, I and F set, D left alone, the bits the
+	 * instruction sets saved as the guest's. */
 	v->arm64_ioctls += (v->daif & PS_AIF) == PS_AIF ? 1 : 2;
 	v->mask_pc = pc;
-	*saved = v->daif;
-	v->daif = 0x3c0;
+	v->mask_insn_known = insn != NULL;
+	if (insn) {
+		v->mask_insn = *insn;
+		arm64_insn_daif(*insn, &set, &whole);
+	}
+	*saved = (v->daif | set) | (whole ? FH_SAVED_WHOLE : 0) |
+		 ((v->daif & PS_AIF) == PS_AIF ? FH_SAVED_KEEP : 0);
+	v->daif |= PS_AIF;
 	v->masked++;
 	v->mask_calls++;
 	return 0;
@@ -276,10 +290,17 @@ static int restore_irqs(void *ctx, int fd, uint64_t saved)
 	if (r)
 		return r;
 	/* Nothing when the guest had A, I and F masked; else PSTATE and the
-	 * PC read, PSTATE written (no exception entered by the step). */
-	if ((saved & PS_AIF) != PS_AIF)
+	 * PC read, PSTATE written (no exception entered by the step). As
+	 * lib/arch/arm64/kvm.c without an exception entered: A, I or F that
+	 * the stepped instruction cleared (a test changes daif between the
+	 * step's prepare and its exit as the instruction would) stay clear,
+	 * the others are as saved; all three the instruction's after one that
+	 * writes them all (WHOLE); D is as the step left it. */
+	if (!(saved & FH_SAVED_KEEP)) {
 		v->arm64_ioctls += 3;
-	v->daif = saved;
+		if (!(saved & FH_SAVED_WHOLE))
+			v->daif = (v->daif & ~PS_AIF) | (v->daif & saved & PS_AIF);
+	}
 	if (v->masked)
 		v->masked--;
 	v->restore_calls++;

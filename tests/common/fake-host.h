@@ -57,6 +57,8 @@ struct fh_vcpu {
 	/* Successful calls of this vCPU, since fh_reset(). */
 	unsigned int rf_calls, mask_calls, restore_calls, guest_reads, advance_calls;
 	uint64_t mask_pc;     /* the PC the last mask_irqs was given */
+	bool mask_insn_known; /* ... and whether it was given the instruction */
+	uint32_t mask_insn;   /* ... which was this */
 	/* arm64: the KVM ioctls lib/arch/arm64/kvm.c makes for the successful
 	 * set_guest_debug, read_exit, get_pc, mask_irqs and restore_irqs of
 	 * this vCPU (the ops of a stop and its step-over), since fh_reset(). */

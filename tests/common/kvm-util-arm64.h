@@ -43,8 +43,8 @@
 	X(g_step_5) X(g_step_6) X(g_step_7) X(g_step_8) X(g_step_9) X(g_step_end) X(g_loop)    \
 	X(g_loop_bp) X(g_loop_after) X(g_loop_count) X(g_watch) X(g_watch_w8) X(g_watch_r8)    \
 	X(g_watch_w1) X(g_watch_other) X(g_watch_r1) X(g_watch_blk_w) X(g_watch_end)           \
-	X(g_watch_var) X(g_watch_blk) X(g_watch8) X(g_daif) X(g_daif_bp) X(g_daif3)            \
-	X(g_daif3_bp) X(g_daif_result) X(g_svc) X(g_svc_insn) X(g_brkg) X(g_brkg_insn)         \
+	X(g_watch_var) X(g_watch_blk) X(g_watch8) X(g_daif) X(g_daif_bp) X(g_daif_next) X(g_daif3)            \
+	X(g_daif3_bp) X(g_daifset) X(g_daifset_insn) X(g_daifset_next) X(g_daif_result) X(g_svc) X(g_svc_insn) X(g_brkg) X(g_brkg_insn)         \
 	X(g_brkg_after) X(g_brkg_passed) X(g_brkg_ours) X(g_brkg_ours_insn)                    \
 	X(g_brkg_ours_after) X(g_el0) X(g_el0_user) X(g_el0_brk) X(kt_dbg_count) X(kt_dbg_esr)  \
 	X(kt_dbg_elr) X(kt_dbg_far) X(g_ov) X(g_ov_gbp) X(g_ov_hbp) X(g_ov_gw) X(g_ov_hw)      \

@@ -241,6 +241,7 @@ GLABEL g_daif
 	msr	daifclr, #0xf     /* everything unmasked (nothing can interrupt) */
 GLABEL g_daif_bp
 	nop
+GLABEL g_daif_next
 	mrs	x0, daif
 	adr	x1, g_daif_result
 	str	x0, [x1]
@@ -251,6 +252,18 @@ GLABEL g_daif3
 	msr	daifclr, #2       /* I unmasked: A, F (and D) masked */
 GLABEL g_daif3_bp
 	msr	daifclr, #1       /* the stepped instruction unmasks F */
+	mrs	x0, daif
+	adr	x1, g_daif_result
+	str	x0, [x1]
+	DONE
+
+/* local_irq_disable: a step over MSR DAIFSet, #2 with everything unmasked
+ * leaves I set, though the library's mask had it set already. */
+GLABEL g_daifset
+	msr	daifclr, #0xf
+GLABEL g_daifset_insn
+	msr	daifset, #2
+GLABEL g_daifset_next
 	mrs	x0, daif
 	adr	x1, g_daif_result
 	str	x0, [x1]

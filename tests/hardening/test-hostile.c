@@ -196,7 +196,10 @@ static void one(struct env *e, int cpu, const struct kvmdbg_exit *ex, unsigned l
 	injects = f->inject_calls;
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[cpu]), 0);
 	calls = fh.calls;
-	ck_assert_msg(calls <= 6, "iteration %lu: prepare made %lu host calls", it, calls);
+	/* arm64: the user's step after an exit that was not reported reads
+	 * the PC and masks the interrupts at it (2 more). */
+	ck_assert_msg(calls <= (e->vm->arch->arch == KVMDBG_ARCH_ARM64 ? 8u : 6u),
+		      "iteration %lu: prepare made %lu host calls", it, calls);
 	ck_assert_uint_eq(f->inject_calls, injects + reinject);
 	ck_assert_uint_le(f->set_calls, sets + 1);
 	check_sane(e, cpu, &ev, it, false);

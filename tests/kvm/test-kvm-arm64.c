@@ -779,12 +779,108 @@ START_TEST(test_daif_step_into_exception)
 }
 END_TEST
 
+/* The vCPU's IRQ line (no in-kernel irqchip here: KVM_ARM_IRQ_TYPE_CPU),
+ * level-triggered: up, an interrupt stays pending until it goes down. */
+static void irq_line(struct kt_vm *vm, unsigned int idx, int level)
+{
+	struct kvm_irq_level irq = {
+		.irq = KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT |
+		       idx << KVM_ARM_IRQ_VCPU_SHIFT | KVM_ARM_IRQ_CPU_IRQ,
+		.level = level};
+
+	ck_assert_msg(ioctl(vm->m.vm_fd, KVM_IRQ_LINE, &irq) == 0, "KVM_IRQ_LINE: %s",
+		      strerror(errno));
+}
+
+/* The user's single-step with an interrupt pending that the guest's DAIF
+ * lets in (issue 15: a gdb `continue` from a kernel breakpoint stepped into
+ * the timer's handler, which returned to the breakpoint, forever): the step
+ * runs the next instruction, not the IRQ vector, as x86's BLOCKIRQ, and the
+ * stop shows the guest's own DAIF. Not from a breakpoint: the user's step
+ * alone, no step-over. */
+START_TEST(test_daif_user_step_irq_pending)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	need(KVMDBG_FEAT_STEP, "step");
+	kt_vm_create(&vm, NULL);
+	kt_vcpu_start(&vm, 0, g_daif_bp);
+	/* EL1h with D, A, I, F all clear, as g_daif leaves them. */
+	ka_set_reg(&vm, 0, REG_PSTATE, PS_MODE_EL1h);
+	irq_line(&vm, 0, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_daif_next);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
+	/* The interrupt is still pending: with the line down the guest runs
+	 * on unmasked to its end (an IRQ taken would fail it: kt_vectors). */
+	irq_line(&vm, 0, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The same pending interrupt at a breakpoint: the step-over of a continue
+ * and the step-over a stepi combines with its own step run the instruction
+ * at the breakpoint, not the vector, each with the guest's DAIF back at its
+ * end. */
+START_TEST(test_daif_stepover_irq_pending)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	daif_stop_at(&vm, g_daif, g_daif_bp, 0);
+	irq_line(&vm, 0, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_daif_next);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
+	irq_line(&vm, 0, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
+/* The stepped instruction sets a bit the guest had clear, one the mask had
+ * set already (MSR DAIFSet, #2: local_irq_disable): the user's step and
+ * the step-over of a continue leave it set. */
+START_TEST(test_daif_set_by_insn)
+{
+	struct kt_vm vm;
+	struct kt_stop st;
+
+	need(KVMDBG_FEAT_STEP, "step");
+	daif_stop_at(&vm, g_daifset, g_daifset_insn, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	st = run_event(&vm, KVMDBG_STOP_STEP, g_daifset_next);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, PS_I);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), PS_I);
+	kt_vm_destroy(&vm);
+
+	daif_stop_at(&vm, g_daifset, g_daifset_insn, 0);
+	kt_expect_done(&vm, 0);
+	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), PS_I);
+	kt_vm_destroy(&vm);
+}
+END_TEST
+
 TEST_SUITE_KVM(kvm_arm64_daif)
 {
 	tests_add_fixture(tc, suite_fixture);
 	add_test(tc, test_daif_unmasked);
 	add_test(tc, test_daif_changed_by_insn);
+	add_test(tc, test_daif_set_by_insn);
 	add_test(tc, test_daif_step_into_exception);
+	add_test(tc, test_daif_user_step_irq_pending);
+	add_test(tc, test_daif_stepover_irq_pending);
 }
 
 /* ---- re-injection of the guest's own BRK ---- */

@@ -285,6 +285,44 @@ static void check_window(uint64_t base, bool bytes)
 				check_min(base + a, len, over, watch_types[(a + len) % 3], bytes);
 }
 
+/* ---- the stepped instruction's effect on DAIF (arm64_insn_daif) ---- */
+
+START_TEST(test_arm64_insn_daif)
+{
+	static const struct {
+		uint32_t insn;
+		uint64_t set;
+		int whole;
+	} c[] = {
+		{0xd50342df, PS_I, 0},               /* msr daifset, #2 (local_irq_disable) */
+		{0xd50343df, PS_I | PS_F, 0},        /* msr daifset, #3 */
+		{0xd5034fdf, PS_AIF, 0},             /* msr daifset, #0xf: D is not ours */
+		{0xd50348df, 0, 0},                  /* msr daifset, #8: D alone */
+		{0xd50342ff, 0, 0},                  /* msr daifclr, #2: seen after the step */
+		{0xd51b4220, 0, 1},                  /* msr daif, x0 (local_irq_restore) */
+		{0xd51b423e, 0, 1},                  /* msr daif, x30 */
+		{0xd53b4220, 0, 0},                  /* mrs x0, daif */
+		{0xd51b4200, 0, 0},                  /* msr nzcv, x0 */
+		{0xd69f03e0, 0, 1},                  /* eret */
+		{0xd69f0bff, 0, 1},                  /* eretaa */
+		{0xd69f0fff, 0, 1},                  /* eretab */
+		{0xd65f03c0, 0, 0},                  /* ret */
+		{0xd503201f, 0, 0},                  /* nop */
+		{0xd4000001, 0, 0},                  /* svc #0: an exception, recognised after */
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint64_t set = 1;
+		int whole = 2;
+
+		arm64_insn_daif(c[i].insn, &set, &whole);
+		ck_assert_msg(set == c[i].set && whole == c[i].whole,
+			      "%#x: set %#" PRIx64 " whole %d, expected %#" PRIx64 " %d", c[i].insn,
+			      set, whole, c[i].set, c[i].whole);
+	}
+}
+END_TEST
+
 /* ---- tests: software and execution breakpoints ---- */
 
 START_TEST(test_arm64_ops)
@@ -1223,6 +1261,7 @@ END_TEST
 TEST_SUITE(arm64_encode)
 {
 	add_test(tc, test_arm64_ops);
+	add_test(tc, test_arm64_insn_daif);
 	add_test(tc, test_arm64_break_hw);
 	add_test(tc, test_arm64_cover_errors);
 	add_test(tc, test_arm64_cover_examples);

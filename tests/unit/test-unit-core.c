@@ -1514,6 +1514,333 @@ START_TEST(test_arm64_ioctls_per_hit)
 }
 END_TEST
 
+/*
+ * arm64 has no KVM_GUESTDBG_BLOCKIRQ: the user's single-step runs with the
+ * guest's A, I and F masked by the library (issue 15: unmasked, a step with
+ * the timer pending runs its handler, which returns to the stop), given
+ * back when the step's exit comes, before the stop is reported. The fake's
+ * daif is the guest's PSTATE.DAIF.
+ */
+#define GUEST_DAIF_OPEN 0x000 /* the guest's: nothing masked */
+
+/* The user steps vCPU 0 to a reported step stop at pc (nothing armed
+ * there), then from it: prepare masks, returns with KVM stepping. The
+ * counts of mask and restore calls start there. */
+static void arm64_user_step_from(struct env *e, uint64_t pc, uint64_t guest_daif)
+{
+	struct kvmdbg_event ev;
+
+	fh.v[0].daif = guest_daif;
+	fh.v[0].pc = pc - 4;
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e->v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), pc, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e->v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, guest_daif);
+	fh.v[0].mask_calls = fh.v[0].restore_calls = 0;
+	fh.site_calls[FH_GET_PC] = 0;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+}
+
+/* The test's guest DAIF is not the fake's reset value: env_free checks that
+ * every mask was given back, against 0x3c0. */
+static void arm64_daif_done(struct env *e, uint64_t guest_daif)
+{
+	ck_assert_uint_eq(fh.v[0].masked, 0);
+	ck_assert_uint_eq(fh.v[0].daif, guest_daif);
+	fh.v[0].daif = 0x3c0;
+	env_free(e);
+}
+
+START_TEST(test_arm64_user_step_masks)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	/* Interrupts open, the user's step from a stop at 0x1000: masked at
+	 * its PC, the step's own (no read of it). */
+	arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_BLOCKIRQ, 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 1);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x1000);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	ck_assert_uint_eq(fh.site_calls[FH_GET_PC], 0);
+	/* Nothing ran: an idle prepare keeps it, asks nothing. */
+	fh.calls = 0;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.calls, 0);
+	/* The step's exit: the guest's DAIF back before the stop is
+	 * reported, where the VMM reads PSTATE (gdb's cpsr). */
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_int_eq(fh.v[0].restore_calls, 1);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	/* Each step of the user's: masked again at its own PC. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x1004);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1008, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_int_eq(fh.v[0].restore_calls, 2);
+	/* The step off: the run that follows has nothing masked. */
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	arm64_daif_done(&e, GUEST_DAIF_OPEN);
+}
+END_TEST
+
+/* The stepped instruction changes DAIF itself (MSR DAIFClr #1 with D, A, F
+ * masked): the stop shows its effect, the other bits the guest's. */
+START_TEST(test_arm64_user_step_daifclr)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	arm64_user_step_from(&e, 0x1000, PS_D | PS_A | PS_F);
+	ck_assert_uint_eq(fh.v[0].daif, PS_DAIF);
+	fh.v[0].daif &= ~PS_F; /* the instruction: MSR DAIFClr, #1 */
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, PS_D | PS_A);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, PS_D | PS_A);
+}
+END_TEST
+
+/* The instruction stepped sets bits the mask hides: MSR DAIFSet, #2
+ * (local_irq_disable) with the guest's I open leaves I set at the stop; MSR
+ * DAIF, X0 (local_irq_restore) leaves what it wrote, whatever the guest had.
+ * The library reads the instruction at the PC for the mask (memory
+ * callbacks); under a software breakpoint of ours, the guest's own. */
+static void put_insn(uint64_t at, uint32_t insn)
+{
+	memcpy(fh.mem + at, &insn, sizeof(insn));
+	memcpy(fh.orig + at, &insn, sizeof(insn));
+}
+
+START_TEST(test_arm64_user_step_daifset)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x1000, 0xd50342df); /* msr daifset, #2 */
+	put_insn(0x1004, 0xd51b4220); /* msr daif, x0 */
+	arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I);
+	/* msr daif, x0 with x0 = A and F (the step writes them over the
+	 * mask): the stop shows them, not the guest's I. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd51b4220);
+	fh.v[0].daif = PS_A | PS_F;
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1008, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_A | PS_F);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, PS_A | PS_F);
+
+	/* A continue from our software breakpoint on the MSR DAIFSet: the
+	 * step-over's mask gets the guest's instruction, not our BRK. */
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x800, 0xd50342df);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, 4), 0);
+	fh.v[0].daif = GUEST_DAIF_OPEN;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x3c) | 0x4b44, 0x800, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, PS_I);
+}
+END_TEST
+
+/* The step's KVM_RUN returns an exit that is not a debug exit (MMIO: the
+ * instruction has not completed): the mask stays until the step's own
+ * debug exit, whatever prepare runs in between. The VMM moving the PC
+ * meanwhile masks again at the new PC. */
+START_TEST(test_arm64_user_step_mmio)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+	for (int i = 0; i < 3; i++) {
+		/* KVM_RUN: KVM_EXIT_MMIO, handled by the VMM, KVM_RUN again;
+		 * meanwhile a breakpoint elsewhere comes (the whole prepare
+		 * runs, not its no-change path). */
+		if (i == 1)
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x3000, 4), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), i > 0);
+		ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+		ck_assert_int_eq(fh.v[0].mask_calls, 1);
+		ck_assert_int_eq(fh.v[0].restore_calls, 0);
+	}
+	fh.v[0].pc = 0x2000;
+	ck_assert_int_eq(kvmdbg_vcpu_regs_changed(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].restore_calls, 1);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x2000);
+	ck_assert_uint_eq(fh.v[0].masked, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x2004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_int_eq(fh.v[0].restore_calls, 2);
+	/* After an MMIO exit the user turns the step off (a kick, gdb's
+	 * Ctrl-C): the run that follows has the guest's DAIF. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].restore_calls, 3);
+	arm64_daif_done(&e, GUEST_DAIF_OPEN);
+}
+END_TEST
+
+/* A breakpoint hit during the user's step is reported with the guest's
+ * DAIF; the step from it is a step-over and the user's step at once: one
+ * mask, one give-back. A step first turned on where the vCPU never stopped
+ * reads its PC for the mask. */
+START_TEST(test_arm64_user_step_with_stepover)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1008, 4), 0);
+	fh.v[0].daif = GUEST_DAIF_OPEN;
+	fh.v[0].pc = 0x1004;
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.site_calls[FH_GET_PC], 1);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x1004);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1008, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(e.v[0]->so.state, KVMDBG_SO_STEPPING);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
+	ck_assert_uint_eq(fh.v[0].masked, 1);
+	ck_assert_int_eq(fh.v[0].mask_calls, 2);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x1008);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x100c, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_int_eq(fh.v[0].restore_calls, 2);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1);
+	arm64_daif_done(&e, GUEST_DAIF_OPEN);
+}
+END_TEST
+
+/* Failures: nothing changed, the retry works. The mask (prepare fails),
+ * KVM_SET_GUEST_DEBUG after it (the mask given back), the give-back at the
+ * step's exit (the exit is not handled; handled again, it is). */
+START_TEST(test_arm64_user_step_failures)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	unsigned int sets;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1000, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	/* A breakpoint inserted meanwhile: the next prepare applies it. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x3000, 4), 0);
+	sets = fh.v[0].set_calls;
+	fh_fault_arm_site(FH_MASK_IRQS, 1, EIO);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EIO);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_uint_eq(fh.v[0].set_calls, sets);
+	ck_assert(!e.v[0]->so.irq_masked);
+	fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EIO);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EIO);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_uint_eq(fh.v[0].masked, 0);
+	ck_assert(!e.v[0]->so.irq_masked);
+	ck_assert_int_eq(e.v[0]->so.state, KVMDBG_SO_ARMED);
+	fh_fault_arm(0, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x1000);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	fh_fault_arm_site(FH_RESTORE_IRQS, 1, EIO);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), -EIO);
+	ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+	ck_assert(e.v[0]->so.irq_masked);
+	fh_fault_arm(0, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+	ck_assert_uint_eq(ev.pc, 0x1004);
+	ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_daif_done(&e, GUEST_DAIF_OPEN);
+}
+END_TEST
+
+/* x86 blocks the interrupts in KVM (BLOCKIRQ): nothing masked by hand, and
+ * an arm64 host that had BLOCKIRQ would do the same. */
+START_TEST(test_user_step_blockirq_no_mask)
+{
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ),
+			  KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ);
+	ck_assert_int_eq(fh.v[0].mask_calls, 0);
+	env_free(&e);
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	e.vm->caps.block_irq = 1;
+	fh.v[0].daif = GUEST_DAIF_OPEN;
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 0);
+	arm64_daif_done(&e, GUEST_DAIF_OPEN);
+}
+END_TEST
+
 START_TEST(test_arm64_brk)
 {
 	struct kvmdbg_event ev;
@@ -2170,6 +2497,13 @@ TEST_SUITE(core)
 	add_test(tc, test_arm64_break_watch_stepover);
 	add_test(tc, test_arm64_brk);
 	add_test(tc, test_arm64_ioctls_per_hit);
+	add_test(tc, test_arm64_user_step_masks);
+	add_test(tc, test_arm64_user_step_daifclr);
+	add_test(tc, test_arm64_user_step_daifset);
+	add_test(tc, test_arm64_user_step_mmio);
+	add_test(tc, test_arm64_user_step_with_stepover);
+	add_test(tc, test_arm64_user_step_failures);
+	add_test(tc, test_user_step_blockirq_no_mask);
 	add_loop_test(tc, test_sw_break_on_guest_insn, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);

@@ -187,9 +187,10 @@ static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bo
 }
 
 /*
- * Interrupts around one internal step (step-over of a breakpoint or
- * watchpoint): an IRQ, FIQ or SError pending when the step starts would be
- * taken first and the step would stop at its vector instead.
+ * Interrupts around one step (the library's step-over of a breakpoint or
+ * watchpoint, the user's single-step): an IRQ, FIQ or SError pending when
+ * the step starts would be taken first and the step would stop at its
+ * vector instead.
  *
  * mask_irqs sets PSTATE.{A,I,F} and returns in *saved the guest's own bits
  * (PSTATE.D is left alone: with MDCR_EL2.TDE the debug exceptions go to EL2
@@ -198,24 +199,29 @@ static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bo
  * restore_irqs can tell what the stepped instruction itself did:
  *
  *   saved = PC[55:2] << 2 (the PC sign-extended from bit 55 on decoding)
- *         | orig A,I,F << 56 | KEEP << 60
+ *         | orig A,I,F << 56 | KEEP << 60 | WHOLE << 61
  *
  * KEEP means the guest had A, I and F masked already: nothing was changed and
- * nothing is restored. Otherwise, on restore:
+ * nothing is restored. The bits the stepped instruction (insn, where the
+ * caller could read it: arm64_insn_daif) sets are saved as the guest's (MSR
+ * DAIFSet), and WHOLE marks one that writes all three (MSR DAIF, Xt; ERET).
+ * On restore:
  *  - the step entered an exception (PSTATE EL1h, ELR_EL1 the stepped PC or
  *    the next one, PC inside the vector table): the CPU masked everything as
  *    it should, but SPSR_EL1 holds our masked bits: put the guest's back;
- *  - the stepped instruction cleared some of the bits (MSR DAIFClr, MSR DAIF,
- *    ERET): keep what it cleared, the rest as the guest had them;
- *  - otherwise the guest's bits come back exactly, and nothing else of PSTATE
+ *  - WHOLE: the bits are the instruction's, as they are;
+ *  - the stepped instruction cleared some of the bits (MSR DAIFClr, or MSR
+ *    DAIF and ERET where insn was unknown): keep what it cleared, the rest
+ *    as saved;
+ *  - otherwise the saved bits come back exactly, and nothing else of PSTATE
  *    is touched.
- * The one case this cannot see is an instruction that sets a bit the guest
- * had clear (MSR DAIFSet, MSR DAIF) stepped over from a breakpoint on it:
- * the instruction's word is not known here (see the note in the report).
+ * Where insn was unknown (no memory callbacks), a bit an MSR DAIFSet, MSR
+ * DAIF or ERET sets that the guest had clear comes back clear.
  */
 #define SAVED_PC_MASK   0x00fffffffffffffcull
 #define SAVED_AIF_SHIFT 56
 #define SAVED_KEEP      (1ull << 60)
+#define SAVED_WHOLE     (1ull << 61)
 
 static uint64_t saved_pc(uint64_t saved)
 {
@@ -224,15 +230,19 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc, uint64_t *saved)
+static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc, const uint32_t *insn,
+			   uint64_t *saved)
 {
-	uint64_t pstate;
-	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	uint64_t pstate, set = 0;
+	int whole = 0, r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
 	(void)ctx;
 	if (r)
 		return r;
-	*saved = (pc & SAVED_PC_MASK) | ((pstate & PS_AIF) >> 6) << SAVED_AIF_SHIFT;
+	if (insn)
+		arm64_insn_daif(*insn, &set, &whole);
+	*saved = (pc & SAVED_PC_MASK) | (((pstate | set) & PS_AIF) >> 6) << SAVED_AIF_SHIFT |
+		 (whole ? SAVED_WHOLE : 0);
 	if ((pstate & PS_AIF) == PS_AIF) {
 		*saved |= SAVED_KEEP;
 		return 0;
@@ -275,6 +285,8 @@ static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 			return r;
 		}
 	}
+	if (saved & SAVED_WHOLE)
+		return 0;
 	/* Bits the instruction cleared stay clear; the others are the guest's. */
 	want = (pstate & ~PS_AIF) | (pstate & orig & PS_AIF);
 	if (want == pstate)

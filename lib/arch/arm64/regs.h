@@ -86,6 +86,31 @@
 #define VEC_LOWER_A64 0x400
 #define VEC_LOWER_A32 0x600
 
+/*
+ * What an instruction does to PSTATE.A, I and F that the library's mask
+ * around a step (A, I, F set for it: lib/arch/arm64/kvm.c) would hide:
+ * *set gets the bits MSR DAIFSet, #imm sets; *whole is 1 for MSR DAIF, Xt
+ * and ERET, ERETAA, ERETAB, which write all three (the value after the
+ * step is theirs). Anything else hides nothing (MSR DAIFClr's clears are
+ * seen after the step, an exception entered is recognised there).
+ */
+#define ARM64_MSR_DAIFSET      0xd50340dfu /* | imm << 8 */
+#define ARM64_MSR_DAIFCLR      0xd50340ffu /* | imm << 8 */
+#define ARM64_MSR_DAIF_XT      0xd51b4220u /* | Rt */
+#define ARM64_ERET             0xd69f03e0u
+#define ARM64_ERETAA           0xd69f0bffu
+#define ARM64_ERETAB           0xd69f0fffu
+static inline void arm64_insn_daif(uint32_t insn, uint64_t *set, int *whole)
+{
+	*set = 0;
+	*whole = 0;
+	if ((insn & 0xfffff0ffu) == ARM64_MSR_DAIFSET)
+		*set = (uint64_t)((insn >> 8) & 7) << 6; /* imm: D A I F, PSTATE bits 9..6 */
+	else if ((insn & 0xffffffe0u) == ARM64_MSR_DAIF_XT || insn == ARM64_ERET ||
+		 insn == ARM64_ERETAA || insn == ARM64_ERETAB)
+		*whole = 1;
+}
+
 #if defined(__aarch64__)
 #include <linux/kvm.h>
 
