@@ -30,7 +30,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * it (issue 17). */
 	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
 		       !(v->applied_ctl & KVMDBG_CTL_STEP);
-	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
+	int r = vm->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
 
 	if (r)
 		return r;
@@ -41,7 +41,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 		if (r)
 			return r;
 	}
-	vm->arch->decode(&v->applied, ex, dec);
+	vm->decode(&v->applied, ex, dec);
 	ev->pc = ex->pc;
 	return 0;
 }
@@ -287,7 +287,7 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 }
 
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
-static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
+static KVMDBG_HOT uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 {
 	KVMDBG_FOR_EACH_SLOT(mask, pool, slot)
 		return v->applied.slot[pool][slot].start;
@@ -464,15 +464,14 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 		ev->kind = KVMDBG_STOP_BREAK;
 	} else {
 		ev->kind = KVMDBG_STOP_WATCH;
-		ev->data_addr = vm->arch->reports_data_addr ? dec->data_addr
-							    : lowest_slot_start(v, hits & hp->slots);
+		ev->data_addr = vm->reports_data_addr ? dec->data_addr
+						      : lowest_slot_start(v, hits & hp->slots);
 		ev->write = hp->type == KVMDBG_WATCH_WRITE  ? 1
 			    : hp->type == KVMDBG_WATCH_READ ? 0
-			    : vm->arch->reports_data_addr   ? dec->write
+			    : vm->reports_data_addr         ? dec->write
 							    : -1;
 	}
-	kvmdbg_stepover_arm(v, ex->pc,
-			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
+	kvmdbg_stepover_arm(v, ex->pc, vm->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
 			    v->applied_owner);
 	return 1;
 }
@@ -517,7 +516,7 @@ static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 /* The short entry: read and decode, settle the common cases (the user's
  * single-step, hits of the host's own points) here, the rest in
  * handle_exit_slow (issue 17). */
-KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */

@@ -16,15 +16,18 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 				  struct kvmdbg_vcpu **out)
 {
 	struct kvmdbg_vcpu *v;
+	void *mem;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	if (!vm || !run || vcpu_fd < 0)
 		return -EINVAL;
-	v = calloc(1, sizeof(*v));
-	if (!v)
+	/* Page-aligned: what an exit reads of it (up to applied_owner) is one
+	 * page (issue 17). */
+	if (posix_memalign(&mem, 4096, sizeof(*v)))
 		return -ENOMEM;
+	v = memset(mem, 0, sizeof(*v));
 	v->vm = vm;
 	v->fd = vcpu_fd;
 	v->run = run;
@@ -143,7 +146,7 @@ flags:
 
 /* KVM holds what this vCPU would apply now: nothing changed, nothing to
  * deliver, nothing to re-read. */
-static bool applied_current(const struct kvmdbg_vcpu *v)
+static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 {
 	return v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
 	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
@@ -296,7 +299,7 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
  * kvmdbg_stepover_begin would find, from the vCPU's copy of the points):
  * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
  */
-static int resume_fast(struct kvmdbg_vcpu *v, int *r)
+static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
@@ -313,10 +316,9 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
-		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) ||
-		    !vm->host->set_resume_flag)
+		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) || !vm->set_resume_flag)
 			return 0;
-		*r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
 	}
@@ -336,7 +338,7 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	return 1;
 }
 
-KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
+KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	int r;
 

@@ -167,7 +167,7 @@ static int x86_cover(const struct kvmdbg_limits *lim, enum kvmdbg_type type, uin
 	return x86_cover_watch(rw, addr, len, out, cap);
 }
 
-static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
+static KVMDBG_HOT_X86 enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 {
 	(void)pool; /* x86 has one shared pool */
 
@@ -186,7 +186,7 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 	}
 }
 
-static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+static KVMDBG_HOT_X86 void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out)
 {
 	uint64_t dr6, named;

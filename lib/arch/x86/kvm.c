@@ -61,7 +61,7 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+static KVMDBG_HOT int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 			       const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
@@ -104,7 +104,7 @@ static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+static KVMDBG_HOT int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *ex)
 {
 	(void)ctx;
@@ -135,7 +135,7 @@ static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 	return 0;
 }
 
-static int x86_set_resume_flag(void *ctx, int vcpu_fd)
+static KVMDBG_HOT int x86_set_resume_flag(void *ctx, int vcpu_fd)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
