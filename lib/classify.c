@@ -435,6 +435,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	const struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_hwpoint *hp = NULL;
 	uint32_t hits = 0;
+	bool exec_hit = false;
 
 	if (!dec->hits || dec->step || dec->swbp || dec->dbg_access || dec->hw_unmatched ||
 	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
@@ -462,6 +463,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	ev->len = hp->len;
 	if (hp->type == KVMDBG_BREAK_HW) {
 		ev->kind = KVMDBG_STOP_BREAK;
+		exec_hit = hp->addr == ex->pc;
 	} else {
 		ev->kind = KVMDBG_STOP_WATCH;
 		ev->data_addr = vm->reports_data_addr ? dec->data_addr
@@ -471,8 +473,11 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 			    : vm->reports_data_addr         ? dec->write
 							    : -1;
 	}
-	kvmdbg_stepover_arm(v, ex->pc, vm->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
-			    v->applied_owner);
+	/* exec_hit: resume_fast then needs no lookup of the execution
+	 * breakpoints at the PC. */
+	kvmdbg_stepover_arm_hit(v, ex->pc,
+				vm->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
+				v->applied_owner, exec_hit);
 	return 1;
 }
 

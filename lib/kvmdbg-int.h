@@ -286,6 +286,15 @@ struct kvmdbg_stepover {
 	                       putting it back failed and is pending */
 	bool irq_masked;    /* interrupts masked for a step (or restoring them
 	                       failed and is pending) */
+	/* For resume_fast (vcpu.c), valid while KVM holds the state it ran
+	 * with at the stop (a compose voids them: near_sw true, exec_hit
+	 * false). exec_hit: the stop is a hit of the host's execution
+	 * breakpoint at pc, from the vCPU's copy of the points (hits_fast;
+	 * while kvmdbg_points_cached). near_sw (while !sw): a software
+	 * breakpoint may be at pc, as the filter said when kvmdbg_cover_sync
+	 * published pc as the cover, after the compose (one inserted since
+	 * bumped the generation); true where it did not ask. */
+	bool exec_hit, near_sw;
 	/* For each slot in slots, who held it when it was chosen (the point's
 	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
 	 * outlive a change of the set (KVM_RUN interrupted before the
@@ -461,6 +470,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	uint64_t addr = v->so.sw ? v->so.sw_addr : v->so.pc;
 	bool was = atomic_load_explicit(&v->cover_on, memory_order_relaxed);
 	uint64_t old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
+	bool near;
 
 	if (on == was && (!on || addr == old))
 		return;
@@ -471,8 +481,10 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 		atomic_fetch_add(&vm->nr_cover, 1);
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
-	if ((was && kvmdbg_swtab_may_have(&vm->sw, old)) ||
-	    (on && kvmdbg_swtab_may_have(&vm->sw, addr)))
+	near = on && kvmdbg_swtab_may_have(&vm->sw, addr);
+	/* Kept for resume_fast (struct kvmdbg_stepover near_sw). */
+	v->so.near_sw = near;
+	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))
 		kvmdbg_cover_bump(vm, was, old, on, addr);
 }
 /* Add to v's hardware state the slots that catch the others' lifted software
@@ -488,10 +500,12 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* A stop at pc was reported: the next prepare steps past what is armed
  * there, and past slots (disarmed for that step, while still held by the
  * owner recorded here for each: owner may be NULL when slots is 0) besides.
- * Inline: the fast paths of handle_exit end with it. */
+ * Inline: the fast paths of handle_exit end with it. _hit: exec_hit says the
+ * stop is a hit of the host's execution breakpoint at pc (struct
+ * kvmdbg_stepover). */
 static inline __attribute__((always_inline)) void
-kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
-		    const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+kvmdbg_stepover_arm_hit(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
+			const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], bool exec_hit)
 {
 	v->so.slots = slots;
 	/* Kept apart from the store above: merged with a constant slots (0),
@@ -501,9 +515,17 @@ kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 	v->so.state = KVMDBG_SO_ARMED;
 	v->so.pc = pc;
 	v->so.pc_stale = false;
+	v->so.exec_hit = exec_hit;
+	v->so.near_sw = true; /* until kvmdbg_cover_sync asks the filter */
 	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
 		v->so.owner[pool][slot] = owner[pool][slot];
 	kvmdbg_cover_sync(v);
+}
+static inline __attribute__((always_inline)) void
+kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
+		    const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	kvmdbg_stepover_arm_hit(v, pc, slots, owner, false);
 }
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);

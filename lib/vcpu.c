@@ -246,6 +246,9 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 	bool need_rf = false, may_run;
 	int r;
 
+	/* A compose follows: the stop's hints for resume_fast are void. */
+	v->so.exec_hit = false;
+	v->so.near_sw = true;
 	r = prepare_look(v);
 	if (r)
 		return r;
@@ -310,9 +313,9 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
-		if (!kvmdbg_points_cached(v) || kvmdbg_swtab_may_have(&vm->sw, v->so.pc))
+		if (!kvmdbg_points_cached(v) || v->so.near_sw)
 			return 0;
-		slots = kvmdbg_cached_exec_slots(v, v->so.pc);
+		slots = v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc);
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
