@@ -53,7 +53,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
  * a failed read must not inject a breakpoint exception the guest never
  * raised.
  */
-int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+KVMDBG_WARM int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_swbp *e;
@@ -94,7 +94,7 @@ int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
  * exit, read before anything changes. The ICEBP's PC move is the last thing
  * here that can fail.
  */
-static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
+static KVMDBG_WARM int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	unsigned int icebp_skip = 0;
@@ -142,7 +142,7 @@ static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct 
  * Phase: the end of an internal step past a breakpoint. Returns 1 when the
  * step goes on (a REP iteration), 0, or -errno with nothing changed.
  */
-int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+KVMDBG_WARM int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
 {
 	const struct kvmdbg_decoded *dec = &c->dec;
 	int r;
@@ -181,7 +181,7 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
  * Phase: the overlay's debug-register handshake (x86 DR7.GD). Returns true
  * when this exit was ours and is done with.
  */
-bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c)
+KVMDBG_WARM bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c)
 {
 	if (v->gd_stepping) {
 		/* The guest's MOV DR ran natively; its registers were just
@@ -203,7 +203,7 @@ bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_class
 /* One hardware slot that fired, by who owns it in the state this vCPU ran.
  * The point that holds it comes from the vCPU's copy of the points where
  * cached (the set unchanged since), else from the VM's under the lock. */
-static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
+static KVMDBG_WARM void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
 		     unsigned int pool, unsigned int slot, bool cached)
 {
 	uint32_t bit = KVMDBG_HIT_BIT(pool, slot), owner = v->applied_owner[pool][slot];
@@ -247,7 +247,7 @@ static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kv
 
 /* Phase: the slots that fired and the breakpoint instruction, against the
  * breakpoint set as it is now. */
-void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			  struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -295,7 +295,7 @@ static KVMDBG_HOT uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32
 }
 
 /* Phase: the event of the host's point that fired, and of the user's step. */
-void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			   struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_arch_ops *a = v->vm->arch;
@@ -332,7 +332,7 @@ void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_clas
  * nothing (a hit of a point removed since this vCPU prepared, a debug
  * exception with no cause we know) is just run again.
  */
-void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			   const struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_vm *vm = v->vm;
@@ -373,7 +373,7 @@ void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *
  * (step past it with the slot out of the way, as natively the instruction
  * just runs), 0, or -errno.
  */
-static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+static KVMDBG_WARM int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			const struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -393,7 +393,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 }
 
 /* Phase: give the guest its own, and arm the step past a reported stop. */
-void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev)
 {
 	uint32_t slots, fired, owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -486,7 +486,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
  * The phases in order over one struct kvmdbg_classify.
  */
-static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 						      struct kvmdbg_event *ev,
 						      const struct kvmdbg_exit *ex,
 						      const struct kvmdbg_decoded *dec)

@@ -287,14 +287,16 @@ struct kvmdbg_stepover {
 	bool irq_masked;    /* interrupts masked for a step (or restoring them
 	                       failed and is pending) */
 	/* For resume_fast (vcpu.c), valid while KVM holds the state it ran
-	 * with at the stop (a compose voids them: near_sw true, exec_hit
-	 * false). exec_hit: the stop is a hit of the host's execution
-	 * breakpoint at pc, from the vCPU's copy of the points (hits_fast;
-	 * while kvmdbg_points_cached). near_sw (while !sw): a software
-	 * breakpoint may be at pc, as the filter said when kvmdbg_cover_sync
-	 * published pc as the cover, after the compose (one inserted since
-	 * bumped the generation); true where it did not ask. */
-	bool exec_hit, near_sw;
+	 * with at the stop (a compose voids them: both false). exec_hit: the
+	 * stop is a hit of the host's execution breakpoint at pc, from the
+	 * vCPU's copy of the points (hits_fast; while kvmdbg_points_cached).
+	 * sw_clear (while !sw): no software breakpoint at pc, as the filter
+	 * said when kvmdbg_cover_sync published pc as the cover, after the
+	 * compose (one inserted since bumped the generation); false where it
+	 * did not ask. False, not true, as the unknown: constant stores of
+	 * zero, which GCC 12 does not merge into a load from .rodata (one more
+	 * data page per exit, bench/count/count --pages). */
+	bool exec_hit, sw_clear;
 	/* For each slot in slots, who held it when it was chosen (the point's
 	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
 	 * outlive a change of the set (KVM_RUN interrupted before the
@@ -482,8 +484,8 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
 	near = on && kvmdbg_swtab_may_have(&vm->sw, addr);
-	/* Kept for resume_fast (struct kvmdbg_stepover near_sw). */
-	v->so.near_sw = near;
+	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
+	v->so.sw_clear = !near;
 	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))
 		kvmdbg_cover_bump(vm, was, old, on, addr);
 }
@@ -516,7 +518,7 @@ kvmdbg_stepover_arm_hit(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 	v->so.pc = pc;
 	v->so.pc_stale = false;
 	v->so.exec_hit = exec_hit;
-	v->so.near_sw = true; /* until kvmdbg_cover_sync asks the filter */
+	v->so.sw_clear = false; /* until kvmdbg_cover_sync asks the filter */
 	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
 		v->so.owner[pool][slot] = owner[pool][slot];
 	kvmdbg_cover_sync(v);

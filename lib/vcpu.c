@@ -75,7 +75,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
  * false when the vCPU must not run now (cover_locked). */
-static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+static KVMDBG_WARM bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -154,7 +154,7 @@ static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 
 /* Before composing: give back what an earlier step-over could not yet,
  * and look at the guest's registers where they may have changed. */
-static int prepare_look(struct kvmdbg_vcpu *v)
+static KVMDBG_WARM int prepare_look(struct kvmdbg_vcpu *v)
 {
 	int r;
 
@@ -179,7 +179,7 @@ static int prepare_look(struct kvmdbg_vcpu *v)
  * gets the one-shot bits that went with it (also in *ctl). On failure KVM
  * holds what it held before (or applied_valid is false: unknown).
  */
-static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
+static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
 			uint32_t *once)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -217,7 +217,7 @@ static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, 
 }
 
 /* KVM holds hw / ctl, composed at generation gen. */
-static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
+static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t ctl,
 			   uint64_t gen, uint32_t once)
 {
@@ -235,7 +235,7 @@ static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *h
 
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
  * settle. Out of line: the fast paths stay short. */
-static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
+static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -248,7 +248,7 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 
 	/* A compose follows: the stop's hints for resume_fast are void. */
 	v->so.exec_hit = false;
-	v->so.near_sw = true;
+	v->so.sw_clear = false;
 	r = prepare_look(v);
 	if (r)
 		return r;
@@ -313,7 +313,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
-		if (!kvmdbg_points_cached(v) || v->so.near_sw)
+		if (!kvmdbg_points_cached(v) || !v->so.sw_clear)
 			return 0;
 		slots = v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc);
 	}

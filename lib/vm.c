@@ -107,7 +107,7 @@ static void bump_hw_gen(struct kvmdbg_vm *vm)
 	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);
 }
 
-unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
+KVMDBG_WARM unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
 {
 	unsigned int n = 0;
 
@@ -137,7 +137,7 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 	return 0;
 }
 
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+KVMDBG_WARM int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
 		       const void *old_bytes, size_t len)
 {
 	int r = vm->mem->write(vm->mem_ctx, addr, new_bytes, len);
