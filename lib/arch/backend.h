@@ -202,4 +202,28 @@ bool kvmdbg_probe_start(struct kvmdbg_probe *p, uint64_t pc, uint64_t sp);
  * when it could not run: budget spent, deadline passed, KVM_RUN failed. */
 bool kvmdbg_probe_run(struct kvmdbg_probe *p);
 
+/*
+ * Decode an exit with decode (a VM's arch ops .decode): the host's own
+ * decoder inline where it is that one (issue 17: under nested TCG a call
+ * through a pointer and its return each cost a lookup of the next
+ * translated block after every exit), any other through the pointer.
+ */
+#if defined(__x86_64__)
+#include "arch/x86/decode.h"
+#endif
+static inline __attribute__((always_inline)) void
+kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kvmdbg_exit *,
+				  struct kvmdbg_decoded *),
+		   const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		   struct kvmdbg_decoded *out)
+{
+#if defined(__x86_64__)
+	if (decode == kvmdbg_x86_decode) {
+		kvmdbg_x86_decode_inline(applied, exit, out);
+		return;
+	}
+#endif
+	decode(applied, exit, out);
+}
+
 #endif /* KVMDBG_ARCH_BACKEND_H */
