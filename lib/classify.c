@@ -30,7 +30,8 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * it (issue 17). */
 	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
 		       !(v->applied_ctl & KVMDBG_CTL_STEP);
-	int r = vm->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
+	int r = kvmdbg_read_exit(vm->read_exit, vm->exit_in_run, vm->host_ctx, v->fd, v->run, step_pc,
+				 ex);
 
 	if (r)
 		return r;

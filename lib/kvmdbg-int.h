@@ -198,8 +198,8 @@ struct kvmdbg_vm {
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
 	atomic_uint nr_cover;     /* vCPUs with cover_on */
 	void *host_ctx;           /* every host op's ctx */
-	/* Copies of host->read_exit, set_resume_flag, arch->decode,
-	 * watch_is_fault and reports_data_addr for the one-exit paths (exit
+	/* Copies of host->read_exit, exit_in_run, set_resume_flag,
+	 * arch->decode, watch_is_fault and reports_data_addr for the one-exit paths (exit
 	 * read, hits_fast, resume_fast): an exit reads no ops table, a page
 	 * fewer touched (issue 17). Set once by kvmdbg_vm_new_host. */
 	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
@@ -210,6 +210,7 @@ struct kvmdbg_vm {
 	uint64_t features;
 	enum kvmdbg_overlay overlay;
 	bool watch_is_fault, reports_data_addr;
+	bool exit_in_run;         /* host->exit_in_run */
 	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
 
 	const struct kvmdbg_host_ops *host;

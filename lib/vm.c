@@ -69,6 +69,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
 	vm->read_exit = host->read_exit;
+	vm->exit_in_run = host->exit_in_run;
 	vm->set_resume_flag = host->set_resume_flag;
 	vm->decode = host->arch->decode;
 	vm->watch_is_fault = host->arch->watch_is_fault;

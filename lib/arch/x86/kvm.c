@@ -104,7 +104,7 @@ static KVMDBG_WARM int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static KVMDBG_HOT int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *ex)
 {
 	(void)ctx;
@@ -231,6 +231,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = x86_set_guest_debug,
 	.read_exit = x86_read_exit,
+	.exit_in_run = true, /* handle_exit reads as x86_read_exit, inline */
 	.get_pc = x86_get_pc,
 	.set_resume_flag = x86_set_resume_flag,
 	.mask_irqs = NULL,
