@@ -30,7 +30,8 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * it (issue 17). */
 	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
 		       !(v->applied_ctl & KVMDBG_CTL_STEP);
-	int r = vm->host->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
+	int r = kvmdbg_read_exit(vm->read_exit, vm->exit_in_run, vm->host_ctx, v->fd, v->run, step_pc,
+				 ex);
 
 	if (r)
 		return r;
@@ -41,7 +42,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 		if (r)
 			return r;
 	}
-	vm->arch->decode(&v->applied, ex, dec);
+	kvmdbg_decode_exit(vm->decode, &v->applied, ex, dec);
 	ev->pc = ex->pc;
 	return 0;
 }
@@ -53,7 +54,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
  * a failed read must not inject a breakpoint exception the guest never
  * raised.
  */
-int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+KVMDBG_WARM int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_swbp *e;
@@ -94,7 +95,7 @@ int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
  * exit, read before anything changes. The ICEBP's PC move is the last thing
  * here that can fail.
  */
-static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
+static KVMDBG_WARM int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	unsigned int icebp_skip = 0;
@@ -142,7 +143,7 @@ static int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct 
  * Phase: the end of an internal step past a breakpoint. Returns 1 when the
  * step goes on (a REP iteration), 0, or -errno with nothing changed.
  */
-int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
+KVMDBG_WARM int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c)
 {
 	const struct kvmdbg_decoded *dec = &c->dec;
 	int r;
@@ -181,7 +182,7 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
  * Phase: the overlay's debug-register handshake (x86 DR7.GD). Returns true
  * when this exit was ours and is done with.
  */
-bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c)
+KVMDBG_WARM bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c)
 {
 	if (v->gd_stepping) {
 		/* The guest's MOV DR ran natively; its registers were just
@@ -203,7 +204,7 @@ bool kvmdbg_classify_dbg_access(struct kvmdbg_vcpu *v, const struct kvmdbg_class
 /* One hardware slot that fired, by who owns it in the state this vCPU ran.
  * The point that holds it comes from the vCPU's copy of the points where
  * cached (the set unchanged since), else from the VM's under the lock. */
-static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
+static KVMDBG_WARM void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kvmdbg_event *ev,
 		     unsigned int pool, unsigned int slot, bool cached)
 {
 	uint32_t bit = KVMDBG_HIT_BIT(pool, slot), owner = v->applied_owner[pool][slot];
@@ -247,7 +248,7 @@ static void slot_hit(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c, struct kv
 
 /* Phase: the slots that fired and the breakpoint instruction, against the
  * breakpoint set as it is now. */
-void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			  struct kvmdbg_event *ev)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -287,7 +288,7 @@ void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 }
 
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
-static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
+static KVMDBG_HOT uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 {
 	KVMDBG_FOR_EACH_SLOT(mask, pool, slot)
 		return v->applied.slot[pool][slot].start;
@@ -295,7 +296,7 @@ static uint64_t lowest_slot_start(const struct kvmdbg_vcpu *v, uint32_t mask)
 }
 
 /* Phase: the event of the host's point that fired, and of the user's step. */
-void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			   struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_arch_ops *a = v->vm->arch;
@@ -332,7 +333,7 @@ void kvmdbg_classify_event(const struct kvmdbg_vcpu *v, const struct kvmdbg_clas
  * nothing (a hit of a point removed since this vCPU prepared, a debug
  * exception with no cause we know) is just run again.
  */
-void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			   const struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_vm *vm = v->vm;
@@ -373,7 +374,7 @@ void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *
  * (step past it with the slot out of the way, as natively the instruction
  * just runs), 0, or -errno.
  */
-static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
+static KVMDBG_WARM int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 			const struct kvmdbg_event *ev)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -393,7 +394,7 @@ static int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classify *c,
 }
 
 /* Phase: give the guest its own, and arm the step past a reported stop. */
-void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev)
 {
 	uint32_t slots, fired, owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -435,6 +436,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	const struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_hwpoint *hp = NULL;
 	uint32_t hits = 0;
+	bool exec_hit = false;
 
 	if (!dec->hits || dec->step || dec->swbp || dec->dbg_access || dec->hw_unmatched ||
 	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
@@ -462,18 +464,21 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	ev->len = hp->len;
 	if (hp->type == KVMDBG_BREAK_HW) {
 		ev->kind = KVMDBG_STOP_BREAK;
+		exec_hit = hp->addr == ex->pc;
 	} else {
 		ev->kind = KVMDBG_STOP_WATCH;
-		ev->data_addr = vm->arch->reports_data_addr ? dec->data_addr
-							    : lowest_slot_start(v, hits & hp->slots);
+		ev->data_addr = vm->reports_data_addr ? dec->data_addr
+						      : lowest_slot_start(v, hits & hp->slots);
 		ev->write = hp->type == KVMDBG_WATCH_WRITE  ? 1
 			    : hp->type == KVMDBG_WATCH_READ ? 0
-			    : vm->arch->reports_data_addr   ? dec->write
+			    : vm->reports_data_addr         ? dec->write
 							    : -1;
 	}
-	kvmdbg_stepover_arm(v, ex->pc,
-			    vm->arch->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
-			    v->applied_owner);
+	/* exec_hit: resume_fast then needs no lookup of the execution
+	 * breakpoints at the PC. */
+	kvmdbg_stepover_arm_hit(v, ex->pc,
+				vm->watch_is_fault && ev->kind == KVMDBG_STOP_WATCH ? hits : 0,
+				v->applied_owner, exec_hit);
 	return 1;
 }
 
@@ -482,7 +487,7 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
  * The phases in order over one struct kvmdbg_classify.
  */
-static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 						      struct kvmdbg_event *ev,
 						      const struct kvmdbg_exit *ex,
 						      const struct kvmdbg_decoded *dec)
@@ -517,7 +522,9 @@ static __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 /* The short entry: read and decode, settle the common cases (the user's
  * single-step, hits of the host's own points) here, the rest in
  * handle_exit_slow (issue 17). */
-KVMDBG_EXPORT int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
+/* First in the hot region (classify.c is the first of its objects to
+ * link), page-aligned: the region, under 4 KiB on x86, is then one page. */
+KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */

@@ -13,7 +13,7 @@ void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn)
 	atomic_store(&ioctl_hook, fn);
 }
 
-int kvmdbg_ioctl(int fd, unsigned long req, void *arg)
+KVMDBG_HOT int kvmdbg_ioctl(int fd, unsigned long req, void *arg)
 {
 	kvmdbg_ioctl_fn hook = atomic_load_explicit(&ioctl_hook, memory_order_relaxed);
 	int r;

@@ -189,31 +189,44 @@ struct kvmdbg_hwpoint {
 };
 
 struct kvmdbg_vm {
-	/* First: what every prepare and handle_exit reads. */
+	/* First: what every prepare and handle_exit reads, in the first two
+	 * cache lines (the struct is page-aligned: one data page per exit). */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
 	/* Bumped (under the lock) on every change of the hardware points
 	 * alone: what the vCPUs' lock-free copies of them depend on. */
 	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
-	const struct kvmdbg_host_ops *host;
+	atomic_uint nr_cover;     /* vCPUs with cover_on */
 	void *host_ctx;           /* every host op's ctx */
+	/* Copies of host->read_exit, exit_in_run, set_resume_flag,
+	 * arch->decode, watch_is_fault and reports_data_addr for the one-exit paths (exit
+	 * read, hits_fast, resume_fast): an exit reads no ops table, a page
+	 * fewer touched (issue 17). Set once by kvmdbg_vm_new_host. */
+	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+			 struct kvmdbg_exit *exit);
+	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		       struct kvmdbg_decoded *out);
+	int (*set_resume_flag)(void *ctx, int vcpu_fd);
+	uint64_t features;
+	enum kvmdbg_overlay overlay;
+	bool watch_is_fault, reports_data_addr;
+	bool exit_in_run;         /* host->exit_in_run */
+	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
+
+	const struct kvmdbg_host_ops *host;
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
 	struct kvmdbg_limits lim;
 	const struct kvmdbg_mem_ops *mem;
 	void *mem_ctx;
-	enum kvmdbg_overlay overlay;
-	uint64_t features;
 
 	pthread_mutex_t lock;
 	uint32_t next_id;         /* the last id a point took */
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
-	struct kvmdbg_swtab sw;
 	unsigned int nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
-	atomic_uint nr_cover;      /* vCPUs with cover_on */
 };
 
 /* ---- the point table (points.c), under vm->lock ---- */
@@ -266,12 +279,6 @@ enum kvmdbg_so_state {
 struct kvmdbg_stepover {
 	enum kvmdbg_so_state state;
 	uint32_t slots;     /* slots disarmed for the step */
-	/* For each slot in slots, who held it when it was chosen (the point's
-	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
-	 * outlive a change of the set (KVM_RUN interrupted before the
-	 * instruction ran, the VMM reporting its kick): a slot now another
-	 * point's stays armed for it. */
-	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	uint64_t pc;        /* pc of the stop */
 	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
 	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
@@ -280,11 +287,30 @@ struct kvmdbg_stepover {
 	                       putting it back failed and is pending */
 	bool irq_masked;    /* interrupts masked for a step, a step-over's or the
 	                       user's (or restoring them failed and is pending) */
+	/* For resume_fast (vcpu.c), valid while KVM holds the state it ran
+	 * with at the stop (a compose voids them: both false). exec_hit: the
+	 * stop is a hit of the host's execution breakpoint at pc, from the
+	 * vCPU's copy of the points (hits_fast; while kvmdbg_points_cached).
+	 * sw_clear (while !sw): no software breakpoint at pc, as the filter
+	 * said when kvmdbg_cover_sync published pc as the cover, after the
+	 * compose (one inserted since bumped the generation); false where it
+	 * did not ask. False, not true, as the unknown: constant stores of
+	 * zero, which GCC 12 does not merge into a load from .rodata (one more
+	 * data page per exit, bench/count/count --pages). */
+	bool exec_hit, sw_clear;
+	/* For each slot in slots, who held it when it was chosen (the point's
+	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
+	 * outlive a change of the set (KVM_RUN interrupted before the
+	 * instruction ran, the VMM reporting its kick): a slot now another
+	 * point's stays armed for it. Last: the fields above are read at
+	 * every exit, this only with slots. */
+	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 };
 
 struct kvmdbg_vcpu {
-	/* First cache line: everything the no-change prepare and a plain step
-	 * exit touch, so the hot path costs one line after KVM_RUN. */
+	/* First two cache lines: everything the no-change prepare and a plain
+	 * step exit touch (the struct is page-aligned: what any exit touches,
+	 * up to applied_owner, is one page). */
 	struct kvmdbg_vm *vm;
 	struct kvm_run *run;
 	uint64_t gen;            /* VM generation applied to KVM */
@@ -295,9 +321,6 @@ struct kvmdbg_vcpu {
 	bool user_step;
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
-	struct kvmdbg_stepover so;
-	struct kvmdbg_reinject reinject;
-
 	/* Where this vCPU has a step-over pending (ARMED) or a software
 	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
 	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by
@@ -306,9 +329,11 @@ struct kvmdbg_vcpu {
 	 * a change concerns a software breakpoint; read
 	 * by the others under vm->lock (cover_on with acquire, then
 	 * cover_addr). See kvmdbg_cover_sync. */
-	struct kvmdbg_vcpu *next; /* vm->vcpus */
 	atomic_bool cover_on;
 	_Atomic uint64_t cover_addr;
+	struct kvmdbg_reinject reinject;
+	struct kvmdbg_stepover so; /* its owner[] last, past the hot lines */
+	struct kvmdbg_vcpu *next; /* vm->vcpus */
 
 	/* The VM's hardware points as they were at vm->hw_gen == pts_gen,
 	 * copied under vm->lock, for the lock-free paths: while vm->hw_gen still
@@ -448,6 +473,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	uint64_t addr = v->so.sw ? v->so.sw_addr : v->so.pc;
 	bool was = atomic_load_explicit(&v->cover_on, memory_order_relaxed);
 	uint64_t old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
+	bool near;
 
 	if (on == was && (!on || addr == old))
 		return;
@@ -458,8 +484,10 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 		atomic_fetch_add(&vm->nr_cover, 1);
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
-	if ((was && kvmdbg_swtab_may_have(&vm->sw, old)) ||
-	    (on && kvmdbg_swtab_may_have(&vm->sw, addr)))
+	near = on && kvmdbg_swtab_may_have(&vm->sw, addr);
+	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
+	v->so.sw_clear = !near;
+	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))
 		kvmdbg_cover_bump(vm, was, old, on, addr);
 }
 /* Add to v's hardware state the slots that catch the others' lifted software
@@ -493,18 +521,32 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);
 /* A stop at pc was reported: the next prepare steps past what is armed
  * there, and past slots (disarmed for that step, while still held by the
  * owner recorded here for each: owner may be NULL when slots is 0) besides.
- * Inline: the fast paths of handle_exit end with it. */
+ * Inline: the fast paths of handle_exit end with it. _hit: exec_hit says the
+ * stop is a hit of the host's execution breakpoint at pc (struct
+ * kvmdbg_stepover). */
+static inline __attribute__((always_inline)) void
+kvmdbg_stepover_arm_hit(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
+			const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], bool exec_hit)
+{
+	v->so.slots = slots;
+	/* Kept apart from the store above: merged with a constant slots (0),
+	 * GCC 12 loads the 8-byte pair {ARMED, 0} from .rodata, one more
+	 * data page per hit (bench/count/count --pages). */
+	__asm__ volatile("" ::: "memory");
+	v->so.state = KVMDBG_SO_ARMED;
+	v->so.pc = pc;
+	v->so.pc_stale = false;
+	v->so.exec_hit = exec_hit;
+	v->so.sw_clear = false; /* until kvmdbg_cover_sync asks the filter */
+	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+		v->so.owner[pool][slot] = owner[pool][slot];
+	kvmdbg_cover_sync(v);
+}
 static inline __attribute__((always_inline)) void
 kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 		    const uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
 {
-	v->so.state = KVMDBG_SO_ARMED;
-	v->so.pc = pc;
-	v->so.pc_stale = false;
-	v->so.slots = slots;
-	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
-		v->so.owner[pool][slot] = owner[pool][slot];
-	kvmdbg_cover_sync(v);
+	kvmdbg_stepover_arm_hit(v, pc, slots, owner, false);
 }
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);

@@ -42,7 +42,7 @@ uint32_t kvmdbg_point_new_id(const struct kvmdbg_vm *vm)
 }
 
 /* The slots of the execution breakpoints at pc. */
-uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc)
+KVMDBG_WARM uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc)
 {
 	uint32_t slots = 0;
 
@@ -72,7 +72,7 @@ const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint
  * behind a Bloom filter. Called with vm->lock held; nothing to do while
  * they are the ones copied.
  */
-void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen)
+KVMDBG_WARM void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen)
 {
 	const struct kvmdbg_vm *vm = v->vm;
 	uint64_t filter = 0;

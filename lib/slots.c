@@ -75,7 +75,7 @@ void kvmdbg_slots_release(struct kvmdbg_slots *s, uint32_t mask)
 			}
 }
 
-void kvmdbg_slots_to_hw(const struct kvmdbg_slots *s, struct kvmdbg_hwstate *hw)
+KVMDBG_WARM void kvmdbg_slots_to_hw(const struct kvmdbg_slots *s, struct kvmdbg_hwstate *hw)
 {
 	memcpy(hw->slot, s->hw, sizeof(hw->slot));
 }

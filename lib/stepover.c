@@ -14,7 +14,7 @@
 /* A published cover changed while the VM has software breakpoints (see
  * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
  * change concerns a live one. */
-__attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
+KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
 						 bool on, uint64_t addr)
 {
 	pthread_mutex_lock(&vm->lock);
@@ -32,7 +32,7 @@ __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was,
  * fence: this vCPU must not run). Called with vm->lock held, after the
  * host's slots are in hw and owner.
  */
-bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+KVMDBG_WARM bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -80,7 +80,7 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 
 /* Put a software breakpoint back after a step over it. Called locked. On
  * failure it stays lifted (so.sw set) and the next prepare tries again. */
-static int sw_unlift_locked(struct kvmdbg_vcpu *v)
+static KVMDBG_WARM int sw_unlift_locked(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
@@ -102,7 +102,7 @@ static int sw_unlift_locked(struct kvmdbg_vcpu *v)
 
 /* Put the guest's bytes back under our software breakpoint at pc for a
  * step over it (the first vCPU to lift it writes them). */
-static int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
+static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_swbp *e;
@@ -149,7 +149,7 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 /* Give the guest back the interrupt mask a step took (arm64 DAIF: a
  * step-over's, or the user's single-step's, see kvmdbg_user_step_masks).
  * On failure it stays pending (so.irq_masked set). */
-int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+KVMDBG_WARM int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
 	int r;
@@ -182,7 +182,7 @@ int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
  * breakpoint it lifted, the guest's interrupt mask. What fails stays
  * pending; prepare settles it first and returns the error until it works.
  */
-int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
+KVMDBG_WARM int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 {
 	int first = kvmdbg_stepover_unlift(v), r;
 
@@ -192,7 +192,7 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. */
-void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
+KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 {
 	v->so.state = KVMDBG_SO_NONE;
 	v->so.slots = 0;
@@ -208,7 +208,7 @@ void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
  * the PC as it is now where anything is armed or the user's step masks the
  * interrupts) or -errno with nothing changed.
  */
-int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
+KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;

@@ -16,15 +16,18 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 				  struct kvmdbg_vcpu **out)
 {
 	struct kvmdbg_vcpu *v;
+	void *mem;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	if (!vm || !run || vcpu_fd < 0)
 		return -EINVAL;
-	v = calloc(1, sizeof(*v));
-	if (!v)
+	/* Page-aligned: what an exit reads of it (up to applied_owner) is one
+	 * page (issue 17). */
+	if (posix_memalign(&mem, 4096, sizeof(*v)))
 		return -ENOMEM;
+	v = memset(mem, 0, sizeof(*v));
 	v->vm = vm;
 	v->fd = vcpu_fd;
 	v->run = run;
@@ -72,7 +75,7 @@ KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
  * false when the vCPU must not run now (cover_locked). */
-static bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+static KVMDBG_WARM bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -143,7 +146,7 @@ flags:
 
 /* KVM holds what this vCPU would apply now: nothing changed, nothing to
  * deliver, nothing to re-read. */
-static bool applied_current(const struct kvmdbg_vcpu *v)
+static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 {
 	return v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
 	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
@@ -151,7 +154,7 @@ static bool applied_current(const struct kvmdbg_vcpu *v)
 
 /* Before composing: give back what an earlier step-over could not yet,
  * and look at the guest's registers where they may have changed. */
-static int prepare_look(struct kvmdbg_vcpu *v)
+static KVMDBG_WARM int prepare_look(struct kvmdbg_vcpu *v)
 {
 	int r;
 
@@ -182,7 +185,7 @@ static int prepare_look(struct kvmdbg_vcpu *v)
  * gets the one-shot bits that went with it (also in *ctl). On failure KVM
  * holds what it held before (or applied_valid is false: unknown).
  */
-static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
+static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
 			uint32_t *once)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -220,7 +223,7 @@ static int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, 
 }
 
 /* KVM holds hw / ctl, composed at generation gen. */
-static void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
+static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t ctl,
 			   uint64_t gen, uint32_t once)
 {
@@ -289,7 +292,7 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
 
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
  * settle. Out of line: the fast paths stay short. */
-static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
+static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -300,6 +303,9 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 	bool need_rf = false, may_run, masked;
 	int r;
 
+	/* A compose follows: the stop's hints for resume_fast are void. */
+	v->so.exec_hit = false;
+	v->so.sw_clear = false;
 	r = prepare_look(v);
 	if (r)
 		return r;
@@ -359,7 +365,7 @@ static __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
  * kvmdbg_stepover_begin would find, from the vCPU's copy of the points):
  * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
  */
-static int resume_fast(struct kvmdbg_vcpu *v, int *r)
+static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
@@ -373,16 +379,15 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	if (atomic_load_explicit(&vm->nr_exec, memory_order_relaxed)) {
-		if (!kvmdbg_points_cached(v) || kvmdbg_swtab_may_have(&vm->sw, v->so.pc))
+		if (!kvmdbg_points_cached(v) || !v->so.sw_clear)
 			return 0;
-		slots = kvmdbg_cached_exec_slots(v, v->so.pc);
+		slots = v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc);
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
-		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) ||
-		    !vm->host->set_resume_flag)
+		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) || !vm->set_resume_flag)
 			return 0;
-		*r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
 	}
@@ -402,7 +407,7 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	return 1;
 }
 
-KVMDBG_EXPORT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
+KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	int r;
 

@@ -24,6 +24,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 {
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o)};
 	struct kvmdbg_vm *vm;
+	void *mem;
 	int r;
 
 	if (!out || !host)
@@ -39,9 +40,10 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	if (o.mem && (!o.mem->read || !o.mem->write))
 		return -EINVAL;
 
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
+	/* Page-aligned: what an exit reads of it is one page (issue 17). */
+	if (posix_memalign(&mem, 4096, sizeof(*vm)))
 		return -ENOMEM;
+	vm = memset(mem, 0, sizeof(*vm));
 	vm->caps.sz = sizeof(vm->caps);
 	r = host->probe(host_ctx, vm_fd, &vm->caps);
 	if (r) {
@@ -66,6 +68,12 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->host = host;
 	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
+	vm->read_exit = host->read_exit;
+	vm->exit_in_run = host->exit_in_run;
+	vm->set_resume_flag = host->set_resume_flag;
+	vm->decode = host->arch->decode;
+	vm->watch_is_fault = host->arch->watch_is_fault;
+	vm->reports_data_addr = host->arch->reports_data_addr;
 	vm->vm_fd = vm_fd;
 	vm->mem = o.mem;
 	vm->mem_ctx = o.mem_ctx;
@@ -100,7 +108,7 @@ static void bump_hw_gen(struct kvmdbg_vm *vm)
 	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);
 }
 
-unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
+KVMDBG_WARM unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr)
 {
 	unsigned int n = 0;
 
@@ -130,7 +138,7 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 	return 0;
 }
 
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+KVMDBG_WARM int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
 		       const void *old_bytes, size_t len)
 {
 	int r = vm->mem->write(vm->mem_ctx, addr, new_bytes, len);

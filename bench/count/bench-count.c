@@ -31,9 +31,16 @@
  * dumps; LABEL is arch/op/config. Outside valgrind it runs the same (the
  * checks) and the dumps are no-ops.
  *
- * usage: bench-count [--quick] [LABEL_PREFIX]
+ * usage: bench-count [--quick | --pages] [LABEL_PREFIX]
  *   --quick: without the 1,000,000 software breakpoints, for a guard that
  *   must stay short; LABEL_PREFIX: only the measurements it starts.
+ *   --pages: for valgrind --tool=lackey --trace-mem=yes (bench/count/count
+ *   --pages): PAGES_ITER iterations, each library call between a store to
+ *   mark.enter and one to mark.leave, each iteration after a store to
+ *   mark.iter, so that the trace shows which pages the library touches per
+ *   iteration; prints "@marks ENTER LEAVE ITER PREPARE" (their addresses,
+ *   and kvmdbg_vcpu_prepare's: the load bias) first. LABEL_PREFIX is then
+ *   one whole label.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -61,6 +68,13 @@
 
 #define WARM 20
 #define ITER 500
+#define PAGES_ITER 20
+
+/* --pages: what the trace is cut at (see the usage above). */
+static struct {
+	volatile unsigned char enter, pad0[63], leave, pad1[63], iter;
+} mark;
+static bool pages_mode;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
@@ -154,7 +168,11 @@ static void step_exit(struct ctx *c, uint64_t pc)
 static void handle(struct ctx *c, enum kvmdbg_stop want, const char *what)
 {
 	struct kvmdbg_event ev;
-	int r = kvmdbg_vcpu_handle_exit(c->v, &ev);
+	int r;
+
+	mark.enter = 1;
+	r = kvmdbg_vcpu_handle_exit(c->v, &ev);
+	mark.leave = 1;
 
 	if (r || ev.kind != want)
 		die("%s/%s: %s: handle_exit %d, stop %d (expected %d)",
@@ -163,8 +181,11 @@ static void handle(struct ctx *c, enum kvmdbg_stop want, const char *what)
 
 static void prepare(struct ctx *c)
 {
-	int r = kvmdbg_vcpu_prepare(c->v);
+	int r;
 
+	mark.enter = 1;
+	r = kvmdbg_vcpu_prepare(c->v);
+	mark.leave = 1;
 	if (r)
 		die("%s/%s: prepare %d", c->x86 ? "x86" : "arm64", op_names[c->op], r);
 }
@@ -340,10 +361,23 @@ static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw, co
 
 	snprintf(label, sizeof(label), "%s/%s/%s", arch == KVMDBG_ARCH_X86_64 ? "x86" : "arm64",
 		 op_names[op], config);
-	if (only && strncmp(label, only, strlen(only)))
+	if (only && (pages_mode ? strcmp(label, only) : strncmp(label, only, strlen(only))))
 		return;
 	if (!setup(&c, slots, nsw))
 		return;
+	if (pages_mode) {
+		for (int i = 0; i < WARM; i++)
+			iterate(&c);
+		printf("@pages\t%s\n", label);
+		fflush(stdout);
+		for (int i = 0; i < PAGES_ITER; i++) {
+			mark.iter = 1;
+			iterate(&c);
+		}
+		mark.iter = 1;
+		teardown(&c);
+		return;
+	}
 	CALLGRIND_START_INSTRUMENTATION;
 	for (int i = 0; i < WARM; i++)
 		iterate(&c);
@@ -374,7 +408,14 @@ int main(int argc, char **argv)
 	};
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
 
+	pages_mode = argc > 1 && !strcmp(argv[1], "--pages");
+	quick |= pages_mode;
 	only = argc > 1 + quick ? argv[1 + quick] : NULL;
+	if (pages_mode) {
+		printf("@marks\t%p\t%p\t%p\t%p\n", (void *)&mark.enter, (void *)&mark.leave,
+		       (void *)&mark.iter, (void *)(uintptr_t)kvmdbg_vcpu_prepare);
+		fflush(stdout);
+	}
 	static const enum kvmdbg_arch arches[] = {KVMDBG_ARCH_X86_64, KVMDBG_ARCH_ARM64};
 
 #ifndef HAVE_CALLGRIND

@@ -17,6 +17,36 @@
 
 #include "kvmdbg/kvmdbg.h"
 
+/*
+ * The code every debug exit runs (issue 17), in one contiguous text region:
+ * prepare and handle_exit with their fast paths, the decoders, the glue's
+ * exit read, RF and KVM_SET_GUEST_DEBUG, the ioctl seam. The linkers' default scripts (GNU ld,
+ * gold, lld) put every .text.hot.* input section together ahead of the rest
+ * of .text, in a shared object and a static executable alike, so an exit
+ * touches two or three code pages instead of one per source file: in a
+ * nested-TCG bed each distinct page costs a TLB refill per exit
+ * (bench/count/count --pages counts them; `nm -n` shows the layout).
+ */
+#define KVMDBG_HOT __attribute__((section(".text.hot.kvmdbg")))
+/* The step-over path of the two-exit operations (a hit resumed by a step,
+ * a software breakpoint's step-over: compose, apply, the general
+ * classifier): right after the hot region where the linker sorts
+ * .text.sorted.* after .text.hot.* (GNU ld >= 2.35), kept out of it so the
+ * one-exit path stays in one page. Elsewhere: grouped per object. */
+#define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg")))
+/* The arch decoders are built on every host (portable, unit-tested); only
+ * the host's own is hot. */
+#if defined(__x86_64__)
+#define KVMDBG_HOT_X86 KVMDBG_HOT
+#define KVMDBG_HOT_ARM64
+#elif defined(__aarch64__)
+#define KVMDBG_HOT_X86
+#define KVMDBG_HOT_ARM64 KVMDBG_HOT
+#else
+#define KVMDBG_HOT_X86
+#define KVMDBG_HOT_ARM64
+#endif
+
 /* Slots per pool the library can manage (arm64 allows up to 16). */
 #define KVMDBG_MAX_SLOTS 16
 /* Most pieces one range cover may need (arm64: BAS pieces + MASK regions). */

@@ -96,6 +96,9 @@ struct kvmdbg_host_ops {
 	 * writes, no ctl bits): prepare calls it after KVM_SET_GUEST_DEBUG
 	 * succeeded, so a failure of that leaves the guest untouched. */
 	bool inject_emulated;
+	/* x86: read_exit only copies kvm_run's debug.arch (no ioctl, ctx and
+	 * vcpu_fd unused): handle_exit does it inline (kvmdbg_read_exit). */
+	bool exit_in_run;
 	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
 	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
 	int (*read_guest_regs)(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g);
@@ -204,5 +207,60 @@ bool kvmdbg_probe_start(struct kvmdbg_probe *p, uint64_t pc, uint64_t sp);
 /* One KVM_RUN (signals of the caller's retried within the deadline). False
  * when it could not run: budget spent, deadline passed, KVM_RUN failed. */
 bool kvmdbg_probe_run(struct kvmdbg_probe *p);
+
+/*
+ * Read an exit as read_exit does; inline where the host ops say the exit is
+ * all in kvm_run (x86, exit_in_run): under nested TCG the call through the
+ * pointer and its return each cost a lookup of the next translated block
+ * after every exit (issue 17).
+ */
+#if defined(__x86_64__)
+#include <string.h>
+#include <linux/kvm.h>
+#endif
+static inline __attribute__((always_inline)) int
+kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+				  struct kvmdbg_exit *exit),
+		 bool exit_in_run, void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+		 struct kvmdbg_exit *ex)
+{
+#if defined(__x86_64__)
+	if (exit_in_run) {
+		memset(ex, 0, sizeof(*ex));
+		ex->exception = run->debug.arch.exception;
+		ex->pc = run->debug.arch.pc;
+		ex->dr6 = run->debug.arch.dr6;
+		ex->dr7 = run->debug.arch.dr7;
+		return 0;
+	}
+#else
+	(void)exit_in_run;
+#endif
+	return read_exit(ctx, vcpu_fd, run, step_pc, ex);
+}
+
+/*
+ * Decode an exit with decode (a VM's arch ops .decode): the host's own
+ * decoder inline where it is that one (issue 17: under nested TCG a call
+ * through a pointer and its return each cost a lookup of the next
+ * translated block after every exit), any other through the pointer.
+ */
+#if defined(__x86_64__)
+#include "arch/x86/decode.h"
+#endif
+static inline __attribute__((always_inline)) void
+kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kvmdbg_exit *,
+				  struct kvmdbg_decoded *),
+		   const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		   struct kvmdbg_decoded *out)
+{
+#if defined(__x86_64__)
+	if (decode == kvmdbg_x86_decode) {
+		kvmdbg_x86_decode_inline(applied, exit, out);
+		return;
+	}
+#endif
+	decode(applied, exit, out);
+}
 
 #endif /* KVMDBG_ARCH_BACKEND_H */

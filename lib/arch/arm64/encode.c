@@ -412,7 +412,7 @@ static int arm64_cover(const struct kvmdbg_limits *lim, enum kvmdbg_type type, u
  * registers alone, so it also serves slots the library did not encode (the
  * guest's own, merged by the overlay).
  */
-static uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint64_t x)
+static KVMDBG_HOT_ARM64 uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint64_t x)
 {
 	unsigned int mask = (ctrl >> CR_MASK_SHIFT) & 0x1f;
 	unsigned int bas = (ctrl >> CR_BAS_SHIFT) & 0xff;
@@ -468,7 +468,7 @@ static uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint64_t x)
  * FAR, or if none does, the nearest one(s). Slots whose LSC does not include
  * the access direction (ESR.WnR) are only considered when no slot does.
  */
-static uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool write)
+static KVMDBG_HOT_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool write)
 {
 	unsigned int dir = write ? LSC_STORE : LSC_LOAD;
 
@@ -510,7 +510,7 @@ static uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool writ
  * addresses) whose DBGBVR VA field [52:2] equals pc's and whose BAS selects
  * pc's halfword (0b1111 for A64; T32 code may use 0b0011 / 0b1100).
  */
-static uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64_t pc)
+static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64_t pc)
 {
 	const uint64_t va_field = ((1ull << 53) - 1) & ~3ull;
 	uint32_t hits = 0;
@@ -531,7 +531,7 @@ static uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64_t pc)
 	return hits;
 }
 
-static void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+static KVMDBG_HOT_ARM64 void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 			 struct kvmdbg_decoded *out)
 {
 	static const struct kvmdbg_hwstate none;

@@ -45,7 +45,7 @@
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
 
-static int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
+static KVMDBG_HOT int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)val };
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_ONE_REG, &reg);
@@ -119,7 +119,7 @@ static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c
 	return 0;
 }
 
-static int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+static KVMDBG_WARM int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 				 const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
@@ -159,13 +159,13 @@ static int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 	return r < 0 ? r : 0;
 }
 
-static int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
+static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
 	(void)ctx;
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-static int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+static KVMDBG_HOT int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			   struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "arch/backend.h"
+#include "arch/x86/decode.h"
 #include "arch/x86/regs.h"
 
 #define X86_MAX_INSN	15	/* longest legal x86 instruction */
@@ -169,103 +170,15 @@ static int x86_cover(const struct kvmdbg_limits *lim, enum kvmdbg_type type, uin
 
 static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 {
-	(void)pool; /* x86 has one shared pool */
-
-	switch (ctrl & X86_RW_MASK) {
-	case X86_RW_EXEC:
-		return KVMDBG_BREAK_HW;
-	case X86_RW_WRITE:
-		return KVMDBG_WATCH_WRITE;
-	case X86_RW_IO:
-		/*
-		 * cover() never produces I/O breakpoints; the closest type of
-		 * one that comes from elsewhere: it fires on reads and writes.
-		 */
-	default: /* X86_RW_ACCESS */
-		return KVMDBG_WATCH_ACCESS;
-	}
+	return kvmdbg_x86_slot_type(pool, ctrl);
 }
 
-static void x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+/* Not in the hot region: on an x86 host handle_exit inlines the decoder
+ * (kvmdbg_decode_exit). */
+void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out)
 {
-	uint64_t dr6, named;
-	bool watch_found = false;
-
-	memset(out, 0, sizeof(*out));
-	out->write = -1;
-
-	switch (exit->exception) {
-	case X86_VEC_BP:
-		/* int3: DR6 is not involved. */
-		out->recognised = true;
-		out->swbp = true;
-		out->swbp_our_kind = true; /* every INT3 is 0xCC, ours too */
-		return;
-	case X86_VEC_DB:
-		break;
-	default:
-		return;
-	}
-	out->recognised = true;
-
-	/*
-	 * Raw DR6 -> positive polarity: XOR with the active-low mask turns
-	 * the fixed-1 reserved bits into 0 and BLD/RTM into "1 = present".
-	 * Reserved bits (including the upper 32) are dropped whatever they
-	 * held, so garbage in them cannot look like a guest event.
-	 */
-	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_VOLATILE;
-	/*
-	 * The CPU can only clear DR6.RTM when DR7.RTM (and DEBUGCTL.RTM) were
-	 * set. Kernels whose DR6_FIXED_1 was 0xfffe0ff0 (before the RTM fix
-	 * of the VMX exit path) reported bit 16 as the exit qualification's
-	 * positive-polarity 0, which reads as "in RTM" here; trust the bit
-	 * only when the DR7 that ran enabled RTM debugging.
-	 */
-	if (!(exit->dr7 & DR7_RTM))
-		dr6 &= ~DR6_RTM;
-
-	out->step = dr6 & DR6_BS;
-	out->dbg_access = dr6 & DR6_BD;
-	/* The causes the CPU names besides a B bit, in one test below. */
-	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
-	dr6 &= ~(DR6_BS | DR6_BD);
-
-	/* No B bit (a plain step): no slot to look at. */
-	for (unsigned int n = 0; (dr6 & DR6_B_ALL) && n < X86_NR_DR; n++) {
-		const struct kvmdbg_hwslot *s = &applied->slot[KVMDBG_POOL_BP][n];
-		enum kvmdbg_type t;
-
-		/* A B bit of a slot we did not enable is not our hit. */
-		if (!(dr6 & DR6_B(n)) || !s->ctrl)
-			continue;
-		dr6 &= ~DR6_B(n);
-		out->hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
-
-		t = x86_slot_type(KVMDBG_POOL_BP, s->ctrl);
-		if (watch_found || t == KVMDBG_BREAK_HW)
-			continue;
-		/*
-		 * x86 reports no data address: the slot's start is the best
-		 * answer. A write-only slot proves a write; an access slot
-		 * cannot tell a read from a write.
-		 */
-		watch_found = true;
-		out->data_addr = s->start;
-		out->write = t == KVMDBG_WATCH_WRITE ? 1 : -1;
-	}
-
-	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
-	out->raw.x86.dr6_other = dr6;
-	out->hw_unmatched = dr6 & DR6_B_ALL;
-	/* BLD: only the guest can enable bus-lock detection; BT: a task switch
-	 * to a TSS with the T bit, the guest's own. */
-	out->guest_only = dr6 & (DR6_BT | DR6_BLD);
-	/* No cause the CPU names: a step, BD, BT and BLD set their bits, a
-	 * slot's match its B bit. ICEBP (INT1) sets none; B bits of slots we
-	 * did not enable may be left from any match (see above). */
-	out->causeless = !named && !out->hits;
+	kvmdbg_x86_decode_inline(applied, exit, out);
 }
 
 /*
@@ -418,7 +331,7 @@ const struct kvmdbg_arch_ops kvmdbg_x86_ops = {
 	.icebp_len = 1,
 	.icebp_insn = 0xf1,  /* ICEBP / INT1: a #DB trap, DR6 untouched */
 	.cover = x86_cover,
-	.decode = x86_decode,
+	.decode = kvmdbg_x86_decode,
 	.slot_type = x86_slot_type,
 	.insn_restarts = x86_insn_restarts,
 	.guest_slots = x86_guest_slots,

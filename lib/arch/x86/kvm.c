@@ -61,7 +61,7 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+static KVMDBG_WARM int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 			       const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
@@ -135,7 +135,7 @@ static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 	return 0;
 }
 
-static int x86_set_resume_flag(void *ctx, int vcpu_fd)
+static KVMDBG_HOT int x86_set_resume_flag(void *ctx, int vcpu_fd)
 {
 	struct kvm_regs regs;
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
@@ -231,6 +231,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = x86_set_guest_debug,
 	.read_exit = x86_read_exit,
+	.exit_in_run = true, /* handle_exit reads as x86_read_exit, inline */
 	.get_pc = x86_get_pc,
 	.set_resume_flag = x86_set_resume_flag,
 	.mask_irqs = NULL,
