@@ -319,6 +319,8 @@ struct kvmdbg_vcpu {
 	bool applied_valid;      /* KVM holds applied/applied_ctl */
 	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
 	bool user_step;
+	bool user_step_masks;  /* kvmdbg_user_step_masks: user_step, and the host masks
+	                          interrupts for a step itself (arm64) */
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
 	/* Where this vCPU has a step-over pending (ARMED) or a software
@@ -514,7 +516,7 @@ int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v);
  */
 static inline bool kvmdbg_user_step_masks(const struct kvmdbg_vcpu *v)
 {
-	return v->user_step && v->vm->host->mask_irqs && !v->vm->caps.block_irq;
+	return v->user_step_masks;
 }
 /* The vCPU goes away: drop its lift and its cover. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v);

@@ -51,6 +51,10 @@ KVMDBG_EXPORT int kvmdbg_vcpu_set_step(struct kvmdbg_vcpu *v, int enable)
 		return -EOPNOTSUPP;
 	if (v->user_step != !!enable) {
 		v->user_step = !!enable;
+		/* Fixed per VM: computed here, not on every prepare (the fast
+		 * path reads no ops table). */
+		v->user_step_masks = v->user_step && v->vm->host->mask_irqs &&
+				     !v->vm->caps.block_irq;
 		v->dirty = true;
 	}
 	return 0;
@@ -420,8 +424,8 @@ KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	 * others already see this vCPU's cover as it is. */
 	if (v->so.state != KVMDBG_SO_ARMED &&
 	    (v->so.state == KVMDBG_SO_STEPPING ||
-	     (!v->so.sw && (v->so.irq_masked ? kvmdbg_user_step_masks(v) && !v->so.pc_stale
-					      : !kvmdbg_user_step_masks(v)))) &&
+	     (!v->so.sw && v->so.irq_masked == kvmdbg_user_step_masks(v) &&
+	      !(v->so.irq_masked & v->so.pc_stale))) &&
 	    atomic_load_explicit(&v->cover_on, memory_order_relaxed) == v->so.sw &&
 	    applied_current(v))
 		return 0;
