@@ -295,6 +295,8 @@ struct kvmdbg_vcpu {
 	bool user_step;
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
+	bool guest_step;         /* overlay: the step-over runs the guest's own step (arm64
+				    MDSCR_EL1.SS), whose exception it gets at the end */
 	struct kvmdbg_stepover so;
 	struct kvmdbg_reinject reinject;
 

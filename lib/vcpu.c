@@ -364,7 +364,8 @@ static int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
 
-	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || !applied_current(v))
+	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || v->guest_step ||
+	    !applied_current(v))
 		return 0;
 	/* The user's step masks the interrupts first (vcpu_prepare). */
 	if (kvmdbg_user_step_masks(v))
