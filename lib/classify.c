@@ -40,6 +40,11 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 		r = kvmdbg_overlay_refresh(v);
 		if (r)
 			return r;
+		/* Re-read: the slot that waited for it goes. */
+		if (v->guest_resume) {
+			v->guest_resume = false;
+			v->dirty = true;
+		}
 	}
 	vm->arch->decode(&v->applied, ex, dec);
 	ev->pc = ex->pc;
@@ -180,8 +185,16 @@ int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 	if (v->guest_step) {
 		v->guest_step = false;
 		if (c->ours_step && !dec->hits && !dec->swbp && !dec->dbg_access &&
-		    !dec->hw_unmatched && !dec->guest_only && !c->ex.pc_unread)
+		    !dec->hw_unmatched && !dec->guest_only && !c->ex.pc_unread) {
 			c->cause.step = true;
+			/* Its handler re-arms what it disarmed for the step
+			 * (Linux: the perf slot; a debugger its ptrace ones)
+			 * without an exit to us: an execution slot on the
+			 * instruction the exception returns to makes one, and
+			 * the re-read there merges them before that runs. */
+			v->guest_resume = true;
+			v->guest_resume_pc = c->ex.pc;
+		}
 	}
 	kvmdbg_stepover_finish(v);
 	return 0;

@@ -2502,6 +2502,32 @@ START_TEST(test_overlay_arm64_guest_step)
 	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
 	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
 	ck_assert_mem_eq(&g, &fh.guest, sizeof(g));
+	/* Its handler re-arms its breakpoint without an exit: a slot on
+	 * 0x404, where the exception returns to, makes one. */
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_BP][1].value, 0x404);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_RESUME);
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = GBCR_EL0;
+	fh.guest.mdscr &= ~MDSCR_SS;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x404, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	/* Re-read there: the guest's slot is back, the catch gone, nothing
+	 * stepped or injected. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_BP][1].value, 0x400);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(KVMDBG_POOL_BP, 0));
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	/* Its next hit is its own again. */
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 3);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x400);
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = 0;
 
 	/* From EL1 (KDE, PSTATE.D clear) as well, after an exit the guest's
 	 * registers did not change; a load-exclusive stepped: EX as the
@@ -2520,7 +2546,7 @@ START_TEST(test_overlay_arm64_guest_step)
 	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
-	ck_assert_int_eq(fh.v[0].inject_calls, 3);
+	ck_assert_int_eq(fh.v[0].inject_calls, 4);
 	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x32) | 1u << 24 | 1u << 6 | 0x22u);
 	ck_assert_uint_eq(fh.v[0].injected.pc, 0x504);
 	fh.v[0].daif = PS_DAIF;
