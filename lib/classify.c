@@ -29,7 +29,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * and its PC is compared with nothing, so arm64 need not ask KVM for
 	 * it (issue 17). */
 	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
-		       !(v->applied_ctl & KVMDBG_CTL_STEP);
+		       !(v->applied_ctl & KVMDBG_CTL_STEP) || v->guest_step;
 	int r = kvmdbg_read_exit(vm->read_exit, vm->exit_in_run, vm->host_ctx, v->fd, v->run, step_pc,
 				 ex);
 
@@ -41,6 +41,11 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 		r = kvmdbg_overlay_refresh(v);
 		if (r)
 			return r;
+		/* Re-read: the slot that waited for it goes. */
+		if (v->guest_resume) {
+			v->guest_resume = false;
+			v->dirty = true;
+		}
 	}
 	kvmdbg_decode_exit(vm->decode, &v->applied, ex, dec);
 	ev->pc = ex->pc;
@@ -173,6 +178,24 @@ KVMDBG_WARM int kvmdbg_classify_stepover_end(struct kvmdbg_vcpu *v, struct kvmdb
 		c->restep_slots = v->so.slots;
 		KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot)
 			c->restep_owner[pool][slot] = v->so.owner[pool][slot];
+	}
+	/* The step ran the guest's own step (guest_step_start): the guest
+	 * gets its step exception if the instruction completed, as the CPU
+	 * would have given it. Anything else that stopped the step first is
+	 * classified below, and the guest's step is not taken. */
+	if (v->guest_step) {
+		v->guest_step = false;
+		if (c->ours_step && !dec->hits && !dec->swbp && !dec->dbg_access &&
+		    !dec->hw_unmatched && !dec->guest_only && !c->ex.pc_unread) {
+			c->cause.step = true;
+			/* Its handler re-arms what it disarmed for the step
+			 * (Linux: the perf slot; a debugger its ptrace ones)
+			 * without an exit to us: an execution slot on the
+			 * instruction the exception returns to makes one, and
+			 * the re-read there merges them before that runs. */
+			v->guest_resume = true;
+			v->guest_resume_pc = c->ex.pc;
+		}
 	}
 	kvmdbg_stepover_finish(v);
 	return 0;
@@ -393,6 +416,33 @@ static KVMDBG_WARM int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classif
 	return 1;
 }
 
+/*
+ * Phase (overlay): an exit that is nobody's, at an instruction the guest has
+ * armed its own software step for, which KVM does not run while the host
+ * debugs this vCPU (arm64 MDSCR_EL1.SS; host op guest_step_armed). The
+ * step-over steps that instruction (interrupts masked, as its own steps),
+ * and its end gives the guest the step exception (stepover_end). Returns 1
+ * when armed, 0, or -errno with nothing changed.
+ */
+static KVMDBG_WARM int guest_step_start(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
+			    const struct kvmdbg_event *ev)
+{
+	const struct kvmdbg_host_ops *h = v->vm->host;
+	bool armed = false;
+	int r;
+
+	if (!h->guest_step_armed || !kvmdbg_overlay_on(v) || c->guest || c->dec.swbp ||
+	    KVMDBG_STOP_IS_REPORTABLE(ev->kind) || v->user_step || c->ex.pc_unread ||
+	    v->so.state != KVMDBG_SO_NONE)
+		return 0;
+	r = h->guest_step_armed(v->vm->host_ctx, v->fd, &v->guest_regs, c->ex.pc, &armed);
+	if (r || !armed)
+		return r;
+	v->guest_step = true;
+	kvmdbg_stepover_arm(v, c->ex.pc, 0, NULL);
+	return 1;
+}
+
 /* Phase: give the guest its own, and arm the step past a reported stop. */
 KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev)
@@ -513,6 +563,9 @@ static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 	kvmdbg_classify_event(v, &c, ev);
 	kvmdbg_classify_guest(v, &c, ev);
 	r = guest_masked(v, &c, ev);
+	if (r)
+		return r < 0 ? r : 0;
+	r = guest_step_start(v, &c, ev);
 	if (r)
 		return r < 0 ? r : 0;
 	kvmdbg_classify_finish(v, &c, ev);

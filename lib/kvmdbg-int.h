@@ -66,6 +66,10 @@
  * that software breakpoint's stop (the slot's start is its address). */
 #define KVMDBG_OWNER_SW 0x40000000u
 #define KVMDBG_OWNER_GUEST_ID(pool, n) (KVMDBG_OWNER_GUEST | (pool) << 8 | (n))
+/* Overlay: the slot a vCPU runs with, in compose only, on the instruction
+ * the guest's emulated step exception returns to (v->guest_resume): its hit
+ * is a debug exit, which re-reads the guest's registers, and nothing else. */
+#define KVMDBG_OWNER_RESUME (KVMDBG_OWNER_SW | 1u)
 
 /* ---- hardware slot allocator (slots.c) ---- */
 
@@ -323,6 +327,10 @@ struct kvmdbg_vcpu {
 	                          interrupts for a step itself (arm64) */
 	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
 	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
+	bool guest_step;         /* overlay: the step-over runs the guest's own step (arm64
+				    MDSCR_EL1.SS), whose exception it gets at the end */
+	bool guest_resume;       /* overlay: catch the guest's return to guest_resume_pc */
+	uint64_t guest_resume_pc; /* ... where its emulated step exception was taken */
 	/* Where this vCPU has a step-over pending (ARMED) or a software
 	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
 	 * breakpoint there with a hardware slot, or wait (-EAGAIN). Written by

@@ -220,7 +220,8 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 
 	/* Nothing can be armed anywhere: done without the lock (the common
 	 * case of a user stepping with no breakpoint set). */
-	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so.slots) {
+	if (!atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) && !v->so.slots &&
+	    !v->guest_step) {
 		/* The user's step masks the interrupts at the PC: it must be
 		 * the PC as it is now (vcpu.c, user_step_mask). */
 		if (v->so.pc_stale && kvmdbg_user_step_masks(v)) {
@@ -238,6 +239,10 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		if (r)
 			return r;
 	}
+	/* The guest's own step (classify.c, guest_step_start) is of the
+	 * instruction it stopped at: not if the VMM moved the PC since. */
+	if (v->guest_step && pc != v->so.pc)
+		v->guest_step = false;
 
 	/* Whether a point is armed at the PC, and which point holds each of its
 	 * slots: without the lock while the set is the one this vCPU copied
@@ -267,7 +272,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 
 	v->so.pc = pc;
 	v->so.pc_stale = false;
-	if (!slots && !sw) {
+	if (!slots && !sw && !v->guest_step) {
 		v->so.state = KVMDBG_SO_NONE;
 		v->so.slots = 0;
 		return 0;
@@ -275,7 +280,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 
 	/* Only execution breakpoints, and the host honours RF: no step needed.
 	 * prepare sets RF last, once nothing else can fail. */
-	if (!sw && !(slots & watch_slots) && !v->user_step &&
+	if (!sw && !(slots & watch_slots) && !v->user_step && !v->guest_step &&
 	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
 		v->so.state = KVMDBG_SO_NONE;
 		v->so.slots = 0;

@@ -77,6 +77,29 @@ KVMDBG_EXPORT int kvmdbg_vcpu_regs_changed(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
+/* An execution slot on v->guest_resume_pc, owner KVMDBG_OWNER_RESUME, in
+ * the first free breakpoint slot if any. Locked. */
+static void overlay_resume_slot(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+				uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	const struct kvmdbg_vm *vm = v->vm;
+	struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
+	unsigned int pool, m;
+
+	if (vm->arch->cover(&vm->lim, KVMDBG_BREAK_HW, v->guest_resume_pc, vm->arch->sw_len, pc,
+			    KVMDBG_MAX_PIECES) != 1)
+		return;
+	pool = pc[0].pool;
+	for (m = 0; m < vm->slots.nr[pool]; m++)
+		if (!owner[pool][m] && !hw->slot[pool][m].ctrl)
+			break;
+	if (m >= vm->slots.nr[pool])
+		return;
+	hw->slot[pool][m] = (struct kvmdbg_hwslot){
+		.value = pc[0].value, .ctrl = pc[0].ctrl, .start = pc[0].start, .len = pc[0].len};
+	owner[pool][m] = KVMDBG_OWNER_RESUME;
+}
+
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
  * false when the vCPU must not run now (cover_locked). */
 static KVMDBG_WARM bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
@@ -118,6 +141,10 @@ static KVMDBG_WARM bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwst
 	} else if (kvmdbg_overlay_on(v)) {
 		v->guest_merged = v->guest_suspended = 0;
 	}
+	/* Overlay: the guest's return from its emulated step exception, in a
+	 * breakpoint slot left free (after the guest's own: they come first). */
+	if (v->guest_resume && kvmdbg_overlay_on(v) && v->so.state != KVMDBG_SO_STEPPING)
+		overlay_resume_slot(v, hw, owner);
 	/* Slots disarmed while this vCPU steps past the stop that hit them
 	 * (the host's, or a guest's the guest could not take: after the merge,
 	 * which puts a guest slot where it was), while still theirs. */
@@ -374,7 +401,8 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
 
-	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || !applied_current(v))
+	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || v->guest_step ||
+	    !applied_current(v))
 		return 0;
 	/* The user's step masks the interrupts first (vcpu_prepare). */
 	if (kvmdbg_user_step_masks(v))

@@ -242,7 +242,13 @@ enum kvmdbg_overlay {
 	 *  debug exception comes to userspace, and the guest's are re-injected
 	 *  as the guest expects them (its own slot numbers in DR6; arm64 ESR and
 	 *  FAR). The host wins when both want more slots than exist. See
-	 *  kvmdbg_vcpu_refresh_guest() for how soon guest changes are seen. */
+	 *  kvmdbg_vcpu_refresh_guest() for how soon guest changes are seen.
+	 *  arm64: the guest's own single-step (MDSCR_EL1.SS), which KVM masks
+	 *  while the host debugs the vCPU, is emulated: at a debug exit with the
+	 *  vCPU where the guest's ERET armed it, the library steps the
+	 *  instruction (one more debug exit) and injects the step exception
+	 *  (KVMDBG_STOP_GUEST); one more exit where that exception returns lets
+	 *  it see the slots the guest re-armed meanwhile. */
 	KVMDBG_OVERLAY_GUEST = 1,
 };
 

@@ -108,6 +108,16 @@ struct kvmdbg_host_ops {
 	 * slots firing in hardware must not reach it. NULL: never masked. */
 	int (*guest_masked)(void *ctx, int vcpu_fd, const struct kvmdbg_guest_regs *g,
 			    bool *masked);
+	/* Overlay: whether the guest, at a debug exit with its PC at pc, has
+	 * armed a software step of its own that it expects to take at the
+	 * instruction there and that KVM does not run while the host debugs
+	 * the vCPU (arm64: MDSCR_EL1.SS in g, the step enabled at the guest's
+	 * EL, and the vCPU at ELR_EL1 in the mode of SPSR_EL1: where the
+	 * guest's ERET took it; see lib/arch/arm64/kvm.c).
+	 * The library then steps that instruction itself and gives the guest
+	 * its step exception. NULL: the guest's own steps run natively. */
+	int (*guest_step_armed)(void *ctx, int vcpu_fd, const struct kvmdbg_guest_regs *g,
+				uint64_t pc, bool *armed);
 	/* x86: whether this host's KVM reports a guest ICEBP's #DB with the PC
 	 * still on the ICEBP (VMX: the exit comes before the instruction
 	 * completes) rather than after it (SVM). NULL: after it. */

@@ -337,6 +337,32 @@ static int read_guest_regs(void *ctx, int fd, struct kvmdbg_guest_regs *g)
 	return 0;
 }
 
+/* As lib/arch/arm64/kvm.c: the guest's MDSCR_EL1.SS, the step enabled at
+ * its EL (EL1: KDE set, PSTATE.D clear), and the vCPU at ELR_EL1 with
+ * SPSR_EL1 of its mode (EL0t, EL1h) (fails as a KVM_GET_ONE_REG, site
+ * get_pc). */
+static int guest_step_armed(void *ctx, int fd, const struct kvmdbg_guest_regs *g, uint64_t pc,
+			    bool *armed)
+{
+	struct fh_state *s = ctx;
+	struct fh_vcpu *v = vcpu(s, fd);
+	int r;
+
+	if (!v)
+		return -EBADF;
+	*armed = false;
+	if (!(g->mdscr & MDSCR_SS))
+		return 0;
+	r = fault(s, FH_GET_PC);
+	if (r)
+		return r;
+	v->step_armed_calls++;
+	*armed = (v->el == 0 || ((g->mdscr & MDSCR_KDE) && !(v->daif & PS_D))) &&
+		 v->elr_el1 == pc &&
+		 (v->spsr_el1 & PS_MODE_MASK) == (v->el ? PS_MODE_EL1h : PS_MODE_EL0t);
+	return 0;
+}
+
 static bool icebp_exit_on_insn(void *ctx)
 {
 	const struct fh_state *s = ctx;
@@ -393,6 +419,7 @@ static const struct kvmdbg_host_ops host_arm64 = {
 	.inject = inject,
 	.inject_emulated = true,
 	.read_guest_regs = read_guest_regs,
+	.guest_step_armed = guest_step_armed,
 };
 
 const struct kvmdbg_host_ops *fh_state_host(const struct fh_state *s)

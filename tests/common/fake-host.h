@@ -70,6 +70,11 @@ struct fh_vcpu {
 	unsigned int pc_unread_exits;
 	unsigned int inject_calls;
 	struct kvmdbg_reinject injected;
+	/* arm64, for guest_step_armed: the guest's EL (0 or 1), ELR_EL1 and
+	 * SPSR_EL1, and the successful calls of it. */
+	unsigned int el;
+	uint64_t elr_el1, spsr_el1;
+	unsigned int step_armed_calls;
 };
 
 struct fh_state {

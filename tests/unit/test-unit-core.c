@@ -2417,6 +2417,215 @@ START_TEST(test_overlay_guest_bp_live)
 }
 END_TEST
 
+/* ---- guest/host overlay (arm64): the guest's own software step ---- */
+
+/* The guest's DBGBCR: enabled, EL0 only (PMC 0b10), BAS 0xf. */
+#define GBCR_EL0 (1u | 2u << 1 | 0xfu << 5)
+/* ESR of KVM's step exit (EL2's view, from a lower EL): ISV, IFSC 0x22. */
+#define ESR_STEP_EXIT (ESR_FOR_EC(0x32) | 1u << 24 | 0x22u)
+
+/* The guest's breakpoint at 0x400 (EL0), merged beside the host's at
+ * 0x1000, fires and is passed back; the guest's handler then disables it and
+ * arms its own step over it (MDSCR_EL1.SS; ERET to 0x400 with SPSR_EL1.SS),
+ * which KVM does not run: arms_ss decides. The re-hit of the merged copy is
+ * the exit that follows. */
+static void arm64_guest_bp_rehit(struct env *e, bool arms_ss, struct kvmdbg_event *ev)
+{
+	fh.guest.mdscr = MDSCR_MDE | MDSCR_KDE;
+	fh.guest.nr[KVMDBG_POOL_BP] = 6;
+	fh.guest.nr[KVMDBG_POOL_WP] = 4;
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = GBCR_EL0;
+	fh.guest.value[KVMDBG_POOL_BP][0] = 0x400;
+	fh.v[0].el = 0;
+	ck_assert_int_eq(kvmdbg_vm_insert(e->vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_BP][1].value, 0x400);
+	ck_assert_uint_eq(owner_of(e->v[0], 1), KVMDBG_OWNER_GUEST_ID(KVMDBG_POOL_BP, 0));
+
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e->v[0], ev), 0);
+	ck_assert_int_eq(ev->kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e->v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(ESR_EC(fh.v[0].injected.esr), 0x30);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x400);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+
+	/* The guest's handler: its slot off, its step armed (or not). */
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = 0;
+	fh.v[0].elr_el1 = 0x400;
+	fh.v[0].spsr_el1 = arms_ss ? PS_SS : 0; /* EL0t */
+	if (arms_ss)
+		fh.guest.mdscr |= MDSCR_SS;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e->v[0], ev), 0);
+	ck_assert_int_eq(ev->kind, KVMDBG_STOP_NONE);
+}
+
+START_TEST(test_overlay_arm64_guest_step)
+{
+	struct kvmdbg_guest_regs g;
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new_overlay(&e, KVMDBG_ARCH_ARM64, 0, KVMDBG_OVERLAY_GUEST);
+	arm64_guest_bp_rehit(&e, true, &ev);
+	g = fh.guest;
+	/* The library steps the instruction itself: interrupts masked, the
+	 * guest's slot gone from the hardware, nothing injected yet. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_eq(fh.v[0].step_armed_calls, 1);
+	ck_assert_int_eq(fh.v[0].mask_calls, 1);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x400);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 1); /* the host's */
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	/* Its step exit: the guest's own, at the next instruction; nothing for
+	 * the host's debugger. */
+	arm64_exit(0, ESR_STEP_EXIT, 0x404, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_uint_eq(ev.pc, 0x404);
+	ck_assert_uint_eq(ev.hits, 0);
+	ck_assert_int_eq(ev.stepped, 0);
+	ck_assert_int_eq(fh.v[0].pc_unread_exits, 0);
+	ck_assert_int_eq(fh.v[0].restore_calls, 1);
+	/* The guest gets its step exception: the syndrome of the step the
+	 * hardware took (EC 0x32, which the glue makes 0x33 for EL1; IL, ISV,
+	 * EX 0, IFSC 0x22), ELR the next instruction; the step ends and the
+	 * guest's registers are as it left them. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x32) | 1u << 24 | 0x22u);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x404);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+	ck_assert_mem_eq(&g, &fh.guest, sizeof(g));
+	/* Its handler re-arms its breakpoint without an exit: a slot on
+	 * 0x404, where the exception returns to, makes one. */
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_BP][1].value, 0x404);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_RESUME);
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = GBCR_EL0;
+	fh.guest.mdscr &= ~MDSCR_SS;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x404, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	/* Re-read there: the guest's slot is back, the catch gone, nothing
+	 * stepped or injected. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 2);
+	ck_assert_uint_eq(fh.v[0].hw.slot[KVMDBG_POOL_BP][1].value, 0x400);
+	ck_assert_uint_eq(owner_of(e.v[0], 1), KVMDBG_OWNER_GUEST_ID(KVMDBG_POOL_BP, 0));
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	/* Its next hit is its own again. */
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 3);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x400);
+	fh.guest.ctrl[KVMDBG_POOL_BP][0] = 0;
+
+	/* From EL1 (KDE, PSTATE.D clear) as well, after an exit the guest's
+	 * registers did not change; a load-exclusive stepped: EX as the
+	 * hardware says. */
+	fh.guest.mdscr |= MDSCR_SS;
+	fh.v[0].el = 1;
+	fh.v[0].daif = PS_AIF;
+	fh.v[0].elr_el1 = 0x500;
+	fh.v[0].spsr_el1 = PS_SS | PS_MODE_EL1h;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x500, 0); /* a stale exit at 0x500 */
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	arm64_exit(0, ESR_STEP_EXIT | 1u << 6, 0x504, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 4);
+	ck_assert_uint_eq(fh.v[0].injected.esr, ESR_FOR_EC(0x32) | 1u << 24 | 1u << 6 | 0x22u);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x504);
+	fh.v[0].daif = PS_DAIF;
+	env_free(&e);
+}
+END_TEST
+
+START_TEST(test_overlay_arm64_guest_step_not_armed)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	/* SS clear: the re-hit is run again, no step, nothing injected. */
+	env_new_overlay(&e, KVMDBG_ARCH_ARM64, 0, KVMDBG_OVERLAY_GUEST);
+	arm64_guest_bp_rehit(&e, false, &ev);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].mask_calls, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* SS set but the vCPU is not where the guest returned to (ELR_EL1
+	 * elsewhere), or at EL1 with PSTATE.D set: no step either. */
+	fh.guest.mdscr |= MDSCR_SS;
+	fh.v[0].spsr_el1 = PS_SS;
+	fh.v[0].elr_el1 = 0x408;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	fh.v[0].el = 1;
+	fh.v[0].elr_el1 = 0x400;
+	fh.v[0].spsr_el1 = PS_SS | PS_MODE_EL1h;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* A host step-over's own step (gdb's continue from its breakpoint)
+	 * while the guest's SS is set: the host's, nothing given to the guest. */
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	arm64_exit(0, ESR_STEP_EXIT, 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* At EL0 with SPSR_EL1 of EL1h (not where the guest returned to):
+	 * no step. */
+	fh.v[0].el = 0;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+
+	/* Armed, where the guest returned to, at EL0, SPSR_EL1.SS lost to an
+	 * interrupt the guest took before the instruction: the emulated step. */
+	fh.v[0].spsr_el1 = 0;
+	arm64_exit(0, ESR_FOR_EC(0x30) | 0x22, 0x400, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	arm64_exit(0, ESR_STEP_EXIT, 0x404, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 2);
+	ck_assert_uint_eq(ESR_EC(fh.v[0].injected.esr), 0x32);
+	ck_assert_uint_eq(fh.v[0].injected.pc, 0x404);
+	ck_assert_int_eq(fh.v[0].step_armed_calls, 4);
+	env_free(&e);
+}
+END_TEST
+
 START_TEST(test_overlay_api_errors)
 {
 	struct kvmdbg_overlay_stats st = {.sz = sizeof(st)};
@@ -2510,5 +2719,7 @@ TEST_SUITE(core)
 	add_test(tc, test_overlay_gd_exit);
 	add_test(tc, test_overlay_guest_bp_live);
 	add_test(tc, test_overlay_api_errors);
+	add_test(tc, test_overlay_arm64_guest_step);
+	add_test(tc, test_overlay_arm64_guest_step_not_armed);
 	add_test(tc, test_names);
 }

@@ -304,7 +304,7 @@ static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, uint32_t *ctl)
 {
 	uint64_t pstate, vbar, sctlr, pfr1 = 0, mmfr1 = 0;
-	uint64_t esr = ri->esr, mode, vec, np;
+	uint64_t esr = ri->esr, mode, vec, np, spsr;
 	unsigned int ec = (unsigned int)ESR_EC(esr);
 	int r;
 
@@ -354,11 +354,17 @@ static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri
 	if (((pfr1 >> 8) & 0xf) >= 2) /* FEAT_MTE2 */
 		np |= PS_TCO;
 
+	/* A software step exception is taken with the step active-pending:
+	 * SPSR.SS clear. */
+	spsr = pstate;
+	if (ec == EC_SOFTSTP_LOW || ec == EC_SOFTSTP_CUR)
+		spsr &= ~PS_SS;
+
 	r = set_reg(vcpu_fd, REG_ESR_EL1, esr);
 	if (!r && ec == EC_WATCHPT_LOW)
 		r = set_reg(vcpu_fd, REG_FAR_EL1, ri->far);
 	if (!r)
-		r = set_reg(vcpu_fd, REG_SPSR_EL1, pstate);
+		r = set_reg(vcpu_fd, REG_SPSR_EL1, spsr);
 	if (!r)
 		r = set_reg(vcpu_fd, REG_ELR_EL1, ri->pc);
 	if (!r)
@@ -459,6 +465,58 @@ static int arm64_guest_masked(void *ctx, int vcpu_fd, const struct kvmdbg_guest_
 	return 0;
 }
 
+/*
+ * The guest's own software step, armed and expected at pc (overlay): KVM
+ * runs the vCPU with MDSCR_EL1.SS clear while the host debugs it (before
+ * 6.14 it masks SS; from 6.14 none of the guest's debug state runs), so the
+ * guest's step never happens. Its own MDSCR_EL1 (KVM's copy, in g) has SS,
+ * and the step is enabled where the vCPU is: at EL0 always, at EL1 with
+ * MDSCR_EL1.KDE and PSTATE.D clear, never with the OS Lock locked. The
+ * guest expects it at pc when it has returned there (ERET): PC = ELR_EL1,
+ * SPSR_EL1 of the mode the vCPU is in. SPSR_EL1.SS is set by the ERET that
+ * armed the step, but not always still: the real PSTATE.SS stays 0 (as the
+ * real MDSCR_EL1.SS), so an interrupt the guest takes before the
+ * instruction saves SPSR_EL1.SS = 0 where the CPU would save 1, and
+ * returns there with it (seen in the arm64 bed: Linux's step past its perf
+ * breakpoint and watchpoint, after a timer interrupt). Natively the guest takes a step exception
+ * at pc or after it either way; the one after it is what an OS that arms a
+ * step wants (Linux ERETs with SPSR.SS = 1, never into the active-pending
+ * state). 0 ioctls when the guest's SS is clear, else 3 or 4.
+ */
+static int arm64_guest_step_armed(void *ctx, int vcpu_fd, const struct kvmdbg_guest_regs *g,
+				  uint64_t pc, bool *armed)
+{
+	uint64_t pstate, elr, spsr, oslsr = 0;
+	bool el0;
+	int r;
+
+	(void)ctx;
+	*armed = false;
+	if (!(g->mdscr & MDSCR_SS))
+		return 0;
+	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	if (r)
+		return r;
+	el0 = (pstate & PS_MODE32) || (pstate & PS_MODE_MASK) == PS_MODE_EL0t;
+	if (!el0 && ((pstate & PS_MODE_MASK) != PS_MODE_EL1t &&
+		     (pstate & PS_MODE_MASK) != PS_MODE_EL1h))
+		return 0;
+	if (!el0 && (!(g->mdscr & MDSCR_KDE) || (pstate & PS_D)))
+		return 0;
+	r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
+	if (!r)
+		r = get_reg(vcpu_fd, REG_SPSR_EL1, &spsr);
+	if (r)
+		return r;
+	if (elr != pc || (spsr & PS_MODE_MASK) != (pstate & PS_MODE_MASK))
+		return 0;
+	r = get_reg(vcpu_fd, REG_OSLSR_EL1, &oslsr);
+	if (r && r != -ENOENT)
+		return r;
+	*armed = !(oslsr & OSLSR_OSLK);
+	return 0;
+}
+
 const struct kvmdbg_host_ops kvmdbg_host = {
 	.arch = &kvmdbg_arm64_ops,
 	.probe = arm64_probe,
@@ -474,4 +532,5 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.inject_emulated = true,
 	.read_guest_regs = arm64_read_guest_regs,
 	.guest_masked = arm64_guest_masked,
+	.guest_step_armed = arm64_guest_step_armed,
 };

@@ -16,6 +16,8 @@
 #define ESR_EC(esr)     (((esr) >> ESR_EC_SHIFT) & 0x3f)
 #define ESR_IL          (1ull << 25) /* 32-bit instruction */
 #define ESR_ISS_WNR     (1ull << 6)  /* watchpoint: the access was a write */
+#define ESR_ISS_EX      (1ull << 6)  /* software step: a load-exclusive was stepped */
+#define ESR_ISS_ISV     (1ull << 24) /* software step: EX is valid */
 #define ESR_ISS_COMMENT 0xffffull    /* BRK / BKPT: the immediate */
 #define ESR_FSC_DEBUG   0x22ull      /* IFSC / DFSC of a breakpoint / watchpoint */
 /* An ESR of class ec with IL set and an empty ISS (tests build exits with it). */
