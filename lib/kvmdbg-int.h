@@ -567,7 +567,7 @@ int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
 void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);
 /* The instruction word a step runs at pc (the guest's under our software
  * breakpoint), for the interrupt mask: false when unknown. */
-bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn);
+bool kvmdbg_stepover_insn_word(void *v, uint64_t pc, uint32_t *insn);
 /* Whether the instruction at pc can stop a step unfinished (x86 REP). */
 bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc);
 

@@ -289,10 +289,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		uint32_t insn;
-		bool known = kvmdbg_stepover_insn_word(v, pc, &insn);
-
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, known ? &insn : NULL,
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
 				 &v->so.irq_saved);
 		if (r)
 			return r;
@@ -336,8 +333,9 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
  * interrupt mask around it (arm64: what it does to DAIF, arm64_insn_daif):
  * the guest's own under a software breakpoint of ours. false when unknown
  * (no memory callbacks, unreadable): the mask then does without. */
-bool kvmdbg_stepover_insn_word(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t *insn)
+bool kvmdbg_stepover_insn_word(void *arg, uint64_t pc, uint32_t *insn)
 {
+	struct kvmdbg_vcpu *v = arg;
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_swbp *e;
 	bool ok = false;

@@ -282,7 +282,6 @@ static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *s
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
 	uint64_t pc = v->so.pc;
-	uint32_t insn;
 	int r;
 
 	*masked = false;
@@ -297,8 +296,7 @@ static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *s
 			return r;
 	}
 	/* What the instruction does to the mask, where it can be read. */
-	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc,
-			 kvmdbg_stepover_insn_word(v, pc, &insn) ? &insn : NULL,
+	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
 			 &v->so.irq_saved);
 	if (r)
 		return r;

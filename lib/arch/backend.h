@@ -81,10 +81,13 @@ struct kvmdbg_host_ops {
 	int (*set_resume_flag)(void *ctx, int vcpu_fd);
 	/* Mask interrupts for one step (the library's or the user's) and
 	 * restore them exactly (arm64 PSTATE.DAIF). pc is the vCPU's PC now,
-	 * which the caller knows; insn the instruction there that the step
-	 * runs (the guest's, under a software breakpoint of ours), NULL if
-	 * it could not be read. NULL where KVMDBG_CTL_BLOCKIRQ does it. */
-	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc, const uint32_t *insn,
+	 * which the caller knows; insn(arg, pc, &word) reads the instruction
+	 * there that the step runs (the guest's, under a software breakpoint
+	 * of ours; false if it cannot be read), called only where the mask
+	 * changes anything (not when the guest has them all masked already:
+	 * it takes the VM lock). NULL where KVMDBG_CTL_BLOCKIRQ does it. */
+	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc,
+			 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 			 uint64_t *saved);
 	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
 	/* Deliver r to the guest before the next KVM_RUN; may return extra

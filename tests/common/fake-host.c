@@ -254,24 +254,28 @@ static int set_rf(void *ctx, int fd)
 #define FH_SAVED_KEEP  (1ull << 60)
 #define FH_SAVED_WHOLE (1ull << 61)
 
-static int mask_irqs(void *ctx, int fd, uint64_t pc, const uint32_t *insn, uint64_t *saved)
+static int mask_irqs(void *ctx, int fd, uint64_t pc,
+		     bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+		     uint64_t *saved)
 {
 	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
 	uint64_t set = 0;
+	uint32_t word;
 	int whole = 0, r = enter(s, fd, FH_MASK_IRQS, &v);
 
 	if (r)
 		return r;
 	/* PSTATE read; written unless A, I and F are masked already. As
 	 * lib/arch/arm64/kvm.c: A, I and F set, D left alone, the bits the
-	 * instruction sets saved as the guest's. */
+	 * instruction sets saved as the guest's, the instruction read only
+	 * where the mask changes anything. */
 	v->arm64_ioctls += (v->daif & PS_AIF) == PS_AIF ? 1 : 2;
 	v->mask_pc = pc;
-	v->mask_insn_known = insn != NULL;
-	if (insn) {
-		v->mask_insn = *insn;
-		arm64_insn_daif(*insn, &set, &whole);
+	v->mask_insn_known = (v->daif & PS_AIF) != PS_AIF && insn && insn(arg, pc, &word);
+	if (v->mask_insn_known) {
+		v->mask_insn = word;
+		arm64_insn_daif(word, &set, &whole);
 	}
 	*saved = (v->daif | set) | (whole ? FH_SAVED_WHOLE : 0) |
 		 ((v->daif & PS_AIF) == PS_AIF ? FH_SAVED_KEEP : 0);

@@ -230,23 +230,26 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc, const uint32_t *insn,
+static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 			   uint64_t *saved)
 {
 	uint64_t pstate, set = 0;
+	uint32_t word;
 	int whole = 0, r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
 	(void)ctx;
 	if (r)
 		return r;
-	if (insn)
-		arm64_insn_daif(*insn, &set, &whole);
-	*saved = (pc & SAVED_PC_MASK) | (((pstate | set) & PS_AIF) >> 6) << SAVED_AIF_SHIFT |
-		 (whole ? SAVED_WHOLE : 0);
+	/* Masked already: nothing to give back, whatever the step runs. */
 	if ((pstate & PS_AIF) == PS_AIF) {
-		*saved |= SAVED_KEEP;
+		*saved = (pc & SAVED_PC_MASK) | (PS_AIF >> 6) << SAVED_AIF_SHIFT | SAVED_KEEP;
 		return 0;
 	}
+	if (insn && insn(arg, pc, &word))
+		arm64_insn_daif(word, &set, &whole);
+	*saved = (pc & SAVED_PC_MASK) | (((pstate | set) & PS_AIF) >> 6) << SAVED_AIF_SHIFT |
+		 (whole ? SAVED_WHOLE : 0);
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
