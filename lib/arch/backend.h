@@ -230,6 +230,18 @@ bool kvmdbg_probe_run(struct kvmdbg_probe *p);
 #if defined(__x86_64__)
 #include <string.h>
 #include <linux/kvm.h>
+
+/* x86: the whole exit is in kvm_run (exception, PC, DR6, DR7): the host
+ * ops' read_exit, and kvmdbg_read_exit inline. */
+static inline __attribute__((always_inline)) void
+kvmdbg_x86_exit_from_run(const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+	memset(ex, 0, sizeof(*ex));
+	ex->exception = run->debug.arch.exception;
+	ex->pc = run->debug.arch.pc;
+	ex->dr6 = run->debug.arch.dr6;
+	ex->dr7 = run->debug.arch.dr7;
+}
 #endif
 static inline __attribute__((always_inline)) int
 kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
@@ -239,11 +251,7 @@ kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *
 {
 #if defined(__x86_64__)
 	if (exit_in_run) {
-		memset(ex, 0, sizeof(*ex));
-		ex->exception = run->debug.arch.exception;
-		ex->pc = run->debug.arch.pc;
-		ex->dr6 = run->debug.arch.dr6;
-		ex->dr7 = run->debug.arch.dr7;
+		kvmdbg_x86_exit_from_run(run, ex);
 		return 0;
 	}
 #else

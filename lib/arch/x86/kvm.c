@@ -110,11 +110,7 @@ static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool
 	(void)ctx;
 	(void)vcpu_fd;
 	(void)step_pc; /* the PC is in kvm_run: no ioctl to save */
-	memset(ex, 0, sizeof(*ex));
-	ex->exception = run->debug.arch.exception;
-	ex->pc = run->debug.arch.pc;
-	ex->dr6 = run->debug.arch.dr6;
-	ex->dr7 = run->debug.arch.dr7;
+	kvmdbg_x86_exit_from_run(run, ex);
 	return 0;
 }
 
