@@ -792,6 +792,27 @@ static void irq_line(struct kt_vm *vm, unsigned int idx, int level)
 		      strerror(errno));
 }
 
+/* With the vCPU's IRQ line up and the guest's DAIF all clear at g_daif_bp:
+ * the user's step runs the next instruction, not the IRQ vector, and the
+ * stop shows the guest's own DAIF; the interrupt still pending, with the line
+ * down the guest runs on unmasked to its end (an IRQ taken would fail it:
+ * kt_vectors). Destroys vm. */
+static void step_with_irq_pending(struct kt_vm *vm)
+{
+	struct kt_stop st;
+
+	irq_line(vm, 0, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm->vcpu[0], 1), 0);
+	st = run_event(vm, KVMDBG_STOP_STEP, g_daif_next);
+	ck_assert_int_eq(st.ev.stepped, 1);
+	ck_assert_uint_eq(ka_pstate(vm, 0) & PS_DAIF, 0);
+	irq_line(vm, 0, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm->vcpu[0], 0), 0);
+	kt_expect_done(vm, 0);
+	ck_assert_uint_eq(kt_peek(vm, g_daif_result), 0);
+	kt_vm_destroy(vm);
+}
+
 /* The user's single-step with an interrupt pending that the guest's DAIF
  * lets in (issue 15: a gdb `continue` from a kernel breakpoint stepped into
  * the timer's handler, which returned to the breakpoint, forever): the step
@@ -801,25 +822,13 @@ static void irq_line(struct kt_vm *vm, unsigned int idx, int level)
 START_TEST(test_daif_user_step_irq_pending)
 {
 	struct kt_vm vm;
-	struct kt_stop st;
 
 	need(KVMDBG_FEAT_STEP, "step");
 	kt_vm_create(&vm, NULL);
 	kt_vcpu_start(&vm, 0, g_daif_bp);
 	/* EL1h with D, A, I, F all clear, as g_daif leaves them. */
 	ka_set_reg(&vm, 0, REG_PSTATE, PS_MODE_EL1h);
-	irq_line(&vm, 0, 1);
-	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
-	st = run_event(&vm, KVMDBG_STOP_STEP, g_daif_next);
-	ck_assert_int_eq(st.ev.stepped, 1);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
-	/* The interrupt is still pending: with the line down the guest runs
-	 * on unmasked to its end (an IRQ taken would fail it: kt_vectors). */
-	irq_line(&vm, 0, 0);
-	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
-	kt_expect_done(&vm, 0);
-	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
-	kt_vm_destroy(&vm);
+	step_with_irq_pending(&vm);
 }
 END_TEST
 
@@ -830,19 +839,9 @@ END_TEST
 START_TEST(test_daif_stepover_irq_pending)
 {
 	struct kt_vm vm;
-	struct kt_stop st;
 
 	daif_stop_at(&vm, g_daif, g_daif_bp, 0);
-	irq_line(&vm, 0, 1);
-	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
-	st = run_event(&vm, KVMDBG_STOP_STEP, g_daif_next);
-	ck_assert_int_eq(st.ev.stepped, 1);
-	ck_assert_uint_eq(ka_pstate(&vm, 0) & PS_DAIF, 0);
-	irq_line(&vm, 0, 0);
-	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
-	kt_expect_done(&vm, 0);
-	ck_assert_uint_eq(kt_peek(&vm, g_daif_result), 0);
-	kt_vm_destroy(&vm);
+	step_with_irq_pending(&vm);
 }
 END_TEST
 
