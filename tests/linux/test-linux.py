@@ -48,6 +48,11 @@ import tempfile
 import threading
 import time
 
+# tests/gdb's session helpers (free_port, run_gdb), beside this script in the
+# source tree.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gdb"))
+from gdbsession import free_port, run_gdb  # noqa: E402
+
 APPEND = "console=ttyS0 nokaslr quiet"
 MARKER = re.compile(r"kvmdbg-linux: /init at ([0-9.]+) s, (-?\d+) CPUs online")
 
@@ -89,12 +94,6 @@ def kernel_image(vmbed, suite, arch="x86_64"):
                          text=True).stdout
     info = dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
     return info["image"], info.get("kernel", suite)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stub:
@@ -150,18 +149,10 @@ class Stub:
 
 
 def gdb_session(gdb, port, commands, limit, arch="x86_64"):
-    args = [gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-            "-ex", "set architecture " + GDB_ARCH[arch],
-            "-ex", "set remotetimeout %d" % limit,
-            "-ex", "target remote 127.0.0.1:%d" % port]
-    for c in commands:
-        args += ["-ex", c]
-    try:
-        return subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=limit).stdout
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return out + "\n(gdb timed out)"
+    return run_gdb(gdb, ["set pagination off", "set confirm off",
+                         "set architecture " + GDB_ARCH[arch], "set remotetimeout %d" % limit,
+                         "target remote 127.0.0.1:%d" % port] + list(commands),
+                   limit, keep_partial=True)
 
 
 def timed(label, cmd):
