@@ -22,6 +22,7 @@
 #endif
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -293,46 +294,36 @@ static int poke_dr(pid_t pid, int n, unsigned long v)
 			   (void *)v);
 }
 
-static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
+/* DR0 on child_fn (execute, length 1), DR1 on child_var (write, 4 bytes) */
+#define CHILD_POINTS "DR0, DR1 and DR7"
+
+/* on: both armed; off: both disabled in DR7 */
+static int arm_child(pid_t pid, int on)
 {
 	/* DR7: L0 (execute, length 1), L1 with R/W1 = 01 (write), LEN1 = 11 (4 bytes) */
 	const unsigned long dr7 = 1UL | 1UL << 2 | 1UL << 20 | 3UL << 22;
-	unsigned int done = 0;
-	int st;
-	pid_t pid = fork();
 
-	if (pid < 0) {
-		perror("fork");
+	if (poke_dr(pid, 0, (unsigned long)(uintptr_t)child_fn) < 0 ||
+	    poke_dr(pid, 1, (unsigned long)(uintptr_t)&child_var) < 0)
 		return -1;
-	}
-	if (pid == 0)
-		child_loop(n);
-	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) ||
-	    poke_dr(pid, 0, (unsigned long)(uintptr_t)child_fn) < 0 ||
-	    poke_dr(pid, 1, (unsigned long)(uintptr_t)&child_var) < 0 || poke_dr(pid, 7, dr7) < 0) {
-		perror("ptrace: arming DR0, DR1, DR7 of the child");
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		return -1;
-	}
-	for (;;) {
-		if (ptrace(PTRACE_CONT, pid, NULL, NULL) < 0 || waitpid(pid, &st, 0) != pid)
-			break;
-		if (!WIFSTOPPED(st))
-			break;
-		if (WSTOPSIG(st) == SIGSTOP) {
-			done++;
-			continue;
-		}
-		if (WSTOPSIG(st) == SIGTRAP && done < OV_PHASES * n) {
-			long dr6 = ptrace(PTRACE_PEEKUSER, pid,
-					  (void *)(offsetof(struct user, u_debugreg) +
-						   6 * sizeof(long)), NULL);
+	return poke_dr(pid, 7, on ? dr7 : 0);
+}
 
-			ex[done / n] += (unsigned long)dr6 & 1;
-			wr[done / n] += ((unsigned long)dr6 >> 1) & 1;
-		}
+/* A SIGTRAP of the stopped child: which of its points DR6 names (the
+ * breakpoint traps after the fetch, the watchpoint after the write: the
+ * child just goes on). 0, or -1 to stop the loop. */
+static int child_trap(pid_t pid, int *st, bool count, uint64_t *ex, uint64_t *wr)
+{
+	long dr6 = ptrace(PTRACE_PEEKUSER, pid,
+			  (void *)(offsetof(struct user, u_debugreg) + 6 * sizeof(long)), NULL);
+
+	(void)st;
+	if (count) {
+		*ex += (unsigned long)dr6 & 1;
+		*wr += ((unsigned long)dr6 >> 1) & 1;
 	}
+	return 0;
+}
 #else
 /*
  * struct user_hwdebug_state of the arm64 uapi's asm/ptrace.h (our own copy:
@@ -384,11 +375,40 @@ static int arm_child(pid_t pid, int on)
 			 e | CTRL_EL0 | CTRL_STORE | CTRL_BAS4);
 }
 
+#define CHILD_POINTS "breakpoint 0 and watchpoint 0"
+
+/* A SIGTRAP of the stopped child: which of its points si_addr names; then
+ * over the instruction with both disarmed (a breakpoint stops before it, a
+ * watchpoint before the access), armed again. 0, 1 for a SIGTRAP not of a
+ * hardware point, -1 to stop the loop. */
+static int child_trap(pid_t pid, int *st, bool count, uint64_t *ex, uint64_t *wr)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) < 0)
+		return 0;
+	if (si.si_code != TRAP_HWBKPT)
+		return 1;
+	if (count) {
+		*ex += si.si_addr == (void *)(uintptr_t)child_fn;
+		*wr += si.si_addr == (void *)&child_var;
+	}
+	if (arm_child(pid, 0) < 0 || ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) < 0 ||
+	    waitpid(pid, st, 0) != pid || !WIFSTOPPED(*st) || arm_child(pid, 1) < 0) {
+		perror("ptrace: stepping over a hit");
+		return -1;
+	}
+	return 0;
+}
+#endif
+
+/* /init's child runs OV_PHASES * n iterations with its own hardware
+ * breakpoint and watchpoint armed by ptrace (as a debugger inside the guest
+ * does): ex, wr get the hits of each phase. */
 static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
 {
-	unsigned int done = 0, strays = 0;
-	siginfo_t si;
-	int st;
+	unsigned int done = 0, strays = 0, ph;
+	int st, r;
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -398,7 +418,7 @@ static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
 	if (pid == 0)
 		child_loop(n);
 	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || arm_child(pid, 1) < 0) {
-		perror("ptrace: arming breakpoint 0 and watchpoint 0 of the child");
+		perror("ptrace: arming " CHILD_POINTS " of the child");
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		return -1;
@@ -412,26 +432,16 @@ static int overlay_ptrace(unsigned int n, uint64_t *ex, uint64_t *wr)
 			done++;
 			continue;
 		}
-		if (WSTOPSIG(st) != SIGTRAP || ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) < 0)
+		if (WSTOPSIG(st) != SIGTRAP)
 			continue;
-		if (si.si_code != TRAP_HWBKPT) {
-			strays++;
-			continue;
-		}
-		if (done < OV_PHASES * n) {
-			ex[done / n] += si.si_addr == (void *)(uintptr_t)child_fn;
-			wr[done / n] += si.si_addr == (void *)&child_var;
-		}
-		/* over the instruction with both disarmed, then armed again */
-		if (arm_child(pid, 0) < 0 || ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL) < 0 ||
-		    waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || arm_child(pid, 1) < 0) {
-			perror("ptrace: stepping over a hit");
+		ph = done < OV_PHASES * n ? done / n : 0;
+		r = child_trap(pid, &st, done < OV_PHASES * n, &ex[ph], &wr[ph]);
+		if (r < 0)
 			break;
-		}
+		strays += r;
 	}
 	if (strays)
 		fprintf(stderr, "ptrace: %u SIGTRAPs not of a hardware point\n", strays);
-#endif
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || done != OV_PHASES * n) {
 		fprintf(stderr, "ptrace: the child ended after %u iterations (status 0x%x)\n", done,
 			st);
