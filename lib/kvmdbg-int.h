@@ -513,9 +513,11 @@ bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
 /* Give the guest back the interrupt mask a step took (arm64 DAIF: a
  * step-over's, or the user's single-step's, see kvmdbg_user_step_masks).
- * On failure it stays pending (so.irq_masked set). Inline: every user
- * step's exit gives it back (issue 17). */
-static inline __attribute__((always_inline)) int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+ * On failure it stays pending (so.irq_masked set). */
+int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* The same inline, for the user's step exit (handle_exit's short entry):
+ * every one gives it back (issue 17). */
+static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	int r;

@@ -146,6 +146,11 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 	}
 }
 
+KVMDBG_WARM int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+{
+	return kvmdbg_irqs_give_back_inline(v);
+}
+
 /* Put back the software breakpoint a finished or abandoned step-over
  * lifted. On failure it stays pending (so.sw set). */
 int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
