@@ -391,8 +391,10 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
  * Resuming from a reported stop where nothing else changed: when nothing is
  * armed at the PC (a single-step stop), or only execution breakpoints that
  * RF skips, settle the step-over here without the lock or a compose (what
- * kvmdbg_stepover_begin would find, from the vCPU's copy of the points):
- * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
+ * kvmdbg_stepover_begin would find, from the vCPU's copy of the points),
+ * and take the user's step's interrupt mask where nothing is armed (what
+ * user_step_mask would, at the stop's PC): 1 done (*r its result; on
+ * failure nothing changed), 0 not this case (vcpu_prepare does it all).
  */
 static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
