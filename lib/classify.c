@@ -600,7 +600,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	 * nothing; the next prepare masks again if the step goes on. A
 	 * step-over's are given back when it ends (stepover_end). */
 	if (v->so.irq_masked && v->so.state != KVMDBG_SO_STEPPING) {
-		r = kvmdbg_stepover_irqs_give_back(v);
+		r = kvmdbg_irqs_give_back_inline(v);
 		if (r)
 			return r;
 	}

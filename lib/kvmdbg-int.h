@@ -218,6 +218,13 @@ struct kvmdbg_vm {
 	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
 
 	const struct kvmdbg_host_ops *host;
+	/* Copies of host->mask_irqs and restore_irqs for the user's step
+	 * (kvmdbg_user_step_masks): its prepare and exit read no ops table
+	 * either. In the page of the fields above. */
+	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc,
+			 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+			 uint64_t *saved);
+	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -504,8 +511,24 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
  * breakpoints; false when one is needed and none is free. Locked. */
 bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS]);
-/* Give the guest back the interrupt mask a step took (so.irq_masked). */
+/* Give the guest back the interrupt mask a step took (arm64 DAIF: a
+ * step-over's, or the user's single-step's, see kvmdbg_user_step_masks).
+ * On failure it stays pending (so.irq_masked set). */
 int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
+/* The same inline, for the user's step exit (handle_exit's short entry):
+ * every one gives it back (issue 17). */
+static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r;
+
+	if (!v->so.irq_masked || !vm->restore_irqs)
+		return 0;
+	r = vm->restore_irqs(vm->host_ctx, v->fd, v->so.irq_saved);
+	if (!r)
+		v->so.irq_masked = false;
+	return r;
+}
 /* Put back the software breakpoint a step-over lifted (so.sw). */
 int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v);
 /* Give back what a finished or abandoned step-over holds. */

@@ -146,20 +146,9 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 	}
 }
 
-/* Give the guest back the interrupt mask a step took (arm64 DAIF: a
- * step-over's, or the user's single-step's, see kvmdbg_user_step_masks).
- * On failure it stays pending (so.irq_masked set). */
 KVMDBG_WARM int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
-	const struct kvmdbg_host_ops *h = v->vm->host;
-	int r;
-
-	if (!v->so.irq_masked || !h->restore_irqs)
-		return 0;
-	r = h->restore_irqs(v->vm->host_ctx, v->fd, v->so.irq_saved);
-	if (!r)
-		v->so.irq_masked = false;
-	return r;
+	return kvmdbg_irqs_give_back_inline(v);
 }
 
 /* Put back the software breakpoint a finished or abandoned step-over

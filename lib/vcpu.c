@@ -391,8 +391,10 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
  * Resuming from a reported stop where nothing else changed: when nothing is
  * armed at the PC (a single-step stop), or only execution breakpoints that
  * RF skips, settle the step-over here without the lock or a compose (what
- * kvmdbg_stepover_begin would find, from the vCPU's copy of the points):
- * 1 done (*r its result), 0 not this case (vcpu_prepare does it all).
+ * kvmdbg_stepover_begin would find, from the vCPU's copy of the points),
+ * and take the user's step's interrupt mask where nothing is armed (what
+ * user_step_mask would, at the stop's PC): 1 done (*r its result; on
+ * failure nothing changed), 0 not this case (vcpu_prepare does it all).
  */
 static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
@@ -401,9 +403,6 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 
 	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || v->guest_step ||
 	    !applied_current(v))
-		return 0;
-	/* The user's step masks the interrupts first (vcpu_prepare). */
-	if (kvmdbg_user_step_masks(v))
 		return 0;
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
@@ -420,6 +419,15 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
+	} else if (kvmdbg_user_step_masks(v)) {
+		/* The user's step runs with the guest's interrupts masked
+		 * (user_step_mask): nothing is armed at the PC, so no step-over
+		 * holds them, and the PC is the stop's (not stale). */
+		*r = vm->mask_irqs(vm->host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
+				   &v->so.irq_saved);
+		if (*r)
+			return 1; /* still armed, nothing masked */
+		v->so.irq_masked = true;
 	}
 	v->so.state = KVMDBG_SO_NONE;
 	*r = 0;

@@ -71,6 +71,8 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->read_exit = host->read_exit;
 	vm->exit_in_run = host->exit_in_run;
 	vm->set_resume_flag = host->set_resume_flag;
+	vm->mask_irqs = host->mask_irqs;
+	vm->restore_irqs = host->restore_irqs;
 	vm->decode = host->arch->decode;
 	vm->watch_is_fault = host->arch->watch_is_fault;
 	vm->reports_data_addr = host->arch->reports_data_addr;

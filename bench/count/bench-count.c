@@ -63,6 +63,7 @@
 #define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
 #endif
 
+#include "arch/arm64/regs.h"
 #include "fake-host.h"
 #include "kvmdbg-int.h"
 
@@ -147,8 +148,6 @@ static void x86_exit(uint32_t exception, uint64_t pc, uint64_t dr6_bits)
 	fh.v[0].pc = pc;
 }
 
-#define ESR_EC(ec) ((uint64_t)(ec) << 26 | 1ull << 25)
-
 static void arm64_exit(uint64_t esr, uint64_t pc, uint64_t far)
 {
 	fh.v[0].exit = (struct kvmdbg_exit){.esr = esr, .pc = pc, .far = far};
@@ -162,7 +161,7 @@ static void step_exit(struct ctx *c, uint64_t pc)
 	if (c->x86)
 		x86_exit(1, pc, DR6_BS);
 	else
-		arm64_exit(ESR_EC(0x32), pc, 0);
+		arm64_exit(ESR_FOR_EC(0x32), pc, 0);
 }
 
 static void handle(struct ctx *c, enum kvmdbg_stop want, const char *what)
@@ -214,7 +213,7 @@ static void iterate(struct ctx *c)
 		if (c->x86)
 			x86_exit(1, HIT_PC, 1u << 0);
 		else
-			arm64_exit(ESR_EC(0x30), HIT_PC, 0);
+			arm64_exit(ESR_FOR_EC(0x30), HIT_PC, 0);
 		handle(c, KVMDBG_STOP_BREAK, "hit");
 		prepare(c);
 		step_exit(c, HIT_PC + c->insn);
@@ -227,7 +226,7 @@ static void iterate(struct ctx *c)
 			handle(c, KVMDBG_STOP_WATCH, "hit");
 			prepare(c);
 		} else {
-			arm64_exit(ESR_EC(0x34) | 1u << 6, STEP_PC, WATCHED);
+			arm64_exit(ESR_FOR_EC(0x34) | 1u << 6, STEP_PC, WATCHED);
 			handle(c, KVMDBG_STOP_WATCH, "hit");
 			prepare(c);
 			step_exit(c, STEP_PC + 4);
@@ -239,7 +238,7 @@ static void iterate(struct ctx *c)
 		if (c->x86)
 			x86_exit(3, sw_addr(0), 0);
 		else
-			arm64_exit(ESR_EC(0x3c) | kvmdbg_arm64_ops.sw_imm, sw_addr(0), 0);
+			arm64_exit(ESR_FOR_EC(0x3c) | kvmdbg_arm64_ops.sw_imm, sw_addr(0), 0);
 		handle(c, KVMDBG_STOP_BREAK, "hit");
 		prepare(c);
 		step_exit(c, sw_addr(0) + c->insn);

@@ -268,6 +268,8 @@ kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *
  */
 #if defined(__x86_64__)
 #include "arch/x86/decode.h"
+#elif defined(__aarch64__)
+#include "arch/arm64/decode.h"
 #endif
 static inline __attribute__((always_inline)) void
 kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kvmdbg_exit *,
@@ -278,6 +280,12 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kv
 #if defined(__x86_64__)
 	if (decode == kvmdbg_x86_decode) {
 		kvmdbg_x86_decode_inline(applied, exit, out);
+		return;
+	}
+#elif defined(__aarch64__)
+	/* arm64: the step inline, the rest (hits to match) through the call. */
+	if (decode == kvmdbg_arm64_decode && kvmdbg_arm64_esr_step(exit->esr)) {
+		kvmdbg_arm64_decode_step(exit->esr, out);
 		return;
 	}
 #endif

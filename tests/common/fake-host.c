@@ -293,15 +293,15 @@ static int restore_irqs(void *ctx, int fd, uint64_t saved)
 
 	if (r)
 		return r;
-	/* Nothing when the guest had A, I and F masked; else PSTATE and the
-	 * PC read, PSTATE written (no exception entered by the step). As
+	/* Nothing when the guest had A, I and F masked; else PSTATE read and
+	 * written (no exception entered by the step: no PC read). As
 	 * lib/arch/arm64/kvm.c without an exception entered: A, I or F that
 	 * the stepped instruction cleared (a test changes daif between the
 	 * step's prepare and its exit as the instruction would) stay clear,
 	 * the others are as saved; all three the instruction's after one that
 	 * writes them all (WHOLE); D is as the step left it. */
 	if (!(saved & FH_SAVED_KEEP)) {
-		v->arm64_ioctls += 3;
+		v->arm64_ioctls += 2;
 		if (!(saved & FH_SAVED_WHOLE))
 			v->daif = (v->daif & ~PS_AIF) | (v->daif & saved & PS_AIF);
 	}

@@ -1817,6 +1817,60 @@ START_TEST(test_arm64_user_step_failures)
 }
 END_TEST
 
+/* The resume from the user's step stop with nothing else changed masks
+ * without a compose (vcpu.c, resume_fast), with breakpoints elsewhere too:
+ * a failure of the mask leaves the step armed at the stop, nothing masked,
+ * nothing applied, and the retry masks at the stop's PC. */
+START_TEST(test_arm64_user_step_resume_fast_mask)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+	unsigned int sets;
+
+	for (int elsewhere = 0; elsewhere < 2; elsewhere++) {
+		env_new(&e, KVMDBG_ARCH_ARM64, 0);
+		if (elsewhere)
+			ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x3000, 4), 0);
+		arm64_user_step_from(&e, 0x1000, GUEST_DAIF_OPEN);
+		ck_assert_int_eq(fh.v[0].mask_calls, 1);
+		arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_STEP);
+		ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+		sets = fh.v[0].set_calls;
+		fh.v[0].pc = 0x1004;
+		fh_fault_arm_site(FH_MASK_IRQS, 1, EIO);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EIO);
+		ck_assert(!e.v[0]->so.irq_masked);
+		ck_assert_int_eq(e.v[0]->so.state, KVMDBG_SO_ARMED);
+		ck_assert_uint_eq(e.v[0]->so.pc, 0x1004);
+		ck_assert(atomic_load(&e.v[0]->cover_on));
+		ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+		ck_assert_uint_eq(fh.v[0].masked, 0);
+		fh_fault_arm(0, 0);
+		fh.site_calls[FH_GET_PC] = 0;
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_uint_eq(fh.v[0].set_calls, sets);
+		ck_assert_int_eq(e.v[0]->so.state, KVMDBG_SO_NONE);
+		ck_assert(!atomic_load(&e.v[0]->cover_on));
+		ck_assert(e.v[0]->so.irq_masked);
+		ck_assert_int_eq(fh.v[0].mask_calls, 2);
+		ck_assert_uint_eq(fh.v[0].mask_pc, 0x1004);
+		ck_assert_uint_eq(fh.site_calls[FH_GET_PC], 0);
+		ck_assert_uint_eq(fh.v[0].daif, PS_AIF);
+		/* Nothing ran: the idle prepare keeps the mask. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].mask_calls, 2);
+		arm64_exit(0, ESR_FOR_EC(0x32), 0x1008, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_uint_eq(fh.v[0].daif, GUEST_DAIF_OPEN);
+		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		arm64_daif_done(&e, GUEST_DAIF_OPEN);
+	}
+}
+END_TEST
+
 /* x86 blocks the interrupts in KVM (BLOCKIRQ): nothing masked by hand, and
  * an arm64 host that had BLOCKIRQ would do the same. */
 START_TEST(test_user_step_blockirq_no_mask)
@@ -2712,6 +2766,7 @@ TEST_SUITE(core)
 	add_test(tc, test_arm64_user_step_mmio);
 	add_test(tc, test_arm64_user_step_with_stepover);
 	add_test(tc, test_arm64_user_step_failures);
+	add_test(tc, test_arm64_user_step_resume_fast_mask);
 	add_test(tc, test_user_step_blockirq_no_mask);
 	add_loop_test(tc, test_sw_break_on_guest_insn, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_overlay_merge_route_suspend);

@@ -21,8 +21,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch/backend.h"
+#include "arch/arm64/decode.h"
 #include "arch/arm64/regs.h"
+#include "arch/backend.h"
 
 /*
  * Our software breakpoint: BRK #KVMDBG_ARM64_BRK_IMM.
@@ -531,27 +532,18 @@ static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64
 	return hits;
 }
 
-static KVMDBG_HOT_ARM64 void arm64_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-			 struct kvmdbg_decoded *out)
+/* kvmdbg_arm64_decode past the step: out zeroed, write -1, by the
+ * exception class of esr. Out of line: the step's decode saves no
+ * register. */
+static KVMDBG_HOT_ARM64 __attribute__((noinline)) void
+arm64_decode_other(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+		   uint64_t esr, struct kvmdbg_decoded *out)
 {
 	static const struct kvmdbg_hwstate none;
-	uint64_t esr;
 
-	memset(out, 0, sizeof(*out));
-	out->write = -1;
-	if (!exit)
-		return;
 	if (!applied)
 		applied = &none;
-	/* ESR[31:26] is the EC whatever hsr_high (ISS2, ESR[55:32]) holds. */
-	esr = exit->esr;
-
 	switch (ESR_EC(esr)) {
-	case EC_SOFTSTP_LOW:
-	case EC_SOFTSTP_CUR:
-		out->recognised = true;
-		out->step = true;
-		break;
 	case EC_BREAKPT_LOW:
 	case EC_BREAKPT_CUR:
 		/* Taken before the instruction executes: pc is its address. */
@@ -579,9 +571,28 @@ static KVMDBG_HOT_ARM64 void arm64_decode(const struct kvmdbg_hwstate *applied, 
 		return;
 	}
 	/* A breakpoint or watchpoint exception that no applied slot explains. */
-	out->hw_unmatched = !out->step && !out->hits;
+	out->hw_unmatched = !out->hits;
 	/* KVM routes the guest's (EL1/EL0) debug exceptions to EL2: the _LOW ECs. */
 	out->raw.arm64.from_lower_el = !(ESR_EC(esr) & 1);
+}
+
+KVMDBG_HOT_ARM64 void kvmdbg_arm64_decode(const struct kvmdbg_hwstate *applied,
+					  const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out)
+{
+	if (!exit) {
+		memset(out, 0, sizeof(*out));
+		out->write = -1;
+		return;
+	}
+	/* The most common exit (every step, the user's and the step-over's)
+	 * first, before the jump table: nothing to match (issue 17). */
+	if (kvmdbg_arm64_esr_step(exit->esr)) {
+		kvmdbg_arm64_decode_step(exit->esr, out);
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	out->write = -1;
+	arm64_decode_other(applied, exit, exit->esr, out);
 }
 
 static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
@@ -830,7 +841,7 @@ const struct kvmdbg_arch_ops kvmdbg_arm64_ops = {
 	 * and FAR is the address the access used. */
 	.watch_is_fault = true,
 	.reports_data_addr = true,
-	.decode = arm64_decode,
+	.decode = kvmdbg_arm64_decode,
 	.slot_type = arm64_slot_type,
 	.guest_slots = arm64_guest_slots,
 	.guest_raw_hits = arm64_guest_raw_hits,

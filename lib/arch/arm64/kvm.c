@@ -266,12 +266,14 @@ static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 	if (r)
 		return r;
-	r = get_reg(vcpu_fd, REG_PC, &pc);
-	if (r)
-		return r;
 
+	/* Only an exception entry can have left EL1h with D, A, I and F all
+	 * set: the PC (one more KVM_GET_ONE_REG) only then, not at every
+	 * step's exit. */
 	if ((pstate & PS_MODE_MASK) == PS_MODE_EL1h && (pstate & PS_DAIF) == PS_DAIF) {
-		r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
+		r = get_reg(vcpu_fd, REG_PC, &pc);
+		if (!r)
+			r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
 		if (!r)
 			r = get_reg(vcpu_fd, REG_VBAR_EL1, &vbar);
 		if (r)
