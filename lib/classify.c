@@ -478,6 +478,7 @@ KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmd
  * the lock: what the phases below would do for them. 0: not this case,
  * nothing changed.
  */
+_Static_assert(KVMDBG_HIT_BIT(1, 0) == 1u << KVMDBG_MAX_SLOTS, "hit bit n is pool n / 16, slot n % 16");
 static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
 							   struct kvmdbg_event *ev,
 							   const struct kvmdbg_exit *ex,
@@ -488,21 +489,26 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 	uint32_t hits = 0;
 	bool exec_hit = false;
 
-	if (!dec->hits || dec->step || dec->swbp || dec->dbg_access || dec->hw_unmatched ||
-	    dec->guest_only || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
+	if (!dec->hits || dec->other || v->so.state != KVMDBG_SO_NONE || v->gd_stepping ||
 	    kvmdbg_overlay_on(v) || !kvmdbg_points_cached(v))
 		return 0;
-	KVMDBG_FOR_EACH_SLOT(dec->hits, pool, slot) {
-		uint32_t owner = v->applied_owner[pool][slot];
-		const struct kvmdbg_hwpoint *p;
+	/* By the bit's number n, pool n / 16 and slot n % 16 (KVMDBG_HIT_BIT):
+	 * element n of either array, row after row. */
+	const uint32_t *owners = (const uint32_t *)(const void *)v->applied_owner;
+	const struct kvmdbg_hwpoint *pts = (const struct kvmdbg_hwpoint *)(const void *)v->slot_pt;
+
+	for (uint32_t left = dec->hits; left; left &= left - 1) {
+		unsigned int n = (unsigned int)__builtin_ctz(left);
+		uint32_t owner = owners[n];
+		const struct kvmdbg_hwpoint *p = &pts[n];
 
 		if (owner >= KVMDBG_OWNER_SW)
 			return 0; /* a guest's slot or a cover: the whole story */
-		/* Stale: its point was removed since this vCPU prepared. */
-		p = kvmdbg_cached_point(v, pool, slot, owner);
-		if (!p)
+		/* Stale: its point was removed since this vCPU prepared
+		 * (kvmdbg_cached_point). */
+		if (!owner || p->id != owner)
 			continue;
-		hits |= KVMDBG_HIT_BIT(pool, slot);
+		hits |= 1u << n;
 		if (!hp || (p->type == KVMDBG_BREAK_HW && hp->type != KVMDBG_BREAK_HW))
 			hp = p;
 	}
@@ -606,8 +612,8 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	/* The user's single-step and nothing else: the common case, settled
 	 * here without the set (what the phases would do for it). */
-	if (dec.step && !dec.hits && !dec.swbp && !dec.dbg_access && !dec.hw_unmatched &&
-	    !dec.guest_only && (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&
+	if (dec.other == KVMDBG_DEC_STEP_ONLY && !dec.hits && (v->applied_ctl & KVMDBG_CTL_STEP) &&
+	    v->user_step &&
 	    v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {
 		ev->stepped = 1;
 		ev->kind = KVMDBG_STOP_STEP;

@@ -210,7 +210,8 @@ struct kvmdbg_vm {
 			 struct kvmdbg_exit *exit);
 	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out);
-	int (*set_resume_flag)(void *ctx, int vcpu_fd);
+	int (*set_resume_flag)(void *ctx, int vcpu_fd); /* NULL without
+	                                                   KVMDBG_FEAT_RF_RESUME */
 	uint64_t features;
 	enum kvmdbg_overlay overlay;
 	bool watch_is_fault, reports_data_addr;
@@ -341,6 +342,10 @@ struct kvmdbg_vcpu {
 	 * cover_addr). See kvmdbg_cover_sync. */
 	atomic_bool cover_on;
 	_Atomic uint64_t cover_addr;
+	/* kvmdbg_cover_sync: the software breakpoint table's filter said none
+	 * at cover_clear_addr after a load of vm->gen that gave
+	 * cover_clear_gen (0: never; the generation starts at 1). */
+	uint64_t cover_clear_addr, cover_clear_gen;
 	struct kvmdbg_reinject reinject;
 	struct kvmdbg_stepover so; /* its owner[] last, past the hot lines */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
@@ -476,6 +481,34 @@ void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, ui
  * lock to decide the bump, or every vCPU that composes after that bump sees
  * this cover. Inline: it is on every exit's fast path.
  */
+/*
+ * For kvmdbg_cover_sync, after the cover at addr is published: whether the
+ * table may hold addr. The filter's answer none is kept with the generation
+ * loaded before it (seq_cst, after the publish): a stop at the same place
+ * again (every hit of a breakpoint in a loop) takes it while the generation
+ * is unchanged, without the hash, however many software breakpoints there
+ * are (issue 17). Sound as the filter's own answer is: kvmdbg_vm_insert
+ * sets the filter's bits and then bumps the generation, so a load that
+ * still gives the old generation after this publish comes before that
+ * bump, and every vCPU that composes after the bump sees this cover.
+ */
+static inline __attribute__((always_inline)) bool cover_near(struct kvmdbg_vcpu *v, uint64_t addr)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint64_t gen;
+
+	if (!atomic_load(&vm->sw.filter))
+		return false;
+	gen = atomic_load(&vm->gen);
+	if (addr == v->cover_clear_addr && gen == v->cover_clear_gen)
+		return false;
+	if (kvmdbg_swtab_may_have(&vm->sw, addr))
+		return true;
+	v->cover_clear_addr = addr;
+	v->cover_clear_gen = gen;
+	return false;
+}
+
 static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -494,7 +527,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 		atomic_fetch_add(&vm->nr_cover, 1);
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
-	near = on && kvmdbg_swtab_may_have(&vm->sw, addr);
+	near = on && cover_near(v, addr);
 	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
 	v->so.sw_clear = !near;
 	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))

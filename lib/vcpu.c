@@ -415,7 +415,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
-		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) || !vm->set_resume_flag)
+		if (v->user_step || !vm->set_resume_flag)
 			return 0;
 		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)

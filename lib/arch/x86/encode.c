@@ -179,6 +179,21 @@ void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg
 		       struct kvmdbg_decoded *out)
 {
 	kvmdbg_x86_decode_inline(applied, exit, out);
+	/*
+	 * x86 reports no data address: the start of the lowest hit watch
+	 * slot is the best answer. A write-only slot proves a write; an
+	 * access slot cannot tell a read from a write.
+	 */
+	KVMDBG_FOR_EACH_SLOT(out->hits, pool, slot) {
+		const struct kvmdbg_hwslot *s = &applied->slot[pool][slot];
+		enum kvmdbg_type t = kvmdbg_x86_slot_type(pool, s->ctrl);
+
+		if (t == KVMDBG_BREAK_HW)
+			continue;
+		out->data_addr = s->start;
+		out->write = t == KVMDBG_WATCH_WRITE ? 1 : -1;
+		break;
+	}
 }
 
 /*
