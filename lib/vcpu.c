@@ -399,11 +399,18 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
 
-	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || v->guest_step ||
-	    !applied_current(v))
-		return 0;
-	/* The user's step masks the interrupts first (vcpu_prepare). */
-	if (kvmdbg_user_step_masks(v))
+	/* Nothing lifted, masked or moved; applied_current() (the flags in
+	 * one test); the user's step masks the interrupts first
+	 * (vcpu_prepare, kvmdbg_user_step_masks). */
+	const uint64_t so_any = KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked) |
+				KVMDBG_SO_FLAG(pc_stale);
+	const uint64_t v_mask = KVMDBG_VCPU_FLAG(applied_valid) | KVMDBG_VCPU_FLAG(dirty) |
+				KVMDBG_VCPU_FLAG(guest_stale) | KVMDBG_VCPU_FLAG(guest_step) |
+				KVMDBG_VCPU_FLAG(user_step_masks);
+
+	if ((v->so.flags & so_any) || v->so.slots ||
+	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
+	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->gen)
 		return 0;
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
