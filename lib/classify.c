@@ -613,7 +613,6 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */
-	bool overlay;
 	int r;
 
 	if (!v || !ev)
@@ -622,8 +621,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 		event_none(ev, 0);
 		return -EINVAL;
 	}
-	overlay = kvmdbg_overlay_on(v);
-	r = exit_read(v, &ex, &dec, overlay);
+	r = exit_read(v, &ex, &dec, kvmdbg_overlay_on(v));
 	if (r) {
 		event_none(ev, 0);
 		return r;
@@ -646,7 +644,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	if (!dec.other) {
 		/* Hits of the host's own points and nothing else. */
-		if (dec.hits && !overlay && hits_fast(v, ev, &ex, &dec))
+		if (dec.hits && !kvmdbg_overlay_on(v) && hits_fast(v, ev, &ex, &dec))
 			return 0;
 	} else if (dec.other == KVMDBG_DEC_STEP_ONLY && !dec.hits &&
 		   (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&

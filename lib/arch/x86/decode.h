@@ -71,7 +71,7 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	 * Reserved bits (including the upper 32) are dropped whatever they
 	 * held, so garbage in them cannot look like a guest event.
 	 */
-	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_VOLATILE;
+	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & (DR6_VOLATILE & ~DR6_RTM);
 	/*
 	 * The CPU can only clear DR6.RTM when DR7.RTM (and DEBUGCTL.RTM) were
 	 * set. Kernels whose DR6_FIXED_1 was 0xfffe0ff0 (before the RTM fix
@@ -79,11 +79,9 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	 * positive-polarity 0, which reads as "in RTM" here; trust the bit
 	 * only when the DR7 that ran enabled RTM debugging.
 	 */
-	if (!(exit->dr7 & DR7_RTM))
-		dr6 &= ~DR6_RTM;
+	if (exit->dr7 & DR7_RTM)
+		dr6 |= (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_RTM;
 
-	/* The causes the CPU names besides a B bit. */
-	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
 	/* A B bit of a slot we did not enable is not our hit. DR6 bit n is
 	 * DRn's, as KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n). */
 	for (b = dr6 & DR6_B_ALL; b; b &= b - 1) {
@@ -98,6 +96,8 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	if (dr6 == hits && hits)
 		return;
 
+	/* The causes the CPU names besides a B bit. */
+	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
 	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
 	dr6 &= ~(DR6_BS | DR6_BD | (uint64_t)hits);
 	out->raw.x86.dr6_other = dr6;
