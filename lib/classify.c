@@ -504,7 +504,8 @@ KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmd
  * the lock: what the phases below would do for them. 0: not this case,
  * nothing changed.
  */
-_Static_assert(KVMDBG_HIT_BIT(1, 0) == 1u << KVMDBG_MAX_SLOTS, "hit bit n is pool n / 16, slot n % 16");
+_Static_assert(KVMDBG_HIT_BIT(1, 0) == 1u << KVMDBG_MAX_SLOTS,
+	       "hit bit n is pool n / 16, slot n % 16");
 static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
 							   struct kvmdbg_event *ev,
 							   const struct kvmdbg_exit *ex,

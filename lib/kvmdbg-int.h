@@ -286,7 +286,8 @@ enum kvmdbg_so_state {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define KVMDBG_FLAG_BIT(type, field) (1ull << 8 * (offsetof(type, field) - offsetof(type, flags)))
 #else
-#define KVMDBG_FLAG_BIT(type, field) (1ull << (56 - 8 * (offsetof(type, field) - offsetof(type, flags))))
+#define KVMDBG_FLAG_BIT(type, field) \
+	(1ull << (56 - 8 * (offsetof(type, field) - offsetof(type, flags))))
 #endif
 #define KVMDBG_SO_FLAG(field)   KVMDBG_FLAG_BIT(struct kvmdbg_stepover, field)
 #define KVMDBG_VCPU_FLAG(field) KVMDBG_FLAG_BIT(struct kvmdbg_vcpu, field)
