@@ -50,6 +50,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "arch/backend.h"
@@ -210,7 +211,8 @@ struct kvmdbg_vm {
 			 struct kvmdbg_exit *exit);
 	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out);
-	int (*set_resume_flag)(void *ctx, int vcpu_fd);
+	int (*set_resume_flag)(void *ctx, int vcpu_fd); /* NULL without
+	                                                   KVMDBG_FEAT_RF_RESUME */
 	uint64_t features;
 	enum kvmdbg_overlay overlay;
 	bool watch_is_fault, reports_data_addr;
@@ -286,6 +288,17 @@ enum kvmdbg_so_state {
 	KVMDBG_SO_STEPPING /* the internal step is running */
 };
 
+/* The bit of bool member field in the flags word of a union of both
+ * (struct kvmdbg_vcpu and struct kvmdbg_stepover flags): its byte's lowest. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KVMDBG_FLAG_BIT(type, field) (1ull << 8 * (offsetof(type, field) - offsetof(type, flags)))
+#else
+#define KVMDBG_FLAG_BIT(type, field) \
+	(1ull << (56 - 8 * (offsetof(type, field) - offsetof(type, flags))))
+#endif
+#define KVMDBG_SO_FLAG(field)   KVMDBG_FLAG_BIT(struct kvmdbg_stepover, field)
+#define KVMDBG_VCPU_FLAG(field) KVMDBG_FLAG_BIT(struct kvmdbg_vcpu, field)
+
 /* A vCPU's step past a breakpoint (stepover.c). */
 struct kvmdbg_stepover {
 	enum kvmdbg_so_state state;
@@ -293,22 +306,28 @@ struct kvmdbg_stepover {
 	uint64_t pc;        /* pc of the stop */
 	uint64_t sw_addr;   /* the software breakpoint lifted (while sw) */
 	uint64_t irq_saved; /* the guest's interrupt mask (while irq_masked) */
-	bool pc_stale;      /* the VMM changed registers: re-read the pc */
-	bool sw;            /* a software breakpoint is lifted: a step runs, or
-	                       putting it back failed and is pending */
-	bool irq_masked;    /* interrupts masked for a step, a step-over's or the
-	                       user's (or restoring them failed and is pending) */
-	/* For resume_fast (vcpu.c), valid while KVM holds the state it ran
-	 * with at the stop (a compose voids them: both false). exec_hit: the
-	 * stop is a hit of the host's execution breakpoint at pc, from the
-	 * vCPU's copy of the points (hits_fast; while kvmdbg_points_cached).
-	 * sw_clear (while !sw): no software breakpoint at pc, as the filter
-	 * said when kvmdbg_cover_sync published pc as the cover, after the
-	 * compose (one inserted since bumped the generation); false where it
-	 * did not ask. False, not true, as the unknown: constant stores of
-	 * zero, which GCC 12 does not merge into a load from .rodata (one more
-	 * data page per exit, bench/count/count --pages). */
-	bool exec_hit, sw_clear;
+	/* Its flags as bools, and as one word (KVMDBG_SO_FLAG). */
+	union {
+		struct {
+			bool pc_stale;      /* the VMM changed registers: re-read the pc */
+			bool sw;            /* a software breakpoint is lifted: a step runs, or
+			                       putting it back failed and is pending */
+			bool irq_masked;    /* interrupts masked for a step, a step-over's or the
+			                       user's (or restoring them failed and is pending) */
+			/* For resume_fast (vcpu.c), valid while KVM holds the state it ran
+			 * with at the stop (a compose voids them: both false). exec_hit: the
+			 * stop is a hit of the host's execution breakpoint at pc, from the
+			 * vCPU's copy of the points (hits_fast; while kvmdbg_points_cached).
+			 * sw_clear (while !sw): no software breakpoint at pc, as the filter
+			 * said when kvmdbg_cover_sync published pc as the cover, after the
+			 * compose (one inserted since bumped the generation); false where it
+			 * did not ask. False, not true, as the unknown: constant stores of
+			 * zero, which GCC 12 does not merge into a load from .rodata (one more
+			 * data page per exit, bench/count/count --pages). */
+			bool exec_hit, sw_clear;
+		};
+		uint64_t flags;
+	};
 	/* For each slot in slots, who held it when it was chosen (the point's
 	 * id, KVMDBG_OWNER_GUEST_ID): only that owner is disarmed. A step can
 	 * outlive a change of the set (KVM_RUN interrupted before the
@@ -327,16 +346,23 @@ struct kvmdbg_vcpu {
 	uint64_t gen;            /* VM generation applied to KVM */
 	int fd;
 	uint32_t applied_ctl;
-	bool applied_valid;      /* KVM holds applied/applied_ctl */
-	bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
-	bool user_step;
-	bool user_step_masks;  /* kvmdbg_user_step_masks: user_step, and the host masks
-	                          interrupts for a step itself (arm64) */
-	bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
-	bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
-	bool guest_step;         /* overlay: the step-over runs the guest's own step (arm64
-				    MDSCR_EL1.SS), whose exception it gets at the end */
-	bool guest_resume;       /* overlay: catch the guest's return to guest_resume_pc */
+	/* Its flags as bools, and as one word for the fast paths' tests of
+	 * several at once (KVMDBG_VCPU_FLAG; issue 17). */
+	union {
+		struct {
+			bool applied_valid;      /* KVM holds applied/applied_ctl */
+			bool dirty;              /* re-apply at the next prepare even if gen is unchanged */
+			bool user_step;
+			bool user_step_masks;  /* kvmdbg_user_step_masks: user_step, and the host masks
+			                          interrupts for a step itself (arm64) */
+			bool guest_stale;        /* overlay: re-read the guest's registers at the next prepare */
+			bool gd_stepping;        /* overlay: running one guest MOV DR natively (x86 GD exit) */
+			bool guest_step;         /* overlay: the step-over runs the guest's own step (arm64
+						    MDSCR_EL1.SS), whose exception it gets at the end */
+			bool guest_resume;       /* overlay: catch the guest's return to guest_resume_pc */
+		};
+		uint64_t flags;
+	};
 	uint64_t guest_resume_pc; /* ... where its emulated step exception was taken */
 	/* Where this vCPU has a step-over pending (ARMED) or a software
 	 * breakpoint lifted (so.sw): the other vCPUs catch a live software
@@ -348,6 +374,10 @@ struct kvmdbg_vcpu {
 	 * cover_addr). See kvmdbg_cover_sync. */
 	atomic_bool cover_on;
 	_Atomic uint64_t cover_addr;
+	/* kvmdbg_cover_sync: the software breakpoint table's filter said none
+	 * at cover_clear_addr after a load of vm->gen that gave
+	 * cover_clear_gen (0: never; the generation starts at 1). */
+	uint64_t cover_clear_addr, cover_clear_gen;
 	struct kvmdbg_reinject reinject;
 	struct kvmdbg_stepover so; /* its owner[] last, past the hot lines */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */
@@ -483,6 +513,34 @@ void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, ui
  * lock to decide the bump, or every vCPU that composes after that bump sees
  * this cover. Inline: it is on every exit's fast path.
  */
+/*
+ * For kvmdbg_cover_sync, after the cover at addr is published: whether the
+ * table may hold addr. The filter's answer none is kept with the generation
+ * loaded before it (seq_cst, after the publish): a stop at the same place
+ * again (every hit of a breakpoint in a loop) takes it while the generation
+ * is unchanged, without the hash, however many software breakpoints there
+ * are (issue 17). Sound as the filter's own answer is: kvmdbg_vm_insert
+ * sets the filter's bits and then bumps the generation, so a load that
+ * still gives the old generation after this publish comes before that
+ * bump, and every vCPU that composes after the bump sees this cover.
+ */
+static inline __attribute__((always_inline)) bool cover_near(struct kvmdbg_vcpu *v, uint64_t addr)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint64_t gen;
+
+	if (!atomic_load(&vm->sw.filter))
+		return false;
+	gen = atomic_load(&vm->gen);
+	if (addr == v->cover_clear_addr && gen == v->cover_clear_gen)
+		return false;
+	if (kvmdbg_swtab_may_have(&vm->sw, addr))
+		return true;
+	v->cover_clear_addr = addr;
+	v->cover_clear_gen = gen;
+	return false;
+}
+
 static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -501,7 +559,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 		atomic_fetch_add(&vm->nr_cover, 1);
 	else if (!on && was)
 		atomic_fetch_sub(&vm->nr_cover, 1);
-	near = on && kvmdbg_swtab_may_have(&vm->sw, addr);
+	near = on && cover_near(v, addr);
 	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
 	v->so.sw_clear = !near;
 	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))

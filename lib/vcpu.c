@@ -401,8 +401,17 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
 
-	if (v->so.sw || v->so.irq_masked || v->so.pc_stale || v->so.slots || v->guest_step ||
-	    !applied_current(v))
+	/* Nothing lifted, masked or moved; applied_current() (the flags in
+	 * one test). The user's step's interrupt mask is
+	 * taken below where nothing is armed at the PC. */
+	const uint64_t so_any = KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked) |
+				KVMDBG_SO_FLAG(pc_stale);
+	const uint64_t v_mask = KVMDBG_VCPU_FLAG(applied_valid) | KVMDBG_VCPU_FLAG(dirty) |
+				KVMDBG_VCPU_FLAG(guest_stale) | KVMDBG_VCPU_FLAG(guest_step);
+
+	if ((v->so.flags & so_any) || v->so.slots ||
+	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
+	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->gen)
 		return 0;
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
 	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
@@ -414,7 +423,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
-		if (v->user_step || !(vm->features & KVMDBG_FEAT_RF_RESUME) || !vm->set_resume_flag)
+		if (v->user_step || !vm->set_resume_flag)
 			return 0;
 		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)

@@ -70,7 +70,8 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->arch = host->arch;
 	vm->read_exit = host->read_exit;
 	vm->exit_in_run = host->exit_in_run;
-	vm->set_resume_flag = host->set_resume_flag;
+	/* Only where RF resumes (resume_fast tests the pointer alone). */
+	vm->set_resume_flag = o.features & KVMDBG_FEAT_RF_RESUME ? host->set_resume_flag : NULL;
 	vm->mask_irqs = host->mask_irqs;
 	vm->restore_irqs = host->restore_irqs;
 	vm->decode = host->arch->decode;

@@ -124,29 +124,49 @@ struct kvmdbg_exit {
  */
 struct kvmdbg_decoded {
 	bool recognised;    /* a debug exception this arch knows */
-	bool step;          /* single-step trap (x86 DR6.BS, arm64 EC 0x32/0x33) */
-	bool swbp;          /* breakpoint instruction (x86 #BP, arm64 BRK/BKPT) */
-	bool swbp_our_kind; /* swbp of the kind this library writes (x86 every
-	                       INT3; arm64 a BRK with sw_imm): ours if the
-	                       software breakpoint table says so */
-	bool dbg_access;    /* a debug-register access trapped before it ran
-	                       (x86 DR6.BD: a MOV DR under DR7.GD) */
+	/* Every cause besides hits, as bools, and all of them as one word:
+	 * other == 0 is "hits and nothing else", other == KVMDBG_DEC_STEP_ONLY
+	 * "a step and nothing else", one test each on every exit (issue 17). */
+	union {
+		struct {
+			bool step;          /* single-step trap (x86 DR6.BS, arm64 EC
+			                       0x32/0x33) */
+			bool swbp;          /* breakpoint instruction (x86 #BP, arm64
+			                       BRK/BKPT) */
+			bool swbp_our_kind; /* swbp of the kind this library writes
+			                       (x86 every INT3; arm64 a BRK with
+			                       sw_imm): ours if the software
+			                       breakpoint table says so */
+			bool dbg_access;    /* a debug-register access trapped before
+			                       it ran (x86 DR6.BD: a MOV DR under
+			                       DR7.GD) */
+			bool hw_unmatched;  /* a breakpoint/watchpoint match no
+			                       applied slot explains (x86: a B bit of
+			                       a slot not enabled, which the CPU may
+			                       set for disabled slots too; arm64: a
+			                       breakpoint or watchpoint EC with no
+			                       hit): maybe the guest's own registers,
+			                       if they were live */
+			bool causeless;     /* x86: a #DB whose DR6 names no cause at
+			                       all (no step, BD, BT, BLD, nor a hit of
+			                       an applied slot; stale B bits aside):
+			                       ICEBP (INT1) is the only one */
+			bool guest_only;    /* a cause only the guest can have set up
+			                       (x86 DR6.BT: a task switch to a TSS
+			                       with the T bit; DR6.BLD: bus-lock
+			                       detection, which only the guest
+			                       enables) */
+			bool other_zero_;   /* always false: the word's last byte */
+		};
+		uint64_t other;
+	};
 	uint32_t hits;      /* KVMDBG_HIT_BIT()s of the slots enabled in the applied
 	                       state that match this exit */
-	uint64_t data_addr; /* watchpoint: arm64 FAR; x86: start of the first hit
-	                       watch slot */
 	int write;          /* watchpoint: 1 write, 0 read, -1 unknown */
-	bool hw_unmatched;  /* a breakpoint/watchpoint match no applied slot explains
-	                       (x86: a B bit of a slot not enabled, which the CPU may
-	                       set for disabled slots too; arm64: a breakpoint or
-	                       watchpoint EC with no hit): maybe the guest's own
-	                       registers, if they were live */
-	bool causeless;     /* x86: a #DB whose DR6 names no cause at all (no step,
-	                       BD, BT, BLD, nor a hit of an applied slot; stale B
-	                       bits aside): ICEBP (INT1) is the only one */
-	bool guest_only;    /* a cause only the guest can have set up (x86 DR6.BT:
-	                       a task switch to a TSS with the T bit; DR6.BLD:
-	                       bus-lock detection, which only the guest enables) */
+	uint64_t data_addr; /* watchpoint: arm64 FAR; x86: start of the first hit
+	                       watch slot (the ops' decode; the x86 decoder inlined
+	                       into handle_exit leaves it 0 and write -1: x86 does
+	                       not report them, generic code reads neither there) */
 	/* Raw facts for the arch's own hooks (guest_exception) and tests; generic
 	 * code never reads them. Each arch leaves the other's zero. */
 	struct {
@@ -160,6 +180,14 @@ struct kvmdbg_decoded {
 		} arm64;
 	} raw;
 };
+
+/* struct kvmdbg_decoded other of a single-step trap and nothing else: step
+ * is the word's first byte. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KVMDBG_DEC_STEP_ONLY 1ull
+#else
+#define KVMDBG_DEC_STEP_ONLY (1ull << 56)
+#endif
 
 /* What classification found to be the guest's own in one exit, for the
  * arch to turn into the exception the guest gets (guest_exception). */

@@ -846,6 +846,39 @@ START_TEST(test_x86_rf_resume)
 }
 END_TEST
 
+/* A stop at the same place again takes the filter's earlier "no software
+ * breakpoint here" only while the generation is unchanged
+ * (kvmdbg_cover_sync): one inserted there since must be stepped over,
+ * not passed with RF. */
+START_TEST(test_x86_rf_resume_sw_inserted_at_hit)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
+	/* One elsewhere: the table has a filter to ask. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x2000, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	for (int i = 1; i <= 2; i++) {
+		x86_db(0, 0x100, 1u << 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].rf_calls, i);
+	}
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 2);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+	env_free(&e);
+}
+END_TEST
+
 START_TEST(test_x86_step_onto_breakpoint)
 {
 	struct kvmdbg_event ev;
@@ -2744,6 +2777,7 @@ TEST_SUITE(core)
 	add_test(tc, test_prepare_generation);
 	add_test(tc, test_x86_hw_break_stepover);
 	add_test(tc, test_x86_rf_resume);
+	add_test(tc, test_x86_rf_resume_sw_inserted_at_hit);
 	add_test(tc, test_x86_step_onto_breakpoint);
 	add_test(tc, test_x86_stale_and_removed);
 	add_test(tc, test_x86_guest_reinjection);

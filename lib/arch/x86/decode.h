@@ -34,12 +34,19 @@ static inline enum kvmdbg_type kvmdbg_x86_slot_type(unsigned int pool, uint64_t 
 	}
 }
 
+/*
+ * Everything of the exit but a watchpoint's data_addr and write (0 and -1
+ * here: x86 reports neither, generic code reads them only where the arch
+ * does, and the ops' kvmdbg_x86_decode adds them). A hit of applied slots
+ * and nothing else, the common exit, stores its hits and no cause
+ * (struct kvmdbg_decoded other 0).
+ */
 static inline __attribute__((always_inline)) void
 kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 			 struct kvmdbg_decoded *out)
 {
-	uint64_t dr6, named;
-	bool watch_found = false;
+	uint64_t dr6, named, b;
+	uint32_t hits = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->write = -1;
@@ -64,7 +71,7 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	 * Reserved bits (including the upper 32) are dropped whatever they
 	 * held, so garbage in them cannot look like a guest event.
 	 */
-	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_VOLATILE;
+	dr6 = (exit->dr6 ^ DR6_ACTIVE_LOW) & (DR6_VOLATILE & ~DR6_RTM);
 	/*
 	 * The CPU can only clear DR6.RTM when DR7.RTM (and DEBUGCTL.RTM) were
 	 * set. Kernels whose DR6_FIXED_1 was 0xfffe0ff0 (before the RTM fix
@@ -72,41 +79,30 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	 * positive-polarity 0, which reads as "in RTM" here; trust the bit
 	 * only when the DR7 that ran enabled RTM debugging.
 	 */
-	if (!(exit->dr7 & DR7_RTM))
-		dr6 &= ~DR6_RTM;
+	if (exit->dr7 & DR7_RTM)
+		dr6 |= (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_RTM;
 
-	out->step = dr6 & DR6_BS;
-	out->dbg_access = dr6 & DR6_BD;
-	/* The causes the CPU names besides a B bit, in one test below. */
-	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
-	dr6 &= ~(DR6_BS | DR6_BD);
+	/* A B bit of a slot we did not enable is not our hit. DR6 bit n is
+	 * DRn's, as KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n). */
+	for (b = dr6 & DR6_B_ALL; b; b &= b - 1) {
+		unsigned int n = (unsigned int)__builtin_ctzll(b);
 
-	/* No B bit (a plain step): no slot to look at. */
-	for (unsigned int n = 0; (dr6 & DR6_B_ALL) && n < X86_NR_DR; n++) {
-		const struct kvmdbg_hwslot *s = &applied->slot[KVMDBG_POOL_BP][n];
-		enum kvmdbg_type t;
-
-		/* A B bit of a slot we did not enable is not our hit. */
-		if (!(dr6 & DR6_B(n)) || !s->ctrl)
-			continue;
-		dr6 &= ~DR6_B(n);
-		out->hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
-
-		t = kvmdbg_x86_slot_type(KVMDBG_POOL_BP, s->ctrl);
-		if (watch_found || t == KVMDBG_BREAK_HW)
-			continue;
-		/*
-		 * x86 reports no data address: the slot's start is the best
-		 * answer. A write-only slot proves a write; an access slot
-		 * cannot tell a read from a write.
-		 */
-		watch_found = true;
-		out->data_addr = s->start;
-		out->write = t == KVMDBG_WATCH_WRITE ? 1 : -1;
+		if (applied->slot[KVMDBG_POOL_BP][n].ctrl)
+			hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
 	}
+	out->hits = hits;
+	/* Hits of applied slots and nothing else: no cause (the memset left
+	 * them false), nothing unexplained. */
+	if (dr6 == hits && hits)
+		return;
 
+	/* The causes the CPU names besides a B bit. */
+	named = dr6 & (DR6_BS | DR6_BD | DR6_BT | DR6_BLD);
 	/* B bits of disabled slots, BT, BLD, RTM: not explained by us. */
+	dr6 &= ~(DR6_BS | DR6_BD | (uint64_t)hits);
 	out->raw.x86.dr6_other = dr6;
+	out->step = named & DR6_BS;
+	out->dbg_access = named & DR6_BD;
 	out->hw_unmatched = dr6 & DR6_B_ALL;
 	/* BLD: only the guest can enable bus-lock detection; BT: a task switch
 	 * to a TSS with the T bit, the guest's own. */
@@ -114,7 +110,7 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	/* No cause the CPU names: a step, BD, BT and BLD set their bits, a
 	 * slot's match its B bit. ICEBP (INT1) sets none; B bits of slots we
 	 * did not enable may be left from any match (see above). */
-	out->causeless = !named && !out->hits;
+	out->causeless = !named && !hits;
 }
 
 /* The decoder of kvmdbg_x86_ops (encode.c). Hidden: its address, compared

@@ -174,11 +174,28 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 }
 
 /* Not in the hot region: on an x86 host handle_exit inlines the decoder
- * (kvmdbg_decode_exit). */
+ * (kvmdbg_decode_exit) without the watchpoint's data_addr and write, which
+ * generic code reads only where the arch reports them (reports_data_addr);
+ * the ops' decoder gives them. */
 void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
 		       struct kvmdbg_decoded *out)
 {
 	kvmdbg_x86_decode_inline(applied, exit, out);
+	/*
+	 * x86 reports no data address: the start of the lowest hit watch
+	 * slot is the best answer. A write-only slot proves a write; an
+	 * access slot cannot tell a read from a write.
+	 */
+	KVMDBG_FOR_EACH_SLOT(out->hits, pool, slot) {
+		const struct kvmdbg_hwslot *s = &applied->slot[pool][slot];
+		enum kvmdbg_type t = kvmdbg_x86_slot_type(pool, s->ctrl);
+
+		if (t == KVMDBG_BREAK_HW)
+			continue;
+		out->data_addr = s->start;
+		out->write = t == KVMDBG_WATCH_WRITE ? 1 : -1;
+		break;
+	}
 }
 
 /*
