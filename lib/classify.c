@@ -533,6 +533,26 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 }
 
 /*
+ * The end of the step-over's own step and nothing else (issue 17): a plain
+ * step trap of the step this vCPU asked KVM for, not the user's, no guest's
+ * step in it, the overlay off (nothing of the guest's can be in it), and a
+ * PC that is not the one stepped from (x86: no REP iteration to go on with;
+ * arm64: no watchpoint that stopped the instruction before its access; a
+ * PC unread is neither). Every phase of handle_exit_slow but
+ * kvmdbg_classify_stepover_end finds nothing in such an exit: it is
+ * settled here without the classification's state, as that phase does.
+ */
+static inline __attribute__((always_inline)) bool stepover_end_plain(const struct kvmdbg_vcpu *v,
+								     const struct kvmdbg_exit *ex,
+								     const struct kvmdbg_decoded *dec)
+{
+	return dec->step && !dec->hits && !dec->swbp && !dec->dbg_access && !dec->hw_unmatched &&
+	       !dec->guest_only && v->so.state == KVMDBG_SO_STEPPING &&
+	       (v->applied_ctl & KVMDBG_CTL_STEP) && !v->user_step && !v->guest_step &&
+	       !v->gd_stepping && !kvmdbg_overlay_on(v) && (ex->pc_unread || ex->pc != v->so.pc);
+}
+
+/*
  * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
  * The phases in order over one struct kvmdbg_classify.
@@ -542,9 +562,19 @@ static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 						      const struct kvmdbg_exit *ex,
 						      const struct kvmdbg_decoded *dec)
 {
-	struct kvmdbg_classify c = {0};
+	struct kvmdbg_classify c;
 	int r;
 
+	if (stepover_end_plain(v, ex, dec)) {
+		/* As kvmdbg_classify_stepover_end: the interrupt mask first
+		 * (a failure changes nothing), then the step-over ends. */
+		r = kvmdbg_stepover_irqs_give_back(v);
+		if (r)
+			return r;
+		kvmdbg_stepover_finish(v);
+		return 0;
+	}
+	memset(&c, 0, sizeof(c));
 	c.ex = *ex;
 	c.dec = *dec;
 	/* Reads: a failure here has changed nothing. */
