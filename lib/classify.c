@@ -11,6 +11,7 @@
  * call no host op and are unit-tested alone (tests/unit/test-unit-classify.c).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <linux/kvm.h>
@@ -546,8 +547,8 @@ static inline __attribute__((always_inline)) bool stepover_end_plain(const struc
 								     const struct kvmdbg_exit *ex,
 								     const struct kvmdbg_decoded *dec)
 {
-	return dec->step && !dec->hits && !dec->swbp && !dec->dbg_access && !dec->hw_unmatched &&
-	       !dec->guest_only && v->so.state == KVMDBG_SO_STEPPING &&
+	return v->so.state == KVMDBG_SO_STEPPING && dec->step && !dec->hits && !dec->swbp &&
+	       !dec->dbg_access && !dec->hw_unmatched && !dec->guest_only &&
 	       (v->applied_ctl & KVMDBG_CTL_STEP) && !v->user_step && !v->guest_step &&
 	       !v->gd_stepping && !kvmdbg_overlay_on(v) && (ex->pc_unread || ex->pc != v->so.pc);
 }
@@ -574,9 +575,10 @@ static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 		kvmdbg_stepover_finish(v);
 		return 0;
 	}
-	memset(&c, 0, sizeof(c));
+	/* ex and dec first in c: zeroed are only the fields after them. */
 	c.ex = *ex;
 	c.dec = *dec;
+	memset(&c.sw, 0, sizeof(c) - offsetof(struct kvmdbg_classify, sw));
 	/* Reads: a failure here has changed nothing. */
 	r = kvmdbg_classify_swbp(v, &c);
 	if (!r)

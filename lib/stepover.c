@@ -11,12 +11,29 @@
 
 #include "kvmdbg-int.h"
 
-/* A published cover changed while the VM has software breakpoints (see
+/*
+ * A published cover changed while the VM has software breakpoints (see
  * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
- * change concerns a live one. */
+ * change concerns a live one.
+ *
+ * The bump is for the other vCPUs (a vCPU's own cover never goes into its
+ * own state: kvmdbg_cover_locked skips it). With this vCPU the only one
+ * attached there is nobody to tell, and neither the lock nor the bump is
+ * taken (issue 17: a step-over on one vCPU, two changes of its cover). A
+ * vCPU attached concurrently still sees this cover at its first compose,
+ * which it always makes (applied_valid false): the cover was published
+ * (cover_on, nr_cover: seq_cst stores) before nr_vcpus is read here
+ * (seq_cst load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus
+ * (seq_cst) before that compose loads nr_cover and cover_on (seq_cst). If
+ * this load read 1, it came before that increment in the single total
+ * order of seq_cst operations, so the new vCPU's loads come after the
+ * publication and see it (or a later change of it, which syncs again).
+ */
 KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
 						 bool on, uint64_t addr)
 {
+	if (atomic_load(&vm->nr_vcpus) <= 1)
+		return;
 	pthread_mutex_lock(&vm->lock);
 	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
 		kvmdbg_bump_gen(vm);
@@ -302,11 +319,13 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 		}
 	}
+	/* KVM's state changes for the step: the caller applies it (vcpu.c,
+	 * without marking it dirty, so that it knows whether KVM holds the
+	 * state of the stop as current). */
 	v->so.state = KVMDBG_SO_STEPPING;
 	v->so.slots = slots;
 	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
 		v->so.owner[pool][slot] = owner[pool][slot];
-	v->dirty = true;
 	return 0;
 }
 
@@ -324,7 +343,9 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 		kvmdbg_stepover_settle(v);
 	v->so.state = saved->state;
 	v->so.slots = saved->slots;
-	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
+	/* Only the slots' owners are read (and saved: vcpu.c). */
+	KVMDBG_FOR_EACH_SLOT(saved->slots, pool, slot)
+		v->so.owner[pool][slot] = saved->owner[pool][slot];
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
 }
