@@ -338,8 +338,8 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  * vm->slots.owner of that generation), and control bits recomputed as
  * compose does: SW_BP as in applied (the table empties or fills only with
  * a generation bump), HW while a slot stays enabled, STEP, BLOCKIRQ where
- * KVM has it. The user's step is left to compose (the caller's check; its
- * interrupt mask, its STEP already applied). A change of the set after the check is one made
+ * KVM has it (the user's step, if on, is in applied already, with what
+ * user_step_mask took). A change of the set after the check is one made
  * just after this prepare: v->gen stays the checked generation, and the
  * next prepare composes.
  *
@@ -357,11 +357,12 @@ static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
 
 	uint32_t owners = 0;
 
-	/* applied is the host's slots alone: no step in it (the user's, a
-	 * step-over's, gd_stepping), no overlay, no cover slot (its owner has
-	 * the bit of KVMDBG_OWNER_SW, no point's id has it; compose puts one
-	 * only in a slot below the host's number). */
-	if ((v->applied_ctl & KVMDBG_CTL_STEP) || kvmdbg_overlay_on(v))
+	/* applied is the host's slots alone: no overlay, no cover slot (its
+	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it; compose
+	 * puts one only in a slot below the host's number). A step in it is
+	 * the user's (a step-over's ended with a compose or step_back_fast;
+	 * gd_stepping is the overlay's): the step adds it again. */
+	if (kvmdbg_overlay_on(v))
 		return 1;
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
@@ -420,9 +421,11 @@ static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
  * before the handle_exit that published it returned (kvmdbg_cover_sync),
  * so a vCPU that prepares after another's stop was reported sees a newer
  * generation and composes (the guarantee in kvmdbg.h; a cover published
- * but not yet bumped is one a compose may miss as well). Nothing of the
- * step-over may be pending (a lift or a mask not given back: prepare_look
- * settled them, or returned its error).
+ * but not yet bumped is one a compose may miss as well). Not asked again:
+ * the overlay (never back_valid), a lift or a mask of the step-over not
+ * given back (prepare_look settled them, or returned its error), applied
+ * since (record_applied voids back_valid). applied_valid goes false only
+ * with a failed re-injection, which stays pending.
  */
 static KVMDBG_WARM int step_back_fast(struct kvmdbg_vcpu *v)
 {
@@ -430,8 +433,7 @@ static KVMDBG_WARM int step_back_fast(struct kvmdbg_vcpu *v)
 	unsigned int n = 0;
 	int r;
 
-	if (!v->applied_valid || v->reinject.pending || v->guest_stale || v->user_step ||
-	    v->gd_stepping || v->so.sw || v->so.irq_masked || v->gen != v->back_gen ||
+	if (v->reinject.pending || v->user_step || !v->applied_valid ||
 	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->back_gen)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
@@ -510,13 +512,11 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 		}
 		/* The step-over's step without the lock where the state KVM
 		 * holds says it all. */
-		if (!v->user_step) {
-			r = step_apply_fast(v);
-			if (r <= 0) {
-				if (r)
-					prepare_undo(v, &saved, masked);
-				return r;
-			}
+		r = step_apply_fast(v);
+		if (r <= 0) {
+			if (r)
+				prepare_undo(v, &saved, masked);
+			return r;
 		}
 	} else if (v->back_valid && saved.state == KVMDBG_SO_NONE) {
 		/* ... and the way back from it. */
