@@ -117,8 +117,24 @@ static KVMDBG_WARM int sw_unlift_locked(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
-/* Put the guest's bytes back under our software breakpoint at pc for a
- * step over it (the first vCPU to lift it writes them). */
+/* Put the guest's bytes back under our software breakpoint e (at pc) for
+ * a step over it (the first vCPU to lift it writes them). Locked. */
+static KVMDBG_WARM int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp *e, uint64_t pc)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r = 0;
+
+	if (e->lifted == 0)
+		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
+	if (!r) {
+		e->lifted++;
+		v->so.sw = true;
+		v->so.sw_addr = pc;
+	}
+	return r;
+}
+
+/* The same, looking e up. */
 static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -127,13 +143,8 @@ static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
 
 	pthread_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, pc);
-	if (e && e->lifted == 0)
-		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
-	if (e && !r) {
-		e->lifted++;
-		v->so.sw = true;
-		v->so.sw_addr = pc;
-	}
+	if (e)
+		r = sw_lift_locked(v, e, pc);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -219,6 +230,25 @@ KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 	kvmdbg_cover_sync(v);
 }
 
+/* The guest's instruction word under a software breakpoint, read with the
+ * table's entry when it was lifted: for the interrupt mask, without the
+ * lock again (kvmdbg_stepover_insn_word's callback). */
+struct insn_known {
+	uint64_t pc;
+	uint32_t word;
+	bool ok;
+};
+
+static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
+{
+	const struct insn_known *k = arg;
+
+	if (pc != k->pc)
+		return false;
+	*insn = k->word;
+	return true;
+}
+
 /*
  * A reported stop is being resumed: find what is armed at the PC and step
  * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING; v->so.pc
@@ -231,7 +261,8 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	const struct kvmdbg_host_ops *h = vm->host;
 	uint32_t slots, exec_slots, watch_slots = 0;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	bool sw = false;
+	struct insn_known known = {.ok = false};
+	bool sw = false, lifted = false;
 	uint64_t pc = v->so.pc;
 	int r;
 
@@ -271,11 +302,31 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
 			owner[pool][slot] = v->slot_pt[pool][slot].id;
 	} else {
+		struct kvmdbg_swbp *e;
+
 		pthread_mutex_lock(&vm->lock);
 		exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
 		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
 			owner[pool][slot] = vm->slots.owner[pool][slot];
-		sw = kvmdbg_sw_has(vm, pc);
+		e = kvmdbg_swtab_find(&vm->sw, pc);
+		sw = e != NULL;
+		/* A software breakpoint is stepped over, always (below): lifted
+		 * here, in the same critical section (issue 17: one lock less),
+		 * before the interrupt mask (which gives it back if it fails),
+		 * with the guest's instruction word under it kept for the mask.
+		 * On failure nothing has changed. */
+		if (e) {
+			r = sw_lift_locked(v, e, pc);
+			if (r) {
+				pthread_mutex_unlock(&vm->lock);
+				return r;
+			}
+			lifted = true;
+			if (vm->arch->sw_len == sizeof(known.word)) {
+				memcpy(&known.word, e->orig, sizeof(known.word));
+				known.ok = true;
+			}
+		}
 		pthread_mutex_unlock(&vm->lock);
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
@@ -306,13 +357,17 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
-				 &v->so.irq_saved);
-		if (r)
+		known.pc = pc;
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc,
+				 known.ok ? insn_word_known : kvmdbg_stepover_insn_word,
+				 known.ok ? (void *)&known : (void *)v, &v->so.irq_saved);
+		if (r) {
+			kvmdbg_stepover_unlift(v); /* a failure stays pending */
 			return r;
+		}
 		v->so.irq_masked = true;
 	}
-	if (sw) {
+	if (sw && !lifted) {
 		r = sw_lift(v, pc);
 		if (r) {
 			kvmdbg_stepover_irqs_give_back(v); /* a failure stays pending */
