@@ -2419,6 +2419,41 @@ START_TEST(test_stepover_fast_many_slots)
 }
 END_TEST
 
+/* arm64: the software breakpoint is lifted with its lookup, before the
+ * interrupt mask, which reads the guest's word under it from that entry;
+ * a mask that fails puts the breakpoint back: nothing changed. */
+START_TEST(test_arm64_sw_lift_then_mask)
+{
+	const struct kvmdbg_arch_ops *a = &kvmdbg_arm64_ops;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x800, 0xd50342df); /* msr daifset, #2 */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	fh.v[0].daif = 0; /* interrupts open: the mask reads the instruction */
+	sw_hit(false, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	fh_fault_arm_site(FH_MASK_IRQS, 1, EIO);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EIO);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+	ck_assert(!e.v[0]->so.sw);
+	ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_ARMED);
+	ck_assert_uint_eq(fh.v[0].daif, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x800);
+	stepped_over_0x800(false, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I); /* what msr daifset, #2 set */
+	fh.v[0].daif = 0x3c0;
+	env_free(&e);
+}
+END_TEST
+
 /* A cover changing on the only vCPU attached bumps nothing (kvmdbg_cover_bump):
  * no compose for it anywhere, and its step-over takes the fast paths; a
  * vCPU attached while it is stopped still catches the breakpoint at its
@@ -3105,6 +3140,7 @@ TEST_SUITE(core)
 	add_test(tc, test_stepover_end_guest_cause);
 	add_test(tc, test_stepover_fast_many_slots);
 	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
+	add_test(tc, test_arm64_sw_lift_then_mask);
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);
 	add_test(tc, test_overlay_gd_exit);
