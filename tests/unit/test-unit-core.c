@@ -2387,6 +2387,36 @@ START_TEST(test_stepover_end_guest_cause)
 }
 END_TEST
 
+/* x86: the step-over's step ends with a debug exception of the guest's own
+ * registers besides: its execution breakpoint at the PC where KVM keeps
+ * them live (a B bit of a slot not ours), its DR7.GD (BD: a MOV DR under
+ * it). The guest gets each; the end is not a plain one. */
+START_TEST(test_stepover_end_guest_regs)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	for (int k = 0; k < 2; k++) {
+		env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE);
+		fh.guest.dr7 = 0x400 | 3u << 4 | (k ? DR7_GD : 0); /* L2 G2, execution */
+		fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		x86_db(0, 0x100, 1u << 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		x86_db(0, 0x555, DR6_BS | (k ? DR6_BD : 1u << 2));
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].inject_calls, 1);
+		ck_assert_uint_eq(fh.v[0].injected.dr6 & (k ? DR6_BD : 1u << 2), k ? DR6_BD : 1u << 2);
+		ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+		env_free(&e);
+	}
+}
+END_TEST
+
 /* arm64: a watchpoint stop at an execution breakpoint, four watchpoints
  * hit at once: five slots disarmed for the step, more than the fast path
  * keeps (KVMDBG_STEP_BACK_SLOTS); all five back after it. */
@@ -3138,6 +3168,7 @@ TEST_SUITE(core)
 	add_loop_test(tc, test_stepover_fast_failures, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_stepover_end_on_breakpoint);
 	add_test(tc, test_stepover_end_guest_cause);
+	add_test(tc, test_stepover_end_guest_regs);
 	add_test(tc, test_stepover_fast_many_slots);
 	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_arm64_sw_lift_then_mask);
