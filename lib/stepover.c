@@ -236,7 +236,6 @@ KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 struct insn_known {
 	uint64_t pc;
 	uint32_t word;
-	bool ok;
 };
 
 static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
@@ -261,7 +260,9 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	const struct kvmdbg_host_ops *h = vm->host;
 	uint32_t slots, exec_slots, watch_slots = 0;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	struct insn_known known = {.ok = false};
+	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
+	void *word_arg = v;
+	struct insn_known known;
 	bool sw = false, lifted = false;
 	uint64_t pc = v->so.pc;
 	int r;
@@ -324,7 +325,9 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			lifted = true;
 			if (vm->arch->sw_len == sizeof(known.word)) {
 				memcpy(&known.word, e->orig, sizeof(known.word));
-				known.ok = true;
+				known.pc = pc;
+				word = insn_word_known;
+				word_arg = &known;
 			}
 		}
 		pthread_mutex_unlock(&vm->lock);
@@ -357,10 +360,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		known.pc = pc;
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc,
-				 known.ok ? insn_word_known : kvmdbg_stepover_insn_word,
-				 known.ok ? (void *)&known : (void *)v, &v->so.irq_saved);
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, word, word_arg, &v->so.irq_saved);
 		if (r) {
 			kvmdbg_stepover_unlift(v); /* a failure stays pending */
 			return r;
