@@ -2326,6 +2326,25 @@ START_TEST(test_stepover_fast_failures)
 		fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
 		assert_kvm_holds(0, &stepping);
+		if (x86 && round == 1) {
+			struct kvmdbg_event ev;
+
+			/* Run anyway: exits are read against the state KVM
+			 * holds, where slot 0 is off: its B bit is the guest's
+			 * own execution breakpoint there (live: no slot of
+			 * ours runs), not ours. */
+			fh.guest.dr7 = 0x400 | 3u << 0;
+			fh.guest.value[KVMDBG_POOL_BP][0] = 0x100;
+			x86_db(0, 0x100, DR6_BS | 1u << 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			fh.guest.dr7 = 0;
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+			ck_assert_uint_eq(fh.v[0].ctl & ~KVMDBG_CTL_INJECT_DB, before.ctl);
+			ck_assert_int_eq(memcmp(&fh.v[0].hw, &before.hw, sizeof(before.hw)), 0);
+			break;
+		}
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 		assert_kvm_holds(0, &before);
 	}
@@ -2417,6 +2436,32 @@ START_TEST(test_stepover_end_guest_regs)
 }
 END_TEST
 
+/* Overlay on (x86 with the GD exit): the step-over's step is compose's,
+ * which keeps DR7.GD while host slots run, never the state of the stop
+ * with the step added. */
+START_TEST(test_stepover_overlay_composes)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
+			KVMDBG_OVERLAY_GUEST);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_GD | KVMDBG_CTL_STEP | KVMDBG_CTL_HW),
+			  KVMDBG_CTL_GD | KVMDBG_CTL_STEP | KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][1].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
 /* arm64: a watchpoint stop at an execution breakpoint, four watchpoints
  * hit at once: five slots disarmed for the step, more than the fast path
  * keeps (KVMDBG_STEP_BACK_SLOTS); all five back after it. */
@@ -2445,6 +2490,19 @@ START_TEST(test_stepover_fast_many_slots)
 	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	assert_kvm_holds(0, &before);
+	/* Each slot back for its point: their hits are theirs. */
+	arm64_exit(0, ESR_FOR_EC(0x34) | 1u << 6, 0x2000, 0x3000);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_uint_eq(ev.hits >> 16, 0xf);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x2004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x1000);
 	env_free(&e);
 }
 END_TEST
@@ -3169,6 +3227,7 @@ TEST_SUITE(core)
 	add_test(tc, test_stepover_end_on_breakpoint);
 	add_test(tc, test_stepover_end_guest_cause);
 	add_test(tc, test_stepover_end_guest_regs);
+	add_test(tc, test_stepover_overlay_composes);
 	add_test(tc, test_stepover_fast_many_slots);
 	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_arm64_sw_lift_then_mask);
