@@ -285,7 +285,7 @@ KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_class
 	if (!c->dec.hits && !c->dec.swbp)
 		return;
 	cached = c->dec.hits && kvmdbg_points_cached(v);
-	locked = c->dec.swbp || (c->dec.hits && !cached);
+	locked = c->dec.hits && !cached;
 	if (locked)
 		pthread_mutex_lock(&vm->lock);
 	/* The hit slots by their bits, not all of them. */
@@ -296,9 +296,13 @@ KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_class
 		pthread_mutex_lock(&vm->lock);
 		locked = true;
 	}
-	/* Ours, unless removed in the meantime (then its bytes are back). */
-	if ((c->sw == KVMDBG_SW_OURS || (c->cover_hit && c->cover_addr == pc)) &&
-	    kvmdbg_swtab_find(&vm->sw, pc)) {
+	/* Ours: kvmdbg_classify_swbp found it in the table, under the lock
+	 * (issue 17: not looked up again; a removal since is one made after
+	 * this exit was read, as for the host's points of hits_fast). A
+	 * cover's hit: ours unless removed in the meantime (then its bytes
+	 * are back). */
+	if (c->sw == KVMDBG_SW_OURS ||
+	    (c->cover_hit && c->cover_addr == pc && kvmdbg_swtab_find(&vm->sw, pc))) {
 		ev->kind = KVMDBG_STOP_BREAK;
 		ev->type = KVMDBG_BREAK_SW;
 		ev->addr = pc;
