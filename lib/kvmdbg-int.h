@@ -238,7 +238,9 @@ struct kvmdbg_vm {
 	uint32_t next_id;         /* the last id a point took */
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;
-	unsigned int nr_vcpus;
+	/* Attached vCPUs: changed under the lock (seq_cst), read without it
+	 * by kvmdbg_cover_bump. */
+	atomic_uint nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
 };
 
@@ -337,6 +339,10 @@ struct kvmdbg_stepover {
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 };
 
+/* Most slots a step-over disarms that step_apply_fast (vcpu.c) handles:
+ * one execution breakpoint's, a few watchpoint pieces. */
+#define KVMDBG_STEP_BACK_SLOTS 4
+
 struct kvmdbg_vcpu {
 	/* First two cache lines: everything the no-change prepare and a plain
 	 * step exit touch (the struct is page-aligned: what any exit touches,
@@ -396,6 +402,16 @@ struct kvmdbg_vcpu {
 
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+	/* The way back from a step-over's step without a compose (vcpu.c,
+	 * step_back_fast): while back_valid, applied is the plain state of
+	 * generation back_gen with the slots back_slots disarmed (their ctrl
+	 * and owner before, lowest slot first, in back_ctrl and back_owner)
+	 * and the step; back_ctl is that state's control bits. */
+	bool back_valid;
+	uint32_t back_slots, back_ctl;
+	uint64_t back_gen;
+	uint64_t back_ctrl[KVMDBG_STEP_BACK_SLOTS];
+	uint32_t back_owner[KVMDBG_STEP_BACK_SLOTS];
 
 	/* overlay (KVMDBG_OVERLAY_GUEST) */
 	struct kvmdbg_guest_regs guest_regs;
@@ -492,7 +508,8 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 /* ---- the step-over and the cover (stepover.c) ---- */
 
 /* A published cover changed while the VM has software breakpoints: bump
- * the generation if the change concerns a live one (takes the lock). */
+ * the generation if the change concerns a live one (takes the lock), unless
+ * no other vCPU is attached to see it. */
 void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, uint64_t addr);
 
 /*

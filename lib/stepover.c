@@ -11,12 +11,29 @@
 
 #include "kvmdbg-int.h"
 
-/* A published cover changed while the VM has software breakpoints (see
+/*
+ * A published cover changed while the VM has software breakpoints (see
  * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
- * change concerns a live one. */
+ * change concerns a live one.
+ *
+ * The bump is for the other vCPUs (a vCPU's own cover never goes into its
+ * own state: kvmdbg_cover_locked skips it). With this vCPU the only one
+ * attached there is nobody to tell, and neither the lock nor the bump is
+ * taken (issue 17: a step-over on one vCPU, two changes of its cover). A
+ * vCPU attached concurrently still sees this cover at its first compose,
+ * which it always makes (applied_valid false): the cover was published
+ * (cover_on, nr_cover: seq_cst stores) before nr_vcpus is read here
+ * (seq_cst load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus
+ * (seq_cst) before that compose loads nr_cover and cover_on (seq_cst). If
+ * this load read 1, it came before that increment in the single total
+ * order of seq_cst operations, so the new vCPU's loads come after the
+ * publication and see it (or a later change of it, which syncs again).
+ */
 KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
 						 bool on, uint64_t addr)
 {
+	if (atomic_load(&vm->nr_vcpus) <= 1)
+		return;
 	pthread_mutex_lock(&vm->lock);
 	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
 		kvmdbg_bump_gen(vm);
@@ -100,8 +117,24 @@ static KVMDBG_WARM int sw_unlift_locked(struct kvmdbg_vcpu *v)
 	return 0;
 }
 
-/* Put the guest's bytes back under our software breakpoint at pc for a
- * step over it (the first vCPU to lift it writes them). */
+/* Put the guest's bytes back under our software breakpoint e (at pc) for
+ * a step over it (the first vCPU to lift it writes them). Locked. */
+static KVMDBG_WARM int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp *e, uint64_t pc)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r = 0;
+
+	if (e->lifted == 0)
+		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
+	if (!r) {
+		e->lifted++;
+		v->so.sw = true;
+		v->so.sw_addr = pc;
+	}
+	return r;
+}
+
+/* The same, looking e up. */
 static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -110,13 +143,8 @@ static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
 
 	pthread_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, pc);
-	if (e && e->lifted == 0)
-		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
-	if (e && !r) {
-		e->lifted++;
-		v->so.sw = true;
-		v->so.sw_addr = pc;
-	}
+	if (e)
+		r = sw_lift_locked(v, e, pc);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -191,6 +219,24 @@ KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 	kvmdbg_cover_sync(v);
 }
 
+/* The guest's instruction word under a software breakpoint, read with the
+ * table's entry when it was lifted: for the interrupt mask, without the
+ * lock again (kvmdbg_stepover_insn_word's callback). */
+struct insn_known {
+	uint64_t pc;
+	uint32_t word;
+};
+
+static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
+{
+	const struct insn_known *k = arg;
+
+	if (pc != k->pc)
+		return false;
+	*insn = k->word;
+	return true;
+}
+
 /*
  * A reported stop is being resumed: find what is armed at the PC and step
  * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING; v->so.pc
@@ -203,7 +249,10 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	const struct kvmdbg_host_ops *h = vm->host;
 	uint32_t slots, exec_slots, watch_slots = 0;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	bool sw = false;
+	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
+	void *word_arg = v;
+	struct insn_known known;
+	bool sw = false, lifted = false;
 	uint64_t pc = v->so.pc;
 	int r;
 
@@ -243,11 +292,33 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
 			owner[pool][slot] = v->slot_pt[pool][slot].id;
 	} else {
+		struct kvmdbg_swbp *e;
+
 		pthread_mutex_lock(&vm->lock);
 		exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
 		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
 			owner[pool][slot] = vm->slots.owner[pool][slot];
-		sw = kvmdbg_sw_has(vm, pc);
+		e = kvmdbg_swtab_find(&vm->sw, pc);
+		sw = e != NULL;
+		/* A software breakpoint is stepped over, always (below): lifted
+		 * here, in the same critical section (issue 17: one lock less),
+		 * before the interrupt mask (which gives it back if it fails),
+		 * with the guest's instruction word under it kept for the mask.
+		 * On failure nothing has changed. */
+		if (e) {
+			r = sw_lift_locked(v, e, pc);
+			if (r) {
+				pthread_mutex_unlock(&vm->lock);
+				return r;
+			}
+			lifted = true;
+			if (vm->arch->sw_len == sizeof(known.word)) {
+				memcpy(&known.word, e->orig, sizeof(known.word));
+				known.pc = pc;
+				word = insn_word_known;
+				word_arg = &known;
+			}
+		}
 		pthread_mutex_unlock(&vm->lock);
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
@@ -278,24 +349,27 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
-				 &v->so.irq_saved);
-		if (r)
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, word, word_arg, &v->so.irq_saved);
+		if (r) {
+			kvmdbg_stepover_unlift(v); /* a failure stays pending */
 			return r;
+		}
 		v->so.irq_masked = true;
 	}
-	if (sw) {
+	if (sw && !lifted) {
 		r = sw_lift(v, pc);
 		if (r) {
 			kvmdbg_stepover_irqs_give_back(v); /* a failure stays pending */
 			return r;
 		}
 	}
+	/* KVM's state changes for the step: the caller applies it (vcpu.c,
+	 * without marking it dirty, so that it knows whether KVM holds the
+	 * state of the stop as current). */
 	v->so.state = KVMDBG_SO_STEPPING;
 	v->so.slots = slots;
 	KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
 		v->so.owner[pool][slot] = owner[pool][slot];
-	v->dirty = true;
 	return 0;
 }
 
@@ -313,7 +387,9 @@ void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepove
 		kvmdbg_stepover_settle(v);
 	v->so.state = saved->state;
 	v->so.slots = saved->slots;
-	memcpy(v->so.owner, saved->owner, sizeof(v->so.owner));
+	/* Only the slots' owners are read (and saved: vcpu.c). */
+	KVMDBG_FOR_EACH_SLOT(saved->slots, pool, slot)
+		v->so.owner[pool][slot] = saved->owner[pool][slot];
 	v->so.pc = saved->pc;
 	v->so.pc_stale = saved->pc_stale;
 }

@@ -5,6 +5,7 @@
  * prepare applies it only when something changed (handle_exit: classify.c).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	v->applied_valid = false;
 	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
 	pthread_mutex_lock(&vm->lock);
-	vm->nr_vcpus++;
+	/* seq_cst, before its first compose: see kvmdbg_cover_bump. */
+	atomic_fetch_add(&vm->nr_vcpus, 1);
 	v->next = vm->vcpus;
 	vm->vcpus = v;
 	pthread_mutex_unlock(&vm->lock);
@@ -262,6 +264,7 @@ static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdb
 	memcpy(v->applied_owner, owner, sizeof(v->applied_owner));
 	v->applied_ctl = ctl;
 	v->applied_valid = true;
+	v->back_valid = false;
 	v->gen = gen;
 	v->dirty = false;
 	if (once) {
@@ -319,6 +322,137 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
 	}
 }
 
+/*
+ * The step of a step-over just begun (kvmdbg_stepover_begin: STEPPING),
+ * from the state KVM held at the stop, without the lock (issue 17): 0 done,
+ * 1 not this case (compose it), or -errno with KVM and v as they were.
+ *
+ * compose_locked, for a vCPU in its step-over's step, builds the host's
+ * slots (no cover: kvmdbg_cover_locked adds none to a vCPU in an internal
+ * step, whatever the others publish), without the slots the step disarms,
+ * plus the step. Where the state KVM holds (applied) was composed at the
+ * generation that is still the VM's (applied_current: the step-over's
+ * begin leaves v->dirty alone), for the host's slots alone (no cover slot, no
+ * step, no overlay), that is applied with the disarmed slots'
+ * ctrl cleared (kvmdbg_stepover_disarms against applied_owner, which is
+ * vm->slots.owner of that generation), and control bits recomputed as
+ * compose does: SW_BP as in applied (the table empties or fills only with
+ * a generation bump), HW while a slot stays enabled, STEP, BLOCKIRQ where
+ * KVM has it (the user's step, if on, is in applied already, with what
+ * user_step_mask took). A change of the set after the check is one made
+ * just after this prepare: v->gen stays the checked generation, and the
+ * next prepare composes.
+ *
+ * What it takes out it keeps (back_*), for the way back at the step's end
+ * (step_back_fast). Done in place in applied: on failure the ctrl values go
+ * back, and applied is again what KVM holds.
+ */
+static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint32_t disarm = 0, ctl;
+	uint64_t any = 0;
+	unsigned int n = 0;
+	int r;
+
+	uint32_t owners = 0;
+
+	/* applied is the host's slots alone: no overlay, no cover slot (its
+	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it; compose
+	 * puts one only in a slot below the host's number). A step in it is
+	 * the user's (a step-over's ended with a compose or step_back_fast;
+	 * gd_stepping is the overlay's): the step adds it again. */
+	if (kvmdbg_overlay_on(v))
+		return 1;
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
+			owners |= v->applied_owner[pool][slot];
+	if (owners & KVMDBG_OWNER_SW)
+		return 1;
+	KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot) {
+		if (!kvmdbg_stepover_disarms(v, pool, slot, v->applied_owner[pool][slot]))
+			continue;
+		if (n == KVMDBG_STEP_BACK_SLOTS)
+			return 1;
+		disarm |= KVMDBG_HIT_BIT(pool, slot);
+		v->back_ctrl[n] = v->applied.slot[pool][slot].ctrl;
+		v->back_owner[n++] = v->applied_owner[pool][slot];
+	}
+	KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
+		v->applied.slot[pool][slot].ctrl = 0;
+	/* Slots past the host's number are never enabled. */
+	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
+			any |= v->applied.slot[pool][slot].ctrl;
+	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
+	      (any ? KVMDBG_CTL_HW : 0) | (vm->caps.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
+	r = vm->host->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied);
+	if (r) {
+		n = 0;
+		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
+			v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
+		return r;
+	}
+	KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
+		v->applied_owner[pool][slot] = 0;
+	/* What compose builds for the plain state of this generation. */
+	v->back_ctl = v->applied_ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_SW_BP);
+	if (v->back_ctl)
+		v->back_ctl |= KVMDBG_CTL_ENABLE;
+	v->back_slots = disarm;
+	v->back_gen = v->gen;
+	v->back_valid = true;
+	v->applied_ctl = ctl;
+	v->dirty = false;
+	return 0;
+}
+
+/*
+ * The step-over's step has ended (kvmdbg_stepover_finish): back to the
+ * state before it (back_*) without the lock: 0 done, 1 not this case, or
+ * -errno with KVM and v as they were.
+ *
+ * compose_locked, for a vCPU out of any step-over, without the user's
+ * step, the overlay or gd_stepping, builds from the VM alone: the host's
+ * slots, SW_BP, and the cover slots of the others' published covers at
+ * live software breakpoints. While the generation is still back_gen, that
+ * is the state before the step: the slots and the table changed with a
+ * bump, and so did every cover that concerns a live software breakpoint,
+ * before the handle_exit that published it returned (kvmdbg_cover_sync),
+ * so a vCPU that prepares after another's stop was reported sees a newer
+ * generation and composes (the guarantee in kvmdbg.h; a cover published
+ * but not yet bumped is one a compose may miss as well). Not asked again:
+ * the overlay (never back_valid), a lift or a mask of the step-over not
+ * given back (prepare_look settled them, or returned its error), applied
+ * since (record_applied voids back_valid). applied_valid goes false only
+ * with a failed re-injection, which stays pending.
+ */
+static KVMDBG_WARM int step_back_fast(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	unsigned int n = 0;
+	int r;
+
+	if (v->reinject.pending || v->user_step || !v->applied_valid ||
+	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->back_gen)
+		return 1;
+	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
+		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
+	r = vm->host->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied);
+	if (r) {
+		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
+			v->applied.slot[pool][slot].ctrl = 0;
+		return r;
+	}
+	n = 0;
+	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
+		v->applied_owner[pool][slot] = v->back_owner[n++];
+	v->applied_ctl = v->back_ctl;
+	v->back_valid = false;
+	v->dirty = false;
+	return 0;
+}
+
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
  * settle. Out of line: the fast paths stay short. */
 static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
@@ -339,7 +473,18 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	if (r)
 		return r;
 
-	saved = v->so;
+	/* What a failure gives back (prepare_undo): the step-over where one
+	 * begins, with the owners of its slots alone (all that
+	 * kvmdbg_stepover_rollback reads); else only what user_step_mask and
+	 * prepare_undo read. Not 168 bytes copied on every compose. */
+	if (v->so.state == KVMDBG_SO_ARMED) {
+		memcpy(&saved, &v->so, offsetof(struct kvmdbg_stepover, owner));
+		KVMDBG_FOR_EACH_SLOT(saved.slots, pool, slot)
+			saved.owner[pool][slot] = v->so.owner[pool][slot];
+	} else {
+		saved.state = v->so.state;
+		saved.pc_stale = v->so.pc_stale;
+	}
 	if (v->so.state == KVMDBG_SO_ARMED) {
 		r = kvmdbg_stepover_begin(v, &need_rf);
 		if (r)
@@ -350,17 +495,34 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 		kvmdbg_stepover_rollback(v, &saved);
 		return r;
 	}
+	/* A step-over begun leaves v->dirty alone: KVM holds the state of
+	 * the stop, and whether it is current says what the step needs. */
 	if (saved.state == KVMDBG_SO_ARMED && applied_current(v)) {
-		/* Nothing to step past, or only RF to set (never with the
-		 * user's step, so never with its mask): maybe nothing changed
-		 * at all, and KVM holds what compose would build. RF last, as
-		 * below. */
-		if (!need_rf)
-			return 0;
-		r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
-		if (r)
-			kvmdbg_stepover_rollback(v, &saved);
-		return r;
+		if (v->so.state != KVMDBG_SO_STEPPING) {
+			/* Nothing to step past, or only RF to set (never with
+			 * the user's step, so never with its mask): maybe
+			 * nothing changed at all, and KVM holds what compose
+			 * would build. RF last, as below. */
+			if (!need_rf)
+				return 0;
+			r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+			if (r)
+				kvmdbg_stepover_rollback(v, &saved);
+			return r;
+		}
+		/* The step-over's step without the lock where the state KVM
+		 * holds says it all. */
+		r = step_apply_fast(v);
+		if (r <= 0) {
+			if (r)
+				prepare_undo(v, &saved, masked);
+			return r;
+		}
+	} else if (v->back_valid && saved.state == KVMDBG_SO_NONE) {
+		/* ... and the way back from it. */
+		r = step_back_fast(v);
+		if (r <= 0)
+			return r;
 	}
 
 	pthread_mutex_lock(&vm->lock);
@@ -504,7 +666,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 			*pp = v->next;
 			break;
 		}
-	vm->nr_vcpus--;
+	atomic_fetch_sub(&vm->nr_vcpus, 1);
 	pthread_mutex_unlock(&vm->lock);
 	free(v);
 }

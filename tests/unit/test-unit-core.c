@@ -2189,6 +2189,512 @@ START_TEST(test_sw_stepover_other_vcpu_caught)
 END_TEST
 
 /*
+ * Issue 17: the step of a step-over applied from the state KVM held at the
+ * stop, and the way back to it at the step's end, without the lock or a
+ * compose (vcpu.c step_apply_fast, step_back_fast), and the plain end of
+ * the step settled without the classifier's state (classify.c
+ * stepover_end_plain). Each case below is one the fast paths must leave to
+ * the general ones, or get exactly as they would.
+ */
+
+/* What KVM holds for vCPU cpu. */
+struct kvm_state {
+	uint32_t ctl;
+	struct kvmdbg_hwstate hw;
+};
+
+static struct kvm_state kvm_now(int cpu)
+{
+	return (struct kvm_state){.ctl = fh.v[cpu].ctl, .hw = fh.v[cpu].hw};
+}
+
+static void assert_kvm_holds(int cpu, const struct kvm_state *s)
+{
+	ck_assert_uint_eq(fh.v[cpu].ctl, s->ctl);
+	ck_assert_int_eq(memcmp(&fh.v[cpu].hw, &s->hw, sizeof(s->hw)), 0);
+}
+
+/* vCPU cpu hits the execution breakpoint in slot slot (pool BP) at pc. */
+static void hw_hit(bool x86, int cpu, uint64_t pc, unsigned int slot)
+{
+	if (x86)
+		x86_db(cpu, pc, 1ull << slot);
+	else
+		arm64_exit(cpu, ESR_FOR_EC(0x30), pc, 0);
+}
+
+static void handle_expect(int cpu, struct kvmdbg_vcpu *v, enum kvmdbg_stop kind)
+{
+	struct kvmdbg_event ev;
+
+	(void)cpu;
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(v, &ev), 0);
+	ck_assert_int_eq(ev.kind, kind);
+}
+
+/* A stop at the breakpoint at 0x100 (slot 0), resumed: the step runs with
+ * that slot alone disarmed, the step's flags added, one ioctl; at its end
+ * KVM gets exactly the state of the stop back, one ioctl. */
+START_TEST(test_stepover_fast_round_trip)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	uint64_t step = x86 ? KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ : KVMDBG_CTL_STEP;
+	struct kvm_state before, stepping;
+	unsigned int calls;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	for (int round = 0; round < 3; round++) {
+		before = kvm_now(0);
+		calls = fh.v[0].set_calls;
+		hw_hit(x86, 0, 0x100, 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert(e.v[0]->back_valid); /* the fast path ran */
+		stepping = before;
+		stepping.hw.slot[KVMDBG_POOL_BP][0].ctrl = 0;
+		stepping.ctl |= step;
+		assert_kvm_holds(0, &stepping);
+		ck_assert_uint_eq(fh.v[0].set_calls, calls + 1);
+		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 1);
+		/* An exit that is not a debug exit: nothing changes. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_uint_eq(fh.v[0].set_calls, calls + 1);
+		step_end(x86, 0, x86 ? 0x102 : 0x104);
+		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert(!e.v[0]->back_valid);
+		assert_kvm_holds(0, &before);
+		ck_assert_uint_eq(fh.v[0].set_calls, calls + 2);
+		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+	}
+	env_free(&e);
+}
+END_TEST
+
+/* The set changes around the step: the state applied is the set's as a
+ * compose would build it, never the one the fast paths kept. */
+START_TEST(test_stepover_fast_set_changes)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	uint64_t len = x86 ? 1 : 4;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+
+	/* Inserted while it steps: armed when the step ends. */
+	hw_hit(x86, 0, 0x100, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x100), -1);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, len), 0);
+	step_end(x86, 0, x86 ? 0x102 : 0x104);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x100), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x200), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+
+	/* Removed while it steps: not armed again. */
+	hw_hit(x86, 0, 0x100, (unsigned int)exec_slot_at(a, &fh.v[0], 0x100));
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, len), 0);
+	step_end(x86, 0, x86 ? 0x102 : 0x104);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x100), -1);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x200), 0);
+
+	/* Inserted between the stop and its resume: the step runs with it. */
+	hw_hit(x86, 0, 0x200, (unsigned int)exec_slot_at(a, &fh.v[0], 0x200));
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x300, len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x200), -1);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x300), 0);
+	step_end(x86, 0, x86 ? 0x202 : 0x204);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x200), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x300), 0);
+
+	/* The user's step turned on after the step ended: the way back is
+	 * compose's, with the step. */
+	hw_hit(x86, 0, 0x200, (unsigned int)exec_slot_at(a, &fh.v[0], 0x200));
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	step_end(x86, 0, x86 ? 0x202 : 0x204);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x200), 0);
+	env_free(&e);
+}
+END_TEST
+
+/* Another vCPU stopped at a software breakpoint: this one catches it in a
+ * slot (the cover), but not during its own step-over's step (compose adds
+ * no cover then), and again after it. */
+START_TEST(test_stepover_fast_not_with_cover)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	sw_hit(x86, 1, 0x800);
+	handle_expect(1, e.v[1], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
+
+	hw_hit(x86, 0, 0x100, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x100), -1);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1);
+	step_end(x86, 0, x86 ? 0x102 : 0x104);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x100), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x800), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	/* vCPU 1 steps past its stop: the cover goes at the next prepare. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	stepped_over_0x800(x86, 1);
+	handle_expect(1, e.v[1], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1);
+	env_free(&e);
+}
+END_TEST
+
+/* KVM_SET_GUEST_DEBUG fails for the step, then for the way back: each time
+ * KVM and the vCPU stay as they were, and the retry gets it right. */
+START_TEST(test_stepover_fast_failures)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	uint64_t step = x86 ? KVMDBG_CTL_STEP | KVMDBG_CTL_BLOCKIRQ : KVMDBG_CTL_STEP;
+	struct kvm_state before, stepping;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	before = kvm_now(0);
+	stepping = before;
+	stepping.hw.slot[KVMDBG_POOL_BP][0].ctrl = 0;
+	/* No slot left enabled: no KVMDBG_CTL_HW. */
+	stepping.ctl = (before.ctl & ~KVMDBG_CTL_HW) | step;
+	for (int round = 0; round < 2; round++) {
+		hw_hit(x86, 0, 0x100, 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
+		assert_kvm_holds(0, &before);
+		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+		ck_assert_uint_eq(fh.v[0].masked, 0); /* arm64: the mask given back */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		assert_kvm_holds(0, &stepping);
+		step_end(x86, 0, x86 ? 0x102 : 0x104);
+		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+		fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
+		assert_kvm_holds(0, &stepping);
+		if (x86 && round == 1) {
+			struct kvmdbg_event ev;
+
+			/* Run anyway: exits are read against the state KVM
+			 * holds, where slot 0 is off: its B bit is the guest's
+			 * own execution breakpoint there (live: no slot of
+			 * ours runs), not ours. */
+			fh.guest.dr7 = 0x400 | 3u << 0;
+			fh.guest.value[KVMDBG_POOL_BP][0] = 0x100;
+			x86_db(0, 0x100, DR6_BS | 1u << 0);
+			ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+			ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+			fh.guest.dr7 = 0;
+			ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+			ck_assert_uint_eq(fh.v[0].injected.dr6, 1u << 0);
+			ck_assert_uint_eq(fh.v[0].ctl & ~KVMDBG_CTL_INJECT_DB, before.ctl);
+			ck_assert_int_eq(memcmp(&fh.v[0].hw, &before.hw, sizeof(before.hw)), 0);
+			break;
+		}
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		assert_kvm_holds(0, &before);
+	}
+	env_free(&e);
+}
+END_TEST
+
+/* x86: the step-over's step ends on another breakpoint (DR6 BS with its B
+ * bit): that breakpoint's stop, not a plain end. */
+START_TEST(test_stepover_end_on_breakpoint)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x101, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1u << 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x101, DR6_BS | 1u << 1);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x101);
+	ck_assert_uint_eq(ev.hits, 1u << 1);
+	/* Resumed from there: past 0x101, 0x100 armed again. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][1].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
+/* x86: the step-over's step ends with a cause of the guest's own too (DR6
+ * BT: a task switch to a TSS with its T bit): the guest gets it at the next
+ * prepare, which the way back must not skip. */
+START_TEST(test_stepover_end_guest_cause)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x100, 1u << 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	x86_db(0, 0x140, DR6_BS | DR6_BT);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].inject_calls, 1);
+	ck_assert_uint_eq(fh.v[0].injected.exception, 1);
+	ck_assert_uint_eq(fh.v[0].injected.dr6 & DR6_BT, DR6_BT);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
+/* x86: the step-over's step ends with a debug exception of the guest's own
+ * registers besides: its execution breakpoint at the PC where KVM keeps
+ * them live (a B bit of a slot not ours), its DR7.GD (BD: a MOV DR under
+ * it). The guest gets each; the end is not a plain one. */
+START_TEST(test_stepover_end_guest_regs)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	for (int k = 0; k < 2; k++) {
+		env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GUEST_BP_LIVE);
+		fh.guest.dr7 = 0x400 | 3u << 4 | (k ? DR7_GD : 0); /* L2 G2, execution */
+		fh.guest.value[KVMDBG_POOL_BP][2] = 0x555;
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		x86_db(0, 0x100, 1u << 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		x86_db(0, 0x555, DR6_BS | (k ? DR6_BD : 1u << 2));
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_GUEST);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert_int_eq(fh.v[0].inject_calls, 1);
+		ck_assert_uint_eq(fh.v[0].injected.dr6 & (k ? DR6_BD : 1u << 2), k ? DR6_BD : 1u << 2);
+		ck_assert_uint_ne(fh.v[0].hw.slot[0][0].ctrl, 0);
+		env_free(&e);
+	}
+}
+END_TEST
+
+/* Overlay on (x86 with the GD exit): the step-over's step is compose's,
+ * which keeps DR7.GD while host slots run, never the state of the stop
+ * with the step added. */
+START_TEST(test_stepover_overlay_composes)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new_overlay(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_GD_EXIT,
+			KVMDBG_OVERLAY_GUEST);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, 1), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_GD, KVMDBG_CTL_GD);
+	x86_db(0, 0x100, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & (KVMDBG_CTL_GD | KVMDBG_CTL_STEP | KVMDBG_CTL_HW),
+			  KVMDBG_CTL_GD | KVMDBG_CTL_STEP | KVMDBG_CTL_HW);
+	ck_assert_uint_eq(fh.v[0].hw.slot[0][0].ctrl, 0);
+	ck_assert_uint_ne(fh.v[0].hw.slot[0][1].ctrl, 0);
+	env_free(&e);
+}
+END_TEST
+
+/* arm64: a watchpoint stop at an execution breakpoint, four watchpoints
+ * hit at once: five slots disarmed for the step, more than the fast path
+ * keeps (KVMDBG_STEP_BACK_SLOTS); all five back after it. */
+START_TEST(test_stepover_fast_many_slots)
+{
+	struct kvmdbg_event ev;
+	struct kvm_state before;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x1000, 4), 0);
+	for (uint64_t len = 1; len <= 8; len *= 2)
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 4);
+	before = kvm_now(0);
+	arm64_exit(0, ESR_FOR_EC(0x34) | 1u << 6, 0x1000, 0x3000);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_uint_eq(ev.hits >> 16, 0xf);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_BP), 0);
+	ck_assert_int_eq(enabled_slots(&fh.v[0], KVMDBG_POOL_WP), 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x1004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	assert_kvm_holds(0, &before);
+	/* Each slot back for its point: their hits are theirs. */
+	arm64_exit(0, ESR_FOR_EC(0x34) | 1u << 6, 0x2000, 0x3000);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_uint_eq(ev.hits >> 16, 0xf);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x32), 0x2004, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	arm64_exit(0, ESR_FOR_EC(0x30), 0x1000, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x1000);
+	env_free(&e);
+}
+END_TEST
+
+/* arm64: the software breakpoint is lifted with its lookup, before the
+ * interrupt mask, which reads the guest's word under it from that entry;
+ * a mask that fails puts the breakpoint back: nothing changed. */
+START_TEST(test_arm64_sw_lift_then_mask)
+{
+	const struct kvmdbg_arch_ops *a = &kvmdbg_arm64_ops;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_ARM64, 0);
+	put_insn(0x800, 0xd50342df); /* msr daifset, #2 */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	fh.v[0].daif = 0; /* interrupts open: the mask reads the instruction */
+	sw_hit(false, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	fh_fault_arm_site(FH_MASK_IRQS, 1, EIO);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EIO);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+	ck_assert(!e.v[0]->so.sw);
+	ck_assert_uint_eq(e.v[0]->so.state, KVMDBG_SO_ARMED);
+	ck_assert_uint_eq(fh.v[0].daif, 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+	ck_assert(fh.v[0].mask_insn_known);
+	ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+	ck_assert_uint_eq(fh.v[0].mask_pc, 0x800);
+	stepped_over_0x800(false, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+	ck_assert_uint_eq(fh.v[0].daif, PS_I); /* what msr daifset, #2 set */
+	fh.v[0].daif = 0x3c0;
+	env_free(&e);
+}
+END_TEST
+
+/* A cover changing on the only vCPU attached bumps nothing (kvmdbg_cover_bump):
+ * no compose for it anywhere, and its step-over takes the fast paths; a
+ * vCPU attached while it is stopped still catches the breakpoint at its
+ * first prepare. With two attached, the stop bumps the generation. */
+START_TEST(test_cover_one_vcpu)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	struct kvmdbg_vcpu *late;
+	struct kvm_state before;
+	uint64_t gen;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	gen = atomic_load(&e.vm->gen);
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_uint_gt(atomic_load(&e.vm->gen), gen);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+
+	kvmdbg_vcpu_free(e.v[1]);
+	e.v[1] = NULL;
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	before = kvm_now(0);
+	for (int round = 0; round < 2; round++) {
+		gen = atomic_load(&e.vm->gen);
+		sw_hit(x86, 0, 0x800);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_uint_eq(atomic_load(&e.vm->gen), gen);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert(e.v[0]->back_valid);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+		ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		stepped_over_0x800(x86, 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+		ck_assert_uint_eq(atomic_load(&e.vm->gen), gen);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		assert_kvm_holds(0, &before);
+	}
+	/* Stopped there, then a vCPU attached: it catches the address. */
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, 1, &runs[1], &late), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(late), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x800), 0);
+	e.v[1] = late;
+	/* Two attached now: the step-over's end bumps for the other. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	gen = atomic_load(&e.vm->gen);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_uint_gt(atomic_load(&e.vm->gen), gen);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+	env_free(&e);
+}
+END_TEST
+
+/*
  * Issue 12 item 5: a software breakpoint on an instruction that already is
  * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
  * library's immediate). The stop there is reported once; resuming steps
@@ -2803,6 +3309,17 @@ TEST_SUITE(core)
 	add_test(tc, test_arm64_user_step_resume_fast_mask);
 	add_test(tc, test_user_step_blockirq_no_mask);
 	add_loop_test(tc, test_sw_break_on_guest_insn, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_stepover_fast_round_trip, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_stepover_fast_set_changes, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_stepover_fast_not_with_cover, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_stepover_fast_failures, 0, ARRAY_SIZE(sw_arches));
+	add_test(tc, test_stepover_end_on_breakpoint);
+	add_test(tc, test_stepover_end_guest_cause);
+	add_test(tc, test_stepover_end_guest_regs);
+	add_test(tc, test_stepover_overlay_composes);
+	add_test(tc, test_stepover_fast_many_slots);
+	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
+	add_test(tc, test_arm64_sw_lift_then_mask);
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);
 	add_test(tc, test_overlay_gd_exit);
