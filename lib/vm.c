@@ -105,7 +105,9 @@ static void bump_gen(struct kvmdbg_vm *vm)
 	kvmdbg_bump_gen(vm);
 }
 
-/* The hardware points changed: before the generation bump. */
+/* The hardware points changed: before the generation bump, in the same
+ * critical section (resume_fast in vcpu.c relies on it: the generation
+ * unchanged since a compose says the vCPU's copy of the points is too). */
 static void bump_hw_gen(struct kvmdbg_vm *vm)
 {
 	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);

@@ -846,6 +846,50 @@ START_TEST(test_x86_rf_resume)
 }
 END_TEST
 
+/* resume_fast takes the vCPU's copy of the hardware points as current while
+ * the generation is the one its compose applied (every change of the points
+ * bumps it): an execution breakpoint inserted at the stop's PC between the
+ * stop and the resume is passed with RF, one removed there is not. */
+START_TEST(test_x86_rf_resume_points_changed_at_stop)
+{
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, KVMDBG_ARCH_X86_64, KVMDBG_FEAT_VERIFIED | KVMDBG_FEAT_RF_RESUME);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x3000, 1), 0); /* slot 0 */
+	/* One elsewhere: the copy's execution breakpoints are looked at. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x500, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+
+	/* Watchpoint stop at 0x180, nothing armed there: no RF. */
+	x86_db(0, 0x180, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 0);
+
+	/* Again, and an execution breakpoint at 0x180 before the resume: the
+	 * resume steps past it with RF, as from any stop at its address. */
+	x86_db(0, 0x180, 1u << 0);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_WATCH);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+
+	/* Its hit, and it removed before the resume: nothing to pass. */
+	x86_db(0, 0x180, 1u << 2);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(ev.addr, 0x180);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x180, 1), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(fh.v[0].rf_calls, 1);
+	ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
+	env_free(&e);
+}
+END_TEST
+
 /* A stop at the same place again takes the filter's earlier "no software
  * breakpoint here" only while the generation is unchanged
  * (kvmdbg_cover_sync): one inserted there since must be stepped over,
@@ -3284,6 +3328,7 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_hw_break_stepover);
 	add_test(tc, test_x86_rf_resume);
 	add_test(tc, test_x86_rf_resume_sw_inserted_at_hit);
+	add_test(tc, test_x86_rf_resume_points_changed_at_stop);
 	add_test(tc, test_x86_step_onto_breakpoint);
 	add_test(tc, test_x86_stale_and_removed);
 	add_test(tc, test_x86_guest_reinjection);
