@@ -28,16 +28,47 @@
  * this load read 1, it came before that increment in the single total
  * order of seq_cst operations, so the new vCPU's loads come after the
  * publication and see it (or a later change of it, which syncs again).
+ *
+ * With others attached, this vCPU's own state stays what a compose would
+ * build after the bump, for the same reason: where it was composed at the
+ * generation the bump leaves (v->gen, and back_gen for the way back from a
+ * step, step_back_fast), it is recorded as of the new one, and its lock-free
+ * paths (applied_current, step_apply_fast, step_back_fast) stay open
+ * (issue 17: with two vCPUs, two composes under the lock per software
+ * breakpoint's step-over). Only then: every change of the set bumps the
+ * generation under vm->lock, as this does, so the generation read here
+ * under the lock equals v->gen only if nothing changed since this vCPU's
+ * state was composed but its own cover (an insert on another thread in
+ * between leaves v->gen behind, and this vCPU composes). Only this vCPU's
+ * thread writes v->gen and back_gen.
  */
-KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
-						 bool on, uint64_t addr)
+static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdbg_vcpu *v, bool was,
+								   uint64_t old, bool on,
+								   uint64_t addr)
 {
-	if (atomic_load(&vm->nr_vcpus) <= 1)
-		return;
+	struct kvmdbg_vm *vm = v->vm;
+	uint64_t gen;
+
 	pthread_mutex_lock(&vm->lock);
-	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
+	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr))) {
+		gen = atomic_load_explicit(&vm->gen, memory_order_relaxed);
 		kvmdbg_bump_gen(vm);
+		if (v->gen == gen)
+			v->gen = gen + 1;
+		if (v->back_gen == gen)
+			v->back_gen = gen + 1;
+	}
 	pthread_mutex_unlock(&vm->lock);
+}
+
+/* The test apart from the locked part: no registers saved for it (a
+ * step-over on one vCPU calls it twice). */
+KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
+							     uint64_t old, bool on, uint64_t addr)
+{
+	if (atomic_load(&v->vm->nr_vcpus) <= 1)
+		return;
+	cover_bump_others(v, was, old, on, addr);
 }
 
 /*
