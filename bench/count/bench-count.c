@@ -132,6 +132,8 @@ enum op { OP_PREPARE, OP_STEP, OP_HWBP_RF, OP_HWBP_STEP, OP_WATCH, OP_SWBP, OP_G
 static const char *const op_names[NR_OPS] = {"prepare", "step",  "hwbp-rf", "hwbp-step",
 					     "watch",   "swbp", "guest"};
 
+static struct kvm_run run2;
+
 struct ctx {
 	enum kvmdbg_arch arch;
 	enum op op;
@@ -139,9 +141,10 @@ struct ctx {
 	struct kvmdbg_vcpu *v;
 	struct kvm_run run;
 	/* A second vCPU, attached and idle (vcpus2): what the others cost the
-	 * measured one (the cover's generation bumps). NULL without. */
+	 * measured one (the cover's generation bumps). NULL without. Its
+	 * kvm_run is run2 (static: not in this struct, on measure()'s stack,
+	 * where it would move the library's stack frames to other pages). */
 	struct kvmdbg_vcpu *v2;
-	struct kvm_run run2;
 	bool x86;
 	unsigned int insn; /* bytes of the instruction stepped over */
 };
@@ -309,8 +312,8 @@ static bool setup(struct ctx *c, int slots, size_t nsw, unsigned int nr_vcpus)
 	c->run.exit_reason = KVM_EXIT_DEBUG;
 	c->v2 = NULL;
 	if (nr_vcpus > 1) {
-		memset(&c->run2, 0, sizeof(c->run2));
-		r = kvmdbg_vcpu_new(c->vm, 1, &c->run2, &c->v2);
+		memset(&run2, 0, sizeof(run2));
+		r = kvmdbg_vcpu_new(c->vm, 1, &run2, &c->v2);
 		if (r)
 			die("vcpu_new 1: %d", r);
 	}
