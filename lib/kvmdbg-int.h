@@ -509,8 +509,10 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 
 /* A published cover changed while the VM has software breakpoints: bump
  * the generation if the change concerns a live one (takes the lock), unless
- * no other vCPU is attached to see it. */
-void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old, bool on, uint64_t addr);
+ * no other vCPU is attached to see it. v's own state, composed at the
+ * generation bumped, is recorded as of the new one (it has no cover of its
+ * own). */
+void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, uint64_t addr);
 
 /*
  * Publish where the others must catch a software breakpoint for v: one it
@@ -580,7 +582,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
 	v->so.sw_clear = !near;
 	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))
-		kvmdbg_cover_bump(vm, was, old, on, addr);
+		kvmdbg_cover_bump(v, was, old, on, addr);
 }
 /* Add to v's hardware state the slots that catch the others' lifted software
  * breakpoints; false when one is needed and none is free. Locked. */

@@ -12,6 +12,46 @@
 #include "kvmdbg-int.h"
 
 /*
+ * Bump the generation for the other vCPUs, v's cover having changed at a
+ * live software breakpoint. Locked.
+ *
+ * This vCPU's own state stays what a compose would build after the bump
+ * (kvmdbg_cover_locked never puts a vCPU's own cover into its own state):
+ * where it was composed at the generation the bump leaves (v->gen, and back_gen for the way back from a
+ * step, step_back_fast), it is recorded as of the new one, and its lock-free
+ * paths (applied_current, step_apply_fast, step_back_fast) stay open
+ * (issue 17: with two vCPUs, two composes under the lock per software
+ * breakpoint's step-over). Only then: every change of the set bumps the
+ * generation under vm->lock, as this does, so the generation read here
+ * under the lock equals v->gen only if nothing changed since this vCPU's
+ * state was composed but its own cover (an insert on another thread in
+ * between leaves v->gen behind, and this vCPU composes). Only this vCPU's
+ * thread writes v->gen and back_gen.
+ */
+static inline __attribute__((always_inline)) void cover_bump_locked(struct kvmdbg_vcpu *v)
+{
+	uint64_t gen = atomic_load_explicit(&v->vm->gen, memory_order_relaxed);
+
+	kvmdbg_bump_gen(v->vm);
+	if (v->gen == gen)
+		v->gen = gen + 1;
+	if (v->back_gen == gen)
+		v->back_gen = gen + 1;
+}
+
+static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdbg_vcpu *v, bool was,
+								   uint64_t old, bool on,
+								   uint64_t addr)
+{
+	struct kvmdbg_vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
+		cover_bump_locked(v);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
  * A published cover changed while the VM has software breakpoints (see
  * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
  * change concerns a live one.
@@ -28,16 +68,16 @@
  * this load read 1, it came before that increment in the single total
  * order of seq_cst operations, so the new vCPU's loads come after the
  * publication and see it (or a later change of it, which syncs again).
+ *
+ * The test apart from the locked part: no registers saved for it (a
+ * step-over on one vCPU calls it twice).
  */
-KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vm *vm, bool was, uint64_t old,
-						 bool on, uint64_t addr)
+KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
+							     uint64_t old, bool on, uint64_t addr)
 {
-	if (atomic_load(&vm->nr_vcpus) <= 1)
+	if (atomic_load(&v->vm->nr_vcpus) <= 1)
 		return;
-	pthread_mutex_lock(&vm->lock);
-	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
-		kvmdbg_bump_gen(vm);
-	pthread_mutex_unlock(&vm->lock);
+	cover_bump_others(v, was, old, on, addr);
 }
 
 /*
@@ -208,14 +248,50 @@ KVMDBG_WARM int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 	return first ? first : r;
 }
 
+/*
+ * The end of a step over a software breakpoint: put it back and, once it
+ * is, take the cover down (kvmdbg_cover_sync's change from on to off) in
+ * the same critical section (issue 17: with other vCPUs attached, one lock
+ * less per step-over: the bump needs the lock too). Under the lock the
+ * table is exact and nr_vcpus stable (kvmdbg_vcpu_new counts under it), so
+ * the generation is bumped (cover_bump_locked) only where the
+ * cover was at a live software breakpoint and another vCPU is attached to
+ * see it go. The cover goes before the bump (a vCPU that composes after
+ * the bump sees it gone: else it could keep a slot, or fence, with no
+ * bump left to end it). On failure the breakpoint stays lifted (so.sw),
+ * and so does the cover at it.
+ */
+static KVMDBG_WARM void finish_unlift(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	uint64_t old;
+
+	pthread_mutex_lock(&vm->lock);
+	if (!sw_unlift_locked(v) && atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
+		old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
+		atomic_store(&v->cover_on, false);
+		atomic_fetch_sub(&vm->nr_cover, 1);
+		v->so.sw_clear = true; /* as kvmdbg_cover_sync leaves it */
+		if (atomic_load_explicit(&vm->nr_vcpus, memory_order_relaxed) > 1 &&
+		    kvmdbg_sw_has(vm, old))
+			cover_bump_locked(v);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
 /* End an internal step: re-arm, re-insert, give interrupts back. */
 KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 {
 	v->so.state = KVMDBG_SO_NONE;
 	v->so.slots = 0;
 	v->dirty = true;
-	/* A failure stays pending: the next prepare retries it and reports it. */
-	kvmdbg_stepover_settle(v);
+	/* A failure stays pending: the next prepare retries it and reports it.
+	 * What kvmdbg_stepover_settle does, with the cover taken down by the
+	 * unlift where there is one. */
+	if (v->so.sw)
+		finish_unlift(v);
+	kvmdbg_stepover_irqs_give_back(v);
+	/* Nothing left to publish where finish_unlift took the cover down. */
 	kvmdbg_cover_sync(v);
 }
 

@@ -11,7 +11,8 @@
  *
  * Each measurement sets up a VM on the fake KVM of tests/hardening
  * (fake-host.h) for one arch, arms a configuration (0, 1, 4 or every
- * hardware slot; or 10, 10,000 or 1,000,000 software breakpoints), runs
+ * hardware slot; or 10, 10,000 or 1,000,000 software breakpoints; or, for
+ * the two-exit step-overs, a second vCPU attached and idle: vcpus2), runs
  * WARM iterations of one operation uncounted, then ITER counted, and dumps.
  * The operations, each one iteration:
  *   prepare       kvmdbg_vcpu_prepare() with nothing changed since the last
@@ -131,12 +132,19 @@ enum op { OP_PREPARE, OP_STEP, OP_HWBP_RF, OP_HWBP_STEP, OP_WATCH, OP_SWBP, OP_G
 static const char *const op_names[NR_OPS] = {"prepare", "step",  "hwbp-rf", "hwbp-step",
 					     "watch",   "swbp", "guest"};
 
+static struct kvm_run run2;
+
 struct ctx {
 	enum kvmdbg_arch arch;
 	enum op op;
 	struct kvmdbg_vm *vm;
 	struct kvmdbg_vcpu *v;
 	struct kvm_run run;
+	/* A second vCPU, attached and idle (vcpus2): what the others cost the
+	 * measured one (the cover's generation bumps). NULL without. Its
+	 * kvm_run is run2 (static: not in this struct, on measure()'s stack,
+	 * where it would move the library's stack frames to other pages). */
+	struct kvmdbg_vcpu *v2;
 	bool x86;
 	unsigned int insn; /* bytes of the instruction stepped over */
 };
@@ -271,11 +279,12 @@ static void insert(struct ctx *c, enum kvmdbg_type type, uint64_t addr, uint64_t
 /*
  * Set up c for its op with `slots` hardware slots armed in all (the op's own
  * point first; ALL_SLOTS: every slot of every pool; OWN_ONLY: the op's own
- * point, if it has one, and nothing else) and nsw software breakpoints.
- * Returns false where the configuration does not exist (no slots for the
- * op's own point).
+ * point, if it has one, and nothing else), nsw software breakpoints and
+ * nr_vcpus vCPUs attached (1 or 2; the second never runs after its first
+ * prepare). Returns false where the configuration does not exist (no slots
+ * for the op's own point).
  */
-static bool setup(struct ctx *c, int slots, size_t nsw)
+static bool setup(struct ctx *c, int slots, size_t nsw, unsigned int nr_vcpus)
 {
 	bool own_hw = c->op == OP_HWBP_RF || c->op == OP_HWBP_STEP || c->op == OP_WATCH;
 	struct kvmdbg_vm_opts o = {.sz = sizeof(o), .mem = &flat_mem};
@@ -301,6 +310,13 @@ static bool setup(struct ctx *c, int slots, size_t nsw)
 	if (r)
 		die("vcpu_new: %d", r);
 	c->run.exit_reason = KVM_EXIT_DEBUG;
+	c->v2 = NULL;
+	if (nr_vcpus > 1) {
+		memset(&run2, 0, sizeof(run2));
+		r = kvmdbg_vcpu_new(c->vm, 1, &run2, &c->v2);
+		if (r)
+			die("vcpu_new 1: %d", r);
+	}
 	nbp = c->vm->lim.nr[KVMDBG_POOL_BP];
 	nwp = c->vm->lim.nr[KVMDBG_POOL_WP];
 
@@ -338,6 +354,11 @@ static bool setup(struct ctx *c, int slots, size_t nsw)
 	/* The guest's own registers: nothing enabled, so every slot of the
 	 * host's stays (the guest only single-steps itself). */
 	prepare(c);
+	if (c->v2) {
+		r = kvmdbg_vcpu_prepare(c->v2);
+		if (r)
+			die("prepare vcpu 1: %d", r);
+	}
 	return true;
 }
 
@@ -346,6 +367,7 @@ static void teardown(struct ctx *c)
 	int r;
 
 	kvmdbg_vcpu_free(c->v);
+	kvmdbg_vcpu_free(c->v2);
 	r = kvmdbg_vm_free(c->vm);
 	if (r)
 		die("vm_free: %d", r);
@@ -353,7 +375,8 @@ static void teardown(struct ctx *c)
 
 static const char *only; /* measure only the labels that start with it */
 
-static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw, const char *config)
+static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw,
+		    unsigned int nr_vcpus, const char *config)
 {
 	struct ctx c = {.arch = arch, .op = op};
 	char label[128];
@@ -362,7 +385,7 @@ static void measure(enum kvmdbg_arch arch, enum op op, int slots, size_t nsw, co
 		 op_names[op], config);
 	if (only && (pages_mode ? strcmp(label, only) : strncmp(label, only, strlen(only))))
 		return;
-	if (!setup(&c, slots, nsw))
+	if (!setup(&c, slots, nsw, nr_vcpus))
 		return;
 	if (pages_mode) {
 		for (int i = 0; i < WARM; i++)
@@ -396,14 +419,19 @@ int main(int argc, char **argv)
 		const char *name;
 		int slots;
 		size_t nsw;
+		unsigned int nr_vcpus;
+		unsigned int ops; /* 1u << op of the ops measured; 0: all */
 	} configs[] = {
-		{"slots0", 0, 0},
-		{"slots1", 1, 0},
-		{"slots4", 4, 0},
-		{"slots-all", ALL_SLOTS, 0},
-		{"sw10", OWN_ONLY, 10},
-		{"sw10k", OWN_ONLY, 10000},
-		{"sw1m", OWN_ONLY, 1000000},
+		{"slots0", 0, 0, 1, 0},
+		{"slots1", 1, 0, 1, 0},
+		{"slots4", 4, 0, 1, 0},
+		{"slots-all", ALL_SLOTS, 0, 1, 0},
+		{"sw10", OWN_ONLY, 10, 1, 0},
+		{"sw10k", OWN_ONLY, 10000, 1, 0},
+		{"sw1m", OWN_ONLY, 1000000, 1, 0},
+		/* Last: the labels above keep their order. The two-exit
+		 * step-overs with another vCPU attached, which sees the cover. */
+		{"vcpus2", OWN_ONLY, 0, 2, 1u << OP_HWBP_STEP | 1u << OP_SWBP},
 	};
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
 
@@ -427,8 +455,10 @@ int main(int argc, char **argv)
 					continue;
 				if (quick && configs[k].nsw > 10000)
 					continue;
+				if (configs[k].ops && !(configs[k].ops & 1u << op))
+					continue;
 				measure(arches[a], (enum op)op, configs[k].slots, configs[k].nsw,
-					configs[k].name);
+					configs[k].nr_vcpus, configs[k].name);
 			}
 	return 0;
 }

@@ -2739,6 +2739,186 @@ START_TEST(test_cover_one_vcpu)
 END_TEST
 
 /*
+ * Two vCPUs: each bump of a software breakpoint's step-over's cover
+ * (kvmdbg_cover_bump) is for the other, which catches the address in a slot
+ * from the stop to the breakpoint's return and not after; the vCPU that
+ * steps keeps its own state as of the new generation (its cover is not in
+ * it), so its step and the way back take the paths without a compose, and
+ * end in the state compose builds.
+ */
+START_TEST(test_cover_bump_two_vcpus)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	struct kvm_state before;
+	uint64_t gen;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	before = kvm_now(0);
+	for (int round = 0; round < 2; round++) {
+		gen = atomic_load(&e.vm->gen);
+		sw_hit(x86, 0, 0x800);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_uint_eq(atomic_load(&e.vm->gen), gen + 1);
+		ck_assert_uint_eq(e.v[0]->gen, gen + 1);
+		ck_assert_uint_eq(e.v[1]->gen, gen);
+		/* The other catches it from now on. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x800), 0);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x100), 0);
+		/* The step from the state of the stop, no compose. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert(e.v[0]->back_valid);
+		ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x800), -1);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+		/* Lifted at the same address: the other has nothing new. */
+		ck_assert_uint_eq(atomic_load(&e.vm->gen), gen + 1);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x800), 0);
+
+		stepped_over_0x800(x86, 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+		ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+		ck_assert_uint_eq(atomic_load(&e.vm->gen), gen + 2);
+		ck_assert_uint_eq(e.v[0]->back_gen, gen + 2);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		assert_kvm_holds(0, &before);
+		/* The breakpoint is back: the other's slot goes. */
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+		ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+		ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x100), 0);
+	}
+	env_free(&e);
+}
+END_TEST
+
+/*
+ * Two vCPUs: the end of a step over a software breakpoint puts it back and
+ * takes the cover down in one critical section (stepover.c, finish_unlift).
+ * Where putting it back fails, the cover stays (the guest's bytes are
+ * there: the other vCPU keeps catching the address) until the retry of the
+ * next prepare; where the breakpoint was removed during the step, the cover
+ * goes without a bump (its removal bumped already).
+ */
+START_TEST(test_cover_finish_unlift)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	uint64_t gen;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+
+	/* Putting it back fails: lifted still, the cover with it. */
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	gen = atomic_load(&e.vm->gen);
+	fh_fault_arm_site(FH_MEM_WRITE, 1, EFAULT);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+	ck_assert(atomic_load(&e.v[0]->cover_on));
+	ck_assert_uint_eq(atomic_load(&e.vm->gen), gen);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x800), 0);
+	/* The retry puts it back: the cover goes, the other's slot too. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, a->sw_insn, a->sw_len), 0);
+	ck_assert(!atomic_load(&e.v[0]->cover_on));
+	ck_assert_uint_eq(atomic_load(&e.vm->nr_cover), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+
+	/* Removed during the step: the removal bumped, the end does not. */
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+	gen = atomic_load(&e.vm->gen);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert(!atomic_load(&e.v[0]->cover_on));
+	ck_assert_uint_eq(atomic_load(&e.vm->nr_cover), 0);
+	ck_assert_uint_eq(atomic_load(&e.vm->gen), gen);
+	ck_assert_int_eq(memcmp(fh.mem + 0x800, fh.orig + 0x800, a->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	env_free(&e);
+}
+END_TEST
+
+/*
+ * Two vCPUs: a change of the set made on another thread between this
+ * vCPU's compose (or its step's apply) and its cover's bump is not hidden by
+ * the bump: v->gen (back_gen) is moved with it only when nothing else
+ * changed since, and the next prepare composes with the change.
+ */
+START_TEST(test_cover_bump_insert_between)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	uint64_t len = x86 ? 1 : 4;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+
+	/* Between the compose and the stop's bump: the step runs with it. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, len), 0);
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_uint_ne(e.v[0]->gen, atomic_load(&e.vm->gen));
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, KVMDBG_CTL_STEP);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x100), 0);
+
+	/* Between the step's apply and the bump at its end: the way back
+	 * has it. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x200, len), 0);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_uint_eq(fh.v[0].ctl & KVMDBG_CTL_STEP, 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x100), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x200), 0);
+
+	/* The same with the step taken without a compose (nothing changed
+	 * before the stop), a removal between it and its end. */
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert(e.v[0]->back_valid);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x200, len), 0);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x100), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[0], 0x200), -1);
+
+	/* The other vCPU saw every change. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[1]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[1], 0x100), 0);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x200), -1);
+	ck_assert_int_eq(exec_slot_at(a, &fh.v[1], 0x800), -1);
+	env_free(&e);
+}
+END_TEST
+
+/*
  * Issue 12 item 5: a software breakpoint on an instruction that already is
  * the breakpoint instruction (the guest's own INT3; an arm64 BRK with the
  * library's immediate). The stop there is reported once; resuming steps
@@ -3364,6 +3544,9 @@ TEST_SUITE(core)
 	add_test(tc, test_stepover_overlay_composes);
 	add_test(tc, test_stepover_fast_many_slots);
 	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_cover_bump_two_vcpus, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_cover_bump_insert_between, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_cover_finish_unlift, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_arm64_sw_lift_then_mask);
 	add_test(tc, test_overlay_merge_route_suspend);
 	add_test(tc, test_overlay_sanitise);
