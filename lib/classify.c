@@ -616,10 +616,7 @@ static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 		kvmdbg_stepover_finish(v);
 		return 0;
 	}
-	/* ex and dec first in c: zeroed are only the fields after them. */
-	c.ex = *ex;
-	c.dec = *dec;
-	memset(&c.sw, 0, sizeof(c) - offsetof(struct kvmdbg_classify, sw));
+	c = (struct kvmdbg_classify){.ex = *ex, .dec = *dec};
 	/* Reads: a failure here has changed nothing. */
 	r = kvmdbg_classify_swbp(v, &c);
 	if (!r)
