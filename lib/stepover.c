@@ -174,21 +174,6 @@ static KVMDBG_WARM int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp 
 	return r;
 }
 
-/* The same, looking e up. */
-static KVMDBG_WARM int sw_lift(struct kvmdbg_vcpu *v, uint64_t pc)
-{
-	struct kvmdbg_vm *vm = v->vm;
-	struct kvmdbg_swbp *e;
-	int r = 0;
-
-	pthread_mutex_lock(&vm->lock);
-	e = kvmdbg_swtab_find(&vm->sw, pc);
-	if (e)
-		r = sw_lift_locked(v, e, pc);
-	pthread_mutex_unlock(&vm->lock);
-	return r;
-}
-
 /* The vCPU goes away: what its step-over holds in the VM goes too. A lift
  * that putting back failed gets a last try, then it is dropped. Locked. */
 void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
@@ -314,6 +299,31 @@ static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
 }
 
 /*
+ * The slots of the execution breakpoints at pc, each slot's point id in
+ * owner: from the vCPU's copy of the points where cached (it is current:
+ * no lock needed), else from the VM's point table (vm->lock held). The
+ * copy also serves under the lock: no walk of the table (~200
+ * instructions at every software breakpoint's step-over).
+ */
+static inline __attribute__((always_inline)) uint32_t
+exec_slots_owned(const struct kvmdbg_vcpu *v, bool cached, uint64_t pc,
+		 uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS])
+{
+	uint32_t slots;
+
+	if (cached) {
+		slots = kvmdbg_cached_exec_slots(v, pc);
+		KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+			owner[pool][slot] = v->slot_pt[pool][slot].id;
+	} else {
+		slots = kvmdbg_point_exec_slots_at(v->vm, pc);
+		KVMDBG_FOR_EACH_SLOT(slots, pool, slot)
+			owner[pool][slot] = v->vm->slots.owner[pool][slot];
+	}
+	return slots;
+}
+
+/*
  * A reported stop is being resumed: find what is armed at the PC and step
  * past it. Returns 0 (maybe with v->so.state = KVMDBG_SO_STEPPING; v->so.pc
  * the PC as it is now where anything is armed or the user's step masks the
@@ -328,7 +338,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
 	void *word_arg = v;
 	struct insn_known known;
-	bool sw = false, lifted = false;
+	bool sw = false;
 	uint64_t pc = v->so.pc;
 	int r;
 
@@ -364,26 +374,14 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	 * in the table needs the lock). v->so.owner keeps the owners of the
 	 * watch slots. */
 	if (kvmdbg_points_cached(v) && !kvmdbg_swtab_may_have(&vm->sw, pc)) {
-		exec_slots = kvmdbg_cached_exec_slots(v, pc);
-		KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
-			owner[pool][slot] = v->slot_pt[pool][slot].id;
+		exec_slots = exec_slots_owned(v, true, pc, owner);
 	} else {
 		struct kvmdbg_swbp *e;
 
 		pthread_mutex_lock(&vm->lock);
-		/* The hardware points from the vCPU's copy while it is current
-		 * (hw_gen only moves under the lock: exact here), not by a walk
-		 * of the VM's point table (~200 instructions at every software
-		 * breakpoint's step-over). */
-		if (kvmdbg_points_cached(v)) {
-			exec_slots = kvmdbg_cached_exec_slots(v, pc);
-			KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
-				owner[pool][slot] = v->slot_pt[pool][slot].id;
-		} else {
-			exec_slots = kvmdbg_point_exec_slots_at(vm, pc);
-			KVMDBG_FOR_EACH_SLOT(exec_slots, pool, slot)
-				owner[pool][slot] = vm->slots.owner[pool][slot];
-		}
+		/* The copy is asked again under the lock: hw_gen only moves
+		 * under it, so the answer is exact here. */
+		exec_slots = exec_slots_owned(v, kvmdbg_points_cached(v), pc, owner);
 		e = kvmdbg_swtab_find(&vm->sw, pc);
 		sw = e != NULL;
 		/* A software breakpoint is stepped over, always (below): lifted
@@ -397,7 +395,6 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 				pthread_mutex_unlock(&vm->lock);
 				return r;
 			}
-			lifted = true;
 			if (vm->arch->sw_len == sizeof(known.word)) {
 				memcpy(&known.word, e->orig, sizeof(known.word));
 				known.pc = pc;
@@ -441,13 +438,6 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			return r;
 		}
 		v->so.irq_masked = true;
-	}
-	if (sw && !lifted) {
-		r = sw_lift(v, pc);
-		if (r) {
-			kvmdbg_stepover_irqs_give_back(v); /* a failure stays pending */
-			return r;
-		}
 	}
 	/* KVM's state changes for the step: the caller applies it (vcpu.c,
 	 * without marking it dirty, so that it knows whether KVM holds the
