@@ -579,8 +579,9 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
  * PC unread is neither). Every phase of handle_exit_slow but
  * kvmdbg_classify_stepover_end finds nothing in such an exit: it is
  * settled here without the classification's state, as that phase does.
- * Implied, so not tested: no breakpoint instruction (a step trap never is
- * one's exit: decode), the step applied (STEPPING only ever runs with
+ * "A step and nothing else" is the decoded word's one test, as for the
+ * user's step in kvmdbg_vcpu_handle_exit. Implied, so not tested: the step
+ * applied (STEPPING only ever runs with
  * KVMDBG_CTL_STEP: every state applied while it holds has it, and a
  * failed apply goes back to ARMED), no guest's step nor gd_stepping (the
  * overlay's).
@@ -589,8 +590,8 @@ static inline __attribute__((always_inline)) bool stepover_end_plain(const struc
 								     const struct kvmdbg_exit *ex,
 								     const struct kvmdbg_decoded *dec)
 {
-	return v->so.state == KVMDBG_SO_STEPPING && dec->step && !dec->hits && !dec->dbg_access &&
-	       !dec->hw_unmatched && !dec->guest_only && !v->user_step && !kvmdbg_overlay_on(v) &&
+	return v->so.state == KVMDBG_SO_STEPPING && dec->other == KVMDBG_DEC_STEP_ONLY &&
+	       !dec->hits && !v->user_step && !kvmdbg_overlay_on(v) &&
 	       (ex->pc_unread || ex->pc != v->so.pc);
 }
 

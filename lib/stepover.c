@@ -424,7 +424,7 @@ KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	/* Only execution breakpoints, and the host honours RF: no step needed.
 	 * prepare sets RF last, once nothing else can fail. */
 	if (!sw && !(slots & watch_slots) && !v->user_step && !v->guest_step &&
-	    (vm->features & KVMDBG_FEAT_RF_RESUME) && h->set_resume_flag) {
+	    vm->set_resume_flag) { /* NULL without KVMDBG_FEAT_RF_RESUME */
 		v->so.state = KVMDBG_SO_NONE;
 		v->so.slots = 0;
 		*need_rf = true;

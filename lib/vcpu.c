@@ -355,9 +355,8 @@ static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
 	uint32_t disarm = 0, ctl;
 	uint64_t any = 0;
 	unsigned int n = 0;
-	int r;
-
 	uint32_t owners = 0;
+	int r;
 
 	/* applied is the host's slots alone: no overlay, no cover slot (its
 	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it; compose
@@ -507,7 +506,7 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 			 * would build. RF last, as below. */
 			if (!need_rf)
 				return 0;
-			r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+			r = vm->set_resume_flag(vm->host_ctx, v->fd);
 			if (r)
 				kvmdbg_stepover_rollback(v, &saved);
 			return r;
@@ -543,7 +542,7 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* Last, so that nothing fails after it. On failure KVM already holds
 	 * the new state: record it, and stay armed to set RF again. */
 	if (need_rf) {
-		r = vm->host->set_resume_flag(vm->host_ctx, v->fd);
+		r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (r)
 			kvmdbg_stepover_rollback(v, &saved);
 	}
@@ -582,7 +581,9 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		return 0;
 	/* The vCPU's copy of the points is current without asking hw_gen:
 	 * it was made under the lock that loaded v->gen (vcpu_prepare, before
-	 * record_applied), and every change of the hardware points bumps
+	 * record_applied; a cover's bump moves v->gen along only where
+	 * nothing changed since, kvmdbg_cover_bump), and every change of the
+	 * hardware points bumps
 	 * vm->gen in the critical section that bumps hw_gen (vm.c), so the
 	 * generation unchanged above says the copy is too (issue 17).
 	 * Expected false: without the hint GCC 12 lays the no-breakpoint case
