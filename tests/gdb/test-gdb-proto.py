@@ -25,7 +25,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gdbsession import free_port, kvm_present  # noqa: E402
+from gdbsession import free_port, host_lacks, kvm_present  # noqa: E402
 
 
 passed = failed = 0
@@ -150,8 +150,11 @@ def pgtable_session(run, guest):
         r = c.packet()
         rc = stub.wait(timeout=20)
         out = stub.stdout.read()
-        check("per-vCPU tables: the guest finds no INT3 left and ends (W00)",
-              r == "W00" and rc == 0, "%s, exit %s: %s" % (r, rc, out))
+        if host_lacks("guest_int3"):
+            print("skipped: per-vCPU tables, the guest's end (%s)" % host_lacks("guest_int3"))
+        else:
+            check("per-vCPU tables: the guest finds no INT3 left and ends (W00)",
+                  r == "W00" and rc == 0, "%s, exit %s: %s" % (r, rc, out))
     except (EOFError, OSError, AssertionError) as e:
         check("per-vCPU tables: the session (%s)" % e, False)
     finally:

@@ -30,6 +30,8 @@ gdbsession.need_kvm(NAME)
 probe = gdbsession.need_arch(NAME, run, "x86-64")
 if "hw_break" not in gdbsession.verified(probe):
     gdbsession.skip(NAME, "the verified probe lacks hw_break")
+if gdbsession.host_lacks("legacy_modes"):
+    gdbsession.skip(NAME, gdbsession.host_lacks("legacy_modes"))
 
 out, _, _ = gdbsession.session(run, ["--flat", guest], gdb, ["set architecture i386:x86-64"], [
     # 32-bit paging

@@ -1189,6 +1189,16 @@ START_TEST(test_reinject_icebp)
 		kt_run(&vm, 0, KT_RUN_GUEST, &st);
 		if (st.what == KT_DONE)
 			break;
+		if (st.what == KT_ERROR && st.exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+		    known_host()->emulates_cpl0 && kt_rip(&vm, 0) == kt_gva(&vm, g_icebp_insn)) {
+			/* As the INT3 of test_reinject_bp: KVM's emulator
+			 * does not know the instruction. */
+			kt_note("guest ICEBP: %s", kt_describe(&vm, &st, d, sizeof(d)));
+			kt_not_exercised("ICEBP re-injection",
+					 "ICEBP at CPL0 is an emulation failure on this host");
+			kt_vm_destroy(&vm);
+			return;
+		}
 		ck_assert_msg(st.what == KT_EVENT, "%s", kt_describe(&vm, &st, d, sizeof(d)));
 		if (st.ev.kind == KVMDBG_STOP_GUEST) {
 			/* Classified after the ICEBP, the PC moved past it
