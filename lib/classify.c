@@ -598,9 +598,11 @@ static inline __attribute__((always_inline)) bool stepover_end_plain(const struc
 /*
  * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
- * The phases in order over one struct kvmdbg_classify.
+ * The phases in order over one struct kvmdbg_classify. First of the
+ * step-over's code (KVMDBG_STEP): the end of its step is settled at its
+ * top, and kvmdbg_vcpu_handle_exit stays in its page.
  */
-static KVMDBG_WARM __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+static KVMDBG_STEP __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
 						      struct kvmdbg_event *ev,
 						      const struct kvmdbg_exit *ex,
 						      const struct kvmdbg_decoded *dec)

@@ -199,7 +199,7 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 	}
 }
 
-KVMDBG_WARM int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+KVMDBG_STEP int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
 	return kvmdbg_irqs_give_back_inline(v);
 }
@@ -224,7 +224,7 @@ int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
  * breakpoint it lifted, the guest's interrupt mask. What fails stays
  * pending; prepare settles it first and returns the error until it works.
  */
-KVMDBG_WARM int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
+KVMDBG_STEP int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 {
 	int first = kvmdbg_stepover_unlift(v), r;
 
@@ -246,7 +246,7 @@ KVMDBG_WARM int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
  * bump left to end it). On failure the breakpoint stays lifted (so.sw),
  * and so does the cover at it.
  */
-static KVMDBG_WARM void finish_unlift(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP void finish_unlift(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t old;
@@ -265,7 +265,7 @@ static KVMDBG_WARM void finish_unlift(struct kvmdbg_vcpu *v)
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. */
-KVMDBG_WARM void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
+KVMDBG_STEP void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 {
 	v->so.state = KVMDBG_SO_NONE;
 	v->so.slots = 0;
@@ -329,7 +329,7 @@ exec_slots_owned(const struct kvmdbg_vcpu *v, bool cached, uint64_t pc,
  * the PC as it is now where anything is armed or the user's step masks the
  * interrupts) or -errno with nothing changed.
  */
-KVMDBG_WARM int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
+KVMDBG_STEP int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;

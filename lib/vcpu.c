@@ -103,8 +103,9 @@ static void overlay_resume_slot(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw
 }
 
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
- * false when the vCPU must not run now (cover_locked). */
-static KVMDBG_WARM bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
+ * false when the vCPU must not run now (cover_locked). Out of line: not in
+ * vcpu_prepare's KVMDBG_STEP body, which the two-exit operations run. */
+static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
 	struct kvmdbg_vm *vm = v->vm;
@@ -187,7 +188,7 @@ static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 
 /* Before composing: give back what an earlier step-over could not yet,
  * and look at the guest's registers where they may have changed. */
-static KVMDBG_WARM int prepare_look(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP int prepare_look(struct kvmdbg_vcpu *v)
 {
 	int r;
 
@@ -282,7 +283,7 @@ static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdb
  * last stop reported is still the PC. *masked tells whether this call took
  * the mask. 0 or -errno with nothing changed.
  */
-static int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved,
+static KVMDBG_STEP int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved,
 			  bool *masked)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -349,7 +350,7 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  * (step_back_fast). Done in place in applied: on failure the ctrl values go
  * back, and applied is again what KVM holds.
  */
-static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t disarm = 0, ctl;
@@ -428,7 +429,7 @@ static KVMDBG_WARM int step_apply_fast(struct kvmdbg_vcpu *v)
  * since (record_applied voids back_valid). applied_valid goes false only
  * with a failed re-injection, which stays pending.
  */
-static KVMDBG_WARM int step_back_fast(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP int step_back_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	unsigned int n = 0;
@@ -456,7 +457,7 @@ static KVMDBG_WARM int step_back_fast(struct kvmdbg_vcpu *v)
 
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
  * settle. Out of line: the fast paths stay short. */
-static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -470,6 +471,15 @@ static KVMDBG_WARM __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* A compose follows: the stop's hints for resume_fast are void. */
 	v->so.exec_hit = false;
 	v->so.sw_clear = false;
+	/* The way back from the step-over's step (step_back_fast), where
+	 * prepare_look and user_step_mask have nothing to do: nothing lifted
+	 * or masked to give back, no user's step (step_back_fast asks). */
+	if (v->back_valid && v->so.state == KVMDBG_SO_NONE &&
+	    !(v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked)))) {
+		r = step_back_fast(v);
+		if (r <= 0)
+			return r;
+	}
 	r = prepare_look(v);
 	if (r)
 		return r;

@@ -28,12 +28,19 @@
  * (bench/count/count --pages counts them; `nm -n` shows the layout).
  */
 #define KVMDBG_HOT __attribute__((section(".text.hot.kvmdbg")))
-/* The step-over path of the two-exit operations (a hit resumed by a step,
- * a software breakpoint's step-over: compose, apply, the general
- * classifier): right after the hot region where the linker sorts
- * .text.sorted.* after .text.hot.* (GNU ld >= 2.35), kept out of it so the
- * one-exit path stays in one page. Elsewhere: grouped per object. */
-#define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg")))
+/* The step-over of the two-exit operations (a hit resumed by a step): its
+ * begin, the lock-free apply of its step and the way back, the end of its
+ * step, the interrupt mask and KVM_SET_GUEST_DEBUG, right after the hot
+ * region where the linker sorts .text.sorted.* by name after .text.hot.*
+ * (GNU ld >= 2.35), kept out of it so the one-exit path stays in one page,
+ * and ahead of the rest (KVMDBG_WARM) so that these two exits touch a page
+ * or two of it, not four: under TCG a jump to another page is a lookup of
+ * the next translated block, and a page first touched after an exit a TLB
+ * refill. Elsewhere: grouped per object. */
+#define KVMDBG_STEP __attribute__((section(".text.sorted.kvmdbg.1")))
+/* The rest of the two-exit paths (a software breakpoint's step-over:
+ * compose, apply, the general classifier), after KVMDBG_STEP. */
+#define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg.2")))
 /* The arch decoders are built on every host (portable, unit-tested); only
  * the host's own is hot. */
 #if defined(__x86_64__)

@@ -119,7 +119,7 @@ static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c
 	return 0;
 }
 
-static KVMDBG_WARM int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+static KVMDBG_STEP int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 				 const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
@@ -230,7 +230,7 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+static KVMDBG_STEP int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 			   uint64_t *saved)
 {
@@ -253,7 +253,7 @@ static int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
-static int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
+static KVMDBG_STEP int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 {
 	uint64_t orig = ((saved >> SAVED_AIF_SHIFT) & 7) << 6;
 	uint64_t pc0 = saved_pc(saved);

@@ -61,7 +61,7 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static KVMDBG_WARM int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+static KVMDBG_STEP int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 			       const struct kvmdbg_hwstate *hw)
 {
 	struct kvm_guest_debug dbg;
