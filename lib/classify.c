@@ -613,7 +613,7 @@ static KVMDBG_STEP __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 	if (stepover_end_plain(v, ex, dec)) {
 		/* As kvmdbg_classify_stepover_end: the interrupt mask first
 		 * (a failure changes nothing), then the step-over ends. */
-		r = kvmdbg_stepover_irqs_give_back(v);
+		r = kvmdbg_irqs_give_back_inline(v);
 		if (r)
 			return r;
 		kvmdbg_stepover_finish(v);

@@ -275,7 +275,7 @@ KVMDBG_STEP void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
 	 * unlift where there is one. */
 	if (v->so.sw)
 		finish_unlift(v);
-	kvmdbg_stepover_irqs_give_back(v);
+	kvmdbg_irqs_give_back_inline(v);
 	/* Nothing left to publish where finish_unlift took the cover down. */
 	kvmdbg_cover_sync(v);
 }

@@ -195,8 +195,10 @@ static KVMDBG_STEP int prepare_look(struct kvmdbg_vcpu *v)
 	/* What an earlier step-over could not give back yet. The user's
 	 * step keeps the interrupt mask it runs with across an exit that was
 	 * not its debug exit (MMIO: the step has not completed), unless the
-	 * VMM moved the PC since (masked again there, below). */
-	if (v->so.state != KVMDBG_SO_STEPPING) {
+	 * VMM moved the PC since (masked again there, below). Nothing lifted
+	 * or masked: no call (the flags say what settle would find). */
+	if (v->so.state != KVMDBG_SO_STEPPING &&
+	    (v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked)))) {
 		if (kvmdbg_user_step_masks(v) && !v->so.pc_stale)
 			r = kvmdbg_stepover_unlift(v);
 		else
