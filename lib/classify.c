@@ -617,6 +617,14 @@ static KVMDBG_STEP __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 		if (r)
 			return r;
 		kvmdbg_stepover_finish(v);
+		/* The state from before the step, now: the next prepare then
+		 * has nothing to do (issue 17: one call of vcpu_prepare less a
+		 * hit), as it would have done first (nothing lifted or masked
+		 * to give back). A failure changes nothing; that prepare tries
+		 * again and reports it. */
+		if (v->back_valid &&
+		    !(v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked))))
+			(void)kvmdbg_step_back_fast(v);
 		return 0;
 	}
 	c = (struct kvmdbg_classify){.ex = *ex, .dec = *dec};

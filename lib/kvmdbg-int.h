@@ -403,7 +403,7 @@ struct kvmdbg_vcpu {
 	struct kvmdbg_hwstate applied;
 	uint32_t applied_owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	/* The way back from a step-over's step without a compose (vcpu.c,
-	 * step_back_fast): while back_valid, applied is the plain state of
+	 * kvmdbg_step_back_fast): while back_valid, applied is the plain state of
 	 * generation back_gen with the slots back_slots disarmed (their ctrl
 	 * and owner before, lowest slot first, in back_ctrl and back_owner)
 	 * and the step; back_ctl is that state's control bits. */
@@ -606,6 +606,12 @@ static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(st
 		v->so.irq_masked = false;
 	return r;
 }
+/*
+ * The step-over's step has ended: back to the state from before it without
+ * the lock (vcpu.c): 0 done, 1 not this case (prepare composes), -errno
+ * with KVM and v as they were.
+ */
+int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v);
 /* Put back the software breakpoint a step-over lifted (so.sw). */
 int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v);
 /* Give back what a finished or abandoned step-over holds. */

@@ -18,8 +18,8 @@
  * This vCPU's own state stays what a compose would build after the bump
  * (kvmdbg_cover_locked never puts a vCPU's own cover into its own state):
  * where it was composed at the generation the bump leaves (v->gen, and back_gen for the way back from a
- * step, step_back_fast), it is recorded as of the new one, and its lock-free
- * paths (applied_current, step_apply_fast, step_back_fast) stay open
+ * step, kvmdbg_step_back_fast), it is recorded as of the new one, and its lock-free
+ * paths (applied_current, step_apply_fast, kvmdbg_step_back_fast) stay open
  * (issue 17: with two vCPUs, two composes under the lock per software
  * breakpoint's step-over). Only then: every change of the set bumps the
  * generation under vm->lock, as this does, so the generation read here

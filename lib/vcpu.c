@@ -349,7 +349,7 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  * next prepare composes.
  *
  * What it takes out it keeps (back_*), for the way back at the step's end
- * (step_back_fast). Done in place in applied: on failure the ctrl values go
+ * (kvmdbg_step_back_fast). Done in place in applied: on failure the ctrl values go
  * back, and applied is again what KVM holds.
  */
 static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
@@ -364,7 +364,7 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
 	/* applied is the host's slots alone: no overlay, no cover slot (its
 	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it; compose
 	 * puts one only in a slot below the host's number). A step in it is
-	 * the user's (a step-over's ended with a compose or step_back_fast;
+	 * the user's (a step-over's ended with a compose or kvmdbg_step_back_fast;
 	 * gd_stepping is the overlay's): the step adds it again. */
 	if (kvmdbg_overlay_on(v))
 		return 1;
@@ -431,7 +431,7 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
  * since (record_applied voids back_valid). applied_valid goes false only
  * with a failed re-injection, which stays pending.
  */
-static KVMDBG_STEP int step_back_fast(struct kvmdbg_vcpu *v)
+KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	unsigned int n = 0;
@@ -473,12 +473,12 @@ static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* A compose follows: the stop's hints for resume_fast are void. */
 	v->so.exec_hit = false;
 	v->so.sw_clear = false;
-	/* The way back from the step-over's step (step_back_fast), where
+	/* The way back from the step-over's step (kvmdbg_step_back_fast), where
 	 * prepare_look and user_step_mask have nothing to do: nothing lifted
-	 * or masked to give back, no user's step (step_back_fast asks). */
+	 * or masked to give back, no user's step (kvmdbg_step_back_fast asks). */
 	if (v->back_valid && v->so.state == KVMDBG_SO_NONE &&
 	    !(v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked)))) {
-		r = step_back_fast(v);
+		r = kvmdbg_step_back_fast(v);
 		if (r <= 0)
 			return r;
 	}
@@ -533,7 +533,7 @@ static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 		}
 	} else if (v->back_valid && saved.state == KVMDBG_SO_NONE) {
 		/* ... and the way back from it. */
-		r = step_back_fast(v);
+		r = kvmdbg_step_back_fast(v);
 		if (r <= 0)
 			return r;
 	}

@@ -610,7 +610,11 @@ struct kvmdbg_event {
  * To decide, it may read the guest's debug registers (one ioctl, only for
  * an exit nothing of the host's explains) and guest memory (through the
  * session's memory callbacks). After an error nothing has changed: the VMM
- * may call it again for the same exit.
+ * may call it again for the same exit. The exit that ends the library's own
+ * step past a stop (a KVMDBG_STOP_NONE event) also gives KVM back the
+ * debug state from before that step (one KVM_SET_GUEST_DEBUG, which the
+ * next kvmdbg_vcpu_prepare() then does not make; where it fails, nothing
+ * changed and that prepare makes it and reports its error).
  *
  * @param vcpu the vCPU whose KVM_RUN returned.
  * @param ev   filled with the event.

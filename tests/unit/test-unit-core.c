@@ -2278,7 +2278,7 @@ static void handle_expect(int cpu, struct kvmdbg_vcpu *v, enum kvmdbg_stop kind)
 
 /* A stop at the breakpoint at 0x100 (slot 0), resumed: the step runs with
  * that slot alone disarmed, the step's flags added, one ioctl; at its end
- * KVM gets exactly the state of the stop back, one ioctl. */
+ * (handle_exit) KVM gets exactly the state of the stop back, one ioctl. */
 START_TEST(test_stepover_fast_round_trip)
 {
 	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
@@ -2309,9 +2309,12 @@ START_TEST(test_stepover_fast_round_trip)
 		ck_assert_uint_eq(fh.v[0].set_calls, calls + 1);
 		step_end(x86, 0, x86 ? 0x102 : 0x104);
 		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
-		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		/* The way back is taken at the step's end: the prepare after
+		 * it has nothing to do. */
 		ck_assert(!e.v[0]->back_valid);
 		assert_kvm_holds(0, &before);
+		ck_assert_uint_eq(fh.v[0].set_calls, calls + 2);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 		ck_assert_uint_eq(fh.v[0].set_calls, calls + 2);
 		ck_assert_int_eq(kvmdbg_vcpu_is_stepping(e.v[0]), 0);
 	}
@@ -2453,7 +2456,12 @@ START_TEST(test_stepover_fast_failures)
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 		assert_kvm_holds(0, &stepping);
 		step_end(x86, 0, x86 ? 0x102 : 0x104);
+		/* The way back is taken at the step's end: it fails there
+		 * (nothing changes, the event is the same), and again in the
+		 * prepare that retries it. */
+		fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
 		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+		assert_kvm_holds(0, &stepping);
 		fh_fault_arm_site(FH_SET_GUEST_DEBUG, 1, EINTR);
 		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), -EINTR);
 		assert_kvm_holds(0, &stepping);
