@@ -619,11 +619,9 @@ static KVMDBG_STEP __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_
 		kvmdbg_stepover_finish(v);
 		/* The state from before the step, now: the next prepare then
 		 * has nothing to do (issue 17: one call of vcpu_prepare less a
-		 * hit), as it would have done first (nothing lifted or masked
-		 * to give back). A failure changes nothing; that prepare tries
-		 * again and reports it. */
-		if (v->back_valid &&
-		    !(v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked))))
+		 * hit), where it would have done it first. A failure changes
+		 * nothing; that prepare tries again and reports it. */
+		if (v->back_valid)
 			(void)kvmdbg_step_back_fast(v);
 		return 0;
 	}

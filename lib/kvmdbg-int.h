@@ -532,6 +532,14 @@ void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, u
  * lock to decide the bump, or every vCPU that composes after that bump sees
  * this cover. Inline: it is on every exit's fast path.
  */
+/* v's cover goes down: off, and one fewer in vm->nr_cover (which counts
+ * the covers on). The callers have seen it on. */
+static inline __attribute__((always_inline)) void kvmdbg_cover_off(struct kvmdbg_vcpu *v)
+{
+	atomic_store(&v->cover_on, false);
+	atomic_fetch_sub(&v->vm->nr_cover, 1);
+}
+
 /*
  * For kvmdbg_cover_sync, after the cover at addr is published: whether the
  * table may hold addr. The filter's answer none is kept with the generation

@@ -192,8 +192,7 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 		v->so.sw = false;
 	}
 	if (atomic_load(&v->cover_on)) {
-		atomic_store(&v->cover_on, false);
-		atomic_fetch_sub(&vm->nr_cover, 1);
+		kvmdbg_cover_off(v);
 		if (kvmdbg_sw_has(vm, atomic_load_explicit(&v->cover_addr, memory_order_relaxed)))
 			kvmdbg_bump_gen(vm);
 	}
@@ -254,8 +253,7 @@ static KVMDBG_STEP void finish_unlift(struct kvmdbg_vcpu *v)
 	pthread_mutex_lock(&vm->lock);
 	if (!sw_unlift_locked(v) && atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
 		old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
-		atomic_store(&v->cover_on, false);
-		atomic_fetch_sub(&vm->nr_cover, 1);
+		kvmdbg_cover_off(v);
 		v->so.sw_clear = true; /* as kvmdbg_cover_sync leaves it */
 		if (atomic_load_explicit(&vm->nr_vcpus, memory_order_relaxed) > 1 &&
 		    kvmdbg_sw_has(vm, old))

@@ -425,11 +425,13 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
  * before the handle_exit that published it returned (kvmdbg_cover_sync),
  * so a vCPU that prepares after another's stop was reported sees a newer
  * generation and composes (the guarantee in kvmdbg.h; a cover published
- * but not yet bumped is one a compose may miss as well). Not asked again:
- * the overlay (never back_valid), a lift or a mask of the step-over not
- * given back (prepare_look settled them, or returned its error), applied
- * since (record_applied voids back_valid). applied_valid goes false only
- * with a failed re-injection, which stays pending.
+ * but not yet bumped is one a compose may miss as well). Asked here, so
+ * every caller (the step's end in handle_exit, prepare before and after
+ * prepare_look) asks the same: out of the step-over, nothing lifted or
+ * masked still to give back (prepare_look gives it back first). Not asked:
+ * the overlay (never back_valid), applied since (record_applied voids
+ * back_valid). applied_valid goes false only with a failed re-injection,
+ * which stays pending.
  */
 KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 {
@@ -437,7 +439,9 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 	unsigned int n = 0;
 	int r;
 
-	if (v->reinject.pending || v->user_step || !v->applied_valid ||
+	if (!v->back_valid || v->so.state != KVMDBG_SO_NONE ||
+	    (v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked))) ||
+	    v->reinject.pending || v->user_step || !v->applied_valid ||
 	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->back_gen)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
@@ -473,11 +477,9 @@ static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* A compose follows: the stop's hints for resume_fast are void. */
 	v->so.exec_hit = false;
 	v->so.sw_clear = false;
-	/* The way back from the step-over's step (kvmdbg_step_back_fast), where
-	 * prepare_look and user_step_mask have nothing to do: nothing lifted
-	 * or masked to give back, no user's step (kvmdbg_step_back_fast asks). */
-	if (v->back_valid && v->so.state == KVMDBG_SO_NONE &&
-	    !(v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked)))) {
+	/* The way back from the step-over's step, where prepare_look and
+	 * user_step_mask have nothing to do (kvmdbg_step_back_fast asks). */
+	if (v->back_valid) {
 		r = kvmdbg_step_back_fast(v);
 		if (r <= 0)
 			return r;
@@ -631,10 +633,8 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	 * generation itself; a vCPU that composed in between keeps a slot
 	 * catching a live breakpoint until its next compose, which is what
 	 * the breakpoint does anyway. */
-	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
-		atomic_store(&v->cover_on, false);
-		atomic_fetch_sub(&vm->nr_cover, 1);
-	}
+	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed))
+		kvmdbg_cover_off(v);
 	return 1;
 }
 
