@@ -34,7 +34,7 @@ const unsigned int bench_arch_bp_len = 4;
 const uint8_t bench_arch_sw_insn[] = {BENCH_BRK & 0xff, BENCH_BRK >> 8 & 0xff,
 				      BENCH_BRK >> 16 & 0xff, BENCH_BRK >> 24};
 
-static uint64_t get_reg(const struct side *s, uint64_t id)
+static BENCH_LOOP uint64_t get_reg(const struct side *s, uint64_t id)
 {
 	uint64_t v;
 	struct kvm_one_reg reg = {.id = id, .addr = (uintptr_t)&v};
@@ -44,7 +44,7 @@ static uint64_t get_reg(const struct side *s, uint64_t id)
 	return v;
 }
 
-static void set_reg(const struct side *s, uint64_t id, uint64_t v)
+static BENCH_LOOP void set_reg(const struct side *s, uint64_t id, uint64_t v)
 {
 	struct kvm_one_reg reg = {.id = id, .addr = (uintptr_t)&v};
 
@@ -81,7 +81,7 @@ void bench_arch_state(struct kvm_guest_debug *d, enum raw_state st, uint64_t add
 	}
 }
 
-void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target)
+BENCH_LOOP void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target)
 {
 	const struct kvm_run *run = s->m.run[0];
 	uint64_t esr = run->debug.arch.hsr, far = run->debug.arch.far, pc = 0;
@@ -114,7 +114,7 @@ void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target
 			  (unsigned long long)far, (unsigned long long)pc);
 }
 
-void bench_arch_resume_flag(const struct side *s)
+BENCH_LOOP void bench_arch_resume_flag(const struct side *s)
 {
 	(void)s;
 	bench_die("arm64 has no resume flag");
@@ -122,7 +122,7 @@ void bench_arch_resume_flag(const struct side *s)
 
 /* An interrupt pending when the step starts would be taken first: mask
  * A, I and F unless the guest has them masked already (one read then). */
-void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved)
+BENCH_LOOP void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved)
 {
 	uint64_t pstate = get_reg(s, REG_PSTATE);
 
@@ -133,7 +133,7 @@ void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved)
 	*saved |= SAVED_SET;
 }
 
-void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
+BENCH_LOOP void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
 {
 	uint64_t pstate;
 
@@ -143,7 +143,7 @@ void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
 	set_reg(s, REG_PSTATE, (pstate & ~PS_AIF) | (saved & PS_AIF));
 }
 
-void bench_arch_spin(unsigned long iters)
+BENCH_LOOP void bench_arch_spin(unsigned long iters)
 {
 	unsigned long x = 0;
 

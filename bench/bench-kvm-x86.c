@@ -47,7 +47,7 @@ void bench_arch_state(struct kvm_guest_debug *d, enum raw_state st, uint64_t add
 	}
 }
 
-void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target)
+BENCH_LOOP void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target)
 {
 	const struct kvm_run *run = s->m.run[0];
 	uint64_t dr6 = run->debug.arch.dr6, pc = run->debug.arch.pc;
@@ -74,7 +74,7 @@ void bench_arch_expect(const struct side *s, enum raw_exit what, uint64_t target
 			  (unsigned long long)dr6, (unsigned long long)pc);
 }
 
-void bench_arch_resume_flag(const struct side *s)
+BENCH_LOOP void bench_arch_resume_flag(const struct side *s)
 {
 	struct kvm_regs regs;
 	int fd = s->m.vcpu_fd[0];
@@ -87,19 +87,19 @@ void bench_arch_resume_flag(const struct side *s)
 }
 
 /* KVM_GUESTDBG_BLOCKIRQ in the state does it, where the host has it. */
-void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved)
+BENCH_LOOP void bench_arch_step_irqs_begin(const struct side *s, uint64_t *saved)
 {
 	(void)s;
 	*saved = 0;
 }
 
-void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
+BENCH_LOOP void bench_arch_step_irqs_end(const struct side *s, uint64_t saved)
 {
 	(void)s;
 	(void)saved;
 }
 
-void bench_arch_spin(unsigned long iters)
+BENCH_LOOP void bench_arch_spin(unsigned long iters)
 {
 	unsigned long x = 0;
 

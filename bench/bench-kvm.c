@@ -132,14 +132,14 @@ static void side_free(struct side *s)
 	kvmdbg_microvm_destroy(&s->m);
 }
 
-static void run_vcpu(struct side *s, unsigned int idx)
+static BENCH_LOOP void run_vcpu(struct side *s, unsigned int idx)
 {
 	while (ioctl(s->m.vcpu_fd[idx], KVM_RUN, 0) < 0)
 		if (errno != EINTR && errno != EAGAIN)
 			die("KVM_RUN: %s", strerror(errno));
 }
 
-static void expect_debug(const struct side *s, unsigned int idx, const char *what)
+static BENCH_LOOP void expect_debug(const struct side *s, unsigned int idx, const char *what)
 {
 	const struct kvm_run *run = s->m.run[idx];
 
@@ -171,7 +171,7 @@ struct loop {
 
 static unsigned long raw_ioctls; /* the raw side's ioctls besides KVM_RUN */
 
-static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
+static BENCH_LOOP void raw_set(const struct side *s, const struct kvm_guest_debug *d)
 {
 	raw_ioctls++;
 	if (ioctl(s->m.vcpu_fd[0], KVM_SET_GUEST_DEBUG, d) < 0)
@@ -179,7 +179,7 @@ static void raw_set(const struct side *s, const struct kvm_guest_debug *d)
 }
 
 /* The raw side's register ioctls (bench-kvm-<arch>.c), counted. */
-int bench_ioctl(int fd, unsigned long req, void *arg)
+BENCH_LOOP int bench_ioctl(int fd, unsigned long req, void *arg)
 {
 	raw_ioctls++;
 	return ioctl(fd, req, arg);
@@ -199,7 +199,7 @@ static inline void raw_step_once(struct loop *l)
 	bench_arch_step_irqs_end(l->s, saved);
 }
 
-static void raw_step_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_step_loop(struct loop *l, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
 		raw_step_once(l);
@@ -217,7 +217,7 @@ static void raw_step_loop(struct loop *l, unsigned int n)
 #define TOUCH_PAGES 32
 static volatile uint8_t touch_buf[TOUCH_PAGES][4096] __attribute__((aligned(4096)));
 
-static void raw_step_touch_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_step_touch_loop(struct loop *l, unsigned int n)
 {
 	unsigned int sum = 0;
 
@@ -233,7 +233,7 @@ static void raw_step_touch_loop(struct loop *l, unsigned int n)
  * every exit, on the stack and one code page. */
 #define SPIN_ITERS 1000
 
-static void raw_step_spin_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_step_spin_loop(struct loop *l, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
 		raw_step_once(l);
@@ -244,7 +244,7 @@ static void raw_step_spin_loop(struct loop *l, unsigned int n)
 /* Resume past the stop at l->target by one step: interrupts masked (where
  * the state cannot say so), the point disarmed (a software breakpoint: the
  * guest's bytes back), one step, everything back. */
-static void raw_step_past(struct loop *l, bool sw)
+static BENCH_LOOP void raw_step_past(struct loop *l, bool sw)
 {
 	struct side *s = l->s;
 	uint8_t *at = s->m.mem + l->target;
@@ -263,7 +263,7 @@ static void raw_step_past(struct loop *l, bool sw)
 }
 
 /* n hits of the breakpoint, each first resumed past the previous one. */
-static void raw_bp_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_bp_loop(struct loop *l, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
 		if (l->stopped && l->rf)
@@ -278,7 +278,7 @@ static void raw_bp_loop(struct loop *l, unsigned int n)
 
 /* ---- the library side: the loop of kvmdbg.h ---- */
 
-static void lib_step_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void lib_step_loop(struct loop *l, unsigned int n)
 {
 	struct side *s = l->s;
 	struct kvmdbg_event ev;
@@ -338,7 +338,7 @@ static void lib_step_split(struct loop *l, unsigned int n, double *prep_ns, doub
 
 /* n hits of a software breakpoint at l->target, each first resumed past the
  * previous one: put the guest's bytes back, step, re-insert. */
-static void raw_sw_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_sw_loop(struct loop *l, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
 		if (l->stopped)
@@ -351,7 +351,7 @@ static void raw_sw_loop(struct loop *l, unsigned int n)
 
 /* n hits of a write watchpoint: trap-like on x86 (nothing to step past),
  * before the access on arm64 (disarm, step, re-arm). */
-static void raw_watch_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void raw_watch_loop(struct loop *l, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
 		if (l->stopped && bench_arch_watch_faults)
@@ -363,7 +363,7 @@ static void raw_watch_loop(struct loop *l, unsigned int n)
 }
 
 /* n reported stops of the expected kind through the library. */
-static void lib_hit_loop(struct loop *l, unsigned int n, enum kvmdbg_stop kind,
+static BENCH_LOOP void lib_hit_loop(struct loop *l, unsigned int n, enum kvmdbg_stop kind,
 			 enum kvmdbg_type type)
 {
 	struct side *s = l->s;
@@ -394,17 +394,17 @@ static void lib_hit_loop(struct loop *l, unsigned int n, enum kvmdbg_stop kind,
 	l->stopped = true;
 }
 
-static void lib_sw_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void lib_sw_loop(struct loop *l, unsigned int n)
 {
 	lib_hit_loop(l, n, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW);
 }
 
-static void lib_watch_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void lib_watch_loop(struct loop *l, unsigned int n)
 {
 	lib_hit_loop(l, n, KVMDBG_STOP_WATCH, KVMDBG_WATCH_WRITE);
 }
 
-static void lib_bp_loop(struct loop *l, unsigned int n)
+static BENCH_LOOP void lib_bp_loop(struct loop *l, unsigned int n)
 {
 	lib_hit_loop(l, n, KVMDBG_STOP_BREAK, KVMDBG_BREAK_HW);
 }

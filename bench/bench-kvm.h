@@ -93,4 +93,15 @@ int bench_ioctl(int fd, unsigned long req, void *arg);
 
 void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/*
+ * The measured loops of both sides and what they call, in one text region
+ * ahead of the library's (.text.hot.* input sections go together, in link
+ * order: bench-kvm's objects before the library's). Where each side's code
+ * lies then no longer moves with the library's size: in a nested-TCG bed
+ * which pages a loop touches, and which of them share a slot of QEMU's TLB,
+ * changed a ratio by a few thousandths between two builds of the library
+ * whose own code and pages were the same (issue 17).
+ */
+#define BENCH_LOOP __attribute__((section(".text.hot.bench")))
+
 #endif
