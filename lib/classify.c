@@ -507,14 +507,17 @@ KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmd
  * no guest slot or cover slot, no overlay, no step-over running), settled
  * from this vCPU's copy of the points while the set is unchanged, without
  * the lock: what the phases below would do for them. 0: not this case,
- * nothing changed.
+ * nothing changed; 1: done (nothing that still exists: run again); 2: done
+ * but for the step-over, armed by the caller with *arm_slots and
+ * *arm_exec_hit.
  */
 _Static_assert(KVMDBG_HIT_BIT(1, 0) == 1u << KVMDBG_MAX_SLOTS,
 	       "hit bit n is pool n / 16, slot n % 16");
 static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
 							   struct kvmdbg_event *ev,
 							   const struct kvmdbg_exit *ex,
-							   const struct kvmdbg_decoded *dec)
+							   const struct kvmdbg_decoded *dec,
+							   uint32_t *arm_slots, bool *arm_exec_hit)
 {
 	const struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_hwpoint *hp = NULL;
@@ -562,12 +565,11 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 			  : vm->reports_data_addr         ? dec->write
 							  : -1);
 	}
-	/* exec_hit: resume_fast then needs no lookup of the execution
-	 * breakpoints at the PC. */
-	kvmdbg_stepover_arm_hit(v, ex->pc,
-				vm->watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0,
-				v->applied_owner, exec_hit);
-	return 1;
+	/* What the caller arms (kvmdbg_stepover_arm_hit); exec_hit: resume_fast
+	 * then needs no lookup of the execution breakpoints at the PC. */
+	*arm_slots = vm->watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0;
+	*arm_exec_hit = exec_hit;
+	return 2;
 }
 
 /*
@@ -596,35 +598,41 @@ static inline __attribute__((always_inline)) bool stepover_end_plain(const struc
 }
 
 /*
+ * The end of the step-over's own step and nothing else (stepover_end_plain),
+ * as kvmdbg_classify_stepover_end settles it: the interrupt mask first (a
+ * failure changes nothing), then the step-over ends. Out of the hot page,
+ * in the two-exit hit's (KVMDBG_STEP).
+ */
+static KVMDBG_STEP __attribute__((noinline)) int stepover_end_fast(struct kvmdbg_vcpu *v)
+{
+	int r = kvmdbg_irqs_give_back_inline(v);
+
+	if (r)
+		return r;
+	kvmdbg_stepover_finish(v);
+	/* The state from before the step, now: the next prepare then has
+	 * nothing to do (issue 17: one call of vcpu_prepare less a hit),
+	 * where it would have done it first. A failure changes nothing; that
+	 * prepare tries again and reports it. */
+	if (v->back_valid)
+		(void)kvmdbg_step_back_fast(v);
+	return 0;
+}
+
+/*
  * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
- * The phases in order over one struct kvmdbg_classify. First of the
- * step-over's code (KVMDBG_STEP): the end of its step is settled at its
- * top, and kvmdbg_vcpu_handle_exit stays in its page.
+ * The phases in order over one struct kvmdbg_classify. Out of line, so
+ * that kvmdbg_vcpu_handle_exit stays in its page.
  */
-static KVMDBG_STEP __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
-						      struct kvmdbg_event *ev,
-						      const struct kvmdbg_exit *ex,
-						      const struct kvmdbg_decoded *dec)
+static KVMDBG_STEP_REST __attribute__((noinline)) int handle_exit_slow(struct kvmdbg_vcpu *v,
+							   struct kvmdbg_event *ev,
+							   const struct kvmdbg_exit *ex,
+							   const struct kvmdbg_decoded *dec)
 {
 	struct kvmdbg_classify c;
 	int r;
 
-	if (stepover_end_plain(v, ex, dec)) {
-		/* As kvmdbg_classify_stepover_end: the interrupt mask first
-		 * (a failure changes nothing), then the step-over ends. */
-		r = kvmdbg_irqs_give_back_inline(v);
-		if (r)
-			return r;
-		kvmdbg_stepover_finish(v);
-		/* The state from before the step, now: the next prepare then
-		 * has nothing to do (issue 17: one call of vcpu_prepare less a
-		 * hit), where it would have done it first. A failure changes
-		 * nothing; that prepare tries again and reports it. */
-		if (v->back_valid)
-			(void)kvmdbg_step_back_fast(v);
-		return 0;
-	}
 	c = (struct kvmdbg_classify){.ex = *ex, .dec = *dec};
 	/* Reads: a failure here has changed nothing. */
 	r = kvmdbg_classify_swbp(v, &c);
@@ -660,6 +668,8 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */
+	uint32_t slots;
+	bool exec_hit;
 	int r;
 
 	if (!v || !ev)
@@ -691,8 +701,13 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	if (!dec.other) {
 		/* Hits of the host's own points and nothing else. */
-		if (dec.hits && !kvmdbg_overlay_on(v) && hits_fast(v, ev, &ex, &dec))
-			return 0;
+		if (dec.hits && !kvmdbg_overlay_on(v)) {
+			r = hits_fast(v, ev, &ex, &dec, &slots, &exec_hit);
+			if (r == 2)
+				kvmdbg_stepover_arm_hit(v, ex.pc, slots, v->applied_owner, exec_hit);
+			if (r)
+				return 0;
+		}
 	} else if (dec.other == KVMDBG_DEC_STEP_ONLY && !dec.hits &&
 		   (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&
 		   v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {
@@ -704,5 +719,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 		return 0;
 	}
 	event_none(ev, ex.pc);
+	if (stepover_end_plain(v, &ex, &dec))
+		return stepover_end_fast(v);
 	return handle_exit_slow(v, ev, &ex, &dec);
 }

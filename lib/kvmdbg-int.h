@@ -227,6 +227,11 @@ struct kvmdbg_vm {
 			 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 			 uint64_t *saved);
 	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
+	/* Copy of host->set_guest_debug for the step-over's fast paths
+	 * (vcpu.c, step_apply_fast and kvmdbg_step_back_fast): a two-exit hit
+	 * reads no ops table either. */
+	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
+			       const struct kvmdbg_hwstate *hw);
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -408,6 +413,12 @@ struct kvmdbg_vcpu {
 	 * and owner before, lowest slot first, in back_ctrl and back_owner)
 	 * and the step; back_ctl is that state's control bits. */
 	bool back_valid;
+	/* Of applied, for the step-over's fast paths (no loop over the slots):
+	 * applied_plain, it is the host's slots alone (no overlay, no cover
+	 * slot: no owner with KVMDBG_OWNER_SW's bit); while it is, applied_on
+	 * has KVMDBG_HIT_BIT of each slot enabled (ctrl != 0). */
+	bool applied_plain;
+	uint32_t applied_on;
 	uint32_t back_slots, back_ctl;
 	uint64_t back_gen;
 	uint64_t back_ctrl[KVMDBG_STEP_BACK_SLOTS];

@@ -198,7 +198,7 @@ void kvmdbg_stepover_drop_locked(struct kvmdbg_vcpu *v)
 	}
 }
 
-KVMDBG_STEP int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
+KVMDBG_STEP_REST int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v)
 {
 	return kvmdbg_irqs_give_back_inline(v);
 }
@@ -223,7 +223,7 @@ int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
  * breakpoint it lifted, the guest's interrupt mask. What fails stays
  * pending; prepare settles it first and returns the error until it works.
  */
-KVMDBG_STEP int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
+KVMDBG_STEP_REST int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
 {
 	int first = kvmdbg_stepover_unlift(v), r;
 
@@ -245,7 +245,7 @@ KVMDBG_STEP int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
  * bump left to end it). On failure the breakpoint stays lifted (so.sw),
  * and so does the cover at it.
  */
-static KVMDBG_STEP void finish_unlift(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP_REST __attribute__((noinline)) void finish_unlift(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t old;
@@ -327,7 +327,7 @@ exec_slots_owned(const struct kvmdbg_vcpu *v, bool cached, uint64_t pc,
  * the PC as it is now where anything is armed or the user's step masks the
  * interrupts) or -errno with nothing changed.
  */
-KVMDBG_STEP int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
+KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_host_ops *h = vm->host;

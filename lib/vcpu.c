@@ -188,7 +188,7 @@ static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 
 /* Before composing: give back what an earlier step-over could not yet,
  * and look at the guest's registers where they may have changed. */
-static KVMDBG_STEP int prepare_look(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP_REST int prepare_look(struct kvmdbg_vcpu *v)
 {
 	int r;
 
@@ -265,8 +265,24 @@ static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdb
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t ctl,
 			   uint64_t gen, uint32_t once)
 {
+	const struct kvmdbg_vm *vm = v->vm;
+	uint32_t on = 0, owners = 0;
+
 	v->applied = *hw;
 	memcpy(v->applied_owner, owner, sizeof(v->applied_owner));
+	/* Without the overlay, compose enables no slot past the host's
+	 * number (a cover slot goes in a free one of them). */
+	v->applied_plain = !kvmdbg_overlay_on(v);
+	if (v->applied_plain) {
+		for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
+			for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++) {
+				if (hw->slot[pool][slot].ctrl)
+					on |= KVMDBG_HIT_BIT(pool, slot);
+				owners |= owner[pool][slot];
+			}
+		v->applied_on = on;
+		v->applied_plain = !(owners & KVMDBG_OWNER_SW);
+	}
 	v->applied_ctl = ctl;
 	v->applied_valid = true;
 	v->back_valid = false;
@@ -285,7 +301,7 @@ static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdb
  * last stop reported is still the PC. *masked tells whether this call took
  * the mask. 0 or -errno with nothing changed.
  */
-static KVMDBG_STEP int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved,
+static KVMDBG_STEP_REST int user_step_mask(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved,
 			  bool *masked)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
@@ -356,22 +372,15 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t disarm = 0, ctl;
-	uint64_t any = 0;
 	unsigned int n = 0;
-	uint32_t owners = 0;
 	int r;
 
 	/* applied is the host's slots alone: no overlay, no cover slot (its
-	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it; compose
-	 * puts one only in a slot below the host's number). A step in it is
+	 * owner has the bit of KVMDBG_OWNER_SW, no point's id has it):
+	 * applied_plain. A step in it is
 	 * the user's (a step-over's ended with a compose or kvmdbg_step_back_fast;
 	 * gd_stepping is the overlay's): the step adds it again. */
-	if (kvmdbg_overlay_on(v))
-		return 1;
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
-			owners |= v->applied_owner[pool][slot];
-	if (owners & KVMDBG_OWNER_SW)
+	if (!v->applied_plain)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->so.slots, pool, slot) {
 		if (!kvmdbg_stepover_disarms(v, pool, slot, v->applied_owner[pool][slot]))
@@ -384,13 +393,10 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
 	}
 	KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
 		v->applied.slot[pool][slot].ctrl = 0;
-	/* Slots past the host's number are never enabled. */
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
-			any |= v->applied.slot[pool][slot].ctrl;
 	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
-	      (any ? KVMDBG_CTL_HW : 0) | (vm->caps.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
-	r = vm->host->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied);
+	      (v->applied_on & ~disarm ? KVMDBG_CTL_HW : 0) |
+	      (vm->caps.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
+	r = vm->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied);
 	if (r) {
 		n = 0;
 		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
@@ -399,6 +405,7 @@ static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
 	}
 	KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
 		v->applied_owner[pool][slot] = 0;
+	v->applied_on &= ~disarm;
 	/* What compose builds for the plain state of this generation. */
 	v->back_ctl = v->applied_ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_SW_BP);
 	if (v->back_ctl)
@@ -446,24 +453,93 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
-	r = vm->host->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied);
+	r = vm->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied);
 	if (r) {
 		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 			v->applied.slot[pool][slot].ctrl = 0;
 		return r;
 	}
 	n = 0;
-	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
+	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot) {
+		if (v->back_ctrl[n])
+			v->applied_on |= KVMDBG_HIT_BIT(pool, slot);
 		v->applied_owner[pool][slot] = v->back_owner[n++];
+	}
 	v->applied_ctl = v->back_ctl;
 	v->back_valid = false;
 	v->dirty = false;
 	return 0;
 }
 
+/*
+ * resume_fast's step-over (issue 17): a stop resumed past the host's own
+ * execution breakpoints at the PC where the host has no RF, or past arm64
+ * watchpoints that stopped before their access (so.slots), by a step with
+ * those slots disarmed. What vcpu_prepare does for it (kvmdbg_stepover_begin's
+ * lock-free case, where the points' copy is current and the filter said no
+ * software breakpoint at the PC, then step_apply_fast) without its
+ * generality: resume_fast's conditions hold (nothing changed since the stop,
+ * nothing lifted, masked or stale, no guest's step, sw_clear), the user is
+ * not stepping (the caller asks), and what step_apply_fast asks of applied
+ * is asked first (no overlay, no cover slot), so that once the mask is taken
+ * it answers "not this case" only for more slots than it keeps. 0 done,
+ * -errno with nothing changed (as prepare_undo leaves it: the mask's
+ * give-back, if that fails, stays pending), 1 not this case (what it took
+ * given back so). Its result is not returned through a pointer: resume_fast,
+ * inline in kvmdbg_vcpu_prepare, then needs no stack frame.
+ */
+static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r;
+	uint32_t exec = kvmdbg_cached_exec_slots(v, v->so.pc), watch = v->so.slots;
+	uint32_t slots = exec | watch, both = exec & watch;
+	uint32_t kept[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
+
+	if (!v->applied_plain)
+		return 1;
+	/* As kvmdbg_stepover_begin: the interrupts masked for the step (a
+	 * failure changes nothing), at the stop's PC (not stale). */
+	if (vm->mask_irqs) {
+		r = vm->mask_irqs(vm->host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
+				  &v->so.irq_saved);
+		if (r)
+			return r;
+		v->so.irq_masked = true;
+	}
+	/* The stop's hints go, as with a compose (vcpu_prepare). */
+	v->so.exec_hit = false;
+	v->so.sw_clear = false;
+	v->so.state = KVMDBG_SO_STEPPING;
+	v->so.slots = slots;
+	/* Each slot's owner: the execution breakpoint's point from the copy,
+	 * else the watchpoint's, kept at the stop (what a failure restores). */
+	KVMDBG_FOR_EACH_SLOT(both, pool, slot)
+		kept[pool][slot] = v->so.owner[pool][slot];
+	KVMDBG_FOR_EACH_SLOT(exec, pool, slot)
+		v->so.owner[pool][slot] = v->slot_pt[pool][slot].id;
+	r = step_apply_fast(v);
+	if (r) {
+		/* Back to armed, as kvmdbg_stepover_rollback. */
+		v->so.state = KVMDBG_SO_ARMED;
+		v->so.slots = watch;
+		KVMDBG_FOR_EACH_SLOT(both, pool, slot)
+			v->so.owner[pool][slot] = kept[pool][slot];
+		kvmdbg_irqs_give_back_inline(v); /* a failure stays pending */
+		/* More slots than step_apply_fast keeps (a watchpoint of many
+		 * pieces): vcpu_prepare composes. */
+		return r;
+	}
+	/* The stop's cover goes, as resume_fast's (sw_clear: no software
+	 * breakpoint at the PC to bump the generation for). */
+	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed))
+		kvmdbg_cover_off(v);
+	return 0;
+}
+
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
- * settle. Out of line: the fast paths stay short. */
-static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
+ * settle (vcpu_prepare_sync's body). */
+static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
@@ -564,6 +640,20 @@ static KVMDBG_STEP __attribute__((noinline)) int vcpu_prepare(struct kvmdbg_vcpu
 	return r;
 }
 
+/* vcpu_prepare, then what the others must catch for this vCPU now (its
+ * step-over begun, finished, or given up by the VMM moving the PC). On
+ * failure nothing changed, the generation included. Out of line, with the
+ * publication: kvmdbg_vcpu_prepare's fast paths stay short and in the hot
+ * page. */
+static KVMDBG_STEP_REST __attribute__((noinline)) int vcpu_prepare_sync(struct kvmdbg_vcpu *v)
+{
+	int r = vcpu_prepare(v);
+
+	if (!r)
+		kvmdbg_cover_sync(v);
+	return r;
+}
+
 /*
  * Resuming from a reported stop where nothing else changed: when nothing is
  * armed at the PC (a single-step stop), or only execution breakpoints that
@@ -586,7 +676,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	const uint64_t v_mask = KVMDBG_VCPU_FLAG(applied_valid) | KVMDBG_VCPU_FLAG(dirty) |
 				KVMDBG_VCPU_FLAG(guest_stale) | KVMDBG_VCPU_FLAG(guest_step);
 
-	if ((v->so.flags & so_any) || v->so.slots ||
+	if ((v->so.flags & so_any) ||
 	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
 	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->gen)
 		return 0;
@@ -602,15 +692,26 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	 * generation unchanged above says the copy is too (issue 17).
 	 * Expected false: without the hint GCC 12 lays the no-breakpoint case
 	 * out of line, one jump more on the plain step's resume. */
-	if (__builtin_expect(atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) != 0, 0)) {
+	if (__builtin_expect(atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) != 0, 0) ||
+	    v->so.slots) {
 		if (!v->so.sw_clear)
 			return 0;
-		slots = v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc);
+		slots = v->so.slots | (v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
 	}
 	if (slots) {
-		/* As kvmdbg_stepover_begin: RF where the host honours it, else a step. */
-		if (v->user_step || !vm->set_resume_flag)
+		/* As kvmdbg_stepover_begin: RF where the host honours it and
+		 * only execution breakpoints stopped here, else a step (the
+		 * user's step: vcpu_prepare). */
+		if (v->user_step)
 			return 0;
+		if (v->so.slots || !vm->set_resume_flag) {
+			int s = resume_step(v);
+
+			if (s > 0)
+				return 0;
+			*r = s;
+			return 1;
+		}
 		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
@@ -658,13 +759,7 @@ KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 		return 0;
 	if (v->so.state == KVMDBG_SO_ARMED && resume_fast(v, &r))
 		return r;
-	r = vcpu_prepare(v);
-	/* What the others must catch for this vCPU now (its step-over begun,
-	 * finished, or given up by the VMM moving the PC). On failure nothing
-	 * changed, the generation included. */
-	if (!r)
-		kvmdbg_cover_sync(v);
-	return r;
+	return vcpu_prepare_sync(v);
 }
 
 KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
@@ -680,7 +775,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	/* The user's step's mask, held across an MMIO exit. */
 	kvmdbg_stepover_irqs_give_back(v);
 	memset(&none, 0, sizeof(none));
-	vm->host->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
+	vm->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
 	pthread_mutex_lock(&vm->lock);
 	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)

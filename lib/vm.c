@@ -74,6 +74,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->set_resume_flag = o.features & KVMDBG_FEAT_RF_RESUME ? host->set_resume_flag : NULL;
 	vm->mask_irqs = host->mask_irqs;
 	vm->restore_irqs = host->restore_irqs;
+	vm->set_guest_debug = host->set_guest_debug;
 	vm->decode = host->arch->decode;
 	vm->watch_is_fault = host->arch->watch_is_fault;
 	vm->reports_data_addr = host->arch->reports_data_addr;

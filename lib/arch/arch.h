@@ -28,30 +28,39 @@
  * (bench/count/count --pages counts them; `nm -n` shows the layout).
  */
 #define KVMDBG_HOT __attribute__((section(".text.hot.kvmdbg")))
-/* The step-over of the two-exit operations (a hit resumed by a step): its
- * begin, the lock-free apply of its step and the way back, the end of its
- * step, the interrupt mask and KVM_SET_GUEST_DEBUG, right after the hot
- * region where the linker sorts .text.sorted.* by name after .text.hot.*
- * (GNU ld >= 2.35), kept out of it so the one-exit path stays in one page,
- * and ahead of the rest (KVMDBG_WARM) so that these two exits touch a page
- * or two of it, not four: under TCG a jump to another page is a lookup of
- * the next translated block, and a page first touched after an exit a TLB
- * refill. Elsewhere: grouped per object. */
+/* The two-exit hit of the host's hardware points (a hit resumed by a
+ * step, nothing else at the PC): resume_fast's step-over, the lock-free
+ * apply of its step and the way back, the end of its step, the interrupt
+ * mask and KVM_SET_GUEST_DEBUG, right after the hot region where the
+ * linker sorts .text.sorted.* by name after .text.hot.* (GNU ld >= 2.35),
+ * kept out of it so the one-exit path stays in one page, and under a page
+ * itself, so that these two exits touch two code pages: under TCG a jump to
+ * another page is a lookup of the next translated block, and a page first
+ * touched after an exit a TLB refill. Elsewhere: grouped per object. */
 #define KVMDBG_STEP __attribute__((section(".text.sorted.kvmdbg.1")))
-/* The rest of the two-exit paths (a software breakpoint's step-over:
- * compose, apply, the general classifier), after KVMDBG_STEP. */
-#define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg.2")))
+/* The rest of the step-over (its general begin and prepare, a software
+ * breakpoint's lift and put-back, the classifier's entry), after it. */
+#define KVMDBG_STEP_REST __attribute__((section(".text.sorted.kvmdbg.2")))
+/* The rest of the two-exit paths (compose, apply, the general classifier's
+ * phases), after KVMDBG_STEP_REST. */
+#define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg.3")))
 /* The arch decoders are built on every host (portable, unit-tested); only
  * the host's own is hot. */
 #if defined(__x86_64__)
 #define KVMDBG_HOT_X86 KVMDBG_HOT
 #define KVMDBG_HOT_ARM64
+#define KVMDBG_STEP_ARM64
 #elif defined(__aarch64__)
 #define KVMDBG_HOT_X86
 #define KVMDBG_HOT_ARM64 KVMDBG_HOT
+/* arm64's watchpoint hits: every one is a two-exit operation (it stops
+ * before the access), in KVMDBG_STEP's page anyway; the hot page keeps the
+ * rest of the one-exit paths. */
+#define KVMDBG_STEP_ARM64 KVMDBG_STEP
 #else
 #define KVMDBG_HOT_X86
 #define KVMDBG_HOT_ARM64
+#define KVMDBG_STEP_ARM64
 #endif
 
 /* Slots per pool the library can manage (arm64 allows up to 16). */

@@ -413,7 +413,7 @@ static int arm64_cover(const struct kvmdbg_limits *lim, enum kvmdbg_type type, u
  * registers alone, so it also serves slots the library did not encode (the
  * guest's own, merged by the overlay).
  */
-static KVMDBG_HOT_ARM64 uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint64_t x)
+static KVMDBG_STEP_ARM64 uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint64_t x)
 {
 	unsigned int mask = (ctrl >> CR_MASK_SHIFT) & 0x1f;
 	unsigned int bas = (ctrl >> CR_BAS_SHIFT) & 0xff;
@@ -469,7 +469,7 @@ static KVMDBG_HOT_ARM64 uint64_t wp_distance(uint64_t value, uint64_t ctrl, uint
  * FAR, or if none does, the nearest one(s). Slots whose LSC does not include
  * the access direction (ESR.WnR) are only considered when no slot does.
  */
-static KVMDBG_HOT_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool write)
+static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool write)
 {
 	unsigned int dir = write ? LSC_STORE : LSC_LOAD;
 
