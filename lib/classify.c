@@ -598,28 +598,6 @@ static inline __attribute__((always_inline)) bool stepover_end_plain(const struc
 }
 
 /*
- * The end of the step-over's own step and nothing else (stepover_end_plain),
- * as kvmdbg_classify_stepover_end settles it: the interrupt mask first (a
- * failure changes nothing), then the step-over ends. Out of the hot page,
- * in the two-exit hit's (KVMDBG_STEP).
- */
-static KVMDBG_STEP __attribute__((noinline)) int stepover_end_fast(struct kvmdbg_vcpu *v)
-{
-	int r = kvmdbg_irqs_give_back_inline(v);
-
-	if (r)
-		return r;
-	kvmdbg_stepover_finish(v);
-	/* The state from before the step, now: the next prepare then has
-	 * nothing to do (issue 17: one call of vcpu_prepare less a hit),
-	 * where it would have done it first. A failure changes nothing; that
-	 * prepare tries again and reports it. */
-	if (v->back_valid)
-		(void)kvmdbg_step_back_fast(v);
-	return 0;
-}
-
-/*
  * Classify an exit the fast paths of kvmdbg_vcpu_handle_exit did not
  * settle: ev is initialised, ex read (with ev->pc) and decoded into dec.
  * The phases in order over one struct kvmdbg_classify. Out of line, so
@@ -720,6 +698,6 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	event_none(ev, ex.pc);
 	if (stepover_end_plain(v, &ex, &dec))
-		return stepover_end_fast(v);
+		return kvmdbg_stepover_end_fast(v);
 	return handle_exit_slow(v, ev, &ex, &dec);
 }

@@ -685,6 +685,10 @@ kvmdbg_stepover_arm(struct kvmdbg_vcpu *v, uint64_t pc, uint32_t slots,
 }
 /* End an internal step. */
 void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
+/* The end of the step-over's own step and nothing else: give the mask
+ * back, finish, the state from before the step. 0 or -errno (the mask's
+ * give-back failed: nothing changed). */
+int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
 /* Undo a step-over prepare began from saved (a copy of v->so before it):

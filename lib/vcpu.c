@@ -368,7 +368,7 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  * (kvmdbg_step_back_fast). Done in place in applied: on failure the ctrl values go
  * back, and applied is again what KVM holds.
  */
-static KVMDBG_STEP int step_apply_fast(struct kvmdbg_vcpu *v)
+static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t disarm = 0, ctl;
