@@ -580,7 +580,8 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
  * arm64: no watchpoint that stopped the instruction before its access; a
  * PC unread is neither). Every phase of handle_exit_slow but
  * kvmdbg_classify_stepover_end finds nothing in such an exit: it is
- * settled here without the classification's state, as that phase does.
+ * settled without the classification's state, as that phase does
+ * (kvmdbg_stepover_end_fast).
  * "A step and nothing else" is the decoded word's one test, as for the
  * user's step in kvmdbg_vcpu_handle_exit. Implied, so not tested: the step
  * applied (STEPPING only ever runs with
@@ -638,10 +639,12 @@ static KVMDBG_STEP_REST __attribute__((noinline)) int handle_exit_slow(struct kv
 }
 
 /* The short entry: read and decode, settle the common cases (the user's
- * single-step, hits of the host's own points) here, the rest in
+ * single-step, hits of the host's own points) here, the end of the
+ * step-over's own step in kvmdbg_stepover_end_fast, the rest in
  * handle_exit_slow (issue 17). */
 /* First in the hot region (classify.c is the first of its objects to
- * link), page-aligned: the region, under 4 KiB on x86, is then one page. */
+ * link), page-aligned: the region, under 4 KiB on x86 and arm64, is then
+ * one page. */
 KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_exit(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev)
 {
 	struct kvmdbg_decoded dec;

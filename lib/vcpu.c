@@ -104,7 +104,7 @@ static void overlay_resume_slot(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw
 
 /* Build the vCPU's whole debug state. Called with vm->lock held. Returns
  * false when the vCPU must not run now (cover_locked). Out of line: not in
- * vcpu_prepare's KVMDBG_STEP body, which the two-exit operations run. */
+ * vcpu_prepare's body, which a software breakpoint's step-over runs. */
 static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
 {
@@ -660,8 +660,10 @@ static KVMDBG_STEP_REST __attribute__((noinline)) int vcpu_prepare_sync(struct k
  * RF skips, settle the step-over here without the lock or a compose (what
  * kvmdbg_stepover_begin would find, from the vCPU's copy of the points),
  * and take the user's step's interrupt mask where nothing is armed (what
- * user_step_mask would, at the stop's PC): 1 done (*r its result; on
- * failure nothing changed), 0 not this case (vcpu_prepare does it all).
+ * user_step_mask would, at the stop's PC); where the host's hardware points
+ * at the PC need a step (no RF, arm64 watchpoints), resume_step takes it:
+ * 1 done (*r its result; on failure nothing changed), 0 not this case
+ * (vcpu_prepare does it all).
  */
 static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
@@ -670,7 +672,8 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 
 	/* Nothing lifted, masked or moved; applied_current() (the flags in
 	 * one test). The user's step's interrupt mask is
-	 * taken below where nothing is armed at the PC. */
+	 * taken below where nothing is armed at the PC. Watchpoints that stop
+	 * before the access (so.slots) are stepped past below too. */
 	const uint64_t so_any = KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked) |
 				KVMDBG_SO_FLAG(pc_stale);
 	const uint64_t v_mask = KVMDBG_VCPU_FLAG(applied_valid) | KVMDBG_VCPU_FLAG(dirty) |
