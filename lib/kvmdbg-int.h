@@ -231,7 +231,7 @@ struct kvmdbg_vm {
 	 * (vcpu.c, step_apply_fast and kvmdbg_step_back_fast): a two-exit hit
 	 * reads no ops table either. */
 	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
-			       const struct kvmdbg_hwstate *hw);
+			       const struct kvmdbg_hwstate *hw, uint32_t on);
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -414,11 +414,13 @@ struct kvmdbg_vcpu {
 	 * and the step; back_ctl is that state's control bits. */
 	bool back_valid;
 	/* Of applied, for the step-over's fast paths (no loop over the slots):
-	 * applied_plain, it is the host's slots alone (no overlay, no cover
-	 * slot: no owner with KVMDBG_OWNER_SW's bit); while it is, applied_on
-	 * has KVMDBG_HIT_BIT of each slot enabled (ctrl != 0). */
+	 * applied_on has KVMDBG_HIT_BIT of each slot enabled (ctrl != 0,
+	 * kvmdbg_hw_on), applied_plain says it is the host's slots alone (no
+	 * overlay, no cover slot: no owner with KVMDBG_OWNER_SW's bit). */
 	bool applied_plain;
 	uint32_t applied_on;
+	/* ... and back_on those of back_slots that were enabled. */
+	uint32_t back_on;
 	uint32_t back_slots, back_ctl;
 	uint64_t back_gen;
 	uint64_t back_ctrl[KVMDBG_STEP_BACK_SLOTS];

@@ -102,15 +102,16 @@ static void overlay_resume_slot(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw
 	owner[pool][m] = KVMDBG_OWNER_RESUME;
 }
 
-/* Build the vCPU's whole debug state. Called with vm->lock held. Returns
- * false when the vCPU must not run now (cover_locked). Out of line: not in
- * vcpu_prepare's body, which a software breakpoint's step-over runs. */
+/* Build the vCPU's whole debug state, *on the slots enabled in it
+ * (kvmdbg_hw_on). Called with vm->lock held. Returns false when the vCPU
+ * must not run now (cover_locked). Out of line: not in vcpu_prepare's body,
+ * which a software breakpoint's step-over runs. */
 static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
-			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl)
+			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl,
+			   uint32_t *on)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	uint64_t any_hw = 0;
-	uint32_t host_hw = 0;
+	uint32_t host_hw = 0, any_hw = 0;
 	bool may_run = true;
 
 	*ctl = 0;
@@ -158,14 +159,19 @@ static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_v
 				owner[pool][slot] = 0;
 			}
 		}
+	/* kvmdbg_hw_on(hw), over the host's slots alone: every slot composed
+	 * is one of them (the host's points, the covers, the overlay's merge
+	 * and its resume slot take a free one below vm->slots.nr; the fake
+	 * KVM of the tests checks it at every KVM_SET_GUEST_DEBUG). */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
-			any_hw |= hw->slot[pool][slot].ctrl;
+		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
+			any_hw |= (uint32_t)(hw->slot[pool][slot].ctrl != 0) << (pool * 16 + slot);
 	if (any_hw)
 		*ctl |= KVMDBG_CTL_HW;
 	else
 		*ctl &= ~KVMDBG_CTL_GD;
 flags:
+	*on = any_hw;
 	if (vm->sw.count)
 		*ctl |= KVMDBG_CTL_SW_BP;
 	if (v->user_step || v->so.state == KVMDBG_SO_STEPPING || v->gd_stepping) {
@@ -222,7 +228,7 @@ static KVMDBG_STEP_REST int prepare_look(struct kvmdbg_vcpu *v)
  * holds what it held before (or applied_valid is false: unknown).
  */
 static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw, uint32_t *ctl,
-			uint32_t *once)
+			uint32_t *once, uint32_t on)
 {
 	const struct kvmdbg_host_ops *h = v->vm->host;
 	int r;
@@ -238,7 +244,7 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
 		*ctl |= KVMDBG_CTL_ENABLE;
 	if (*once || !v->applied_valid || *ctl != v->applied_ctl ||
 	    memcmp(hw, &v->applied, sizeof(*hw))) {
-		r = h->set_guest_debug(v->vm->host_ctx, v->fd, *ctl, hw);
+		r = h->set_guest_debug(v->vm->host_ctx, v->fd, *ctl, hw, on);
 		if (r)
 			return r;
 	}
@@ -248,7 +254,8 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
 		r = h->inject(v->vm->host_ctx, v->fd, &v->reinject, once);
 		if (r) {
 			if (!v->applied_valid ||
-			    h->set_guest_debug(v->vm->host_ctx, v->fd, v->applied_ctl, &v->applied))
+			    h->set_guest_debug(v->vm->host_ctx, v->fd, v->applied_ctl, &v->applied,
+					       kvmdbg_hw_on(&v->applied)))
 				v->applied_valid = false; /* unknown: apply next time */
 			return r;
 		}
@@ -263,24 +270,21 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
  * resume_fast takes the copy as current while vm->gen is still v->gen. */
 static KVMDBG_WARM void record_applied(struct kvmdbg_vcpu *v, const struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t ctl,
-			   uint64_t gen, uint32_t once)
+			   uint64_t gen, uint32_t once, uint32_t on)
 {
 	const struct kvmdbg_vm *vm = v->vm;
-	uint32_t on = 0, owners = 0;
+	uint32_t owners = 0;
 
 	v->applied = *hw;
 	memcpy(v->applied_owner, owner, sizeof(v->applied_owner));
-	/* Without the overlay, compose enables no slot past the host's
-	 * number (a cover slot goes in a free one of them). */
+	v->applied_on = on;
+	/* Without the overlay, compose puts no owner past the host's number
+	 * (a cover slot goes in a free one of them). */
 	v->applied_plain = !kvmdbg_overlay_on(v);
 	if (v->applied_plain) {
 		for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-			for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++) {
-				if (hw->slot[pool][slot].ctrl)
-					on |= KVMDBG_HIT_BIT(pool, slot);
+			for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
 				owners |= owner[pool][slot];
-			}
-		v->applied_on = on;
 		v->applied_plain = !(owners & KVMDBG_OWNER_SW);
 	}
 	v->applied_ctl = ctl;
@@ -396,7 +400,7 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
 	      (v->applied_on & ~disarm ? KVMDBG_CTL_HW : 0) |
 	      (vm->caps.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
-	r = vm->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied);
+	r = vm->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied, v->applied_on & ~disarm);
 	if (r) {
 		n = 0;
 		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
@@ -405,6 +409,7 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 	}
 	KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
 		v->applied_owner[pool][slot] = 0;
+	v->back_on = v->applied_on & disarm;
 	v->applied_on &= ~disarm;
 	/* What compose builds for the plain state of this generation. */
 	v->back_ctl = v->applied_ctl & (KVMDBG_CTL_HW | KVMDBG_CTL_SW_BP);
@@ -443,6 +448,7 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
+	uint32_t on = v->applied_on | v->back_on;
 	unsigned int n = 0;
 	int r;
 
@@ -453,18 +459,16 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
-	r = vm->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied);
+	r = vm->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied, on);
 	if (r) {
 		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 			v->applied.slot[pool][slot].ctrl = 0;
 		return r;
 	}
 	n = 0;
-	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot) {
-		if (v->back_ctrl[n])
-			v->applied_on |= KVMDBG_HIT_BIT(pool, slot);
+	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied_owner[pool][slot] = v->back_owner[n++];
-	}
+	v->applied_on = on;
 	v->applied_ctl = v->back_ctl;
 	v->back_valid = false;
 	v->dirty = false;
@@ -544,7 +548,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 	struct kvmdbg_hwstate hw;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 	struct kvmdbg_vm *vm = v->vm;
-	uint32_t ctl, once = 0;
+	uint32_t ctl, once = 0, on;
 	struct kvmdbg_stepover saved;
 	uint64_t gen;
 	bool need_rf = false, may_run, masked;
@@ -618,13 +622,13 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 
 	pthread_mutex_lock(&vm->lock);
 	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
-	may_run = compose_locked(v, &hw, owner, &ctl);
+	may_run = compose_locked(v, &hw, owner, &ctl, &on);
 	kvmdbg_points_cache_locked(v, atomic_load_explicit(&vm->hw_gen, memory_order_relaxed));
 	pthread_mutex_unlock(&vm->lock);
 	/* The fence: another vCPU's step-over has (or is about to have) the
 	 * guest's bytes back under a software breakpoint this vCPU cannot
 	 * catch in a hardware slot. It waits; nothing has changed. */
-	r = may_run ? apply_to_kvm(v, &hw, &ctl, &once) : -EAGAIN;
+	r = may_run ? apply_to_kvm(v, &hw, &ctl, &once, on) : -EAGAIN;
 	if (r) {
 		prepare_undo(v, &saved, masked);
 		return r;
@@ -636,7 +640,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 		if (r)
 			kvmdbg_stepover_rollback(v, &saved);
 	}
-	record_applied(v, &hw, owner, ctl, gen, once);
+	record_applied(v, &hw, owner, ctl, gen, once, on);
 	return r;
 }
 
@@ -778,7 +782,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	/* The user's step's mask, held across an MMIO exit. */
 	kvmdbg_stepover_irqs_give_back(v);
 	memset(&none, 0, sizeof(none));
-	vm->set_guest_debug(vm->host_ctx, v->fd, 0, &none);
+	vm->set_guest_debug(vm->host_ctx, v->fd, 0, &none, 0);
 	pthread_mutex_lock(&vm->lock);
 	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)

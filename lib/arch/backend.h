@@ -63,9 +63,12 @@ struct kvmdbg_host_ops {
 	int (*probe_guest)(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *caps);
 	/* The verified probe's checks for lib/probe.c. NULL: no verified probe. */
 	const struct kvmdbg_probe_checks *verified;
-	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state. */
+	/* KVM_SET_GUEST_DEBUG with KVMDBG_CTL_* bits and the hardware state.
+	 * on is kvmdbg_hw_on(hw), which the caller often knows without a look
+	 * at every slot: the glue reads those slots alone (arm64 has 32;
+	 * issue 17: a loop over all of them twice per two-exit hit). */
 	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
-			       const struct kvmdbg_hwstate *hw);
+			       const struct kvmdbg_hwstate *hw, uint32_t on);
 	/* Read the KVM_EXIT_DEBUG in run into exit (arm64 also reads the PC),
 	 * every field of it when it returns 0 (zero what the arch does not
 	 * report). step_pc false: the PC of a single-step exit will not be

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A fake KVM with fault injection: see fake-host.h. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/arm64/regs.h"
@@ -177,7 +179,8 @@ static int probe(void *ctx, int fd, struct kvmdbg_caps *c)
 	return 0;
 }
 
-static int set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+			   uint32_t on)
 {
 	struct fh_state *s = ctx;
 	struct fh_vcpu *v;
@@ -185,6 +188,19 @@ static int set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_
 
 	if (r)
 		return r;
+#ifndef FH_NO_ON_CHECK
+	/* The glue reads only the slots in on (lib/arch/<arch>/kvm.c): a
+	 * caller that gave another mask would hand KVM another state. Not in
+	 * bench-count, which counts the library's instructions and the fake's
+	 * as they were. */
+	if (on != kvmdbg_hw_on(hw)) {
+		fprintf(stderr, "fake host: set_guest_debug with on %#x, enabled slots %#x\n", on,
+			kvmdbg_hw_on(hw));
+		abort();
+	}
+#else
+	(void)on;
+#endif
 	v->set_calls++;
 	v->arm64_ioctls++; /* KVM_SET_GUEST_DEBUG */
 	v->ctl = ctl;

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/kvm.h>
@@ -78,9 +79,12 @@ static int lf_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 	return 0;
 }
 
-static int lf_set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw)
+static int lf_set_guest_debug(void *ctx, int fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+			      uint32_t on)
 {
 	(void)ctx;
+	if (on != kvmdbg_hw_on(hw))
+		abort(); /* from any thread: the slots the glue reads (fake-host.c) */
 	lf[fd].ctl = ctl;
 	lf[fd].hw = *hw;
 	return 0;

@@ -120,7 +120,7 @@ static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c
 }
 
 static KVMDBG_STEP int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-				 const struct kvmdbg_hwstate *hw)
+				 const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	int r;
@@ -140,19 +140,17 @@ static KVMDBG_STEP int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ct
 	if (ctl & KVMDBG_CTL_HW)
 		dbg.control |= KVM_GUESTDBG_USE_HW;
 
+	/* The enabled slots alone; a disabled one is all zero (E = 0). */
 	_Static_assert(KVMDBG_MAX_SLOTS <= KVM_ARM_MAX_DBG_REGS, "slot count");
-	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
-		const struct kvmdbg_hwslot *b = &hw->slot[KVMDBG_POOL_BP][i];
-		const struct kvmdbg_hwslot *w = &hw->slot[KVMDBG_POOL_WP][i];
+	KVMDBG_FOR_EACH_SLOT(on, pool, slot) {
+		const struct kvmdbg_hwslot *s = &hw->slot[pool][slot];
 
-		/* A disabled slot is all zero (E = 0). */
-		if (b->ctrl) {
-			dbg.arch.dbg_bcr[i] = b->ctrl;
-			dbg.arch.dbg_bvr[i] = b->value;
-		}
-		if (w->ctrl) {
-			dbg.arch.dbg_wcr[i] = w->ctrl;
-			dbg.arch.dbg_wvr[i] = w->value;
+		if (pool == KVMDBG_POOL_BP) {
+			dbg.arch.dbg_bcr[slot] = s->ctrl;
+			dbg.arch.dbg_bvr[slot] = s->value;
+		} else {
+			dbg.arch.dbg_wcr[slot] = s->ctrl;
+			dbg.arch.dbg_wvr[slot] = s->value;
 		}
 	}
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);

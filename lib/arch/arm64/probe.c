@@ -81,7 +81,8 @@ static bool run(struct kvmdbg_probe *p, const char *label, uint32_t ctl,
 	memset(ex, 0, sizeof(*ex));
 	if (start && !kvmdbg_probe_start(p, gva(p, label), p->vm->mem_size - 64))
 		return false;
-	if (kvmdbg_host.set_guest_debug(NULL, p->fd, ctl, hw ? hw : &none))
+	if (kvmdbg_host.set_guest_debug(NULL, p->fd, ctl, hw ? hw : &none,
+					kvmdbg_hw_on(hw ? hw : &none)))
 		return false;
 	while (kvmdbg_probe_run(p)) {
 		struct kvmdbg_exit e;

@@ -62,7 +62,7 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 }
 
 static KVMDBG_STEP int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-			       const struct kvmdbg_hwstate *hw)
+			       const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	uint64_t dr7 = DR7_FIXED_1;
@@ -84,11 +84,10 @@ static KVMDBG_STEP int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 	if (ctl & KVMDBG_CTL_INJECT_BP)
 		dbg.control |= KVM_GUESTDBG_INJECT_BP;
 
-	for (unsigned int i = 0; i < 4; i++) {
-		const struct kvmdbg_hwslot *s = &hw->slot[KVMDBG_POOL_BP][i];
+	/* DR0-DR3: the enabled slots of the breakpoint pool (the only one). */
+	KVMDBG_FOR_EACH_SLOT(on & 0xf, pool, i) {
+		const struct kvmdbg_hwslot *s = &hw->slot[pool][i];
 
-		if (!s->ctrl)
-			continue;
 		dbg.arch.debugreg[i] = s->value;
 		/* G bit (global enable: survives guest task switches), and the
 		 * slot's RW/LEN nibble. */
