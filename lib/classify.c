@@ -507,17 +507,14 @@ KVMDBG_WARM void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmd
  * no guest slot or cover slot, no overlay, no step-over running), settled
  * from this vCPU's copy of the points while the set is unchanged, without
  * the lock: what the phases below would do for them. 0: not this case,
- * nothing changed; 1: done (nothing that still exists: run again); 2: done
- * but for the step-over, armed by the caller with *arm_slots and
- * *arm_exec_hit.
+ * nothing changed.
  */
 _Static_assert(KVMDBG_HIT_BIT(1, 0) == 1u << KVMDBG_MAX_SLOTS,
 	       "hit bit n is pool n / 16, slot n % 16");
 static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v,
 							   struct kvmdbg_event *ev,
 							   const struct kvmdbg_exit *ex,
-							   const struct kvmdbg_decoded *dec,
-							   uint32_t *arm_slots, bool *arm_exec_hit)
+							   const struct kvmdbg_decoded *dec)
 {
 	const struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_hwpoint *hp = NULL;
@@ -565,11 +562,12 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 			  : vm->reports_data_addr         ? dec->write
 							  : -1);
 	}
-	/* What the caller arms (kvmdbg_stepover_arm_hit); exec_hit: resume_fast
-	 * then needs no lookup of the execution breakpoints at the PC. */
-	*arm_slots = vm->watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0;
-	*arm_exec_hit = exec_hit;
-	return 2;
+	/* exec_hit: resume_fast then needs no lookup of the execution
+	 * breakpoints at the PC. */
+	kvmdbg_stepover_arm_hit(v, ex->pc,
+				vm->watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0,
+				v->applied_owner, exec_hit);
+	return 1;
 }
 
 /*
@@ -649,8 +647,6 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */
-	uint32_t slots;
-	bool exec_hit;
 	int r;
 
 	if (!v || !ev)
@@ -682,13 +678,8 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	if (!dec.other) {
 		/* Hits of the host's own points and nothing else. */
-		if (dec.hits && !kvmdbg_overlay_on(v)) {
-			r = hits_fast(v, ev, &ex, &dec, &slots, &exec_hit);
-			if (r == 2)
-				kvmdbg_stepover_arm_hit(v, ex.pc, slots, v->applied_owner, exec_hit);
-			if (r)
-				return 0;
-		}
+		if (dec.hits && !kvmdbg_overlay_on(v) && hits_fast(v, ev, &ex, &dec))
+			return 0;
 	} else if (dec.other == KVMDBG_DEC_STEP_ONLY && !dec.hits &&
 		   (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&
 		   v->so.state == KVMDBG_SO_NONE && !v->gd_stepping) {

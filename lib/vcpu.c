@@ -111,7 +111,7 @@ static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_v
 			   uint32_t *on)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	uint32_t host_hw = 0, any_hw = 0;
+	uint32_t host_hw = 0, any_hw = 0; /* any_hw: 0 for gd_stepping's empty state */
 	bool may_run = true;
 
 	*ctl = 0;
@@ -163,9 +163,7 @@ static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_v
 	 * is one of them (the host's points, the covers, the overlay's merge
 	 * and its resume slot take a free one below vm->slots.nr; the fake
 	 * KVM of the tests checks it at every KVM_SET_GUEST_DEBUG). */
-	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < vm->slots.nr[pool]; slot++)
-			any_hw |= (uint32_t)(hw->slot[pool][slot].ctrl != 0) << (pool * 16 + slot);
+	any_hw = kvmdbg_hw_on_below(hw, vm->slots.nr);
 	if (any_hw)
 		*ctl |= KVMDBG_CTL_HW;
 	else
@@ -522,16 +520,16 @@ static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu 
 		kept[pool][slot] = v->so.owner[pool][slot];
 	KVMDBG_FOR_EACH_SLOT(exec, pool, slot)
 		v->so.owner[pool][slot] = v->slot_pt[pool][slot].id;
+	/* 1: more slots than step_apply_fast keeps (a watchpoint of many
+	 * pieces), vcpu_prepare composes; -errno: nothing applied. Either way
+	 * back to armed first, as kvmdbg_stepover_rollback. */
 	r = step_apply_fast(v);
 	if (r) {
-		/* Back to armed, as kvmdbg_stepover_rollback. */
 		v->so.state = KVMDBG_SO_ARMED;
 		v->so.slots = watch;
 		KVMDBG_FOR_EACH_SLOT(both, pool, slot)
 			v->so.owner[pool][slot] = kept[pool][slot];
 		kvmdbg_irqs_give_back_inline(v); /* a failure stays pending */
-		/* More slots than step_apply_fast keeps (a watchpoint of many
-		 * pieces): vcpu_prepare composes. */
 		return r;
 	}
 	/* The stop's cover goes, as resume_fast's (sw_clear: no software

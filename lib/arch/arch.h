@@ -123,17 +123,25 @@ struct kvmdbg_hwstate {
 	struct kvmdbg_hwslot slot[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
 };
 
-/* KVMDBG_HIT_BIT of every slot of hw that is enabled (ctrl != 0): what
- * the host op set_guest_debug is given with it. */
-static inline uint32_t kvmdbg_hw_on(const struct kvmdbg_hwstate *hw)
+/* KVMDBG_HIT_BIT of every slot of hw below nr[pool] that is enabled
+ * (ctrl != 0), without a branch per slot. */
+static inline uint32_t kvmdbg_hw_on_below(const struct kvmdbg_hwstate *hw,
+					  const unsigned int nr[KVMDBG_NR_POOLS])
 {
 	uint32_t on = 0;
 
-	/* Without a branch per slot. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
-		for (unsigned int slot = 0; slot < KVMDBG_MAX_SLOTS; slot++)
+		for (unsigned int slot = 0; slot < nr[pool]; slot++)
 			on |= (uint32_t)(hw->slot[pool][slot].ctrl != 0) << (pool * 16 + slot);
 	return on;
+}
+
+/* ... of every slot: what the host op set_guest_debug is given with hw. */
+static inline uint32_t kvmdbg_hw_on(const struct kvmdbg_hwstate *hw)
+{
+	static const unsigned int all[KVMDBG_NR_POOLS] = {KVMDBG_MAX_SLOTS, KVMDBG_MAX_SLOTS};
+
+	return kvmdbg_hw_on_below(hw, all);
 }
 
 /* A KVM_EXIT_DEBUG, arch-neutral (filled by the glue from kvm_run, or by tests). */
