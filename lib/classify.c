@@ -47,7 +47,8 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 			v->dirty = true;
 		}
 	}
-	kvmdbg_decode_exit(vm->decode, &v->applied, ex, dec);
+	/* The enabled slots as applied_on says (set_guest_debug's mask). */
+	kvmdbg_decode_exit(vm->decode, &v->applied, v->applied_on, ex, dec);
 	return 0;
 }
 

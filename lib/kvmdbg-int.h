@@ -209,8 +209,8 @@ struct kvmdbg_vm {
 	 * fewer touched (issue 17). Set once by kvmdbg_vm_new_host. */
 	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *exit);
-	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-		       struct kvmdbg_decoded *out);
+	void (*decode)(const struct kvmdbg_hwstate *applied, uint32_t on,
+		       const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out);
 	int (*set_resume_flag)(void *ctx, int vcpu_fd); /* NULL without
 	                                                   KVMDBG_FEAT_RF_RESUME */
 	uint64_t features;

@@ -291,10 +291,14 @@ struct kvmdbg_arch_ops {
 	/*
 	 * Decode an exit against the hardware state the vCPU ran with. Pure:
 	 * no guest access, no allocation. Always fills *out (recognised = false
-	 * for an exit that is not a debug exception of this arch).
+	 * for an exit that is not a debug exception of this arch). on: the
+	 * KVMDBG_HIT_BIT()s of applied's slots that may be enabled, a superset
+	 * of those with ctrl != 0 (kvmdbg_hw_on(applied) exactly, ~0u for "do
+	 * not know"); no other slot is looked at (issue 17: arm64 matches the
+	 * PC or FAR against the enabled slots alone, not all 16 of a pool).
 	 */
-	void (*decode)(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-		       struct kvmdbg_decoded *out);
+	void (*decode)(const struct kvmdbg_hwstate *applied, uint32_t on,
+		       const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out);
 
 	/* The type a slot's ctrl encodes (KVMDBG_BREAK_HW or a KVMDBG_WATCH_*). */
 	enum kvmdbg_type (*slot_type)(unsigned int pool, uint64_t ctrl);

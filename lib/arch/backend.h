@@ -275,9 +275,9 @@ kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *
 #include "arch/arm64/decode.h"
 #endif
 static inline __attribute__((always_inline)) void
-kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kvmdbg_exit *,
-				  struct kvmdbg_decoded *),
-		   const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
+				  const struct kvmdbg_exit *, struct kvmdbg_decoded *),
+		   const struct kvmdbg_hwstate *applied, uint32_t on, const struct kvmdbg_exit *exit,
 		   struct kvmdbg_decoded *out)
 {
 #if defined(__x86_64__)
@@ -292,7 +292,7 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, const struct kv
 		return;
 	}
 #endif
-	decode(applied, exit, out);
+	decode(applied, on, exit, out);
 }
 
 #endif /* KVMDBG_ARCH_BACKEND_H */

@@ -666,7 +666,7 @@ static struct kvmdbg_decoded dec(const struct kvmdbg_hwstate *hw, uint64_t esr, 
 	struct kvmdbg_decoded d;
 
 	memset(&d, 0x5a, sizeof(d));
-	OPS->decode(hw, &ex, &d);
+	OPS->decode(hw, hw ? kvmdbg_hw_on(hw) : 0, &ex, &d);
 	return d;
 }
 
@@ -704,7 +704,7 @@ START_TEST(test_arm64_decode_ec)
 		struct kvmdbg_exit ex = { .pc = 0x1000, .esr = EC(0x30) };
 		struct kvmdbg_decoded d;
 
-		OPS->decode(NULL, &ex, &d);
+		OPS->decode(NULL, ~0u, &ex, &d);
 		ck_assert(d.recognised);
 		ck_assert_uint_eq(d.hits, 0);
 	}
@@ -989,11 +989,17 @@ START_TEST(test_arm64_guest_slots_good)
 		struct kvmdbg_exit ex = { .esr = EC(0x30), .pc = 0xffff000000401000 };
 		struct kvmdbg_decoded d;
 
-		OPS->decode(&out, &ex, &d);
+		OPS->decode(&out, ~0u, &ex, &d);
 		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(BP_POOL, 1));
+		/* Only the slots on names are looked at. */
+		OPS->decode(&out, kvmdbg_hw_on(&out) & ~KVMDBG_HIT_BIT(BP_POOL, 1), &ex, &d);
+		ck_assert_uint_eq(d.hits, 0);
+		ck_assert(d.hw_unmatched);
 		ex = (struct kvmdbg_exit){ .esr = EC(0x34), .far = 0xffff800000123ff8 };
-		OPS->decode(&out, &ex, &d);
+		OPS->decode(&out, kvmdbg_hw_on(&out), &ex, &d);
 		ck_assert_uint_eq(d.hits, KVMDBG_HIT_BIT(WP_POOL, 2));
+		OPS->decode(&out, KVMDBG_HIT_BIT(BP_POOL, 1), &ex, &d);
+		ck_assert_uint_eq(d.hits, 0);
 	}
 }
 END_TEST

@@ -534,7 +534,7 @@ static struct kvmdbg_decoded decode_dr7(const struct kvmdbg_hwstate *hw, uint32_
 
 	/* Poison: decode() must fill every field. */
 	memset(&d, 0xa5, sizeof(d));
-	ops->decode(hw, &ex, &d);
+	ops->decode(hw, kvmdbg_hw_on(hw), &ex, &d);
 	return d;
 }
 

@@ -20,6 +20,7 @@
 /* Hidden, declared so here too: handle_exit compares with its address
  * without a GOT load. */
 __attribute__((visibility("hidden"))) void kvmdbg_arm64_decode(const struct kvmdbg_hwstate *applied,
+							       uint32_t on,
 							       const struct kvmdbg_exit *exit,
 							       struct kvmdbg_decoded *out);
 

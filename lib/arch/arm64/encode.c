@@ -468,8 +468,10 @@ static KVMDBG_STEP_ARM64 uint64_t wp_distance(uint64_t value, uint64_t ctrl, uin
  * does (get_distance_from_watchpoint()), the hits are the slots that contain
  * FAR, or if none does, the nearest one(s). Slots whose LSC does not include
  * the access direction (ESR.WnR) are only considered when no slot does.
+ * on: the pool's slots that may be enabled (bit i: slot i).
  */
-static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint64_t far, bool write)
+static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint32_t on, uint64_t far,
+					  bool write)
 {
 	unsigned int dir = write ? LSC_STORE : LSC_LOAD;
 
@@ -478,7 +480,8 @@ static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint6
 		uint32_t hits = 0;
 		bool any = false;
 
-		for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
+		for (uint32_t left = on & 0xffff; left; left &= left - 1) {
+			unsigned int i = (unsigned int)__builtin_ctz(left);
 			const struct kvmdbg_hwslot *sl = &hw->slot[KVMDBG_POOL_WP][i];
 			unsigned int lsc = (sl->ctrl >> CR_LSC_SHIFT) & 3;
 			uint64_t d;
@@ -509,14 +512,17 @@ static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint6
  * The breakpoint slots matching an instruction at pc: enabled address-match
  * slots (BT 0b0000 unlinked, 0b0001 linked; the others match contexts, not
  * addresses) whose DBGBVR VA field [52:2] equals pc's and whose BAS selects
- * pc's halfword (0b1111 for A64; T32 code may use 0b0011 / 0b1100).
+ * pc's halfword (0b1111 for A64; T32 code may use 0b0011 / 0b1100). on:
+ * the pool's slots that may be enabled (bit i: slot i); the others are not
+ * looked at (issue 17: a hit's decode went through all 16).
  */
-static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64_t pc)
+static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint32_t on, uint64_t pc)
 {
 	const uint64_t va_field = ((1ull << 53) - 1) & ~3ull;
 	uint32_t hits = 0;
 
-	for (unsigned int i = 0; i < KVMDBG_MAX_SLOTS; i++) {
+	for (uint32_t left = on & 0xffff; left; left &= left - 1) {
+		unsigned int i = (unsigned int)__builtin_ctz(left);
 		const struct kvmdbg_hwslot *sl = &hw->slot[KVMDBG_POOL_BP][i];
 		unsigned int bt = (sl->ctrl >> CR_BT_SHIFT) & 0xf;
 		unsigned int bas = (sl->ctrl >> CR_BAS_SHIFT) & 0xf;
@@ -536,19 +542,17 @@ static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint64
  * exception class of esr. Out of line: the step's decode saves no
  * register. */
 static KVMDBG_HOT_ARM64 __attribute__((noinline)) void
-arm64_decode_other(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-		   uint64_t esr, struct kvmdbg_decoded *out)
+arm64_decode_other(const struct kvmdbg_hwstate *applied, uint32_t on,
+		   const struct kvmdbg_exit *exit, uint64_t esr, struct kvmdbg_decoded *out)
 {
-	static const struct kvmdbg_hwstate none;
-
 	if (!applied)
-		applied = &none;
+		on = 0;
 	switch (ESR_EC(esr)) {
 	case EC_BREAKPT_LOW:
 	case EC_BREAKPT_CUR:
 		/* Taken before the instruction executes: pc is its address. */
 		out->recognised = true;
-		out->hits = bp_hits(applied, exit->pc);
+		out->hits = bp_hits(applied, on, exit->pc);
 		break;
 	case EC_WATCHPT_LOW:
 	case EC_WATCHPT_CUR:
@@ -557,7 +561,8 @@ arm64_decode_other(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exi
 		out->recognised = true;
 		out->data_addr = exit->far;
 		out->write = (esr & ESR_ISS_WNR) ? 1 : 0;
-		out->hits = wp_hits(applied, (uint64_t)sign_extend(exit->far, 55), out->write);
+		out->hits = wp_hits(applied, on >> KVMDBG_MAX_SLOTS, (uint64_t)sign_extend(exit->far, 55),
+				    out->write);
 		break;
 	case EC_BRK64:
 	case EC_BKPT32:
@@ -576,7 +581,7 @@ arm64_decode_other(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exi
 	out->raw.arm64.from_lower_el = !(ESR_EC(esr) & 1);
 }
 
-KVMDBG_HOT_ARM64 void kvmdbg_arm64_decode(const struct kvmdbg_hwstate *applied,
+KVMDBG_HOT_ARM64 void kvmdbg_arm64_decode(const struct kvmdbg_hwstate *applied, uint32_t on,
 					  const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out)
 {
 	if (!exit) {
@@ -592,7 +597,7 @@ KVMDBG_HOT_ARM64 void kvmdbg_arm64_decode(const struct kvmdbg_hwstate *applied,
 	}
 	memset(out, 0, sizeof(*out));
 	out->write = -1;
-	arm64_decode_other(applied, exit, exit->esr, out);
+	arm64_decode_other(applied, on, exit, exit->esr, out);
 }
 
 static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
@@ -610,7 +615,7 @@ static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
 	switch (ESR_EC(exit->esr)) {
 	case EC_BREAKPT_LOW:
 	case EC_BREAKPT_CUR:
-		hits = bp_hits(&raw, exit->pc);
+		hits = bp_hits(&raw, 0xffff, exit->pc);
 		/* No address match: an enabled context-matching breakpoint
 		 * (BT other than 0b000x) is the only other source. */
 		for (unsigned int n = 0; !hits && n < KVMDBG_MAX_SLOTS; n++) {
@@ -624,7 +629,7 @@ static uint32_t arm64_guest_raw_hits(const struct kvmdbg_guest_regs *g,
 	case EC_WATCHPT_CUR:
 		if (exec_only)
 			return 0;
-		return wp_hits(&raw, (uint64_t)sign_extend(exit->far, 55),
+		return wp_hits(&raw, 0xffff, (uint64_t)sign_extend(exit->far, 55),
 			       !!(exit->esr & ESR_ISS_WNR));
 	default:
 		return 0;

@@ -116,7 +116,9 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 /* The decoder of kvmdbg_x86_ops (encode.c). Hidden: its address, compared
  * with at every exit, comes from a lea, not a load from the GOT (a data
  * page more) in a position-independent executable. */
-__attribute__((visibility("hidden"))) void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-		       struct kvmdbg_decoded *out);
+__attribute__((visibility("hidden"))) void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied,
+							     uint32_t on,
+							     const struct kvmdbg_exit *exit,
+							     struct kvmdbg_decoded *out);
 
 #endif /* KVMDBG_ARCH_X86_DECODE_H */

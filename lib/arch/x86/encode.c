@@ -176,10 +176,11 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 /* Not in the hot region: on an x86 host handle_exit inlines the decoder
  * (kvmdbg_decode_exit) without the watchpoint's data_addr and write, which
  * generic code reads only where the arch reports them (reports_data_addr);
- * the ops' decoder gives them. */
-void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
-		       struct kvmdbg_decoded *out)
+ * the ops' decoder gives them. on goes unused: DR6 names the slots. */
+void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, uint32_t on,
+		       const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out)
 {
+	(void)on;
 	kvmdbg_x86_decode_inline(applied, exit, out);
 	/*
 	 * x86 reports no data address: the start of the lowest hit watch
