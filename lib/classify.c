@@ -572,6 +572,43 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 }
 
 /*
+ * A breakpoint instruction of our kind and nothing else (decoded other ==
+ * KVMDBG_DEC_SWBP_OURS, no hit), out of any step-over (no lifted one of
+ * this vCPU's to tell apart) and of the overlay's gd_stepping: where the
+ * table holds the PC, ours (issue 17: what kvmdbg_classify_swbp and the
+ * phases after it find for it, in one critical section of one lookup; the
+ * overlay's phases find nothing of the guest's in a stop at our
+ * breakpoint, and the table holds entries only with the guest's memory
+ * callbacks). 0: not this case (not in the table: the bytes decide,
+ * handle_exit_slow), nothing changed.
+ */
+_Static_assert(offsetof(struct kvmdbg_decoded, step) == offsetof(struct kvmdbg_decoded, other) &&
+		       offsetof(struct kvmdbg_decoded, swbp) ==
+			       offsetof(struct kvmdbg_decoded, other) + 1 &&
+		       offsetof(struct kvmdbg_decoded, swbp_our_kind) ==
+			       offsetof(struct kvmdbg_decoded, other) + 2,
+	       "KVMDBG_DEC_STEP_ONLY and KVMDBG_DEC_SWBP_OURS: the bytes of the word");
+static KVMDBG_STEP_SW __attribute__((noinline)) int swbp_hit_fast(struct kvmdbg_vcpu *v,
+								struct kvmdbg_event *ev,
+								uint64_t pc)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	bool ours;
+
+	if (v->so.state != KVMDBG_SO_NONE || v->gd_stepping)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	ours = kvmdbg_swtab_find(&vm->sw, pc) != NULL;
+	pthread_mutex_unlock(&vm->lock);
+	if (!ours)
+		return 0;
+	event_set(ev, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, pc, pc, vm->arch->sw_len, 0, 0, 0, -1);
+	/* Resuming steps past it (kvmdbg_classify_finish). */
+	kvmdbg_stepover_arm(v, pc, 0, NULL);
+	return 1;
+}
+
+/*
  * The end of the step-over's own step and nothing else (issue 17): a plain
  * step trap of the step this vCPU asked KVM for, not the user's, no guest's
  * step in it, the overlay off (nothing of the guest's can be in it), and a
@@ -689,6 +726,8 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 		 * it). */
 		event_set(ev, KVMDBG_STOP_STEP, 0, ex.pc, 0, 0, 0, 0, 1, -1);
 		kvmdbg_stepover_arm(v, ex.pc, 0, NULL);
+		return 0;
+	} else if (dec.other == KVMDBG_DEC_SWBP_OURS && !dec.hits && swbp_hit_fast(v, ev, ex.pc)) {
 		return 0;
 	}
 	event_none(ev, ex.pc);

@@ -693,6 +693,9 @@ void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v);
 int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu *v);
 /* Step past what is armed at the PC of a reported stop. */
 int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf);
+/* Lift our software breakpoint at so.pc for the step and mask the guest's
+ * interrupts: 0 done, 1 none there, -errno (nothing changed). */
+int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v);
 /* Undo a step-over prepare began from saved (a copy of v->so before it):
  * give back what it lifted or masked, and arm it again. */
 void kvmdbg_stepover_rollback(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *saved);

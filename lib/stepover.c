@@ -72,7 +72,7 @@ static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdb
  * The test apart from the locked part: no registers saved for it (a
  * step-over on one vCPU calls it twice).
  */
-KVMDBG_WARM __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
+KVMDBG_STEP_SW __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
 							     uint64_t old, bool on, uint64_t addr)
 {
 	if (atomic_load(&v->vm->nr_vcpus) <= 1)
@@ -137,7 +137,7 @@ KVMDBG_WARM bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstat
 
 /* Put a software breakpoint back after a step over it. Called locked. On
  * failure it stays lifted (so.sw set) and the next prepare tries again. */
-static KVMDBG_WARM int sw_unlift_locked(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP_SW int sw_unlift_locked(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
@@ -159,7 +159,7 @@ static KVMDBG_WARM int sw_unlift_locked(struct kvmdbg_vcpu *v)
 
 /* Put the guest's bytes back under our software breakpoint e (at pc) for
  * a step over it (the first vCPU to lift it writes them). Locked. */
-static KVMDBG_WARM int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp *e, uint64_t pc)
+static KVMDBG_STEP_SW int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp *e, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	int r = 0;
@@ -245,7 +245,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_settle(struct kvmdbg_vcpu *v)
  * bump left to end it). On failure the breakpoint stays lifted (so.sw),
  * and so does the cover at it.
  */
-static KVMDBG_STEP_REST __attribute__((noinline)) void finish_unlift(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP_SW __attribute__((noinline)) void finish_unlift(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t old;
@@ -322,6 +322,43 @@ static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
 		return false;
 	*insn = k->word;
 	return true;
+}
+
+/*
+ * resume_step's software breakpoint (vcpu.c, issue 17): ours at the stop's
+ * PC lifted for the step, and the guest's interrupts masked around it with
+ * the guest's instruction word from the table's entry, as
+ * kvmdbg_stepover_begin does, in one critical section without its
+ * generality. 0 lifted (and masked), 1 none there (nothing changed),
+ * -errno with nothing changed (a failed unlift stays pending, so.sw).
+ */
+KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	struct insn_known known = {.pc = v->so.pc};
+	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
+	void *word_arg = v;
+	struct kvmdbg_swbp *e;
+	int r;
+
+	pthread_mutex_lock(&vm->lock);
+	e = kvmdbg_swtab_find(&vm->sw, known.pc);
+	r = e ? sw_lift_locked(v, e, known.pc) : 1;
+	if (!r && vm->arch->sw_len == sizeof(known.word)) {
+		memcpy(&known.word, e->orig, sizeof(known.word));
+		word = insn_word_known;
+		word_arg = &known;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (r || !vm->mask_irqs)
+		return r;
+	r = vm->mask_irqs(vm->host_ctx, v->fd, known.pc, word, word_arg, &v->so.irq_saved);
+	if (r) {
+		kvmdbg_stepover_unlift(v); /* a failure stays pending */
+		return r;
+	}
+	v->so.irq_masked = true;
+	return 0;
 }
 
 /*

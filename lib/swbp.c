@@ -24,7 +24,7 @@ static size_t swtab_hash(uint64_t addr, size_t cap)
 	return (size_t)(addr >> 17) & (cap - 1);
 }
 
-KVMDBG_WARM struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr)
+KVMDBG_STEP_SW struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr)
 {
 	if (addr == KVMDBG_SWTAB_EMPTY)
 		return t->top_used ? (struct kvmdbg_swbp *)&t->top : NULL;

@@ -477,11 +477,14 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
  * resume_fast's step-over (issue 17): a stop resumed past the host's own
  * execution breakpoints at the PC where the host has no RF, or past arm64
  * watchpoints that stopped before their access (so.slots), by a step with
- * those slots disarmed. What vcpu_prepare does for it (kvmdbg_stepover_begin's
- * lock-free case, where the points' copy is current and the filter said no
- * software breakpoint at the PC, then step_apply_fast) without its
- * generality: resume_fast's conditions hold (nothing changed since the stop,
- * nothing lifted, masked or stale, no guest's step, sw_clear), the user is
+ * those slots disarmed; with sw (the filter did not rule one out), past our
+ * software breakpoint there, lifted (kvmdbg_stepover_lift_fast: none there
+ * is "not this case"). What vcpu_prepare does for it (kvmdbg_stepover_begin,
+ * its lock-free case where the points' copy is current and the filter said
+ * no software breakpoint at the PC, else its lift under the lock; then
+ * step_apply_fast) without its generality: resume_fast's conditions hold
+ * (nothing changed since the stop, nothing lifted, masked or stale, no
+ * guest's step, sw_clear unless sw), the user is
  * not stepping (the caller asks), and what step_apply_fast asks of applied
  * is asked first (no overlay, no cover slot), so that once the mask is taken
  * it answers "not this case" only for more slots than it keeps. 0 done,
@@ -490,7 +493,7 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
  * given back so). Its result is not returned through a pointer: resume_fast,
  * inline in kvmdbg_vcpu_prepare, then needs no stack frame.
  */
-static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu *v)
+static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu *v, bool sw)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	int r;
@@ -500,9 +503,14 @@ static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu 
 
 	if (!v->applied_plain)
 		return 1;
-	/* As kvmdbg_stepover_begin: the interrupts masked for the step (a
-	 * failure changes nothing), at the stop's PC (not stale). */
-	if (vm->mask_irqs) {
+	/* As kvmdbg_stepover_begin: the software breakpoint lifted, the
+	 * interrupts masked for the step (a failure changes nothing), at the
+	 * stop's PC (not stale). */
+	if (sw) {
+		r = kvmdbg_stepover_lift_fast(v);
+		if (r)
+			return r;
+	} else if (vm->mask_irqs) {
 		r = vm->mask_irqs(vm->host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
 				  &v->so.irq_saved);
 		if (r)
@@ -529,12 +537,17 @@ static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu 
 		v->so.slots = watch;
 		KVMDBG_FOR_EACH_SLOT(both, pool, slot)
 			v->so.owner[pool][slot] = kept[pool][slot];
-		kvmdbg_irqs_give_back_inline(v); /* a failure stays pending */
+		/* Failures stay pending. */
+		kvmdbg_irqs_give_back_inline(v);
+		if (sw)
+			kvmdbg_stepover_unlift(v);
 		return r;
 	}
 	/* The stop's cover goes, as resume_fast's (sw_clear: no software
-	 * breakpoint at the PC to bump the generation for). */
-	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed))
+	 * breakpoint at the PC to bump the generation for); the lifted one's
+	 * stays, where it was published at the stop (kvmdbg_cover_sync: the
+	 * same address). */
+	if (!sw && atomic_load_explicit(&v->cover_on, memory_order_relaxed))
 		kvmdbg_cover_off(v);
 	return 0;
 }
@@ -663,7 +676,8 @@ static KVMDBG_STEP_REST __attribute__((noinline)) int vcpu_prepare_sync(struct k
  * kvmdbg_stepover_begin would find, from the vCPU's copy of the points),
  * and take the user's step's interrupt mask where nothing is armed (what
  * user_step_mask would, at the stop's PC); where the host's hardware points
- * at the PC need a step (no RF, arm64 watchpoints), resume_step takes it:
+ * at the PC need a step (no RF, arm64 watchpoints) or a software breakpoint
+ * may be there, resume_step takes it:
  * 1 done (*r its result; on failure nothing changed), 0 not this case
  * (vcpu_prepare does it all).
  */
@@ -671,6 +685,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
+	bool sw = false;
 
 	/* Nothing lifted, masked or moved; applied_current() (the flags in
 	 * one test). The user's step's interrupt mask is
@@ -699,18 +714,21 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	 * out of line, one jump more on the plain step's resume. */
 	if (__builtin_expect(atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) != 0, 0) ||
 	    v->so.slots) {
-		if (!v->so.sw_clear)
-			return 0;
-		slots = v->so.slots | (v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
+		/* Not sw_clear: a software breakpoint may be at the PC
+		 * (resume_step looks). */
+		sw = !v->so.sw_clear;
+		if (!sw)
+			slots = v->so.slots |
+				(v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
 	}
-	if (slots) {
+	if (slots || sw) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it and
 		 * only execution breakpoints stopped here, else a step (the
 		 * user's step: vcpu_prepare). */
 		if (v->user_step)
 			return 0;
-		if (v->so.slots || !vm->set_resume_flag) {
-			int s = resume_step(v);
+		if (sw || v->so.slots || !vm->set_resume_flag) {
+			int s = resume_step(v, sw);
 
 			if (s > 0)
 				return 0;

@@ -144,7 +144,7 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 	return 0;
 }
 
-KVMDBG_WARM int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+KVMDBG_STEP_SW int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
 		       const void *old_bytes, size_t len)
 {
 	int r = vm->mem->write(vm->mem_ctx, addr, new_bytes, len);

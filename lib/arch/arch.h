@@ -38,6 +38,11 @@
  * another page is a lookup of the next translated block, and a page first
  * touched after an exit a TLB refill. Elsewhere: grouped per object. */
 #define KVMDBG_STEP __attribute__((section(".text.sorted.kvmdbg.1")))
+/* A software breakpoint's two-exit hit besides KVMDBG_STEP's end of the
+ * step and way back: its classification, the lift and the put-back, the
+ * table's lookup, the guest's bytes written; after KVMDBG_STEP (names sort
+ * so), which the hardware points' hits then keep to themselves. */
+#define KVMDBG_STEP_SW __attribute__((section(".text.sorted.kvmdbg.1sw")))
 /* The rest of the step-over (its general begin and prepare, a software
  * breakpoint's lift and put-back, the classifier's entry), after it. */
 #define KVMDBG_STEP_REST __attribute__((section(".text.sorted.kvmdbg.2")))
@@ -224,6 +229,14 @@ struct kvmdbg_decoded {
 #define KVMDBG_DEC_STEP_ONLY 1ull
 #else
 #define KVMDBG_DEC_STEP_ONLY (1ull << 56)
+#endif
+/* ... of a breakpoint instruction of the kind this library writes and
+ * nothing else: swbp and swbp_our_kind, the word's second and third
+ * bytes. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define KVMDBG_DEC_SWBP_OURS (1ull << 8 | 1ull << 16)
+#else
+#define KVMDBG_DEC_SWBP_OURS (1ull << 48 | 1ull << 40)
 #endif
 
 /* What classification found to be the guest's own in one exit, for the
