@@ -491,9 +491,11 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
  * -errno with nothing changed (as prepare_undo leaves it: the mask's
  * give-back, if that fails, stays pending), 1 not this case (what it took
  * given back so). Its result is not returned through a pointer: resume_fast,
- * inline in kvmdbg_vcpu_prepare, then needs no stack frame.
+ * inline in kvmdbg_vcpu_prepare, then needs no stack frame. Built twice, sw
+ * a constant in each (resume_step_hw, resume_step_sw): the hardware points'
+ * hit runs no test of it.
  */
-static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu *v, bool sw)
+static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu *v, bool sw)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	int r;
@@ -550,6 +552,27 @@ static KVMDBG_STEP __attribute__((noinline)) int resume_step(struct kvmdbg_vcpu 
 	if (!sw && atomic_load_explicit(&v->cover_on, memory_order_relaxed))
 		kvmdbg_cover_off(v);
 	return 0;
+}
+
+static KVMDBG_STEP __attribute__((noinline)) int resume_step_hw(struct kvmdbg_vcpu *v)
+{
+	return resume_step(v, false);
+}
+
+/* With the software breakpoints' two-exit code. */
+static KVMDBG_STEP_SW __attribute__((noinline)) int resume_step_sw(struct kvmdbg_vcpu *v)
+{
+	return resume_step(v, true);
+}
+
+/* resume_fast's answer for resume_step's s: 1 with *r = s, or 0 where s
+ * says "not this case". */
+static inline __attribute__((always_inline)) int resume_stepped(int s, int *r)
+{
+	if (s > 0)
+		return 0;
+	*r = s;
+	return 1;
 }
 
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
@@ -685,7 +708,6 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
-	bool sw = false;
 
 	/* Nothing lifted, masked or moved; applied_current() (the flags in
 	 * one test). The user's step's interrupt mask is
@@ -715,26 +737,19 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if (__builtin_expect(atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) != 0, 0) ||
 	    v->so.slots) {
 		/* Not sw_clear: a software breakpoint may be at the PC
-		 * (resume_step looks). */
-		sw = !v->so.sw_clear;
-		if (!sw)
-			slots = v->so.slots |
-				(v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
+		 * (resume_step_sw looks; not with the user's step). */
+		if (!v->so.sw_clear)
+			return !v->user_step && resume_stepped(resume_step_sw(v), r);
+		slots = v->so.slots | (v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
 	}
-	if (slots || sw) {
+	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it and
 		 * only execution breakpoints stopped here, else a step (the
 		 * user's step: vcpu_prepare). */
 		if (v->user_step)
 			return 0;
-		if (sw || v->so.slots || !vm->set_resume_flag) {
-			int s = resume_step(v, sw);
-
-			if (s > 0)
-				return 0;
-			*r = s;
-			return 1;
-		}
+		if (v->so.slots || !vm->set_resume_flag)
+			return resume_stepped(resume_step_hw(v), r);
 		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
