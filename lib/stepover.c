@@ -308,20 +308,37 @@ KVMDBG_STEP int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu *v)
 
 /* The guest's instruction word under a software breakpoint, read with the
  * table's entry when it was lifted: for the interrupt mask, without the
- * lock again (kvmdbg_stepover_insn_word's callback). */
+ * lock again. The mask's callback (insn_word_known) asks
+ * kvmdbg_stepover_insn_word where none was kept. */
 struct insn_known {
+	struct kvmdbg_vcpu *v;
 	uint64_t pc;
 	uint32_t word;
+	bool known;
 };
 
 static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
 {
 	const struct insn_known *k = arg;
 
-	if (pc != k->pc)
-		return false;
+	if (!k->known || pc != k->pc)
+		return kvmdbg_stepover_insn_word(k->v, pc, insn);
 	*insn = k->word;
 	return true;
+}
+
+/* Lift e (at k->pc) for v's step and keep the guest's instruction word
+ * under it in k where it is one (arm64). Locked. */
+static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmdbg_vcpu *v,
+								      struct kvmdbg_swbp *e,
+								      struct insn_known *k)
+{
+	int r = sw_lift_locked(v, e, k->pc);
+
+	k->known = !r && v->vm->arch->sw_len == sizeof(k->word);
+	if (k->known)
+		memcpy(&k->word, e->orig, sizeof(k->word));
+	return r;
 }
 
 /*
@@ -335,24 +352,18 @@ static bool insn_word_known(void *arg, uint64_t pc, uint32_t *insn)
 KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
-	struct insn_known known = {.pc = v->so.pc};
-	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
-	void *word_arg = v;
+	struct insn_known known = {.v = v, .pc = v->so.pc};
 	struct kvmdbg_swbp *e;
 	int r;
 
 	pthread_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, known.pc);
-	r = e ? sw_lift_locked(v, e, known.pc) : 1;
-	if (!r && vm->arch->sw_len == sizeof(known.word)) {
-		memcpy(&known.word, e->orig, sizeof(known.word));
-		word = insn_word_known;
-		word_arg = &known;
-	}
+	r = e ? sw_lift_keep_locked(v, e, &known) : 1;
 	pthread_mutex_unlock(&vm->lock);
 	if (r || !vm->mask_irqs)
 		return r;
-	r = vm->mask_irqs(vm->host_ctx, v->fd, known.pc, word, word_arg, &v->so.irq_saved);
+	r = vm->mask_irqs(vm->host_ctx, v->fd, known.pc, insn_word_known, &known,
+			  &v->so.irq_saved);
 	if (r) {
 		kvmdbg_stepover_unlift(v); /* a failure stays pending */
 		return r;
@@ -398,9 +409,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	const struct kvmdbg_host_ops *h = vm->host;
 	uint32_t slots, exec_slots, watch_slots = 0;
 	uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS];
-	bool (*word)(void *arg, uint64_t pc, uint32_t *insn) = kvmdbg_stepover_insn_word;
-	void *word_arg = v;
-	struct insn_known known;
+	struct insn_known known = {.v = v};
 	bool sw = false;
 	uint64_t pc = v->so.pc;
 	int r;
@@ -453,16 +462,11 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		 * with the guest's instruction word under it kept for the mask.
 		 * On failure nothing has changed. */
 		if (e) {
-			r = sw_lift_locked(v, e, pc);
+			known.pc = pc;
+			r = sw_lift_keep_locked(v, e, &known);
 			if (r) {
 				pthread_mutex_unlock(&vm->lock);
 				return r;
-			}
-			if (vm->arch->sw_len == sizeof(known.word)) {
-				memcpy(&known.word, e->orig, sizeof(known.word));
-				known.pc = pc;
-				word = insn_word_known;
-				word_arg = &known;
 			}
 		}
 		pthread_mutex_unlock(&vm->lock);
@@ -495,7 +499,8 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, word, word_arg, &v->so.irq_saved);
+		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, insn_word_known, &known,
+				 &v->so.irq_saved);
 		if (r) {
 			kvmdbg_stepover_unlift(v); /* a failure stays pending */
 			return r;

@@ -1752,6 +1752,32 @@ START_TEST(test_arm64_user_step_daifset)
 	ck_assert_uint_eq(fh.v[0].daif, PS_I);
 	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
 	arm64_daif_done(&e, PS_I);
+
+	/* A hardware breakpoint on it, continued (resume_step's mask) and
+	 * stepped (the general step-over's): the instruction read from
+	 * memory for the mask. */
+	for (int step = 0; step < 2; step++) {
+		env_new(&e, KVMDBG_ARCH_ARM64, 0);
+		put_insn(0x800, 0xd50342df);
+		ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x800, 4), 0);
+		fh.v[0].daif = GUEST_DAIF_OPEN;
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		arm64_exit(0, ESR_FOR_EC(0x30), 0x800, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], step), 0);
+		fh.v[0].mask_insn_known = false;
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		ck_assert(fh.v[0].mask_insn_known);
+		ck_assert_uint_eq(fh.v[0].mask_insn, 0xd50342df);
+		arm64_exit(0, ESR_FOR_EC(0x32), 0x804, 0);
+		ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+		ck_assert_int_eq(ev.kind, step ? KVMDBG_STOP_STEP : KVMDBG_STOP_NONE);
+		ck_assert_uint_eq(fh.v[0].daif, PS_I);
+		ck_assert_int_eq(kvmdbg_vcpu_set_step(e.v[0], 0), 0);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		arm64_daif_done(&e, PS_I);
+	}
 }
 END_TEST
 
