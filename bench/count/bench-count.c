@@ -149,11 +149,20 @@ struct ctx {
 	unsigned int insn; /* bytes of the instruction stepped over */
 };
 
+/* The measured vCPU's kvm_run: x86 exits are read from it (the fake's
+ * FH_X86_EXIT_IN_RUN, as on KVM; the read_exit op where the host is not
+ * x86). */
+static struct kvm_run *cur_run;
+
 static void x86_exit(uint32_t exception, uint64_t pc, uint64_t dr6_bits)
 {
 	fh.v[0].exit = (struct kvmdbg_exit){
 		.exception = exception, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
 	fh.v[0].pc = pc;
+	cur_run->debug.arch.exception = exception;
+	cur_run->debug.arch.pc = pc;
+	cur_run->debug.arch.dr6 = fh.v[0].exit.dr6;
+	cur_run->debug.arch.dr7 = fh.v[0].exit.dr7;
 }
 
 static void arm64_exit(uint64_t esr, uint64_t pc, uint64_t far)
@@ -310,6 +319,7 @@ static bool setup(struct ctx *c, int slots, size_t nsw, unsigned int nr_vcpus)
 	if (r)
 		die("vcpu_new: %d", r);
 	c->run.exit_reason = KVM_EXIT_DEBUG;
+	cur_run = &c->run;
 	c->v2 = NULL;
 	if (nr_vcpus > 1) {
 		memset(&run2, 0, sizeof(run2));

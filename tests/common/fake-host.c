@@ -403,11 +403,22 @@ static int advance_pc(void *ctx, int fd, unsigned int len)
 	return 0;
 }
 
+/* FH_X86_EXIT_IN_RUN (bench-count's copy): the library reads an x86 exit
+ * from kvm_run itself, inline, as with lib/arch/x86/kvm.c; the caller fills
+ * kvm_run's debug.arch as KVM does. Elsewhere the tests set the exit in
+ * fh_vcpu, read by the read_exit op. */
+#ifdef FH_X86_EXIT_IN_RUN
+#define FH_X86_IN_RUN true
+#else
+#define FH_X86_IN_RUN false
+#endif
+
 static const struct kvmdbg_host_ops host_x86 = {
 	.arch = &kvmdbg_x86_ops,
 	.probe = probe,
 	.set_guest_debug = set_guest_debug,
 	.read_exit = read_exit,
+	.exit_in_run = FH_X86_IN_RUN,
 	.get_pc = get_pc,
 	.set_resume_flag = set_rf,
 	.inject = inject,
@@ -421,6 +432,7 @@ static const struct kvmdbg_host_ops host_x86_no_rf = {
 	.probe = probe,
 	.set_guest_debug = set_guest_debug,
 	.read_exit = read_exit,
+	.exit_in_run = FH_X86_IN_RUN,
 	.get_pc = get_pc,
 	.inject = inject,
 	.read_guest_regs = read_guest_regs,
