@@ -150,8 +150,8 @@ struct ctx {
 };
 
 /* The measured vCPU's kvm_run: x86 exits are read from it (the fake's
- * FH_X86_EXIT_IN_RUN, as on KVM; the read_exit op where the host is not
- * x86). */
+ * FH_X86_EXIT_IN_RUN, as on KVM) on an x86 host, whose kvm_run has x86's
+ * debug.arch; elsewhere through the read_exit op. */
 static struct kvm_run *cur_run;
 
 static void x86_exit(uint32_t exception, uint64_t pc, uint64_t dr6_bits)
@@ -159,10 +159,12 @@ static void x86_exit(uint32_t exception, uint64_t pc, uint64_t dr6_bits)
 	fh.v[0].exit = (struct kvmdbg_exit){
 		.exception = exception, .pc = pc, .dr6 = 0xffff0ff0ull | dr6_bits, .dr7 = 0x400};
 	fh.v[0].pc = pc;
+#if defined(__x86_64__)
 	cur_run->debug.arch.exception = exception;
 	cur_run->debug.arch.pc = pc;
 	cur_run->debug.arch.dr6 = fh.v[0].exit.dr6;
 	cur_run->debug.arch.dr7 = fh.v[0].exit.dr7;
+#endif
 }
 
 static void arm64_exit(uint64_t esr, uint64_t pc, uint64_t far)
