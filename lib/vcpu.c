@@ -105,7 +105,7 @@ static void overlay_resume_slot(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw
 /* Build the vCPU's whole debug state, *on the slots enabled in it
  * (kvmdbg_hw_on). Called with vm->lock held. Returns false when the vCPU
  * must not run now (cover_locked). Out of line: not in vcpu_prepare's body,
- * which a software breakpoint's step-over runs. */
+ * which the general step-over runs. */
 static KVMDBG_WARM __attribute__((noinline)) bool compose_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstate *hw,
 			   uint32_t owner[KVMDBG_NR_POOLS][KVMDBG_MAX_SLOTS], uint32_t *ctl,
 			   uint32_t *on)
@@ -253,7 +253,7 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
 		if (r) {
 			if (!v->applied_valid ||
 			    h->set_guest_debug(v->vm->host_ctx, v->fd, v->applied_ctl, &v->applied,
-					       kvmdbg_hw_on(&v->applied)))
+					       v->applied_on))
 				v->applied_valid = false; /* unknown: apply next time */
 			return r;
 		}
@@ -740,7 +740,11 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		 * (resume_step_sw looks; not with the user's step). */
 		if (!v->so.sw_clear)
 			return !v->user_step && resume_stepped(resume_step_sw(v), r);
-		slots = v->so.slots | (v->so.exec_hit ? 1 : kvmdbg_cached_exec_slots(v, v->so.pc));
+		/* Stopped watchpoints (so.slots) step whatever else is here:
+		 * resume_step_hw looks up the execution breakpoints itself. */
+		slots = v->so.slots   ? v->so.slots
+			: v->so.exec_hit ? 1
+					 : kvmdbg_cached_exec_slots(v, v->so.pc);
 	}
 	if (slots) {
 		/* As kvmdbg_stepover_begin: RF where the host honours it and

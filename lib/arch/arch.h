@@ -43,8 +43,8 @@
  * table's lookup, the guest's bytes written; after KVMDBG_STEP (names sort
  * so), which the hardware points' hits then keep to themselves. */
 #define KVMDBG_STEP_SW __attribute__((section(".text.sorted.kvmdbg.1sw")))
-/* The rest of the step-over (its general begin and prepare, a software
- * breakpoint's lift and put-back, the classifier's entry), after it. */
+/* The rest of the step-over (its general begin and prepare, the
+ * classifier's entry), after KVMDBG_STEP_SW. */
 #define KVMDBG_STEP_REST __attribute__((section(".text.sorted.kvmdbg.2")))
 /* The rest of the two-exit paths (compose, apply, the general classifier's
  * phases), after KVMDBG_STEP_REST. */
