@@ -201,7 +201,6 @@ struct kvmdbg_vm {
 	 * alone: what the vCPUs' lock-free copies of them depend on. */
 	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
-	atomic_uint nr_cover;     /* vCPUs with cover_on */
 	void *host_ctx;           /* every host op's ctx */
 	/* Copies of host->read_exit, exit_in_run, set_resume_flag,
 	 * arch->decode, watch_is_fault and reports_data_addr for the one-exit paths (exit
@@ -543,14 +542,15 @@ void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, u
  * (seq_cst, in the filter it publishes seq_cst if the table grows) before it
  * bumps the generation: either this sees the new breakpoint and takes the
  * lock to decide the bump, or every vCPU that composes after that bump sees
- * this cover. Inline: it is on every exit's fast path.
+ * this cover. Inline: it is on every exit's fast path. Only v's own cache
+ * line is written: no count of the covers in the VM, which every vCPU's
+ * stop would modify in the line of vm->gen that every exit reads (the
+ * composes that look for covers take vm->lock and walk the vCPUs).
  */
-/* v's cover goes down: off, and one fewer in vm->nr_cover (which counts
- * the covers on). The callers have seen it on. */
+/* v's cover goes down. The callers have seen it on. */
 static inline __attribute__((always_inline)) void kvmdbg_cover_off(struct kvmdbg_vcpu *v)
 {
 	atomic_store(&v->cover_on, false);
-	atomic_fetch_sub(&v->vm->nr_cover, 1);
 }
 
 /*
@@ -595,10 +595,6 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	if (on)
 		atomic_store_explicit(&v->cover_addr, addr, memory_order_relaxed);
 	atomic_store(&v->cover_on, on);
-	if (on && !was)
-		atomic_fetch_add(&vm->nr_cover, 1);
-	else if (!on && was)
-		atomic_fetch_sub(&vm->nr_cover, 1);
 	near = on && cover_near(v, addr);
 	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
 	v->so.sw_clear = !near;

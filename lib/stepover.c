@@ -62,9 +62,9 @@ static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdb
  * taken (issue 17: a step-over on one vCPU, two changes of its cover). A
  * vCPU attached concurrently still sees this cover at its first compose,
  * which it always makes (applied_valid false): the cover was published
- * (cover_on, nr_cover: seq_cst stores) before nr_vcpus is read here
- * (seq_cst load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus
- * (seq_cst) before that compose loads nr_cover and cover_on (seq_cst). If
+ * (cover_on: a seq_cst store) before nr_vcpus is read here (seq_cst
+ * load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus (seq_cst)
+ * before that compose loads cover_on (seq_cst). If
  * this load read 1, it came before that increment in the single total
  * order of seq_cst operations, so the new vCPU's loads come after the
  * publication and see it (or a later change of it, which syncs again).
@@ -94,7 +94,9 @@ KVMDBG_WARM bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstat
 {
 	struct kvmdbg_vm *vm = v->vm;
 
-	if (!atomic_load(&vm->nr_cover) || v->so.state == KVMDBG_SO_STEPPING)
+	/* No software breakpoint (the table is stable under the lock): no
+	 * cover can concern one. */
+	if (!vm->sw.count || v->so.state == KVMDBG_SO_STEPPING)
 		return true;
 	for (const struct kvmdbg_vcpu *o = vm->vcpus; o; o = o->next) {
 		struct kvmdbg_piece pc[KVMDBG_MAX_PIECES];
