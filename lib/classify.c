@@ -18,34 +18,55 @@
 
 #include "kvmdbg-int.h"
 
+/* Overlay: the guest's registers as they are now (its changes since the
+ * last look, and what its own slots match at this exit). */
+static inline __attribute__((always_inline)) int exit_overlay(struct kvmdbg_vcpu *v)
+{
+	int r = kvmdbg_overlay_refresh(v);
+
+	if (r)
+		return r;
+	/* Re-read: the slot that waited for it goes. */
+	if (v->guest_resume) {
+		v->guest_resume = false;
+		v->dirty = true;
+	}
+	return 0;
+}
+
 /* Phase: read the exit, the guest's registers (overlay), decode. */
 static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v,
 							   struct kvmdbg_exit *ex,
 							   struct kvmdbg_decoded *dec, bool overlay)
 {
 	struct kvmdbg_vm *vm = v->vm;
+	bool step_pc;
+	int r;
+
+	/* The exit all in kvm_run and the host's own decoder (x86): both
+	 * inline after this one test (issue 17: under nested TCG a call
+	 * through a pointer and its return each cost a lookup of the next
+	 * translated block after every exit). */
+	if (KVMDBG_EXIT_INLINE && vm->exit_in_run) {
+		kvmdbg_exit_read_inline(v->run, ex);
+		r = overlay ? exit_overlay(v) : 0;
+		if (!r)
+			kvmdbg_exit_decode_inline(&v->applied, ex, dec);
+		return r;
+	}
 	/* The step-over's own step, not the user's: a single-step exit then
 	 * is ours (nothing of the guest's, overlay or not), never reported,
 	 * and its PC is compared with nothing, so arm64 need not ask KVM for
 	 * it (issue 17). */
-	bool step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
-		       !(v->applied_ctl & KVMDBG_CTL_STEP) || v->guest_step;
-	int r = kvmdbg_read_exit(vm->read_exit, vm->exit_in_run, vm->host_ctx, v->fd, v->run, step_pc,
-				 ex);
-
+	step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
+		  !(v->applied_ctl & KVMDBG_CTL_STEP) || v->guest_step;
+	r = vm->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
 	if (r)
 		return r;
-	/* Overlay: the guest's registers as they are now (its changes since
-	 * the last look, and what its own slots match at this exit). */
 	if (overlay) {
-		r = kvmdbg_overlay_refresh(v);
+		r = exit_overlay(v);
 		if (r)
 			return r;
-		/* Re-read: the slot that waited for it goes. */
-		if (v->guest_resume) {
-			v->guest_resume = false;
-			v->dirty = true;
-		}
 	}
 	/* The enabled slots as applied_on says (set_guest_debug's mask). */
 	kvmdbg_decode_exit(vm->decode, &v->applied, v->applied_on, ex, dec);
@@ -685,6 +706,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 {
 	struct kvmdbg_decoded dec;
 	struct kvmdbg_exit ex; /* read_exit fills every field */
+	bool overlay;
 	int r;
 
 	if (!v || !ev)
@@ -693,7 +715,9 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 		event_none(ev, 0);
 		return -EINVAL;
 	}
-	r = exit_read(v, &ex, &dec, kvmdbg_overlay_on(v));
+	/* Read once: the fast paths below go by the same answer. */
+	overlay = kvmdbg_overlay_on(v);
+	r = exit_read(v, &ex, &dec, overlay);
 	if (r) {
 		event_none(ev, 0);
 		return r;
@@ -716,7 +740,7 @@ KVMDBG_EXPORT KVMDBG_HOT __attribute__((aligned(4096))) int kvmdbg_vcpu_handle_e
 	}
 	if (!dec.other) {
 		/* Hits of the host's own points and nothing else. */
-		if (dec.hits && !kvmdbg_overlay_on(v) && hits_fast(v, ev, &ex, &dec))
+		if (dec.hits && !overlay && hits_fast(v, ev, &ex, &dec))
 			return 0;
 	} else if (dec.other == KVMDBG_DEC_STEP_ONLY && !dec.hits &&
 		   (v->applied_ctl & KVMDBG_CTL_STEP) && v->user_step &&

@@ -215,7 +215,9 @@ struct kvmdbg_vm {
 	uint64_t features;
 	enum kvmdbg_overlay overlay;
 	bool watch_is_fault, reports_data_addr;
-	bool exit_in_run;         /* host->exit_in_run */
+	/* kvmdbg_exit_inline(host): handle_exit reads and decodes the exit
+	 * inline, after this one test (x86 hosts). */
+	bool exit_in_run;
 	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
 
 	const struct kvmdbg_host_ops *host;

@@ -722,8 +722,10 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
 	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->gen)
 		return 0;
-	/* Overlay: while no slot of ours runs, prepare re-reads the guest's. */
-	if (kvmdbg_overlay_on(v) && !(v->applied_ctl & KVMDBG_CTL_HW))
+	/* Overlay: while no slot of ours runs, prepare re-reads the guest's
+	 * (vm as loaded above: kvmdbg_overlay_on(v) would load it again after
+	 * the acquire). */
+	if (vm->overlay == KVMDBG_OVERLAY_GUEST && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	/* The vCPU's copy of the points is current without asking hw_gen:
 	 * it was made under the lock that loaded v->gen (vcpu_prepare, before

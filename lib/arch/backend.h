@@ -103,7 +103,8 @@ struct kvmdbg_host_ops {
 	 * succeeded, so a failure of that leaves the guest untouched. */
 	bool inject_emulated;
 	/* x86: read_exit only copies kvm_run's debug.arch (no ioctl, ctx and
-	 * vcpu_fd unused): handle_exit does it inline (kvmdbg_read_exit). */
+	 * vcpu_fd unused): on an x86 host handle_exit does it inline, with
+	 * x86's decoder (kvmdbg_x86_exit_from_run). */
 	bool exit_in_run;
 	/* Overlay: the guest's own debug registers (x86 KVM_GET_DEBUGREGS, arm64
 	 * ONE_REG), which KVM keeps while the host's set runs. NULL: no overlay. */
@@ -225,45 +226,6 @@ bool kvmdbg_probe_start(struct kvmdbg_probe *p, uint64_t pc, uint64_t sp);
 bool kvmdbg_probe_run(struct kvmdbg_probe *p);
 
 /*
- * Read an exit as read_exit does; inline where the host ops say the exit is
- * all in kvm_run (x86, exit_in_run): under nested TCG the call through the
- * pointer and its return each cost a lookup of the next translated block
- * after every exit (issue 17).
- */
-#if defined(__x86_64__)
-#include <string.h>
-#include <linux/kvm.h>
-
-/* x86: the whole exit is in kvm_run (exception, PC, DR6, DR7): the host
- * ops' read_exit, and kvmdbg_read_exit inline. */
-static inline __attribute__((always_inline)) void
-kvmdbg_x86_exit_from_run(const struct kvm_run *run, struct kvmdbg_exit *ex)
-{
-	memset(ex, 0, sizeof(*ex));
-	ex->exception = run->debug.arch.exception;
-	ex->pc = run->debug.arch.pc;
-	ex->dr6 = run->debug.arch.dr6;
-	ex->dr7 = run->debug.arch.dr7;
-}
-#endif
-static inline __attribute__((always_inline)) int
-kvmdbg_read_exit(int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
-				  struct kvmdbg_exit *exit),
-		 bool exit_in_run, void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
-		 struct kvmdbg_exit *ex)
-{
-#if defined(__x86_64__)
-	if (exit_in_run) {
-		kvmdbg_x86_exit_from_run(run, ex);
-		return 0;
-	}
-#else
-	(void)exit_in_run;
-#endif
-	return read_exit(ctx, vcpu_fd, run, step_pc, ex);
-}
-
-/*
  * Decode an exit with decode (a VM's arch ops .decode): the host's own
  * decoder inline where it is that one (issue 17: under nested TCG a call
  * through a pointer and its return each cost a lookup of the next
@@ -293,6 +255,72 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 	}
 #endif
 	decode(applied, on, exit, out);
+}
+
+/*
+ * The exit read and decoded inline by handle_exit (lib/classify.c,
+ * exit_read), after one test of the VM's copy of kvmdbg_exit_inline(host):
+ * on an x86 host whose glue says the exit is all in kvm_run (exception, PC,
+ * DR6, DR7: the host ops' read_exit only copies it) and whose decoder is
+ * x86's own. KVMDBG_EXIT_INLINE is 0 elsewhere, where the two helpers below
+ * are never reached.
+ */
+#if defined(__x86_64__)
+#include <string.h>
+#include <linux/kvm.h>
+
+#define KVMDBG_EXIT_INLINE 1
+
+static inline __attribute__((always_inline)) void
+kvmdbg_x86_exit_from_run(const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+	*ex = (struct kvmdbg_exit){
+		.exception = run->debug.arch.exception,
+		.pc = run->debug.arch.pc,
+		.dr6 = run->debug.arch.dr6,
+		.dr7 = run->debug.arch.dr7,
+	};
+}
+#else
+#define KVMDBG_EXIT_INLINE 0
+#endif
+
+struct kvm_run;
+
+static inline bool kvmdbg_exit_inline(const struct kvmdbg_host_ops *host)
+{
+#if KVMDBG_EXIT_INLINE
+	return host->exit_in_run && host->arch->decode == kvmdbg_x86_decode;
+#else
+	(void)host;
+	return false;
+#endif
+}
+
+static inline __attribute__((always_inline)) void
+kvmdbg_exit_read_inline(const struct kvm_run *run, struct kvmdbg_exit *ex)
+{
+#if KVMDBG_EXIT_INLINE
+	kvmdbg_x86_exit_from_run(run, ex);
+#else
+	(void)run;
+	(void)ex;
+	__builtin_unreachable();
+#endif
+}
+
+static inline __attribute__((always_inline)) void
+kvmdbg_exit_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *ex,
+			  struct kvmdbg_decoded *dec)
+{
+#if KVMDBG_EXIT_INLINE
+	kvmdbg_x86_decode_inline(applied, ex, dec);
+#else
+	(void)applied;
+	(void)ex;
+	(void)dec;
+	__builtin_unreachable();
+#endif
 }
 
 #endif /* KVMDBG_ARCH_BACKEND_H */
