@@ -51,7 +51,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 		kvmdbg_exit_read_inline(v->run, ex);
 		r = overlay ? exit_overlay(v) : 0;
 		if (!r)
-			kvmdbg_exit_decode_inline(&v->applied, ex, dec);
+			kvmdbg_exit_decode_inline(v->applied_on, ex, dec);
 		return r;
 	}
 	/* The step-over's own step, not the user's: a single-step exit then

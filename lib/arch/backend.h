@@ -244,7 +244,7 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 {
 #if defined(__x86_64__)
 	if (decode == kvmdbg_x86_decode) {
-		kvmdbg_x86_decode_inline(applied, exit, out);
+		kvmdbg_x86_decode_inline(on, exit, out);
 		return;
 	}
 #elif defined(__aarch64__)
@@ -310,13 +310,12 @@ kvmdbg_exit_read_inline(const struct kvm_run *run, struct kvmdbg_exit *ex)
 }
 
 static inline __attribute__((always_inline)) void
-kvmdbg_exit_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *ex,
-			  struct kvmdbg_decoded *dec)
+kvmdbg_exit_decode_inline(uint32_t on, const struct kvmdbg_exit *ex, struct kvmdbg_decoded *dec)
 {
 #if KVMDBG_EXIT_INLINE
-	kvmdbg_x86_decode_inline(applied, ex, dec);
+	kvmdbg_x86_decode_inline(on, ex, dec);
 #else
-	(void)applied;
+	(void)on;
 	(void)ex;
 	(void)dec;
 	__builtin_unreachable();

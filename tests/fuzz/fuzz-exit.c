@@ -151,6 +151,11 @@ static void fuzz_vcpu(enum kvmdbg_arch arch, struct fin *in)
 		FUZZ_REQUIRE(!memcmp(&slots, &vm->slots, sizeof(slots)), "slots changed");
 		r = kvmdbg_vcpu_prepare(v);
 		FUZZ_REQUIRE(r == 0, "prepare %d", r);
+		/* What the next exit is decoded against: applied_on is exactly
+		 * the enabled slots of the state KVM holds (x86's inline decoder
+		 * takes a B bit for a hit by it alone). */
+		FUZZ_REQUIRE(!v->applied_valid || v->applied_on == kvmdbg_hw_on(&v->applied),
+			     "applied_on %#x, enabled %#x", v->applied_on, kvmdbg_hw_on(&v->applied));
 		/* Guest memory: the original, or our instruction where we put it. */
 		for (size_t i = 0; i < FH_MEM_SIZE; i++)
 			if (fh.mem[i] != fh.orig[i]) {

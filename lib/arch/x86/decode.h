@@ -39,14 +39,17 @@ static inline enum kvmdbg_type kvmdbg_x86_slot_type(unsigned int pool, uint64_t 
  * here: x86 reports neither, generic code reads them only where the arch
  * does, and the ops' kvmdbg_x86_decode adds them). A hit of applied slots
  * and nothing else, the common exit, stores its hits and no cause
- * (struct kvmdbg_decoded other 0).
+ * (struct kvmdbg_decoded other 0). on is exactly the enabled slots of the
+ * applied state (kvmdbg_hw_on: a vCPU's applied_on), not a superset as the
+ * ops' decoder may be given: a B bit is a hit where on has the slot, one
+ * mask.
  */
 static inline __attribute__((always_inline)) void
-kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmdbg_exit *exit,
+kvmdbg_x86_decode_inline(uint32_t on, const struct kvmdbg_exit *exit,
 			 struct kvmdbg_decoded *out)
 {
-	uint64_t dr6, named, b;
-	uint32_t hits = 0;
+	uint64_t dr6, named;
+	uint32_t hits;
 
 	memset(out, 0, sizeof(*out));
 	out->write = -1;
@@ -82,14 +85,16 @@ kvmdbg_x86_decode_inline(const struct kvmdbg_hwstate *applied, const struct kvmd
 	if (exit->dr7 & DR7_RTM)
 		dr6 |= (exit->dr6 ^ DR6_ACTIVE_LOW) & DR6_RTM;
 
+	/* A single-step and nothing else, the other common exit: what the
+	 * causes below come to for it (no hit, nothing unexplained). */
+	if (dr6 == DR6_BS) {
+		out->step = true;
+		return;
+	}
 	/* A B bit of a slot we did not enable is not our hit. DR6 bit n is
 	 * DRn's, as KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n). */
-	for (b = dr6 & DR6_B_ALL; b; b &= b - 1) {
-		unsigned int n = (unsigned int)__builtin_ctzll(b);
-
-		if (applied->slot[KVMDBG_POOL_BP][n].ctrl)
-			hits |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
-	}
+	_Static_assert(KVMDBG_HIT_BIT(KVMDBG_POOL_BP, 0) == 1 && DR6_B_ALL == 0xf, "DR6 B bits");
+	hits = (uint32_t)(dr6 & DR6_B_ALL) & on;
 	out->hits = hits;
 	/* Hits of applied slots and nothing else: no cause (the memset left
 	 * them false), nothing unexplained. */

@@ -176,12 +176,17 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 /* Not in the hot region: on an x86 host handle_exit inlines the decoder
  * (kvmdbg_decode_exit) without the watchpoint's data_addr and write, which
  * generic code reads only where the arch reports them (reports_data_addr);
- * the ops' decoder gives them. on goes unused: DR6 names the slots. */
+ * the ops' decoder gives them. on may be more than the enabled slots (~0u):
+ * the inline decoder is given exactly those, from the slots themselves. */
 void kvmdbg_x86_decode(const struct kvmdbg_hwstate *applied, uint32_t on,
 		       const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out)
 {
-	(void)on;
-	kvmdbg_x86_decode_inline(applied, exit, out);
+	uint32_t exact = 0;
+
+	for (unsigned int n = 0; n < X86_NR_DR; n++)
+		if ((on & KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n)) && applied->slot[KVMDBG_POOL_BP][n].ctrl)
+			exact |= KVMDBG_HIT_BIT(KVMDBG_POOL_BP, n);
+	kvmdbg_x86_decode_inline(exact, exit, out);
 	/*
 	 * x86 reports no data address: the start of the lowest hit watch
 	 * slot is the best answer. A write-only slot proves a write; an
