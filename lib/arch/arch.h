@@ -51,10 +51,17 @@
 #define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg.3")))
 /* The arch decoders are built on every host (portable, unit-tested); only
  * the host's own is hot. */
+/* KVMDBG_INLINE_ARM64: inline into the host's own decoder on an arm64
+ * host, where handle_exit decodes the step itself and the ops' decoder sees
+ * the other exits alone (each call and return costs a lookup of the next
+ * translated block under nested TCG); out of line elsewhere, where the
+ * portable decoder also takes every step and would save more registers
+ * for it. */
 #if defined(__x86_64__)
 #define KVMDBG_HOT_X86 KVMDBG_HOT
 #define KVMDBG_HOT_ARM64
 #define KVMDBG_STEP_ARM64
+#define KVMDBG_INLINE_ARM64 __attribute__((noinline))
 #elif defined(__aarch64__)
 #define KVMDBG_HOT_X86
 #define KVMDBG_HOT_ARM64 KVMDBG_HOT
@@ -62,10 +69,12 @@
  * before the access), in KVMDBG_STEP's page anyway; the hot page keeps the
  * rest of the one-exit paths. */
 #define KVMDBG_STEP_ARM64 KVMDBG_STEP
+#define KVMDBG_INLINE_ARM64 inline __attribute__((always_inline))
 #else
 #define KVMDBG_HOT_X86
 #define KVMDBG_HOT_ARM64
 #define KVMDBG_STEP_ARM64
+#define KVMDBG_INLINE_ARM64 __attribute__((noinline))
 #endif
 
 /* Slots per pool the library can manage (arm64 allows up to 16). */

@@ -516,7 +516,8 @@ static KVMDBG_STEP_ARM64 uint32_t wp_hits(const struct kvmdbg_hwstate *hw, uint3
  * the pool's slots that may be enabled (bit i: slot i); the others are not
  * looked at (issue 17: a hit's decode went through all 16).
  */
-static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint32_t on, uint64_t pc)
+static inline __attribute__((always_inline)) uint32_t bp_hits(const struct kvmdbg_hwstate *hw,
+								uint32_t on, uint64_t pc)
 {
 	const uint64_t va_field = ((1ull << 53) - 1) & ~3ull;
 	uint32_t hits = 0;
@@ -539,9 +540,10 @@ static KVMDBG_HOT_ARM64 uint32_t bp_hits(const struct kvmdbg_hwstate *hw, uint32
 }
 
 /* kvmdbg_arm64_decode past the step: out zeroed, write -1, by the
- * exception class of esr. Out of line: the step's decode saves no
- * register. */
-static KVMDBG_HOT_ARM64 __attribute__((noinline)) void
+ * exception class of esr. Inline on an arm64 host, where handle_exit
+ * decodes the step itself (kvmdbg_decode_exit) and the ops' decoder is
+ * called for the others alone (KVMDBG_INLINE_ARM64, issue 17). */
+static KVMDBG_HOT_ARM64 KVMDBG_INLINE_ARM64 void
 arm64_decode_other(const struct kvmdbg_hwstate *applied, uint32_t on,
 		   const struct kvmdbg_exit *exit, uint64_t esr, struct kvmdbg_decoded *out)
 {
