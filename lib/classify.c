@@ -618,9 +618,20 @@ static KVMDBG_STEP_SW __attribute__((noinline)) int swbp_hit_fast(struct kvmdbg_
 
 	if (v->so.state != KVMDBG_SO_NONE || v->gd_stepping)
 		return 0;
-	pthread_mutex_lock(&vm->lock);
-	ours = kvmdbg_swtab_find(&vm->sw, pc) != NULL;
-	pthread_mutex_unlock(&vm->lock);
+	/* The same breakpoint again with the set unchanged (a breakpoint in a
+	 * loop): ours without the lock (v->sw_hit_addr). */
+	if (pc == v->sw_hit_addr &&
+	    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->sw_hit_gen) {
+		ours = true;
+	} else {
+		pthread_mutex_lock(&vm->lock);
+		ours = kvmdbg_swtab_find(&vm->sw, pc) != NULL;
+		if (ours) {
+			v->sw_hit_addr = pc;
+			v->sw_hit_gen = atomic_load_explicit(&vm->gen, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&vm->lock);
+	}
 	if (!ours)
 		return 0;
 	event_set(ev, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, pc, pc, vm->arch->sw_len, 0, 0, 0, -1);

@@ -390,6 +390,11 @@ struct kvmdbg_vcpu {
 	 * at cover_clear_addr after a load of vm->gen that gave
 	 * cover_clear_gen (0: never; the generation starts at 1). */
 	uint64_t cover_clear_addr, cover_clear_gen;
+	/* swbp_hit_fast: the table held a software breakpoint at sw_hit_addr,
+	 * looked up under the lock at generation sw_hit_gen (0: never). Every
+	 * insert and remove of one bumps the generation, so while it is
+	 * unchanged another hit there is ours without the lock. */
+	uint64_t sw_hit_addr, sw_hit_gen;
 	struct kvmdbg_reinject reinject;
 	struct kvmdbg_stepover so; /* its owner[] last, past the hot lines */
 	struct kvmdbg_vcpu *next; /* vm->vcpus */

@@ -2302,6 +2302,68 @@ static void handle_expect(int cpu, struct kvmdbg_vcpu *v, enum kvmdbg_stop kind)
 	ck_assert_int_eq(ev.kind, kind);
 }
 
+/*
+ * A hit of our software breakpoint is told from the table (under the lock)
+ * or, for the same address again with the set unchanged, from the vCPU's
+ * note of the last one it found there (swbp_hit_fast, issue 17). A
+ * breakpoint instruction of our kind at another address, not in the table,
+ * is not ours however recent that note; nor is one at the noted address
+ * once it is removed; and one there again after it is inserted again is.
+ */
+START_TEST(test_sw_hit_noted)
+{
+	const bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	struct kvmdbg_event ev;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	/* One vCPU: with another attached, the cover's bump at each hit moves
+	 * the generation, and the note never holds. */
+	kvmdbg_vcpu_free(e.v[1]);
+	e.v[1] = NULL;
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, e.vm->arch->sw_len), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		sw_hit(x86, 0, 0x800);
+		handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+		stepped_over_0x800(x86, 0);
+		handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	}
+	/* Our kind of instruction at 0x900, never inserted: not a stop at a
+	 * breakpoint of ours. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x900);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert(!(ev.kind == KVMDBG_STOP_BREAK && ev.type == KVMDBG_BREAK_SW));
+	/* Still ours at 0x800. */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	ck_assert_uint_eq(ev.pc, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	/* Removed: a stale hit there is not a stop at it. */
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_SW, 0x800, e.vm->arch->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert(!(ev.kind == KVMDBG_STOP_BREAK && ev.type == KVMDBG_BREAK_SW));
+	/* Inserted again: ours. */
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, e.vm->arch->sw_len), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x800);
+	ck_assert_int_eq(kvmdbg_vcpu_handle_exit(e.v[0], &ev), 0);
+	ck_assert_int_eq(ev.kind, KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(ev.type, KVMDBG_BREAK_SW);
+	env_free(&e);
+	ck_assert_int_eq(memcmp(fh.mem, fh.orig, MEM_SIZE), 0);
+}
+END_TEST
+
 /* A stop at the breakpoint at 0x100 (slot 0), resumed: the step runs with
  * that slot alone disarmed, the step's flags added, one ioctl; at its end
  * (handle_exit) KVM gets exactly the state of the stop back, one ioctl. */
@@ -3551,6 +3613,7 @@ TEST_SUITE(core)
 	add_test(tc, test_x86_watch_trap);
 	add_test(tc, test_x86_sw_break);
 	add_test(tc, test_sw_removed_while_lifted);
+	add_loop_test(tc, test_sw_hit_noted, 0, ARRAY_SIZE(sw_arches));
 	add_loop_test(tc, test_sw_reinserted_while_lifted, 0, ARRAY_SIZE(sw_arches));
 	add_loop_test(tc, test_sw_stepover_other_vcpu_caught, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_regs_changed_stepover);
