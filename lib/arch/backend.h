@@ -229,7 +229,9 @@ bool kvmdbg_probe_run(struct kvmdbg_probe *p);
  * Decode an exit with decode (a VM's arch ops .decode): the host's own
  * decoder inline where it is that one (issue 17: under nested TCG a call
  * through a pointer and its return each cost a lookup of the next
- * translated block after every exit), any other through the pointer.
+ * translated block after every exit), any other through the pointer. on:
+ * exactly the enabled slots of applied (a vCPU's applied_on; x86's inline
+ * decoder takes a B bit of a slot in on for a hit).
  */
 #if defined(__x86_64__)
 #include "arch/x86/decode.h"
