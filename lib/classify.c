@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * inline after this one test (issue 17: under nested TCG a call
 	 * through a pointer and its return each cost a lookup of the next
 	 * translated block after every exit). */
-	if (KVMDBG_EXIT_INLINE && vm->exit_in_run) {
+	if (KVMDBG_EXIT_INLINE && vm->exit_inline) {
 		kvmdbg_exit_read_inline(v->run, ex);
 		r = overlay ? exit_overlay(v) : 0;
 		if (!r)

@@ -202,7 +202,7 @@ struct kvmdbg_vm {
 	atomic_uint_fast64_t hw_gen;
 	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
 	void *host_ctx;           /* every host op's ctx */
-	/* Copies of host->read_exit, exit_in_run, set_resume_flag,
+	/* Copies of host->read_exit, set_resume_flag,
 	 * arch->decode, watch_is_fault and reports_data_addr for the one-exit paths (exit
 	 * read, hits_fast, resume_fast): an exit reads no ops table, a page
 	 * fewer touched (issue 17). Set once by kvmdbg_vm_new_host. */
@@ -217,7 +217,7 @@ struct kvmdbg_vm {
 	bool watch_is_fault, reports_data_addr;
 	/* kvmdbg_exit_inline(host): handle_exit reads and decodes the exit
 	 * inline, after this one test (x86 hosts). */
-	bool exit_in_run;
+	bool exit_inline;
 	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
 
 	const struct kvmdbg_host_ops *host;

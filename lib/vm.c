@@ -69,7 +69,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
 	vm->read_exit = host->read_exit;
-	vm->exit_in_run = kvmdbg_exit_inline(host);
+	vm->exit_inline = kvmdbg_exit_inline(host);
 	/* Only where RF resumes (resume_fast tests the pointer alone). */
 	vm->set_resume_flag = o.features & KVMDBG_FEAT_RF_RESUME ? host->set_resume_flag : NULL;
 	vm->mask_irqs = host->mask_irqs;

@@ -226,12 +226,12 @@ bool kvmdbg_probe_start(struct kvmdbg_probe *p, uint64_t pc, uint64_t sp);
 bool kvmdbg_probe_run(struct kvmdbg_probe *p);
 
 /*
- * Decode an exit with decode (a VM's arch ops .decode): the host's own
- * decoder inline where it is that one (issue 17: under nested TCG a call
- * through a pointer and its return each cost a lookup of the next
- * translated block after every exit), any other through the pointer. on:
- * exactly the enabled slots of applied (a vCPU's applied_on; x86's inline
- * decoder takes a B bit of a slot in on for a hit).
+ * Decode an exit with decode (a VM's arch ops .decode), where handle_exit
+ * does not read and decode it inline (kvmdbg_exit_inline below: x86's own
+ * glue always does). On an arm64 host the step inline (issue 17: under
+ * nested TCG a call through a pointer and its return each cost a lookup of
+ * the next translated block after every exit), the rest through the
+ * pointer.
  */
 #if defined(__x86_64__)
 #include "arch/x86/decode.h"
@@ -244,12 +244,7 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 		   const struct kvmdbg_hwstate *applied, uint32_t on, const struct kvmdbg_exit *exit,
 		   struct kvmdbg_decoded *out)
 {
-#if defined(__x86_64__)
-	if (decode == kvmdbg_x86_decode) {
-		kvmdbg_x86_decode_inline(on, exit, out);
-		return;
-	}
-#elif defined(__aarch64__)
+#if defined(__aarch64__)
 	/* arm64: the step inline, the rest (hits to match) through the call. */
 	if (decode == kvmdbg_arm64_decode && kvmdbg_arm64_esr_step(exit->esr)) {
 		kvmdbg_arm64_decode_step(exit->esr, out);
@@ -261,7 +256,7 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 
 /*
  * The exit read and decoded inline by handle_exit (lib/classify.c,
- * exit_read), after one test of the VM's copy of kvmdbg_exit_inline(host):
+ * exit_read), after one test of the VM's exit_inline, kvmdbg_exit_inline(host):
  * on an x86 host whose glue says the exit is all in kvm_run (exception, PC,
  * DR6, DR7: the host ops' read_exit only copies it) and whose decoder is
  * x86's own. KVMDBG_EXIT_INLINE is 0 elsewhere, where the two helpers below

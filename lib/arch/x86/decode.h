@@ -2,7 +2,7 @@
 /*
  * x86-64 DR6 decoding (see encode.c for the hardware facts), inline: the
  * decoder of arch ops .decode (kvmdbg_x86_decode, encode.c), and inlined
- * into handle_exit's exit read on x86 hosts (kvmdbg_decode_exit in
+ * into handle_exit's exit read on x86 hosts (kvmdbg_exit_decode_inline in
  * arch/backend.h): under nested TCG the call through the pointer and its
  * return each cost a lookup of the next translated block after every exit
  * (issue 17). Portable, as encode.c.

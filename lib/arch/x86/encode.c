@@ -174,7 +174,7 @@ static enum kvmdbg_type x86_slot_type(unsigned int pool, uint64_t ctrl)
 }
 
 /* Not in the hot region: on an x86 host handle_exit inlines the decoder
- * (kvmdbg_decode_exit) without the watchpoint's data_addr and write, which
+ * (kvmdbg_exit_decode_inline) without the watchpoint's data_addr and write, which
  * generic code reads only where the arch reports them (reports_data_addr);
  * the ops' decoder gives them. on may be more than the enabled slots (~0u):
  * the inline decoder is given exactly those, from the slots themselves. */
