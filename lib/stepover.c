@@ -343,6 +343,23 @@ static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmd
 	return r;
 }
 
+/* Mask the guest's interrupts for v's step from pc, the word under a
+ * breakpoint lifted for it in known: on failure that one goes back (a
+ * failure of which stays pending, so.sw), nothing masked. */
+static inline __attribute__((always_inline)) int step_mask(struct kvmdbg_vcpu *v, uint64_t pc,
+							   struct insn_known *known)
+{
+	struct kvmdbg_vm *vm = v->vm;
+	int r = vm->mask_irqs(vm->host_ctx, v->fd, pc, insn_word_known, known, &v->so.irq_saved);
+
+	if (r) {
+		kvmdbg_stepover_unlift(v);
+		return r;
+	}
+	v->so.irq_masked = true;
+	return 0;
+}
+
 /*
  * resume_step's software breakpoint (vcpu.c, issue 17): ours at the stop's
  * PC lifted for the step, and the guest's interrupts masked around it with
@@ -364,14 +381,7 @@ KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
 	pthread_mutex_unlock(&vm->lock);
 	if (r || !vm->mask_irqs)
 		return r;
-	r = vm->mask_irqs(vm->host_ctx, v->fd, known.pc, insn_word_known, &known,
-			  &v->so.irq_saved);
-	if (r) {
-		kvmdbg_stepover_unlift(v); /* a failure stays pending */
-		return r;
-	}
-	v->so.irq_masked = true;
-	return 0;
+	return step_mask(v, known.pc, &known);
 }
 
 /*
@@ -500,14 +510,10 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		return 0;
 	}
 
-	if (h->mask_irqs && !v->so.irq_masked) {
-		r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, insn_word_known, &known,
-				 &v->so.irq_saved);
-		if (r) {
-			kvmdbg_stepover_unlift(v); /* a failure stays pending */
+	if (vm->mask_irqs && !v->so.irq_masked) {
+		r = step_mask(v, pc, &known);
+		if (r)
 			return r;
-		}
-		v->so.irq_masked = true;
 	}
 	/* KVM's state changes for the step: the caller applies it (vcpu.c,
 	 * without marking it dirty, so that it knows whether KVM holds the
