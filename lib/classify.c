@@ -117,7 +117,7 @@ KVMDBG_WARM int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classi
 
 	if (!c->dec.swbp)
 		return 0;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, c->ex.pc);
 	/* This vCPU's own step over our breakpoint here, with the guest's
 	 * bytes back (lifted): the instruction that raised this is the
@@ -134,13 +134,13 @@ KVMDBG_WARM int kvmdbg_classify_swbp(struct kvmdbg_vcpu *v, struct kvmdbg_classi
 	} else {
 		r = vm->mem->read(vm->mem_ctx, c->ex.pc, cur, vm->arch->sw_len);
 		if (r) {
-			pthread_mutex_unlock(&vm->lock);
+			kvmdbg_mutex_unlock(&vm->lock);
 			return r < 0 ? r : -EIO;
 		}
 		c->sw = memcmp(cur, vm->arch->sw_insn, vm->arch->sw_len) ? KVMDBG_SW_STALE
 									 : KVMDBG_SW_GUEST;
 	}
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return 0;
 }
 
@@ -335,13 +335,13 @@ KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_class
 	cached = c->dec.hits && kvmdbg_points_cached(v);
 	locked = c->dec.hits && !cached;
 	if (locked)
-		pthread_mutex_lock(&vm->lock);
+		kvmdbg_mutex_lock(&vm->lock);
 	/* The hit slots by their bits, not all of them. */
 	KVMDBG_FOR_EACH_SLOT(c->dec.hits, pool, slot)
 		slot_hit(v, c, ev, pool, slot, cached);
 	/* The software breakpoint table needs the lock. */
 	if (c->cover_hit && c->cover_addr == pc && !locked) {
-		pthread_mutex_lock(&vm->lock);
+		kvmdbg_mutex_lock(&vm->lock);
 		locked = true;
 	}
 	/* Ours: kvmdbg_classify_swbp found it in the table, under the lock
@@ -360,7 +360,7 @@ KVMDBG_WARM void kvmdbg_classify_hits(struct kvmdbg_vcpu *v, struct kvmdbg_class
 		c->cause.swbp = true;
 	}
 	if (locked)
-		pthread_mutex_unlock(&vm->lock);
+		kvmdbg_mutex_unlock(&vm->lock);
 }
 
 /* Start of the lowest slot in mask, as this vCPU ran it (x86 data_addr). */
@@ -624,13 +624,13 @@ static KVMDBG_STEP_SW __attribute__((noinline)) int swbp_hit_fast(struct kvmdbg_
 	    atomic_load_explicit(&vm->gen, memory_order_acquire) == v->sw_hit_gen) {
 		ours = true;
 	} else {
-		pthread_mutex_lock(&vm->lock);
+		kvmdbg_mutex_lock(&vm->lock);
 		ours = kvmdbg_swtab_find(&vm->sw, pc) != NULL;
 		if (ours) {
 			v->sw_hit_addr = pc;
 			v->sw_hit_gen = atomic_load_explicit(&vm->gen, memory_order_relaxed);
 		}
-		pthread_mutex_unlock(&vm->lock);
+		kvmdbg_mutex_unlock(&vm->lock);
 	}
 	if (!ours)
 		return 0;

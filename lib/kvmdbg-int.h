@@ -47,7 +47,6 @@
 #ifndef KVMDBG_INT_H
 #define KVMDBG_INT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -193,6 +192,15 @@ struct kvmdbg_hwpoint {
 	uint32_t slots; /* KVMDBG_HIT_BIT()s it holds */
 };
 
+/* The VM's lock (mutex.c): a futex mutex, not recursive. */
+struct kvmdbg_mutex {
+	_Atomic uint32_t word;
+};
+
+void kvmdbg_mutex_init(struct kvmdbg_mutex *m);
+void kvmdbg_mutex_lock(struct kvmdbg_mutex *m);
+void kvmdbg_mutex_unlock(struct kvmdbg_mutex *m);
+
 struct kvmdbg_vm {
 	/* First: what every prepare and handle_exit reads, in the first two
 	 * cache lines (the struct is page-aligned: one data page per exit). */
@@ -240,7 +248,7 @@ struct kvmdbg_vm {
 	const struct kvmdbg_mem_ops *mem;
 	void *mem_ctx;
 
-	pthread_mutex_t lock;
+	struct kvmdbg_mutex lock;
 	uint32_t next_id;         /* the last id a point took */
 	struct kvmdbg_hwpoint points[KVMDBG_MAX_POINTS];
 	struct kvmdbg_slots slots;

@@ -184,9 +184,9 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 	*skip = 0;
 	if (len != 1 || !vm->mem || (on && !vm->host->advance_pc) || (!on && ex->pc < len))
 		return 0;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	r = vm->mem->read(vm->mem_ctx, at, b, 1);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	/* Unreadable: nothing shows it is the guest's. */
 	if (r || b[0] != vm->arch->icebp_insn)
 		return 0;

@@ -45,10 +45,10 @@ static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdb
 {
 	struct kvmdbg_vm *vm = v->vm;
 
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
 		cover_bump_locked(v);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 }
 
 /*
@@ -214,9 +214,9 @@ int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v)
 
 	if (!v->so.sw)
 		return 0;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	r = sw_unlift_locked(v);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return r;
 }
 
@@ -252,7 +252,7 @@ static KVMDBG_STEP_SW __attribute__((noinline)) void finish_unlift(struct kvmdbg
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t old;
 
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	if (!sw_unlift_locked(v) && atomic_load_explicit(&v->cover_on, memory_order_relaxed)) {
 		old = atomic_load_explicit(&v->cover_addr, memory_order_relaxed);
 		kvmdbg_cover_off(v);
@@ -261,7 +261,7 @@ static KVMDBG_STEP_SW __attribute__((noinline)) void finish_unlift(struct kvmdbg
 		    kvmdbg_sw_has(vm, old))
 			cover_bump_locked(v);
 	}
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 }
 
 /* End an internal step: re-arm, re-insert, give interrupts back. Inline in
@@ -375,10 +375,10 @@ KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
 	struct kvmdbg_swbp *e;
 	int r;
 
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, known.pc);
 	r = e ? sw_lift_keep_locked(v, e, &known) : 1;
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	if (r || !vm->mask_irqs)
 		return r;
 	return step_mask(v, known.pc, &known);
@@ -462,7 +462,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	} else {
 		struct kvmdbg_swbp *e;
 
-		pthread_mutex_lock(&vm->lock);
+		kvmdbg_mutex_lock(&vm->lock);
 		/* The copy is asked again under the lock: hw_gen only moves
 		 * under it, so the answer is exact here. */
 		exec_slots = exec_slots_owned(v, kvmdbg_points_cached(v), pc, owner);
@@ -477,11 +477,11 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 			known.pc = pc;
 			r = sw_lift_keep_locked(v, e, &known);
 			if (r) {
-				pthread_mutex_unlock(&vm->lock);
+				kvmdbg_mutex_unlock(&vm->lock);
 				return r;
 			}
 		}
-		pthread_mutex_unlock(&vm->lock);
+		kvmdbg_mutex_unlock(&vm->lock);
 	}
 	/* Watchpoints that stop before the access, only if the PC is where
 	 * they stopped (the VMM may have moved it), for the owners that hit
@@ -557,7 +557,7 @@ bool kvmdbg_stepover_insn_word(void *arg, uint64_t pc, uint32_t *insn)
 	const struct kvmdbg_swbp *e;
 	bool ok = false;
 
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	e = kvmdbg_swtab_find(&vm->sw, pc);
 	if (e && vm->arch->sw_len == sizeof(*insn)) {
 		memcpy(insn, e->orig, sizeof(*insn));
@@ -565,7 +565,7 @@ bool kvmdbg_stepover_insn_word(void *arg, uint64_t pc, uint32_t *insn)
 	} else if (!e && vm->mem) {
 		ok = vm->mem->read(vm->mem_ctx, pc, insn, sizeof(*insn)) == 0;
 	}
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return ok;
 }
 
@@ -579,13 +579,13 @@ bool kvmdbg_stepover_insn_unfinished(struct kvmdbg_vcpu *v, uint64_t pc)
 
 	if (!vm->arch->insn_restarts || !vm->mem)
 		return false;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	/* The instruction may end just before unmapped memory: read less. */
 	for (size_t i = 0; i < ARRAY_SIZE(tries); i++)
 		if (vm->mem->read(vm->mem_ctx, pc, insn, tries[i]) == 0) {
 			r = vm->arch->insn_restarts(insn, tries[i]);
 			break;
 		}
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return r;
 }

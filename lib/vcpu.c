@@ -35,12 +35,12 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	/* KVM's state for this vCPU is unknown to us: apply at the first prepare. */
 	v->applied_valid = false;
 	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	/* seq_cst, before its first compose: see kvmdbg_cover_bump. */
 	atomic_fetch_add(&vm->nr_vcpus, 1);
 	v->next = vm->vcpus;
 	vm->vcpus = v;
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	*out = v;
 	return 0;
 }
@@ -654,11 +654,11 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 			return r;
 	}
 
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	gen = atomic_load_explicit(&vm->gen, memory_order_acquire);
 	may_run = compose_locked(v, &hw, owner, &ctl, &on);
 	kvmdbg_points_cache_locked(v, atomic_load_explicit(&vm->hw_gen, memory_order_relaxed));
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	/* The fence: another vCPU's step-over has (or is about to have) the
 	 * guest's bytes back under a software breakpoint this vCPU cannot
 	 * catch in a hardware slot. It waits; nothing has changed. */
@@ -820,7 +820,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	kvmdbg_stepover_irqs_give_back(v);
 	memset(&none, 0, sizeof(none));
 	vm->set_guest_debug(vm->host_ctx, v->fd, 0, &none, 0);
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)
 		if (*pp == v) {
@@ -828,6 +828,6 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 			break;
 		}
 	atomic_fetch_sub(&vm->nr_vcpus, 1);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	free(v);
 }

@@ -60,11 +60,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 		return -EOPNOTSUPP;
 	}
 
-	r = pthread_mutex_init(&vm->lock, NULL);
-	if (r) {
-		free(vm);
-		return -r;
-	}
+	kvmdbg_mutex_init(&vm->lock);
 	vm->host = host;
 	vm->host_ctx = host_ctx;
 	vm->arch = host->arch;
@@ -244,12 +240,12 @@ KVMDBG_EXPORT int kvmdbg_vm_insert(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 
 	if (r)
 		return r;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	if (type == KVMDBG_BREAK_SW)
 		r = sw_insert_locked(vm, addr);
 	else
 		r = hw_insert_locked(vm, type, addr, len);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return r;
 }
 
@@ -277,7 +273,7 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 
 	if (!vm || !type_valid(type))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	if (type == KVMDBG_BREAK_SW) {
 		struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, addr);
 
@@ -303,7 +299,7 @@ KVMDBG_EXPORT int kvmdbg_vm_remove(struct kvmdbg_vm *vm, enum kvmdbg_type type, 
 			bump_gen(vm);
 		}
 	}
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return r;
 }
 
@@ -318,13 +314,13 @@ KVMDBG_EXPORT int kvmdbg_vm_slots_needed(struct kvmdbg_vm *vm, enum kvmdbg_type 
 		return r;
 	if (type == KVMDBG_BREAK_SW)
 		return 0;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	if (kvmdbg_point_find(vm, type, addr, len)) {
-		pthread_mutex_unlock(&vm->lock);
+		kvmdbg_mutex_unlock(&vm->lock);
 		return 0;
 	}
 	lim = vm->lim;
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	/* Count without the host's limit, so a caller learns how many it needs. */
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		if (lim.nr[pool])
@@ -376,9 +372,9 @@ KVMDBG_EXPORT int kvmdbg_vm_remove_all(struct kvmdbg_vm *vm)
 
 	if (!vm)
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	r = remove_all_locked(vm);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	return r;
 }
 
@@ -386,17 +382,16 @@ KVMDBG_EXPORT int kvmdbg_vm_free(struct kvmdbg_vm *vm)
 {
 	if (!vm)
 		return 0;
-	pthread_mutex_lock(&vm->lock);
+	kvmdbg_mutex_lock(&vm->lock);
 	/* Attached vCPUs point at the session: refuse rather than leave them
 	 * dangling. */
 	if (vm->nr_vcpus) {
-		pthread_mutex_unlock(&vm->lock);
+		kvmdbg_mutex_unlock(&vm->lock);
 		return -EBUSY;
 	}
 	remove_all_locked(vm);
-	pthread_mutex_unlock(&vm->lock);
+	kvmdbg_mutex_unlock(&vm->lock);
 	kvmdbg_swtab_fini(&vm->sw);
-	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	return 0;
 }

@@ -7,7 +7,7 @@
  * counts of the calls to kvmdbg_vcpu_prepare() and
  * kvmdbg_vcpu_handle_exit() (everything they run: the fake KVM's host ops
  * standing in for the ioctls, libc's memcmp, the mutex), and how many
- * pthread_mutex_lock() calls were made.
+ * calls took the VM's lock (kvmdbg_mutex_lock(), lib/mutex.c).
  *
  * Each measurement sets up a VM on the fake KVM of tests/hardening
  * (fake-host.h) for one arch, arms a configuration (0, 1, 4 or every

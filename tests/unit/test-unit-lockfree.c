@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/kvm.h>
 
@@ -376,7 +377,70 @@ START_TEST(test_lockfree_paths_under_threads)
 }
 END_TEST
 
+/* The VM's lock (mutex.c): mutual exclusion under contention, and its
+ * sleep and wake-up, taken for certain once. */
+#define MX_THREADS 4
+#define MX_ITERS 20000
+static struct kvmdbg_mutex mx;
+static long mx_count;  /* plain: only under mx */
+static int mx_inside;  /* plain: only under mx */
+static atomic_uint mx_overlaps;
+
+static void *mx_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < MX_ITERS; i++) {
+		kvmdbg_mutex_lock(&mx);
+		if (++mx_inside != 1)
+			atomic_fetch_add(&mx_overlaps, 1);
+		mx_count++;
+		mx_inside--;
+		kvmdbg_mutex_unlock(&mx);
+	}
+	return NULL;
+}
+
+static void *mx_waiter(void *arg)
+{
+	(void)arg;
+	kvmdbg_mutex_lock(&mx);
+	mx_count++;
+	kvmdbg_mutex_unlock(&mx);
+	return NULL;
+}
+
+START_TEST(test_vm_mutex)
+{
+	pthread_t t[MX_THREADS], w;
+
+	kvmdbg_mutex_init(&mx);
+	mx_count = 0;
+	for (int i = 0; i < MX_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, mx_worker, NULL), 0);
+	for (int i = 0; i < MX_THREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_uint_eq(atomic_load(&mx_overlaps), 0);
+	ck_assert_int_eq(mx_count, (long)MX_THREADS * MX_ITERS);
+	ck_assert_uint_eq(atomic_load(&mx.word), 0); /* free */
+
+	/* Held here: another locker marks the lock as waited for (2) and
+	 * sleeps; the unlock wakes it, and it gets in. */
+	kvmdbg_mutex_lock(&mx);
+	ck_assert_int_eq(pthread_create(&w, NULL, mx_waiter, NULL), 0);
+	for (int i = 0; atomic_load(&mx.word) != 2; i++) {
+		ck_assert_int_lt(i, 100000); /* 10 s */
+		usleep(100);
+	}
+	ck_assert_int_eq(mx_count, (long)MX_THREADS * MX_ITERS);
+	kvmdbg_mutex_unlock(&mx);
+	ck_assert_int_eq(pthread_join(w, NULL), 0);
+	ck_assert_int_eq(mx_count, (long)MX_THREADS * MX_ITERS + 1);
+	ck_assert_uint_eq(atomic_load(&mx.word), 0);
+}
+END_TEST
+
 TEST_SUITE(lockfree)
 {
 	add_test(tc, test_lockfree_paths_under_threads);
+	add_test(tc, test_vm_mutex);
 }
