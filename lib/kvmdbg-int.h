@@ -247,6 +247,10 @@ struct kvmdbg_vm {
 	struct kvmdbg_limits lim;
 	const struct kvmdbg_mem_ops *mem;
 	void *mem_ctx;
+	/* Copy of mem->write (NULL without mem): a software breakpoint's lift
+	 * and put-back reach the VMM's callback without its ops table's page
+	 * (issue 17). */
+	int (*mem_write)(void *ctx, uint64_t gva, const void *buf, size_t len);
 
 	struct kvmdbg_mutex lock;
 	uint32_t next_id;         /* the last id a point took */

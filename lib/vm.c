@@ -77,6 +77,7 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->vm_fd = vm_fd;
 	vm->mem = o.mem;
 	vm->mem_ctx = o.mem_ctx;
+	vm->mem_write = o.mem ? o.mem->write : NULL;
 	vm->overlay = o.overlay;
 	vm->features = o.features;
 	vm->lim.allow_overcover = o.allow_overcover != 0;
@@ -143,12 +144,12 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 KVMDBG_STEP_SW int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
 		       const void *old_bytes, size_t len)
 {
-	int r = vm->mem->write(vm->mem_ctx, addr, new_bytes, len);
+	int r = vm->mem_write(vm->mem_ctx, addr, new_bytes, len);
 
 	if (!r)
 		return 0;
 	/* Best effort: the write that failed may have changed some bytes. */
-	vm->mem->write(vm->mem_ctx, addr, old_bytes, len);
+	vm->mem_write(vm->mem_ctx, addr, old_bytes, len);
 	return r < 0 ? r : -EIO;
 }
 

@@ -50,6 +50,7 @@ static void env(const struct kvmdbg_arch_ops *a)
 	e.vm.host = &no_host;
 	e.vm.arch = a;
 	e.vm.mem = &mem_ops;
+	e.vm.mem_write = mem_ops.write;
 	kvmdbg_mutex_init(&e.vm.lock);
 	atomic_init(&e.vm.gen, 1);
 	atomic_init(&e.vm.hw_gen, 1); /* as kvmdbg_vm_new_host: no vCPU copy of the points (pts_gen 0) */
