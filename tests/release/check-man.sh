@@ -9,6 +9,7 @@
 #    lintian's groff-message check sees), where man(1) is installed.
 #
 # usage: check-man.sh [--lib SYM PAGE_SCD PAGE]... [--run PAGE_SCD PAGE KVMDBG_RUN]
+# ($KVMDBG_NO_RUN, its text the reason: everything but running KVMDBG_RUN)
 set -u
 passed=0
 failed=0
@@ -46,8 +47,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ -n "$run" ]; then
-	pages="$pages $run_man"
+[ -z "$run" ] || pages="$pages $run_man"
+if [ -n "$run" ] && [ -n "${KVMDBG_NO_RUN:-}" ]; then
+	# A cross build without an exe wrapper: kvmdbg-run cannot say --help.
+	echo "man: kvmdbg-run(1) against kvmdbg-run --help: skipped: $KVMDBG_NO_RUN"
+elif [ -n "$run" ]; then
 	"$run" --help | grep -o -- '--[a-z][a-z-]*' | sort -u >"$run_man.help-opts"
 	sed -n 's/^\*\(-h\*, \*\)\{0,1\}\(--[a-z][a-z-]*\)\*.*/\2/p' "$run_scd" | sort -u >"$run_man.page-opts"
 	d=$(diff "$run_man.help-opts" "$run_man.page-opts" | sed -n 's/^< /only in --help: /p; s/^> /only in the page: /p' | tr '\n' ' ')
