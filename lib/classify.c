@@ -39,7 +39,6 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 							   struct kvmdbg_exit *ex,
 							   struct kvmdbg_decoded *dec, bool overlay)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	bool step_pc;
 	int r;
 
@@ -47,7 +46,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * inline after this one test (issue 17: under nested TCG a call
 	 * through a pointer and its return each cost a lookup of the next
 	 * translated block after every exit). */
-	if (KVMDBG_EXIT_INLINE && vm->exit_inline) {
+	if (KVMDBG_EXIT_INLINE && v->hot.exit_inline) {
 		kvmdbg_exit_read_inline(v->run, ex);
 		r = overlay ? exit_overlay(v) : 0;
 		if (!r)
@@ -60,7 +59,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * it (issue 17). */
 	step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
 		  !(v->applied_ctl & KVMDBG_CTL_STEP) || v->guest_step;
-	r = vm->read_exit(vm->host_ctx, v->fd, v->run, step_pc, ex);
+	r = v->hot.read_exit(v->hot.host_ctx, v->fd, v->run, step_pc, ex);
 	if (r)
 		return r;
 	if (overlay) {
@@ -69,7 +68,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 			return r;
 	}
 	/* The enabled slots as applied_on says (set_guest_debug's mask). */
-	kvmdbg_decode_exit(vm->decode, &v->applied, v->applied_on, ex, dec);
+	kvmdbg_decode_exit(v->hot.decode, &v->applied, v->applied_on, ex, dec);
 	return 0;
 }
 
@@ -183,7 +182,7 @@ static KVMDBG_WARM int guest_reads(struct kvmdbg_vcpu *v, struct kvmdbg_classify
 		if (r)
 			return r;
 		if (icebp_skip) {
-			r = vm->host->advance_pc(vm->host_ctx, v->fd, icebp_skip);
+			r = vm->host->advance_pc(v->hot.host_ctx, v->fd, icebp_skip);
 			if (r)
 				return r;
 			c->ex.pc += icebp_skip;
@@ -459,7 +458,7 @@ static KVMDBG_WARM int guest_masked(struct kvmdbg_vcpu *v, struct kvmdbg_classif
 
 	if (!c->guest || !c->guest_hw || c->dec.swbp || c->cause.step || !h->guest_masked)
 		return 0;
-	r = h->guest_masked(v->vm->host_ctx, v->fd, &v->guest_regs, &masked);
+	r = h->guest_masked(v->hot.host_ctx, v->fd, &v->guest_regs, &masked);
 	if (r || !masked)
 		return r;
 	c->guest = false;
@@ -488,7 +487,7 @@ static KVMDBG_WARM int guest_step_start(struct kvmdbg_vcpu *v, const struct kvmd
 	    KVMDBG_STOP_IS_REPORTABLE(ev->kind) || v->user_step || c->ex.pc_unread ||
 	    v->so.state != KVMDBG_SO_NONE)
 		return 0;
-	r = h->guest_step_armed(v->vm->host_ctx, v->fd, &v->guest_regs, c->ex.pc, &armed);
+	r = h->guest_step_armed(v->hot.host_ctx, v->fd, &v->guest_regs, c->ex.pc, &armed);
 	if (r || !armed)
 		return r;
 	v->guest_step = true;
@@ -538,7 +537,6 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 							   const struct kvmdbg_exit *ex,
 							   const struct kvmdbg_decoded *dec)
 {
-	const struct kvmdbg_vm *vm = v->vm;
 	const struct kvmdbg_hwpoint *hp = NULL;
 	uint32_t hits = 0;
 	bool exec_hit = false;
@@ -576,18 +574,18 @@ static inline __attribute__((always_inline)) int hits_fast(struct kvmdbg_vcpu *v
 		exec_hit = hp->addr == ex->pc;
 	} else {
 		event_set(ev, KVMDBG_STOP_WATCH, hp->type, ex->pc, hp->addr, hp->len,
-			  vm->reports_data_addr ? dec->data_addr
-						: lowest_slot_start(v, hits & hp->slots),
+			  v->hot.reports_data_addr ? dec->data_addr
+						   : lowest_slot_start(v, hits & hp->slots),
 			  hits, 0,
 			  hp->type == KVMDBG_WATCH_WRITE  ? 1
 			  : hp->type == KVMDBG_WATCH_READ ? 0
-			  : vm->reports_data_addr         ? dec->write
+			  : v->hot.reports_data_addr      ? dec->write
 							  : -1);
 	}
 	/* exec_hit: resume_fast then needs no lookup of the execution
 	 * breakpoints at the PC. */
 	kvmdbg_stepover_arm_hit(v, ex->pc,
-				vm->watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0,
+				v->hot.watch_is_fault && hp->type != KVMDBG_BREAK_HW ? hits : 0,
 				v->applied_owner, exec_hit);
 	return 1;
 }

@@ -201,46 +201,75 @@ void kvmdbg_mutex_init(struct kvmdbg_mutex *m);
 void kvmdbg_mutex_lock(struct kvmdbg_mutex *m);
 void kvmdbg_mutex_unlock(struct kvmdbg_mutex *m);
 
-struct kvmdbg_vm {
-	/* First: what every prepare and handle_exit reads, in the first two
-	 * cache lines (the struct is page-aligned: one data page per exit). */
-	atomic_uint_fast64_t gen; /* bumped on every change of the set */
-	/* Bumped (under the lock) on every change of the hardware points
-	 * alone: what the vCPUs' lock-free copies of them depend on. */
-	atomic_uint_fast64_t hw_gen;
-	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
-	void *host_ctx;           /* every host op's ctx */
-	/* Copies of host->read_exit, set_resume_flag,
-	 * arch->decode, watch_is_fault and reports_data_addr for the one-exit paths (exit
-	 * read, hits_fast, resume_fast): an exit reads no ops table, a page
-	 * fewer touched (issue 17). Set once by kvmdbg_vm_new_host. */
+/*
+ * What the exit paths read of the VM that never changes after
+ * kvmdbg_vm_new_host: the VM holds it (vm->hot) and every vCPU a copy
+ * (v->hot, taken by kvmdbg_vcpu_new), so that a step exit, a hardware
+ * breakpoint's or a watchpoint's hit and their resume read no page of the
+ * VM's (issue 17: each page touched after a KVM_RUN costs a TLB refill in
+ * a nested bed), nor an ops table's: copies of host->read_exit,
+ * set_resume_flag, mask_irqs, restore_irqs, set_guest_debug and of
+ * arch->decode, watch_is_fault and reports_data_addr.
+ */
+struct kvmdbg_vm_hot {
+	void *host_ctx; /* every host op's ctx */
 	int (*read_exit)(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *exit);
 	void (*decode)(const struct kvmdbg_hwstate *applied, uint32_t on,
 		       const struct kvmdbg_exit *exit, struct kvmdbg_decoded *out);
 	int (*set_resume_flag)(void *ctx, int vcpu_fd); /* NULL without
 	                                                   KVMDBG_FEAT_RF_RESUME */
-	uint64_t features;
+	/* For the user's step (kvmdbg_user_step_masks) and the step-overs. */
+	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc,
+			 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+			 uint64_t *saved);
+	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
+	/* The step-over's fast paths (vcpu.c, step_apply_fast and
+	 * kvmdbg_step_back_fast). */
+	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
+			       const struct kvmdbg_hwstate *hw, uint32_t on);
 	enum kvmdbg_overlay overlay;
 	bool watch_is_fault, reports_data_addr;
 	/* kvmdbg_exit_inline(host): handle_exit reads and decodes the exit
 	 * inline, after this one test (x86 hosts). */
 	bool exit_inline;
+	bool block_irq; /* caps.block_irq */
+};
+
+/*
+ * The VM's generations and execution breakpoint count as a vCPU's lock-free
+ * paths read them (v->seen): written, for every attached vCPU, in the
+ * critical section of each bump (vm.c's bump_gen after a change of the
+ * points or the table, kvmdbg_bump_gen the generation alone for a cover's;
+ * kvmdbg_vcpu_new for a new vCPU), so that outside the lock they equal
+ * vm->gen, vm->hw_gen and vm->nr_exec and are read from the vCPU's own page
+ * (issue 17: a step exit, a hardware breakpoint's or a watchpoint's hit and
+ * their resume touch no page of the VM's). gen and hw_gen are stored with
+ * release and loaded with acquire, as vm->gen and vm->hw_gen are.
+ */
+struct kvmdbg_vm_seen {
+	atomic_uint_fast64_t gen, hw_gen;
+	atomic_uint nr_exec;
+	/* vm->sw.filter is there (it never goes: false until the first
+	 * software breakpoint's reserve, true after). seq_cst, as the
+	 * filter's own load was in cover_near: see kvmdbg_cover_sync. */
+	atomic_bool sw_filter;
+};
+
+struct kvmdbg_vm {
+	/* First: what the exits that reach the VM read (a software
+	 * breakpoint's, a cover's; the others read the vCPU's seen and hot),
+	 * in the first two cache lines (the struct is page-aligned). */
+	atomic_uint_fast64_t gen; /* bumped on every change of the set */
+	/* Bumped (under the lock) on every change of the hardware points
+	 * alone: what the vCPUs' lock-free copies of them depend on. */
+	atomic_uint_fast64_t hw_gen;
+	atomic_uint nr_exec;      /* execution breakpoints (hw points + sw entries) */
+	struct kvmdbg_vm_hot hot; /* set once by kvmdbg_vm_new_host */
+	uint64_t features;
 	struct kvmdbg_swtab sw;   /* its filter: every exit near a software breakpoint */
 
 	const struct kvmdbg_host_ops *host;
-	/* Copies of host->mask_irqs and restore_irqs for the user's step
-	 * (kvmdbg_user_step_masks): its prepare and exit read no ops table
-	 * either. In the page of the fields above. */
-	int (*mask_irqs)(void *ctx, int vcpu_fd, uint64_t pc,
-			 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
-			 uint64_t *saved);
-	int (*restore_irqs)(void *ctx, int vcpu_fd, uint64_t saved);
-	/* Copy of host->set_guest_debug for the step-over's fast paths
-	 * (vcpu.c, step_apply_fast and kvmdbg_step_back_fast): a two-exit hit
-	 * reads no ops table either. */
-	int (*set_guest_debug)(void *ctx, int vcpu_fd, uint32_t ctl,
-			       const struct kvmdbg_hwstate *hw, uint32_t on);
 	const struct kvmdbg_arch_ops *arch;
 	int vm_fd;
 	struct kvmdbg_caps caps;
@@ -275,11 +304,12 @@ uint32_t kvmdbg_point_exec_slots_at(const struct kvmdbg_vm *vm, uint64_t pc);
 /* The live point with this id, or NULL (id 0 too). */
 const struct kvmdbg_hwpoint *kvmdbg_point_by_id(const struct kvmdbg_vm *vm, uint32_t id);
 
-/* Bump vm->gen: every vCPU re-composes at its next prepare. */
-static inline void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
-{
-	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
-}
+/* Bump vm->gen: every vCPU re-composes at its next prepare. Locked: the
+ * new generation goes into every vCPU's seen.gen (vm.c). */
+void kvmdbg_bump_gen(struct kvmdbg_vm *vm);
+/* vm->gen, hw_gen, nr_exec and whether the table has its filter into
+ * v->seen. Locked. */
+void kvmdbg_seen_publish_locked(const struct kvmdbg_vm *vm, struct kvmdbg_vcpu *v);
 
 /* A software breakpoint of ours is at addr. Locked. */
 static inline bool kvmdbg_sw_has(const struct kvmdbg_vm *vm, uint64_t addr)
@@ -362,14 +392,18 @@ struct kvmdbg_stepover {
 #define KVMDBG_STEP_BACK_SLOTS 4
 
 struct kvmdbg_vcpu {
-	/* First two cache lines: everything the no-change prepare and a plain
-	 * step exit touch (the struct is page-aligned: what any exit touches,
-	 * up to applied_owner, is one page). */
+	/* First: everything the no-change prepare and a plain step exit touch,
+	 * with seen and hot, what they read of the VM (the struct is
+	 * page-aligned: what any exit touches, up to applied_owner, is one
+	 * page, and a step exit, a hardware breakpoint's or a watchpoint's
+	 * hit touch no page of the VM's). */
 	struct kvmdbg_vm *vm;
 	struct kvm_run *run;
 	uint64_t gen;            /* VM generation applied to KVM */
 	int fd;
 	uint32_t applied_ctl;
+	struct kvmdbg_vm_seen seen; /* the VM's generations, as published to it */
+	struct kvmdbg_vm_hot hot;   /* a copy of vm->hot */
 	/* Its flags as bools, and as one word for the fast paths' tests of
 	 * several at once (KVMDBG_VCPU_FLAG; issue 17). */
 	union {
@@ -463,7 +497,7 @@ static inline bool kvmdbg_stepover_disarms(const struct kvmdbg_vcpu *v, unsigned
 /* The vCPU runs the overlay (KVMDBG_OVERLAY_GUEST). */
 static inline bool kvmdbg_overlay_on(const struct kvmdbg_vcpu *v)
 {
-	return v->vm->overlay == KVMDBG_OVERLAY_GUEST;
+	return v->hot.overlay == KVMDBG_OVERLAY_GUEST;
 }
 
 /* ---- the vCPU's copy of the point table (points.c), for the lock-free paths ---- */
@@ -485,7 +519,7 @@ void kvmdbg_points_cache_locked(struct kvmdbg_vcpu *v, uint64_t gen);
 /* The VM's hardware points are still the ones of v's copy. */
 static inline bool kvmdbg_points_cached(const struct kvmdbg_vcpu *v)
 {
-	return v->pts_gen == atomic_load_explicit(&v->vm->hw_gen, memory_order_acquire);
+	return v->pts_gen == atomic_load_explicit(&v->seen.hw_gen, memory_order_acquire);
 }
 
 /* The slots of the execution breakpoints at pc, from v's copy. */
@@ -588,7 +622,13 @@ static inline __attribute__((always_inline)) bool cover_near(struct kvmdbg_vcpu 
 	struct kvmdbg_vm *vm = v->vm;
 	uint64_t gen;
 
-	if (!atomic_load(&vm->sw.filter))
+	/* The vCPU's own word, not the VM's page, where the VM has no
+	 * software breakpoint (struct kvmdbg_vm_seen). Its seq_cst load
+	 * serves as the filter's did: kvmdbg_vm_insert publishes it, seq_cst,
+	 * to every vCPU at the bump, so a load that still gives false after
+	 * this cover's publish comes before that bump, and every vCPU that
+	 * composes after the bump sees this cover. */
+	if (!atomic_load(&v->seen.sw_filter))
 		return false;
 	gen = atomic_load(&vm->gen);
 	if (addr == v->cover_clear_addr && gen == v->cover_clear_gen)
@@ -617,7 +657,7 @@ static inline __attribute__((always_inline)) void kvmdbg_cover_sync(struct kvmdb
 	near = on && cover_near(v, addr);
 	/* Kept for resume_fast (struct kvmdbg_stepover sw_clear). */
 	v->so.sw_clear = !near;
-	if (near || (was && kvmdbg_swtab_may_have(&vm->sw, old)))
+	if (near || (was && atomic_load(&v->seen.sw_filter) && kvmdbg_swtab_may_have(&vm->sw, old)))
 		kvmdbg_cover_bump(v, was, old, on, addr);
 }
 /* Add to v's hardware state the slots that catch the others' lifted software
@@ -632,12 +672,11 @@ int kvmdbg_stepover_irqs_give_back(struct kvmdbg_vcpu *v);
  * every one gives it back (issue 17). */
 static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(struct kvmdbg_vcpu *v)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	int r;
 
-	if (!v->so.irq_masked || !vm->restore_irqs)
+	if (!v->so.irq_masked || !v->hot.restore_irqs)
 		return 0;
-	r = vm->restore_irqs(vm->host_ctx, v->fd, v->so.irq_saved);
+	r = v->hot.restore_irqs(v->hot.host_ctx, v->fd, v->so.irq_saved);
 	if (!r)
 		v->so.irq_masked = false;
 	return r;

@@ -46,7 +46,7 @@ int kvmdbg_overlay_refresh(struct kvmdbg_vcpu *v)
 	const struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_hwstate slots;
 	unsigned int rejected;
-	int r = vm->host->read_guest_regs(vm->host_ctx, v->fd, &v->guest_regs);
+	int r = vm->host->read_guest_regs(v->hot.host_ctx, v->fd, &v->guest_regs);
 
 	if (r)
 		return r;
@@ -128,7 +128,7 @@ int kvmdbg_guest_regs_now(struct kvmdbg_vcpu *v, struct kvmdbg_guest_regs *tmp,
 	}
 	if (!v->vm->host->read_guest_regs)
 		return 0;
-	r = v->vm->host->read_guest_regs(v->vm->host_ctx, v->fd, tmp);
+	r = v->vm->host->read_guest_regs(v->hot.host_ctx, v->fd, tmp);
 	if (!r)
 		*out = tmp;
 	return r;
@@ -175,7 +175,7 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 {
 	struct kvmdbg_vm *vm = v->vm;
 	const unsigned int len = vm->arch->icebp_len;
-	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn(vm->host_ctx);
+	bool on = vm->host->icebp_exit_on_insn && vm->host->icebp_exit_on_insn(v->hot.host_ctx);
 	uint64_t at = on ? ex->pc : ex->pc - len;
 	uint8_t b[1];
 	int r;

@@ -349,8 +349,8 @@ static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmd
 static inline __attribute__((always_inline)) int step_mask(struct kvmdbg_vcpu *v, uint64_t pc,
 							   struct insn_known *known)
 {
-	struct kvmdbg_vm *vm = v->vm;
-	int r = vm->mask_irqs(vm->host_ctx, v->fd, pc, insn_word_known, known, &v->so.irq_saved);
+	int r = v->hot.mask_irqs(v->hot.host_ctx, v->fd, pc, insn_word_known, known,
+				 &v->so.irq_saved);
 
 	if (r) {
 		kvmdbg_stepover_unlift(v);
@@ -379,7 +379,7 @@ KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
 	e = kvmdbg_swtab_find(&vm->sw, known.pc);
 	r = e ? sw_lift_keep_locked(v, e, &known) : 1;
 	kvmdbg_mutex_unlock(&vm->lock);
-	if (r || !vm->mask_irqs)
+	if (r || !v->hot.mask_irqs)
 		return r;
 	return step_mask(v, known.pc, &known);
 }
@@ -433,7 +433,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		/* The user's step masks the interrupts at the PC: it must be
 		 * the PC as it is now (vcpu.c, user_step_mask). */
 		if (v->so.pc_stale && kvmdbg_user_step_masks(v)) {
-			r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+			r = h->get_pc(v->hot.host_ctx, v->fd, &pc);
 			if (r)
 				return r;
 			v->so.pc = pc;
@@ -443,7 +443,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 		return 0;
 	}
 	if (v->so.pc_stale) {
-		r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+		r = h->get_pc(v->hot.host_ctx, v->fd, &pc);
 		if (r)
 			return r;
 	}
@@ -503,14 +503,14 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	/* Only execution breakpoints, and the host honours RF: no step needed.
 	 * prepare sets RF last, once nothing else can fail. */
 	if (!sw && !(slots & watch_slots) && !v->user_step && !v->guest_step &&
-	    vm->set_resume_flag) { /* NULL without KVMDBG_FEAT_RF_RESUME */
+	    v->hot.set_resume_flag) { /* NULL without KVMDBG_FEAT_RF_RESUME */
 		v->so.state = KVMDBG_SO_NONE;
 		v->so.slots = 0;
 		*need_rf = true;
 		return 0;
 	}
 
-	if (vm->mask_irqs && !v->so.irq_masked) {
+	if (v->hot.mask_irqs && !v->so.irq_masked) {
 		r = step_mask(v, pc, &known);
 		if (r)
 			return r;

@@ -34,10 +34,12 @@ KVMDBG_EXPORT int kvmdbg_vcpu_new(struct kvmdbg_vm *vm, int vcpu_fd, struct kvm_
 	v->run = run;
 	/* KVM's state for this vCPU is unknown to us: apply at the first prepare. */
 	v->applied_valid = false;
-	v->guest_stale = vm->overlay == KVMDBG_OVERLAY_GUEST;
+	v->hot = vm->hot;
+	v->guest_stale = v->hot.overlay == KVMDBG_OVERLAY_GUEST;
 	kvmdbg_mutex_lock(&vm->lock);
 	/* seq_cst, before its first compose: see kvmdbg_cover_bump. */
 	atomic_fetch_add(&vm->nr_vcpus, 1);
+	kvmdbg_seen_publish_locked(vm, v);
 	v->next = vm->vcpus;
 	vm->vcpus = v;
 	kvmdbg_mutex_unlock(&vm->lock);
@@ -187,7 +189,7 @@ flags:
 static KVMDBG_HOT bool applied_current(const struct kvmdbg_vcpu *v)
 {
 	return v->applied_valid && !v->dirty && !v->reinject.pending && !v->guest_stale &&
-	       atomic_load_explicit(&v->vm->gen, memory_order_acquire) == v->gen;
+	       atomic_load_explicit(&v->seen.gen, memory_order_acquire) == v->gen;
 }
 
 /* Before composing: give back what an earlier step-over could not yet,
@@ -233,7 +235,7 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
 
 	/* x86: the injection rides on KVM_SET_GUEST_DEBUG's flags. */
 	if (v->reinject.pending && !h->inject_emulated) {
-		r = h->inject(v->vm->host_ctx, v->fd, &v->reinject, once);
+		r = h->inject(v->hot.host_ctx, v->fd, &v->reinject, once);
 		if (r)
 			return r;
 	}
@@ -242,17 +244,17 @@ static KVMDBG_WARM int apply_to_kvm(struct kvmdbg_vcpu *v, const struct kvmdbg_h
 		*ctl |= KVMDBG_CTL_ENABLE;
 	if (*once || !v->applied_valid || *ctl != v->applied_ctl ||
 	    memcmp(hw, &v->applied, sizeof(*hw))) {
-		r = h->set_guest_debug(v->vm->host_ctx, v->fd, *ctl, hw, on);
+		r = h->set_guest_debug(v->hot.host_ctx, v->fd, *ctl, hw, on);
 		if (r)
 			return r;
 	}
 	/* arm64: the exception entry is emulated once the rest is in place;
 	 * if it fails, KVM gets its previous debug state back. */
 	if (v->reinject.pending && h->inject_emulated) {
-		r = h->inject(v->vm->host_ctx, v->fd, &v->reinject, once);
+		r = h->inject(v->hot.host_ctx, v->fd, &v->reinject, once);
 		if (r) {
 			if (!v->applied_valid ||
-			    h->set_guest_debug(v->vm->host_ctx, v->fd, v->applied_ctl, &v->applied,
+			    h->set_guest_debug(v->hot.host_ctx, v->fd, v->applied_ctl, &v->applied,
 					       v->applied_on))
 				v->applied_valid = false; /* unknown: apply next time */
 			return r;
@@ -317,12 +319,12 @@ static KVMDBG_STEP_REST int user_step_mask(struct kvmdbg_vcpu *v, const struct k
 	 * user stepped), or the VMM moved the PC since a stop that was not
 	 * resumed (from one, kvmdbg_stepover_begin has just read it): ask KVM. */
 	if (saved->state != KVMDBG_SO_ARMED) {
-		r = h->get_pc(v->vm->host_ctx, v->fd, &pc);
+		r = h->get_pc(v->hot.host_ctx, v->fd, &pc);
 		if (r)
 			return r;
 	}
 	/* What the instruction does to the mask, where it can be read. */
-	r = h->mask_irqs(v->vm->host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
+	r = h->mask_irqs(v->hot.host_ctx, v->fd, pc, kvmdbg_stepover_insn_word, v,
 			 &v->so.irq_saved);
 	if (r)
 		return r;
@@ -372,7 +374,6 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  */
 static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_vcpu *v)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	uint32_t disarm = 0, ctl;
 	unsigned int n = 0;
 	int r;
@@ -397,8 +398,9 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 		v->applied.slot[pool][slot].ctrl = 0;
 	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
 	      (v->applied_on & ~disarm ? KVMDBG_CTL_HW : 0) |
-	      (vm->caps.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
-	r = vm->set_guest_debug(vm->host_ctx, v->fd, ctl, &v->applied, v->applied_on & ~disarm);
+	      (v->hot.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
+	r = v->hot.set_guest_debug(v->hot.host_ctx, v->fd, ctl, &v->applied,
+				   v->applied_on & ~disarm);
 	if (r) {
 		n = 0;
 		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
@@ -445,7 +447,6 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
  */
 KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	uint32_t on = v->applied_on | v->back_on;
 	unsigned int n = 0;
 	int r;
@@ -453,11 +454,11 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 	if (!v->back_valid || v->so.state != KVMDBG_SO_NONE ||
 	    (v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked))) ||
 	    v->reinject.pending || v->user_step || !v->applied_valid ||
-	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->back_gen)
+	    atomic_load_explicit(&v->seen.gen, memory_order_acquire) != v->back_gen)
 		return 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
-	r = vm->set_guest_debug(vm->host_ctx, v->fd, v->back_ctl, &v->applied, on);
+	r = v->hot.set_guest_debug(v->hot.host_ctx, v->fd, v->back_ctl, &v->applied, on);
 	if (r) {
 		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 			v->applied.slot[pool][slot].ctrl = 0;
@@ -497,7 +498,6 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
  */
 static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu *v, bool sw)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	int r;
 	uint32_t exec = kvmdbg_cached_exec_slots(v, v->so.pc), watch = v->so.slots;
 	uint32_t slots = exec | watch, both = exec & watch;
@@ -512,8 +512,8 @@ static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu 
 		r = kvmdbg_stepover_lift_fast(v);
 		if (r)
 			return r;
-	} else if (vm->mask_irqs) {
-		r = vm->mask_irqs(vm->host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
+	} else if (v->hot.mask_irqs) {
+		r = v->hot.mask_irqs(v->hot.host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
 				  &v->so.irq_saved);
 		if (r)
 			return r;
@@ -634,7 +634,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 			 * would build. RF last, as below. */
 			if (!need_rf)
 				return 0;
-			r = vm->set_resume_flag(vm->host_ctx, v->fd);
+			r = v->hot.set_resume_flag(v->hot.host_ctx, v->fd);
 			if (r)
 				kvmdbg_stepover_rollback(v, &saved);
 			return r;
@@ -670,7 +670,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* Last, so that nothing fails after it. On failure KVM already holds
 	 * the new state: record it, and stay armed to set RF again. */
 	if (need_rf) {
-		r = vm->set_resume_flag(vm->host_ctx, v->fd);
+		r = v->hot.set_resume_flag(v->hot.host_ctx, v->fd);
 		if (r)
 			kvmdbg_stepover_rollback(v, &saved);
 	}
@@ -706,7 +706,6 @@ static KVMDBG_STEP_REST __attribute__((noinline)) int vcpu_prepare_sync(struct k
  */
 static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 {
-	struct kvmdbg_vm *vm = v->vm;
 	uint32_t slots = 0;
 
 	/* Nothing lifted, masked or moved; applied_current() (the flags in
@@ -720,12 +719,12 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 
 	if ((v->so.flags & so_any) ||
 	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
-	    atomic_load_explicit(&vm->gen, memory_order_acquire) != v->gen)
+	    atomic_load_explicit(&v->seen.gen, memory_order_acquire) != v->gen)
 		return 0;
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's
 	 * (vm as loaded above: kvmdbg_overlay_on(v) would load it again after
 	 * the acquire). */
-	if (vm->overlay == KVMDBG_OVERLAY_GUEST && !(v->applied_ctl & KVMDBG_CTL_HW))
+	if (v->hot.overlay == KVMDBG_OVERLAY_GUEST && !(v->applied_ctl & KVMDBG_CTL_HW))
 		return 0;
 	/* The vCPU's copy of the points is current without asking hw_gen:
 	 * it was made under the lock that loaded v->gen (vcpu_prepare, before
@@ -736,7 +735,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	 * generation unchanged above says the copy is too (issue 17).
 	 * Expected false: without the hint GCC 12 lays the no-breakpoint case
 	 * out of line, one jump more on the plain step's resume. */
-	if (__builtin_expect(atomic_load_explicit(&vm->nr_exec, memory_order_relaxed) != 0, 0) ||
+	if (__builtin_expect(atomic_load_explicit(&v->seen.nr_exec, memory_order_relaxed) != 0, 0) ||
 	    v->so.slots) {
 		/* Not sw_clear: a software breakpoint may be at the PC
 		 * (resume_step_sw looks; not with the user's step). */
@@ -754,16 +753,16 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		 * user's step: vcpu_prepare). */
 		if (v->user_step)
 			return 0;
-		if (v->so.slots || !vm->set_resume_flag)
+		if (v->so.slots || !v->hot.set_resume_flag)
 			return resume_stepped(resume_step_hw(v), r);
-		*r = vm->set_resume_flag(vm->host_ctx, v->fd);
+		*r = v->hot.set_resume_flag(v->hot.host_ctx, v->fd);
 		if (*r)
 			return 1; /* still armed: the retry sets RF again */
 	} else if (kvmdbg_user_step_masks(v)) {
 		/* The user's step runs with the guest's interrupts masked
 		 * (user_step_mask): nothing is armed at the PC, so no step-over
 		 * holds them, and the PC is the stop's (not stale). */
-		*r = vm->mask_irqs(vm->host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
+		*r = v->hot.mask_irqs(v->hot.host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
 				   &v->so.irq_saved);
 		if (*r)
 			return 1; /* still armed, nothing masked */
@@ -819,7 +818,7 @@ KVMDBG_EXPORT void kvmdbg_vcpu_free(struct kvmdbg_vcpu *v)
 	/* The user's step's mask, held across an MMIO exit. */
 	kvmdbg_stepover_irqs_give_back(v);
 	memset(&none, 0, sizeof(none));
-	vm->set_guest_debug(vm->host_ctx, v->fd, 0, &none, 0);
+	v->hot.set_guest_debug(v->hot.host_ctx, v->fd, 0, &none, 0);
 	kvmdbg_mutex_lock(&vm->lock);
 	kvmdbg_stepover_drop_locked(v);
 	for (struct kvmdbg_vcpu **pp = &vm->vcpus; *pp; pp = &(*pp)->next)

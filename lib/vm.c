@@ -62,25 +62,26 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 
 	kvmdbg_mutex_init(&vm->lock);
 	vm->host = host;
-	vm->host_ctx = host_ctx;
+	vm->hot.host_ctx = host_ctx;
 	vm->arch = host->arch;
-	vm->read_exit = host->read_exit;
-	vm->exit_inline = kvmdbg_exit_inline(host);
+	vm->hot.read_exit = host->read_exit;
+	vm->hot.exit_inline = kvmdbg_exit_inline(host);
 	/* Only where RF resumes (resume_fast tests the pointer alone). */
-	vm->set_resume_flag = o.features & KVMDBG_FEAT_RF_RESUME ? host->set_resume_flag : NULL;
-	vm->mask_irqs = host->mask_irqs;
-	vm->restore_irqs = host->restore_irqs;
-	vm->set_guest_debug = host->set_guest_debug;
-	vm->decode = host->arch->decode;
-	vm->watch_is_fault = host->arch->watch_is_fault;
-	vm->reports_data_addr = host->arch->reports_data_addr;
+	vm->hot.set_resume_flag = o.features & KVMDBG_FEAT_RF_RESUME ? host->set_resume_flag : NULL;
+	vm->hot.mask_irqs = host->mask_irqs;
+	vm->hot.restore_irqs = host->restore_irqs;
+	vm->hot.set_guest_debug = host->set_guest_debug;
+	vm->hot.decode = host->arch->decode;
+	vm->hot.watch_is_fault = host->arch->watch_is_fault;
+	vm->hot.reports_data_addr = host->arch->reports_data_addr;
 	vm->vm_fd = vm_fd;
 	vm->mem = o.mem;
 	vm->mem_ctx = o.mem_ctx;
 	vm->mem_write = o.mem ? o.mem->write : NULL;
-	vm->overlay = o.overlay;
+	vm->hot.overlay = o.overlay;
 	vm->features = o.features;
 	vm->lim.allow_overcover = o.allow_overcover != 0;
+	vm->hot.block_irq = vm->caps.block_irq;
 	if (vm->caps.hw_debug) {
 		vm->lim.nr[KVMDBG_POOL_BP] = vm->caps.hw_breakpoints;
 		vm->lim.nr[KVMDBG_POOL_WP] = vm->arch->shared_pool ? 0 : vm->caps.hw_watchpoints;
@@ -98,14 +99,47 @@ KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, NULL, out);
 }
 
+KVMDBG_WARM void kvmdbg_seen_publish_locked(const struct kvmdbg_vm *vm, struct kvmdbg_vcpu *v)
+{
+	atomic_store_explicit(&v->seen.nr_exec,
+			      atomic_load_explicit(&vm->nr_exec, memory_order_relaxed),
+			      memory_order_relaxed);
+	atomic_store_explicit(&v->seen.hw_gen,
+			      atomic_load_explicit(&vm->hw_gen, memory_order_relaxed),
+			      memory_order_release);
+	atomic_store_explicit(&v->seen.gen, atomic_load_explicit(&vm->gen, memory_order_relaxed),
+			      memory_order_release);
+	if (!atomic_load_explicit(&v->seen.sw_filter, memory_order_relaxed) &&
+	    atomic_load_explicit(&vm->sw.filter, memory_order_relaxed))
+		atomic_store(&v->seen.sw_filter, true);
+}
+
+/* Every attached vCPU is told (struct kvmdbg_vm_seen): the lock-free paths
+ * compare v->seen with what they applied, not vm->gen, and read no page of
+ * the VM's. The generation alone: a cover's bump (stepover.c) changes
+ * nothing else that seen holds. */
+KVMDBG_WARM void kvmdbg_bump_gen(struct kvmdbg_vm *vm)
+{
+	uint64_t gen = atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release) + 1;
+
+	for (struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
+		atomic_store_explicit(&v->seen.gen, gen, memory_order_release);
+}
+
+/* A change of the points or the table: the generation bumped, and all
+ * that seen holds published (bump_hw_gen and the changes of nr_exec and
+ * of the table's filter come before it in the same critical section). */
 static void bump_gen(struct kvmdbg_vm *vm)
 {
-	kvmdbg_bump_gen(vm);
+	atomic_fetch_add_explicit(&vm->gen, 1, memory_order_release);
+	for (struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next)
+		kvmdbg_seen_publish_locked(vm, v);
 }
 
 /* The hardware points changed: before the generation bump, in the same
  * critical section (resume_fast in vcpu.c relies on it: the generation
- * unchanged since a compose says the vCPU's copy of the points is too). */
+ * unchanged since a compose says the vCPU's copy of the points is too;
+ * the vCPUs hear of both at once, bump_gen). */
 static void bump_hw_gen(struct kvmdbg_vm *vm)
 {
 	atomic_fetch_add_explicit(&vm->hw_gen, 1, memory_order_release);

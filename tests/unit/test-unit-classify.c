@@ -61,6 +61,9 @@ static void env(const struct kvmdbg_arch_ops *a)
 	e.v.fd = -1;
 	e.vm.vcpus = &e.v;
 	e.vm.nr_vcpus = 1;
+	/* What kvmdbg_vcpu_new gives a vCPU of the VM's. */
+	e.v.hot = e.vm.hot;
+	kvmdbg_seen_publish_locked(&e.vm, &e.v);
 	e.ev.kind = KVMDBG_STOP_NONE;
 	e.ev.write = -1;
 }
