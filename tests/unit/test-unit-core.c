@@ -67,6 +67,31 @@ static void env_free(struct env *e)
 	ck_assert_int_eq(kvmdbg_vm_free(e->vm), 0);
 }
 
+/* Outside the lock every attached vCPU's copies are the VM's (struct
+ * kvmdbg_vm_seen, struct kvmdbg_vm_hot): the lock-free paths read only them. */
+static void assert_seen(const struct kvmdbg_vm *vm)
+{
+	unsigned int n = 0;
+
+	for (const struct kvmdbg_vcpu *v = vm->vcpus; v; v = v->next, n++) {
+		uint64_t gen = atomic_load(&v->seen.gen), hw_gen = atomic_load(&v->seen.hw_gen);
+		unsigned int nr_exec = atomic_load(&v->seen.nr_exec);
+		bool filter = atomic_load(&v->seen.sw_filter);
+
+		ck_assert_msg(gen == atomic_load(&vm->gen),
+			      "vCPU %u: seen.gen %" PRIu64 ", vm->gen %" PRIu64, n, gen,
+			      (uint64_t)atomic_load(&vm->gen));
+		ck_assert_msg(hw_gen == atomic_load(&vm->hw_gen), "vCPU %u: seen.hw_gen %" PRIu64, n,
+			      hw_gen);
+		ck_assert_msg(nr_exec == atomic_load(&vm->nr_exec), "vCPU %u: seen.nr_exec %u", n,
+			      nr_exec);
+		ck_assert_msg(filter == (atomic_load(&vm->sw.filter) != NULL),
+			      "vCPU %u: seen.sw_filter %d", n, filter);
+		ck_assert_msg(!memcmp(&v->hot, &vm->hot, sizeof(v->hot)), "vCPU %u: hot differs", n);
+	}
+	ck_assert_uint_eq(n, atomic_load(&vm->nr_vcpus));
+}
+
 /* x86 #DB exit with positive-polarity DR6 bits. */
 static void x86_db(int cpu, uint64_t pc, uint64_t dr6_bits)
 {
@@ -2895,6 +2920,70 @@ START_TEST(test_cover_bump_two_vcpus)
 END_TEST
 
 /*
+ * Every change of the set and every cover's bump reach each vCPU's copies
+ * (struct kvmdbg_vm_seen), a vCPU attached later gets them at attach, and
+ * the lock-free paths act on them: a point inserted from another thread
+ * between a stop and its resume makes the resume compose.
+ */
+START_TEST(test_vcpu_seen_published)
+{
+	bool x86 = sw_arches[_i] == KVMDBG_ARCH_X86_64;
+	const struct kvmdbg_arch_ops *a = x86 ? &kvmdbg_x86_ops : &kvmdbg_arm64_ops;
+	struct kvmdbg_vcpu *late;
+	struct kvm_run late_run = {.exit_reason = KVM_EXIT_DEBUG};
+	uint64_t gen;
+	struct env e;
+
+	env_new(&e, sw_arches[_i], 0);
+	assert_seen(e.vm);
+	ck_assert(!atomic_load(&e.v[0]->seen.sw_filter));
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	assert_seen(e.vm);
+	ck_assert_uint_eq(atomic_load(&e.v[1]->seen.nr_exec), 1);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_WATCH_WRITE, 0x2000, 8), 0);
+	assert_seen(e.vm);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_SW, 0x800, a->sw_len), 0);
+	assert_seen(e.vm);
+	ck_assert(atomic_load(&e.v[0]->seen.sw_filter));
+	ck_assert_uint_eq(atomic_load(&e.v[0]->seen.nr_exec), 2);
+	/* A vCPU attached now starts from the VM's. */
+	ck_assert_int_eq(kvmdbg_vcpu_new(e.vm, 2, &late_run, &late), 0);
+	assert_seen(e.vm);
+	ck_assert(atomic_load(&late->seen.sw_filter));
+	kvmdbg_vcpu_free(late);
+	assert_seen(e.vm);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[i]), 0);
+	/* A cover's bump (the hit at 0x800 with another vCPU attached). */
+	gen = atomic_load(&e.vm->gen);
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_uint_eq(atomic_load(&e.vm->gen), gen + 1);
+	assert_seen(e.vm);
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	stepped_over_0x800(x86, 0);
+	handle_expect(0, e.v[0], KVMDBG_STOP_NONE);
+	assert_seen(e.vm);
+	/* An insert between vCPU 0's stop and its resume: the resume sees
+	 * it through its copy and composes (the new point in KVM's state). */
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	sw_hit(x86, 0, 0x800);
+	handle_expect(0, e.v[0], KVMDBG_STOP_BREAK);
+	ck_assert_int_eq(kvmdbg_vm_insert(e.vm, KVMDBG_BREAK_HW, 0x180, x86 ? 1 : 4), 0);
+	assert_seen(e.vm);
+	ck_assert_uint_ne(e.v[0]->gen, atomic_load(&e.v[0]->seen.gen));
+	ck_assert_int_eq(kvmdbg_vcpu_prepare(e.v[0]), 0);
+	ck_assert_int_ge(exec_slot_at(a, &fh.v[0], 0x180), 0);
+	ck_assert_int_eq(kvmdbg_vm_remove(e.vm, KVMDBG_BREAK_HW, 0x100, x86 ? 1 : 4), 0);
+	assert_seen(e.vm);
+	ck_assert_int_eq(kvmdbg_vm_remove_all(e.vm), 0);
+	assert_seen(e.vm);
+	ck_assert_uint_eq(atomic_load(&e.v[1]->seen.nr_exec), 0);
+	env_free(&e);
+}
+END_TEST
+
+/*
  * Two vCPUs: the end of a step over a software breakpoint puts it back and
  * takes the cover down in one critical section (stepover.c, finish_unlift).
  * Where putting it back fails, the cover stays (the guest's bytes are
@@ -3642,6 +3731,7 @@ TEST_SUITE(core)
 	add_test(tc, test_stepover_fast_many_slots);
 	add_loop_test(tc, test_cover_one_vcpu, 0, ARRAY_SIZE(sw_arches));
 	add_loop_test(tc, test_cover_bump_two_vcpus, 0, ARRAY_SIZE(sw_arches));
+	add_loop_test(tc, test_vcpu_seen_published, 0, ARRAY_SIZE(sw_arches));
 	add_loop_test(tc, test_cover_bump_insert_between, 0, ARRAY_SIZE(sw_arches));
 	add_loop_test(tc, test_cover_finish_unlift, 0, ARRAY_SIZE(sw_arches));
 	add_test(tc, test_arm64_sw_lift_then_mask);
