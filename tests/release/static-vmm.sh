@@ -24,6 +24,18 @@ CC=${CC:-cc}
 
 fail() { echo "static-vmm: FAIL: $*"; exit 1; }
 step() { echo "static-vmm: $*"; }
+# run_vmm WHAT COMMAND...: run a built VMM and show its output, or say why
+# not ($KVMDBG_NO_RUN).
+run_vmm() {
+	what=$1
+	shift
+	if [ -n "${KVMDBG_NO_RUN:-}" ]; then
+		step "not run: $KVMDBG_NO_RUN"
+		return
+	fi
+	out=$("$@") || { echo "$out"; fail "$what failed"; }
+	echo "$out" | sed 's/^/  | /'
+}
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -65,12 +77,7 @@ else
 fi
 nm "$work/vmm" | grep -q ' T kvmdbg_version$' || fail "kvmdbg_version is not linked into the VMM"
 
-if [ -n "${KVMDBG_NO_RUN:-}" ]; then
-	step "not run: $KVMDBG_NO_RUN"
-else
-	out=$("$work/vmm" "$version") || { echo "$out"; fail "the static VMM failed"; }
-	echo "$out" | sed 's/^/  | /'
-fi
+run_vmm "the static VMM" "$work/vmm" "$version"
 
 # libkvmdbg-gdb the same way: its .a and .pc, Libs.private -pthread.
 [ -n "$(find "$dest" -name libkvmdbg-gdb.a)" ] || fail "no libkvmdbg-gdb.a installed"
@@ -88,11 +95,6 @@ LC_ALL=C readelf -d "$work/vmm-gdb" | grep -q 'There is no dynamic section' ||
 nm "$work/vmm-gdb" | grep -q ' T kvmdbg_gdb_target_xml$' ||
 	fail "kvmdbg_gdb_target_xml is not linked into the gdb VMM"
 step "built $work/vmm-gdb: static, no dynamic section"
-if [ -n "${KVMDBG_NO_RUN:-}" ]; then
-	step "not run: $KVMDBG_NO_RUN"
-else
-	out=$("$work/vmm-gdb") || { echo "$out"; fail "the static gdb VMM failed"; }
-	echo "$out" | sed 's/^/  | /'
-fi
+run_vmm "the static gdb VMM" "$work/vmm-gdb"
 rm -rf "$dest"
 step "ok"
