@@ -47,10 +47,12 @@
 #ifndef KVMDBG_INT_H
 #define KVMDBG_INT_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 
 #include "arch/backend.h"
 #include "kvmdbg/kvmdbg.h"
@@ -804,9 +806,6 @@ void kvmdbg_classify_guest(const struct kvmdbg_vcpu *v, struct kvmdbg_classify *
 void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify *c,
 			    struct kvmdbg_event *ev);
 
-/* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
-
-/* Returns the ioctl's result, or -errno (never -1 with errno). */
 /* lib/sized.c: sized structs across the ABI. _in copies the caller's
  * struct into a zeroed full one: -EINVAL (NULL, sz below sizeof(size_t)),
  * -E2BIG (non-zero bytes past the fields this library knows). _out copies a
@@ -815,10 +814,27 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 int kvmdbg_sized_in(void *dst, size_t dst_size, const void *src);
 int kvmdbg_sized_out(void *dst, const void *src, size_t src_size);
 
-int kvmdbg_ioctl(int fd, unsigned long req, void *arg);
+/* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
+
 /* Tests: replace the ioctl (fault injection, counting). NULL restores. */
 typedef int (*kvmdbg_ioctl_fn)(int fd, unsigned long req, void *arg);
 void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn);
+extern _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook; /* ioctl.c; NULL but in tests */
+
+/* Returns the ioctl's result, or -errno (never -1 with errno). Inline in
+ * each caller (issue 17): under nested TCG a call and its return are each a
+ * lookup of the next translated block, and the glue's KVM_SET_GUEST_DEBUG,
+ * RF and ONE_REG ioctls run on the hits' resume. */
+static inline __attribute__((always_inline)) int kvmdbg_ioctl(int fd, unsigned long req, void *arg)
+{
+	kvmdbg_ioctl_fn hook = atomic_load_explicit(&kvmdbg_ioctl_hook, memory_order_relaxed);
+	int r;
+
+	if (__builtin_expect(hook != NULL, 0))
+		return hook(fd, req, arg);
+	r = ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
 
 /* Size-checked ioctl, as the kernel's selftests do: the argument's type must
  * match the size encoded in the request. */

@@ -137,6 +137,12 @@ struct kvmdbg_host_ops {
 
 /* The glue of the arch this library was built for. */
 extern const struct kvmdbg_host_ops kvmdbg_host;
+/* Its set_guest_debug by name, for the step-over's fast paths to call
+ * directly where the vCPU's ops are the glue's (kvmdbg_set_guest_debug):
+ * under nested TCG an indirect call is a lookup of the next translated
+ * block, a direct one within a page is not (issue 17). */
+int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+				const struct kvmdbg_hwstate *hw, uint32_t on);
 
 /* For the glue (lib/caps.c): KVM_CHECK_EXTENSION on fd (the count, 0, or a
  * negative errno), and the caps every arch fills alike -- everything past

@@ -139,8 +139,8 @@ static KVMDBG_STEP void gd_zero(struct kvm_guest_debug *d)
 	}
 }
 
-static KVMDBG_STEP int arm64_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-				 const struct kvmdbg_hwstate *hw, uint32_t on)
+KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+					    const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	int r;
@@ -545,7 +545,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.probe = arm64_probe,
 	.probe_guest = arm64_probe_guest,
 	.verified = &kvmdbg_probe_checks,
-	.set_guest_debug = arm64_set_guest_debug,
+	.set_guest_debug = kvmdbg_host_set_guest_debug,
 	.read_exit = arm64_read_exit,
 	.get_pc = arm64_get_pc,
 	.set_resume_flag = NULL,

@@ -61,8 +61,8 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-static KVMDBG_STEP int x86_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-			       const struct kvmdbg_hwstate *hw, uint32_t on)
+KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+					    const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	uint64_t dr7 = DR7_FIXED_1;
@@ -224,7 +224,7 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.probe = x86_probe,
 	.probe_guest = x86_probe_guest,
 	.verified = &kvmdbg_probe_checks,
-	.set_guest_debug = x86_set_guest_debug,
+	.set_guest_debug = kvmdbg_host_set_guest_debug,
 	.read_exit = x86_read_exit,
 	.exit_in_run = true, /* handle_exit reads as x86_read_exit, inline */
 	.get_pc = x86_get_pc,
