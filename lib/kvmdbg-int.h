@@ -678,7 +678,7 @@ static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(st
 
 	if (!v->so.irq_masked || !v->hot.restore_irqs)
 		return 0;
-	r = v->hot.restore_irqs(v->hot.host_ctx, v->fd, v->so.irq_saved);
+	r = kvmdbg_restore_irqs(v->hot.restore_irqs, v->hot.host_ctx, v->fd, v->so.irq_saved);
 	if (!r)
 		v->so.irq_masked = false;
 	return r;

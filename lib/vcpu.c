@@ -524,8 +524,8 @@ static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu 
 		if (r)
 			return r;
 	} else if (v->hot.mask_irqs) {
-		r = v->hot.mask_irqs(v->hot.host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
-				  &v->so.irq_saved);
+		r = kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, v->so.pc,
+				     kvmdbg_stepover_insn_word, v, &v->so.irq_saved);
 		if (r)
 			return r;
 		v->so.irq_masked = true;
@@ -773,8 +773,8 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		/* The user's step runs with the guest's interrupts masked
 		 * (user_step_mask): nothing is armed at the PC, so no step-over
 		 * holds them, and the PC is the stop's (not stale). */
-		*r = v->hot.mask_irqs(v->hot.host_ctx, v->fd, v->so.pc, kvmdbg_stepover_insn_word, v,
-				   &v->so.irq_saved);
+		*r = kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, v->so.pc,
+				      kvmdbg_stepover_insn_word, v, &v->so.irq_saved);
 		if (*r)
 			return 1; /* still armed, nothing masked */
 		v->so.irq_masked = true;

@@ -137,12 +137,14 @@ struct kvmdbg_host_ops {
 
 /* The glue of the arch this library was built for. */
 extern const struct kvmdbg_host_ops kvmdbg_host;
-/* Its set_guest_debug by name, for the step-over's fast paths to call
- * directly where the vCPU's ops are the glue's (kvmdbg_set_guest_debug):
- * under nested TCG an indirect call is a lookup of the next translated
- * block, a direct one within a page is not (issue 17). */
+/* Its set_guest_debug and read_exit by name, for the exit paths to call
+ * directly where the vCPU's ops are the glue's (set_guest_debug_fast,
+ * exit_read): under nested TCG an indirect call is a lookup of the next
+ * translated block, a direct one within a page is not (issue 17). */
 int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
 				const struct kvmdbg_hwstate *hw, uint32_t on);
+int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+			  struct kvmdbg_exit *exit);
 
 /* For the glue (lib/caps.c): KVM_CHECK_EXTENSION on fd (the count, 0, or a
  * negative errno), and the caps every arch fills alike -- everything past
@@ -251,13 +253,52 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 		   struct kvmdbg_decoded *out)
 {
 #if defined(__aarch64__)
-	/* arm64: the step inline, the rest (hits to match) through the call. */
-	if (decode == kvmdbg_arm64_decode && kvmdbg_arm64_esr_step(exit->esr)) {
-		kvmdbg_arm64_decode_step(exit->esr, out);
+	/* arm64: the step inline, the rest (hits to match) by a direct call
+	 * (the decoder is in the hot page). */
+	if (decode == kvmdbg_arm64_decode) {
+		if (kvmdbg_arm64_esr_step(exit->esr))
+			kvmdbg_arm64_decode_step(exit->esr, out);
+		else
+			kvmdbg_arm64_decode(applied, on, exit, out);
 		return;
 	}
 #endif
 	decode(applied, on, exit, out);
+}
+
+/*
+ * The host ops' mask_irqs and restore_irqs (the step-overs' and the user's
+ * step's interrupt mask), called directly where they are the arm64 glue's
+ * own, as kvmdbg_decode_exit does the decoder; x86 has neither (KVM blocks
+ * them, KVM_GUESTDBG_BLOCKIRQ).
+ */
+#if defined(__aarch64__)
+int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+			   uint64_t *saved);
+int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved);
+#endif
+static inline __attribute__((always_inline)) int
+kvmdbg_mask_irqs(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, uint32_t *), void *,
+			     uint64_t *),
+		 void *ctx, int vcpu_fd, uint64_t pc,
+		 bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg, uint64_t *saved)
+{
+#if defined(__aarch64__)
+	if (mask == kvmdbg_arm64_mask_irqs)
+		return kvmdbg_arm64_mask_irqs(ctx, vcpu_fd, pc, insn, arg, saved);
+#endif
+	return mask(ctx, vcpu_fd, pc, insn, arg, saved);
+}
+
+static inline __attribute__((always_inline)) int
+kvmdbg_restore_irqs(int (*restore)(void *, int, uint64_t), void *ctx, int vcpu_fd, uint64_t saved)
+{
+#if defined(__aarch64__)
+	if (restore == kvmdbg_arm64_restore_irqs)
+		return kvmdbg_arm64_restore_irqs(ctx, vcpu_fd, saved);
+#endif
+	return restore(ctx, vcpu_fd, saved);
 }
 
 /*

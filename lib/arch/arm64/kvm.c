@@ -45,7 +45,7 @@
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
 
-static KVMDBG_HOT int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
+static inline __attribute__((always_inline)) int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)val };
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_ONE_REG, &reg);
@@ -53,7 +53,7 @@ static KVMDBG_HOT int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
 	return r < 0 ? r : 0;
 }
 
-static int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
+static inline __attribute__((always_inline)) int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&val };
 	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_ONE_REG, &reg);
@@ -183,11 +183,12 @@ static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-static KVMDBG_HOT int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			   struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;
 
+	(void)ctx;
 	memset(ex, 0, sizeof(*ex));
 	if (run->flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID)
 		esr |= (uint64_t)run->debug.arch.hsr_high << 32;
@@ -201,7 +202,7 @@ static KVMDBG_HOT int arm64_read_exit(void *ctx, int vcpu_fd, const struct kvm_r
 		ex->pc_unread = true;
 		return 0;
 	}
-	return arm64_get_pc(ctx, vcpu_fd, &ex->pc);
+	return get_reg(vcpu_fd, REG_PC, &ex->pc);
 }
 
 /*
@@ -248,7 +249,7 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-static KVMDBG_STEP int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 			   uint64_t *saved)
 {
@@ -271,7 +272,7 @@ static KVMDBG_STEP int arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
-static KVMDBG_STEP int arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
+KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 {
 	uint64_t orig = ((saved >> SAVED_AIF_SHIFT) & 7) << 6;
 	uint64_t pc0 = saved_pc(saved);
@@ -546,11 +547,11 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.probe_guest = arm64_probe_guest,
 	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = kvmdbg_host_set_guest_debug,
-	.read_exit = arm64_read_exit,
+	.read_exit = kvmdbg_host_read_exit,
 	.get_pc = arm64_get_pc,
 	.set_resume_flag = NULL,
-	.mask_irqs = arm64_mask_irqs,
-	.restore_irqs = arm64_restore_irqs,
+	.mask_irqs = kvmdbg_arm64_mask_irqs,
+	.restore_irqs = kvmdbg_arm64_restore_irqs,
 	.inject = arm64_inject,
 	.inject_emulated = true,
 	.read_guest_regs = arm64_read_guest_regs,

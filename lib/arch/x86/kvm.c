@@ -103,7 +103,7 @@ KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-static int x86_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			 struct kvmdbg_exit *ex)
 {
 	(void)ctx;
@@ -225,8 +225,8 @@ const struct kvmdbg_host_ops kvmdbg_host = {
 	.probe_guest = x86_probe_guest,
 	.verified = &kvmdbg_probe_checks,
 	.set_guest_debug = kvmdbg_host_set_guest_debug,
-	.read_exit = x86_read_exit,
-	.exit_in_run = true, /* handle_exit reads as x86_read_exit, inline */
+	.read_exit = kvmdbg_host_read_exit,
+	.exit_in_run = true, /* handle_exit reads as kvmdbg_host_read_exit, inline */
 	.get_pc = x86_get_pc,
 	.set_resume_flag = x86_set_resume_flag,
 	.mask_irqs = NULL,
