@@ -169,7 +169,34 @@ static inline __attribute__((always_inline)) bool kvmdbg_swtab_may_have(const st
 	return (atomic_load(&f->w[h & f->mask]) & bits) == bits;
 }
 
-struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr);
+static inline __attribute__((always_inline)) size_t kvmdbg_swtab_hash(uint64_t addr, size_t cap)
+{
+	/* Fibonacci hashing of a splitmix-style mixed key. */
+	addr ^= addr >> 31;
+	addr *= 0x9e3779b97f4a7c15ull;
+	addr ^= addr >> 29;
+	return (size_t)(addr >> 17) & (cap - 1);
+}
+
+/* addr's entry, or NULL. Inline (issue 17): a software breakpoint's
+ * step-over looks it up twice a hit, and under nested TCG a call's return
+ * is a lookup of the next translated block. */
+static inline __attribute__((always_inline)) struct kvmdbg_swbp *
+kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr)
+{
+	if (addr == KVMDBG_SWTAB_EMPTY)
+		return t->top_used ? (struct kvmdbg_swbp *)&t->top : NULL;
+	if (!t->cap)
+		return NULL;
+	for (size_t i = kvmdbg_swtab_hash(addr, t->cap);; i = (i + 1) & (t->cap - 1)) {
+		struct kvmdbg_swbp *e = &t->e[i];
+
+		if (e->addr == addr)
+			return e;
+		if (e->addr == KVMDBG_SWTAB_EMPTY)
+			return NULL;
+	}
+}
 /* Make room for one more entry (so a following add cannot fail), with the
  * filter that goes with it. */
 int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t);
@@ -324,9 +351,21 @@ unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
 
 /* Write len bytes of guest memory; if the write fails (maybe half-way),
  * write the old bytes back so the guest sees one or the other, never a mix.
- * Returns 0 or the write's negative errno. Called with vm->lock held. */
-int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
-		       const void *old_bytes, size_t len);
+ * Returns 0 or the write's negative errno. Called with vm->lock held.
+ * Inline: twice a software breakpoint's step-over (issue 17). */
+static inline __attribute__((always_inline)) int kvmdbg_mem_replace(struct kvmdbg_vm *vm,
+								    uint64_t addr,
+								    const void *new_bytes,
+								    const void *old_bytes, size_t len)
+{
+	int r = vm->mem_write(vm->mem_ctx, addr, new_bytes, len);
+
+	if (!r)
+		return 0;
+	/* Best effort: the write that failed may have changed some bytes. */
+	vm->mem_write(vm->mem_ctx, addr, old_bytes, len);
+	return r < 0 ? r : -EIO;
+}
 
 /* Internal constructor with an explicit host glue and the ctx its ops get
  * (tests: a fake KVM and its state). */
@@ -579,7 +618,38 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
  * no other vCPU is attached to see it. v's own state, composed at the
  * generation bumped, is recorded as of the new one (it has no cover of its
  * own). */
-void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, uint64_t addr);
+/*
+ * A published cover changed while the VM has software breakpoints (see
+ * kvmdbg_cover_sync below): bump the generation if the change concerns a
+ * live one.
+ *
+ * The bump is for the other vCPUs (a vCPU's own cover never goes into its
+ * own state: kvmdbg_cover_locked skips it). With this vCPU the only one
+ * attached there is nobody to tell, and neither the lock nor the bump is
+ * taken (issue 17: a step-over on one vCPU, two changes of its cover). A
+ * vCPU attached concurrently still sees this cover at its first compose,
+ * which it always makes (applied_valid false): the cover was published
+ * (cover_on: a seq_cst store) before nr_vcpus is read here (seq_cst
+ * load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus (seq_cst)
+ * before that compose loads cover_on (seq_cst). If
+ * this load read 1, it came before that increment in the single total
+ * order of seq_cst operations, so the new vCPU's loads come after the
+ * publication and see it (or a later change of it, which syncs again).
+ *
+ * The test inline, the locked part out of line (stepover.c): under nested
+ * TCG a call's return is a lookup of the next translated block, and a
+ * software breakpoint's hit on one vCPU makes the test each time.
+ */
+void kvmdbg_cover_bump_others(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on,
+			      uint64_t addr);
+static inline __attribute__((always_inline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
+								   uint64_t old, bool on,
+								   uint64_t addr)
+{
+	if (atomic_load(&v->vm->nr_vcpus) <= 1)
+		return;
+	kvmdbg_cover_bump_others(v, was, old, on, addr);
+}
 
 /*
  * Publish where the others must catch a software breakpoint for v: one it

@@ -39,9 +39,8 @@ static inline __attribute__((always_inline)) void cover_bump_locked(struct kvmdb
 		v->back_gen = gen + 1;
 }
 
-static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdbg_vcpu *v, bool was,
-								   uint64_t old, bool on,
-								   uint64_t addr)
+KVMDBG_WARM __attribute__((noinline)) void
+kvmdbg_cover_bump_others(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, uint64_t addr)
 {
 	struct kvmdbg_vm *vm = v->vm;
 
@@ -49,35 +48,6 @@ static KVMDBG_WARM __attribute__((noinline)) void cover_bump_others(struct kvmdb
 	if ((was && kvmdbg_sw_has(vm, old)) || (on && kvmdbg_sw_has(vm, addr)))
 		cover_bump_locked(v);
 	kvmdbg_mutex_unlock(&vm->lock);
-}
-
-/*
- * A published cover changed while the VM has software breakpoints (see
- * kvmdbg_cover_sync, inline in kvmdbg-int.h): bump the generation if the
- * change concerns a live one.
- *
- * The bump is for the other vCPUs (a vCPU's own cover never goes into its
- * own state: kvmdbg_cover_locked skips it). With this vCPU the only one
- * attached there is nobody to tell, and neither the lock nor the bump is
- * taken (issue 17: a step-over on one vCPU, two changes of its cover). A
- * vCPU attached concurrently still sees this cover at its first compose,
- * which it always makes (applied_valid false): the cover was published
- * (cover_on: a seq_cst store) before nr_vcpus is read here (seq_cst
- * load), and kvmdbg_vcpu_new counts the new vCPU in nr_vcpus (seq_cst)
- * before that compose loads cover_on (seq_cst). If
- * this load read 1, it came before that increment in the single total
- * order of seq_cst operations, so the new vCPU's loads come after the
- * publication and see it (or a later change of it, which syncs again).
- *
- * The test apart from the locked part: no registers saved for it (a
- * step-over on one vCPU calls it twice).
- */
-KVMDBG_STEP_SW __attribute__((noinline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
-							     uint64_t old, bool on, uint64_t addr)
-{
-	if (atomic_load(&v->vm->nr_vcpus) <= 1)
-		return;
-	cover_bump_others(v, was, old, on, addr);
 }
 
 /*
@@ -139,7 +109,7 @@ KVMDBG_WARM bool kvmdbg_cover_locked(struct kvmdbg_vcpu *v, struct kvmdbg_hwstat
 
 /* Put a software breakpoint back after a step over it. Called locked. On
  * failure it stays lifted (so.sw set) and the next prepare tries again. */
-static KVMDBG_STEP_SW int sw_unlift_locked(struct kvmdbg_vcpu *v)
+static inline __attribute__((always_inline)) int sw_unlift_locked(struct kvmdbg_vcpu *v)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	struct kvmdbg_swbp *e = kvmdbg_swtab_find(&vm->sw, v->so.sw_addr);
@@ -161,7 +131,8 @@ static KVMDBG_STEP_SW int sw_unlift_locked(struct kvmdbg_vcpu *v)
 
 /* Put the guest's bytes back under our software breakpoint e (at pc) for
  * a step over it (the first vCPU to lift it writes them). Locked. */
-static KVMDBG_STEP_SW int sw_lift_locked(struct kvmdbg_vcpu *v, struct kvmdbg_swbp *e, uint64_t pc)
+static inline __attribute__((always_inline)) int sw_lift_locked(struct kvmdbg_vcpu *v,
+								struct kvmdbg_swbp *e, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	int r = 0;

@@ -15,34 +15,9 @@
 #define SWTAB_MIN_CAP 16
 #define SWFILTER_BITS_PER_ENTRY 8
 
-static size_t swtab_hash(uint64_t addr, size_t cap)
-{
-	/* Fibonacci hashing of a splitmix-style mixed key. */
-	addr ^= addr >> 31;
-	addr *= 0x9e3779b97f4a7c15ull;
-	addr ^= addr >> 29;
-	return (size_t)(addr >> 17) & (cap - 1);
-}
-
-KVMDBG_STEP_SW struct kvmdbg_swbp *kvmdbg_swtab_find(const struct kvmdbg_swtab *t, uint64_t addr)
-{
-	if (addr == KVMDBG_SWTAB_EMPTY)
-		return t->top_used ? (struct kvmdbg_swbp *)&t->top : NULL;
-	if (!t->cap)
-		return NULL;
-	for (size_t i = swtab_hash(addr, t->cap);; i = (i + 1) & (t->cap - 1)) {
-		struct kvmdbg_swbp *e = &t->e[i];
-
-		if (e->addr == addr)
-			return e;
-		if (e->addr == KVMDBG_SWTAB_EMPTY)
-			return NULL;
-	}
-}
-
 static void swtab_place(struct kvmdbg_swbp *e, size_t cap, const struct kvmdbg_swbp *src)
 {
-	size_t i = swtab_hash(src->addr, cap);
+	size_t i = kvmdbg_swtab_hash(src->addr, cap);
 
 	while (e[i].addr != KVMDBG_SWTAB_EMPTY)
 		i = (i + 1) & (cap - 1);
@@ -128,7 +103,7 @@ struct kvmdbg_swbp *kvmdbg_swtab_add(struct kvmdbg_swtab *t, uint64_t addr)
 	}
 	if ((t->count + 1) * 4 > t->cap * 3)
 		return NULL;
-	for (i = swtab_hash(addr, t->cap); t->e[i].addr != KVMDBG_SWTAB_EMPTY;
+	for (i = kvmdbg_swtab_hash(addr, t->cap); t->e[i].addr != KVMDBG_SWTAB_EMPTY;
 	     i = (i + 1) & (t->cap - 1))
 		;
 	t->e[i] = (struct kvmdbg_swbp){.addr = addr};
@@ -166,7 +141,7 @@ void kvmdbg_swtab_del(struct kvmdbg_swtab *t, uint64_t addr)
 	/* Backward-shift: pull later entries of the cluster into the hole when
 	 * their home slot does not lie cyclically in (hole, entry]. */
 	for (j = (i + 1) & mask; t->e[j].addr != KVMDBG_SWTAB_EMPTY; j = (j + 1) & mask) {
-		size_t home = swtab_hash(t->e[j].addr, t->cap);
+		size_t home = kvmdbg_swtab_hash(t->e[j].addr, t->cap);
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			t->e[i] = t->e[j];

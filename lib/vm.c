@@ -175,18 +175,6 @@ static int check_point(struct kvmdbg_vm *vm, enum kvmdbg_type type, uint64_t add
 	return 0;
 }
 
-KVMDBG_STEP_SW int kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
-		       const void *old_bytes, size_t len)
-{
-	int r = vm->mem_write(vm->mem_ctx, addr, new_bytes, len);
-
-	if (!r)
-		return 0;
-	/* Best effort: the write that failed may have changed some bytes. */
-	vm->mem_write(vm->mem_ctx, addr, old_bytes, len);
-	return r < 0 ? r : -EIO;
-}
-
 static int sw_insert_locked(struct kvmdbg_vm *vm, uint64_t addr)
 {
 	const struct kvmdbg_arch_ops *a = vm->arch;
