@@ -611,9 +611,8 @@ _Static_assert(offsetof(struct kvmdbg_decoded, step) == offsetof(struct kvmdbg_d
 		       offsetof(struct kvmdbg_decoded, swbp_our_kind) ==
 			       offsetof(struct kvmdbg_decoded, other) + 2,
 	       "KVMDBG_DEC_STEP_ONLY and KVMDBG_DEC_SWBP_OURS: the bytes of the word");
-static KVMDBG_STEP_SW __attribute__((noinline)) int swbp_hit_fast(struct kvmdbg_vcpu *v,
-								struct kvmdbg_event *ev,
-								uint64_t pc)
+static KVMDBG_STEP_SW KVMDBG_REGION_START __attribute__((noinline)) int
+swbp_hit_fast(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev, uint64_t pc)
 {
 	struct kvmdbg_vm *vm = v->vm;
 	bool ours;

@@ -263,7 +263,7 @@ KVMDBG_STEP_REST void kvmdbg_stepover_finish(struct kvmdbg_vcpu *v)
  * interrupt mask first (a failure changes nothing), then the step-over
  * ends. In the two-exit hit's code (KVMDBG_STEP), out of the hot page.
  */
-KVMDBG_STEP int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu *v)
+KVMDBG_STEP KVMDBG_REGION_START int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu *v)
 {
 	int r = kvmdbg_irqs_give_back_inline(v);
 

@@ -49,6 +49,14 @@
 /* The rest of the two-exit paths (compose, apply, the general classifier's
  * phases), after KVMDBG_STEP_REST. */
 #define KVMDBG_WARM __attribute__((section(".text.sorted.kvmdbg.3")))
+/* On the first function of KVMDBG_STEP (kvmdbg_stepover_end_fast:
+ * stepover.c links first) and of KVMDBG_STEP_SW (swbp_hit_fast: classify.c
+ * does): each region begins a page, so that the hardware points' two-exit
+ * code (x86 2.7 KiB, arm64 3.7 KiB) is one page of its own and the
+ * software breakpoint's the next, where the first was the hot page's tail
+ * and the next page, the step's end straddling the two (under nested TCG
+ * a jump across a page is a lookup of the next translated block). */
+#define KVMDBG_REGION_START __attribute__((aligned(4096)))
 /* The arch decoders are built on every host (portable, unit-tested); only
  * the host's own is hot. */
 /* KVMDBG_INLINE_ARM64: inline into the host's own decoder on an arm64

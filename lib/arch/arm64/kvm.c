@@ -272,11 +272,38 @@ KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
+/* restore_irqs where the step may have entered an exception (EL1h with
+ * D, A, I and F all set): 1 if it did not, else 0 or -errno, SPSR_EL1
+ * given the guest's bits. Out of the step-over's page (rare). */
+static KVMDBG_WARM __attribute__((noinline)) int restore_irqs_entered(int vcpu_fd, uint64_t orig,
+								      uint64_t pc0)
+{
+	uint64_t pc, elr, vbar, spsr;
+	int r = get_reg(vcpu_fd, REG_PC, &pc);
+
+	if (!r)
+		r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
+	if (!r)
+		r = get_reg(vcpu_fd, REG_VBAR_EL1, &vbar);
+	if (r)
+		return r;
+	vbar &= ~0x7ffull;
+	if ((elr != pc0 && elr != pc0 + 4) || pc < vbar || pc >= vbar + 0x800)
+		return 1;
+	/* An exception was entered by the step: its SPSR_EL1 must show the
+	 * guest's bits, not ours. */
+	r = get_reg(vcpu_fd, REG_SPSR_EL1, &spsr);
+	if (r)
+		return r;
+	if ((spsr & PS_AIF) == PS_AIF && orig != PS_AIF)
+		r = set_reg(vcpu_fd, REG_SPSR_EL1, (spsr & ~PS_AIF) | orig);
+	return r;
+}
+
 KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved)
 {
 	uint64_t orig = ((saved >> SAVED_AIF_SHIFT) & 7) << 6;
-	uint64_t pc0 = saved_pc(saved);
-	uint64_t pstate, pc, elr, vbar, spsr, want;
+	uint64_t pstate, want;
 	int r;
 
 	(void)ctx;
@@ -290,24 +317,9 @@ KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved
 	 * set: the PC (one more KVM_GET_ONE_REG) only then, not at every
 	 * step's exit. */
 	if ((pstate & PS_MODE_MASK) == PS_MODE_EL1h && (pstate & PS_DAIF) == PS_DAIF) {
-		r = get_reg(vcpu_fd, REG_PC, &pc);
-		if (!r)
-			r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
-		if (!r)
-			r = get_reg(vcpu_fd, REG_VBAR_EL1, &vbar);
-		if (r)
+		r = restore_irqs_entered(vcpu_fd, orig, saved_pc(saved));
+		if (r <= 0)
 			return r;
-		vbar &= ~0x7ffull;
-		if ((elr == pc0 || elr == pc0 + 4) && pc >= vbar && pc < vbar + 0x800) {
-			/* An exception was entered by the step: its SPSR_EL1
-			 * must show the guest's bits, not ours. */
-			r = get_reg(vcpu_fd, REG_SPSR_EL1, &spsr);
-			if (r)
-				return r;
-			if ((spsr & PS_AIF) == PS_AIF && orig != PS_AIF)
-				r = set_reg(vcpu_fd, REG_SPSR_EL1, (spsr & ~PS_AIF) | orig);
-			return r;
-		}
 	}
 	if (saved & SAVED_WHOLE)
 		return 0;
