@@ -39,6 +39,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -726,6 +727,11 @@ int main(void)
 	dump_dmesg();
 	say("done: %d tests, %d failed", ran, failed);
 	sync();
+	/* The console's output transmitted before the power goes: fflush
+	 * leaves it in the tty's buffer for the UART, and a power-off at once
+	 * lost the last lines now and then (the "done" line among them, which
+	 * the host waits for: "VM ended before /init finished"). */
+	tcdrain(STDOUT_FILENO);
 	reboot(RB_POWER_OFF);
 	/* Not reached; if it were, init exiting panics and panic=-1 reboots,
 	 * which -no-reboot turns into QEMU exiting. */
