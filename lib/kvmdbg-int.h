@@ -889,7 +889,8 @@ int kvmdbg_sized_out(void *dst, const void *src, size_t src_size);
 /* Tests: replace the ioctl (fault injection, counting). NULL restores. */
 typedef int (*kvmdbg_ioctl_fn)(int fd, unsigned long req, void *arg);
 void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn);
-extern _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook; /* ioctl.c; NULL but in tests */
+/* ioctl.c; NULL but in tests. Hidden: read PC-relative, not through the GOT. */
+extern __attribute__((visibility("hidden"))) _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook;
 
 /* Returns the ioctl's result, or -errno (never -1 with errno). Inline in
  * each caller (issue 17): under nested TCG a call and its return are each a

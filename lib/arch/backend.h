@@ -141,10 +141,16 @@ extern const struct kvmdbg_host_ops kvmdbg_host;
  * directly where the vCPU's ops are the glue's (set_guest_debug_fast,
  * exit_read): under nested TCG an indirect call is a lookup of the next
  * translated block, a direct one within a page is not (issue 17). */
-int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-				const struct kvmdbg_hwstate *hw, uint32_t on);
-int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
-			  struct kvmdbg_exit *exit);
+/* Hidden here, not only where defined: the comparisons take their
+ * addresses PC-relative, not from the GOT (another data page an exit in a
+ * position-independent build). */
+__attribute__((visibility("hidden"))) int
+kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+			    uint32_t on);
+__attribute__((visibility("hidden"))) int kvmdbg_host_read_exit(void *ctx, int vcpu_fd,
+								const struct kvm_run *run,
+								bool step_pc,
+								struct kvmdbg_exit *exit);
 
 /* For the glue (lib/caps.c): KVM_CHECK_EXTENSION on fd (the count, 0, or a
  * negative errno), and the caps every arch fills alike -- everything past
@@ -273,10 +279,12 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
  * them, KVM_GUESTDBG_BLOCKIRQ).
  */
 #if defined(__aarch64__)
-int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
-			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
-			   uint64_t *saved);
-int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved);
+__attribute__((visibility("hidden"))) int
+kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+		       bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+		       uint64_t *saved);
+__attribute__((visibility("hidden"))) int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd,
+								    uint64_t saved);
 #endif
 static inline __attribute__((always_inline)) int
 kvmdbg_mask_irqs(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, uint32_t *), void *,
