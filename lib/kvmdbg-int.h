@@ -756,9 +756,11 @@ static inline __attribute__((always_inline)) int kvmdbg_irqs_give_back_inline(st
 /*
  * The step-over's step has ended: back to the state from before it without
  * the lock (vcpu.c): 0 done, 1 not this case (prepare composes), -errno
- * with KVM and v as they were.
+ * with KVM and v as they were; with quiet, 0 for all three (the step's end
+ * in handle_exit, which returns it as its own answer: a tail call, one
+ * return fewer; the next prepare does what was not done, and reports).
  */
-int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v);
+int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v, bool quiet);
 /* Put back the software breakpoint a step-over lifted (so.sw). */
 int kvmdbg_stepover_unlift(struct kvmdbg_vcpu *v);
 /* Give back what a finished or abandoned step-over holds. */

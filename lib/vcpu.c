@@ -456,7 +456,7 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
  * back_valid). applied_valid goes false only with a failed re-injection,
  * which stays pending.
  */
-KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
+KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v, bool quiet)
 {
 	uint32_t on = v->applied_on | v->back_on;
 	unsigned int n = 0;
@@ -466,14 +466,14 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v)
 	    (v->so.flags & (KVMDBG_SO_FLAG(sw) | KVMDBG_SO_FLAG(irq_masked))) ||
 	    v->reinject.pending || v->user_step || !v->applied_valid ||
 	    atomic_load_explicit(&v->seen.gen, memory_order_acquire) != v->back_gen)
-		return 1;
+		return quiet ? 0 : 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
 	r = set_guest_debug_fast(v, v->back_ctl, on);
 	if (r) {
 		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 			v->applied.slot[pool][slot].ctrl = 0;
-		return r;
+		return quiet ? 0 : r;
 	}
 	n = 0;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
@@ -565,25 +565,25 @@ static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu 
 	return 0;
 }
 
+static int vcpu_prepare_sync(struct kvmdbg_vcpu *v);
+
+/* resume_step as prepare's answer: where it is not this case, the whole
+ * prepare (vcpu_prepare_sync). kvmdbg_vcpu_prepare tail-calls these, and
+ * they it: the return goes to the VMM at once (issue 17: under nested TCG
+ * each return is a lookup of the next translated block). */
 static KVMDBG_STEP __attribute__((noinline)) int resume_step_hw(struct kvmdbg_vcpu *v)
 {
-	return resume_step(v, false);
+	int r = resume_step(v, false);
+
+	return r > 0 ? vcpu_prepare_sync(v) : r;
 }
 
 /* With the software breakpoints' two-exit code. */
 static KVMDBG_STEP_SW __attribute__((noinline)) int resume_step_sw(struct kvmdbg_vcpu *v)
 {
-	return resume_step(v, true);
-}
+	int r = resume_step(v, true);
 
-/* resume_fast's answer for resume_step's s: 1 with *r = s, or 0 where s
- * says "not this case". */
-static inline __attribute__((always_inline)) int resume_stepped(int s, int *r)
-{
-	if (s > 0)
-		return 0;
-	*r = s;
-	return 1;
+	return r > 0 ? vcpu_prepare_sync(v) : r;
 }
 
 /* Everything kvmdbg_vcpu_prepare's no-change check and resume_fast did not
@@ -605,7 +605,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 	/* The way back from the step-over's step, where prepare_look and
 	 * user_step_mask have nothing to do (kvmdbg_step_back_fast asks). */
 	if (v->back_valid) {
-		r = kvmdbg_step_back_fast(v);
+		r = kvmdbg_step_back_fast(v, false);
 		if (r <= 0)
 			return r;
 	}
@@ -660,7 +660,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 		}
 	} else if (v->back_valid && saved.state == KVMDBG_SO_NONE) {
 		/* ... and the way back from it. */
-		r = kvmdbg_step_back_fast(v);
+		r = kvmdbg_step_back_fast(v, false);
 		if (r <= 0)
 			return r;
 	}
@@ -711,13 +711,14 @@ static KVMDBG_STEP_REST __attribute__((noinline)) int vcpu_prepare_sync(struct k
  * and take the user's step's interrupt mask where nothing is armed (what
  * user_step_mask would, at the stop's PC); where the host's hardware points
  * at the PC need a step (no RF, arm64 watchpoints) or a software breakpoint
- * may be there, resume_step takes it:
- * 1 done (*r its result; on failure nothing changed), 0 not this case
- * (vcpu_prepare does it all).
+ * may be there, resume_step takes it. Returns prepare's answer (on failure
+ * nothing changed); where it is not this case, vcpu_prepare_sync's, called
+ * last (a tail call, as resume_step_hw and resume_step_sw).
  */
-static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
+static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v)
 {
 	uint32_t slots = 0;
+	int r;
 
 	/* Nothing lifted, masked or moved; applied_current() (the flags in
 	 * one test). The user's step's interrupt mask is
@@ -731,12 +732,12 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	if ((v->so.flags & so_any) ||
 	    (v->flags & v_mask) != KVMDBG_VCPU_FLAG(applied_valid) || v->reinject.pending ||
 	    atomic_load_explicit(&v->seen.gen, memory_order_acquire) != v->gen)
-		return 0;
+		return vcpu_prepare_sync(v);
 	/* Overlay: while no slot of ours runs, prepare re-reads the guest's
 	 * (vm as loaded above: kvmdbg_overlay_on(v) would load it again after
 	 * the acquire). */
 	if (v->hot.overlay == KVMDBG_OVERLAY_GUEST && !(v->applied_ctl & KVMDBG_CTL_HW))
-		return 0;
+		return vcpu_prepare_sync(v);
 	/* The vCPU's copy of the points is current without asking hw_gen:
 	 * it was made under the lock that loaded v->gen (vcpu_prepare, before
 	 * record_applied; a cover's bump moves v->gen along only where
@@ -751,7 +752,7 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		/* Not sw_clear: a software breakpoint may be at the PC
 		 * (resume_step_sw looks; not with the user's step). */
 		if (!v->so.sw_clear)
-			return !v->user_step && resume_stepped(resume_step_sw(v), r);
+			return v->user_step ? vcpu_prepare_sync(v) : resume_step_sw(v);
 		/* Stopped watchpoints (so.slots) step whatever else is here:
 		 * resume_step_hw looks up the execution breakpoints itself. */
 		slots = v->so.slots   ? v->so.slots
@@ -763,24 +764,23 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 		 * only execution breakpoints stopped here, else a step (the
 		 * user's step: vcpu_prepare). */
 		if (v->user_step)
-			return 0;
+			return vcpu_prepare_sync(v);
 		if (v->so.slots || !v->hot.set_resume_flag)
-			return resume_stepped(resume_step_hw(v), r);
-		*r = v->hot.set_resume_flag(v->hot.host_ctx, v->fd);
-		if (*r)
-			return 1; /* still armed: the retry sets RF again */
+			return resume_step_hw(v);
+		r = v->hot.set_resume_flag(v->hot.host_ctx, v->fd);
+		if (r)
+			return r; /* still armed: the retry sets RF again */
 	} else if (kvmdbg_user_step_masks(v)) {
 		/* The user's step runs with the guest's interrupts masked
 		 * (user_step_mask): nothing is armed at the PC, so no step-over
 		 * holds them, and the PC is the stop's (not stale). */
-		*r = kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, v->so.pc,
-				      kvmdbg_stepover_insn_word, v, &v->so.irq_saved);
-		if (*r)
-			return 1; /* still armed, nothing masked */
+		r = kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, v->so.pc,
+				     kvmdbg_stepover_insn_word, v, &v->so.irq_saved);
+		if (r)
+			return r; /* still armed, nothing masked */
 		v->so.irq_masked = true;
 	}
 	v->so.state = KVMDBG_SO_NONE;
-	*r = 0;
 	/* The stop's cover goes (kvmdbg_cover_sync for a step-over that
 	 * lifted nothing), without asking the filter again whether a software
 	 * breakpoint is at so.pc for a generation bump: above it said none
@@ -790,13 +790,11 @@ static KVMDBG_HOT int resume_fast(struct kvmdbg_vcpu *v, int *r)
 	 * the breakpoint does anyway. */
 	if (atomic_load_explicit(&v->cover_on, memory_order_relaxed))
 		kvmdbg_cover_off(v);
-	return 1;
+	return 0;
 }
 
 KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 {
-	int r;
-
 	if (!v)
 		return -EINVAL;
 	/* Fast path, no lock: nothing changed since the last
@@ -811,8 +809,8 @@ KVMDBG_EXPORT KVMDBG_HOT int kvmdbg_vcpu_prepare(struct kvmdbg_vcpu *v)
 	    atomic_load_explicit(&v->cover_on, memory_order_relaxed) == v->so.sw &&
 	    applied_current(v))
 		return 0;
-	if (v->so.state == KVMDBG_SO_ARMED && resume_fast(v, &r))
-		return r;
+	if (v->so.state == KVMDBG_SO_ARMED)
+		return resume_fast(v);
 	return vcpu_prepare_sync(v);
 }
 
