@@ -437,7 +437,9 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 /*
  * The step-over's step has ended (kvmdbg_stepover_finish): back to the
  * state before it (back_*) without the lock: 0 done, 1 not this case, or
- * -errno with KVM and v as they were.
+ * -errno with KVM and v as they were; with quiet 0 for all three (the
+ * step's end in handle_exit: the next prepare makes what was not made and
+ * reports its error).
  *
  * compose_locked, for a vCPU out of any step-over, without the user's
  * step, the overlay or gd_stepping, builds from the VM alone: the host's
