@@ -613,15 +613,11 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
 
 /* ---- the step-over and the cover (stepover.c) ---- */
 
-/* A published cover changed while the VM has software breakpoints: bump
- * the generation if the change concerns a live one (takes the lock), unless
- * no other vCPU is attached to see it. v's own state, composed at the
- * generation bumped, is recorded as of the new one (it has no cover of its
- * own). */
 /*
  * A published cover changed while the VM has software breakpoints (see
  * kvmdbg_cover_sync below): bump the generation if the change concerns a
- * live one.
+ * live one (under the lock). v's own state, composed at the generation
+ * bumped, is recorded as of the new one (it has no cover of its own).
  *
  * The bump is for the other vCPUs (a vCPU's own cover never goes into its
  * own state: kvmdbg_cover_locked skips it). With this vCPU the only one

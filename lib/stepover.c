@@ -273,11 +273,9 @@ KVMDBG_STEP KVMDBG_REGION_START int kvmdbg_stepover_end_fast(struct kvmdbg_vcpu 
 	/* The state from before the step, now: the next prepare then has
 	 * nothing to do (issue 17: one call of vcpu_prepare less a hit),
 	 * where it would have done it first. A failure changes nothing; that
-	 * prepare tries again and reports it (quiet: 0 whatever happens, so
-	 * the call is the last thing done here). */
-	if (v->back_valid)
-		return kvmdbg_step_back_fast(v, true);
-	return 0;
+	 * prepare tries again and reports it (quiet: 0 whatever happens,
+	 * "not this case" too, so the call is the last thing done here). */
+	return kvmdbg_step_back_fast(v, true);
 }
 
 /* The guest's instruction word under a software breakpoint, read with the
