@@ -59,11 +59,7 @@ static inline __attribute__((always_inline)) int exit_read(struct kvmdbg_vcpu *v
 	 * it (issue 17). */
 	step_pc = v->so.state != KVMDBG_SO_STEPPING || v->user_step ||
 		  !(v->applied_ctl & KVMDBG_CTL_STEP) || v->guest_step;
-	/* The glue's own by a direct call (arm64: in the hot page). */
-	if (v->hot.read_exit == kvmdbg_host_read_exit)
-		r = kvmdbg_host_read_exit(v->hot.host_ctx, v->fd, v->run, step_pc, ex);
-	else
-		r = v->hot.read_exit(v->hot.host_ctx, v->fd, v->run, step_pc, ex);
+	r = kvmdbg_read_exit(v->hot.read_exit, v->hot.host_ctx, v->fd, v->run, step_pc, ex);
 	if (r)
 		return r;
 	if (overlay) {

@@ -347,18 +347,6 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
 	}
 }
 
-/* KVM_SET_GUEST_DEBUG of applied with ctl and the enabled slots on, for
- * the step-over's fast paths: a direct call where the vCPU's ops are the
- * host's glue (its function is in these paths' page, KVMDBG_STEP), the ops'
- * otherwise (tests' fakes). */
-static inline __attribute__((always_inline)) int set_guest_debug_fast(struct kvmdbg_vcpu *v,
-								      uint32_t ctl, uint32_t on)
-{
-	if (v->hot.set_guest_debug == kvmdbg_host_set_guest_debug)
-		return kvmdbg_host_set_guest_debug(v->hot.host_ctx, v->fd, ctl, &v->applied, on);
-	return v->hot.set_guest_debug(v->hot.host_ctx, v->fd, ctl, &v->applied, on);
-}
-
 /*
  * The step of a step-over just begun (kvmdbg_stepover_begin: STEPPING),
  * from the state KVM held at the stop, without the lock (issue 17): 0 done,
@@ -411,7 +399,8 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
 	      (v->applied_on & ~disarm ? KVMDBG_CTL_HW : 0) |
 	      (v->hot.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
-	r = set_guest_debug_fast(v, ctl, v->applied_on & ~disarm);
+	r = kvmdbg_set_guest_debug(v->hot.set_guest_debug, v->hot.host_ctx, v->fd, ctl, &v->applied,
+				   v->applied_on & ~disarm);
 	if (r) {
 		n = 0;
 		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
@@ -471,7 +460,8 @@ KVMDBG_STEP int kvmdbg_step_back_fast(struct kvmdbg_vcpu *v, bool quiet)
 		return quiet ? 0 : 1;
 	KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 		v->applied.slot[pool][slot].ctrl = v->back_ctrl[n++];
-	r = set_guest_debug_fast(v, v->back_ctl, on);
+	r = kvmdbg_set_guest_debug(v->hot.set_guest_debug, v->hot.host_ctx, v->fd, v->back_ctl,
+				   &v->applied, on);
 	if (r) {
 		KVMDBG_FOR_EACH_SLOT(v->back_slots, pool, slot)
 			v->applied.slot[pool][slot].ctrl = 0;

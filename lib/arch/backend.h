@@ -137,13 +137,10 @@ struct kvmdbg_host_ops {
 
 /* The glue of the arch this library was built for. */
 extern const struct kvmdbg_host_ops kvmdbg_host;
-/* Its set_guest_debug and read_exit by name, for the exit paths to call
- * directly where the vCPU's ops are the glue's (set_guest_debug_fast,
- * exit_read): under nested TCG an indirect call is a lookup of the next
- * translated block, a direct one within a page is not (issue 17). */
-/* Hidden here, not only where defined: the comparisons take their
- * addresses PC-relative, not from the GOT (another data page an exit in a
- * position-independent build). */
+/* Its set_guest_debug and read_exit by name (kvmdbg_set_guest_debug and
+ * kvmdbg_read_exit below). Hidden here, not only where defined: the
+ * comparisons take their addresses PC-relative, not from the GOT (another
+ * data page an exit in a position-independent build). */
 __attribute__((visibility("hidden"))) int
 kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
 			    uint32_t on);
@@ -273,11 +270,34 @@ kvmdbg_decode_exit(void (*decode)(const struct kvmdbg_hwstate *, uint32_t,
 }
 
 /*
- * The host ops' mask_irqs and restore_irqs (the step-overs' and the user's
- * step's interrupt mask), called directly where they are the arm64 glue's
- * own, as kvmdbg_decode_exit does the decoder; x86 has neither (KVM blocks
- * them, KVM_GUESTDBG_BLOCKIRQ).
+ * The host ops the exit paths call, each called directly where it is the
+ * host glue's own, through the pointer otherwise (the tests' fakes), as
+ * kvmdbg_decode_exit does the decoder: under nested TCG an indirect call
+ * is a lookup of the next translated block, a direct one within a page is
+ * not (issue 17). mask_irqs and restore_irqs (the step-overs' and the
+ * user's step's interrupt mask) are arm64's alone: x86 KVM blocks them
+ * itself (KVM_GUESTDBG_BLOCKIRQ).
  */
+static inline __attribute__((always_inline)) int
+kvmdbg_set_guest_debug(int (*set)(void *, int, uint32_t, const struct kvmdbg_hwstate *, uint32_t),
+		       void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+		       uint32_t on)
+{
+	if (set == kvmdbg_host_set_guest_debug)
+		return kvmdbg_host_set_guest_debug(ctx, vcpu_fd, ctl, hw, on);
+	return set(ctx, vcpu_fd, ctl, hw, on);
+}
+
+static inline __attribute__((always_inline)) int
+kvmdbg_read_exit(int (*read)(void *, int, const struct kvm_run *, bool, struct kvmdbg_exit *),
+		 void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
+		 struct kvmdbg_exit *exit)
+{
+	if (read == kvmdbg_host_read_exit)
+		return kvmdbg_host_read_exit(ctx, vcpu_fd, run, step_pc, exit);
+	return read(ctx, vcpu_fd, run, step_pc, exit);
+}
+
 #if defined(__aarch64__)
 __attribute__((visibility("hidden"))) int
 kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
