@@ -353,10 +353,9 @@ unsigned int kvmdbg_lifters_locked(const struct kvmdbg_vm *vm, uint64_t addr);
  * write the old bytes back so the guest sees one or the other, never a mix.
  * Returns 0 or the write's negative errno. Called with vm->lock held.
  * Inline: twice a software breakpoint's step-over (issue 17). */
-static inline __attribute__((always_inline)) int kvmdbg_mem_replace(struct kvmdbg_vm *vm,
-								    uint64_t addr,
-								    const void *new_bytes,
-								    const void *old_bytes, size_t len)
+static inline __attribute__((always_inline)) int
+kvmdbg_mem_replace(struct kvmdbg_vm *vm, uint64_t addr, const void *new_bytes,
+		   const void *old_bytes, size_t len)
 {
 	int r = vm->mem_write(vm->mem_ctx, addr, new_bytes, len);
 
@@ -638,9 +637,8 @@ int kvmdbg_guest_icebp(struct kvmdbg_vcpu *v, const struct kvmdbg_exit *ex, bool
  */
 void kvmdbg_cover_bump_others(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on,
 			      uint64_t addr);
-static inline __attribute__((always_inline)) void kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was,
-								   uint64_t old, bool on,
-								   uint64_t addr)
+static inline __attribute__((always_inline)) void
+kvmdbg_cover_bump(struct kvmdbg_vcpu *v, bool was, uint64_t old, bool on, uint64_t addr)
 {
 	if (atomic_load(&v->vm->nr_vcpus) <= 1)
 		return;

@@ -183,8 +183,8 @@ static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 	return get_reg(vcpu_fd, REG_PC, pc);
 }
 
-KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
-			   struct kvmdbg_exit *ex)
+KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
+				     bool step_pc, struct kvmdbg_exit *ex)
 {
 	uint64_t esr = run->debug.arch.hsr;
 
@@ -250,8 +250,8 @@ static uint64_t saved_pc(uint64_t saved)
 }
 
 KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
-			   bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
-			   uint64_t *saved)
+				       bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
+				       void *arg, uint64_t *saved)
 {
 	uint64_t pstate, set = 0;
 	uint32_t word;

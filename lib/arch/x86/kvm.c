@@ -104,7 +104,7 @@ KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl
 }
 
 int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
-			 struct kvmdbg_exit *ex)
+			  struct kvmdbg_exit *ex)
 {
 	(void)ctx;
 	(void)vcpu_fd;
