@@ -631,7 +631,7 @@ swbp_hit_fast(struct kvmdbg_vcpu *v, struct kvmdbg_event *ev, uint64_t pc)
 	}
 	if (!ours)
 		return 0;
-	event_set(ev, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, pc, pc, vm->arch->sw_len, 0, 0, 0, -1);
+	event_set(ev, KVMDBG_STOP_BREAK, KVMDBG_BREAK_SW, pc, pc, vm->hot.sw_len, 0, 0, 0, -1);
 	/* Resuming steps past it (kvmdbg_classify_finish). */
 	kvmdbg_stepover_arm(v, pc, 0, NULL);
 	return 1;

@@ -117,8 +117,14 @@ struct kvmdbg_swbp {
 struct kvmdbg_swfilter {
 	struct kvmdbg_swfilter *retired; /* the one before it */
 	size_t mask;                     /* words - 1 */
-	_Atomic uint64_t w[];
+	_Atomic uint64_t *w;             /* mask + 1 words: after the struct, or
+	                                    the table's first_w */
 };
+
+/* The first size of a table, and of its filter (8 bits an entry). */
+#define KVMDBG_SWTAB_MIN_CAP           16
+#define KVMDBG_SWFILTER_BITS_PER_ENTRY 8
+#define KVMDBG_SWFILTER_MIN_WORDS      (KVMDBG_SWTAB_MIN_CAP * KVMDBG_SWFILTER_BITS_PER_ENTRY / 64)
 
 struct kvmdbg_swtab {
 	struct kvmdbg_swbp *e; /* addr == KVMDBG_SWTAB_EMPTY marks a free entry */
@@ -131,6 +137,14 @@ struct kvmdbg_swtab {
 	/* Every address of the table, top included; NULL before the first
 	 * reserve. Published with seq_cst (see kvmdbg_cover_sync). */
 	_Atomic(struct kvmdbg_swfilter *) filter;
+	/* The table at its first size and its filter live here, not on the
+	 * heap (issue 17: a software breakpoint's hit and step-over then read
+	 * the VM's page alone, where the table is inside it, and not two more
+	 * pages after each exit); a table that grows moves to the heap, its
+	 * first filter retired as any other. */
+	struct kvmdbg_swfilter first_filter;
+	_Atomic uint64_t first_w[KVMDBG_SWFILTER_MIN_WORDS];
+	struct kvmdbg_swbp first_e[KVMDBG_SWTAB_MIN_CAP];
 };
 
 #define KVMDBG_SWTAB_EMPTY UINT64_MAX
@@ -238,7 +252,7 @@ void kvmdbg_mutex_unlock(struct kvmdbg_mutex *m);
  * VM's (issue 17: each page touched after a KVM_RUN costs a TLB refill in
  * a nested bed), nor an ops table's: copies of host->read_exit,
  * set_resume_flag, mask_irqs, restore_irqs, set_guest_debug and of
- * arch->decode, watch_is_fault and reports_data_addr.
+ * arch->decode, watch_is_fault, reports_data_addr, sw_len and sw_insn.
  */
 struct kvmdbg_vm_hot {
 	void *host_ctx; /* every host op's ctx */
@@ -263,6 +277,10 @@ struct kvmdbg_vm_hot {
 	 * inline, after this one test (x86 hosts). */
 	bool exit_inline;
 	bool block_irq; /* caps.block_irq */
+	/* arch->sw_len and sw_insn: a software breakpoint's hit and step-over
+	 * read them here, not on the arch's page (issue 17). */
+	uint8_t sw_len;
+	uint8_t sw_insn[4];
 };
 
 /*
@@ -288,7 +306,8 @@ struct kvmdbg_vm_seen {
 struct kvmdbg_vm {
 	/* First: what the exits that reach the VM read (a software
 	 * breakpoint's, a cover's; the others read the vCPU's seen and hot),
-	 * in the first two cache lines (the struct is page-aligned). */
+	 * in the first two cache lines (the struct is page-aligned), and all
+	 * that a software breakpoint's step-over reads in its first page. */
 	atomic_uint_fast64_t gen; /* bumped on every change of the set */
 	/* Bumped (under the lock) on every change of the hardware points
 	 * alone: what the vCPUs' lock-free copies of them depend on. */
@@ -319,6 +338,13 @@ struct kvmdbg_vm {
 	atomic_uint nr_vcpus;
 	struct kvmdbg_vcpu *vcpus; /* the attached vCPUs (kvmdbg_vcpu.next) */
 };
+
+/* What a software breakpoint's hit and step-over read of the VM (its
+ * generation, the table at its first size and its filter, the lock, the
+ * guest-write callback, nr_vcpus) is all in its first page. */
+_Static_assert(offsetof(struct kvmdbg_vm, sw) + sizeof(struct kvmdbg_swtab) <= 4096 &&
+		       offsetof(struct kvmdbg_vm, nr_vcpus) + sizeof(atomic_uint) <= 4096,
+	       "the VM's exit fields in its first page");
 
 /* ---- the point table (points.c), under vm->lock ---- */
 

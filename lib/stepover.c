@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) int sw_unlift_locked(struct kvmdbg_
 		return 0;
 	}
 	if (e->lifted == 1) {
-		r = kvmdbg_mem_replace(vm, e->addr, vm->arch->sw_insn, e->orig, vm->arch->sw_len);
+		r = kvmdbg_mem_replace(vm, e->addr, vm->hot.sw_insn, e->orig, vm->hot.sw_len);
 		if (r)
 			return r;
 	}
@@ -138,7 +138,7 @@ static inline __attribute__((always_inline)) int sw_lift_locked(struct kvmdbg_vc
 	int r = 0;
 
 	if (e->lifted == 0)
-		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->arch->sw_insn, vm->arch->sw_len);
+		r = kvmdbg_mem_replace(vm, pc, e->orig, vm->hot.sw_insn, vm->hot.sw_len);
 	if (!r) {
 		e->lifted++;
 		v->so.sw = true;
@@ -307,7 +307,7 @@ static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmd
 {
 	int r = sw_lift_locked(v, e, k->pc);
 
-	k->known = !r && v->vm->arch->sw_len == sizeof(k->word);
+	k->known = !r && v->vm->hot.sw_len == sizeof(k->word);
 	if (k->known)
 		memcpy(&k->word, e->orig, sizeof(k->word));
 	return r;

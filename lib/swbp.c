@@ -4,7 +4,9 @@
  * backward-shift deletion (no tombstones), so lookup, insert and delete are
  * O(1) expected at any size. 16 bytes an entry, load factor at most 3/4,
  * and the lock-free Bloom filter (1 byte an entry, and its retired smaller
- * ones: at most 1 more): between 24 and 48 bytes per breakpoint.
+ * ones: at most 1 more): between 24 and 48 bytes per breakpoint. The table
+ * at its first size (16 entries) and its filter live in struct
+ * kvmdbg_swtab itself: inside the VM's page (issue 17).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,8 +14,8 @@
 
 #include "kvmdbg-int.h"
 
-#define SWTAB_MIN_CAP 16
-#define SWFILTER_BITS_PER_ENTRY 8
+#define SWTAB_MIN_CAP           KVMDBG_SWTAB_MIN_CAP
+#define SWFILTER_BITS_PER_ENTRY KVMDBG_SWFILTER_BITS_PER_ENTRY
 
 static void swtab_place(struct kvmdbg_swbp *e, size_t cap, const struct kvmdbg_swbp *src)
 {
@@ -32,24 +34,61 @@ static void swfilter_set(struct kvmdbg_swfilter *f, uint64_t addr)
 	atomic_fetch_or(&f->w[h & f->mask], kvmdbg_swfilter_bits(h));
 }
 
-/* A filter for a table of cap entries, with the addresses of t in it. */
-static struct kvmdbg_swfilter *swfilter_new(const struct kvmdbg_swtab *t, size_t cap)
+/* Set the addresses of t in the empty filter f. */
+static void swfilter_fill(struct kvmdbg_swfilter *f, const struct kvmdbg_swtab *t)
 {
-	size_t words = cap * SWFILTER_BITS_PER_ENTRY / 64;
-	struct kvmdbg_swfilter *f;
-
-	if (words > (SIZE_MAX - sizeof(*f)) / sizeof(f->w[0]))
-		return NULL;
-	f = calloc(1, sizeof(*f) + words * sizeof(f->w[0]));
-	if (!f)
-		return NULL;
-	f->mask = words - 1;
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->e[i].addr != KVMDBG_SWTAB_EMPTY)
 			swfilter_set(f, t->e[i].addr);
 	if (t->top_used)
 		swfilter_set(f, KVMDBG_SWTAB_EMPTY);
+}
+
+/* A filter for a table of cap entries, with the addresses of t in it: the
+ * table's own first one at the first size, else on the heap. */
+static struct kvmdbg_swfilter *swfilter_new(struct kvmdbg_swtab *t, size_t cap)
+{
+	size_t words = cap * SWFILTER_BITS_PER_ENTRY / 64;
+	struct kvmdbg_swfilter *f;
+
+	if (words == KVMDBG_SWFILTER_MIN_WORDS) {
+		f = &t->first_filter;
+		*f = (struct kvmdbg_swfilter){.mask = words - 1, .w = t->first_w};
+		for (size_t i = 0; i < words; i++)
+			atomic_store_explicit(&t->first_w[i], 0, memory_order_relaxed);
+	} else {
+		if (words > (SIZE_MAX - sizeof(*f)) / sizeof(f->w[0]))
+			return NULL;
+		f = calloc(1, sizeof(*f) + words * sizeof(f->w[0]));
+		if (!f)
+			return NULL;
+		f->mask = words - 1;
+		f->w = (_Atomic uint64_t *)(f + 1);
+	}
+	swfilter_fill(f, t);
 	return f;
+}
+
+/* The storage of a table of cap entries: the table's own at the first size. */
+static struct kvmdbg_swbp *swtab_storage(struct kvmdbg_swtab *t, size_t cap)
+{
+	if (cap == SWTAB_MIN_CAP)
+		return t->first_e;
+	if (cap > SIZE_MAX / sizeof(struct kvmdbg_swbp))
+		return NULL;
+	return malloc(cap * sizeof(struct kvmdbg_swbp));
+}
+
+static void swtab_storage_free(struct kvmdbg_swtab *t, struct kvmdbg_swbp *e)
+{
+	if (e != t->first_e)
+		free(e);
+}
+
+static void swfilter_free(struct kvmdbg_swtab *t, struct kvmdbg_swfilter *f)
+{
+	if (f != &t->first_filter)
+		free(f);
 }
 
 int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
@@ -61,14 +100,14 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 	if ((t->count + 1) * 4 <= t->cap * 3)
 		return 0;
 	cap = t->cap ? t->cap * 2 : SWTAB_MIN_CAP;
-	if (cap > SIZE_MAX / sizeof(*e))
+	if (!cap)
 		return -ENOMEM;
-	e = malloc(cap * sizeof(*e));
+	e = swtab_storage(t, cap);
 	if (!e)
 		return -ENOMEM;
 	f = swfilter_new(t, cap);
 	if (!f) {
-		free(e);
+		swtab_storage_free(t, e);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < cap; i++)
@@ -76,7 +115,8 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->e[i].addr != KVMDBG_SWTAB_EMPTY)
 			swtab_place(e, cap, &t->e[i]);
-	free(t->e);
+	if (t->e)
+		swtab_storage_free(t, t->e);
 	t->e = e;
 	t->cap = cap;
 	/* Readers may still hold the old filter: kept until fini. */
@@ -160,10 +200,11 @@ void kvmdbg_swtab_fini(struct kvmdbg_swtab *t)
 	while (f) {
 		struct kvmdbg_swfilter *next = f->retired;
 
-		free(f);
+		swfilter_free(t, f);
 		f = next;
 	}
-	free(t->e);
+	if (t->e)
+		swtab_storage_free(t, t->e);
 	t->e = NULL;
 	t->cap = t->count = 0;
 	t->top_used = false;

@@ -82,6 +82,9 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 	vm->features = o.features;
 	vm->lim.allow_overcover = o.allow_overcover != 0;
 	vm->hot.block_irq = vm->caps.block_irq;
+	_Static_assert(sizeof(vm->hot.sw_insn) == sizeof(host->arch->sw_insn), "sw_insn");
+	vm->hot.sw_len = (uint8_t)host->arch->sw_len;
+	memcpy(vm->hot.sw_insn, host->arch->sw_insn, sizeof(vm->hot.sw_insn));
 	if (vm->caps.hw_debug) {
 		vm->lim.nr[KVMDBG_POOL_BP] = vm->caps.hw_breakpoints;
 		vm->lim.nr[KVMDBG_POOL_WP] = vm->arch->shared_pool ? 0 : vm->caps.hw_watchpoints;

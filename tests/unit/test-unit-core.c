@@ -265,6 +265,9 @@ START_TEST(test_swtab_filter)
 	/* Without a reserve there is no room, and no filter to set. */
 	ck_assert_ptr_null(kvmdbg_swtab_add(&t, KVMDBG_SWTAB_EMPTY));
 	ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+	/* The first size lives in the table's struct, not on the heap. */
+	ck_assert_ptr_eq(t.e, t.first_e);
+	ck_assert_ptr_eq(atomic_load(&t.filter), &t.first_filter);
 	ck_assert_ptr_nonnull(kvmdbg_swtab_add(&t, KVMDBG_SWTAB_EMPTY));
 	ck_assert(kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
 	for (uint64_t i = 0; i < N; i++) {
@@ -278,9 +281,16 @@ START_TEST(test_swtab_filter)
 	for (uint64_t i = 0; i < PROBES; i++)
 		fp += kvmdbg_swtab_may_have(&t, 0x90000000 + i * 16);
 	ck_assert_uint_lt(fp, PROBES / 10);
-	for (const struct kvmdbg_swfilter *f = atomic_load(&t.filter)->retired; f; f = f->retired)
+	/* Grown: on the heap, the first filter retired last in the chain
+	 * (still valid for a reader that holds it). */
+	ck_assert_ptr_ne(t.e, t.first_e);
+	for (const struct kvmdbg_swfilter *f = atomic_load(&t.filter)->retired; f; f = f->retired) {
 		retired++;
+		if (!f->retired)
+			ck_assert_ptr_eq(f, &t.first_filter);
+	}
 	ck_assert_uint_gt(retired, 0);
+	ck_assert(kvmdbg_swtab_may_have(&t, 0x400000));
 	/* Removed: still maybe (the bits stay) until the table empties. */
 	for (uint64_t i = 0; i < N; i++)
 		kvmdbg_swtab_del(&t, 0x400000 + i * 16);
@@ -291,6 +301,13 @@ START_TEST(test_swtab_filter)
 	ck_assert(!kvmdbg_swtab_may_have(&t, KVMDBG_SWTAB_EMPTY));
 	kvmdbg_swtab_fini(&t);
 	ck_assert_ptr_null(atomic_load(&t.filter));
+	/* Used again after fini: the first size again, its filter cleared. */
+	ck_assert_int_eq(kvmdbg_swtab_reserve(&t), 0);
+	ck_assert_ptr_eq(t.e, t.first_e);
+	ck_assert(!kvmdbg_swtab_may_have(&t, 0x400000));
+	ck_assert_ptr_nonnull(kvmdbg_swtab_add(&t, 0x400000));
+	ck_assert(kvmdbg_swtab_may_have(&t, 0x400000));
+	kvmdbg_swtab_fini(&t);
 }
 END_TEST
 
