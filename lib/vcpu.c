@@ -370,9 +370,10 @@ static void prepare_undo(struct kvmdbg_vcpu *v, const struct kvmdbg_stepover *sa
  *
  * What it takes out it keeps (back_*), for the way back at the step's end
  * (kvmdbg_step_back_fast). Done in place in applied: on failure the ctrl values go
- * back, and applied is again what KVM holds.
+ * back, and applied is again what KVM holds. sw: called from the software
+ * breakpoint's step-over (its region's twin of the glue's call).
  */
-static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_vcpu *v)
+static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_vcpu *v, bool sw)
 {
 	uint32_t disarm = 0, ctl;
 	unsigned int n = 0;
@@ -399,8 +400,8 @@ static inline __attribute__((always_inline)) int step_apply_fast(struct kvmdbg_v
 	ctl = KVMDBG_CTL_ENABLE | KVMDBG_CTL_STEP | (v->applied_ctl & KVMDBG_CTL_SW_BP) |
 	      (v->applied_on & ~disarm ? KVMDBG_CTL_HW : 0) |
 	      (v->hot.block_irq ? KVMDBG_CTL_BLOCKIRQ : 0);
-	r = kvmdbg_set_guest_debug(v->hot.set_guest_debug, v->hot.host_ctx, v->fd, ctl, &v->applied,
-				   v->applied_on & ~disarm);
+	r = kvmdbg_set_guest_debug_in(sw, v->hot.set_guest_debug, v->hot.host_ctx, v->fd, ctl,
+				      &v->applied, v->applied_on & ~disarm);
 	if (r) {
 		n = 0;
 		KVMDBG_FOR_EACH_SLOT(disarm, pool, slot)
@@ -536,7 +537,7 @@ static inline __attribute__((always_inline)) int resume_step(struct kvmdbg_vcpu 
 	/* 1: more slots than step_apply_fast keeps (a watchpoint of many
 	 * pieces), vcpu_prepare composes; -errno: nothing applied. Either way
 	 * back to armed first, as kvmdbg_stepover_rollback. */
-	r = step_apply_fast(v);
+	r = step_apply_fast(v, sw);
 	if (r) {
 		v->so.state = KVMDBG_SO_ARMED;
 		v->so.slots = watch;
@@ -644,7 +645,7 @@ static inline __attribute__((always_inline)) int vcpu_prepare(struct kvmdbg_vcpu
 		}
 		/* The step-over's step without the lock where the state KVM
 		 * holds says it all. */
-		r = step_apply_fast(v);
+		r = step_apply_fast(v, false);
 		if (r <= 0) {
 			if (r)
 				prepare_undo(v, &saved, masked);

@@ -40,8 +40,11 @@
 #define KVMDBG_STEP __attribute__((section(".text.sorted.kvmdbg.1")))
 /* A software breakpoint's two-exit hit besides KVMDBG_STEP's end of the
  * step and way back: its classification, the lift and the put-back, the
- * table's lookup, the guest's bytes written; after KVMDBG_STEP (names sort
- * so), which the hardware points' hits then keep to themselves. */
+ * table's lookup, the guest's bytes written, and the glue's twins of the
+ * interrupt mask and KVM_SET_GUEST_DEBUG (kvmdbg_host_set_guest_debug_sw,
+ * kvmdbg_arm64_mask_irqs_sw) so that the hit and its resume touch the hot
+ * page and this one; after KVMDBG_STEP (names sort so), which the hardware
+ * points' hits then keep to themselves. */
 #define KVMDBG_STEP_SW __attribute__((section(".text.sorted.kvmdbg.1sw")))
 /* The rest of the step-over (its general begin and prepare, the
  * classifier's entry), after KVMDBG_STEP_SW. */

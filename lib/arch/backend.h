@@ -144,6 +144,10 @@ extern const struct kvmdbg_host_ops kvmdbg_host;
 __attribute__((visibility("hidden"))) int
 kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
 			    uint32_t on);
+/* Its twin in the software breakpoint's step-over region. */
+__attribute__((visibility("hidden"))) int
+kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
+			       const struct kvmdbg_hwstate *hw, uint32_t on);
 __attribute__((visibility("hidden"))) int kvmdbg_host_read_exit(void *ctx, int vcpu_fd,
 								const struct kvm_run *run,
 								bool step_pc,
@@ -288,6 +292,20 @@ kvmdbg_set_guest_debug(int (*set)(void *, int, uint32_t, const struct kvmdbg_hws
 	return set(ctx, vcpu_fd, ctl, hw, on);
 }
 
+/* The same from the software breakpoint's step-over (its region,
+ * KVMDBG_STEP_SW): the glue's twin there, so that the hit's resume runs in
+ * the hot page and that one (sw a constant at each call). */
+static inline __attribute__((always_inline)) int
+kvmdbg_set_guest_debug_in(bool sw,
+			  int (*set)(void *, int, uint32_t, const struct kvmdbg_hwstate *, uint32_t),
+			  void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw,
+			  uint32_t on)
+{
+	if (sw && set == kvmdbg_host_set_guest_debug)
+		return kvmdbg_host_set_guest_debug_sw(ctx, vcpu_fd, ctl, hw, on);
+	return kvmdbg_set_guest_debug(set, ctx, vcpu_fd, ctl, hw, on);
+}
+
 static inline __attribute__((always_inline)) int
 kvmdbg_read_exit(int (*read)(void *, int, const struct kvm_run *, bool, struct kvmdbg_exit *),
 		 void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
@@ -303,6 +321,10 @@ __attribute__((visibility("hidden"))) int
 kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 		       bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 		       uint64_t *saved);
+__attribute__((visibility("hidden"))) int
+kvmdbg_arm64_mask_irqs_sw(void *ctx, int vcpu_fd, uint64_t pc,
+			  bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+			  uint64_t *saved);
 __attribute__((visibility("hidden"))) int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd,
 								    uint64_t saved);
 #endif
@@ -315,6 +337,22 @@ kvmdbg_mask_irqs(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, u
 #if defined(__aarch64__)
 	if (mask == kvmdbg_arm64_mask_irqs)
 		return kvmdbg_arm64_mask_irqs(ctx, vcpu_fd, pc, insn, arg, saved);
+#endif
+	return mask(ctx, vcpu_fd, pc, insn, arg, saved);
+}
+
+/* The same from the software breakpoint's step-over (see
+ * kvmdbg_set_guest_debug_in). */
+static inline __attribute__((always_inline)) int
+kvmdbg_mask_irqs_sw(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, uint32_t *),
+				void *, uint64_t *),
+		    void *ctx, int vcpu_fd, uint64_t pc,
+		    bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+		    uint64_t *saved)
+{
+#if defined(__aarch64__)
+	if (mask == kvmdbg_arm64_mask_irqs)
+		return kvmdbg_arm64_mask_irqs_sw(ctx, vcpu_fd, pc, insn, arg, saved);
 #endif
 	return mask(ctx, vcpu_fd, pc, insn, arg, saved);
 }

@@ -42,19 +42,23 @@ case $cpu in
 x86_64)
 	hot="kvmdbg_vcpu_handle_exit kvmdbg_vcpu_prepare x86_set_resume_flag"
 	step="kvmdbg_stepover_end_fast resume_step_hw kvmdbg_step_back_fast kvmdbg_host_set_guest_debug"
+	sw_glue="kvmdbg_host_set_guest_debug_sw"
 	;;
 aarch64)
 	hot="kvmdbg_vcpu_handle_exit kvmdbg_vcpu_prepare kvmdbg_arm64_decode kvmdbg_host_read_exit"
 	step="kvmdbg_stepover_end_fast resume_step_hw kvmdbg_step_back_fast wp_hits
 	      kvmdbg_arm64_mask_irqs kvmdbg_arm64_restore_irqs kvmdbg_host_set_guest_debug"
+	sw_glue="kvmdbg_host_set_guest_debug_sw kvmdbg_arm64_mask_irqs_sw"
 	;;
 *)
 	echo "1..0 # SKIP no layout for $cpu"
 	exit 0
 	;;
 esac
+# The software breakpoint's hit and its resume (the first exit) in this
+# region alone besides the hot one: the glue's twins of the step-over's calls.
 sw="swbp_hit_fast kvmdbg_mutex_lock kvmdbg_mutex_unlock finish_unlift kvmdbg_stepover_lift_fast
-    resume_step_sw"
+    resume_step_sw $sw_glue"
 
 # region NAME FUNCTIONS: the first function page-aligned, every one
 # present and ending in the first one's page.

@@ -126,7 +126,7 @@ static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c
  * bed, where everything after an exit runs cold; these stores ~0.2 us. The
  * empty asm keeps GCC and clang from turning the loop back into memset.
  */
-static KVMDBG_STEP void gd_zero(struct kvm_guest_debug *d)
+static inline __attribute__((always_inline)) void gd_zero(struct kvm_guest_debug *d)
 {
 	uint64_t *w = (uint64_t *)(void *)&d->arch;
 
@@ -139,13 +139,14 @@ static KVMDBG_STEP void gd_zero(struct kvm_guest_debug *d)
 	}
 }
 
-KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-					    const struct kvmdbg_hwstate *hw, uint32_t on)
+/* KVM_SET_GUEST_DEBUG, built twice (the ops' and the software
+ * breakpoint's region: kvmdbg_host_set_guest_debug_sw). */
+static inline __attribute__((always_inline)) int
+set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	int r;
 
-	(void)ctx;
 	/* No inject or BLOCKIRQ flag exists on arm64 (KVM would say -EINVAL). */
 	if (ctl & (KVMDBG_CTL_BLOCKIRQ | KVMDBG_CTL_INJECT_DB | KVMDBG_CTL_INJECT_BP))
 		return -EOPNOTSUPP;
@@ -175,6 +176,20 @@ KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl
 	}
 	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 	return r < 0 ? r : 0;
+}
+
+KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+					    const struct kvmdbg_hwstate *hw, uint32_t on)
+{
+	(void)ctx;
+	return set_guest_debug(vcpu_fd, ctl, hw, on);
+}
+
+KVMDBG_STEP_SW int kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
+						  const struct kvmdbg_hwstate *hw, uint32_t on)
+{
+	(void)ctx;
+	return set_guest_debug(vcpu_fd, ctl, hw, on);
 }
 
 static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
@@ -249,15 +264,15 @@ static uint64_t saved_pc(uint64_t saved)
 	return (uint64_t)((int64_t)(pc << 8) >> 8);
 }
 
-KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
-				       bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
-				       void *arg, uint64_t *saved)
+/* mask_irqs, built twice as set_guest_debug. */
+static inline __attribute__((always_inline)) int
+mask_irqs(int vcpu_fd, uint64_t pc, bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
+	  uint64_t *saved)
 {
 	uint64_t pstate, set = 0;
 	uint32_t word;
 	int whole = 0, r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
 
-	(void)ctx;
 	if (r)
 		return r;
 	/* Masked already: nothing to give back, whatever the step runs. */
@@ -270,6 +285,22 @@ KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 	*saved = (pc & SAVED_PC_MASK) | (((pstate | set) & PS_AIF) >> 6) << SAVED_AIF_SHIFT |
 		 (whole ? SAVED_WHOLE : 0);
 	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
+}
+
+KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
+				       bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
+				       void *arg, uint64_t *saved)
+{
+	(void)ctx;
+	return mask_irqs(vcpu_fd, pc, insn, arg, saved);
+}
+
+KVMDBG_STEP_SW int kvmdbg_arm64_mask_irqs_sw(void *ctx, int vcpu_fd, uint64_t pc,
+					     bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
+					     void *arg, uint64_t *saved)
+{
+	(void)ctx;
+	return mask_irqs(vcpu_fd, pc, insn, arg, saved);
 }
 
 /* restore_irqs where the step may have entered an exception (EL1h with

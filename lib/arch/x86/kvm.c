@@ -61,13 +61,14 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 	return 0;
 }
 
-KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-					    const struct kvmdbg_hwstate *hw, uint32_t on)
+/* KVM_SET_GUEST_DEBUG, built twice (the ops' and the software
+ * breakpoint's region: kvmdbg_host_set_guest_debug_sw). */
+static inline __attribute__((always_inline)) int
+set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	uint64_t dr7 = DR7_FIXED_1;
 
-	(void)ctx;
 	memset(&dbg, 0, sizeof(dbg));
 	if (ctl & KVMDBG_CTL_ENABLE)
 		dbg.control |= KVM_GUESTDBG_ENABLE;
@@ -101,6 +102,20 @@ KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl
 		dr7 |= DR7_GD;
 	dbg.arch.debugreg[7] = dr7;
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
+}
+
+KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
+					    const struct kvmdbg_hwstate *hw, uint32_t on)
+{
+	(void)ctx;
+	return set_guest_debug(vcpu_fd, ctl, hw, on);
+}
+
+KVMDBG_STEP_SW int kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
+						  const struct kvmdbg_hwstate *hw, uint32_t on)
+{
+	(void)ctx;
+	return set_guest_debug(vcpu_fd, ctl, hw, on);
 }
 
 int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
