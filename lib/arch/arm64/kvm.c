@@ -178,19 +178,7 @@ set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint
 	return r < 0 ? r : 0;
 }
 
-KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-					    const struct kvmdbg_hwstate *hw, uint32_t on)
-{
-	(void)ctx;
-	return set_guest_debug(vcpu_fd, ctl, hw, on);
-}
-
-KVMDBG_STEP_SW int kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
-						  const struct kvmdbg_hwstate *hw, uint32_t on)
-{
-	(void)ctx;
-	return set_guest_debug(vcpu_fd, ctl, hw, on);
-}
+KVMDBG_HOST_SET_GUEST_DEBUG(set_guest_debug)
 
 static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {

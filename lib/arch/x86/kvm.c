@@ -104,19 +104,7 @@ set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint
 	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
-KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,
-					    const struct kvmdbg_hwstate *hw, uint32_t on)
-{
-	(void)ctx;
-	return set_guest_debug(vcpu_fd, ctl, hw, on);
-}
-
-KVMDBG_STEP_SW int kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
-						  const struct kvmdbg_hwstate *hw, uint32_t on)
-{
-	(void)ctx;
-	return set_guest_debug(vcpu_fd, ctl, hw, on);
-}
+KVMDBG_HOST_SET_GUEST_DEBUG(set_guest_debug)
 
 int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run, bool step_pc,
 			  struct kvmdbg_exit *ex)
