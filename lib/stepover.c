@@ -315,12 +315,15 @@ static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmd
 
 /* Mask the guest's interrupts for v's step from pc, the word under a
  * breakpoint lifted for it in known: on failure that one goes back (a
- * failure of which stays pending, so.sw), nothing masked. */
+ * failure of which stays pending, so.sw), nothing masked. sw: from the
+ * software breakpoint's step-over (the glue's twin in its region). */
 static inline __attribute__((always_inline)) int step_mask(struct kvmdbg_vcpu *v, uint64_t pc,
-							   struct insn_known *known)
+							   struct insn_known *known, bool sw)
 {
-	int r = kvmdbg_mask_irqs_sw(v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc, insn_word_known,
-				    known, &v->so.irq_saved);
+	int r = sw ? kvmdbg_mask_irqs_sw(v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc,
+					 insn_word_known, known, &v->so.irq_saved) :
+		     kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc, insn_word_known,
+				      known, &v->so.irq_saved);
 
 	if (r) {
 		kvmdbg_stepover_unlift(v);
@@ -351,7 +354,7 @@ KVMDBG_STEP_SW int kvmdbg_stepover_lift_fast(struct kvmdbg_vcpu *v)
 	kvmdbg_mutex_unlock(&vm->lock);
 	if (r || !v->hot.mask_irqs)
 		return r;
-	return step_mask(v, known.pc, &known);
+	return step_mask(v, known.pc, &known, true);
 }
 
 /*
@@ -481,7 +484,7 @@ KVMDBG_STEP_REST int kvmdbg_stepover_begin(struct kvmdbg_vcpu *v, bool *need_rf)
 	}
 
 	if (v->hot.mask_irqs && !v->so.irq_masked) {
-		r = step_mask(v, pc, &known);
+		r = step_mask(v, pc, &known, false);
 		if (r)
 			return r;
 	}
