@@ -320,10 +320,8 @@ static inline __attribute__((always_inline)) int sw_lift_keep_locked(struct kvmd
 static inline __attribute__((always_inline)) int step_mask(struct kvmdbg_vcpu *v, uint64_t pc,
 							   struct insn_known *known, bool sw)
 {
-	int r = sw ? kvmdbg_mask_irqs_sw(v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc,
-					 insn_word_known, known, &v->so.irq_saved) :
-		     kvmdbg_mask_irqs(v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc, insn_word_known,
-				      known, &v->so.irq_saved);
+	int r = kvmdbg_mask_irqs_in(sw, v->hot.mask_irqs, v->hot.host_ctx, v->fd, pc,
+				    insn_word_known, known, &v->so.irq_saved);
 
 	if (r) {
 		kvmdbg_stepover_unlift(v);

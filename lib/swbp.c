@@ -14,9 +14,6 @@
 
 #include "kvmdbg-int.h"
 
-#define SWTAB_MIN_CAP           KVMDBG_SWTAB_MIN_CAP
-#define SWFILTER_BITS_PER_ENTRY KVMDBG_SWFILTER_BITS_PER_ENTRY
-
 static void swtab_place(struct kvmdbg_swbp *e, size_t cap, const struct kvmdbg_swbp *src)
 {
 	size_t i = kvmdbg_swtab_hash(src->addr, cap);
@@ -48,7 +45,7 @@ static void swfilter_fill(struct kvmdbg_swfilter *f, const struct kvmdbg_swtab *
  * table's own first one at the first size, else on the heap. */
 static struct kvmdbg_swfilter *swfilter_new(struct kvmdbg_swtab *t, size_t cap)
 {
-	size_t words = cap * SWFILTER_BITS_PER_ENTRY / 64;
+	size_t words = cap * KVMDBG_SWFILTER_BITS_PER_ENTRY / 64;
 	struct kvmdbg_swfilter *f;
 
 	if (words == KVMDBG_SWFILTER_MIN_WORDS) {
@@ -72,7 +69,7 @@ static struct kvmdbg_swfilter *swfilter_new(struct kvmdbg_swtab *t, size_t cap)
 /* The storage of a table of cap entries: the table's own at the first size. */
 static struct kvmdbg_swbp *swtab_storage(struct kvmdbg_swtab *t, size_t cap)
 {
-	if (cap == SWTAB_MIN_CAP)
+	if (cap == KVMDBG_SWTAB_MIN_CAP)
 		return t->first_e;
 	if (cap > SIZE_MAX / sizeof(struct kvmdbg_swbp))
 		return NULL;
@@ -99,7 +96,7 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 
 	if ((t->count + 1) * 4 <= t->cap * 3)
 		return 0;
-	cap = t->cap ? t->cap * 2 : SWTAB_MIN_CAP;
+	cap = t->cap ? t->cap * 2 : KVMDBG_SWTAB_MIN_CAP;
 	if (!cap)
 		return -ENOMEM;
 	e = swtab_storage(t, cap);
@@ -115,8 +112,7 @@ int kvmdbg_swtab_reserve(struct kvmdbg_swtab *t)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->e[i].addr != KVMDBG_SWTAB_EMPTY)
 			swtab_place(e, cap, &t->e[i]);
-	if (t->e)
-		swtab_storage_free(t, t->e);
+	swtab_storage_free(t, t->e);
 	t->e = e;
 	t->cap = cap;
 	/* Readers may still hold the old filter: kept until fini. */
@@ -203,8 +199,7 @@ void kvmdbg_swtab_fini(struct kvmdbg_swtab *t)
 		swfilter_free(t, f);
 		f = next;
 	}
-	if (t->e)
-		swtab_storage_free(t, t->e);
+	swtab_storage_free(t, t->e);
 	t->e = NULL;
 	t->cap = t->count = 0;
 	t->top_used = false;

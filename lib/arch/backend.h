@@ -356,20 +356,22 @@ kvmdbg_mask_irqs(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, u
 	return mask(ctx, vcpu_fd, pc, insn, arg, saved);
 }
 
-/* The same from the software breakpoint's step-over (see
+/* The same, the twin from the software breakpoint's step-over (as
  * kvmdbg_set_guest_debug_in). */
 static inline __attribute__((always_inline)) int
-kvmdbg_mask_irqs_sw(int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, uint32_t *),
+kvmdbg_mask_irqs_in(bool sw,
+		    int (*mask)(void *, int, uint64_t, bool (*)(void *, uint64_t, uint32_t *),
 				void *, uint64_t *),
 		    void *ctx, int vcpu_fd, uint64_t pc,
 		    bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
 		    uint64_t *saved)
 {
+	(void)sw; /* arm64's alone */
 #if defined(__aarch64__)
-	if (mask == kvmdbg_arm64_mask_irqs)
+	if (sw && mask == kvmdbg_arm64_mask_irqs)
 		return kvmdbg_arm64_mask_irqs_sw(ctx, vcpu_fd, pc, insn, arg, saved);
 #endif
-	return mask(ctx, vcpu_fd, pc, insn, arg, saved);
+	return kvmdbg_mask_irqs(mask, ctx, vcpu_fd, pc, insn, arg, saved);
 }
 
 static inline __attribute__((always_inline)) int
