@@ -244,6 +244,48 @@ static BENCH_LOOP void raw_step_spin_loop(struct loop *l, unsigned int n)
 	}
 }
 
+/* The third reference: CALL_FUNCS calls after every exit, each to its own
+ * function that returns at once, all in one page of ordinary text (not the
+ * loops' section: their code stays where it was). Under nested TCG a return,
+ * and a call to another page, each look up the next translated block, in a
+ * cache the world switch emptied; the library's calls and returns on an
+ * exit, most into pages of its own, are priced by this. */
+#define CALL_FUNCS 32
+#define CALL_FN(n)                                                               \
+	static __attribute__((noinline)) unsigned int call_fn##n(unsigned int x) \
+	{                                                                        \
+		__asm__ volatile("" : "+r"(x));                                  \
+		return x + n;                                                    \
+	}
+/* clang-format off */
+#define CALL_FN8(n) \
+	CALL_FN(n##0) CALL_FN(n##1) CALL_FN(n##2) CALL_FN(n##3) \
+	CALL_FN(n##4) CALL_FN(n##5) CALL_FN(n##6) CALL_FN(n##7)
+/* clang-format on */
+CALL_FN8(1)
+CALL_FN8(2)
+CALL_FN8(3)
+CALL_FN8(4)
+#define CALL_8(n, x)                                    \
+	(x = call_fn##n##7(call_fn##n##6(call_fn##n##5( \
+		 call_fn##n##4(call_fn##n##3(call_fn##n##2(call_fn##n##1(call_fn##n##0(x)))))))))
+
+static volatile unsigned int call_sink;
+
+static BENCH_LOOP void raw_step_call_loop(struct loop *l, unsigned int n)
+{
+	unsigned int x = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		raw_step_once(l);
+		CALL_8(1, x);
+		CALL_8(2, x);
+		CALL_8(3, x);
+		CALL_8(4, x);
+	}
+	call_sink = x;
+}
+
 /* Resume past the stop at l->target by one step: interrupts masked (where
  * the state cannot say so), the point disarmed (a software breakpoint: the
  * guest's bytes back), one step, everything back. */
@@ -639,6 +681,21 @@ static void bench_step(int kvm_fd)
 			  "each exit (raw loop running %d more)", 3 * SPIN_ITERS),
 			  bench_fmt("%.2f ns an instruction", per), bench_fmt("%.0f ns a step", t.a_ns),
 			  bench_fmt("%.3f%% an instruction", 100 * per / t.a_ns), "-", "-");
+	}
+
+	{
+		struct ab t = run_ab(&l, raw_step_loop, raw_step_call_loop, 200);
+		double per = (t.b_ns - t.a_ns) / CALL_FUNCS;
+
+		printf("single-step: %d more calls after each exit: %.0f ns a step instead "
+		       "of %.0f (ratio %.3f): %.2f ns a call\n",
+		       CALL_FUNCS, t.b_ns, t.a_ns, t.ratio, per);
+		bench_row("1. single-step loop",
+			  bench_fmt("reference: one more call and return after "
+				    "each exit (raw loop making %d more, to distinct functions)",
+				    CALL_FUNCS),
+			  bench_fmt("%.0f ns a call", per), bench_fmt("%.0f ns a step", t.a_ns),
+			  bench_fmt("%.2f%% a call", 100 * per / t.a_ns), "-", "-");
 	}
 
 	/* 3. ioctls per step when nothing changes: the raw side reads what it
