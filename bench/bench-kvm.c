@@ -14,8 +14,8 @@
  *     work, and on arm64); software breakpoints (INT3, BRK) and write
  *     watchpoints the same way, where the verified probe says they fire;
  *  3. ioctls per iteration besides KVM_RUN, the library's counted through
- *     its ioctl seam (kvmdbg_set_ioctl_hook), the raw side's by itself; and
- *     the KVM_SET_GUEST_DEBUGs per vCPU after a change.
+ *     its ioctl seam (kvmdbg_set_ioctl_hook; on for the count only), the raw
+ *     side's by itself; and the KVM_SET_GUEST_DEBUGs per vCPU after a change.
  *
  * The micro-VMs come from the internal library (lib/microvm.h); the
  * measured path is the public API only.
@@ -501,6 +501,18 @@ static unsigned long counts_total(void)
 	return t;
 }
 
+/* The library side's vCPU ioctls through fn (counting_ioctl), or, fn NULL,
+ * straight to the kernel again as a VMM's go: the seam is on only while
+ * counted (kvmdbg-int.h, KVMDBG_IOCTL_SEAM), never in a timed loop. */
+static void seam(struct side *s, kvmdbg_ioctl_fn fn)
+{
+	if (fn && kvmdbg_vm_ioctl_seam(s->dbg, true))
+		die("kvmdbg_vm_ioctl_seam");
+	kvmdbg_set_ioctl_hook(fn);
+	if (!fn && kvmdbg_vm_ioctl_seam(s->dbg, false))
+		die("kvmdbg_vm_ioctl_seam");
+}
+
 /*
  * Every KVM_SET_GUEST_DEBUG the library makes while fn runs n iterations
  * must be bit for bit one of the raw side's states (so the two sides can
@@ -514,9 +526,9 @@ static void check_same_state(struct loop *l, void (*fn)(struct loop *, unsigned 
 	unsigned int seen;
 
 	counts_reset();
-	kvmdbg_set_ioctl_hook(counting_ioctl);
+	seam(l->s, counting_ioctl);
 	fn(l, n);
-	kvmdbg_set_ioctl_hook(NULL);
+	seam(l->s, NULL);
 	seen = nr_logged < NR_LOGGED ? nr_logged : NR_LOGGED;
 	if (expect_any && !seen)
 		die("the library applied no debug state");
@@ -598,9 +610,9 @@ static void count_per(struct loop *l, loop_fn lib_fn, loop_fn raw_fn, unsigned i
 {
 	lib_fn(l, 10);
 	counts_reset();
-	kvmdbg_set_ioctl_hook(counting_ioctl);
+	seam(l->s, counting_ioctl);
 	lib_fn(l, n);
-	kvmdbg_set_ioctl_hook(NULL);
+	seam(l->s, NULL);
 	*lib = (double)counts_total() / n;
 	raw_fn(l, 10);
 	raw_ioctls = 0;
@@ -810,7 +822,7 @@ static void bench_change(int kvm_fd)
 	for (unsigned int i = 0; i < 2; i++)
 		if (kvmdbg_vcpu_set_step(s.v[i], 1))
 			die("set_step");
-	kvmdbg_set_ioctl_hook(counting_ioctl);
+	seam(&s, counting_ioctl);
 	for (int change = -1; change < 4; change++) {
 		switch (change) {
 		case 0: r = kvmdbg_vm_insert(s.dbg, KVMDBG_BREAK_HW, far, bench_arch_bp_len); break;
@@ -860,7 +872,7 @@ static void bench_change(int kvm_fd)
 		idle_sgd += cnt_sgd[s.m.vcpu_fd[i]];
 		idle_other += cnt_other[s.m.vcpu_fd[i]];
 	}
-	kvmdbg_set_ioctl_hook(NULL);
+	seam(&s, NULL);
 	ok &= !idle_sgd && counts_total() == idle_sgd + idle_other;
 	for (int c = 0; c < 4; c++)
 		ok &= other[c] == idle_other;

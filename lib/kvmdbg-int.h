@@ -914,10 +914,10 @@ void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn);
 /* ioctl.c; NULL but in tests. Hidden: read PC-relative, not through the GOT. */
 extern __attribute__((visibility("hidden"))) _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook;
 
-/* Returns the ioctl's result, or -errno (never -1 with errno). Inline in
- * each caller (issue 17): under nested TCG a call and its return are each a
- * lookup of the next translated block, and the glue's KVM_SET_GUEST_DEBUG,
- * RF and ONE_REG ioctls run on the hits' resume. */
+/* Returns the ioctl's result, or -errno (never -1 with errno), through the
+ * hook where one is set: the ioctls of probing and of the micro-VMs, made
+ * once. Inline in each caller (issue 17): under nested TCG a call and its
+ * return are each a lookup of the next translated block. */
 static inline __attribute__((always_inline)) int kvmdbg_ioctl(int fd, unsigned long req, void *arg)
 {
 	kvmdbg_ioctl_fn hook = atomic_load_explicit(&kvmdbg_ioctl_hook, memory_order_relaxed);
@@ -929,12 +929,54 @@ static inline __attribute__((always_inline)) int kvmdbg_ioctl(int fd, unsigned l
 	return r < 0 ? -errno : r;
 }
 
-/* Size-checked ioctl, as the kernel's selftests do: the argument's type must
- * match the size encoded in the request. */
-#define kvmdbg_ioctl_chk(fd, req, arg)                                                          \
-	({                                                                                     \
-		_Static_assert(_IOC_SIZE(req) == sizeof(*(arg)), "ioctl " #req " argument size"); \
-		kvmdbg_ioctl((fd), (req), (arg));                                               \
+/*
+ * The KVM glue's host context (vm->hot.host_ctx, and each vCPU's copy in
+ * v->hot): NULL, the vCPUs' ioctls go straight to the kernel; or
+ * KVMDBG_IOCTL_SEAM, they go through the hook as kvmdbg_ioctl's do. The
+ * vCPUs' ioctls are those of every exit and resume: without the seam they
+ * load nothing but their arguments (issue 17: the hook is a variable on a
+ * page nothing else of an exit touches, one TLB refill more at each exit
+ * in a nested-TCG bed). A VM has the seam where kvmdbg_ioctl_seam_default
+ * was set when it was created (tests/common/kvm-util.c sets it in every
+ * program of the tests with KVM) or kvmdbg_vm_ioctl_seam set it (the bench,
+ * for its counts only).
+ */
+#define KVMDBG_IOCTL_SEAM ((void *)&kvmdbg_ioctl_hook)
+extern __attribute__((visibility("hidden"))) bool kvmdbg_ioctl_seam_default;
+struct kvmdbg_vm;
+/* The seam on or off for vm's vCPUs, and for those attached later; none of
+ * them may be in the library meanwhile. -EINVAL: vm NULL or not the KVM
+ * glue's (a test's fake host has its own context). */
+int kvmdbg_vm_ioctl_seam(struct kvmdbg_vm *vm, bool on);
+
+/* kvmdbg_ioctl out of line (ioctl.c), for the seam: off the exits' pages. */
+int kvmdbg_ioctl_hooked(int fd, unsigned long req, void *arg);
+
+/* A vCPU's ioctl in the KVM glue: ctx its host context, as above. */
+static inline __attribute__((always_inline)) int kvmdbg_ioctl_in(void *ctx, int fd,
+								 unsigned long req, void *arg)
+{
+	int r;
+
+	if (__builtin_expect(ctx != NULL, 0))
+		return kvmdbg_ioctl_hooked(fd, req, arg);
+	r = ioctl(fd, req, arg);
+	return r < 0 ? -errno : r;
+}
+
+/* Size-checked ioctls, as the kernel's selftests do: the argument's type
+ * must match the size encoded in the request. */
+#define KVMDBG_IOC_CHECK(req, arg) \
+	_Static_assert(_IOC_SIZE(req) == sizeof(*(arg)), "ioctl " #req " argument size")
+#define kvmdbg_ioctl_chk(fd, req, arg)            \
+	({                                        \
+		KVMDBG_IOC_CHECK(req, arg);       \
+		kvmdbg_ioctl((fd), (req), (arg)); \
+	})
+#define kvmdbg_ioctl_in_chk(ctx, fd, req, arg)              \
+	({                                                  \
+		KVMDBG_IOC_CHECK(req, arg);                 \
+		kvmdbg_ioctl_in((ctx), (fd), (req), (arg)); \
 	})
 
 #endif /* KVMDBG_INT_H */

@@ -99,7 +99,8 @@ int kvmdbg_vm_new_host(int vm_fd, const struct kvmdbg_vm_opts *opts,
 KVMDBG_EXPORT int kvmdbg_vm_new(int vm_fd, const struct kvmdbg_vm_opts *opts,
 				struct kvmdbg_vm **out)
 {
-	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host, NULL, out);
+	return kvmdbg_vm_new_host(vm_fd, opts, &kvmdbg_host,
+				  kvmdbg_ioctl_seam_default ? KVMDBG_IOCTL_SEAM : NULL, out);
 }
 
 KVMDBG_WARM void kvmdbg_seen_publish_locked(const struct kvmdbg_vm *vm, struct kvmdbg_vcpu *v)

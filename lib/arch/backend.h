@@ -148,20 +148,18 @@ kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct k
 __attribute__((visibility("hidden"))) int
 kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,
 			       const struct kvmdbg_hwstate *hw, uint32_t on);
-/* Both, in the glue, from its inline body(vcpu_fd, ctl, hw, on). */
+/* Both, in the glue, from its inline body(ctx, vcpu_fd, ctl, hw, on). */
 #define KVMDBG_HOST_SET_GUEST_DEBUG(body)                                                         \
 	KVMDBG_STEP int kvmdbg_host_set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl,         \
 						    const struct kvmdbg_hwstate *hw, uint32_t on) \
 	{                                                                                         \
-		(void)ctx;                                                                        \
-		return body(vcpu_fd, ctl, hw, on);                                                \
+		return body(ctx, vcpu_fd, ctl, hw, on);                                           \
 	}                                                                                         \
 	KVMDBG_STEP_SW int kvmdbg_host_set_guest_debug_sw(void *ctx, int vcpu_fd, uint32_t ctl,   \
 							  const struct kvmdbg_hwstate *hw,        \
 							  uint32_t on)                            \
 	{                                                                                         \
-		(void)ctx;                                                                        \
-		return body(vcpu_fd, ctl, hw, on);                                                \
+		return body(ctx, vcpu_fd, ctl, hw, on);                                           \
 	}
 __attribute__((visibility("hidden"))) int kvmdbg_host_read_exit(void *ctx, int vcpu_fd,
 								const struct kvm_run *run,

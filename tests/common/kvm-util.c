@@ -22,7 +22,17 @@
 #include <linux/kvm.h>
 
 #include "kvm-util.h"
+#include "kvmdbg-int.h"
 #include "test-common.h"
+
+/* Every VM of the tests, made by kt_vm_create or by kvmdbg_vm_new itself,
+ * sends its vCPUs' ioctls through the library's hook where one is set
+ * (kvmdbg_set_ioctl_hook: counted, failed on demand): the seam a VMM's VMs
+ * go without (kvmdbg-int.h, KVMDBG_IOCTL_SEAM). Set before main. */
+__attribute__((constructor)) static void kt_ioctl_seam(void)
+{
+	kvmdbg_ioctl_seam_default = true;
+}
 
 #define KT_MEM_SIZE   (2ull << 20)
 #define KT_STACK_SIZE 0x4000ull

@@ -2096,6 +2096,15 @@ START_TEST(test_prepare_ioctl_counts)
 	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
 	prepare_ioctls(&vm, 1, 1);
 
+	/* Without the seam, as a VMM's VM is: the vCPU's ioctls go straight
+	 * to the kernel, the hook sees none of them; with it back, it does. */
+	ck_assert_int_eq(kvmdbg_vm_ioctl_seam(vm.dbg, false), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 0), 0);
+	prepare_ioctls(&vm, 0, 0);
+	ck_assert_int_eq(kvmdbg_vm_ioctl_seam(vm.dbg, true), 0);
+	ck_assert_int_eq(kvmdbg_vcpu_set_step(vm.vcpu[0], 1), 0);
+	prepare_ioctls(&vm, 1, 1);
+
 	kvmdbg_set_ioctl_hook(NULL);
 	ck_assert_uint_eq(kt_peek(&vm, g_loop_count), 3);
 	kt_vm_destroy(&vm);

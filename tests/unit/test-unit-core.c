@@ -338,6 +338,10 @@ START_TEST(test_vm_new_errors)
 	o.sz = offsetof(struct kvmdbg_vm_opts, mem_ctx);
 	ck_assert_int_eq(kvmdbg_vm_new_host(-1, &o, fake_x86, &fh, &vm), 0);
 	ck_assert_ptr_nonnull(vm);
+	/* The ioctl seam is the KVM glue's: a fake host keeps its context. */
+	ck_assert_int_eq(kvmdbg_vm_ioctl_seam(vm, true), -EINVAL);
+	ck_assert_ptr_eq(vm->hot.host_ctx, &fh);
+	ck_assert_int_eq(kvmdbg_vm_ioctl_seam(NULL, true), -EINVAL);
 	ck_assert_int_eq(kvmdbg_vm_free(vm), 0);
 	ck_assert_int_eq(kvmdbg_vm_free(NULL), 0);
 	kvmdbg_vcpu_free(NULL);

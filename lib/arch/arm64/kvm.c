@@ -45,18 +45,21 @@
 /* The largest region one watchpoint covers: DBGWCR.MASK = 31. */
 #define ARM64_MAX_WATCH_LEN (1ull << 31)
 
-static inline __attribute__((always_inline)) int get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
+/* ctx: the glue's host context (kvmdbg_ioctl_in). */
+static inline __attribute__((always_inline)) int get_reg(void *ctx, int vcpu_fd, uint64_t id,
+							 uint64_t *val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)val };
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_ONE_REG, &reg);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_ONE_REG, &reg);
 
 	return r < 0 ? r : 0;
 }
 
-static inline __attribute__((always_inline)) int set_reg(int vcpu_fd, uint64_t id, uint64_t val)
+static inline __attribute__((always_inline)) int set_reg(void *ctx, int vcpu_fd, uint64_t id,
+							 uint64_t val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uintptr_t)&val };
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_ONE_REG, &reg);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_ONE_REG, &reg);
 
 	return r < 0 ? r : 0;
 }
@@ -105,8 +108,9 @@ static int arm64_probe(void *ctx, int fd, struct kvmdbg_caps *c)
 static int arm64_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 {
 	uint64_t dfr0;
-	int r = get_reg(vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
+	int r = get_reg(KVMDBG_IOCTL_SEAM, vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
 
+	/* Probing, made once: through the hook whatever ctx says. */
 	(void)ctx;
 	if (r)
 		return r;
@@ -142,7 +146,7 @@ static inline __attribute__((always_inline)) void gd_zero(struct kvm_guest_debug
 /* KVM_SET_GUEST_DEBUG, built twice (the ops' and the software
  * breakpoint's region: kvmdbg_host_set_guest_debug_sw). */
 static inline __attribute__((always_inline)) int
-set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
+set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	int r;
@@ -174,7 +178,7 @@ set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint
 			dbg.arch.dbg_wvr[slot] = s->value;
 		}
 	}
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 	return r < 0 ? r : 0;
 }
 
@@ -182,8 +186,7 @@ KVMDBG_HOST_SET_GUEST_DEBUG(set_guest_debug)
 
 static KVMDBG_HOT int arm64_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
-	(void)ctx;
-	return get_reg(vcpu_fd, REG_PC, pc);
+	return get_reg(ctx, vcpu_fd, REG_PC, pc);
 }
 
 KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_run *run,
@@ -191,7 +194,6 @@ KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_ru
 {
 	uint64_t esr = run->debug.arch.hsr;
 
-	(void)ctx;
 	memset(ex, 0, sizeof(*ex));
 	if (run->flags & KVM_DEBUG_ARCH_HSR_HIGH_VALID)
 		esr |= (uint64_t)run->debug.arch.hsr_high << 32;
@@ -205,7 +207,7 @@ KVMDBG_HOT int kvmdbg_host_read_exit(void *ctx, int vcpu_fd, const struct kvm_ru
 		ex->pc_unread = true;
 		return 0;
 	}
-	return get_reg(vcpu_fd, REG_PC, &ex->pc);
+	return get_reg(ctx, vcpu_fd, REG_PC, &ex->pc);
 }
 
 /*
@@ -254,12 +256,12 @@ static uint64_t saved_pc(uint64_t saved)
 
 /* mask_irqs, built twice as set_guest_debug. */
 static inline __attribute__((always_inline)) int
-mask_irqs(int vcpu_fd, uint64_t pc, bool (*insn)(void *arg, uint64_t pc, uint32_t *word), void *arg,
-	  uint64_t *saved)
+mask_irqs(void *ctx, int vcpu_fd, uint64_t pc, bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
+	  void *arg, uint64_t *saved)
 {
 	uint64_t pstate, set = 0;
 	uint32_t word;
-	int whole = 0, r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	int whole = 0, r = get_reg(ctx, vcpu_fd, REG_PSTATE, &pstate);
 
 	if (r)
 		return r;
@@ -272,38 +274,36 @@ mask_irqs(int vcpu_fd, uint64_t pc, bool (*insn)(void *arg, uint64_t pc, uint32_
 		arm64_insn_daif(word, &set, &whole);
 	*saved = (pc & SAVED_PC_MASK) | (((pstate | set) & PS_AIF) >> 6) << SAVED_AIF_SHIFT |
 		 (whole ? SAVED_WHOLE : 0);
-	return set_reg(vcpu_fd, REG_PSTATE, pstate | PS_AIF);
+	return set_reg(ctx, vcpu_fd, REG_PSTATE, pstate | PS_AIF);
 }
 
 KVMDBG_STEP int kvmdbg_arm64_mask_irqs(void *ctx, int vcpu_fd, uint64_t pc,
 				       bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
 				       void *arg, uint64_t *saved)
 {
-	(void)ctx;
-	return mask_irqs(vcpu_fd, pc, insn, arg, saved);
+	return mask_irqs(ctx, vcpu_fd, pc, insn, arg, saved);
 }
 
 KVMDBG_STEP_SW int kvmdbg_arm64_mask_irqs_sw(void *ctx, int vcpu_fd, uint64_t pc,
 					     bool (*insn)(void *arg, uint64_t pc, uint32_t *word),
 					     void *arg, uint64_t *saved)
 {
-	(void)ctx;
-	return mask_irqs(vcpu_fd, pc, insn, arg, saved);
+	return mask_irqs(ctx, vcpu_fd, pc, insn, arg, saved);
 }
 
 /* restore_irqs where the step may have entered an exception (EL1h with
  * D, A, I and F all set): 1 if it did not, else 0 or -errno, SPSR_EL1
  * given the guest's bits. Out of the step-over's page (rare). */
-static KVMDBG_WARM __attribute__((noinline)) int restore_irqs_entered(int vcpu_fd, uint64_t orig,
-								      uint64_t pc0)
+static KVMDBG_WARM __attribute__((noinline)) int restore_irqs_entered(void *ctx, int vcpu_fd,
+								      uint64_t orig, uint64_t pc0)
 {
 	uint64_t pc, elr, vbar, spsr;
-	int r = get_reg(vcpu_fd, REG_PC, &pc);
+	int r = get_reg(ctx, vcpu_fd, REG_PC, &pc);
 
 	if (!r)
-		r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
+		r = get_reg(ctx, vcpu_fd, REG_ELR_EL1, &elr);
 	if (!r)
-		r = get_reg(vcpu_fd, REG_VBAR_EL1, &vbar);
+		r = get_reg(ctx, vcpu_fd, REG_VBAR_EL1, &vbar);
 	if (r)
 		return r;
 	vbar &= ~0x7ffull;
@@ -311,11 +311,11 @@ static KVMDBG_WARM __attribute__((noinline)) int restore_irqs_entered(int vcpu_f
 		return 1;
 	/* An exception was entered by the step: its SPSR_EL1 must show the
 	 * guest's bits, not ours. */
-	r = get_reg(vcpu_fd, REG_SPSR_EL1, &spsr);
+	r = get_reg(ctx, vcpu_fd, REG_SPSR_EL1, &spsr);
 	if (r)
 		return r;
 	if ((spsr & PS_AIF) == PS_AIF && orig != PS_AIF)
-		r = set_reg(vcpu_fd, REG_SPSR_EL1, (spsr & ~PS_AIF) | orig);
+		r = set_reg(ctx, vcpu_fd, REG_SPSR_EL1, (spsr & ~PS_AIF) | orig);
 	return r;
 }
 
@@ -325,10 +325,9 @@ KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved
 	uint64_t pstate, want;
 	int r;
 
-	(void)ctx;
 	if (saved & SAVED_KEEP)
 		return 0;
-	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	r = get_reg(ctx, vcpu_fd, REG_PSTATE, &pstate);
 	if (r)
 		return r;
 
@@ -336,7 +335,7 @@ KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved
 	 * set: the PC (one more KVM_GET_ONE_REG) only then, not at every
 	 * step's exit. */
 	if ((pstate & PS_MODE_MASK) == PS_MODE_EL1h && (pstate & PS_DAIF) == PS_DAIF) {
-		r = restore_irqs_entered(vcpu_fd, orig, saved_pc(saved));
+		r = restore_irqs_entered(ctx, vcpu_fd, orig, saved_pc(saved));
 		if (r <= 0)
 			return r;
 	}
@@ -346,7 +345,7 @@ KVMDBG_STEP int kvmdbg_arm64_restore_irqs(void *ctx, int vcpu_fd, uint64_t saved
 	want = (pstate & ~PS_AIF) | (pstate & orig & PS_AIF);
 	if (want == pstate)
 		return 0;
-	return set_reg(vcpu_fd, REG_PSTATE, want);
+	return set_reg(ctx, vcpu_fd, REG_PSTATE, want);
 }
 
 /*
@@ -363,18 +362,17 @@ static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri
 	unsigned int ec = (unsigned int)ESR_EC(esr);
 	int r;
 
-	(void)ctx;
 	*ctl = 0;
-	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	r = get_reg(ctx, vcpu_fd, REG_PSTATE, &pstate);
 	if (!r)
-		r = get_reg(vcpu_fd, REG_VBAR_EL1, &vbar);
+		r = get_reg(ctx, vcpu_fd, REG_VBAR_EL1, &vbar);
 	if (!r)
-		r = get_reg(vcpu_fd, REG_SCTLR_EL1, &sctlr);
+		r = get_reg(ctx, vcpu_fd, REG_SCTLR_EL1, &sctlr);
 	if (r)
 		return r;
 	/* Optional features; an old kernel without these ids means "none". */
-	(void)get_reg(vcpu_fd, REG_ID_AA64PFR1_EL1, &pfr1);
-	(void)get_reg(vcpu_fd, REG_ID_AA64MMFR1_EL1, &mmfr1);
+	(void)get_reg(ctx, vcpu_fd, REG_ID_AA64PFR1_EL1, &pfr1);
+	(void)get_reg(ctx, vcpu_fd, REG_ID_AA64MMFR1_EL1, &mmfr1);
 
 	mode = pstate & PS_MODE_MASK;
 	if (pstate & PS_MODE32)
@@ -415,17 +413,17 @@ static int arm64_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri
 	if (ec == EC_SOFTSTP_LOW || ec == EC_SOFTSTP_CUR)
 		spsr &= ~PS_SS;
 
-	r = set_reg(vcpu_fd, REG_ESR_EL1, esr);
+	r = set_reg(ctx, vcpu_fd, REG_ESR_EL1, esr);
 	if (!r && ec == EC_WATCHPT_LOW)
-		r = set_reg(vcpu_fd, REG_FAR_EL1, ri->far);
+		r = set_reg(ctx, vcpu_fd, REG_FAR_EL1, ri->far);
 	if (!r)
-		r = set_reg(vcpu_fd, REG_SPSR_EL1, spsr);
+		r = set_reg(ctx, vcpu_fd, REG_SPSR_EL1, spsr);
 	if (!r)
-		r = set_reg(vcpu_fd, REG_ELR_EL1, ri->pc);
+		r = set_reg(ctx, vcpu_fd, REG_ELR_EL1, ri->pc);
 	if (!r)
-		r = set_reg(vcpu_fd, REG_PSTATE, np);
+		r = set_reg(ctx, vcpu_fd, REG_PSTATE, np);
 	if (!r)
-		r = set_reg(vcpu_fd, REG_PC, (vbar & ~0x7ffull) + vec);
+		r = set_reg(ctx, vcpu_fd, REG_PC, (vbar & ~0x7ffull) + vec);
 	return r;
 }
 
@@ -471,21 +469,20 @@ static int arm64_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_reg
 	uint64_t oslsr = 0, dfr0;
 	int r;
 
-	(void)ctx;
 	memset(&n, 0, sizeof(n));
-	r = get_reg(vcpu_fd, REG_MDSCR_EL1, &n.mdscr);
+	r = get_reg(ctx, vcpu_fd, REG_MDSCR_EL1, &n.mdscr);
 	if (r)
 		return r;
 	if (!(n.mdscr & MDSCR_MDE))
 		goto out;
-	r = get_reg(vcpu_fd, REG_OSLSR_EL1, &oslsr);
+	r = get_reg(ctx, vcpu_fd, REG_OSLSR_EL1, &oslsr);
 	if (r == -ENOENT)
 		oslsr = 0;
 	else if (r)
 		return r;
 	if (oslsr & OSLSR_OSLK)
 		goto out;
-	r = get_reg(vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
+	r = get_reg(ctx, vcpu_fd, REG_ID_AA64DFR0_EL1, &dfr0);
 	if (r)
 		return r;
 	/* BRPs [15:12], WRPs [23:20]: count - 1. */
@@ -493,9 +490,9 @@ static int arm64_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_reg
 	n.nr[KVMDBG_POOL_WP] = (unsigned int)((dfr0 >> 20) & 0xf) + 1;
 	for (unsigned int pool = 0; pool < KVMDBG_NR_POOLS; pool++)
 		for (unsigned int i = 0; i < n.nr[pool]; i++) {
-			r = get_reg(vcpu_fd, cr[pool][i], &n.ctrl[pool][i]);
+			r = get_reg(ctx, vcpu_fd, cr[pool][i], &n.ctrl[pool][i]);
 			if (!r && (n.ctrl[pool][i] & 1))
-				r = get_reg(vcpu_fd, vr[pool][i], &n.value[pool][i]);
+				r = get_reg(ctx, vcpu_fd, vr[pool][i], &n.value[pool][i]);
 			if (r)
 				return r;
 		}
@@ -510,9 +507,8 @@ static int arm64_guest_masked(void *ctx, int vcpu_fd, const struct kvmdbg_guest_
 			      bool *masked)
 {
 	uint64_t pstate;
-	int r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	int r = get_reg(ctx, vcpu_fd, REG_PSTATE, &pstate);
 
-	(void)ctx;
 	if (r)
 		return r;
 	*masked = !(pstate & PS_MODE32) && (pstate & PS_MODE_MASK) != PS_MODE_EL0t &&
@@ -545,11 +541,10 @@ static int arm64_guest_step_armed(void *ctx, int vcpu_fd, const struct kvmdbg_gu
 	bool el0;
 	int r;
 
-	(void)ctx;
 	*armed = false;
 	if (!(g->mdscr & MDSCR_SS))
 		return 0;
-	r = get_reg(vcpu_fd, REG_PSTATE, &pstate);
+	r = get_reg(ctx, vcpu_fd, REG_PSTATE, &pstate);
 	if (r)
 		return r;
 	el0 = (pstate & PS_MODE32) || (pstate & PS_MODE_MASK) == PS_MODE_EL0t;
@@ -558,14 +553,14 @@ static int arm64_guest_step_armed(void *ctx, int vcpu_fd, const struct kvmdbg_gu
 		return 0;
 	if (!el0 && (!(g->mdscr & MDSCR_KDE) || (pstate & PS_D)))
 		return 0;
-	r = get_reg(vcpu_fd, REG_ELR_EL1, &elr);
+	r = get_reg(ctx, vcpu_fd, REG_ELR_EL1, &elr);
 	if (!r)
-		r = get_reg(vcpu_fd, REG_SPSR_EL1, &spsr);
+		r = get_reg(ctx, vcpu_fd, REG_SPSR_EL1, &spsr);
 	if (r)
 		return r;
 	if (elr != pc || (spsr & PS_MODE_MASK) != (pstate & PS_MODE_MASK))
 		return 0;
-	r = get_reg(vcpu_fd, REG_OSLSR_EL1, &oslsr);
+	r = get_reg(ctx, vcpu_fd, REG_OSLSR_EL1, &oslsr);
 	if (r && r != -ENOENT)
 		return r;
 	*armed = !(oslsr & OSLSR_OSLK);

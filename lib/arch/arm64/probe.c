@@ -81,7 +81,8 @@ static bool run(struct kvmdbg_probe *p, const char *label, uint32_t ctl,
 	memset(ex, 0, sizeof(*ex));
 	if (start && !kvmdbg_probe_start(p, gva(p, label), p->vm->mem_size - 64))
 		return false;
-	if (kvmdbg_host.set_guest_debug(NULL, p->fd, ctl, hw ? hw : &none,
+	/* Probing, made once: its ioctls through the hook (KVMDBG_IOCTL_SEAM). */
+	if (kvmdbg_host.set_guest_debug(KVMDBG_IOCTL_SEAM, p->fd, ctl, hw ? hw : &none,
 					kvmdbg_hw_on(hw ? hw : &none)))
 		return false;
 	while (kvmdbg_probe_run(p)) {
@@ -89,7 +90,7 @@ static bool run(struct kvmdbg_probe *p, const char *label, uint32_t ctl,
 
 		switch (p->run->exit_reason) {
 		case KVM_EXIT_DEBUG:
-			if (kvmdbg_host.read_exit(NULL, p->fd, p->run, true, &e))
+			if (kvmdbg_host.read_exit(KVMDBG_IOCTL_SEAM, p->fd, p->run, true, &e))
 				return false;
 			ex->debug = true;
 			ex->esr = e.esr;

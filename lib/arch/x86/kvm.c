@@ -64,7 +64,7 @@ static int x86_probe_guest(void *ctx, int vcpu_fd, struct kvmdbg_guest_caps *c)
 /* KVM_SET_GUEST_DEBUG, built twice (the ops' and the software
  * breakpoint's region: kvmdbg_host_set_guest_debug_sw). */
 static inline __attribute__((always_inline)) int
-set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
+set_guest_debug(void *ctx, int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint32_t on)
 {
 	struct kvm_guest_debug dbg;
 	uint64_t dr7 = DR7_FIXED_1;
@@ -101,7 +101,7 @@ set_guest_debug(int vcpu_fd, uint32_t ctl, const struct kvmdbg_hwstate *hw, uint
 	if (ctl & KVMDBG_CTL_GD)
 		dr7 |= DR7_GD;
 	dbg.arch.debugreg[7] = dr7;
-	return kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
+	return kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg);
 }
 
 KVMDBG_HOST_SET_GUEST_DEBUG(set_guest_debug)
@@ -120,12 +120,11 @@ static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_REGS, &regs);
 
-	(void)ctx;
 	if (r < 0)
 		return r;
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_SREGS, &sregs);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_SREGS, &sregs);
 	if (r < 0)
 		return r;
 	/* The linear RIP, as KVM reports in debug exits. */
@@ -136,13 +135,12 @@ static int x86_get_pc(void *ctx, int vcpu_fd, uint64_t *pc)
 static KVMDBG_HOT int x86_set_resume_flag(void *ctx, int vcpu_fd)
 {
 	struct kvm_regs regs;
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_REGS, &regs);
 
-	(void)ctx;
 	if (r < 0)
 		return r;
 	regs.rflags |= RFLAGS_RF;
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_REGS, &regs);
 	return r < 0 ? r : 0;
 }
 
@@ -151,7 +149,6 @@ static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, 
 	struct kvm_debugregs dr;
 	int r;
 
-	(void)ctx;
 	*ctl = 0;
 	if (ri->exception == 3) {
 		*ctl = KVMDBG_CTL_INJECT_BP;
@@ -159,7 +156,7 @@ static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, 
 	}
 	/* #DB: the guest's handler reads DR6, so give it the guest's bits
 	 * (architectural polarity: active-low bits 1 when inactive) first. */
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
 	/* As the CPU (and KVM's own #DB payload delivery) does: B0-B3 describe
@@ -168,7 +165,7 @@ static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, 
 	dr.dr6 |= DR6_ACTIVE_LOW;
 	dr.dr6 |= ri->dr6;
 	dr.dr6 ^= ri->dr6 & DR6_ACTIVE_LOW;
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_DEBUGREGS, &dr);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_DEBUGREGS, &dr);
 	if (r < 0)
 		return r;
 	*ctl = KVMDBG_CTL_INJECT_DB;
@@ -178,9 +175,8 @@ static int x86_inject(void *ctx, int vcpu_fd, const struct kvmdbg_reinject *ri, 
 static int x86_read_guest_regs(void *ctx, int vcpu_fd, struct kvmdbg_guest_regs *g)
 {
 	struct kvm_debugregs dr;
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_DEBUGREGS, &dr);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_DEBUGREGS, &dr);
 
-	(void)ctx;
 	if (r < 0)
 		return r;
 	memset(g, 0, sizeof(*g));
@@ -212,13 +208,12 @@ static bool x86_icebp_exit_on_insn(void *ctx)
 static int x86_advance_pc(void *ctx, int vcpu_fd, unsigned int len)
 {
 	struct kvm_regs regs;
-	int r = kvmdbg_ioctl_chk(vcpu_fd, KVM_GET_REGS, &regs);
+	int r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_GET_REGS, &regs);
 
-	(void)ctx;
 	if (r < 0)
 		return r;
 	regs.rip += len;
-	r = kvmdbg_ioctl_chk(vcpu_fd, KVM_SET_REGS, &regs);
+	r = kvmdbg_ioctl_in_chk(ctx, vcpu_fd, KVM_SET_REGS, &regs);
 	return r < 0 ? r : 0;
 }
 
