@@ -57,6 +57,12 @@
 #include "arch/backend.h"
 #include "kvmdbg/kvmdbg.h"
 
+/* Everything declared below is the library's own: hidden, so that taking
+ * an address (a callback's, a variable's) is PC-relative, not a load from
+ * the GOT (issue 17: arm64's linker keeps those loads, another data page
+ * at an exit; the definitions are hidden anyway, -fvisibility=hidden). */
+#pragma GCC visibility push(hidden)
+
 #define KVMDBG_EXPORT __attribute__((visibility("default")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -978,5 +984,7 @@ static inline __attribute__((always_inline)) int kvmdbg_ioctl_in(void *ctx, int 
 		KVMDBG_IOC_CHECK(req, arg);                 \
 		kvmdbg_ioctl_in((ctx), (fd), (req), (arg)); \
 	})
+
+#pragma GCC visibility pop
 
 #endif /* KVMDBG_INT_H */
