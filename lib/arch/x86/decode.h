@@ -57,8 +57,8 @@ kvmdbg_x86_decode_inline(uint32_t on, const struct kvmdbg_exit *exit,
 	switch (exit->exception) {
 	case X86_VEC_BP:
 		/* int3: DR6 is not involved. The empty asm keeps the two
-		 * bytes of swbp apart: merged, GCC 12 loads them from .rodata,
-		 * a data page more at each INT3 exit (issue 17). */
+		 * flags' stores apart: merged, GCC 12 loads the pair from
+		 * .rodata, a data page more at each INT3 exit (issue 17). */
 		out->recognised = true;
 		out->swbp = true;
 		__asm__ volatile("" ::: "memory");
