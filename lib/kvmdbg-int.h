@@ -912,13 +912,14 @@ void kvmdbg_classify_finish(struct kvmdbg_vcpu *v, const struct kvmdbg_classify 
 int kvmdbg_sized_in(void *dst, size_t dst_size, const void *src);
 int kvmdbg_sized_out(void *dst, const void *src, size_t src_size);
 
-/* ---- the ioctl seam (ioctl.c): every ioctl of the glue goes through it ---- */
+/* ---- the ioctl seam (ioctl.c): the glue's ioctls can go through it ---- */
 
 /* Tests: replace the ioctl (fault injection, counting). NULL restores. */
 typedef int (*kvmdbg_ioctl_fn)(int fd, unsigned long req, void *arg);
 void kvmdbg_set_ioctl_hook(kvmdbg_ioctl_fn fn);
-/* ioctl.c; NULL but in tests. Hidden: read PC-relative, not through the GOT. */
-extern __attribute__((visibility("hidden"))) _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook;
+/* ioctl.c; NULL but in tests. Hidden as all of this header: read
+ * PC-relative, not through the GOT. */
+extern _Atomic(kvmdbg_ioctl_fn) kvmdbg_ioctl_hook;
 
 /* Returns the ioctl's result, or -errno (never -1 with errno), through the
  * hook where one is set: the ioctls of probing and of the micro-VMs, made
@@ -948,8 +949,7 @@ static inline __attribute__((always_inline)) int kvmdbg_ioctl(int fd, unsigned l
  * for its counts only).
  */
 #define KVMDBG_IOCTL_SEAM ((void *)&kvmdbg_ioctl_hook)
-extern __attribute__((visibility("hidden"))) bool kvmdbg_ioctl_seam_default;
-struct kvmdbg_vm;
+extern bool kvmdbg_ioctl_seam_default;
 /* The seam on or off for vm's vCPUs, and for those attached later; none of
  * them may be in the library meanwhile. -EINVAL: vm NULL or not the KVM
  * glue's (a test's fake host has its own context). */
